@@ -1,0 +1,152 @@
+package devices
+
+import "time"
+
+// DeviceKind says what sort of thing asked to be linked; unknown kinds are KindOther.
+type DeviceKind string
+
+// The device kinds DESIGN.md defines.
+const (
+	KindTV       DeviceKind = "tv"
+	KindConsole  DeviceKind = "console"
+	KindKiosk    DeviceKind = "kiosk"
+	KindComputer DeviceKind = "computer"
+	KindPhone    DeviceKind = "phone"
+	KindOther    DeviceKind = "other"
+)
+
+// ParseKind maps a device_kind parameter to a known kind, KindOther when unknown.
+func ParseKind(s string) DeviceKind {
+	switch k := DeviceKind(s); k {
+	case KindTV, KindConsole, KindKiosk, KindComputer, KindPhone:
+		return k
+	}
+	return KindOther
+}
+
+// Me is the signed-in account, as GET /api/v1/me answers.
+type Me struct {
+	Subject     string `json:"subject"`
+	Username    string `json:"username"`
+	DisplayName string `json:"display_name"`
+	Email       string `json:"email"`
+}
+
+// ClientInfo names the app that asks for (or holds) a link.
+type ClientInfo struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	LogoURI string `json:"logo_uri,omitempty"`
+}
+
+// DeviceInfo is what a device said about itself when it asked for a code.
+type DeviceInfo struct {
+	Name  string     `json:"name"`
+	Model string     `json:"model"`
+	Kind  DeviceKind `json:"kind"`
+}
+
+// Scope is a permission with its plain-words description.
+type Scope struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+// Origin says where a link request came from, so a person can spot a request
+// that was not made in front of them.
+type Origin struct {
+	IP          string `json:"ip"`
+	SameNetwork bool   `json:"same_network"`
+}
+
+// LinkRequest is a pending device authorization, looked up by its user code.
+type LinkRequest struct {
+	UserCode    string     `json:"user_code"`
+	Client      ClientInfo `json:"client"`
+	Device      DeviceInfo `json:"device"`
+	Scopes      []Scope    `json:"scopes"`
+	RequestedAt time.Time  `json:"requested_at"`
+	ExpiresAt   time.Time  `json:"expires_at"`
+	Origin      Origin     `json:"origin"`
+}
+
+// Device is a linked device: one live link between an account and a device client.
+type Device struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Kind       DeviceKind `json:"kind"`
+	Model      string     `json:"model"`
+	Client     ClientInfo `json:"client"`
+	Scopes     []Scope    `json:"scopes"`
+	LinkedAt   time.Time  `json:"linked_at"`
+	LastSeenAt *time.Time `json:"last_seen_at,omitempty"`
+	LastIP     string     `json:"last_ip,omitempty"`
+}
+
+// ApproveRequest is the optional body of POST /api/v1/link-requests/{code}/approve.
+type ApproveRequest struct {
+	DeviceName string `json:"device_name,omitempty"`
+}
+
+// ApproveResponse is the answer to an approval.
+type ApproveResponse struct {
+	Device Device `json:"device"`
+}
+
+// DeviceList is the answer of GET /api/v1/devices, newest first.
+type DeviceList struct {
+	Devices []Device `json:"devices"`
+}
+
+// RenameRequest is the body of PATCH /api/v1/devices/{id}.
+type RenameRequest struct {
+	Name string `json:"name"`
+}
+
+// Event is one server-sent event of GET /api/v1/events.
+type Event struct {
+	Type   string `json:"type"` // EventLinked, EventUnlinked or EventRenamed
+	Device Device `json:"device"`
+}
+
+// Event types sent on the events stream.
+const (
+	EventLinked   = "device.linked"
+	EventUnlinked = "device.unlinked"
+	EventRenamed  = "device.renamed"
+)
+
+// Problem is an RFC 9457 problem details body with the stable Code member that
+// clients switch on.
+type Problem struct {
+	Type   string `json:"type,omitempty"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	Code   string `json:"code"`
+}
+
+// Stable problem codes of the management API.
+const (
+	CodeInvalidCode  = "invalid_code"
+	CodeExpiredCode  = "expired_code"
+	CodeAlreadyUsed  = "code_already_used"
+	CodeRateLimited  = "rate_limited"
+	CodeUnauthorized = "unauthorized"
+	CodeForbidden    = "forbidden"
+	CodeNotFound     = "not_found"
+	CodeBadRequest   = "bad_request"
+	CodeInternal     = "internal"
+)
+
+// Well-known paths and parameters shared by linkd and its clients.
+const (
+	APIPrefix        = "/api/v1"
+	VerificationPath = "/link"
+	AppClientID      = "linkdesk"
+	KioskClientID    = "linkdesk-kiosk"
+	ParamDeviceName  = "device_name"
+	ParamDeviceModel = "device_model"
+	ParamDeviceKind  = "device_kind"
+	ParamUserCode    = "user_code"
+)

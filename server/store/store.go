@@ -1,0 +1,243 @@
+// Package store defines linkd's persistence as one Go interface, so the provider,
+// the management API and the web pages share one source of truth and a second
+// backend (PostgreSQL) can be added without touching them. Implementations live
+// in sub-packages (store/sqlite).
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/linkdesk/linkdesk/devices"
+)
+
+// Errors every implementation returns (possibly wrapped) so callers can switch on them.
+var (
+	ErrNotFound          = errors.New("store: not found")
+	ErrDuplicate         = errors.New("store: already exists")
+	ErrDuplicateUserCode = errors.New("store: user code already in use")
+	ErrExpired           = errors.New("store: expired")
+	ErrAlreadyUsed       = errors.New("store: already used")
+	// ErrRefreshReused means a rotated refresh token was presented again; the
+	// store has already deleted the whole grant when it returns this.
+	ErrRefreshReused = errors.New("store: refresh token reused")
+)
+
+// User is an account that can sign in and own links.
+type User struct {
+	Subject      string // stable opaque id, never reused
+	Username     string // unique, case-insensitive
+	DisplayName  string
+	Email        string
+	PasswordHash string // argon2id/bcrypt PHC string
+	TOTPSecret   string // base32; empty when the account has no second factor
+	CreatedAt    time.Time
+}
+
+// Client is a registered OAuth client (the built-in linkdesk and linkdesk-kiosk, or an
+// operator-registered device app).
+type Client struct {
+	ID           string
+	Name         string
+	LogoURI      string
+	SecretHash   string   // empty for public clients
+	Scopes       []string // scopes it may ask for
+	RedirectURIs []string // for authorization code clients
+	GrantTypes   []string // oidc grant type URNs/names
+	CreatedAt    time.Time
+}
+
+// DeviceAuthState is where a device authorization stands.
+type DeviceAuthState string
+
+// Device authorization states. Pending becomes Approved or Denied exactly once;
+// Approved becomes Consumed when the device collects its tokens (single use).
+const (
+	DeviceAuthPending  DeviceAuthState = "pending"
+	DeviceAuthApproved DeviceAuthState = "approved"
+	DeviceAuthDenied   DeviceAuthState = "denied"
+	DeviceAuthConsumed DeviceAuthState = "consumed"
+)
+
+// DeviceAuth is one RFC 8628 device authorization request. Implementations store only
+// a SHA-256 of DeviceCode; on reads DeviceCode is empty.
+type DeviceAuth struct {
+	DeviceCode string
+	UserCode   string // canonical, 8 letters, no dash
+	ClientID   string
+	Scopes     []string
+	Device     devices.DeviceInfo
+	RequestIP  string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	Interval   time.Duration // current polling interval; grows by 5 s on each slow_down
+	LastPollAt time.Time     // zero before the first poll
+	State      DeviceAuthState
+	Subject    string // who approved or denied
+	GrantID    string // the grant created on approval
+	AuthTime   time.Time
+}
+
+// PollResult is what one poll of a device code found.
+type PollResult struct {
+	Auth     DeviceAuth
+	SlowDown bool // the device polled sooner than Interval; Interval has been increased
+}
+
+// GrantFlow says how a grant was made.
+type GrantFlow string
+
+// Grant flows: a device linked with a user code, or the desktop app signed in with PKCE.
+const (
+	FlowDevice GrantFlow = "device"
+	FlowSignIn GrantFlow = "signin"
+)
+
+// Grant is one live authorization of a client for an account; every token belongs to one
+// grant and dies with it. Device-flow grants are the "linked devices" people manage.
+type Grant struct {
+	ID         string
+	Subject    string
+	ClientID   string
+	Scopes     []string
+	Flow       GrantFlow
+	Name       string // what the person calls the device
+	Device     devices.DeviceInfo
+	AuthTime   time.Time
+	CreatedAt  time.Time
+	LastSeenAt time.Time // zero if never used
+	LastIP     string
+}
+
+// AccessToken is an opaque access token's server-side record; checked on every use.
+type AccessToken struct {
+	ID        string
+	GrantID   string
+	Subject   string
+	ClientID  string
+	Scopes    []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// RefreshToken is a rotating refresh token. Implementations store only a SHA-256 of
+// Token; on reads Token is empty.
+type RefreshToken struct {
+	Token     string
+	GrantID   string
+	Subject   string
+	ClientID  string
+	Scopes    []string
+	AuthTime  time.Time
+	AMR       []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// AuthRequest is an authorization-code request waiting for the person to sign in and
+// then for the client to redeem its code. Implementations store only a SHA-256 of Code.
+type AuthRequest struct {
+	ID                  string
+	ClientID            string
+	RedirectURI         string
+	State               string
+	Nonce               string
+	Scopes              []string
+	ResponseType        string
+	ResponseMode        string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Prompt              []string
+	MaxAge              *uint
+	LoginHint           string
+	Subject             string // set when the person has signed in
+	AuthTime            time.Time
+	AMR                 []string
+	Done                bool
+	CreatedAt           time.Time
+	ExpiresAt           time.Time
+}
+
+// SigningKey is a token-signing key; the newest is used to sign, all are published.
+type SigningKey struct {
+	ID            string
+	Algorithm     string // e.g. "RS256"
+	PrivateKeyPEM []byte
+	CreatedAt     time.Time
+}
+
+// Store is everything linkd persists. Every method that changes state is atomic (one
+// transaction), so a crash at any point leaves either the old or the new state.
+type Store interface {
+	Health(ctx context.Context) error
+	Close() error
+
+	CreateUser(ctx context.Context, u User) error // ErrDuplicate if the username is taken
+	UserByUsername(ctx context.Context, username string) (User, error)
+	UserBySubject(ctx context.Context, subject string) (User, error)
+	SetUserTOTP(ctx context.Context, subject, secret string) error
+
+	UpsertClient(ctx context.Context, c Client) error
+	ClientByID(ctx context.Context, id string) (Client, error)
+
+	// CreateDeviceAuth stores a new pending request; ErrDuplicateUserCode when the user
+	// code clashes with one that is not yet expired (the caller retries with a new code).
+	CreateDeviceAuth(ctx context.Context, d DeviceAuth) error
+	DeviceAuthByUserCode(ctx context.Context, userCode string) (DeviceAuth, error)
+	// PollDeviceAuth records a poll at now and reports whether it came too soon.
+	PollDeviceAuth(ctx context.Context, clientID, deviceCode string, now time.Time) (PollResult, error)
+	// ApproveDeviceAuth turns a pending, unexpired request into a device grant named
+	// name (the device's own name when empty). ErrExpired, ErrAlreadyUsed, ErrNotFound.
+	ApproveDeviceAuth(ctx context.Context, userCode, subject, name string, now time.Time) (Grant, error)
+	// DenyDeviceAuth marks a pending, unexpired request denied. Same errors as approve.
+	DenyDeviceAuth(ctx context.Context, userCode, subject string, now time.Time) error
+	// ConsumeDeviceAuth moves an approved request to consumed and returns it, exactly once;
+	// ErrAlreadyUsed afterwards.
+	ConsumeDeviceAuth(ctx context.Context, clientID, deviceCode string) (DeviceAuth, error)
+
+	CreateGrant(ctx context.Context, g Grant) error
+	// GrantByID returns a grant; subject "" matches any owner.
+	GrantByID(ctx context.Context, subject, id string) (Grant, error)
+	// ListGrants returns the subject's grants of one flow, newest first.
+	ListGrants(ctx context.Context, subject string, flow GrantFlow) ([]Grant, error)
+	RenameGrant(ctx context.Context, subject, id, name string) (Grant, error)
+	// DeleteGrant removes a grant and every access and refresh token of it.
+	DeleteGrant(ctx context.Context, subject, id string) (Grant, error)
+	TouchGrant(ctx context.Context, id, ip string, now time.Time) error
+
+	CreateAccessToken(ctx context.Context, t AccessToken) error
+	// AccessTokenByID returns ErrNotFound for unknown, revoked or expired-at-now tokens.
+	AccessTokenByID(ctx context.Context, id string, now time.Time) (AccessToken, error)
+	DeleteAccessToken(ctx context.Context, id string) error
+
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// RefreshTokenByToken looks a live refresh token up; ErrRefreshReused (grant already
+	// deleted) when it was rotated before; ErrNotFound when unknown or expired.
+	RefreshTokenByToken(ctx context.Context, token string, now time.Time) (RefreshToken, error)
+	// RotateRefreshToken marks old used and stores next and access, atomically.
+	// ErrRefreshReused (grant deleted) when old was already rotated.
+	RotateRefreshToken(ctx context.Context, old string, next RefreshToken, access AccessToken) error
+	// RevokeRefreshToken deletes the grant the token belongs to (RFC 7009 §2.1).
+	RevokeRefreshToken(ctx context.Context, token string) error
+
+	CreateAuthRequest(ctx context.Context, a AuthRequest) error
+	AuthRequestByID(ctx context.Context, id string) (AuthRequest, error)
+	AuthRequestByCode(ctx context.Context, code string) (AuthRequest, error)
+	SaveAuthCode(ctx context.Context, id, code string) error
+	CompleteAuthRequest(ctx context.Context, id, subject string, authTime time.Time, amr []string) error
+	DeleteAuthRequest(ctx context.Context, id string) error
+
+	SigningKeys(ctx context.Context) ([]SigningKey, error) // newest first
+	AddSigningKey(ctx context.Context, k SigningKey) error
+
+	// AddFailure counts one failed user-code lookup against key (e.g. "sub:…", "ip:…")
+	// and returns how many failures key has had since since. Shared by API and web pages.
+	AddFailure(ctx context.Context, key string, now, since time.Time) (int, error)
+	// CountFailures returns key's failures since since without adding one.
+	CountFailures(ctx context.Context, key string, since time.Time) (int, error)
+
+	// Purge deletes expired device authorizations, auth requests, tokens and failure
+	// records older than before.
+	Purge(ctx context.Context, before time.Time) error
+}
