@@ -1,0 +1,24 @@
+# Linkdesk: `make run` tries everything locally, `make test` runs every test.
+TAGS := migrated_fynedo
+.PHONY: run test build bench fuzz screenshot deps
+
+run:
+	scripts/run.sh
+
+test:
+	scripts/test.sh
+
+deps:
+	scripts/deps.sh
+
+build:
+	mkdir -p build
+	go build -tags $(TAGS) -o build/linkdesk .
+	go build -o build/linkd ./cmd/linkd
+	CGO_ENABLED=0 go build -o build/linkdevice ./cmd/linkdevice
+
+bench:
+	go test -tags $(TAGS) -run '^$$' -bench . -benchmem ./...
+
+screenshot:
+	scripts/xvfb-screenshot.sh
