@@ -1,0 +1,207 @@
+// Package events is linkd's in-process publish/subscribe hub. It carries two kinds of
+// news: account events (a device was linked, renamed or unlinked), which feed the
+// management API's server-sent event stream, and device-authorization state changes,
+// which wake a kiosk waiting on the push channel the moment a person approves or denies.
+//
+// The hub is in memory and per process. With several linkd replicas a subscriber only
+// hears about changes made through its own replica, so every waiter also re-reads the
+// store now and then (see server/api); the hub makes the common case instant, the
+// store keeps the rare case correct.
+//
+// Delivery policy: publishers never block. Each subscription has a small buffer.
+//   - An account subscription whose buffer is full is closed (its channel is closed and
+//     Dropped reports true): a lagging SSE client is disconnected rather than silently
+//     missing an event, and an EventSource client reconnects and re-reads the list.
+//   - A device-authorization subscription coalesces: it holds at most the latest state,
+//     since a waiter only needs to learn that it must look again.
+package events
+
+import (
+	"sync"
+
+	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/server/store"
+)
+
+// DefaultAccountBuffer is how many account events a subscriber may fall behind by
+// before it is dropped.
+const DefaultAccountBuffer = 32
+
+// Hub fans events out to subscribers in the same process. The zero value is not
+// usable; call NewHub. A Hub is safe for concurrent use.
+type Hub struct {
+	mu       sync.Mutex
+	accounts map[string]map[*AccountSubscription]struct{}
+	auths    map[string]map[*AuthSubscription]struct{}
+}
+
+// NewHub returns an empty hub.
+func NewHub() *Hub {
+	return &Hub{
+		accounts: make(map[string]map[*AccountSubscription]struct{}),
+		auths:    make(map[string]map[*AuthSubscription]struct{}),
+	}
+}
+
+// AccountSubscription receives the events of one account. Read C until it is closed;
+// call Close when done (safe to call more than once, and after a drop).
+type AccountSubscription struct {
+	// C delivers events in publish order. It is closed by Close or when the
+	// subscriber fell behind by more than its buffer (then Dropped reports true).
+	C <-chan devices.Event
+
+	hub     *Hub
+	subject string
+	ch      chan devices.Event
+	closed  bool // guarded by hub.mu
+	dropped bool // guarded by hub.mu
+}
+
+// SubscribeAccount starts delivering subject's events. buffer <= 0 means
+// DefaultAccountBuffer.
+func (h *Hub) SubscribeAccount(subject string, buffer int) *AccountSubscription {
+	if buffer <= 0 {
+		buffer = DefaultAccountBuffer
+	}
+	ch := make(chan devices.Event, buffer)
+	s := &AccountSubscription{C: ch, hub: h, subject: subject, ch: ch}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	set := h.accounts[subject]
+	if set == nil {
+		set = make(map[*AccountSubscription]struct{})
+		h.accounts[subject] = set
+	}
+	set[s] = struct{}{}
+	return s
+}
+
+// Close stops delivery and closes C. It never blocks.
+func (s *AccountSubscription) Close() {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	s.closeLocked()
+}
+
+// Dropped reports whether the hub closed the subscription because it fell behind.
+func (s *AccountSubscription) Dropped() bool {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	return s.dropped
+}
+
+func (s *AccountSubscription) closeLocked() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	close(s.ch)
+	if set := s.hub.accounts[s.subject]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(s.hub.accounts, s.subject)
+		}
+	}
+}
+
+// PublishAccount delivers ev to every subscriber of subject without blocking; a
+// subscriber whose buffer is full is dropped (see the package comment).
+func (h *Hub) PublishAccount(subject string, ev devices.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.accounts[subject] {
+		select {
+		case s.ch <- ev:
+		default:
+			s.dropped = true
+			s.closeLocked()
+		}
+	}
+}
+
+// AuthSubscription wakes a waiter when a device authorization changes state.
+type AuthSubscription struct {
+	// C receives the most recent state published since the last receive; at most one
+	// value is buffered. It is never closed; select on it together with a context.
+	C <-chan store.DeviceAuthState
+
+	hub    *Hub
+	key    string
+	ch     chan store.DeviceAuthState
+	closed bool // guarded by hub.mu
+}
+
+// SubscribeDeviceAuth starts watching the device authorization identified by key:
+// linkd uses the canonical user code (see DeviceAuthKey), which both the approving side
+// and the waiting side know.
+func (h *Hub) SubscribeDeviceAuth(key string) *AuthSubscription {
+	ch := make(chan store.DeviceAuthState, 1)
+	s := &AuthSubscription{C: ch, hub: h, key: key, ch: ch}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	set := h.auths[key]
+	if set == nil {
+		set = make(map[*AuthSubscription]struct{})
+		h.auths[key] = set
+	}
+	set[s] = struct{}{}
+	return s
+}
+
+// Close stops delivery. Safe to call more than once.
+func (s *AuthSubscription) Close() {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	if set := s.hub.auths[s.key]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(s.hub.auths, s.key)
+		}
+	}
+}
+
+// PublishDeviceAuth tells every waiter on key that the authorization is now in state.
+// It never blocks: an unread older state is replaced by the newer one.
+func (h *Hub) PublishDeviceAuth(key string, state store.DeviceAuthState) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.auths[key] {
+		for {
+			select {
+			case s.ch <- state:
+			default:
+				// Full: discard the stale value and try again. Only publishers send,
+				// and they hold h.mu, so this loop ends on the next iteration.
+				select {
+				case <-s.ch:
+				default:
+				}
+				continue
+			}
+			break
+		}
+	}
+}
+
+// DeviceAuthKey is the hub key of a device authorization: its canonical user code.
+// Use it on both sides so publishers and waiters agree.
+func DeviceAuthKey(userCode string) string { return "user_code:" + userCode }
+
+// Subscribers reports how many subscriptions of both kinds are live, for tests and
+// metrics (a leak shows up as a number that never goes down).
+func (h *Hub) Subscribers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, set := range h.accounts {
+		n += len(set)
+	}
+	for _, set := range h.auths {
+		n += len(set)
+	}
+	return n
+}
