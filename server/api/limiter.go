@@ -1,0 +1,125 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/linkdesk/linkdesk/server/store"
+)
+
+// Limits bound how many failed user-code lookups (unknown, expired or already used
+// codes) an account and an address may make within Window before linkd answers
+// rate_limited (RFC 8628 §5.1). Zero fields take the defaults.
+type Limits struct {
+	AccountFailures int           // per signed-in account; default 10
+	AddressFailures int           // per client address (IPv6: per /64); default 20
+	Window          time.Duration // sliding window; default 15 minutes
+}
+
+// Default limits.
+const (
+	DefaultAccountFailures = 10
+	DefaultAddressFailures = 20
+	DefaultWindow          = 15 * time.Minute
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.AccountFailures <= 0 {
+		l.AccountFailures = DefaultAccountFailures
+	}
+	if l.AddressFailures <= 0 {
+		l.AddressFailures = DefaultAddressFailures
+	}
+	if l.Window <= 0 {
+		l.Window = DefaultWindow
+	}
+	return l
+}
+
+// ErrRateLimited is returned by Limiter.Check when a key is over its limit.
+var ErrRateLimited = errors.New("api: too many failed code lookups")
+
+// Limiter throttles user-code guessing per account and per address. Its counters live
+// in the store (store.AddFailure), so the management API, the web pages and every
+// linkd replica share them.
+type Limiter struct {
+	store  store.Store
+	limits Limits
+	now    func() time.Time
+}
+
+// NewLimiter returns a limiter over s's failure counters; now may be nil (time.Now).
+func NewLimiter(s store.Store, limits Limits, now func() time.Time) *Limiter {
+	if now == nil {
+		now = time.Now
+	}
+	return &Limiter{store: s, limits: limits.withDefaults(), now: now}
+}
+
+// AccountKey is the failure-counter key of an account.
+func AccountKey(subject string) string { return "sub:" + subject }
+
+// AddressKey is the failure-counter key of a client address. IPv6 addresses count per
+// /64, since one machine commonly holds a whole /64; IPv4-mapped addresses count as IPv4.
+func AddressKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return "ip:" + ip
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return "ip:" + p.String()
+	}
+	return "ip:" + a.String()
+}
+
+func (l *Limiter) limitOf(key string) int {
+	if len(key) >= 3 && key[:3] == "ip:" {
+		return l.limits.AddressFailures
+	}
+	return l.limits.AccountFailures
+}
+
+// Check reports whether every key is still under its limit. When one is not it
+// returns ErrRateLimited and how long to wait before trying again (the window: the
+// store keeps counts, not the time of each failure, so this is an upper bound).
+// Keys starting with "ip:" get the address limit, all others the account limit.
+func (l *Limiter) Check(ctx context.Context, keys ...string) (time.Duration, error) {
+	since := l.now().Add(-l.limits.Window)
+	for _, k := range keys {
+		n, err := l.store.CountFailures(ctx, k, since)
+		if err != nil {
+			return 0, fmt.Errorf("api: count failures: %w", err)
+		}
+		if n >= l.limitOf(k) {
+			return l.limits.Window, ErrRateLimited
+		}
+	}
+	return 0, nil
+}
+
+// Fail counts one failed lookup against every key.
+func (l *Limiter) Fail(ctx context.Context, keys ...string) error {
+	now := l.now()
+	since := now.Add(-l.limits.Window)
+	var errs []error
+	for _, k := range keys {
+		if _, err := l.store.AddFailure(ctx, k, now, since); err != nil {
+			errs = append(errs, fmt.Errorf("api: add failure: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RetryAfterSeconds renders d for a Retry-After header: whole seconds, at least 1.
+func RetryAfterSeconds(d time.Duration) string {
+	s := int64((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return fmt.Sprint(s)
+}

@@ -1,0 +1,206 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/store"
+)
+
+// codeLookup is the shared front of the three link-request endpoints: it refuses a
+// throttled caller before touching the code, normalises it, and on any failure counts
+// one against the account and the address. ok is false when an answer has been written.
+func (s *server) codeLookup(w http.ResponseWriter, r *http.Request) (code string, keys []string, ok bool) {
+	at := tokenFrom(r.Context())
+	keys = []string{AccountKey(at.Subject), AddressKey(s.cfg.ClientIP(r))}
+	retry, err := s.limiter.Check(r.Context(), keys...)
+	if errors.Is(err, ErrRateLimited) {
+		s.rateLimited(w, retry)
+		return "", nil, false
+	}
+	if err != nil {
+		s.internal(w, r, "rate limit check", err)
+		return "", nil, false
+	}
+	code, err = devices.NormalizeCode(r.PathValue("code"))
+	if err != nil {
+		s.fail(r.Context(), keys)
+		writeProblem(w, http.StatusNotFound, devices.CodeInvalidCode, "Invalid code", "there is no such code; check it and try again")
+		return "", nil, false
+	}
+	return code, keys, true
+}
+
+// fail counts a failed lookup; a counter error is logged, not shown to the caller.
+func (s *server) fail(ctx context.Context, keys []string) {
+	if err := s.limiter.Fail(ctx, keys...); err != nil {
+		s.log.ErrorContext(ctx, "count failed code lookup", "err", err)
+	}
+}
+
+// codeProblem answers a store error of a code lookup. It reports whether err was a
+// lookup failure (which counts against the limits) rather than an internal error.
+func (s *server) codeProblem(w http.ResponseWriter, r *http.Request, keys []string, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		s.fail(r.Context(), keys)
+		writeProblem(w, http.StatusNotFound, devices.CodeInvalidCode, "Invalid code", "there is no such code; check it and try again")
+	case errors.Is(err, store.ErrExpired):
+		s.fail(r.Context(), keys)
+		writeProblem(w, http.StatusGone, devices.CodeExpiredCode, "Code expired", "this code has expired; ask the device for a new one")
+	case errors.Is(err, store.ErrAlreadyUsed):
+		s.fail(r.Context(), keys)
+		writeProblem(w, http.StatusConflict, devices.CodeAlreadyUsed, "Code already used", "this code has already been used")
+	default:
+		s.internal(w, r, "link request", err)
+	}
+}
+
+// pendingAuth reads a device authorization by canonical user code and turns a
+// non-pending or expired one into the matching store error.
+func (s *server) pendingAuth(ctx context.Context, code string) (store.DeviceAuth, error) {
+	d, err := s.cfg.Store.DeviceAuthByUserCode(ctx, code)
+	if err != nil {
+		return d, err
+	}
+	if d.State != store.DeviceAuthPending {
+		return d, store.ErrAlreadyUsed
+	}
+	if !s.cfg.Now().Before(d.ExpiresAt) {
+		return d, store.ErrExpired
+	}
+	return d, nil
+}
+
+func (s *server) linkRequest(w http.ResponseWriter, r *http.Request) {
+	code, keys, ok := s.codeLookup(w, r)
+	if !ok {
+		return
+	}
+	d, err := s.pendingAuth(r.Context(), code)
+	if err != nil {
+		s.codeProblem(w, r, keys, err)
+		return
+	}
+	client, err := s.clientInfo(r.Context(), d.ClientID)
+	if err != nil {
+		s.internal(w, r, "client of link request", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, devices.LinkRequest{
+		UserCode:    devices.FormatCode(d.UserCode),
+		Client:      client,
+		Device:      deviceInfo(d.Device),
+		Scopes:      s.scopes(d.Scopes),
+		RequestedAt: d.CreatedAt.UTC(),
+		ExpiresAt:   d.ExpiresAt.UTC(),
+		Origin: devices.Origin{
+			IP:          d.RequestIP,
+			SameNetwork: SameNetwork(d.RequestIP, s.cfg.ClientIP(r)),
+		},
+	})
+}
+
+func (s *server) approve(w http.ResponseWriter, r *http.Request) {
+	code, keys, ok := s.codeLookup(w, r)
+	if !ok {
+		return
+	}
+	req, err := decodeApprove(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, devices.CodeBadRequest, "Bad request", err.Error())
+		return
+	}
+	at := tokenFrom(r.Context())
+	g, err := s.cfg.Store.ApproveDeviceAuth(r.Context(), code, at.Subject, req.DeviceName, s.cfg.Now())
+	if err != nil {
+		s.codeProblem(w, r, keys, err)
+		return
+	}
+	s.cfg.Events.PublishDeviceAuth(events.DeviceAuthKey(code), store.DeviceAuthApproved)
+	dev, err := s.device(r.Context(), g)
+	if err != nil {
+		s.internal(w, r, "device of approved link", err)
+		return
+	}
+	s.cfg.Events.PublishAccount(at.Subject, devices.Event{Type: devices.EventLinked, Device: dev})
+	s.log.InfoContext(r.Context(), "device linked", "subject", at.Subject, "device", g.ID, "client", g.ClientID)
+	writeJSON(w, http.StatusOK, devices.ApproveResponse{Device: dev})
+}
+
+func (s *server) deny(w http.ResponseWriter, r *http.Request) {
+	code, keys, ok := s.codeLookup(w, r)
+	if !ok {
+		return
+	}
+	at := tokenFrom(r.Context())
+	if err := s.cfg.Store.DenyDeviceAuth(r.Context(), code, at.Subject, s.cfg.Now()); err != nil {
+		s.codeProblem(w, r, keys, err)
+		return
+	}
+	s.cfg.Events.PublishDeviceAuth(events.DeviceAuthKey(code), store.DeviceAuthDenied)
+	s.log.InfoContext(r.Context(), "link request denied", "subject", at.Subject)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func deviceInfo(d devices.DeviceInfo) devices.DeviceInfo {
+	d.Kind = devices.ParseKind(string(d.Kind))
+	return d
+}
+
+// clientInfo names a client; an unknown client (deleted by the operator) shows its ID.
+func (s *server) clientInfo(ctx context.Context, id string) (devices.ClientInfo, error) {
+	c, err := s.cfg.Store.ClientByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return devices.ClientInfo{ID: id, Name: id}, nil
+	}
+	if err != nil {
+		return devices.ClientInfo{}, err
+	}
+	name := c.Name
+	if name == "" {
+		name = c.ID
+	}
+	return devices.ClientInfo{ID: c.ID, Name: name, LogoURI: c.LogoURI}, nil
+}
+
+func (s *server) scopes(names []string) []devices.Scope {
+	out := make([]devices.Scope, 0, len(names))
+	for _, n := range names {
+		desc := ""
+		if s.cfg.DescribeScope != nil {
+			desc = s.cfg.DescribeScope(n)
+		}
+		if desc == "" {
+			desc = n
+		}
+		out = append(out, devices.Scope{Name: n, Description: desc})
+	}
+	return out
+}
+
+// device renders a grant as the API's Device.
+func (s *server) device(ctx context.Context, g store.Grant) (devices.Device, error) {
+	c, err := s.clientInfo(ctx, g.ClientID)
+	if err != nil {
+		return devices.Device{}, err
+	}
+	d := devices.Device{
+		ID:       g.ID,
+		Name:     g.Name,
+		Kind:     devices.ParseKind(string(g.Device.Kind)),
+		Model:    g.Device.Model,
+		Client:   devices.ClientInfo{ID: c.ID, Name: c.Name},
+		Scopes:   s.scopes(g.Scopes),
+		LinkedAt: g.CreatedAt.UTC(),
+		LastIP:   g.LastIP,
+	}
+	if !g.LastSeenAt.IsZero() {
+		t := g.LastSeenAt.UTC()
+		d.LastSeenAt = &t
+	}
+	return d, nil
+}
