@@ -1,0 +1,242 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/linkdesk/linkdesk/devices"
+)
+
+// errForeignLink means a pasted link points somewhere other than the configured
+// Linkdesk service.
+var errForeignLink = errors.New("link is not for the configured issuer")
+
+// CodeScreen is where a person types or pastes the code their device shows.
+// It formats the code as XXXX-XXXX while typing, explains impossible
+// characters without dropping what was typed, and looks the code up.
+type CodeScreen struct {
+	svc     LinkService
+	issuer  func() string
+	onFound func(code string, req devices.LinkRequest)
+
+	entry    *widget.Entry
+	hint     *widget.Label
+	cont     *widget.Button
+	progress *widget.ProgressBarInfinite
+	banner   *banner
+	root     fyne.CanvasObject
+
+	code     string // normalised code when complete, else ""
+	updating bool
+	lookup   task
+}
+
+// NewCodeScreen makes the code screen. issuer gives the configured issuer URL, to
+// accept pasted links for it only; onFound gets the pending request once the
+// service knows the code.
+func NewCodeScreen(svc LinkService, issuer func() string, onFound func(code string, req devices.LinkRequest)) *CodeScreen {
+	s := &CodeScreen{svc: svc, issuer: issuer, onFound: onFound}
+	s.entry = widget.NewEntry()
+	s.entry.PlaceHolder = "XXXX-XXXX"
+	s.entry.TextStyle = fyne.TextStyle{Monospace: true}
+	s.entry.OnChanged = s.changed
+	s.entry.OnSubmitted = func(string) { s.Submit() }
+
+	s.hint = wrapped("")
+	s.hint.Importance = widget.DangerImportance
+	s.hint.Hide()
+
+	s.cont = widget.NewButtonWithIcon("Continue", theme.NavigateNextIcon(), s.Submit)
+	s.cont.Importance = widget.HighImportance
+	s.cont.Disable()
+
+	s.progress = widget.NewProgressBarInfinite()
+	s.progress.Stop()
+	s.progress.Hide()
+	s.banner = newBanner()
+
+	intro := wrapped("Type the code shown on your TV, console or other device. " +
+		"You can also paste the link it shows.")
+	big := container.NewThemeOverride(s.entry, bigTextTheme{theme.Current()})
+	form := container.NewVBox(
+		heading("Link a device"),
+		intro,
+		big,
+		s.hint,
+		container.NewHBox(layoutSpacer(), s.cont),
+		s.progress,
+	)
+	s.root = container.NewBorder(s.banner.root, nil, nil, nil,
+		container.NewVScroll(container.NewPadded(limitWidth(520, form))))
+	return s
+}
+
+// Content is the screen's canvas object.
+func (s *CodeScreen) Content() fyne.CanvasObject { return s.root }
+
+// Focus puts the keyboard focus on the code entry.
+func (s *CodeScreen) Focus(c fyne.Canvas) {
+	if c != nil {
+		c.Focus(s.entry)
+	}
+}
+
+// Reset clears the code for linking another device.
+func (s *CodeScreen) Reset() {
+	s.lookup.stop()
+	s.setBusy(false)
+	s.banner.hide()
+	s.entry.SetText("")
+	s.showHint("")
+}
+
+// ShowError shows err about the current code (from a later step, such as an
+// expired code at approval), keeping the typed code.
+func (s *CodeScreen) ShowError(err error) { s.showFailure(err) }
+
+func (s *CodeScreen) changed(text string) {
+	if s.updating {
+		return
+	}
+	s.code = ""
+	s.cont.Disable()
+	s.banner.hide()
+
+	clean, err := s.parse(text)
+	switch {
+	case errors.Is(err, errForeignLink):
+		s.showHint("This link is not from your Linkdesk service. Someone may be trying to " +
+			"get you to link their device to your account. Only enter codes shown on a device in front of you.")
+		return
+	case err != nil:
+		var ic *devices.InvalidCharError
+		if errors.As(err, &ic) {
+			s.showHint("“" + string(ic.Char) + "” is never part of a code. Codes use only the letters " +
+				strings.Join(strings.Split(devices.CodeAlphabet, ""), " ") + ".")
+		} else {
+			s.showHint(Explain(err))
+		}
+		return
+	}
+	if len(clean) > devices.CodeLength {
+		s.showHint("A code has 8 letters. Check the code on your device.")
+		return
+	}
+	s.showHint("")
+	if formatted := devices.FormatCode(clean); formatted != text {
+		s.updating = true
+		s.entry.SetText(formatted)
+		s.entry.CursorColumn = len([]rune(formatted))
+		s.entry.CursorRow = 0
+		s.entry.Refresh()
+		s.updating = false
+	}
+	if len(clean) == devices.CodeLength {
+		s.code = clean
+		if !s.lookup.running() {
+			s.cont.Enable()
+		}
+	}
+}
+
+// parse turns typed or pasted text into a cleaned (possibly partial) code.
+func (s *CodeScreen) parse(text string) (string, error) {
+	t := strings.TrimSpace(text)
+	if looksLikeLink(t) {
+		return codeFromLink(t, s.issuer())
+	}
+	return devices.CleanCodeInput(t)
+}
+
+func looksLikeLink(t string) bool {
+	return strings.Contains(t, "://") || strings.Contains(t, "/") || strings.Contains(t, "?") ||
+		strings.Contains(t, "=")
+}
+
+// codeFromLink accepts a verification link only when it points at issuer's
+// /link page, and returns the cleaned code it carries.
+func codeFromLink(link, issuer string) (string, error) {
+	u, err := url.Parse(link)
+	if err != nil || u.Host == "" {
+		return "", errForeignLink
+	}
+	iss, err := url.Parse(issuer)
+	if err != nil || iss.Host == "" {
+		return "", errForeignLink
+	}
+	wantPath := strings.TrimSuffix(iss.Path, "/") + devices.VerificationPath
+	if !strings.EqualFold(u.Scheme, iss.Scheme) || !strings.EqualFold(u.Host, iss.Host) ||
+		strings.TrimSuffix(u.Path, "/") != wantPath || u.User != nil {
+		return "", errForeignLink
+	}
+	return devices.CleanCodeInput(u.Query().Get(devices.ParamUserCode))
+}
+
+func (s *CodeScreen) showHint(msg string) {
+	s.hint.SetText(msg)
+	if msg == "" {
+		s.hint.Hide()
+	} else {
+		s.hint.Show()
+	}
+}
+
+// Submit looks up the typed code, when it is complete.
+func (s *CodeScreen) Submit() {
+	code := s.code
+	if code == "" || s.lookup.running() {
+		return
+	}
+	s.banner.hide()
+	s.showHint("")
+	s.setBusy(true)
+	var req devices.LinkRequest
+	s.lookup.start(func(ctx context.Context) error {
+		var err error
+		req, err = s.svc.LinkRequest(ctx, code)
+		return err
+	}, func(err error) {
+		s.setBusy(false)
+		if err != nil {
+			s.showFailure(err)
+			return
+		}
+		if s.onFound != nil {
+			s.onFound(code, req)
+		}
+	})
+}
+
+// showFailure shows code problems under the entry and service trouble in the
+// banner with Retry; the typed code stays either way.
+func (s *CodeScreen) showFailure(err error) {
+	if p, ok := problemOf(err); ok {
+		switch p.Code {
+		case devices.CodeInvalidCode, devices.CodeExpiredCode, devices.CodeAlreadyUsed, devices.CodeRateLimited:
+			s.showHint(Explain(err))
+			return
+		}
+	}
+	s.banner.show(Explain(err), s.Submit)
+}
+
+func (s *CodeScreen) setBusy(busy bool) {
+	if busy {
+		s.cont.Disable()
+		s.progress.Show()
+		s.progress.Start()
+		return
+	}
+	s.progress.Stop()
+	s.progress.Hide()
+	if s.code != "" {
+		s.cont.Enable()
+	}
+}

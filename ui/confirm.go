@@ -1,0 +1,295 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/linkdesk/linkdesk/devices"
+)
+
+// ConfirmScreen shows exactly what asks to be linked — device, app, permissions,
+// where the request came from, the account — with a live countdown, and lets the
+// person link or deny it.
+type ConfirmScreen struct {
+	svc     LinkService
+	code    string
+	req     devices.LinkRequest
+	now     func() time.Time
+	onDone  func(ConfirmResult)
+	onError func(error) // code problems go back to the code screen
+
+	name      *widget.Entry
+	countdown *widget.Label
+	approve   *widget.Button
+	deny      *widget.Button
+	progress  *widget.ProgressBarInfinite
+	banner    *banner
+	root      fyne.CanvasObject
+
+	submit   task
+	stopOnce sync.Once
+	stopTick chan struct{}
+	expired  bool
+}
+
+// ConfirmResult is how a confirmation ended.
+type ConfirmResult struct {
+	Approved bool
+	Device   devices.Device      // the linked device, when Approved
+	Request  devices.LinkRequest // what was asked
+}
+
+// NewConfirmScreen makes the confirm screen for req (looked up by code) on
+// behalf of account. onDone gets the final result; onCodeError gets failures
+// about the code itself (expired, used), which belong on the code screen.
+func NewConfirmScreen(svc LinkService, code string, req devices.LinkRequest, account devices.Me,
+	onDone func(ConfirmResult), onCodeError func(error)) *ConfirmScreen {
+	s := &ConfirmScreen{svc: svc, code: code, req: req, now: time.Now, onDone: onDone,
+		onError: onCodeError, stopTick: make(chan struct{})}
+
+	deviceName := req.Device.Name
+	if deviceName == "" {
+		deviceName = "Unnamed " + strings.ToLower(kindName(req.Device.Kind))
+	}
+	icon := widget.NewIcon(kindIcon(req.Device.Kind))
+	iconBox := container.NewGridWrap(fyne.NewSquareSize(theme.IconInlineSize()*3), icon)
+	model := kindName(req.Device.Kind)
+	if req.Device.Model != "" {
+		model += " · " + req.Device.Model
+	}
+	deviceBox := container.NewBorder(nil, nil, iconBox, nil,
+		container.NewVBox(subheading(deviceName), widget.NewLabel(model)))
+
+	clientName := req.Client.Name
+	if clientName == "" {
+		clientName = req.Client.ID
+	}
+
+	perms := container.NewVBox()
+	for _, sc := range req.Scopes {
+		text := sc.Description
+		if text == "" {
+			text = sc.Name
+		}
+		perms.Add(container.NewBorder(nil, nil, widget.NewIcon(theme.ConfirmIcon()), nil, wrapped(text)))
+	}
+	if len(req.Scopes) == 0 {
+		perms.Add(wrapped("Sign in to your account (no other permissions)."))
+	}
+
+	origin := container.NewVBox()
+	if req.Origin.IP != "" {
+		origin.Add(wrapped("Requested from " + req.Origin.IP))
+	}
+	if !req.Origin.SameNetwork {
+		warn := wrapped("This request came from a different network than this computer. " +
+			"Only link it if the device is in front of you and you started this yourself.")
+		warn.Importance = widget.WarningImportance
+		origin.Add(container.NewBorder(nil, nil,
+			widget.NewIcon(theme.NewWarningThemedResource(theme.WarningIcon())), nil, warn))
+	}
+
+	s.name = widget.NewEntry()
+	s.name.SetText(req.Device.Name)
+	s.name.PlaceHolder = "Name shown in your linked devices"
+
+	s.countdown = widget.NewLabel("")
+	s.countdown.TextStyle = fyne.TextStyle{Bold: true}
+
+	s.approve = widget.NewButtonWithIcon("Link device", theme.ConfirmIcon(), s.Approve)
+	s.approve.Importance = widget.HighImportance
+	s.deny = widget.NewButtonWithIcon("Deny", theme.CancelIcon(), s.Deny)
+	s.progress = widget.NewProgressBarInfinite()
+	s.progress.Stop()
+	s.progress.Hide()
+	s.banner = newBanner()
+
+	body := container.NewVBox(
+		heading("Link this device?"),
+		widget.NewCard("", "", deviceBox),
+		widget.NewForm(
+			widget.NewFormItem("App", widget.NewLabelWithStyle(clientName, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})),
+			widget.NewFormItem("Account", widget.NewLabel(accountName(account))),
+			widget.NewFormItem("Code", widget.NewLabelWithStyle(devices.FormatCode(code), fyne.TextAlignLeading, fyne.TextStyle{Monospace: true})),
+			widget.NewFormItem("Name", s.name),
+		),
+		widget.NewLabelWithStyle("It will be able to:", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		perms,
+		origin,
+		s.countdown,
+		s.progress,
+		container.NewHBox(layoutSpacer(), s.deny, s.approve),
+	)
+	s.root = container.NewBorder(s.banner.root, nil, nil, nil,
+		container.NewVScroll(container.NewPadded(limitWidth(560, body))))
+	s.tick()
+	go s.runTicker()
+	return s
+}
+
+// Content is the screen's canvas object.
+func (s *ConfirmScreen) Content() fyne.CanvasObject { return s.root }
+
+// Stop ends the countdown ticker and any submission; call it when the screen
+// goes away.
+func (s *ConfirmScreen) Stop() {
+	s.stopOnce.Do(func() { close(s.stopTick) })
+	s.submit.stop()
+}
+
+func (s *ConfirmScreen) runTicker() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopTick:
+			return
+		case <-t.C:
+			doUI(s.tick)
+		}
+	}
+}
+
+// tick updates the countdown; at zero it disables linking.
+func (s *ConfirmScreen) tick() {
+	if s.expired {
+		return
+	}
+	left := s.req.ExpiresAt.Sub(s.now())
+	if s.req.ExpiresAt.IsZero() {
+		s.countdown.SetText("")
+		return
+	}
+	if left <= 0 {
+		s.expired = true
+		s.countdown.SetText("This code has expired. Get a new code on your device.")
+		s.countdown.Importance = widget.DangerImportance
+		s.countdown.Refresh()
+		s.approve.Disable()
+		s.stopOnce.Do(func() { close(s.stopTick) })
+		return
+	}
+	secs := int((left + time.Second - 1) / time.Second)
+	s.countdown.SetText(fmt.Sprintf("Code expires in %d:%02d", secs/60, secs%60))
+	if left < time.Minute {
+		s.countdown.Importance = widget.WarningImportance
+		s.countdown.Refresh()
+	}
+}
+
+// Approve links the device.
+func (s *ConfirmScreen) Approve() {
+	if s.expired || s.submit.running() {
+		return
+	}
+	name := strings.TrimSpace(s.name.Text)
+	if name == s.req.Device.Name {
+		name = ""
+	}
+	var dev devices.Device
+	s.run(func(ctx context.Context) error {
+		var err error
+		dev, err = s.svc.Approve(ctx, s.code, name)
+		return err
+	}, func() {
+		s.finish(ConfirmResult{Approved: true, Device: dev, Request: s.req})
+	}, s.Approve)
+}
+
+// Deny refuses the request; the device is told no.
+func (s *ConfirmScreen) Deny() {
+	if s.submit.running() {
+		return
+	}
+	s.run(func(ctx context.Context) error {
+		return s.svc.Deny(ctx, s.code)
+	}, func() {
+		s.finish(ConfirmResult{Request: s.req})
+	}, s.Deny)
+}
+
+func (s *ConfirmScreen) run(work func(ctx context.Context) error, ok func(), retry func()) {
+	s.banner.hide()
+	s.setBusy(true)
+	s.submit.start(work, func(err error) {
+		s.setBusy(false)
+		if err == nil {
+			ok()
+			return
+		}
+		if p, isProblem := problemOf(err); isProblem {
+			switch p.Code {
+			case devices.CodeInvalidCode, devices.CodeExpiredCode, devices.CodeAlreadyUsed:
+				s.Stop()
+				if s.onError != nil {
+					s.onError(err)
+				}
+				return
+			}
+		}
+		s.banner.show(Explain(err), retry)
+	})
+}
+
+func (s *ConfirmScreen) finish(r ConfirmResult) {
+	s.Stop()
+	if s.onDone != nil {
+		s.onDone(r)
+	}
+}
+
+func (s *ConfirmScreen) setBusy(busy bool) {
+	if busy {
+		s.approve.Disable()
+		s.deny.Disable()
+		s.progress.Show()
+		s.progress.Start()
+		return
+	}
+	s.progress.Stop()
+	s.progress.Hide()
+	s.deny.Enable()
+	if !s.expired {
+		s.approve.Enable()
+	}
+}
+
+// resultScreen is the final screen after approving or denying.
+func resultScreen(r ConfirmResult, account devices.Me, again func()) fyne.CanvasObject {
+	var icon fyne.Resource
+	var title, text string
+	name := r.Request.Device.Name
+	if r.Approved && r.Device.Name != "" {
+		name = r.Device.Name
+	}
+	if name == "" {
+		name = "The device"
+	}
+	if r.Approved {
+		icon = theme.NewSuccessThemedResource(theme.ConfirmIcon())
+		title = "Device linked"
+		text = fmt.Sprintf("%s is now linked to %s. It will finish signing in on its own within a few seconds. "+
+			"You can unlink it at any time under Linked devices.", name, accountName(account))
+	} else {
+		icon = theme.NewErrorThemedResource(theme.CancelIcon())
+		title = "Request denied"
+		text = fmt.Sprintf("%s was not linked. It will show that the request was denied.", name)
+	}
+	img := container.NewGridWrap(fyne.NewSquareSize(theme.IconInlineSize()*4), widget.NewIcon(icon))
+	btn := widget.NewButtonWithIcon("Link another device", theme.ContentAddIcon(), again)
+	btn.Importance = widget.HighImportance
+	return container.NewCenter(limitWidth(480, container.NewVBox(
+		container.NewCenter(img),
+		container.NewCenter(heading(title)),
+		wrapped(text),
+		container.NewCenter(btn),
+	)))
+}

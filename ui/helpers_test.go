@@ -1,0 +1,209 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"image/png"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/linkdesk/linkdesk/devices"
+)
+
+// waitFor polls cond (read under the UI lock) until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		uiMu.Lock()
+		ok := cond()
+		uiMu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// locked runs f under the UI lock, for touching widgets while background work may run.
+func locked(f func()) {
+	uiMu.Lock()
+	defer uiMu.Unlock()
+	f()
+}
+
+// apiError stands in for *devices.APIError: a problem with a stable code.
+type apiError struct {
+	Status     int
+	Code       string
+	Title      string
+	Detail     string
+	RetryAfter time.Duration
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("%d %s", e.Status, e.Code) }
+
+func problemErr(status int, code string) error { return &apiError{Status: status, Code: code} }
+
+// walk visits o and everything under it, including widgets' rendered children.
+func walk(o fyne.CanvasObject, visit func(fyne.CanvasObject) bool) bool {
+	if o == nil || !o.Visible() {
+		return false
+	}
+	if visit(o) {
+		return true
+	}
+	switch v := o.(type) {
+	case *fyne.Container:
+		for _, c := range v.Objects {
+			if walk(c, visit) {
+				return true
+			}
+		}
+	case fyne.Widget:
+		r := cacheRenderer(v)
+		for _, c := range r.Objects() {
+			if walk(c, visit) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func findButton(o fyne.CanvasObject, text string) *widget.Button {
+	var found *widget.Button
+	walk(o, func(c fyne.CanvasObject) bool {
+		if b, ok := c.(*widget.Button); ok && b.Text == text {
+			found = b
+			return true
+		}
+		return false
+	})
+	return found
+}
+
+// hasText reports whether a visible label or rich text under o contains text.
+func hasText(o fyne.CanvasObject, text string) bool {
+	return walk(o, func(c fyne.CanvasObject) bool {
+		switch v := c.(type) {
+		case *widget.Label:
+			return contains(v.Text, text)
+		case *widget.RichText:
+			return contains(v.String(), text)
+		}
+		return false
+	})
+}
+
+func contains(s, sub string) bool { return len(sub) > 0 && stringsContains(s, sub) }
+
+// topOverlay is the dialog or pop-up on top of w, or nil.
+func topOverlay(w fyne.Window) fyne.CanvasObject { return w.Canvas().Overlays().Top() }
+
+// shot saves w's canvas as /tmp/ui-shots/name.png for a look by eye.
+func shot(t *testing.T, w fyne.Window, name string) {
+	t.Helper()
+	dir := "/tmp/ui-shots"
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("no screenshot: %v", err)
+		return
+	}
+	var img = w.Canvas().Capture()
+	f, err := os.Create(filepath.Join(dir, name+".png"))
+	if err != nil {
+		t.Logf("no screenshot: %v", err)
+		return
+	}
+	defer f.Close()
+	if err := png.Encode(f, img); err != nil {
+		t.Logf("no screenshot: %v", err)
+	}
+}
+
+// fakeLink is a LinkService fake with canned answers and a record of calls.
+type fakeLink struct {
+	mu       sync.Mutex
+	req      devices.LinkRequest
+	lookErr  error
+	apprErr  error
+	denyErr  error
+	looked   []string
+	approved []string
+	names    []string
+	denied   []string
+	block    chan struct{} // when set, calls wait on it
+}
+
+func (f *fakeLink) wait(ctx context.Context) error {
+	f.mu.Lock()
+	b := f.block
+	f.mu.Unlock()
+	if b == nil {
+		return nil
+	}
+	select {
+	case <-b:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (f *fakeLink) LinkRequest(ctx context.Context, code string) (devices.LinkRequest, error) {
+	if err := f.wait(ctx); err != nil {
+		return devices.LinkRequest{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.looked = append(f.looked, code)
+	if f.lookErr != nil {
+		return devices.LinkRequest{}, f.lookErr
+	}
+	r := f.req
+	r.UserCode = code
+	return r, nil
+}
+
+func (f *fakeLink) Approve(ctx context.Context, code, name string) (devices.Device, error) {
+	if err := f.wait(ctx); err != nil {
+		return devices.Device{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.approved = append(f.approved, code)
+	f.names = append(f.names, name)
+	if f.apprErr != nil {
+		return devices.Device{}, f.apprErr
+	}
+	n := name
+	if n == "" {
+		n = f.req.Device.Name
+	}
+	return devices.Device{ID: "dev-1", Name: n, Kind: f.req.Device.Kind, Client: f.req.Client}, nil
+}
+
+func (f *fakeLink) Deny(ctx context.Context, code string) error {
+	if err := f.wait(ctx); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.denied = append(f.denied, code)
+	return f.denyErr
+}
+
+func (f *fakeLink) calls() (looked, approved, denied []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.looked...), append([]string(nil), f.approved...), append([]string(nil), f.denied...)
+}

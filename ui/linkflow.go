@@ -1,0 +1,77 @@
+package ui
+
+import (
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+
+	"github.com/linkdesk/linkdesk/devices"
+)
+
+// LinkFlow is the "Link a device" tab: the code screen, then the confirm
+// screen, then a final result screen, with "Link another device" back to the start.
+type LinkFlow struct {
+	svc     LinkService
+	account func() devices.Me
+	window  fyne.Window
+
+	Code    *CodeScreen
+	confirm *ConfirmScreen
+	stack   *fyne.Container
+}
+
+// NewLinkFlow makes the flow. issuer and account give the configured service and
+// the signed-in account at the time they are needed.
+func NewLinkFlow(svc LinkService, issuer func() string, account func() devices.Me, w fyne.Window) *LinkFlow {
+	f := &LinkFlow{svc: svc, account: account, window: w}
+	f.Code = NewCodeScreen(svc, issuer, f.showConfirm)
+	f.stack = container.NewStack(f.Code.Content())
+	return f
+}
+
+// Content is the flow's canvas object.
+func (f *LinkFlow) Content() fyne.CanvasObject { return f.stack }
+
+// Confirm is the confirm screen on show, or nil.
+func (f *LinkFlow) Confirm() *ConfirmScreen { return f.confirm }
+
+func (f *LinkFlow) show(o fyne.CanvasObject) {
+	f.stack.Objects = []fyne.CanvasObject{o}
+	f.stack.Refresh()
+}
+
+func (f *LinkFlow) showConfirm(code string, req devices.LinkRequest) {
+	f.stopConfirm()
+	f.confirm = NewConfirmScreen(f.svc, code, req, f.account(), f.showResult, func(err error) {
+		f.stopConfirm()
+		f.ShowCode()
+		f.Code.ShowError(err)
+	})
+	f.show(f.confirm.Content())
+}
+
+func (f *LinkFlow) showResult(r ConfirmResult) {
+	f.stopConfirm()
+	f.show(resultScreen(r, f.account(), func() {
+		f.Code.Reset()
+		f.ShowCode()
+	}))
+}
+
+// ShowCode returns to the code screen (keeping what was typed) and focuses it.
+func (f *LinkFlow) ShowCode() {
+	f.stopConfirm()
+	f.show(f.Code.Content())
+	if f.window != nil {
+		f.Code.Focus(f.window.Canvas())
+	}
+}
+
+// Stop ends the confirm screen's ticker and pending work.
+func (f *LinkFlow) Stop() { f.stopConfirm() }
+
+func (f *LinkFlow) stopConfirm() {
+	if f.confirm != nil {
+		f.confirm.Stop()
+		f.confirm = nil
+	}
+}

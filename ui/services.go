@@ -1,0 +1,41 @@
+package ui
+
+import (
+	"context"
+
+	"github.com/linkdesk/linkdesk/devices"
+)
+
+// LinkService is what the code and confirm screens need: look up the request a
+// code stands for, then approve or deny it.
+type LinkService interface {
+	LinkRequest(ctx context.Context, code string) (devices.LinkRequest, error)
+	Approve(ctx context.Context, code, deviceName string) (devices.Device, error)
+	Deny(ctx context.Context, code string) error
+}
+
+// DeviceService is what the linked-devices screen needs. Events delivers the
+// account's events until ctx ends or the stream breaks, then closes the channel.
+type DeviceService interface {
+	Devices(ctx context.Context) ([]devices.Device, error)
+	Rename(ctx context.Context, id, name string) (devices.Device, error)
+	Unlink(ctx context.Context, id string) error
+	Events(ctx context.Context) (<-chan devices.Event, error)
+}
+
+// SessionService is what the sign-in and account screens need. Accounts lists
+// the accounts signed in on this computer and which one is current (its
+// Subject, or "" when none).
+type SessionService interface {
+	SignIn(ctx context.Context) (devices.Me, error)
+	Accounts(ctx context.Context) (accounts []devices.Me, current string, err error)
+	Switch(ctx context.Context, subject string) error
+	SignOut(ctx context.Context, subject string) error
+}
+
+// ServiceConnector is what the service setup screen needs: check that issuer
+// (trusting the optional CA file) is a reachable Linkdesk service and, when it
+// is, start using it.
+type ServiceConnector interface {
+	Connect(ctx context.Context, issuer, caFile string) error
+}

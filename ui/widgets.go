@@ -1,0 +1,167 @@
+package ui
+
+import (
+	"image/color"
+	"strings"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/layout"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/linkdesk/linkdesk/devices"
+)
+
+// banner is a strip shown above a screen's content when the service can't be
+// reached or fails, with a Retry button; it never touches what was typed.
+type banner struct {
+	root  *fyne.Container
+	label *widget.Label
+	retry *widget.Button
+	onTry func()
+}
+
+func newBanner() *banner {
+	b := &banner{label: widget.NewLabel("")}
+	b.label.Wrapping = fyne.TextWrapWord
+	b.retry = widget.NewButtonWithIcon("Retry", theme.ViewRefreshIcon(), func() {
+		if b.onTry != nil {
+			b.onTry()
+		}
+	})
+	bg := canvas.NewRectangle(withAlpha(theme.Color(theme.ColorNameError), 0x30))
+	bg.CornerRadius = theme.InputRadiusSize()
+	icon := widget.NewIcon(theme.NewErrorThemedResource(theme.WarningIcon()))
+	b.root = container.NewStack(bg, container.NewPadded(
+		container.NewBorder(nil, nil, icon, b.retry, b.label)))
+	b.root.Hide()
+	return b
+}
+
+// show displays msg; retry, when not nil, is what the Retry button does.
+func (b *banner) show(msg string, retry func()) {
+	b.label.SetText(msg)
+	b.onTry = retry
+	if retry == nil {
+		b.retry.Hide()
+	} else {
+		b.retry.Show()
+	}
+	b.root.Show()
+}
+
+func (b *banner) hide() { b.root.Hide() }
+
+func withAlpha(c color.Color, a uint8) color.Color {
+	r, g, bl, _ := c.RGBA()
+	return color.NRGBA{R: uint8(r >> 8), G: uint8(g >> 8), B: uint8(bl >> 8), A: a}
+}
+
+// kindIcon is the theme icon standing for a device kind.
+func kindIcon(k devices.DeviceKind) fyne.Resource {
+	switch k {
+	case devices.KindTV:
+		return theme.DesktopIcon()
+	case devices.KindConsole:
+		return theme.MediaPlayIcon()
+	case devices.KindKiosk:
+		return theme.ViewFullScreenIcon()
+	case devices.KindComputer:
+		return theme.ComputerIcon()
+	case devices.KindPhone:
+		return theme.MediaPhotoIcon()
+	}
+	return theme.QuestionIcon()
+}
+
+// kindName words a device kind for people.
+func kindName(k devices.DeviceKind) string {
+	switch k {
+	case devices.KindTV:
+		return "TV"
+	case devices.KindConsole:
+		return "Game console"
+	case devices.KindKiosk:
+		return "Kiosk"
+	case devices.KindComputer:
+		return "Computer"
+	case devices.KindPhone:
+		return "Phone"
+	}
+	return "Device"
+}
+
+// heading is a large bold title.
+func heading(text string) *widget.RichText {
+	return widget.NewRichText(&widget.TextSegment{Text: text, Style: widget.RichTextStyle{
+		SizeName: theme.SizeNameHeadingText, TextStyle: fyne.TextStyle{Bold: true}}})
+}
+
+// subheading is a medium bold title.
+func subheading(text string) *widget.RichText {
+	return widget.NewRichText(&widget.TextSegment{Text: text, Style: widget.RichTextStyle{
+		SizeName: theme.SizeNameSubHeadingText, TextStyle: fyne.TextStyle{Bold: true}}})
+}
+
+// wrapped is a word-wrapping label.
+func wrapped(text string) *widget.Label {
+	l := widget.NewLabel(text)
+	l.Wrapping = fyne.TextWrapWord
+	return l
+}
+
+// accountName is how an account is named on screen.
+func accountName(me devices.Me) string {
+	name := strings.TrimSpace(me.DisplayName)
+	if name == "" {
+		name = me.Username
+	}
+	if me.Email != "" && me.Email != name {
+		if name == "" {
+			return me.Email
+		}
+		return name + " (" + me.Email + ")"
+	}
+	return name
+}
+
+// bigTextTheme enlarges text, for the code entry people read from across a room.
+type bigTextTheme struct{ fyne.Theme }
+
+func (t bigTextTheme) Size(n fyne.ThemeSizeName) float32 {
+	if n == theme.SizeNameText {
+		return t.Theme.Size(n) * 2
+	}
+	return t.Theme.Size(n)
+}
+
+// limitWidth keeps obj at most w wide, centred, so forms don't stretch across
+// wide windows.
+type maxWidthLayout struct{ w float32 }
+
+func (l maxWidthLayout) MinSize(objs []fyne.CanvasObject) fyne.Size {
+	var s fyne.Size
+	for _, o := range objs {
+		s = s.Max(o.MinSize())
+	}
+	return s
+}
+
+func (l maxWidthLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {
+	w := size.Width
+	if w > l.w {
+		w = l.w
+	}
+	for _, o := range objs {
+		o.Resize(fyne.NewSize(w, size.Height))
+		o.Move(fyne.NewPos((size.Width-w)/2, 0))
+	}
+}
+
+func limitWidth(w float32, obj fyne.CanvasObject) *fyne.Container {
+	return container.New(maxWidthLayout{w: w}, obj)
+}
+
+func layoutSpacer() fyne.CanvasObject { return layout.NewSpacer() }
