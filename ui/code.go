@@ -31,6 +31,7 @@ type CodeScreen struct {
 	cont     *widget.Button
 	progress *widget.ProgressBarInfinite
 	banner   *banner
+	form     *fyne.Container
 	root     fyne.CanvasObject
 
 	code     string // normalised code when complete, else ""
@@ -73,8 +74,11 @@ func NewCodeScreen(svc LinkService, issuer func() string, onFound func(code stri
 		container.NewHBox(layoutSpacer(), s.cont),
 		s.progress,
 	)
-	s.root = container.NewBorder(s.banner.root, nil, nil, nil,
+	root := container.NewBorder(s.banner.root, nil, nil, nil,
 		container.NewVScroll(container.NewPadded(limitWidth(520, form))))
+	s.banner.parent = root
+	s.form = form
+	s.root = root
 	return s
 }
 
@@ -181,10 +185,26 @@ func codeFromLink(link, issuer string) (string, error) {
 
 func (s *CodeScreen) showHint(msg string) {
 	s.hint.SetText(msg)
+	if (msg != "") == s.hint.Visible() {
+		return
+	}
 	if msg == "" {
 		s.hint.Hide()
 	} else {
 		s.hint.Show()
+	}
+	s.relayout()
+}
+
+// relayout lays the screen out again after something was shown or hidden; a
+// second pass lets a wrapped label that just got its width settle its height.
+func (s *CodeScreen) relayout() {
+	if s.form == nil {
+		return
+	}
+	for range 2 {
+		s.form.Refresh()
+		s.banner.relayout()
 	}
 }
 
@@ -232,10 +252,12 @@ func (s *CodeScreen) setBusy(busy bool) {
 		s.cont.Disable()
 		s.progress.Show()
 		s.progress.Start()
+		s.relayout()
 		return
 	}
 	s.progress.Stop()
 	s.progress.Hide()
+	s.relayout()
 	if s.code != "" {
 		s.cont.Enable()
 	}

@@ -32,6 +32,7 @@ type ConfirmScreen struct {
 	deny      *widget.Button
 	progress  *widget.ProgressBarInfinite
 	banner    *banner
+	body      *fyne.Container
 	root      fyne.CanvasObject
 
 	submit   task
@@ -128,8 +129,11 @@ func NewConfirmScreen(svc LinkService, code string, req devices.LinkRequest, acc
 		s.progress,
 		container.NewHBox(layoutSpacer(), s.deny, s.approve),
 	)
-	s.root = container.NewBorder(s.banner.root, nil, nil, nil,
+	root := container.NewBorder(s.banner.root, nil, nil, nil,
 		container.NewVScroll(container.NewPadded(limitWidth(560, body))))
+	s.banner.parent = root
+	s.body = body
+	s.root = root
 	s.tick()
 	go s.runTicker()
 	return s
@@ -252,10 +256,12 @@ func (s *ConfirmScreen) setBusy(busy bool) {
 		s.deny.Disable()
 		s.progress.Show()
 		s.progress.Start()
+		s.body.Refresh()
 		return
 	}
 	s.progress.Stop()
 	s.progress.Hide()
+	s.body.Refresh()
 	s.deny.Enable()
 	if !s.expired {
 		s.approve.Enable()
@@ -286,10 +292,12 @@ func resultScreen(r ConfirmResult, account devices.Me, again func()) fyne.Canvas
 	img := container.NewGridWrap(fyne.NewSquareSize(theme.IconInlineSize()*4), widget.NewIcon(icon))
 	btn := widget.NewButtonWithIcon("Link another device", theme.ContentAddIcon(), again)
 	btn.Importance = widget.HighImportance
-	return container.NewCenter(limitWidth(480, container.NewVBox(
+	msg := wrapped(text)
+	msg.Alignment = fyne.TextAlignCenter
+	return centered(480,
 		container.NewCenter(img),
 		container.NewCenter(heading(title)),
-		wrapped(text),
+		msg,
 		container.NewCenter(btn),
-	)))
+	)
 }

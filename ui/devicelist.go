@@ -66,12 +66,14 @@ func NewDevicesScreen(svc DeviceService, w fyne.Window, onLinked func(devices.De
 		}
 	}
 
-	s.empty = container.NewCenter(limitWidth(420, container.NewVBox(
-		container.NewCenter(widget.NewIcon(theme.InfoIcon())),
+	emptyText := wrapped("To link a TV, console or kiosk, open its sign-in screen: it shows a short code. " +
+		"Enter that code under “Link a device”, check what is asking, and choose Link device.")
+	emptyText.Alignment = fyne.TextAlignCenter
+	s.empty = centered(420,
+		container.NewCenter(container.NewGridWrap(fyne.NewSquareSize(theme.IconInlineSize()*3), widget.NewIcon(theme.InfoIcon()))),
 		container.NewCenter(subheading("No linked devices yet")),
-		wrapped("To link a TV, console or kiosk, open its sign-in screen: it shows a short code. "+
-			"Enter that code under “Link a device”, check what is asking, and choose Link device."),
-	)))
+		emptyText,
+	)
 	s.empty.Hide()
 	s.noMatch = widget.NewLabelWithStyle("No devices match your search.", fyne.TextAlignCenter, fyne.TextStyle{Italic: true})
 	s.noMatch.Hide()
@@ -82,18 +84,21 @@ func NewDevicesScreen(svc DeviceService, w fyne.Window, onLinked func(devices.De
 	s.progress.Hide()
 	s.banner = newBanner()
 
+	var top *fyne.Container
 	refresh := widget.NewButtonWithIcon("Refresh", theme.ViewRefreshIcon(), s.Reload)
 	s.unlinkAll = widget.NewButtonWithIcon("Unlink all", theme.DeleteIcon(), s.confirmUnlinkAll)
 	s.unlinkAll.Importance = widget.DangerImportance
 	s.unlinkAll.Disable()
 
-	top := container.NewVBox(s.banner.root,
+	top = container.NewVBox(s.banner.root,
 		container.NewBorder(nil, nil, nil, container.NewHBox(refresh, s.unlinkAll), s.search),
 		s.progress)
 	listArea := container.NewStack(s.list, s.empty, container.NewCenter(s.noMatch))
 	split := container.NewHSplit(listArea, container.NewPadded(s.detail))
 	split.Offset = 0.55
-	s.root = container.NewBorder(top, nil, nil, nil, split)
+	root := container.NewBorder(top, nil, nil, nil, split)
+	s.banner.parent = root
+	s.root = root
 	s.showDetail()
 	return s
 }
@@ -169,6 +174,7 @@ func (s *DevicesScreen) Reload() {
 	s.banner.hide()
 	s.progress.Show()
 	s.progress.Start()
+	s.banner.relayout()
 	var list []devices.Device
 	s.load.start(func(ctx context.Context) error {
 		var err error
@@ -177,6 +183,7 @@ func (s *DevicesScreen) Reload() {
 	}, func(err error) {
 		s.progress.Stop()
 		s.progress.Hide()
+		s.banner.relayout()
 		if err != nil {
 			s.banner.show(Explain(err), s.Reload)
 			return
@@ -428,9 +435,11 @@ func (s *DevicesScreen) runAction(work func(ctx context.Context) error, ok func(
 	s.banner.hide()
 	s.progress.Show()
 	s.progress.Start()
+	s.banner.relayout()
 	s.action.start(work, func(err error) {
 		s.progress.Stop()
 		s.progress.Hide()
+		s.banner.relayout()
 		if err != nil {
 			s.banner.show(Explain(err), nil)
 			return

@@ -21,6 +21,8 @@ type banner struct {
 	label *widget.Label
 	retry *widget.Button
 	onTry func()
+	// parent is the container laid out around the banner, set by the screen.
+	parent *fyne.Container
 }
 
 func newBanner() *banner {
@@ -42,6 +44,7 @@ func newBanner() *banner {
 
 // show displays msg; retry, when not nil, is what the Retry button does.
 func (b *banner) show(msg string, retry func()) {
+	defer b.relayout()
 	b.label.SetText(msg)
 	b.onTry = retry
 	if retry == nil {
@@ -52,7 +55,20 @@ func (b *banner) show(msg string, retry func()) {
 	b.root.Show()
 }
 
-func (b *banner) hide() { b.root.Hide() }
+func (b *banner) hide() {
+	if b.root.Visible() {
+		b.root.Hide()
+		b.relayout()
+	}
+}
+
+// relayout refreshes the screen holding the banner, so showing or hiding it
+// moves what is below.
+func (b *banner) relayout() {
+	if b.parent != nil {
+		b.parent.Refresh()
+	}
+}
 
 func withAlpha(c color.Color, a uint8) color.Color {
 	r, g, bl, _ := c.RGBA()
@@ -165,3 +181,12 @@ func limitWidth(w float32, obj fyne.CanvasObject) *fyne.Container {
 }
 
 func layoutSpacer() fyne.CanvasObject { return layout.NewSpacer() }
+
+// centered stacks objs in a column at most w wide, centred both ways, giving
+// wrapped labels the full column width.
+func centered(w float32, objs ...fyne.CanvasObject) *fyne.Container {
+	col := container.NewVBox(layout.NewSpacer())
+	col.Objects = append(col.Objects, objs...)
+	col.Objects = append(col.Objects, layout.NewSpacer())
+	return limitWidth(w, col)
+}
