@@ -1,0 +1,305 @@
+package auth
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"golang.org/x/oauth2"
+
+	"github.com/linkdesk/linkdesk/devices"
+)
+
+// ErrSessionEnded means the saved sign-in is no longer accepted (refresh token
+// revoked, expired or reused): the person has to sign in again.
+var ErrSessionEnded = errors.New("signed out: sign in again")
+
+// Session is one signed-in account with a token source that refreshes itself
+// and, when it has a store, saves each rotated token back to the keyring.
+type Session struct {
+	Account  Account
+	Provider *Provider
+	src      *savingSource
+	base     *http.Client
+}
+
+func newSession(p *Provider, hc *http.Client, acct Account, tok *oauth2.Token, store *TokenStore) *Session {
+	return &Session{
+		Account:  acct,
+		Provider: p,
+		base:     hc,
+		src: &savingSource{
+			cfg:   appConfig(p, ""),
+			ctx:   context.WithValue(context.Background(), oauth2.HTTPClient, hc),
+			tok:   tok,
+			store: store,
+			key:   acct.Key(),
+		},
+	}
+}
+
+// TokenSource returns the session's token source: it hands out the current
+// access token, refreshes it when expired (refresh tokens rotate) and saves the
+// new token to the keyring. Two callers never refresh at once.
+func (s *Session) TokenSource() oauth2.TokenSource { return s.src }
+
+// Token returns the current token, refreshing it if needed.
+func (s *Session) Token() (*oauth2.Token, error) { return s.src.Token() }
+
+// HTTPClient returns a client that sends the session's bearer token, built on
+// the base client given at sign-in (so it trusts the same CAs). Give it to
+// devices.NewClient.
+func (s *Session) HTTPClient() *http.Client {
+	return oauth2.NewClient(context.WithValue(context.Background(), oauth2.HTTPClient, s.base), s.src)
+}
+
+// Save stores the session's current token and account in store, and makes
+// every later refresh save there too.
+func (s *Session) Save(ctx context.Context, store *TokenStore) error {
+	s.src.mu.Lock()
+	defer s.src.mu.Unlock()
+	s.src.store = store
+	return store.SaveAccount(ctx, s.Account, s.src.tok)
+}
+
+// savingSource is a mutex-guarded refreshing token source that writes each new
+// token back to the keyring before handing it out.
+type savingSource struct {
+	mu    sync.Mutex
+	cfg   *oauth2.Config
+	ctx   context.Context // carries the base HTTP client for refresh requests
+	tok   *oauth2.Token
+	store *TokenStore
+	key   string
+}
+
+func (s *savingSource) Token() (*oauth2.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tok.Valid() {
+		return s.tok, nil
+	}
+	if s.tok.RefreshToken == "" {
+		return nil, ErrSessionEnded
+	}
+	nt, err := s.cfg.TokenSource(s.ctx, &oauth2.Token{RefreshToken: s.tok.RefreshToken}).Token()
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || re.ErrorCode == "unauthorized_client" ||
+			(re.ErrorCode == "" && re.Response != nil && (re.Response.StatusCode == 400 || re.Response.StatusCode == 401))) {
+			return nil, fmt.Errorf("%w (%v)", ErrSessionEnded, err)
+		}
+		return nil, fmt.Errorf("refresh sign-in: %w", err)
+	}
+	s.tok = nt
+	if s.store != nil {
+		// The old refresh token is dead now (rotation): failing to save means the
+		// next start of the app will have to sign in again, so say so loudly.
+		ctx, cancel := context.WithTimeout(context.Background(), s.store.timeout)
+		defer cancel()
+		if err := s.store.Save(ctx, s.key, nt); err != nil {
+			slog.Error("auth: could not save refreshed token to the keyring", "err", err)
+		}
+	}
+	return nt, nil
+}
+
+// fetchAccount learns who signed in: from the userinfo endpoint when there is
+// one, else from the ID token the token endpoint returned over TLS (OpenID
+// Connect Core §3.1.3.7 allows trusting it without a signature check then).
+func fetchAccount(ctx context.Context, p *Provider, hc *http.Client, tok *oauth2.Token) (Account, error) {
+	var claims struct {
+		Sub               string `json:"sub"`
+		PreferredUsername string `json:"preferred_username"`
+		Name              string `json:"name"`
+		Email             string `json:"email"`
+	}
+	if p.UserinfoEndpoint != "" {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.UserinfoEndpoint, nil)
+		if err != nil {
+			return Account{}, err
+		}
+		tok.SetAuthHeader(req)
+		req.Header.Set("Accept", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return Account{}, err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if err != nil {
+			return Account{}, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return Account{}, fmt.Errorf("userinfo answered HTTP %d", resp.StatusCode)
+		}
+		if err := json.Unmarshal(body, &claims); err != nil {
+			return Account{}, fmt.Errorf("userinfo: %w", err)
+		}
+	} else if idt, ok := tok.Extra("id_token").(string); ok {
+		parts := strings.Split(idt, ".")
+		if len(parts) != 3 {
+			return Account{}, errors.New("malformed ID token")
+		}
+		payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			return Account{}, fmt.Errorf("ID token: %w", err)
+		}
+		if err := json.Unmarshal(payload, &claims); err != nil {
+			return Account{}, fmt.Errorf("ID token: %w", err)
+		}
+	}
+	if claims.Sub == "" {
+		return Account{}, errors.New("the service did not say who signed in")
+	}
+	return Account{Issuer: p.Issuer, Subject: claims.Sub, Username: claims.PreferredUsername, DisplayName: claims.Name, Email: claims.Email}, nil
+}
+
+// ErrNoRevocation means the provider publishes no revocation endpoint.
+var ErrNoRevocation = errors.New("the service offers no way to revoke a sign-in")
+
+// SignOutError reports the two halves of a sign-out separately: revoking at
+// the service and deleting from the keyring. Either may be nil.
+type SignOutError struct {
+	RevokeErr error
+	DeleteErr error
+}
+
+func (e *SignOutError) Error() string {
+	var parts []string
+	if e.RevokeErr != nil {
+		parts = append(parts, "revoke at service: "+e.RevokeErr.Error())
+	}
+	if e.DeleteErr != nil {
+		parts = append(parts, "delete from keyring: "+e.DeleteErr.Error())
+	}
+	return "sign-out: " + strings.Join(parts, "; ")
+}
+
+// Unwrap exposes both causes.
+func (e *SignOutError) Unwrap() []error {
+	var errs []error
+	for _, err := range []error{e.RevokeErr, e.DeleteErr} {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// Revoke revokes tok at the provider's revocation endpoint (RFC 7009): the
+// refresh token when there is one (which ends the whole grant), else the access token.
+func Revoke(ctx context.Context, p *Provider, hc *http.Client, clientID string, tok *oauth2.Token) error {
+	if p.RevocationEndpoint == "" {
+		return ErrNoRevocation
+	}
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	form := url.Values{"client_id": {clientID}}
+	if tok.RefreshToken != "" {
+		form.Set("token", tok.RefreshToken)
+		form.Set("token_type_hint", "refresh_token")
+	} else {
+		form.Set("token", tok.AccessToken)
+		form.Set("token_type_hint", "access_token")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.RevocationEndpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("revoke: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("revoke: service answered HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// Sessions ties a provider, its HTTP client and the keyring store together:
+// the API the app's sign-in and account screens use.
+type Sessions struct {
+	Provider    *Provider
+	HTTPClient  *http.Client           // base client (see HTTPClient); nil means http.DefaultClient
+	Store       *TokenStore            // where tokens live
+	OpenBrowser func(url string) error // opens the system browser at url
+}
+
+func (m *Sessions) client() *http.Client {
+	if m.HTTPClient == nil {
+		return http.DefaultClient
+	}
+	return m.HTTPClient
+}
+
+// SignIn signs in (see SignIn) and saves the account and its token in the keyring.
+func (m *Sessions) SignIn(ctx context.Context) (*Session, error) {
+	s, err := SignIn(ctx, m.Provider, m.client(), m.OpenBrowser)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Save(ctx, m.Store); err != nil {
+		return nil, fmt.Errorf("save sign-in: %w", err)
+	}
+	return s, nil
+}
+
+// Accounts lists the accounts signed in to this Sessions' issuer.
+func (m *Sessions) Accounts(ctx context.Context) ([]Account, error) {
+	all, err := m.Store.Accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var mine []Account
+	for _, a := range all {
+		if a.Issuer == m.Provider.Issuer {
+			mine = append(mine, a)
+		}
+	}
+	return mine, nil
+}
+
+// Resume loads the saved session of the account with key. A missing or
+// unreadable token wraps ErrNoToken.
+func (m *Sessions) Resume(ctx context.Context, key string) (*Session, error) {
+	acct, tok, err := m.Store.LoadAccount(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if acct.Issuer != m.Provider.Issuer {
+		return nil, fmt.Errorf("%w (account belongs to %s)", ErrNoToken, acct.Issuer)
+	}
+	return newSession(m.Provider, m.client(), acct, tok, m.Store), nil
+}
+
+// SignOut revokes the account's refresh token at the service and deletes it
+// from the keyring, the latter even when revocation fails. A failure of
+// either is reported in a *SignOutError.
+func (m *Sessions) SignOut(ctx context.Context, key string) error {
+	_, tok, loadErr := m.Store.LoadAccount(ctx, key)
+	var revokeErr error
+	switch {
+	case loadErr != nil && !errors.Is(loadErr, ErrNoToken):
+		revokeErr = loadErr
+	case tok != nil:
+		revokeErr = Revoke(ctx, m.Provider, m.client(), devices.AppClientID, tok)
+	}
+	deleteErr := m.Store.RemoveAccount(ctx, key)
+	if revokeErr != nil || deleteErr != nil {
+		return &SignOutError{RevokeErr: revokeErr, DeleteErr: deleteErr}
+	}
+	return nil
+}
