@@ -1,0 +1,209 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zitadel/oidc/v3/example/server/exampleop"
+	"github.com/zitadel/oidc/v3/example/server/storage"
+	"golang.org/x/oauth2"
+)
+
+// memTokenStore is an in-memory DeviceTokenStore for tests.
+type memTokenStore struct {
+	mu   sync.Mutex
+	toks map[string]*oauth2.Token
+}
+
+func (m *memTokenStore) Load(_ context.Context, key string) (*oauth2.Token, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t, ok := m.toks[key]; ok {
+		return t, nil
+	}
+	return nil, ErrNoToken
+}
+
+func (m *memTokenStore) Save(_ context.Context, key string, tok *oauth2.Token) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.toks == nil {
+		m.toks = map[string]*oauth2.Token{}
+	}
+	m.toks[key] = tok
+	return nil
+}
+
+func (m *memTokenStore) Delete(_ context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.toks, key)
+	return nil
+}
+
+// stateLog records reported states so tests can wait for one.
+type stateLog struct {
+	mu     sync.Mutex
+	states []DeviceState
+	wake   chan struct{}
+}
+
+func newStateLog() *stateLog { return &stateLog{wake: make(chan struct{}, 1)} }
+
+func (l *stateLog) report(s DeviceState) {
+	l.mu.Lock()
+	l.states = append(l.states, s)
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// waitFor returns the first state at index >= from that match accepts, and its index.
+func (l *stateLog) waitFor(t testing.TB, from int, timeout time.Duration, match func(DeviceState) bool) (DeviceState, int) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		l.mu.Lock()
+		for i := from; i < len(l.states); i++ {
+			if match(l.states[i]) {
+				s := l.states[i]
+				l.mu.Unlock()
+				return s, i
+			}
+		}
+		got := fmt.Sprintf("%+v", l.states)
+		l.mu.Unlock()
+		select {
+		case <-l.wake:
+		case <-deadline:
+			t.Fatalf("state not reported within %v; got %s", timeout, got)
+		}
+	}
+}
+
+func isShowingCode(s DeviceState) bool { _, ok := s.(ShowingCode); return ok }
+func isLinked(s DeviceState) bool      { _, ok := s.(Linked); return ok }
+
+var registerZitadelClient sync.Once
+
+// byUsername works around the example's device page, which records the username as the
+// subject: it lets users be found by username as well as by id.
+type byUsername struct{ storage.UserStore }
+
+func (u byUsername) GetUserByID(id string) *storage.User {
+	if usr := u.UserStore.GetUserByID(id); usr != nil {
+		return usr
+	}
+	return u.UserStore.GetUserByUsername(id)
+}
+
+// startZitadelExample serves zitadel/oidc's example OpenID provider on 127.0.0.1 with a
+// confidential device client "device"/"secret".
+func startZitadelExample(t *testing.T) string {
+	t.Helper()
+	registerZitadelClient.Do(func() {
+		storage.RegisterClients(storage.DeviceClient("device", "secret"))
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := "http://" + ln.Addr().String()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	prev := slog.Default()
+	users := byUsername{storage.NewUserStore(issuer)}
+	router := exampleop.SetupServer(issuer, storage.NewStorage(users), logger, false)
+	slog.SetDefault(prev)
+	srv := httptest.NewUnstartedServer(router)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return issuer
+}
+
+// zitadelAnswer drives the example provider's device pages as a person would: sign in
+// with the user code, then allow or deny.
+func zitadelAnswer(t *testing.T, issuer, userCode, action string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, err := c.PostForm(issuer+"/device/login", url.Values{
+		"user_code": {userCode}, "username": {"test-user2"}, "password": {"verysecure"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "device") {
+		t.Fatalf("login page: %d %s", resp.StatusCode, body)
+	}
+	resp, err = c.PostForm(issuer+"/device/confirm", url.Values{"action": {action}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "Device authorization "+action) {
+		t.Fatalf("confirm page: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestDeviceFlowZitadelExample(t *testing.T) {
+	issuer := startZitadelExample(t)
+	store := &memTokenStore{}
+	flow, err := NewDeviceFlow(DeviceConfig{
+		Issuer: issuer, ClientID: "device", ClientSecret: "secret",
+		Scopes: []string{"openid", "profile"}, DeviceName: "Lobby screen", DeviceKind: "kiosk",
+		Store: store,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	log := newStateLog()
+	done := make(chan error, 1)
+	go func() { done <- flow.Run(ctx, log.report) }()
+
+	// Decline the first code: the flow says so and shows a fresh one.
+	s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
+	first := s.(ShowingCode)
+	if first.UserCode == "" || !strings.HasPrefix(first.VerificationURIComplete, issuer+"/device") {
+		t.Fatalf("bad code: %+v", first)
+	}
+	zitadelAnswer(t, issuer, first.UserCode, "denied")
+	_, i = log.waitFor(t, i, 20*time.Second, func(s DeviceState) bool { _, ok := s.(Declined); return ok })
+	s, i = log.waitFor(t, i, 10*time.Second, isShowingCode)
+	second := s.(ShowingCode)
+	if second.UserCode == first.UserCode || !second.AfterDecline {
+		t.Fatalf("expected a fresh code after decline: %+v", second)
+	}
+
+	// Approve the second: linked with the account's name, tokens stored.
+	zitadelAnswer(t, issuer, second.UserCode, "allowed")
+	s, _ = log.waitFor(t, i, 20*time.Second, isLinked)
+	linked := s.(Linked)
+	if linked.DisplayName == "" || linked.Token.AccessToken == "" {
+		t.Fatalf("linked without name or token: %+v", linked)
+	}
+	if tok, err := store.Load(ctx, flow.StoreKey()); err != nil || tok.AccessToken != linked.Token.AccessToken {
+		t.Fatalf("token not stored: %v", err)
+	}
+	cancel()
+	<-done
+}

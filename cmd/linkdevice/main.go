@@ -1,0 +1,150 @@
+// Command linkdevice is the terminal version of kiosk mode for headless boxes: it asks an
+// RFC 8628 provider for a code, prints the code, the address and a QR code drawn with
+// characters, waits until the code is approved, declined or expires, and prints the result.
+// It needs no cgo and no Fyne.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/skip2/go-qrcode"
+
+	"github.com/linkdesk/linkdesk/auth"
+	"github.com/linkdesk/linkdesk/devices"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("linkdevice", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	issuer := fs.String("issuer", "", "issuer URL of the provider (required)")
+	clientID := fs.String("client-id", devices.KioskClientID, "OAuth client id")
+	secret := fs.String("client-secret", "", "client secret, for confidential clients (HTTP Basic)")
+	scope := fs.String("scope", "openid profile offline_access", "space-separated scopes")
+	name := fs.String("device-name", hostname(), "name the device gives itself")
+	kind := fs.String("device-kind", string(devices.KindComputer), "device kind: tv, console, kiosk, computer, phone, other")
+	caFile := fs.String("ca-file", "", "PEM file of a CA to trust (linkd's local CA)")
+	once := fs.Bool("once", false, "exit after the first result instead of staying linked")
+	verbose := fs.Bool("v", false, "log protocol details to stderr")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *issuer == "" {
+		fmt.Fprintln(stderr, "linkdevice: --issuer is required")
+		fs.Usage()
+		return 2
+	}
+	level := slog.LevelError
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	client, err := httpClient(*caFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "linkdevice:", err)
+		return 1
+	}
+	flow, err := auth.NewDeviceFlow(auth.DeviceConfig{
+		Issuer: *issuer, ClientID: *clientID, ClientSecret: *secret,
+		Scopes: strings.Fields(*scope), DeviceName: *name, DeviceKind: *kind,
+		HTTPClient: client, Logger: logger,
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "linkdevice:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	linked := false
+	err = flow.Run(ctx, func(s auth.DeviceState) {
+		printState(stdout, s)
+		if _, ok := s.(auth.Linked); ok {
+			linked = true
+			if *once {
+				cancel()
+			}
+		}
+	})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintln(stderr, "linkdevice:", err)
+		return 1
+	}
+	if !linked {
+		return 1
+	}
+	return 0
+}
+
+// printState writes one state of the flow for a person reading the terminal.
+func printState(w io.Writer, s auth.DeviceState) {
+	switch s := s.(type) {
+	case auth.Connecting:
+		fmt.Fprintln(w, "Connecting…")
+	case auth.ShowingCode:
+		target := s.VerificationURIComplete
+		if target == "" {
+			target = s.VerificationURI
+		}
+		if q, err := qrcode.New(target, qrcode.Medium); err == nil {
+			fmt.Fprintln(w, q.ToSmallString(false))
+		}
+		fmt.Fprintf(w, "On your phone or computer, go to:\n\n    %s\n\nand enter the code:\n\n    %s\n\n", s.VerificationURI, s.UserCode)
+		fmt.Fprintf(w, "The code expires at %s.\n", s.ExpiresAt.Local().Format(time.Kitchen))
+	case auth.Offline:
+		fmt.Fprintf(w, "Offline — retrying at %s\n", s.RetryAt.Local().Format(time.TimeOnly))
+	case auth.Declined:
+		fmt.Fprintln(w, "The link was declined. Here is a new code.")
+	case auth.Linked:
+		fmt.Fprintf(w, "Linked to %s.\n", s.DisplayName)
+	case auth.Unlinked:
+		fmt.Fprintln(w, "This device was unlinked.")
+	case auth.Error:
+		fmt.Fprintf(w, "Error: %v — retrying at %s\n", s.Err, s.RetryAt.Local().Format(time.TimeOnly))
+	}
+}
+
+// httpClient returns a client that also trusts caFile when one is given.
+func httpClient(caFile string) (*http.Client, error) {
+	if caFile == "" {
+		return &http.Client{}, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("no certificates in %s", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}, nil
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "Terminal"
+	}
+	return h
+}
