@@ -1,0 +1,216 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/linkdesk/linkdesk/server/store"
+)
+
+// CreateUser stores a new account; store.ErrDuplicate when the username (compared
+// case-insensitively) or the subject is taken.
+func (db *DB) CreateUser(ctx context.Context, u store.User) error {
+	if u.Subject == "" || u.Username == "" {
+		return fmt.Errorf("sqlite: create user: subject and username are required")
+	}
+	return db.inTx(ctx, "create user", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO users
+			(subject, username, username_key, display_name, email, password_hash, totp_secret, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			u.Subject, u.Username, usernameKey(u.Username), u.DisplayName, u.Email,
+			u.PasswordHash, u.TOTPSecret, ts(u.CreatedAt))
+		if isUnique(err) {
+			return fmt.Errorf("sqlite: create user %q: %w", u.Username, store.ErrDuplicate)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: create user: %w", err)
+		}
+		return nil
+	})
+}
+
+// usernameKey is the case-folded username that uniqueness and lookups use.
+func usernameKey(username string) string { return strings.ToLower(username) }
+
+const userCols = `subject, username, display_name, email, password_hash, totp_secret, created_at`
+
+func scanUser(s scanner) (store.User, error) {
+	var u store.User
+	var created int64
+	err := s.Scan(&u.Subject, &u.Username, &u.DisplayName, &u.Email, &u.PasswordHash, &u.TOTPSecret, &created)
+	u.CreatedAt = tm(created)
+	return u, err
+}
+
+// UserByUsername finds an account by username, case-insensitively.
+func (db *DB) UserByUsername(ctx context.Context, username string) (store.User, error) {
+	u, err := scanUser(db.read.QueryRowContext(ctx,
+		`SELECT `+userCols+` FROM users WHERE username_key = ?`, usernameKey(username)))
+	if err != nil {
+		return store.User{}, notFound(err, "user by username")
+	}
+	return u, nil
+}
+
+// UserBySubject finds an account by its subject.
+func (db *DB) UserBySubject(ctx context.Context, subject string) (store.User, error) {
+	u, err := scanUser(db.read.QueryRowContext(ctx,
+		`SELECT `+userCols+` FROM users WHERE subject = ?`, subject))
+	if err != nil {
+		return store.User{}, notFound(err, "user by subject")
+	}
+	return u, nil
+}
+
+// SetUserTOTP sets (or, with "", clears) an account's TOTP secret.
+func (db *DB) SetUserTOTP(ctx context.Context, subject, secret string) error {
+	return db.inTx(ctx, "set user totp", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET totp_secret = ? WHERE subject = ?`, secret, subject)
+		if err != nil {
+			return fmt.Errorf("sqlite: set user totp: %w", err)
+		}
+		return mustAffect(res, "set user totp")
+	})
+}
+
+// UpsertClient creates a client or replaces every field of an existing one but its
+// creation time.
+func (db *DB) UpsertClient(ctx context.Context, c store.Client) error {
+	if c.ID == "" {
+		return fmt.Errorf("sqlite: upsert client: id is required")
+	}
+	return db.inTx(ctx, "upsert client", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO clients
+			(id, name, logo_uri, secret_hash, scopes, redirect_uris, grant_types, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET
+				name = excluded.name, logo_uri = excluded.logo_uri,
+				secret_hash = excluded.secret_hash, scopes = excluded.scopes,
+				redirect_uris = excluded.redirect_uris, grant_types = excluded.grant_types`,
+			c.ID, c.Name, c.LogoURI, c.SecretHash, list(c.Scopes), list(c.RedirectURIs),
+			list(c.GrantTypes), ts(c.CreatedAt))
+		if err != nil {
+			return fmt.Errorf("sqlite: upsert client: %w", err)
+		}
+		return nil
+	})
+}
+
+// ClientByID finds a registered client.
+func (db *DB) ClientByID(ctx context.Context, id string) (store.Client, error) {
+	var c store.Client
+	var scopes, redirects, grantTypes string
+	var created int64
+	err := db.read.QueryRowContext(ctx, `SELECT id, name, logo_uri, secret_hash, scopes,
+		redirect_uris, grant_types, created_at FROM clients WHERE id = ?`, id).
+		Scan(&c.ID, &c.Name, &c.LogoURI, &c.SecretHash, &scopes, &redirects, &grantTypes, &created)
+	if err != nil {
+		return store.Client{}, notFound(err, "client by id")
+	}
+	c.CreatedAt = tm(created)
+	if c.Scopes, err = unlist(scopes); err != nil {
+		return store.Client{}, err
+	}
+	if c.RedirectURIs, err = unlist(redirects); err != nil {
+		return store.Client{}, err
+	}
+	if c.GrantTypes, err = unlist(grantTypes); err != nil {
+		return store.Client{}, err
+	}
+	return c, nil
+}
+
+// SigningKeys returns every signing key, newest first.
+func (db *DB) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, algorithm, private_key_pem, created_at
+		FROM signing_keys ORDER BY created_at DESC, rowid DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: signing keys: %w", err)
+	}
+	defer rows.Close()
+	var keys []store.SigningKey
+	for rows.Next() {
+		var k store.SigningKey
+		var created int64
+		if err := rows.Scan(&k.ID, &k.Algorithm, &k.PrivateKeyPEM, &created); err != nil {
+			return nil, fmt.Errorf("sqlite: signing keys: %w", err)
+		}
+		k.CreatedAt = tm(created)
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: signing keys: %w", err)
+	}
+	return keys, nil
+}
+
+// AddSigningKey stores a new signing key; store.ErrDuplicate when its ID exists.
+func (db *DB) AddSigningKey(ctx context.Context, k store.SigningKey) error {
+	if k.ID == "" || len(k.PrivateKeyPEM) == 0 {
+		return fmt.Errorf("sqlite: add signing key: id and key are required")
+	}
+	return db.inTx(ctx, "add signing key", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (id, algorithm, private_key_pem, created_at)
+			VALUES (?, ?, ?, ?)`, k.ID, k.Algorithm, k.PrivateKeyPEM, ts(k.CreatedAt))
+		if isUnique(err) {
+			return fmt.Errorf("sqlite: add signing key %q: %w", k.ID, store.ErrDuplicate)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: add signing key: %w", err)
+		}
+		return nil
+	})
+}
+
+// AddFailure records one failure for key at now and counts key's failures at or
+// after since, in one transaction so concurrent callers see consistent counts.
+func (db *DB) AddFailure(ctx context.Context, key string, now, since time.Time) (int, error) {
+	var n int
+	err := db.inTx(ctx, "add failure", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO failures (key, at) VALUES (?, ?)`, key, ts(now)); err != nil {
+			return fmt.Errorf("sqlite: add failure: %w", err)
+		}
+		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM failures WHERE key = ? AND at >= ?`,
+			key, ts(since)).Scan(&n)
+		if err != nil {
+			return fmt.Errorf("sqlite: count failures: %w", err)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// CountFailures counts key's failures at or after since.
+func (db *DB) CountFailures(ctx context.Context, key string, since time.Time) (int, error) {
+	var n int
+	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM failures WHERE key = ? AND at >= ?`,
+		key, ts(since)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: count failures: %w", err)
+	}
+	return n, nil
+}
+
+// Purge deletes device authorizations, auth requests, access and refresh tokens that
+// expired before before, and failures recorded before before. Grants are never purged:
+// they live until the person unlinks them.
+func (db *DB) Purge(ctx context.Context, before time.Time) error {
+	b := ts(before)
+	return db.inTx(ctx, "purge", func(tx *sql.Tx) error {
+		for _, q := range []string{
+			`DELETE FROM device_auths WHERE expires_at < ?`,
+			`DELETE FROM auth_requests WHERE expires_at < ?`,
+			`DELETE FROM access_tokens WHERE expires_at < ?`,
+			`DELETE FROM refresh_tokens WHERE expires_at < ?`,
+			`DELETE FROM failures WHERE at < ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, b); err != nil {
+				return fmt.Errorf("sqlite: purge: %w", err)
+			}
+		}
+		return nil
+	})
+}

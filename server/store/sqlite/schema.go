@@ -1,0 +1,203 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// migrations is the schema history, oldest first. Migration i (0-based) brings the
+// database to schema version i+1. Never edit a migration that has shipped: append a new
+// one, so every database reaches the same schema whatever version it started from.
+//
+// Times are INTEGER UTC unix nanoseconds, 0 meaning "never" (the zero time.Time).
+// Lists (scopes, AMR, redirect URIs...) are JSON arrays in TEXT columns. Secrets the
+// store must be able to find but never show (device codes, refresh tokens, auth codes)
+// are kept only as lowercase hex SHA-256.
+var migrations = []string{
+	// 1: initial schema.
+	`
+CREATE TABLE users (
+	subject       TEXT PRIMARY KEY,
+	username      TEXT NOT NULL,
+	username_key  TEXT NOT NULL UNIQUE, -- lower-cased username, for case-insensitive lookup
+	display_name  TEXT NOT NULL DEFAULT '',
+	email         TEXT NOT NULL DEFAULT '',
+	password_hash TEXT NOT NULL DEFAULT '',
+	totp_secret   TEXT NOT NULL DEFAULT '',
+	created_at    INTEGER NOT NULL
+);
+
+CREATE TABLE clients (
+	id            TEXT PRIMARY KEY,
+	name          TEXT NOT NULL DEFAULT '',
+	logo_uri      TEXT NOT NULL DEFAULT '',
+	secret_hash   TEXT NOT NULL DEFAULT '',
+	scopes        TEXT NOT NULL DEFAULT '[]',
+	redirect_uris TEXT NOT NULL DEFAULT '[]',
+	grant_types   TEXT NOT NULL DEFAULT '[]',
+	created_at    INTEGER NOT NULL
+);
+
+-- user_code is unique over all rows; CreateDeviceAuth deletes an expired row holding
+-- the same code in the same transaction, so uniqueness effectively holds among
+-- unexpired rows only.
+CREATE TABLE device_auths (
+	device_code_hash TEXT PRIMARY KEY,
+	user_code        TEXT NOT NULL UNIQUE,
+	client_id        TEXT NOT NULL,
+	scopes           TEXT NOT NULL DEFAULT '[]',
+	device_name      TEXT NOT NULL DEFAULT '',
+	device_model     TEXT NOT NULL DEFAULT '',
+	device_kind      TEXT NOT NULL DEFAULT '',
+	request_ip       TEXT NOT NULL DEFAULT '',
+	created_at       INTEGER NOT NULL,
+	expires_at       INTEGER NOT NULL,
+	interval_ns      INTEGER NOT NULL,
+	last_poll_at     INTEGER NOT NULL DEFAULT 0,
+	state            TEXT NOT NULL,
+	subject          TEXT NOT NULL DEFAULT '',
+	grant_id         TEXT NOT NULL DEFAULT '',
+	auth_time        INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX device_auths_expires_at ON device_auths (expires_at);
+
+CREATE TABLE grants (
+	id           TEXT PRIMARY KEY,
+	subject      TEXT NOT NULL,
+	client_id    TEXT NOT NULL,
+	scopes       TEXT NOT NULL DEFAULT '[]',
+	flow         TEXT NOT NULL,
+	name         TEXT NOT NULL DEFAULT '',
+	device_name  TEXT NOT NULL DEFAULT '',
+	device_model TEXT NOT NULL DEFAULT '',
+	device_kind  TEXT NOT NULL DEFAULT '',
+	auth_time    INTEGER NOT NULL DEFAULT 0,
+	created_at   INTEGER NOT NULL,
+	last_seen_at INTEGER NOT NULL DEFAULT 0,
+	last_ip      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX grants_subject_flow ON grants (subject, flow, created_at);
+
+-- Tokens die with their grant: ON DELETE CASCADE (foreign_keys is on for every
+-- connection), so an unlink takes effect on the very next request.
+CREATE TABLE access_tokens (
+	id         TEXT PRIMARY KEY,
+	grant_id   TEXT NOT NULL REFERENCES grants (id) ON DELETE CASCADE,
+	subject    TEXT NOT NULL,
+	client_id  TEXT NOT NULL,
+	scopes     TEXT NOT NULL DEFAULT '[]',
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL
+);
+CREATE INDEX access_tokens_grant_id ON access_tokens (grant_id);
+CREATE INDEX access_tokens_expires_at ON access_tokens (expires_at);
+
+-- A rotated refresh token keeps its row with used_at set until it expires, so
+-- presenting it again is recognised as reuse.
+CREATE TABLE refresh_tokens (
+	token_hash TEXT PRIMARY KEY,
+	grant_id   TEXT NOT NULL REFERENCES grants (id) ON DELETE CASCADE,
+	subject    TEXT NOT NULL,
+	client_id  TEXT NOT NULL,
+	scopes     TEXT NOT NULL DEFAULT '[]',
+	auth_time  INTEGER NOT NULL DEFAULT 0,
+	amr        TEXT NOT NULL DEFAULT '[]',
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL,
+	used_at    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX refresh_tokens_grant_id ON refresh_tokens (grant_id);
+CREATE INDEX refresh_tokens_expires_at ON refresh_tokens (expires_at);
+
+CREATE TABLE auth_requests (
+	id                    TEXT PRIMARY KEY,
+	code_hash             TEXT UNIQUE, -- NULL until a code is issued
+	client_id             TEXT NOT NULL,
+	redirect_uri          TEXT NOT NULL DEFAULT '',
+	state                 TEXT NOT NULL DEFAULT '',
+	nonce                 TEXT NOT NULL DEFAULT '',
+	scopes                TEXT NOT NULL DEFAULT '[]',
+	response_type         TEXT NOT NULL DEFAULT '',
+	response_mode         TEXT NOT NULL DEFAULT '',
+	code_challenge        TEXT NOT NULL DEFAULT '',
+	code_challenge_method TEXT NOT NULL DEFAULT '',
+	prompt                TEXT NOT NULL DEFAULT '[]',
+	max_age               INTEGER, -- NULL when the request had no max_age
+	login_hint            TEXT NOT NULL DEFAULT '',
+	subject               TEXT NOT NULL DEFAULT '',
+	auth_time             INTEGER NOT NULL DEFAULT 0,
+	amr                   TEXT NOT NULL DEFAULT '[]',
+	done                  INTEGER NOT NULL DEFAULT 0,
+	created_at            INTEGER NOT NULL,
+	expires_at            INTEGER NOT NULL
+);
+CREATE INDEX auth_requests_expires_at ON auth_requests (expires_at);
+
+CREATE TABLE signing_keys (
+	id              TEXT PRIMARY KEY,
+	algorithm       TEXT NOT NULL,
+	private_key_pem BLOB NOT NULL,
+	created_at      INTEGER NOT NULL
+);
+
+-- One row per failed user-code lookup; counting rows in a window gives a sliding
+-- window that every process sharing the database sees.
+CREATE TABLE failures (
+	id  INTEGER PRIMARY KEY AUTOINCREMENT,
+	key TEXT NOT NULL,
+	at  INTEGER NOT NULL
+);
+CREATE INDEX failures_key_at ON failures (key, at);
+CREATE INDEX failures_at ON failures (at);
+`,
+}
+
+// migrate brings the database to the newest schema version in one transaction, so a
+// crash mid-migration leaves the previous version intact. It refuses a database written
+// by a newer linkd rather than guess at a schema it does not know.
+func migrate(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin migration: %w", err)
+	}
+	defer tx.Rollback()
+
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+		version    INTEGER PRIMARY KEY,
+		applied_at INTEGER NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("sqlite: create schema_version: %w", err)
+	}
+	var current int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&current); err != nil {
+		return fmt.Errorf("sqlite: read schema version: %w", err)
+	}
+	if current > len(migrations) {
+		return fmt.Errorf("sqlite: database schema version %d is newer than this program knows (%d)", current, len(migrations))
+	}
+	for v := current + 1; v <= len(migrations); v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+			return fmt.Errorf("sqlite: migration %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, applied_at) VALUES (?, ?)`,
+			v, time.Now().UTC().UnixNano()); err != nil {
+			return fmt.Errorf("sqlite: record migration %d: %w", v, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit migration: %w", err)
+	}
+	return nil
+}
+
+// SchemaVersion reports the schema version the database is at.
+func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := db.read.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: read schema version: %w", err)
+	}
+	return v, nil
+}

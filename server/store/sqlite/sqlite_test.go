@@ -1,0 +1,303 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/server/store"
+	"github.com/linkdesk/linkdesk/server/store/storetest"
+)
+
+func openTemp(t testing.TB) (*DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "linkd.db")
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		db, _ := openTemp(t)
+		return db
+	})
+}
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func deviceAuth(n int) store.DeviceAuth {
+	return store.DeviceAuth{
+		DeviceCode: fmt.Sprintf("secret-device-code-%d", n),
+		UserCode:   fmt.Sprintf("BCDF%04d", n),
+		ClientID:   "tv",
+		Scopes:     []string{"openid"},
+		Device:     devices.DeviceInfo{Name: "TV", Kind: devices.KindTV},
+		CreatedAt:  t0,
+		ExpiresAt:  t0.Add(10 * time.Minute),
+		Interval:   5 * time.Second,
+		State:      store.DeviceAuthPending,
+	}
+}
+
+// TestReopen checks that what was committed survives closing and reopening the file,
+// and that reopening does not re-run migrations.
+func TestReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "linkd.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := deviceAuth(1)
+	if err := db.CreateDeviceAuth(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	g, err := db.ApproveDeviceAuth(ctx, d.UserCode, "sub-1", "Den TV", t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateRefreshToken(ctx, store.RefreshToken{Token: "rt-secret", GrantID: g.ID, Subject: "sub-1",
+		ClientID: "tv", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AddFailure(ctx, "ip:1", t0, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	v, err := db.SchemaVersion(ctx)
+	if err != nil || v != len(migrations) {
+		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, len(migrations))
+	}
+	got, err := db.GrantByID(ctx, "sub-1", g.ID)
+	if err != nil || got.Name != "Den TV" {
+		t.Fatalf("grant after reopen = %+v, %v", got, err)
+	}
+	da, err := db.ConsumeDeviceAuth(ctx, "tv", d.DeviceCode)
+	if err != nil || da.GrantID != g.ID {
+		t.Fatalf("consume after reopen = %+v, %v", da, err)
+	}
+	if _, err := db.RefreshTokenByToken(ctx, "rt-secret", t0); err != nil {
+		t.Fatalf("refresh token after reopen: %v", err)
+	}
+	if n, err := db.CountFailures(ctx, "ip:1", t0); err != nil || n != 1 {
+		t.Fatalf("failures after reopen = %d, %v", n, err)
+	}
+}
+
+// TestSecretsHashed checks that no device code, refresh token or auth code reaches the
+// database file (or its WAL) in the clear.
+func TestSecretsHashed(t *testing.T) {
+	ctx := context.Background()
+	db, path := openTemp(t)
+	d := deviceAuth(1)
+	d.DeviceCode = "DEVICECODE-PLAINTEXT-MARKER"
+	if err := db.CreateDeviceAuth(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	g, err := db.ApproveDeviceAuth(ctx, d.UserCode, "sub-1", "", t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateRefreshToken(ctx, store.RefreshToken{Token: "REFRESH-PLAINTEXT-MARKER", GrantID: g.ID,
+		Subject: "sub-1", ClientID: "tv", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateAuthRequest(ctx, store.AuthRequest{ID: "ar", ClientID: "linkdesk", CreatedAt: t0,
+		ExpiresAt: t0.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SaveAuthCode(ctx, "ar", "AUTHCODE-PLAINTEXT-MARKER"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AuthRequestByCode(ctx, "AUTHCODE-PLAINTEXT-MARKER"); err != nil {
+		t.Fatal(err)
+	}
+	var all []byte
+	for _, p := range []string{path, path + "-wal"} {
+		b, err := os.ReadFile(p)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	if len(all) == 0 {
+		t.Fatal("read nothing from the database files")
+	}
+	for _, marker := range []string{"DEVICECODE-PLAINTEXT-MARKER", "REFRESH-PLAINTEXT-MARKER", "AUTHCODE-PLAINTEXT-MARKER"} {
+		if strings.Contains(string(all), marker) {
+			t.Errorf("%s found in the database files", marker)
+		}
+	}
+	if !strings.Contains(string(all), hash("DEVICECODE-PLAINTEXT-MARKER")) {
+		t.Error("the device code's hash is not in the files either; is the test reading the right ones?")
+	}
+}
+
+// TestTwoHandlesOneFile races approvals through two independent DBs on one file, as two
+// linkd processes sharing a database would: SQLite's file locking must let exactly one
+// win, and failure counters must be shared.
+func TestTwoHandlesOneFile(t *testing.T) {
+	ctx := context.Background()
+	a, path := openTemp(t)
+	b, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	const codes = 5
+	for i := range codes {
+		if err := a.CreateDeviceAuth(ctx, deviceAuth(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := map[string]int{}
+	for i := range codes {
+		for j, db := range []*DB{a, b, a, b} {
+			wg.Go(func() {
+				_, err := db.ApproveDeviceAuth(ctx, deviceAuth(i).UserCode, fmt.Sprintf("sub-%d", j), "", t0.Add(time.Minute))
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					wins[deviceAuth(i).UserCode]++
+				case !errors.Is(err, store.ErrAlreadyUsed):
+					t.Errorf("approve: %v", err)
+				}
+			})
+		}
+		wg.Go(func() {
+			if _, err := b.AddFailure(ctx, "ip:shared", t0, t0); err != nil {
+				t.Errorf("AddFailure: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range codes {
+		if n := wins[deviceAuth(i).UserCode]; n != 1 {
+			t.Errorf("code %d approved %d times, want 1", i, n)
+		}
+	}
+	if n, err := a.CountFailures(ctx, "ip:shared", t0); err != nil || n != codes {
+		t.Errorf("failures seen through the other handle = %d, %v; want %d", n, err, codes)
+	}
+}
+
+// TestNewerSchemaRefused checks that a binary never runs against a schema it does not
+// know.
+func TestNewerSchemaRefused(t *testing.T) {
+	ctx := context.Background()
+	db, path := openTemp(t)
+	if _, err := db.write.ExecContext(ctx, `INSERT INTO schema_version (version, applied_at) VALUES (?, 0)`,
+		len(migrations)+1); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if db2, err := Open(ctx, path); err == nil {
+		db2.Close()
+		t.Fatal("opened a database with a newer schema")
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTemp(t)
+	for _, p := range []struct {
+		name string
+		want string
+	}{
+		{"journal_mode", "wal"},
+		{"foreign_keys", "1"},
+		{"synchronous", "2"}, // FULL
+		{"busy_timeout", fmt.Sprint(busyTimeout.Milliseconds())},
+	} {
+		for poolName, q := range map[string]querier{"write": db.write, "read": db.read} {
+			var got string
+			if err := q.QueryRowContext(ctx, "PRAGMA "+p.name).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != p.want {
+				t.Errorf("%s pool: PRAGMA %s = %s, want %s", poolName, p.name, got, p.want)
+			}
+		}
+	}
+	if _, err := db.read.ExecContext(ctx, `DELETE FROM grants`); err == nil {
+		t.Error("the read pool can write")
+	}
+}
+
+func BenchmarkPollDeviceAuth(b *testing.B) {
+	ctx := context.Background()
+	db, _ := openTemp(b)
+	d := deviceAuth(1)
+	d.ExpiresAt = t0.Add(1000 * time.Hour)
+	if err := db.CreateDeviceAuth(ctx, d); err != nil {
+		b.Fatal(err)
+	}
+	now := t0
+	for b.Loop() {
+		now = now.Add(time.Hour)
+		if _, err := db.PollDeviceAuth(ctx, "tv", d.DeviceCode, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAccessTokenByID(b *testing.B) {
+	ctx := context.Background()
+	db, _ := openTemp(b)
+	if err := db.CreateGrant(ctx, store.Grant{ID: "g", Subject: "s", ClientID: "tv", Flow: store.FlowDevice,
+		CreatedAt: t0}); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.CreateAccessToken(ctx, store.AccessToken{ID: "at", GrantID: "g", Subject: "s", ClientID: "tv",
+		CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+		b.Fatal(err)
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := db.AccessTokenByID(ctx, "at", t0); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func BenchmarkApproveDeviceAuth(b *testing.B) {
+	ctx := context.Background()
+	db, _ := openTemp(b)
+	i := 0
+	for b.Loop() {
+		i++
+		d := deviceAuth(i)
+		d.UserCode = fmt.Sprintf("U%07d", i)
+		if err := db.CreateDeviceAuth(ctx, d); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.ApproveDeviceAuth(ctx, d.UserCode, "sub", "", t0.Add(time.Minute)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
