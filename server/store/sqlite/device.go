@@ -88,6 +88,19 @@ func (db *DB) DeviceAuthByUserCode(ctx context.Context, userCode string) (store.
 	return d, nil
 }
 
+// DeviceAuthByDeviceCode reads clientID's request by device code without recording a
+// poll (so it never causes slow_down), whatever its state and even when expired (until
+// purged); store.ErrNotFound when unknown or issued to another client. It is not part
+// of store.Store: the management API's push channel (api.DeviceAuthReader) asserts it.
+func (db *DB) DeviceAuthByDeviceCode(ctx context.Context, clientID, deviceCode string) (store.DeviceAuth, error) {
+	d, err := scanDeviceAuth(db.read.QueryRowContext(ctx, `SELECT `+deviceAuthCols+
+		` FROM device_auths WHERE device_code_hash = ? AND client_id = ?`, hash(deviceCode), clientID))
+	if err != nil {
+		return store.DeviceAuth{}, notFound(err, "device auth by device code")
+	}
+	return d, nil
+}
+
 // PollDeviceAuth records a poll at now of clientID's device code and returns the
 // request in whatever state it is, expired or not (the caller answers expired_token
 // from ExpiresAt). A poll sooner than Interval after the previous one sets SlowDown and

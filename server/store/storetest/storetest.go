@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeviceAuthUserCodeReuse", testDeviceAuthUserCodeReuse},
 		{"PollSlowDown", testPollSlowDown},
 		{"PollWrongClient", testPollWrongClient},
+		{"DeviceAuthByDeviceCode", testDeviceAuthByDeviceCode},
 		{"Approve", testApprove},
 		{"ApproveNaming", testApproveNaming},
 		{"ApproveErrors", testApproveErrors},
@@ -311,6 +312,49 @@ func testPollWrongClient(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrNotFound)
 	_, err = s.ConsumeDeviceAuth(ctx, "other-client", d.DeviceCode)
 	wantErr(t, err, store.ErrNotFound)
+}
+
+// DeviceAuthByDeviceCoder is an optional store method: read a device authorization by
+// (client, device code) without recording a poll. Run tests it when the store has it.
+type DeviceAuthByDeviceCoder interface {
+	DeviceAuthByDeviceCode(ctx context.Context, clientID, deviceCode string) (store.DeviceAuth, error)
+}
+
+func testDeviceAuthByDeviceCode(t *testing.T, s store.Store) {
+	r, ok := s.(DeviceAuthByDeviceCoder)
+	if !ok {
+		t.Skip("store has no DeviceAuthByDeviceCode")
+	}
+	ctx := context.Background()
+	seedClient(t, s)
+	d := createDeviceAuth(t, s, 1)
+	_, err := s.PollDeviceAuth(ctx, tvClient, d.DeviceCode, base)
+	must(t, err)
+	for range 3 { // reading is not polling: no slow_down, LastPollAt unchanged
+		got, err := r.DeviceAuthByDeviceCode(ctx, tvClient, d.DeviceCode)
+		must(t, err)
+		if got.UserCode != d.UserCode || got.State != store.DeviceAuthPending || got.Interval != d.Interval ||
+			got.DeviceCode != "" {
+			t.Fatalf("DeviceAuthByDeviceCode = %+v", got)
+		}
+		sameTime(t, "LastPollAt", got.LastPollAt, base)
+	}
+	res, err := s.PollDeviceAuth(ctx, tvClient, d.DeviceCode, base.Add(d.Interval))
+	must(t, err)
+	if res.SlowDown {
+		t.Error("reads counted as polls")
+	}
+	_, err = r.DeviceAuthByDeviceCode(ctx, "other-client", d.DeviceCode)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = r.DeviceAuthByDeviceCode(ctx, tvClient, "unknown")
+	wantErr(t, err, store.ErrNotFound)
+	g, err := s.ApproveDeviceAuth(ctx, d.UserCode, "sub-1", "", base.Add(time.Minute))
+	must(t, err)
+	got, err := r.DeviceAuthByDeviceCode(ctx, tvClient, d.DeviceCode)
+	must(t, err)
+	if got.State != store.DeviceAuthApproved || got.GrantID != g.ID {
+		t.Errorf("after approve: %+v", got)
+	}
 }
 
 func testApprove(t *testing.T, s store.Store) {
