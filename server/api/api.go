@@ -33,7 +33,7 @@ type Config struct {
 	Verifier TokenVerifier
 	Events   *events.Hub
 	Logger   *slog.Logger // nil: slog.Default()
-	Issuer   string       // linkd's issuer URL, used for problem type URIs
+	Issuer   string       // linkd's issuer URL
 	Now      func() time.Time
 	// DescribeScope gives a scope's plain-words description; nil or "" falls back to
 	// the scope name.

@@ -76,6 +76,8 @@ func (s *server) deviceWait(w http.ResponseWriter, r *http.Request) {
 	}
 
 	ctx := r.Context()
+	// A server-wide WriteTimeout shorter than the long poll would cut the answer off.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.WaitTimeout + 10*time.Second))
 	lookup := func() (string, error) {
 		d, err := reader.DeviceAuthByDeviceCode(ctx, clientID, deviceCode)
 		if errors.Is(err, store.ErrExpired) {
