@@ -1,0 +1,355 @@
+package ui
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+	"github.com/skip2/go-qrcode"
+
+	"github.com/linkdesk/linkdesk/auth"
+)
+
+// KioskScreen is kiosk mode's full-screen view: a huge user code, the short address to
+// type it at, a QR code of the complete verification link, a countdown and a status
+// line; once linked, the account it is linked to and an "Unlink this display" button.
+// Text grows with the window so it can be read across a room. It renders the states of
+// an auth.DeviceFlow; Show may be called from any goroutine.
+type KioskScreen struct {
+	onUnlink func()
+	now      func() time.Time
+
+	root     *fyne.Container
+	heading  *canvas.Text
+	enter    *canvas.Text
+	code     *canvas.Text
+	address  *canvas.Text
+	qr       *canvas.Image
+	qrBack   *canvas.Rectangle
+	countTxt *canvas.Text
+	status   *canvas.Text
+	linked   *canvas.Text
+	unlink   *widget.Button
+	lay      *kioskLayout
+
+	mu        sync.Mutex // guards the fields below, read by the countdown goroutine
+	expiresAt time.Time
+	showing   bool
+	qrContent string
+	stop      chan struct{}
+}
+
+// NewKioskScreen builds the screen; onUnlink runs (off the UI goroutine) when the
+// "Unlink this display" button is tapped.
+func NewKioskScreen(onUnlink func()) *KioskScreen {
+	k := &KioskScreen{onUnlink: onUnlink, now: time.Now, stop: make(chan struct{})}
+	k.heading = canvas.NewText("To link this display, scan the code or go to", theme.Color(theme.ColorNameForeground))
+	k.enter = canvas.NewText("and enter", theme.Color(theme.ColorNameForeground))
+	k.heading.TextStyle = fyne.TextStyle{Bold: true}
+	k.code = canvas.NewText("", theme.Color(theme.ColorNamePrimary))
+	k.code.TextStyle = fyne.TextStyle{Bold: true}
+	k.address = canvas.NewText("", theme.Color(theme.ColorNameForeground))
+	k.address.TextStyle = fyne.TextStyle{Bold: true}
+	k.countTxt = canvas.NewText("", theme.Color(theme.ColorNamePlaceHolder))
+	k.status = canvas.NewText("Connecting…", theme.Color(theme.ColorNameForeground))
+	k.linked = canvas.NewText("", theme.Color(theme.ColorNameForeground))
+	k.linked.TextStyle = fyne.TextStyle{Bold: true}
+	k.linked.Alignment = fyne.TextAlignCenter
+	k.qrBack = canvas.NewRectangle(color.White)
+	k.qr = canvas.NewImageFromImage(nil)
+	k.qr.FillMode = canvas.ImageFillContain
+	k.qr.ScaleMode = canvas.ImageScalePixels
+	k.unlink = widget.NewButtonWithIcon("Unlink this display", theme.CancelIcon(), func() {
+		k.unlink.Disable()
+		if k.onUnlink != nil {
+			go k.onUnlink()
+		}
+	})
+	k.unlink.Importance = widget.DangerImportance
+	k.lay = &kioskLayout{k: k}
+	k.root = container.New(k.lay, k.heading, k.enter, k.code, k.address, k.qrBack, k.qr, k.countTxt, k.status, k.linked, k.unlink)
+	k.setMode(false, false)
+	go k.runCountdown()
+	return k
+}
+
+// Content is the screen's root object, to put in a (full-screen) window.
+func (k *KioskScreen) Content() fyne.CanvasObject { return k.root }
+
+// Stop ends the countdown ticker; call it when the screen goes away.
+func (k *KioskScreen) Stop() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	select {
+	case <-k.stop:
+	default:
+		close(k.stop)
+	}
+}
+
+// Show renders one state of the device flow. It is safe to call from any goroutine.
+func (k *KioskScreen) Show(s auth.DeviceState) {
+	fyne.Do(func() { k.show(s) })
+}
+
+// Watch renders every state from states until the channel is closed.
+func (k *KioskScreen) Watch(states <-chan auth.DeviceState) {
+	go func() {
+		for s := range states {
+			k.Show(s)
+		}
+	}()
+}
+
+func (k *KioskScreen) show(s auth.DeviceState) {
+	switch s := s.(type) {
+	case auth.Connecting:
+		k.setStatus("Connecting…", false)
+	case auth.ShowingCode:
+		k.showCode(s)
+		switch {
+		case s.AfterDecline:
+			k.setStatus("Link was declined — here is a new code", true)
+		default:
+			k.setStatus("Waiting for you to approve", false)
+		}
+	case auth.Offline:
+		k.setStatus("Offline — retrying", true)
+	case auth.Declined:
+		k.setStatus("Link was declined", true)
+	case auth.Error:
+		k.setStatus("Can't link right now — retrying", true)
+	case auth.Unlinked:
+		k.setMode(false, false)
+		k.setStatus("This display was unlinked", false)
+	case auth.Linked:
+		k.mu.Lock()
+		k.showing = false
+		k.mu.Unlock()
+		k.linked.Text = "Linked to " + s.DisplayName
+		k.unlink.Enable()
+		k.setMode(false, true)
+		k.setStatus("", false)
+	}
+	k.root.Refresh()
+}
+
+func (k *KioskScreen) showCode(s auth.ShowingCode) {
+	target := s.VerificationURIComplete
+	if target == "" {
+		target = s.VerificationURI
+	}
+	k.mu.Lock()
+	k.expiresAt = s.ExpiresAt
+	k.showing = true
+	changed := target != k.qrContent
+	k.qrContent = target
+	k.mu.Unlock()
+	k.code.Text = s.UserCode
+	k.address.Text = ShortAddress(s.VerificationURI)
+	if changed {
+		k.qr.Image = qrImage(target)
+		k.qr.Refresh()
+	}
+	k.updateCountdown()
+	k.setMode(true, false)
+}
+
+// setMode shows the code view, the linked view, or neither (only the status line).
+func (k *KioskScreen) setMode(code, linked bool) {
+	for _, o := range []fyne.CanvasObject{k.enter, k.code, k.address, k.qr, k.qrBack, k.countTxt} {
+		setVisible(o, code)
+	}
+	setVisible(k.heading, code)
+	for _, o := range []fyne.CanvasObject{k.linked, k.unlink} {
+		setVisible(o, linked)
+	}
+	k.lay.linked = linked
+}
+
+func setVisible(o fyne.CanvasObject, v bool) {
+	if v {
+		o.Show()
+	} else {
+		o.Hide()
+	}
+}
+
+func (k *KioskScreen) setStatus(text string, warn bool) {
+	k.status.Text = text
+	if warn {
+		k.status.Color = theme.Color(theme.ColorNameWarning)
+	} else {
+		k.status.Color = theme.Color(theme.ColorNameForeground)
+	}
+	k.status.Refresh()
+}
+
+func (k *KioskScreen) runCountdown() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-k.stop:
+			return
+		case <-t.C:
+			fyne.Do(k.updateCountdown)
+		}
+	}
+}
+
+// updateCountdown rewrites "Code expires in m:ss"; runs on the UI goroutine.
+func (k *KioskScreen) updateCountdown() {
+	k.mu.Lock()
+	exp, showing := k.expiresAt, k.showing
+	k.mu.Unlock()
+	if !showing {
+		return
+	}
+	left := exp.Sub(k.now()).Round(time.Second)
+	text := "Getting a new code…"
+	if left > 0 {
+		text = fmt.Sprintf("Code expires in %d:%02d", int(left.Minutes()), int(left.Seconds())%60)
+	}
+	if k.countTxt.Text != text {
+		k.countTxt.Text = text
+		k.countTxt.Refresh()
+	}
+}
+
+// ShortAddress shows a verification address without its scheme (and without a trailing
+// slash), the way people type it: "link.example.com/link".
+func ShortAddress(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil || u.Host == "" {
+		return uri
+	}
+	s := u.Host + strings.TrimSuffix(u.Path, "/")
+	if u.RawQuery != "" {
+		s += "?" + u.RawQuery
+	}
+	return s
+}
+
+// qrImage draws content as a QR code with one pixel per module (and the quiet zone), to be
+// scaled up with nearest-neighbour so the modules stay crisp. Black on white whatever the
+// theme, as scanners expect.
+func qrImage(content string) image.Image {
+	q, err := qrcode.New(content, qrcode.Medium)
+	if err != nil {
+		return image.NewGray(image.Rect(0, 0, 1, 1))
+	}
+	bits := q.Bitmap()
+	img := image.NewGray(image.Rect(0, 0, len(bits), len(bits)))
+	for y, row := range bits {
+		for x, dark := range row {
+			if !dark {
+				img.Pix[y*img.Stride+x] = 0xff
+			}
+		}
+	}
+	return img
+}
+
+// kioskLayout places the kiosk's objects and sizes its text from the space it gets, so the
+// screen reads the same on a small window and across a room on a big display.
+type kioskLayout struct {
+	k      *KioskScreen
+	linked bool
+}
+
+func (l *kioskLayout) MinSize([]fyne.CanvasObject) fyne.Size { return fyne.NewSize(480, 320) }
+
+func (l *kioskLayout) Layout(_ []fyne.CanvasObject, size fyne.Size) {
+	k := l.k
+	// One unit is 1/100 of the smaller of width and height/0.6 (landscape screens).
+	unit := min(size.Width, size.Height/0.6) / 100
+	pad := 4 * unit
+
+	setSize := func(t *canvas.Text, s float32) {
+		if t.TextSize != s {
+			t.TextSize = s
+			t.Refresh()
+		}
+	}
+	fg := theme.Color(theme.ColorNameForeground)
+	for _, t := range []*canvas.Text{k.heading, k.enter, k.address, k.linked} {
+		if t.Color != fg {
+			t.Color = fg
+			t.Refresh()
+		}
+	}
+	if c := theme.Color(theme.ColorNamePrimary); k.code.Color != c {
+		k.code.Color = c
+		k.code.Refresh()
+	}
+
+	setSize(k.heading, 3*unit)
+	setSize(k.enter, 3*unit)
+	setSize(k.code, 9*unit)
+	setSize(k.address, 3.6*unit)
+	setSize(k.countTxt, 2.4*unit)
+	setSize(k.status, 2.4*unit)
+	setSize(k.linked, 4*unit)
+
+	statusH := k.status.MinSize().Height
+	k.status.Move(fyne.NewPos(pad, size.Height-pad-statusH))
+	k.status.Resize(fyne.NewSize(size.Width-2*pad, statusH))
+
+	if l.linked {
+		lh := k.linked.MinSize().Height
+		bs := k.unlink.MinSize()
+		bs = fyne.NewSize(max(bs.Width, 24*unit), max(bs.Height, 6*unit))
+		top := (size.Height - lh - 3*unit - bs.Height) / 2
+		k.linked.Move(fyne.NewPos(pad, top))
+		k.linked.Resize(fyne.NewSize(size.Width-2*pad, lh))
+		k.unlink.Move(fyne.NewPos((size.Width-bs.Width)/2, top+lh+3*unit))
+		k.unlink.Resize(bs)
+		return
+	}
+
+	// Code view: text column on the left, QR code square on the right.
+	qrSide := min(size.Height-2*pad-statusH-unit, size.Width*0.4)
+	qrX := size.Width - pad - qrSide
+	k.qrBack.Move(fyne.NewPos(qrX, pad))
+	k.qrBack.Resize(fyne.NewSize(qrSide, qrSide))
+	k.qr.Move(fyne.NewPos(qrX, pad))
+	k.qr.Resize(fyne.NewSize(qrSide, qrSide))
+
+	colW := qrX - 2*pad
+	// Shrink the code if it would run under the QR code in a narrow window.
+	if w := k.code.MinSize().Width; w > colW && w > 0 {
+		setSize(k.code, k.code.TextSize*colW/w)
+	}
+	// Same for the other lines; the address can be long on a custom issuer.
+	for _, t := range []*canvas.Text{k.heading, k.address} {
+		if w := t.MinSize().Width; w > colW && w > 0 {
+			setSize(t, t.TextSize*colW/w)
+		}
+	}
+	y := pad
+	place := func(o fyne.CanvasObject, gap float32) {
+		h := o.MinSize().Height
+		o.Move(fyne.NewPos(pad, y))
+		o.Resize(fyne.NewSize(colW, h))
+		y += h + gap
+	}
+	// Centre the column vertically beside the QR code.
+	colH := k.heading.MinSize().Height + k.address.MinSize().Height + k.enter.MinSize().Height +
+		k.code.MinSize().Height + k.countTxt.MinSize().Height + 6*unit
+	y = pad + max(0, (qrSide-colH)/2)
+	place(k.heading, 1*unit)
+	place(k.address, 2*unit)
+	place(k.enter, 1*unit)
+	place(k.code, 2*unit)
+	place(k.countTxt, 0)
+}

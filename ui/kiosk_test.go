@@ -1,0 +1,192 @@
+package ui
+
+import (
+	"image"
+	"image/png"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/theme"
+	"github.com/makiuchi-d/gozxing"
+	gozxingqr "github.com/makiuchi-d/gozxing/qrcode"
+
+	"github.com/linkdesk/linkdesk/auth"
+)
+
+type kioskClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *kioskClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *kioskClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func newKioskTest(t *testing.T, onUnlink func()) (*KioskScreen, fyne.Window, *kioskClock) {
+	t.Helper()
+	a := test.NewTempApp(t)
+	clock := &kioskClock{now: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
+	k := NewKioskScreen(onUnlink)
+	k.now = clock.Now
+	t.Cleanup(k.Stop)
+	w := a.NewWindow("Kiosk")
+	w.SetContent(k.Content())
+	w.Resize(fyne.NewSize(1920, 1080))
+	t.Cleanup(w.Close)
+	return k, w, clock
+}
+
+func kioskCode(clock *kioskClock, code string) auth.ShowingCode {
+	return auth.ShowingCode{
+		UserCode:                code,
+		VerificationURI:         "https://link.example.com/link",
+		VerificationURIComplete: "https://link.example.com/link?user_code=" + code,
+		ExpiresAt:               clock.Now().Add(10 * time.Minute),
+	}
+}
+
+// decodeKioskQR captures the window and decodes the QR code where the screen drew it.
+func decodeKioskQR(t *testing.T, k *KioskScreen, w fyne.Window) string {
+	t.Helper()
+	img := w.Canvas().Capture()
+	scale := float32(img.Bounds().Dx()) / w.Canvas().Size().Width
+	pos, size := k.qr.Position(), k.qr.Size()
+	r := image.Rect(int(pos.X*scale), int(pos.Y*scale), int((pos.X+size.Width)*scale), int((pos.Y+size.Height)*scale))
+	sub := img.(interface {
+		SubImage(image.Rectangle) image.Image
+	}).SubImage(r)
+	bmp, err := gozxing.NewBinaryBitmapFromImage(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := gozxingqr.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		t.Fatalf("QR code does not decode: %v", err)
+	}
+	return res.GetText()
+}
+
+func TestKioskShowsCodeQRAndCountdown(t *testing.T) {
+	k, w, clock := newKioskTest(t, nil)
+	k.Show(kioskCode(clock, "BCDF-GHJK"))
+
+	if k.code.Text != "BCDF-GHJK" || !k.code.Visible() {
+		t.Fatalf("code shows %q", k.code.Text)
+	}
+	if k.address.Text != "link.example.com/link" {
+		t.Fatalf("address shows %q", k.address.Text)
+	}
+	if k.countTxt.Text != "Code expires in 10:00" {
+		t.Fatalf("countdown shows %q", k.countTxt.Text)
+	}
+	if got := decodeKioskQR(t, k, w); got != "https://link.example.com/link?user_code=BCDF-GHJK" {
+		t.Fatalf("QR holds %q", got)
+	}
+
+	clock.Add(61 * time.Second)
+	fyne.Do(k.updateCountdown)
+	if k.countTxt.Text != "Code expires in 8:59" {
+		t.Fatalf("countdown shows %q", k.countTxt.Text)
+	}
+
+	// A fresh code replaces code, QR code and countdown.
+	next := kioskCode(clock, "LMNP-QRST")
+	next.AfterDecline = true
+	k.Show(next)
+	if k.code.Text != "LMNP-QRST" || k.countTxt.Text != "Code expires in 10:00" {
+		t.Fatalf("after new code: %q %q", k.code.Text, k.countTxt.Text)
+	}
+	if !strings.Contains(k.status.Text, "declined") {
+		t.Fatalf("status %q does not mention the decline", k.status.Text)
+	}
+	if got := decodeKioskQR(t, k, w); got != "https://link.example.com/link?user_code=LMNP-QRST" {
+		t.Fatalf("QR holds %q", got)
+	}
+
+	// Without a complete URI the QR code holds the plain verification address.
+	plain := kioskCode(clock, "VWXZ-BCDF")
+	plain.VerificationURIComplete = ""
+	k.Show(plain)
+	if got := decodeKioskQR(t, k, w); got != "https://link.example.com/link" {
+		t.Fatalf("QR holds %q", got)
+	}
+}
+
+func TestKioskStatusLines(t *testing.T) {
+	k, _, clock := newKioskTest(t, nil)
+	k.Show(kioskCode(clock, "BCDF-GHJK"))
+	k.Show(auth.Offline{RetryAt: clock.Now().Add(5 * time.Second)})
+	if k.status.Text != "Offline — retrying" || !k.code.Visible() {
+		t.Fatalf("offline: status %q, code visible %v", k.status.Text, k.code.Visible())
+	}
+	k.Show(auth.Declined{})
+	if k.status.Text != "Link was declined" {
+		t.Fatalf("declined: status %q", k.status.Text)
+	}
+}
+
+func TestKioskLinkedAndUnlink(t *testing.T) {
+	unlinked := make(chan struct{}, 1)
+	k, w, clock := newKioskTest(t, func() { unlinked <- struct{}{} })
+	k.Show(kioskCode(clock, "BCDF-GHJK"))
+	k.Show(auth.Linked{DisplayName: "Ada Lovelace"})
+	if k.linked.Text != "Linked to Ada Lovelace" || !k.linked.Visible() || k.code.Visible() || k.qr.Visible() {
+		t.Fatalf("linked view wrong: %q code visible %v", k.linked.Text, k.code.Visible())
+	}
+	saveKioskShot(t, w, "kiosk-linked.png")
+	test.Tap(k.unlink)
+	select {
+	case <-unlinked:
+	case <-time.After(5 * time.Second):
+		t.Fatal("unlink not called")
+	}
+	if !k.unlink.Disabled() {
+		t.Fatal("unlink button stays enabled while unlinking")
+	}
+	k.Show(auth.Unlinked{ByUs: true})
+	k.Show(kioskCode(clock, "LMNP-QRST"))
+	if !k.code.Visible() || k.linked.Visible() {
+		t.Fatal("code view not back after unlink")
+	}
+}
+
+func TestKioskTextGrowsWithWindow(t *testing.T) {
+	k, w, clock := newKioskTest(t, nil)
+	k.Show(kioskCode(clock, "BCDF-GHJK"))
+	big := k.code.TextSize
+	w.Resize(fyne.NewSize(800, 450))
+	small := k.code.TextSize
+	if !(big > small) || small < 24 {
+		t.Fatalf("code size %v at 1920x1080, %v at 800x450", big, small)
+	}
+}
+
+func TestKioskScreenshot(t *testing.T) {
+	k, w, clock := newKioskTest(t, nil)
+	fyne.CurrentApp().Settings().SetTheme(theme.DefaultTheme())
+	k.Show(kioskCode(clock, "BCDF-GHJK"))
+	saveKioskShot(t, w, "kiosk.png")
+}
+
+func saveKioskShot(t *testing.T, w fyne.Window, name string) {
+	t.Helper()
+	if err := os.MkdirAll("/tmp/ui-shots", 0o755); err != nil {
+		t.Skip("no /tmp/ui-shots:", err)
+	}
+	f, err := os.Create("/tmp/ui-shots/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := png.Encode(f, w.Canvas().Capture()); err != nil {
+		t.Fatal(err)
+	}
+}
