@@ -47,33 +47,15 @@ func (f *fakeVerifier) revoke(token string) {
 	delete(f.tokens, token)
 }
 
-// codeIndex lets tests use the push channel before the store has
-// DeviceAuthByDeviceCode: it remembers which device code belongs to which user code
-// and reads the real store by user code.
-type codeIndex struct {
-	*sqlite.DB
-	mu    sync.Mutex
-	codes map[string]string // client_id + "\x00" + device code -> user code
-}
-
-func (c *codeIndex) DeviceAuthByDeviceCode(ctx context.Context, clientID, deviceCode string) (store.DeviceAuth, error) {
-	c.mu.Lock()
-	uc, ok := c.codes[clientID+"\x00"+deviceCode]
-	c.mu.Unlock()
-	if !ok {
-		return store.DeviceAuth{}, store.ErrNotFound
-	}
-	return c.DB.DeviceAuthByUserCode(ctx, uc)
-}
+// The push channel needs the store's optional DeviceAuthByDeviceCode.
+var _ api.DeviceAuthReader = (*sqlite.DB)(nil)
 
 type env struct {
-	t     *testing.T
-	srv   *httptest.Server
-	db    *sqlite.DB
-	store store.Store
-	idx   *codeIndex
-	hub   *events.Hub
-	ver   *fakeVerifier
+	t   *testing.T
+	srv *httptest.Server
+	db  *sqlite.DB
+	hub *events.Hub
+	ver *fakeVerifier
 }
 
 const (
@@ -116,13 +98,8 @@ func newEnv(t *testing.T, tweak func(*api.Config)) *env {
 		tokDevice: {ID: "t1", Subject: "sub-alice", ClientID: tvClientID},
 		tokKiosk:  {ID: "k1", Subject: "sub-alice", ClientID: devices.KioskClientID},
 	}}
-	e.store = db
-	if _, native := any(db).(api.DeviceAuthReader); !native {
-		e.idx = &codeIndex{DB: db, codes: map[string]string{}}
-		e.store = e.idx
-	}
 	cfg := api.Config{
-		Store:    e.store,
+		Store:    db,
 		Verifier: e.ver,
 		Events:   e.hub,
 		Issuer:   "https://link.example",
@@ -166,11 +143,6 @@ func (e *env) pending(clientID, ip string, expiresIn time.Duration) (userCode, d
 	})
 	if err != nil {
 		e.t.Fatal(err)
-	}
-	if e.idx != nil {
-		e.idx.mu.Lock()
-		e.idx.codes[clientID+"\x00"+dc] = uc
-		e.idx.mu.Unlock()
 	}
 	return uc, dc
 }
