@@ -1,0 +1,367 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/server/api"
+	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/store"
+)
+
+// The /link flow: enter (or check a prefilled) code -> sign in if needed -> confirm what
+// is asking -> approve or deny -> result. The code rides in the session between steps,
+// never in a URL after the first one.
+
+type linkPage struct {
+	Value string // what was typed, shown back on error
+	Error string
+}
+
+func (linkPage) title() string { return "Link a device" }
+
+type checkPage struct {
+	Code string // XXXX-XXXX
+}
+
+func (checkPage) title() string { return "Check the code" }
+
+type confirmPage struct {
+	Code        string // XXXX-XXXX
+	DeviceName  string
+	Model       string
+	Kind        string
+	ClientName  string
+	LogoURI     string
+	Scopes      []devices.Scope
+	OriginIP    string
+	SameNetwork bool
+	ExpiresAt   time.Time
+	Minutes     int // minutes left, rounded up
+	AccountName string
+	Username    string
+}
+
+func (confirmPage) title() string { return "Link this device?" }
+
+type resultPage struct {
+	Approved   bool
+	DeviceName string
+	ClientName string
+}
+
+func (p resultPage) title() string {
+	if p.Approved {
+		return "Device linked"
+	}
+	return "Device not linked"
+}
+
+// linkForm is GET /link: the code entry form, or with ?user_code= (the QR target) the
+// prefilled code shown large to be checked against the device (RFC 8628 §3.3.1).
+func (s *server) linkForm(w http.ResponseWriter, r *http.Request, st *state) {
+	raw, given := r.URL.Query()[devices.ParamUserCode]
+	if !given || raw[0] == "" {
+		s.render(w, r, st, http.StatusOK, "link", linkPage{})
+		return
+	}
+	code, err := devices.NormalizeCode(raw[0])
+	if err != nil {
+		s.render(w, r, st, http.StatusUnprocessableEntity, "link", linkPage{Value: raw[0], Error: codeInputError(err)})
+		return
+	}
+	s.render(w, r, st, http.StatusOK, "check", checkPage{Code: devices.FormatCode(code)})
+}
+
+// codeInputError says in plain words what is wrong with a typed code.
+func codeInputError(err error) string {
+	var bad *devices.InvalidCharError
+	switch {
+	case errors.As(err, &bad):
+		return fmt.Sprintf("“%c” is never used in codes. Codes use only the letters B C D F G H J K L M N P Q R S T V W X Z. Check the code on your device and type it again.", bad.Char)
+	case errors.Is(err, devices.ErrCodeLength):
+		return "A code has 8 letters, like BCDF-GHJK. Check the code on your device and type it again."
+	}
+	return "That is not a code. Check the code on your device and type it again."
+}
+
+// linkSubmit is POST /link: remember the code and go on to sign-in or confirmation.
+func (s *server) linkSubmit(w http.ResponseWriter, r *http.Request, st *state) {
+	raw := r.PostForm.Get(devices.ParamUserCode)
+	code, err := devices.NormalizeCode(raw)
+	if err != nil {
+		msg := codeInputError(err)
+		if raw == "" {
+			msg = "Type the code your device shows. It has 8 letters, like BCDF-GHJK."
+		}
+		s.render(w, r, st, http.StatusUnprocessableEntity, "link", linkPage{Value: raw, Error: msg})
+		return
+	}
+	st.sess.Code = code
+	st.dirty = true
+	if !s.requireSignIn(w, r, st, "/link/confirm") {
+		return
+	}
+	s.redirect(w, r, st, "/link/confirm")
+}
+
+// codeKeys are the limiter keys of a code lookup: the account and the address.
+func (s *server) codeKeys(r *http.Request, st *state) []string {
+	return []string{api.AccountKey(st.sess.Subject), api.AddressKey(s.cfg.ClientIP(r))}
+}
+
+// checkLimit shows the rate-limited page and returns false when the caller is over.
+func (s *server) checkLimit(w http.ResponseWriter, r *http.Request, st *state, keys []string) bool {
+	retry, err := s.cfg.Limiter.Check(r.Context(), keys...)
+	if isRateLimited(retry, err) {
+		st.sess.Code = ""
+		st.dirty = true
+		mins := int((retry + time.Minute - 1) / time.Minute)
+		if mins < 1 {
+			mins = 1
+		}
+		w.Header().Set("Retry-After", api.RetryAfterSeconds(retry))
+		s.render(w, r, st, http.StatusTooManyRequests, "message", messagePage{
+			Title: "Too many tries", Heading: "Too many wrong codes", Kind: "error",
+			Body: fmt.Sprintf("For your safety, code entry is paused after several wrong or old codes. Wait %d minutes, then try again with the code your device shows now.", mins),
+			Link: "/link", LinkText: "Enter a code",
+		})
+		return false
+	}
+	if err != nil {
+		s.internal(w, r, st, "rate limit check", err)
+		return false
+	}
+	return true
+}
+
+// pendingAuth reads a device authorization and turns one that is no longer pending, or
+// has expired, into the matching store error.
+func (s *server) pendingAuth(ctx context.Context, code string) (store.DeviceAuth, error) {
+	d, err := s.cfg.Store.DeviceAuthByUserCode(ctx, code)
+	if err != nil {
+		return d, err
+	}
+	if d.State != store.DeviceAuthPending {
+		return d, store.ErrAlreadyUsed
+	}
+	if !s.cfg.Now().Before(d.ExpiresAt) {
+		return d, store.ErrExpired
+	}
+	return d, nil
+}
+
+// codeFailed shows the plain-words page for an unknown, expired or used code, counting
+// the failure against the limits. Other errors are internal.
+func (s *server) codeFailed(w http.ResponseWriter, r *http.Request, st *state, keys []string, err error) {
+	var p messagePage
+	var status int
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		status = http.StatusNotFound
+		p = messagePage{
+			Title: "Code not found", Heading: "We couldn’t find that code", Kind: "error",
+			Body: "Check the code on your device’s screen and type it again. If your device shows no code, start linking again on the device.",
+		}
+	case errors.Is(err, store.ErrExpired):
+		status = http.StatusGone
+		p = messagePage{
+			Title: "Code expired", Heading: "This code has expired", Kind: "error",
+			Body: "Codes work for a few minutes only. On your device, start linking again to get a new code, then enter the new code here.",
+		}
+	case errors.Is(err, store.ErrAlreadyUsed):
+		status = http.StatusConflict
+		p = messagePage{
+			Title: "Code already used", Heading: "This code has already been used", Kind: "error",
+			Body:  "Each code works once. To link a device, get a new code on it and enter that. If you didn’t use this code yourself, check your linked devices.",
+			Link2: "/devices", Link2Text: "See linked devices",
+		}
+	default:
+		s.internal(w, r, st, "code lookup", err)
+		return
+	}
+	if ferr := s.cfg.Limiter.Fail(r.Context(), keys...); ferr != nil {
+		s.log.ErrorContext(r.Context(), "count failed code lookup", "err", ferr)
+	}
+	p.Link, p.LinkText = "/link", "Enter a new code"
+	st.sess.Code = ""
+	st.dirty = true
+	s.render(w, r, st, status, "message", p)
+}
+
+// confirmPage is GET /link/confirm: what is asking, for whom, from where.
+func (s *server) confirmPage(w http.ResponseWriter, r *http.Request, st *state) {
+	if !s.requireSignIn(w, r, st, "/link/confirm") {
+		return
+	}
+	if st.sess.Code == "" {
+		s.redirect(w, r, st, "/link")
+		return
+	}
+	keys := s.codeKeys(r, st)
+	if !s.checkLimit(w, r, st, keys) {
+		return
+	}
+	d, err := s.pendingAuth(r.Context(), st.sess.Code)
+	if err != nil {
+		s.codeFailed(w, r, st, keys, err)
+		return
+	}
+	client, err := s.clientInfo(r.Context(), d.ClientID)
+	if err != nil {
+		s.internal(w, r, st, "client of link request", err)
+		return
+	}
+	acct := s.currentAccount(r.Context(), st)
+	if acct == nil {
+		// The account was deleted under a live session.
+		s.sessions.signOut(st)
+		s.redirect(w, r, st, "/signin")
+		return
+	}
+	left := d.ExpiresAt.Sub(s.cfg.Now())
+	p := confirmPage{
+		Code:        devices.FormatCode(d.UserCode),
+		DeviceName:  d.Device.Name,
+		Model:       d.Device.Model,
+		Kind:        string(devices.ParseKind(string(d.Device.Kind))),
+		ClientName:  client.Name,
+		LogoURI:     client.LogoURI,
+		Scopes:      s.scopes(d.Scopes),
+		OriginIP:    d.RequestIP,
+		SameNetwork: api.SameNetwork(d.RequestIP, s.cfg.ClientIP(r)),
+		ExpiresAt:   d.ExpiresAt,
+		Minutes:     int((left + time.Minute - 1) / time.Minute),
+		AccountName: acct.Name(),
+		Username:    acct.Username,
+	}
+	if p.DeviceName == "" {
+		p.DeviceName = "A device"
+	}
+	s.render(w, r, st, http.StatusOK, "confirm", p)
+}
+
+// confirmSubmit is POST /link/confirm with action=approve or action=deny.
+func (s *server) confirmSubmit(w http.ResponseWriter, r *http.Request, st *state) {
+	if !s.requireSignIn(w, r, st, "/link/confirm") {
+		return
+	}
+	code, err := devices.NormalizeCode(r.PostForm.Get(devices.ParamUserCode))
+	if err != nil {
+		code = st.sess.Code
+	}
+	if code == "" {
+		s.redirect(w, r, st, "/link")
+		return
+	}
+	action := r.PostForm.Get("action")
+	if action != "approve" && action != "deny" {
+		st.sess.Code = code
+		st.dirty = true
+		s.redirect(w, r, st, "/link/confirm")
+		return
+	}
+	keys := s.codeKeys(r, st)
+	if !s.checkLimit(w, r, st, keys) {
+		return
+	}
+	ctx := r.Context()
+	subject := st.sess.Subject
+	// Read it first for the names on the result page; the store re-checks atomically.
+	d, err := s.pendingAuth(ctx, code)
+	if err != nil {
+		s.codeFailed(w, r, st, keys, err)
+		return
+	}
+	client, err := s.clientInfo(ctx, d.ClientID)
+	if err != nil {
+		s.internal(w, r, st, "client of link request", err)
+		return
+	}
+	res := resultPage{DeviceName: d.Device.Name, ClientName: client.Name}
+	if res.DeviceName == "" {
+		res.DeviceName = "The device"
+	}
+	if action == "approve" {
+		g, err := s.cfg.Store.ApproveDeviceAuth(ctx, code, subject, "", s.cfg.Now())
+		if err != nil {
+			s.codeFailed(w, r, st, keys, err)
+			return
+		}
+		s.cfg.Events.PublishDeviceAuth(events.DeviceAuthKey(code), store.DeviceAuthApproved)
+		if dev, err := s.device(ctx, g); err == nil {
+			s.cfg.Events.PublishAccount(subject, devices.Event{Type: devices.EventLinked, Device: dev})
+		} else {
+			s.log.ErrorContext(ctx, "device of approved link", "err", err)
+		}
+		s.log.InfoContext(ctx, "device linked", "subject", subject, "device", g.ID, "client", g.ClientID)
+		res.Approved = true
+		res.DeviceName = grantName(g)
+	} else {
+		if err := s.cfg.Store.DenyDeviceAuth(ctx, code, subject, s.cfg.Now()); err != nil {
+			s.codeFailed(w, r, st, keys, err)
+			return
+		}
+		s.cfg.Events.PublishDeviceAuth(events.DeviceAuthKey(code), store.DeviceAuthDenied)
+		s.log.InfoContext(ctx, "link request denied", "subject", subject)
+	}
+	st.sess.Code = ""
+	st.dirty = true
+	s.render(w, r, st, http.StatusOK, "result", res)
+}
+
+// clientInfo names a client; an unknown client (removed by the operator) shows its id.
+func (s *server) clientInfo(ctx context.Context, id string) (devices.ClientInfo, error) {
+	c, err := s.cfg.Store.ClientByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return devices.ClientInfo{ID: id, Name: id}, nil
+	}
+	if err != nil {
+		return devices.ClientInfo{}, err
+	}
+	name := c.Name
+	if name == "" {
+		name = c.ID
+	}
+	return devices.ClientInfo{ID: c.ID, Name: name, LogoURI: c.LogoURI}, nil
+}
+
+// scopes pairs scope names with their plain-words descriptions.
+func (s *server) scopes(names []string) []devices.Scope {
+	out := make([]devices.Scope, 0, len(names))
+	for _, n := range names {
+		desc := s.cfg.DescribeScope(n)
+		if desc == "" {
+			desc = n
+		}
+		out = append(out, devices.Scope{Name: n, Description: desc})
+	}
+	return out
+}
+
+// device renders a grant as the events' Device, the same shape the API sends.
+func (s *server) device(ctx context.Context, g store.Grant) (devices.Device, error) {
+	c, err := s.clientInfo(ctx, g.ClientID)
+	if err != nil {
+		return devices.Device{}, err
+	}
+	d := devices.Device{
+		ID:       g.ID,
+		Name:     g.Name,
+		Kind:     devices.ParseKind(string(g.Device.Kind)),
+		Model:    g.Device.Model,
+		Client:   devices.ClientInfo{ID: c.ID, Name: c.Name},
+		Scopes:   s.scopes(g.Scopes),
+		LinkedAt: g.CreatedAt.UTC(),
+		LastIP:   g.LastIP,
+	}
+	if !g.LastSeenAt.IsZero() {
+		t := g.LastSeenAt.UTC()
+		d.LastSeenAt = &t
+	}
+	return d, nil
+}

@@ -1,0 +1,243 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/linkdesk/linkdesk/server/store"
+)
+
+// maxForm bounds a form body: every form here is a few short fields.
+const maxForm = 16 << 10
+
+type handler func(w http.ResponseWriter, r *http.Request, st *state)
+
+// withSession loads the session cookie (or starts one) and hands it to h.
+func (s *server) withSession(h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		h(w, r, s.sessions.load(r))
+	}
+}
+
+// csrf parses the form and refuses it unless it carries the session's CSRF token.
+func (s *server) csrf(h handler) handler {
+	return func(w http.ResponseWriter, r *http.Request, st *state) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		if err := r.ParseForm(); err != nil {
+			s.render(w, r, st, http.StatusBadRequest, "message", messagePage{
+				Title: "Something went wrong", Heading: "That form could not be read",
+				Body: "Go back, reload the page and try again.",
+				Link: "/link", LinkText: "Start again",
+			})
+			return
+		}
+		if !checkCSRF(st, r.PostForm.Get("csrf_token")) {
+			s.log.InfoContext(r.Context(), "form refused: bad or missing CSRF token", "path", r.URL.Path)
+			s.render(w, r, st, http.StatusForbidden, "message", messagePage{
+				Title: "Form expired", Heading: "This form has expired",
+				Body: "For your safety the form could not be sent. It may have been open too long, or you signed in or out in another tab. Reload the page and try again.",
+				Link: r.URL.Path, LinkText: "Reload the page",
+			})
+			return
+		}
+		h(w, r, st)
+	}
+}
+
+// account is the signed-in person as pages show them.
+type account struct {
+	Subject     string
+	Username    string
+	DisplayName string
+}
+
+// Name is how pages address the account.
+func (a *account) Name() string {
+	if a.DisplayName != "" {
+		return a.DisplayName
+	}
+	return a.Username
+}
+
+// view is what every template gets: the page's own data plus the shared frame.
+type view struct {
+	Title   string
+	CSRF    string
+	Account *account
+	Flash   string
+	Page    any
+}
+
+// titled is implemented by every page struct so the frame can show its title.
+type titled interface{ title() string }
+
+func (s *server) currentAccount(ctx context.Context, st *state) *account {
+	if !st.signedIn() {
+		return nil
+	}
+	u, err := s.cfg.Store.UserBySubject(ctx, st.sess.Subject)
+	if err != nil {
+		return nil
+	}
+	return &account{Subject: u.Subject, Username: u.Username, DisplayName: u.DisplayName}
+}
+
+// render writes the session cookie if needed and then the named page.
+func (s *server) render(w http.ResponseWriter, r *http.Request, st *state, status int, name string, page titled) {
+	v := view{Title: page.title(), CSRF: st.sess.CSRF, Page: page}
+	v.Account = s.currentAccount(r.Context(), st)
+	if st.sess.Flash != "" {
+		v.Flash = st.sess.Flash
+		st.sess.Flash = ""
+		st.dirty = true
+	}
+	t := s.pages[name]
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
+		s.log.ErrorContext(r.Context(), "render page", "page", name, "err", err)
+		http.Error(w, "Something went wrong on our side. Please try again.", http.StatusInternalServerError)
+		return
+	}
+	if err := s.sessions.save(w, st); err != nil {
+		s.log.ErrorContext(r.Context(), "save session", "err", err)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// redirect writes the session cookie if needed and sends the browser to a local path
+// with 303 See Other (so a POST is never repeated).
+func (s *server) redirect(w http.ResponseWriter, r *http.Request, st *state, to string) {
+	if err := s.sessions.save(w, st); err != nil {
+		s.log.ErrorContext(r.Context(), "save session", "err", err)
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// internal shows a plain apology and logs what failed.
+func (s *server) internal(w http.ResponseWriter, r *http.Request, st *state, what string, err error) {
+	s.log.ErrorContext(r.Context(), what, "err", err, "path", r.URL.Path)
+	s.render(w, r, st, http.StatusInternalServerError, "message", messagePage{
+		Title: "Something went wrong", Heading: "Something went wrong on our side",
+		Body: "Nothing was changed. Wait a moment and try again.",
+		Link: r.URL.RequestURI(), LinkText: "Try again",
+	})
+}
+
+// requireSignIn sends an anonymous visitor to /signin, to come back to next.
+func (s *server) requireSignIn(w http.ResponseWriter, r *http.Request, st *state, next string) bool {
+	if st.signedIn() {
+		return true
+	}
+	st.sess.Next = next
+	st.dirty = true
+	s.redirect(w, r, st, "/signin")
+	return false
+}
+
+// localPath accepts only a path on this site, never "//host" or a scheme.
+func localPath(p string) string {
+	if p == "" || p[0] != '/' || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+		return ""
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" {
+		return ""
+	}
+	return p
+}
+
+// messagePage is a page with one message and one way forward.
+type messagePage struct {
+	Title, Heading, Body string
+	Kind                 string // "", "error", "success", "warning"
+	Link, LinkText       string
+	Link2, Link2Text     string
+}
+
+func (p messagePage) title() string { return p.Title }
+
+// funcs are the template helpers.
+var funcs = template.FuncMap{
+	"date": func(v any) string {
+		t := asTime(v)
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("2 Jan 2006, 15:04 UTC")
+	},
+	"iso": func(v any) string { return asTime(v).UTC().Format(time.RFC3339) },
+	// spell spaces out a code's letters so screen readers read letters, not a word.
+	"spell": func(code string) string {
+		var b strings.Builder
+		for i, r := range code {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			if r == '-' {
+				b.WriteString("dash")
+				continue
+			}
+			b.WriteRune(r)
+		}
+		return b.String()
+	},
+	"kindName": func(k string) string {
+		switch k {
+		case "tv":
+			return "TV"
+		case "console":
+			return "Game console"
+		case "kiosk":
+			return "Kiosk"
+		case "computer":
+			return "Computer"
+		case "phone":
+			return "Phone"
+		}
+		return "Device"
+	},
+}
+
+// pageNames are the templates under templates/, each defining "content" for layout.
+var pageNames = []string{"message", "link", "check", "confirm", "result", "signin", "otp", "signout", "devices", "unlink"}
+
+func parsePages() map[string]*template.Template {
+	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
+	out := make(map[string]*template.Template, len(pageNames))
+	for _, n := range pageNames {
+		t := template.Must(base.Clone())
+		out[n] = template.Must(t.ParseFS(templateFS, "templates/"+n+".html"))
+	}
+	return out
+}
+
+// grantName is the name a grant is shown with.
+func grantName(g store.Grant) string {
+	if g.Name != "" {
+		return g.Name
+	}
+	if g.Device.Name != "" {
+		return g.Device.Name
+	}
+	return "Unnamed device"
+}
+
+func asTime(v any) time.Time {
+	switch t := v.(type) {
+	case time.Time:
+		return t
+	case *time.Time:
+		if t != nil {
+			return *t
+		}
+	}
+	return time.Time{}
+}

@@ -1,0 +1,196 @@
+// Package web is linkd's browser front: the pages a person reaches after scanning a
+// kiosk's QR code or typing the verification address (/link), sign-in with an optional
+// TOTP step (/signin), sign-out (/signout) and the list of linked devices (/devices).
+//
+// Pages are rendered on the server with html/template and work without JavaScript; a
+// small embedded script only formats the code as it is typed. Every response carries a
+// Content-Security-Policy without 'unsafe-inline' and X-Frame-Options DENY; every form
+// carries a CSRF token. Sessions are kept in an AES-GCM sealed cookie (see session.go).
+package web
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/linkdesk/linkdesk/server/api"
+	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Limiter throttles user-code guessing; *api.Limiter implements it, so the web pages
+// and the management API count failures against the same per-account and per-address
+// limits. Check returns a non-nil error (api.ErrRateLimited) and how long to wait when a
+// key is over its limit.
+type Limiter interface {
+	Check(ctx context.Context, keys ...string) (time.Duration, error)
+	Fail(ctx context.Context, keys ...string) error
+}
+
+// PasswordVerifier checks a password against a stored PHC hash; it must take about the
+// same time whatever the outcome. TOTPVerifier checks a one-time code for an account's
+// base32 secret at now. Both are normally wired to server/accounts.
+type (
+	PasswordVerifier func(hash, password string) bool
+	TOTPVerifier     func(subject, secret, code string, now time.Time) bool
+)
+
+// Config is what the pages need. Store, Events, Limiter, VerifyPassword and VerifyTOTP
+// are required.
+type Config struct {
+	Store   store.Store
+	Events  *events.Hub
+	Limiter Limiter
+	// Issuer is linkd's issuer URL; it is shown on pages as the service's address.
+	Issuer string
+	Logger *slog.Logger // nil: slog.Default()
+	// DescribeScope gives a scope's plain-words description; nil or "" shows the name.
+	DescribeScope func(string) string
+	// SecureCookies marks cookies Secure and names the session cookie with the
+	// __Host- prefix. Always true in production (linkd serves TLS only).
+	SecureCookies bool
+	// SessionKey seals session cookies. Give every replica the same key so a session
+	// works on all of them; empty means a random key made at start (sessions then end
+	// when linkd restarts).
+	SessionKey []byte
+	// SessionLifetime bounds a signed-in session; default 8 hours.
+	SessionLifetime time.Duration
+	// SignInLimiter throttles password and TOTP guessing. nil uses Limiter with keys
+	// of their own ("signin:…"), so sign-in failures never lock code entry.
+	SignInLimiter Limiter
+	// VerifyPassword and VerifyTOTP check credentials (server/accounts).
+	VerifyPassword PasswordVerifier
+	VerifyTOTP     TOTPVerifier
+	// ClientIP returns the caller's address; nil uses r.RemoteAddr's host.
+	ClientIP func(r *http.Request) string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Paths are the URL patterns New's handler serves; linkd mounts the handler on each.
+var Paths = []string{"/link", "/link/", "/devices", "/devices/", "/signin", "/signout", "/static/"}
+
+type server struct {
+	cfg      Config
+	log      *slog.Logger
+	sessions *sessions
+	pages    map[string]*template.Template
+}
+
+// New returns the handler of the web pages. It serves the full paths listed in Paths.
+func New(cfg Config) http.Handler {
+	if cfg.Store == nil || cfg.Events == nil || cfg.Limiter == nil || cfg.VerifyPassword == nil || cfg.VerifyTOTP == nil {
+		panic("web: Config.Store, Events, Limiter, VerifyPassword and VerifyTOTP are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = api.RemoteIP
+	}
+	if cfg.SessionLifetime <= 0 {
+		cfg.SessionLifetime = 8 * time.Hour
+	}
+	if cfg.SignInLimiter == nil {
+		cfg.SignInLimiter = cfg.Limiter
+	}
+	if cfg.DescribeScope == nil {
+		cfg.DescribeScope = func(string) string { return "" }
+	}
+	sess, err := newSessions(cfg.SessionKey, cfg.SecureCookies, cfg.SessionLifetime, cfg.Now)
+	if err != nil {
+		panic("web: " + err.Error())
+	}
+	s := &server{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "web"),
+		sessions: sess,
+		pages:    parsePages(),
+	}
+
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+
+	mux.HandleFunc("GET /link", s.withSession(s.linkForm))
+	mux.HandleFunc("POST /link", s.withSession(s.csrf(s.linkSubmit)))
+	mux.HandleFunc("GET /link/confirm", s.withSession(s.confirmPage))
+	mux.HandleFunc("POST /link/confirm", s.withSession(s.csrf(s.confirmSubmit)))
+
+	mux.HandleFunc("GET /signin", s.withSession(s.signinForm))
+	mux.HandleFunc("POST /signin", s.withSession(s.csrf(s.signinSubmit)))
+	mux.HandleFunc("GET /signout", s.withSession(s.signoutForm))
+	mux.HandleFunc("POST /signout", s.withSession(s.csrf(s.signoutSubmit)))
+
+	mux.HandleFunc("GET /devices", s.withSession(s.devicesPage))
+	mux.HandleFunc("POST /devices/{id}/rename", s.withSession(s.csrf(s.renameSubmit)))
+	mux.HandleFunc("GET /devices/{id}/unlink", s.withSession(s.unlinkConfirm))
+	mux.HandleFunc("POST /devices/{id}/unlink", s.withSession(s.csrf(s.unlinkSubmit)))
+
+	mux.HandleFunc("/", s.withSession(func(w http.ResponseWriter, r *http.Request, st *state) {
+		s.render(w, r, st, http.StatusNotFound, "message", messagePage{
+			Title:   "Page not found",
+			Heading: "There is nothing here",
+			Body:    "Check the address, or go to the code entry page.",
+			Link:    "/link", LinkText: "Enter a code",
+		})
+	}))
+
+	// Cross-origin protection (Sec-Fetch-Site / Origin) guards unsafe methods on top of
+	// the per-form CSRF token.
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		securityHeaders(w)
+		http.Error(w, "Cross-origin form posts are not accepted.", http.StatusForbidden)
+	}))
+	return headers(cop.Handler(mux))
+}
+
+// contentSecurityPolicy allows only this origin's own script and style, and images from
+// this origin or https (client logos). No inline script or style anywhere.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; " +
+	"img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+func securityHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	// Codes travel in /link?user_code=…; never leak them to another site.
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+}
+
+func headers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		securityHeaders(w)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func cacheStatic(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isRateLimited tells a limiter's "over the limit" answer from a storage error.
+func isRateLimited(retry time.Duration, err error) bool {
+	return errors.Is(err, api.ErrRateLimited) || (err != nil && retry > 0)
+}

@@ -1,0 +1,562 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/server/api"
+	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/store"
+)
+
+// signIn walks the sign-in form as alice (no second factor) from wherever it is.
+func (b *browser) signIn(t *testing.T, username string) *page {
+	t.Helper()
+	p := b.get("/signin")
+	p = b.submit(p, "/signin", url.Values{"username": {username}, "password": {password}})
+	if username == "bob" {
+		p.mustSay(t, "Enter your one-time code")
+		p = b.submit(p, "/signin", url.Values{"otp": {totpAt(totpSecret, b.e.clock())}})
+	}
+	return p
+}
+
+// enterCode types a code on /link as a person would.
+func (b *browser) enterCode(t *testing.T, typed string) *page {
+	t.Helper()
+	p := b.get("/link")
+	p.wantStatus(t, http.StatusOK)
+	return b.submit(p, "/link", url.Values{"user_code": {typed}})
+}
+
+func TestLinkApproveSignInFirst(t *testing.T) {
+	e := newEnv(t)
+	code := e.newDeviceAuth()
+	wake := e.hub.SubscribeDeviceAuth(events.DeviceAuthKey(code))
+	defer wake.Close()
+	acct := e.hub.SubscribeAccount("sub-alice", 0)
+	defer acct.Close()
+	b := e.browser()
+
+	// Lower case, spaces and a dash in the wrong place are all fine.
+	typed := strings.ToLower(code[:2] + " " + code[2:5] + "-" + code[5:])
+	p := b.enterCode(t, typed)
+	if p.url.Path != "/signin" {
+		t.Fatalf("after entering a code while signed out, at %s, want /signin", p.url.Path)
+	}
+	p.mustSay(t, "Sign in to the account you want to link your device to")
+
+	p = b.submit(p, "/signin", url.Values{"username": {"alice"}, "password": {password}})
+	if p.url.Path != "/link/confirm" {
+		t.Fatalf("after sign-in at %s, want /link/confirm", p.url.Path)
+	}
+	p.wantStatus(t, http.StatusOK)
+	p.mustSay(t, "Link this device to your account?", "Living room TV", "TV · Bravia X90", "Example TV",
+		"Play your music and videos", "Know who you are", devices.FormatCode(code), "127.0.0.1", "(your network)",
+		"Alice Example (alice)", "Not you? Switch account")
+
+	p = b.submit(p, "/link/confirm", url.Values{"action": {"approve"}})
+	p.wantStatus(t, http.StatusOK)
+	p.mustSay(t, "Device linked", "Living room TV is now linked to your account through Example TV")
+
+	d, err := e.store.DeviceAuthByUserCode(context.Background(), code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.State != store.DeviceAuthApproved || d.Subject != "sub-alice" {
+		t.Fatalf("device auth is %s by %q, want approved by sub-alice", d.State, d.Subject)
+	}
+	select {
+	case s := <-wake.C:
+		if s != store.DeviceAuthApproved {
+			t.Errorf("waiter woken with %s, want approved", s)
+		}
+	default:
+		t.Error("the device's waiter was not woken")
+	}
+	select {
+	case ev := <-acct.C:
+		if ev.Type != devices.EventLinked || ev.Device.ID != d.GrantID || ev.Device.Client.Name != "Example TV" {
+			t.Errorf("account event %+v, want device.linked of grant %s", ev, d.GrantID)
+		}
+	default:
+		t.Error("no device.linked event published")
+	}
+
+	// The result is final: going back and approving again says the code is used.
+	p = b.enterCode(t, code)
+	p.wantStatus(t, http.StatusConflict)
+	p.mustSay(t, "This code has already been used", "get a new code")
+}
+
+func TestQRPrefilledCodeIsShownToCheck(t *testing.T) {
+	e := newEnv(t)
+	code := e.newDeviceAuth()
+	b := e.browser()
+	b.signIn(t, "alice")
+
+	p := b.get("/link?user_code=" + url.QueryEscape(devices.FormatCode(code)))
+	p.wantStatus(t, http.StatusOK)
+	p.mustSay(t, "Check that this matches the code on your device", devices.FormatCode(code), "It matches – continue")
+	var big string
+	walk(p.doc, func(n *htmlNode) {
+		if attr(n, "class") == "bigcode" && n.FirstChild != nil {
+			big = n.FirstChild.Data
+		}
+	})
+	if big != devices.FormatCode(code) {
+		t.Errorf("large code %q, want %q", big, devices.FormatCode(code))
+	}
+	p = b.submit(p, "/link", nil)
+	if p.url.Path != "/link/confirm" {
+		t.Fatalf("after checking the code at %s, want /link/confirm", p.url.Path)
+	}
+	p = b.submit(p, "/link/confirm", url.Values{"action": {"deny"}})
+	p.wantStatus(t, http.StatusOK)
+	p.mustSay(t, "Device not linked", "You chose not to link Living room TV")
+	d, err := e.store.DeviceAuthByUserCode(context.Background(), code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.State != store.DeviceAuthDenied {
+		t.Fatalf("state %s after deny, want denied", d.State)
+	}
+
+	// A malformed prefilled code goes to the entry form with a reason.
+	p = b.get("/link?user_code=BCD0-FGHJ")
+	p.wantStatus(t, http.StatusUnprocessableEntity)
+	p.mustSay(t, "“0” is never used in codes")
+}
+
+func TestSignInWithTOTP(t *testing.T) {
+	e := newEnv(t)
+	code := e.newDeviceAuth()
+	b := e.browser()
+	p := b.get("/link?user_code=" + code)
+	p = b.submit(p, "/link", nil)
+	p = b.submit(p, "/signin", url.Values{"username": {"bob"}, "password": {password}})
+	p.mustSay(t, "Enter your one-time code")
+	if f := p.form("/signin"); f == nil {
+		t.Fatal("no one-time-code form")
+	}
+
+	p = b.submit(p, "/signin", url.Values{"otp": {"000000"}})
+	p.wantStatus(t, http.StatusUnauthorized)
+	p.mustSay(t, "That one-time code is not right")
+
+	p = b.submit(p, "/signin", url.Values{"otp": {totpAt(totpSecret, e.clock())}})
+	if p.url.Path != "/link/confirm" {
+		t.Fatalf("after the one-time code at %s, want /link/confirm", p.url.Path)
+	}
+	p.mustSay(t, "Bob", "Living room TV")
+}
+
+func TestWrongPassword(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	p := b.get("/signin")
+	p = b.submit(p, "/signin", url.Values{"username": {"alice"}, "password": {"nope"}})
+	p.wantStatus(t, http.StatusUnauthorized)
+	p.mustSay(t, "That username and password don’t match")
+	p = b.submit(p, "/signin", url.Values{"username": {"nobody"}, "password": {"nope"}})
+	p.wantStatus(t, http.StatusUnauthorized)
+	p.mustSay(t, "That username and password don’t match")
+	if p := b.get("/devices"); p.url.Path != "/signin" {
+		t.Fatalf("still signed out, /devices ended at %s", p.url.Path)
+	}
+}
+
+func TestSignInRateLimited(t *testing.T) {
+	e := newEnv(t, withLimits(api.Limits{AccountFailures: 3}))
+	b := e.browser()
+	p := b.get("/signin")
+	for range 3 {
+		p = b.submit(p, "/signin", url.Values{"username": {"alice"}, "password": {"wrong"}})
+		p.wantStatus(t, http.StatusUnauthorized)
+	}
+	p = b.submit(p, "/signin", url.Values{"username": {"alice"}, "password": {password}})
+	p.wantStatus(t, http.StatusTooManyRequests)
+	p.mustSay(t, "Too many sign-in attempts", "Wait 15 minutes")
+}
+
+func TestCSRFRejected(t *testing.T) {
+	e := newEnv(t)
+	code := e.newDeviceAuth()
+	b := e.browser()
+	b.get("/link") // gets a session cookie
+
+	p := b.post("/link", url.Values{"user_code": {code}})
+	p.wantStatus(t, http.StatusForbidden)
+	p.mustSay(t, "This form has expired")
+
+	p = b.post("/link", url.Values{"user_code": {code}, "csrf_token": {"forged"}})
+	p.wantStatus(t, http.StatusForbidden)
+
+	p = b.post("/signin", url.Values{"username": {"alice"}, "password": {password}})
+	p.wantStatus(t, http.StatusForbidden)
+
+	// Signed in, an approval without the token changes nothing.
+	b.signIn(t, "alice")
+	p = b.enterCode(t, code)
+	p.wantStatus(t, http.StatusOK)
+	p = b.post("/link/confirm", url.Values{"user_code": {code}, "action": {"approve"}})
+	p.wantStatus(t, http.StatusForbidden)
+	d, err := e.store.DeviceAuthByUserCode(context.Background(), code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.State != store.DeviceAuthPending {
+		t.Fatalf("state %s after a forged approval, want pending", d.State)
+	}
+
+	// A token from another browser's session does not work either.
+	other := e.browser()
+	op := other.get("/link")
+	var token string
+	walk(op.form("/link"), func(n *htmlNode) {
+		if attr(n, "name") == "csrf_token" {
+			token = attr(n, "value")
+		}
+	})
+	p = b.post("/link/confirm", url.Values{"user_code": {code}, "action": {"approve"}, "csrf_token": {token}})
+	p.wantStatus(t, http.StatusForbidden)
+
+	// A cross-site form post is refused even with a valid token.
+	p = b.get("/link/confirm")
+	var mine string
+	walk(p.form("/link/confirm"), func(n *htmlNode) {
+		if attr(n, "name") == "csrf_token" {
+			mine = attr(n, "value")
+		}
+	})
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/link/confirm",
+		strings.NewReader(url.Values{"user_code": {code}, "action": {"approve"}, "csrf_token": {mine}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if p := b.do(req); p.status != http.StatusForbidden {
+		t.Fatalf("cross-site post answered %d, want 403", p.status)
+	}
+}
+
+func TestCodeErrors(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.signIn(t, "alice")
+
+	t.Run("malformed", func(t *testing.T) {
+		p := b.enterCode(t, "BCD")
+		p.wantStatus(t, http.StatusUnprocessableEntity)
+		p.mustSay(t, "A code has 8 letters")
+		p = b.enterCode(t, "")
+		p.mustSay(t, "Type the code your device shows")
+		p = b.enterCode(t, "BCDF-GHJA")
+		p.mustSay(t, "“A” is never used in codes")
+	})
+	t.Run("unknown", func(t *testing.T) {
+		p := b.enterCode(t, "BBBB-BBBB")
+		p.wantStatus(t, http.StatusNotFound)
+		p.mustSay(t, "We couldn’t find that code", "Check the code on your device’s screen and type it again", "Enter a new code")
+	})
+	t.Run("expired", func(t *testing.T) {
+		code := e.newDeviceAuth(func(d *store.DeviceAuth) {
+			d.CreatedAt = d.CreatedAt.Add(-20 * time.Minute)
+			d.ExpiresAt = d.CreatedAt.Add(10 * time.Minute)
+		})
+		p := b.enterCode(t, code)
+		p.wantStatus(t, http.StatusGone)
+		p.mustSay(t, "This code has expired", "start linking again to get a new code")
+	})
+	t.Run("used", func(t *testing.T) {
+		code := e.newDeviceAuth()
+		if _, err := e.store.ApproveDeviceAuth(context.Background(), code, "sub-bob", "", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		p := b.enterCode(t, code)
+		p.wantStatus(t, http.StatusConflict)
+		p.mustSay(t, "This code has already been used")
+	})
+	t.Run("used between confirm and approve", func(t *testing.T) {
+		code := e.newDeviceAuth()
+		p := b.enterCode(t, code)
+		p.wantStatus(t, http.StatusOK)
+		if err := e.store.DenyDeviceAuth(context.Background(), code, "sub-bob", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		p = b.submit(p, "/link/confirm", url.Values{"action": {"approve"}})
+		p.wantStatus(t, http.StatusConflict)
+		p.mustSay(t, "This code has already been used")
+	})
+}
+
+func TestCodeRateLimited(t *testing.T) {
+	e := newEnv(t, withLimits(api.Limits{AccountFailures: 3}))
+	good := e.newDeviceAuth()
+	b := e.browser()
+	b.signIn(t, "alice")
+	for range 3 {
+		b.enterCode(t, "BBBB-BBBB").wantStatus(t, http.StatusNotFound)
+	}
+	p := b.enterCode(t, good)
+	p.wantStatus(t, http.StatusTooManyRequests)
+	p.mustSay(t, "Too many wrong codes", "Wait 15 minutes, then try again")
+	if ra := p.header.Get("Retry-After"); ra != "900" {
+		t.Errorf("Retry-After %q, want 900", ra)
+	}
+	// The limit is shared with the management API: its counter is the store's.
+	n, err := e.store.CountFailures(context.Background(), api.AccountKey("sub-alice"), time.Now().Add(-time.Hour))
+	if err != nil || n != 3 {
+		t.Errorf("account failures %d, %v; want 3", n, err)
+	}
+	// Another account on another session is not limited by alice's failures... but the
+	// address is shared, and under its own (higher) limit.
+	b2 := e.browser()
+	b2.signIn(t, "bob")
+	b2.enterCode(t, good).wantStatus(t, http.StatusOK)
+}
+
+func TestDevicesRenameAndUnlink(t *testing.T) {
+	e := newEnv(t)
+	code := e.newDeviceAuth()
+	b := e.browser()
+
+	// Signed out, /devices asks to sign in and comes back.
+	p := b.get("/devices")
+	if p.url.Path != "/signin" {
+		t.Fatalf("/devices signed out at %s, want /signin", p.url.Path)
+	}
+	p = b.submit(p, "/signin", url.Values{"username": {"alice"}, "password": {password}})
+	if p.url.Path != "/devices" {
+		t.Fatalf("after sign-in at %s, want /devices", p.url.Path)
+	}
+	p.mustSay(t, "No devices are linked to your account")
+
+	g, err := e.store.ApproveDeviceAuth(context.Background(), code, "sub-alice", "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := e.hub.SubscribeAccount("sub-alice", 0)
+	defer acct.Close()
+
+	p = b.get("/devices")
+	p.wantStatus(t, http.StatusOK)
+	p.mustSay(t, "Living room TV", "Example TV", "Not yet", "Rename", "Unlink…")
+
+	p = b.submit(p, "/devices/"+g.ID+"/rename", url.Values{"name": {"  Bedroom TV  "}})
+	if p.url.Path != "/devices" {
+		t.Fatalf("after rename at %s", p.url.Path)
+	}
+	p.mustSay(t, "Renamed to “Bedroom TV”.", "Bedroom TV")
+	if ev := <-acct.C; ev.Type != devices.EventRenamed || ev.Device.Name != "Bedroom TV" {
+		t.Errorf("event %+v, want device.renamed", ev)
+	}
+	p = b.submit(p, "/devices/"+g.ID+"/rename", url.Values{"name": {"   "}})
+	p.mustSay(t, "Type a name for the device.")
+
+	p = b.get("/devices/" + g.ID + "/unlink")
+	p.wantStatus(t, http.StatusOK)
+	p.mustSay(t, "Unlink Bedroom TV?", "signed out at once", "Cancel")
+	// Nothing happens until the confirm step is posted.
+	if _, err := e.store.GrantByID(context.Background(), "sub-alice", g.ID); err != nil {
+		t.Fatalf("grant gone before confirming: %v", err)
+	}
+	p = b.submit(p, "/devices/"+g.ID+"/unlink", nil)
+	if p.url.Path != "/devices" {
+		t.Fatalf("after unlink at %s", p.url.Path)
+	}
+	p.mustSay(t, "“Bedroom TV” is unlinked", "No devices are linked")
+	if ev := <-acct.C; ev.Type != devices.EventUnlinked || ev.Device.ID != g.ID {
+		t.Errorf("event %+v, want device.unlinked", ev)
+	}
+	if _, err := e.store.GrantByID(context.Background(), "", g.ID); err == nil {
+		t.Fatal("grant still exists after unlink")
+	}
+	b.get("/devices/" + g.ID + "/unlink").wantStatus(t, http.StatusNotFound)
+}
+
+func TestCannotTouchAnotherAccountsDevice(t *testing.T) {
+	e := newEnv(t)
+	code := e.newDeviceAuth()
+	g, err := e.store.ApproveDeviceAuth(context.Background(), code, "sub-bob", "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	b.signIn(t, "alice")
+	b.get("/devices/" + g.ID + "/unlink").wantStatus(t, http.StatusNotFound)
+	p := b.get("/devices")
+	p = b.submit(p, "/signout", nil) // just to have a token-bearing page; re-sign in
+	b.signIn(t, "alice")
+	p = b.get("/devices")
+	var token string
+	walk(p.form("/signout"), func(n *htmlNode) {
+		if attr(n, "name") == "csrf_token" {
+			token = attr(n, "value")
+		}
+	})
+	b.post("/devices/"+g.ID+"/unlink", url.Values{"csrf_token": {token}}).wantStatus(t, http.StatusNotFound)
+	if _, err := e.store.GrantByID(context.Background(), "sub-bob", g.ID); err != nil {
+		t.Fatalf("bob's device was unlinked by alice: %v", err)
+	}
+}
+
+func TestSignOutAndSwitchAccount(t *testing.T) {
+	e := newEnv(t)
+	code := e.newDeviceAuth()
+	b := e.browser()
+	b.signIn(t, "alice")
+	stolen := b.c.Jar.Cookies(mustURL(t, e.srv.URL))
+
+	p := b.enterCode(t, code)
+	p.mustSay(t, "Alice Example")
+	// "Not you? Switch account" keeps the code and returns to its confirmation.
+	p = b.submit(p, "/signout", url.Values{"switch": {"1"}})
+	if p.url.Path != "/signin" {
+		t.Fatalf("switch account at %s, want /signin", p.url.Path)
+	}
+	p = b.submit(p, "/signin", url.Values{"username": {"bob"}, "password": {password}})
+	p = b.submit(p, "/signin", url.Values{"otp": {totpAt(totpSecret, e.clock())}})
+	if p.url.Path != "/link/confirm" {
+		t.Fatalf("after switching at %s, want /link/confirm", p.url.Path)
+	}
+	p.mustSay(t, "Signed in as Bob")
+
+	p = b.get("/signout")
+	p.mustSay(t, "Sign out of Linkdesk on this browser?")
+	p = b.submit(p, "/signout", nil)
+	p.mustSay(t, "You are signed out.")
+	if p := b.get("/devices"); p.url.Path != "/signin" {
+		t.Fatalf("after sign-out /devices at %s", p.url.Path)
+	}
+
+	// alice's old cookie was signed out (replaced at switch); replaying it gets nowhere.
+	thief := e.browser()
+	thief.c.Jar.SetCookies(mustURL(t, e.srv.URL), stolen)
+	if p := thief.get("/devices"); p.url.Path != "/signin" {
+		t.Fatalf("replayed signed-out cookie reached %s", p.url.Path)
+	}
+}
+
+func TestSessionFixation(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	p := b.get("/signin")
+	before := b.c.Jar.Cookies(mustURL(t, e.srv.URL))
+	p = b.submit(p, "/signin", url.Values{"username": {"alice"}, "password": {password}})
+	after := b.c.Jar.Cookies(mustURL(t, e.srv.URL))
+	if len(before) != 1 || len(after) != 1 || before[0].Value == after[0].Value {
+		t.Fatalf("session cookie not replaced on sign-in: %v -> %v", before, after)
+	}
+	// The pre-sign-in cookie (which an attacker could have planted) is not signed in.
+	planted := e.browser()
+	planted.c.Jar.SetCookies(mustURL(t, e.srv.URL), before)
+	if p := planted.get("/devices"); p.url.Path != "/signin" {
+		t.Fatalf("pre-sign-in cookie reached %s", p.url.Path)
+	}
+}
+
+func TestHeadersAndCookies(t *testing.T) {
+	e := newEnv(t)
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/link", nil)
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	csp := resp.Header.Get("Content-Security-Policy")
+	if csp == "" || strings.Contains(csp, "unsafe-inline") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("CSP %q", csp)
+	}
+	if got := resp.Header.Get("X-Frame-Options"); got != "DENY" {
+		t.Errorf("X-Frame-Options %q", got)
+	}
+	if got := resp.Header.Get("Referrer-Policy"); got != "no-referrer" {
+		t.Errorf("Referrer-Policy %q", got)
+	}
+	cs := resp.Cookies()
+	if len(cs) != 1 {
+		t.Fatalf("cookies %v", cs)
+	}
+	c := cs[0]
+	if !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || !strings.HasPrefix(c.Name, "__Host-") {
+		t.Errorf("cookie %+v: want Secure, HttpOnly, SameSite=Lax, __Host-", c)
+	}
+
+	for path, ctype := range map[string]string{
+		"/static/style.css": "text/css",
+		"/static/code.js":   "text/javascript",
+		"/static/icon.svg":  "image/svg+xml",
+	} {
+		resp, err := e.srv.Client().Get(e.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), ctype) {
+			t.Errorf("%s: %d %s", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+	b := e.browser()
+	b.get("/nope").wantStatus(t, http.StatusNotFound)
+}
+
+// TestNoInlineScriptOrStyle walks every page and checks the markup the CSP relies on.
+func TestNoInlineScriptOrStyle(t *testing.T) {
+	e := newEnv(t)
+	code := e.newDeviceAuth()
+	b := e.browser()
+	var pages []*page
+	pages = append(pages, b.get("/link"), b.get("/link?user_code="+code), b.get("/signin"))
+	b.signIn(t, "alice")
+	pages = append(pages, b.enterCode(t, code), b.get("/devices"), b.get("/signout"), b.enterCode(t, "BBBB-BBBB"))
+	for _, p := range pages {
+		walk(p.doc, func(n *htmlNode) {
+			if n.Type != elementNode {
+				return
+			}
+			if n.Data == "script" && attr(n, "src") == "" {
+				t.Errorf("%s: inline script", p.url)
+			}
+			if n.Data == "style" || attr(n, "style") != "" {
+				t.Errorf("%s: inline style on <%s>", p.url, n.Data)
+			}
+			for _, a := range n.Attr {
+				if strings.HasPrefix(a.Key, "on") {
+					t.Errorf("%s: inline handler %s on <%s>", p.url, a.Key, n.Data)
+				}
+			}
+			// Every visible input has a label.
+			if n.Data == "input" && attr(n, "type") != "hidden" {
+				id := attr(n, "id")
+				if id == "" || !strings.Contains(p.body, `for="`+id+`"`) {
+					t.Errorf("%s: input %q has no label", p.url, attr(n, "name"))
+				}
+			}
+			// Every form that posts carries a CSRF token.
+			if n.Data == "form" && strings.EqualFold(attr(n, "method"), "post") {
+				has := false
+				walk(n, func(c *htmlNode) {
+					if attr(c, "name") == "csrf_token" && attr(c, "value") != "" {
+						has = true
+					}
+				})
+				if !has {
+					t.Errorf("%s: form %s without CSRF token", p.url, attr(n, "action"))
+				}
+			}
+		})
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
