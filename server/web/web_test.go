@@ -375,7 +375,7 @@ func TestDevicesRenameAndUnlink(t *testing.T) {
 	if _, err := e.store.GrantByID(context.Background(), "", g.ID); err == nil {
 		t.Fatal("grant still exists after unlink")
 	}
-	b.get("/devices/" + g.ID + "/unlink").wantStatus(t, http.StatusNotFound)
+	b.get("/devices/"+g.ID+"/unlink").wantStatus(t, http.StatusNotFound)
 }
 
 func TestCannotTouchAnotherAccountsDevice(t *testing.T) {
@@ -387,7 +387,7 @@ func TestCannotTouchAnotherAccountsDevice(t *testing.T) {
 	}
 	b := e.browser()
 	b.signIn(t, "alice")
-	b.get("/devices/" + g.ID + "/unlink").wantStatus(t, http.StatusNotFound)
+	b.get("/devices/"+g.ID+"/unlink").wantStatus(t, http.StatusNotFound)
 	p := b.get("/devices")
 	p = b.submit(p, "/signout", nil) // just to have a token-bearing page; re-sign in
 	b.signIn(t, "alice")
