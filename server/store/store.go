@@ -182,18 +182,26 @@ type Store interface {
 	ClientByID(ctx context.Context, id string) (Client, error)
 
 	// CreateDeviceAuth stores a new pending request; ErrDuplicateUserCode when the user
-	// code clashes with one that is not yet expired (the caller retries with a new code).
+	// code clashes with one that is not yet expired at d.CreatedAt (the caller retries
+	// with a new code). An expired request holding the same code is deleted.
 	CreateDeviceAuth(ctx context.Context, d DeviceAuth) error
+	// DeviceAuthByUserCode returns the request in any state, expired or not, until it is
+	// purged, so callers can tell expired and used codes from invalid ones.
 	DeviceAuthByUserCode(ctx context.Context, userCode string) (DeviceAuth, error)
-	// PollDeviceAuth records a poll at now and reports whether it came too soon.
+	// PollDeviceAuth records a poll at now and reports whether it came too soon (then
+	// Interval has grown by 5 s and is persisted). It returns the request in any state,
+	// even expired (the caller checks ExpiresAt); ErrNotFound for an unknown code or a
+	// code of another client.
 	PollDeviceAuth(ctx context.Context, clientID, deviceCode string, now time.Time) (PollResult, error)
 	// ApproveDeviceAuth turns a pending, unexpired request into a device grant named
-	// name (the device's own name when empty). ErrExpired, ErrAlreadyUsed, ErrNotFound.
+	// name (else the device's own name, else the client's name) in one transaction.
+	// ErrNotFound; ErrAlreadyUsed when not pending (checked first); ErrExpired.
 	ApproveDeviceAuth(ctx context.Context, userCode, subject, name string, now time.Time) (Grant, error)
 	// DenyDeviceAuth marks a pending, unexpired request denied. Same errors as approve.
 	DenyDeviceAuth(ctx context.Context, userCode, subject string, now time.Time) error
 	// ConsumeDeviceAuth moves an approved request to consumed and returns it, exactly once;
-	// ErrAlreadyUsed afterwards.
+	// ErrAlreadyUsed afterwards (and for pending or denied requests). ErrNotFound when the
+	// grant was deleted before the device collected it (the request becomes denied).
 	ConsumeDeviceAuth(ctx context.Context, clientID, deviceCode string) (DeviceAuth, error)
 
 	CreateGrant(ctx context.Context, g Grant) error
@@ -202,23 +210,28 @@ type Store interface {
 	// ListGrants returns the subject's grants of one flow, newest first.
 	ListGrants(ctx context.Context, subject string, flow GrantFlow) ([]Grant, error)
 	RenameGrant(ctx context.Context, subject, id, name string) (Grant, error)
-	// DeleteGrant removes a grant and every access and refresh token of it.
+	// DeleteGrant removes a grant and every access and refresh token of it, and returns
+	// the grant as it was. Like every delete, ErrNotFound when there was nothing to delete.
 	DeleteGrant(ctx context.Context, subject, id string) (Grant, error)
+	// TouchGrant records a use of the grant at now from ip ("" keeps the last IP).
 	TouchGrant(ctx context.Context, id, ip string, now time.Time) error
 
 	CreateAccessToken(ctx context.Context, t AccessToken) error
 	// AccessTokenByID returns ErrNotFound for unknown, revoked or expired-at-now tokens.
 	AccessTokenByID(ctx context.Context, id string, now time.Time) (AccessToken, error)
+	// DeleteAccessToken revokes one access token; ErrNotFound when there was none.
 	DeleteAccessToken(ctx context.Context, id string) error
 
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	// RefreshTokenByToken looks a live refresh token up; ErrRefreshReused (grant already
 	// deleted) when it was rotated before; ErrNotFound when unknown or expired.
 	RefreshTokenByToken(ctx context.Context, token string, now time.Time) (RefreshToken, error)
-	// RotateRefreshToken marks old used and stores next and access, atomically.
-	// ErrRefreshReused (grant deleted) when old was already rotated.
+	// RotateRefreshToken marks old used and stores next and access, atomically; an empty
+	// GrantID in next or access means old's grant. ErrRefreshReused (grant deleted) when
+	// old was already rotated; ErrNotFound when old is unknown.
 	RotateRefreshToken(ctx context.Context, old string, next RefreshToken, access AccessToken) error
-	// RevokeRefreshToken deletes the grant the token belongs to (RFC 7009 §2.1).
+	// RevokeRefreshToken deletes the grant the token belongs to (RFC 7009 §2.1);
+	// ErrNotFound when the token is unknown (so the caller can try it as an access token).
 	RevokeRefreshToken(ctx context.Context, token string) error
 
 	CreateAuthRequest(ctx context.Context, a AuthRequest) error
@@ -226,6 +239,7 @@ type Store interface {
 	AuthRequestByCode(ctx context.Context, code string) (AuthRequest, error)
 	SaveAuthCode(ctx context.Context, id, code string) error
 	CompleteAuthRequest(ctx context.Context, id, subject string, authTime time.Time, amr []string) error
+	// DeleteAuthRequest deletes a request and its code; ErrNotFound when there was none.
 	DeleteAuthRequest(ctx context.Context, id string) error
 
 	SigningKeys(ctx context.Context) ([]SigningKey, error) // newest first
@@ -237,7 +251,9 @@ type Store interface {
 	// CountFailures returns key's failures since since without adding one.
 	CountFailures(ctx context.Context, key string, since time.Time) (int, error)
 
-	// Purge deletes expired device authorizations, auth requests, tokens and failure
-	// records older than before.
+	// Purge deletes device authorizations, auth requests and tokens that expired before
+	// before, and failure records from before before. before is a retention cutoff, not
+	// "now": pass now minus the longest failure window, so expired codes still answer
+	// "expired" for a while and rate limits keep counting. Grants are never purged.
 	Purge(ctx context.Context, before time.Time) error
 }

@@ -11,7 +11,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -96,7 +98,9 @@ func dsn(path string, pragmas []string, txlock string) string {
 	if txlock != "" {
 		q.Set("_txlock", txlock)
 	}
-	u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath(), RawQuery: q.Encode()}
+	// SQLite parses this as a URI (SQLITE_OPEN_URI) and percent-decodes the path, so
+	// characters such as '?', '#' and '%' in a directory name are escaped here.
+	u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: filepath.ToSlash(path)}).EscapedPath(), RawQuery: q.Encode()}
 	return u.String()
 }
 
@@ -196,10 +200,22 @@ func newID() string {
 	return hex.EncodeToString(b)
 }
 
+// Unix nanoseconds in an int64 cover 1678 to 2262; times outside are clamped to these
+// bounds (a "never expires" far-future time stays far in the future).
+var (
+	minTime = time.Unix(0, math.MinInt64+1).UTC()
+	maxTime = time.Unix(0, math.MaxInt64).UTC()
+)
+
 // ts is the stored form of a time: UTC unix nanoseconds, 0 for the zero time.
 func ts(t time.Time) int64 {
-	if t.IsZero() {
+	switch {
+	case t.IsZero():
 		return 0
+	case t.After(maxTime):
+		return math.MaxInt64
+	case t.Before(minTime):
+		return math.MinInt64 + 1
 	}
 	return t.UnixNano()
 }

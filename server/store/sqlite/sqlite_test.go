@@ -220,6 +220,51 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 }
 
+// TestOddPath opens a database in a directory whose name has URI-special characters.
+func TestOddPath(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "data dir %20 ?x=1 #frag")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "linkd.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.UpsertClient(ctx, store.Client{ID: "c", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database not where asked: %v", err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(dir))
+	if len(entries) != 1 {
+		t.Errorf("files created beside the data dir: %v", entries)
+	}
+}
+
+func TestTimeRoundTrip(t *testing.T) {
+	for _, in := range []time.Time{
+		{},
+		t0,
+		time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.FixedZone("X", 3600)),
+		time.Unix(0, 1).UTC(),
+	} {
+		if got := tm(ts(in)); !got.Equal(in) || got.Location() != time.UTC && !in.IsZero() {
+			t.Errorf("tm(ts(%v)) = %v", in, got)
+		}
+	}
+	far := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	if got := tm(ts(far)); got.Year() != 2262 {
+		t.Errorf("far future stored as %v, want clamped to 2262", got)
+	}
+	if got := tm(ts(time.Date(1, 1, 2, 0, 0, 0, 0, time.UTC))); got.Year() != 1677 || got.IsZero() {
+		t.Errorf("far past stored as %v, want clamped to 1677", got)
+	}
+}
+
 func TestPragmas(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openTemp(t)
