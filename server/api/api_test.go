@@ -51,7 +51,7 @@ func (f *fakeVerifier) revoke(token string) {
 var _ api.DeviceAuthReader = (*sqlite.DB)(nil)
 
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 	db  *sqlite.DB
 	hub *events.Hub
@@ -66,7 +66,7 @@ const (
 	tvClientID = "tv-app"
 )
 
-func newEnv(t *testing.T, tweak func(*api.Config)) *env {
+func newEnv(t testing.TB, tweak func(*api.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "linkd.db"))
@@ -194,7 +194,7 @@ func wantProblem(t *testing.T, resp *http.Response, body []byte, status int, cod
 	return p
 }
 
-func decode[T any](t *testing.T, resp *http.Response, body []byte, status int) T {
+func decode[T any](t testing.TB, resp *http.Response, body []byte, status int) T {
 	t.Helper()
 	var v T
 	if resp.StatusCode != status {
@@ -523,7 +523,7 @@ func (s *sseStream) next(t *testing.T) devices.Event {
 }
 
 // waitFor polls cond until it holds or a generous deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -725,5 +725,33 @@ func TestDeviceWaitTimesOutPending(t *testing.T) {
 	_, dc := e.pending(devices.KioskClientID, "127.0.0.1", 10*time.Minute)
 	if st, b := e.wait(context.Background(), url.Values{"client_id": {devices.KioskClientID}, "device_code": {dc}}, ""); st != 200 || b != api.WaitPending {
 		t.Fatalf("wait = %d %q, want pending", st, b)
+	}
+}
+
+// BenchmarkDeviceWaitWake measures how long a waiting kiosk takes to hear of an
+// approval: from the approve call to the wait's answer, over real HTTP and SQLite.
+func BenchmarkDeviceWaitWake(b *testing.B) {
+	e := newEnv(b, func(c *api.Config) { c.WaitRecheck = time.Hour; c.WaitTimeout = time.Hour })
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		uc, dc := e.pending(devices.KioskClientID, "127.0.0.1", 10*time.Minute)
+		got := make(chan string, 1)
+		go func() {
+			_, st := e.wait(ctx, url.Values{"client_id": {devices.KioskClientID}, "device_code": {dc}}, "")
+			got <- st
+		}()
+		waitFor(b, "the waiter to subscribe", func() bool { return e.hub.Subscribers() == 1 })
+		b.StartTimer()
+		resp, body := e.do("POST", "/api/v1/link-requests/"+uc+"/approve", tokAlice, "")
+		if resp.StatusCode != 200 {
+			b.Fatalf("approve: %d %s", resp.StatusCode, body)
+		}
+		if st := <-got; st != api.WaitApproved {
+			b.Fatalf("wait = %q", st)
+		}
+		b.StopTimer()
+		waitFor(b, "the waiter to unsubscribe", func() bool { return e.hub.Subscribers() == 0 })
+		b.StartTimer()
 	}
 }
