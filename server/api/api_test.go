@@ -323,16 +323,38 @@ func TestApproveBodyErrors(t *testing.T) {
 	decode[devices.LinkRequest](t, resp, b, 200)
 }
 
+// fakeClock is a settable clock for the limiter's window arithmetic.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
 func TestRateLimitPerAccount(t *testing.T) {
+	clock := &fakeClock{now: time.Now()}
 	e := newEnv(t, func(c *api.Config) {
+		c.Now = clock.Now
 		c.Limits = api.Limits{AccountFailures: 3, AddressFailures: 100, Window: 7 * time.Minute}
 	})
 	good, _ := e.pending(tvClientID, "127.0.0.1", 10*time.Minute)
 	for range 3 {
 		resp, body := e.do("GET", "/api/v1/link-requests/BBBB-BBBB", tokAlice, "")
 		wantProblem(t, resp, body, 404, devices.CodeInvalidCode)
+		clock.Advance(time.Minute)
 	}
-	// Throttled before the lookup: even the right code is refused now.
+	// Throttled before the lookup: even the right code is refused now. The first
+	// failure (3 minutes ago) leaves the 7-minute window in a little over 4 minutes.
 	for _, path := range []string{"/api/v1/link-requests/" + good, "/api/v1/link-requests/" + good + "/approve"} {
 		method := "GET"
 		if strings.HasSuffix(path, "/approve") {
@@ -340,17 +362,26 @@ func TestRateLimitPerAccount(t *testing.T) {
 		}
 		resp, body := e.do(method, path, tokAlice, "")
 		wantProblem(t, resp, body, 429, devices.CodeRateLimited)
-		if ra := resp.Header.Get("Retry-After"); ra != "420" {
-			t.Fatalf("Retry-After = %q, want 420", ra)
+		if ra := resp.Header.Get("Retry-After"); ra != "241" {
+			t.Fatalf("Retry-After = %q, want 241", ra)
 		}
 	}
-	// Another account on another address is not affected by Alice's account limit.
-	resp, body := e.do("GET", "/api/v1/link-requests/"+good, tokBob, "")
+	// Refused attempts do not count: once the first failure leaves the window, the
+	// right code works again.
+	clock.Advance(241 * time.Second)
+	resp, body := e.do("GET", "/api/v1/link-requests/"+good, tokAlice, "")
+	decode[devices.LinkRequest](t, resp, body, 200)
+	// Another account is not affected by Alice's account limit.
+	resp, body = e.do("GET", "/api/v1/link-requests/"+good, tokBob, "")
 	decode[devices.LinkRequest](t, resp, body, 200)
 }
 
 func TestRateLimitPerAddress(t *testing.T) {
-	e := newEnv(t, func(c *api.Config) { c.Limits = api.Limits{AccountFailures: 100, AddressFailures: 2} })
+	clock := &fakeClock{now: time.Now()}
+	e := newEnv(t, func(c *api.Config) {
+		c.Now = clock.Now
+		c.Limits = api.Limits{AccountFailures: 100, AddressFailures: 2}
+	})
 	good, _ := e.pending(tvClientID, "127.0.0.1", 10*time.Minute)
 	e.do("GET", "/api/v1/link-requests/BBBB-BBBB", tokAlice, "")
 	e.do("GET", "/api/v1/link-requests/CCCC-CCCC", tokAlice, "")
@@ -358,7 +389,7 @@ func TestRateLimitPerAddress(t *testing.T) {
 	resp, body := e.do("GET", "/api/v1/link-requests/"+good, tokBob, "")
 	wantProblem(t, resp, body, 429, devices.CodeRateLimited)
 	if ra := resp.Header.Get("Retry-After"); ra != "900" {
-		t.Fatalf("Retry-After = %q, want 900 (default window)", ra)
+		t.Fatalf("Retry-After = %q, want 900 (the default 15-minute window)", ra)
 	}
 }
 

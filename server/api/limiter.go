@@ -85,21 +85,52 @@ func (l *Limiter) limitOf(key string) int {
 }
 
 // Check reports whether every key is still under its limit. When one is not it
-// returns ErrRateLimited and how long to wait before trying again (the window: the
-// store keeps counts, not the time of each failure, so this is an upper bound).
-// Keys starting with "ip:" get the address limit, all others the account limit.
+// returns ErrRateLimited and how long to wait before that key is under its limit
+// again (to the second). Keys starting with "ip:" get the address limit, all others
+// the account limit.
 func (l *Limiter) Check(ctx context.Context, keys ...string) (time.Duration, error) {
-	since := l.now().Add(-l.limits.Window)
+	now := l.now()
+	since := now.Add(-l.limits.Window)
+	var wait time.Duration
 	for _, k := range keys {
 		n, err := l.store.CountFailures(ctx, k, since)
 		if err != nil {
 			return 0, fmt.Errorf("api: count failures: %w", err)
 		}
 		if n >= l.limitOf(k) {
-			return l.limits.Window, ErrRateLimited
+			d, err := l.until(ctx, k, now)
+			if err != nil {
+				return 0, err
+			}
+			wait = max(wait, d)
 		}
 	}
+	if wait > 0 {
+		return wait, ErrRateLimited
+	}
 	return 0, nil
+}
+
+// until finds, by binary search over whole seconds, how long from now until enough of
+// key's failures have left the window for key to be under its limit. The store keeps
+// timestamps but only answers counts, so this costs about log2(window in seconds)
+// queries — only ever on the already-throttled path.
+func (l *Limiter) until(ctx context.Context, key string, now time.Time) (time.Duration, error) {
+	limit := l.limitOf(key)
+	lo, hi := int64(1), int64((l.limits.Window+time.Second-1)/time.Second)
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		n, err := l.store.CountFailures(ctx, key, now.Add(-l.limits.Window+time.Duration(mid)*time.Second))
+		if err != nil {
+			return 0, fmt.Errorf("api: count failures: %w", err)
+		}
+		if n < limit {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return time.Duration(lo) * time.Second, nil
 }
 
 // Fail counts one failed lookup against every key.
