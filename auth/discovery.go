@@ -222,7 +222,8 @@ func classifyTransportError(err error) error {
 		return ErrBadCertificate
 	}
 	var recordErr tls.RecordHeaderError
-	if errors.As(err, &recordErr) {
+	// net/http reports plain HTTP on an https port only as text.
+	if errors.As(err, &recordErr) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
 		// Spoke TLS to something that is not TLS (for example plain HTTP on that port).
 		return ErrNotOpenID
 	}

@@ -91,15 +91,22 @@ func SignIn(ctx context.Context, p *Provider, httpClient *http.Client, openBrows
 		}
 	}()
 
-	if err := openBrowser(authURL); err != nil {
-		return nil, fmt.Errorf("sign-in: open browser: %w", err)
-	}
+	// The opener runs on its own goroutine, so one that blocks (a test browser
+	// following the whole flow, a slow desktop launcher) can't stall the answer.
+	browserErr := make(chan error, 1)
+	go func() { browserErr <- openBrowser(authURL) }()
 
 	var ans callbackAnswer
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case ans = <-answers:
+	for ans.reply == nil {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case err := <-browserErr:
+			if err != nil {
+				return nil, fmt.Errorf("sign-in: open browser: %w", err)
+			}
+		case ans = <-answers:
+		}
 	}
 	sess, err := finishSignIn(ctx, p, httpClient, cfg, verifier, ans)
 	ans.reply <- err

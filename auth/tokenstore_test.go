@@ -1,0 +1,178 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zalando/go-keyring"
+	"golang.org/x/oauth2"
+)
+
+func TestTokenStoreChunkedRoundTrip(t *testing.T) {
+	keyring.MockInit()
+	s := NewTokenStore(nil, 0)
+	ctx := t.Context()
+	big := &oauth2.Token{
+		AccessToken:  strings.Repeat("a", 3*ChunkSize+100), // a JWT access token can be long
+		RefreshToken: "refresh-1",
+		TokenType:    "Bearer",
+		Expiry:       time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC),
+	}
+	if err := s.Save(ctx, "k", big); err != nil {
+		t.Fatal(err)
+	}
+	n, err := keyring.Get(KeyringService, "token:k")
+	if err != nil || n != "4" {
+		t.Fatalf("chunk count = %q, %v; want 4", n, err)
+	}
+	for i := range 4 {
+		c, err := keyring.Get(KeyringService, chunkName("k", i))
+		if err != nil || len(c) > ChunkSize {
+			t.Fatalf("chunk %d: len %d, %v", i, len(c), err)
+		}
+	}
+	got, err := s.Load(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.AccessToken != big.AccessToken || got.RefreshToken != big.RefreshToken || !got.Expiry.Equal(big.Expiry) || got.TokenType != "Bearer" {
+		t.Fatalf("round trip changed the token")
+	}
+
+	// A shorter token replaces it and leaves no stale chunks behind.
+	small := &oauth2.Token{AccessToken: "short", RefreshToken: "refresh-2"}
+	if err := s.Save(ctx, "k", small); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < 4; i++ {
+		if _, err := keyring.Get(KeyringService, chunkName("k", i)); !errors.Is(err, keyring.ErrNotFound) {
+			t.Fatalf("stale chunk %d left: %v", i, err)
+		}
+	}
+	if got, err := s.Load(ctx, "k"); err != nil || got.RefreshToken != "refresh-2" {
+		t.Fatalf("load after shrink: %v %v", got, err)
+	}
+
+	if err := s.Delete(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load(ctx, "k"); !errors.Is(err, ErrNoToken) {
+		t.Fatalf("after delete: %v", err)
+	}
+	if err := s.Delete(ctx, "k"); err != nil {
+		t.Fatalf("second delete: %v", err)
+	}
+}
+
+func TestTokenStoreCorruptValueReadsAsMissing(t *testing.T) {
+	keyring.MockInit()
+	s := NewTokenStore(nil, 0)
+	_ = keyring.Set(KeyringService, "token:k", "2")
+	_ = keyring.Set(KeyringService, chunkName("k", 0), `{"access_token":"x`)
+	if _, err := s.Load(t.Context(), "k"); !errors.Is(err, ErrNoToken) { // chunk 1 missing
+		t.Fatalf("err = %v", err)
+	}
+	_ = keyring.Set(KeyringService, "token:k", "1")
+	if _, err := s.Load(t.Context(), "k"); !errors.Is(err, ErrNoToken) { // truncated JSON
+		t.Fatalf("err = %v", err)
+	}
+	_ = keyring.Set(KeyringService, "token:k", "many")
+	if _, err := s.Load(t.Context(), "k"); !errors.Is(err, ErrNoToken) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestTokenStoreSeveralAccounts(t *testing.T) {
+	keyring.MockInit()
+	s := NewTokenStore(nil, 0)
+	ctx := t.Context()
+	alice := Account{Issuer: "https://a.example", Subject: "1", Username: "alice"}
+	bob := Account{Issuer: "https://a.example", Subject: "2", Username: "bob"}
+	other := Account{Issuer: "https://b.example", Subject: "1", Username: "alice2"}
+	for i, a := range []Account{alice, bob, other} {
+		if err := s.SaveAccount(ctx, a, &oauth2.Token{AccessToken: "at", RefreshToken: "rt" + a.Username}); err != nil {
+			t.Fatal(i, err)
+		}
+	}
+	alice.DisplayName = "Alice A." // saving again updates, doesn't duplicate
+	if err := s.SaveAccount(ctx, alice, &oauth2.Token{AccessToken: "at", RefreshToken: "rt-new"}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.Accounts(ctx)
+	if err != nil || len(list) != 3 || list[0].DisplayName != "Alice A." {
+		t.Fatalf("accounts = %+v, %v", list, err)
+	}
+	a, tok, err := s.LoadAccount(ctx, other.Key())
+	if err != nil || a.Username != "alice2" || tok.RefreshToken != "rtalice2" {
+		t.Fatalf("LoadAccount = %+v %v %v", a, tok, err)
+	}
+	if err := s.RemoveAccount(ctx, bob.Key()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.LoadAccount(ctx, bob.Key()); !errors.Is(err, ErrNoToken) {
+		t.Fatalf("removed account: %v", err)
+	}
+	if _, err := s.Load(ctx, bob.Key()); !errors.Is(err, ErrNoToken) {
+		t.Fatalf("removed account's token still there: %v", err)
+	}
+	list, _ = s.Accounts(ctx)
+	if len(list) != 2 {
+		t.Fatalf("accounts after remove = %+v", list)
+	}
+	_ = s.RemoveAccount(ctx, alice.Key())
+	_ = s.RemoveAccount(ctx, other.Key())
+	if _, err := keyring.Get(KeyringService, accountsItem); !errors.Is(err, keyring.ErrNotFound) {
+		t.Fatalf("empty index left behind: %v", err)
+	}
+}
+
+// blockingKeyring never answers until released, like a Secret Service
+// waiting on an unlock prompt nobody sees.
+type blockingKeyring struct {
+	release chan struct{}
+	once    sync.Once
+}
+
+func (b *blockingKeyring) wait() { <-b.release }
+func (b *blockingKeyring) Get(string, string) (string, error) {
+	b.wait()
+	return "", keyring.ErrNotFound
+}
+func (b *blockingKeyring) Set(string, string, string) error { b.wait(); return nil }
+func (b *blockingKeyring) Delete(string, string) error      { b.wait(); return nil }
+func (b *blockingKeyring) unblock()                         { b.once.Do(func() { close(b.release) }) }
+
+func TestTokenStoreTimesOut(t *testing.T) {
+	kr := &blockingKeyring{release: make(chan struct{})}
+	defer kr.unblock()
+	s := NewTokenStore(kr, 50*time.Millisecond)
+	if _, err := s.Load(t.Context(), "k"); !errors.Is(err, ErrKeyringTimeout) {
+		t.Fatalf("Load: %v", err)
+	}
+	if err := s.Save(t.Context(), "k", &oauth2.Token{AccessToken: "x"}); !errors.Is(err, ErrKeyringTimeout) {
+		t.Fatalf("Save: %v", err)
+	}
+	if _, err := s.Accounts(t.Context()); !errors.Is(err, ErrKeyringTimeout) {
+		t.Fatalf("Accounts: %v", err)
+	}
+}
+
+func TestTokenStoreHonoursContext(t *testing.T) {
+	kr := &blockingKeyring{release: make(chan struct{})}
+	defer kr.unblock()
+	s := NewTokenStore(kr, time.Hour)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Load(ctx, "k")
+		done <- err
+	}()
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+}
