@@ -78,9 +78,11 @@ func (s *server) deviceWait(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	// A server-wide WriteTimeout shorter than the long poll would cut the answer off.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.WaitTimeout + 10*time.Second))
+	// lookup re-reads the request once it is known to exist; if it has since been
+	// purged it can only have expired.
 	lookup := func() (string, error) {
 		d, err := reader.DeviceAuthByDeviceCode(ctx, clientID, deviceCode)
-		if errors.Is(err, store.ErrExpired) {
+		if errors.Is(err, store.ErrExpired) || errors.Is(err, store.ErrNotFound) {
 			return WaitExpired, nil
 		}
 		if err != nil {
@@ -119,10 +121,6 @@ func (s *server) deviceWait(w http.ResponseWriter, r *http.Request) {
 
 	for {
 		st, err := lookup()
-		if errors.Is(err, store.ErrNotFound) {
-			// Purged while we waited: it can only have expired.
-			st, err = WaitExpired, nil
-		}
 		if err != nil {
 			s.internal(w, r, "device wait", err)
 			return
@@ -137,14 +135,11 @@ func (s *server) deviceWait(w http.ResponseWriter, r *http.Request) {
 		case <-sub.C:
 		case <-recheck.C:
 		case <-timer.C:
+			// The wait limit or the expiry: answer whatever the state is now.
 			st, err := lookup()
 			if err != nil {
-				if errors.Is(err, store.ErrNotFound) {
-					st = WaitExpired
-				} else {
-					s.internal(w, r, "device wait", err)
-					return
-				}
+				s.internal(w, r, "device wait", err)
+				return
 			}
 			writeJSON(w, http.StatusOK, WaitStatus{Status: st})
 			return
