@@ -204,6 +204,71 @@ func TestTwoHandlesOneFile(t *testing.T) {
 	}
 }
 
+// TestMixedLoad runs whole device flows in parallel with readers, as a busy linkd
+// would: no call may fail with a lock error.
+func TestMixedLoad(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTemp(t)
+	const workers, flows = 6, 8
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for r := range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := db.ListGrants(ctx, fmt.Sprintf("sub-%d", r), store.FlowDevice); err != nil {
+					t.Errorf("ListGrants: %v", err)
+					return
+				}
+			}
+		})
+	}
+	var flowsWG sync.WaitGroup
+	for w := range workers {
+		flowsWG.Go(func() {
+			for f := range flows {
+				n := w*flows + f
+				d := deviceAuth(n)
+				sub := fmt.Sprintf("sub-%d", w%2)
+				steps := []func() error{
+					func() error { return db.CreateDeviceAuth(ctx, d) },
+					func() error { _, err := db.PollDeviceAuth(ctx, "tv", d.DeviceCode, t0); return err },
+					func() error {
+						_, err := db.ApproveDeviceAuth(ctx, d.UserCode, sub, "", t0.Add(time.Second))
+						return err
+					},
+					func() error { _, err := db.ConsumeDeviceAuth(ctx, "tv", d.DeviceCode); return err },
+					func() error { _, err := db.AddFailure(ctx, "ip:load", t0, t0); return err },
+				}
+				for i, step := range steps {
+					if err := step(); err != nil {
+						t.Errorf("flow %d step %d: %v", n, i, err)
+						return
+					}
+				}
+			}
+		})
+	}
+	flowsWG.Wait()
+	close(stop)
+	wg.Wait()
+	total := 0
+	for _, sub := range []string{"sub-0", "sub-1"} {
+		list, err := db.ListGrants(ctx, sub, store.FlowDevice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(list)
+	}
+	if total != workers*flows {
+		t.Errorf("%d grants, want %d", total, workers*flows)
+	}
+}
+
 // TestNewerSchemaRefused checks that a binary never runs against a schema it does not
 // know.
 func TestNewerSchemaRefused(t *testing.T) {

@@ -38,11 +38,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConsumeAfterUnlink", testConsumeAfterUnlink},
 		{"ConcurrentApprove", testConcurrentApprove},
 		{"ConcurrentConsume", testConcurrentConsume},
+		{"CanceledContext", testCanceledContext},
 		{"Grants", testGrants},
 		{"DeleteGrantCascades", testDeleteGrantCascades},
 		{"AccessTokens", testAccessTokens},
 		{"RefreshRotation", testRefreshRotation},
 		{"RefreshReuseByLookup", testRefreshReuseByLookup},
+		{"RotateAtomic", testRotateAtomic},
 		{"RefreshExpired", testRefreshExpired},
 		{"RevokeRefreshToken", testRevokeRefreshToken},
 		{"AuthRequests", testAuthRequests},
@@ -590,6 +592,22 @@ func testConcurrentConsume(t *testing.T, s store.Store) {
 	}
 }
 
+// testCanceledContext checks that a call with a dead context fails and changes nothing.
+func testCanceledContext(t *testing.T, s store.Store) {
+	seedClient(t, s)
+	d := createDeviceAuth(t, s, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.ApproveDeviceAuth(ctx, d.UserCode, "sub-1", "", base.Add(time.Minute)); err == nil {
+		t.Fatal("approved with a canceled context")
+	}
+	got, err := s.DeviceAuthByUserCode(context.Background(), d.UserCode)
+	must(t, err)
+	if got.State != store.DeviceAuthPending {
+		t.Errorf("state after canceled approval = %s", got.State)
+	}
+}
+
 func newGrant(id, subject string, flow store.GrantFlow, created time.Time) store.Grant {
 	return store.Grant{ID: id, Subject: subject, ClientID: tvClient, Scopes: []string{"openid"}, Flow: flow,
 		Name: "TV " + id, Device: devices.DeviceInfo{Name: "TV", Model: "M", Kind: devices.KindTV},
@@ -824,6 +842,27 @@ func testRefreshReuseByLookup(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrNotFound)
 	_, err = s.AccessTokenByID(ctx, "at2", base)
 	wantErr(t, err, store.ErrNotFound)
+}
+
+// testRotateAtomic makes a rotation fail half-way (its access token ID is taken) and
+// checks nothing of it stuck: old is still live, not marked used, and next is unknown.
+func testRotateAtomic(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateGrant(ctx, newGrant("g1", "sub-1", store.FlowDevice, base)))
+	exp := base.Add(time.Hour)
+	must(t, s.CreateRefreshToken(ctx, refreshToken("rt1", "g1", exp)))
+	must(t, s.CreateAccessToken(ctx, accessToken("taken", "g1", exp)))
+	err := s.RotateRefreshToken(ctx, "rt1", refreshToken("rt2", "g1", exp), accessToken("taken", "g1", exp))
+	if err == nil {
+		t.Fatal("rotation with a clashing access token ID succeeded")
+	}
+	_, err = s.RefreshTokenByToken(ctx, "rt2", base)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.RefreshTokenByToken(ctx, "rt1", base)
+	must(t, err) // not ErrRefreshReused: the failed rotation did not mark it used
+	must(t, s.RotateRefreshToken(ctx, "rt1", refreshToken("rt2", "g1", exp), accessToken("at2", "g1", exp)))
+	_, err = s.GrantByID(ctx, "", "g1")
+	must(t, err)
 }
 
 func testRefreshExpired(t *testing.T, s store.Store) {
