@@ -42,11 +42,13 @@ func ParseCodeInput(text, issuer string) (string, error) {
 		return "", ErrCodeLength
 	}
 	if !strings.Contains(s, "://") && !strings.HasPrefix(strings.ToLower(s), LinkScheme+":") {
-		if !strings.ContainsAny(s, "/?=") {
+		switch {
+		case strings.ContainsAny(s, "/?="):
+			// "link.example.com/link?user_code=…" pasted without its scheme.
+			s = "https://" + s
+		case !strings.Contains(s, ":"):
 			return NormalizeCode(s)
 		}
-		// "link.example.com/link?user_code=…" pasted without its scheme.
-		s = "https://" + s
 	}
 	u, err := url.Parse(s)
 	if err != nil {
