@@ -98,7 +98,7 @@ func (s *server) renameSubmit(w http.ResponseWriter, r *http.Request, st *state)
 	}
 	name, problem := cleanDeviceName(r.PostForm.Get("name"))
 	if problem != "" {
-		st.sess.Flash = problem
+		st.sess.Flash, st.sess.FlashErr = problem, true
 		st.dirty = true
 		s.redirect(w, r, st, "/devices")
 		return

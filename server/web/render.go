@@ -71,7 +71,9 @@ type view struct {
 	CSRF    string
 	Account *account
 	Flash   string
-	Page    any
+	// FlashErr marks Flash as a problem (shown as an alert, not a status).
+	FlashErr bool
+	Page     any
 }
 
 // titled is implemented by every page struct so the frame can show its title.
@@ -93,8 +95,8 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, st *state, statu
 	v := view{Title: page.title(), CSRF: st.sess.CSRF, Page: page}
 	v.Account = s.currentAccount(r.Context(), st)
 	if st.sess.Flash != "" {
-		v.Flash = st.sess.Flash
-		st.sess.Flash = ""
+		v.Flash, v.FlashErr = st.sess.Flash, st.sess.FlashErr
+		st.sess.Flash, st.sess.FlashErr = "", false
 		st.dirty = true
 	}
 	t := s.pages[name]

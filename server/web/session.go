@@ -45,9 +45,10 @@ type session struct {
 	PendingSubject string `json:"p,omitempty"`
 	PendingUntil   int64  `json:"pu,omitempty"`
 	PendingTries   int    `json:"pt,omitempty"`
-	Code           string `json:"u,omitempty"` // canonical user code being linked
-	Next           string `json:"n,omitempty"` // where to go after sign-in (a local path)
-	Flash          string `json:"f,omitempty"` // one-time notice for the next page
+	Code           string `json:"u,omitempty"`  // canonical user code being linked
+	Next           string `json:"n,omitempty"`  // where to go after sign-in (a local path)
+	Flash          string `json:"f,omitempty"`  // one-time notice for the next page
+	FlashErr       bool   `json:"fe,omitempty"` // the notice reports a problem
 }
 
 // state is one request's view of its session; handlers change sess and mark it dirty.
