@@ -20,13 +20,18 @@ const (
 	eventsMaxBackoff = 60 * time.Second
 )
 
+// EventResync is never sent by linkd: Events delivers it after reopening a
+// broken stream, because events sent during the gap are lost (linkd keeps no
+// replay log), so a consumer should reload its device list when it sees it.
+const EventResync = "stream.resync"
+
 // Events opens the account's server-sent event stream (GET /api/v1/events)
 // and delivers each device.linked / device.unlinked / device.renamed event on
 // the returned channel. The first connection is made before Events returns,
 // so a refusal (signed out, offline) is its error. After that, a broken stream
-// is reopened with jittered exponential backoff (honouring the server's
-// retry: and sending Last-Event-ID), and the channel closes when ctx ends or
-// the service refuses the stream for good (401, 403, 404).
+// is reopened with jittered exponential backoff (honouring the server's retry:
+// and sending Last-Event-ID), followed by an EventResync. The channel closes
+// when ctx ends or the service refuses the stream for good (401, 403, 404).
 func (c *Client) Events(ctx context.Context) (<-chan Event, error) {
 	resp, err := c.openEvents(ctx, "")
 	if err != nil {
@@ -97,6 +102,12 @@ func (c *Client) followEvents(ctx context.Context, resp *http.Response, ch chan<
 			}
 			resp, err = c.openEvents(ctx, lastID)
 			if err == nil {
+				select {
+				case ch <- Event{Type: EventResync}:
+				case <-ctx.Done():
+					resp.Body.Close()
+					return
+				}
 				break
 			}
 			var apiErr *APIError
