@@ -110,7 +110,7 @@ func (p *Provider) Endpoint() oauth2.Endpoint {
 // ParseIssuer checks that issuer is an absolute http(s) URL without query,
 // fragment or credentials, and that it is https unless its host is loopback
 // (127.0.0.1, ::1, localhost; allowed for tests against third-party providers).
-// It returns the issuer without a trailing slash.
+// It returns the issuer with its host lower-cased and without a trailing slash.
 func ParseIssuer(issuer string) (*url.URL, error) {
 	raw := strings.TrimSpace(issuer)
 	u, err := url.Parse(raw)
@@ -129,6 +129,7 @@ func ParseIssuer(issuer string) (*url.URL, error) {
 	default:
 		return nil, &DiscoveryError{Issuer: issuer, Kind: ErrInvalidIssuer}
 	}
+	u.Host = strings.ToLower(u.Host)
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
 	return u, nil
