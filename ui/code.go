@@ -3,7 +3,6 @@ package ui
 import (
 	"context"
 	"errors"
-	"net/url"
 	"strings"
 
 	"fyne.io/fyne/v2"
@@ -13,10 +12,6 @@ import (
 
 	"github.com/linkdesk/linkdesk/devices"
 )
-
-// errForeignLink means a pasted link points somewhere other than the configured
-// Linkdesk service.
-var errForeignLink = errors.New("link is not for the configured issuer")
 
 // CodeScreen is where a person types or pastes the code their device shows.
 // It formats the code as XXXX-XXXX while typing, explains impossible
@@ -114,10 +109,22 @@ func (s *CodeScreen) changed(text string) {
 	s.banner.hide()
 
 	clean, err := s.parse(text)
+	var foreign *devices.ForeignLinkError
 	switch {
-	case errors.Is(err, errForeignLink):
+	case errors.As(err, &foreign):
+		s.showHint("This link is not from your Linkdesk service (it points at " + foreign.Host + "). " +
+			"Someone may be trying to get you to link their device to your account. " +
+			"Only enter codes shown on a device in front of you.")
+		return
+	case errors.Is(err, devices.ErrForeignLink):
 		s.showHint("This link is not from your Linkdesk service. Someone may be trying to " +
 			"get you to link their device to your account. Only enter codes shown on a device in front of you.")
+		return
+	case errors.Is(err, devices.ErrNotALink):
+		s.showHint("This link doesn't hold a Linkdesk code. Type the code shown on your device instead.")
+		return
+	case errors.Is(err, devices.ErrCodeLength):
+		s.showHint("The code in this link doesn't have 8 letters. Type the code shown on your device instead.")
 		return
 	case err != nil:
 		var ic *devices.InvalidCharError
@@ -150,37 +157,14 @@ func (s *CodeScreen) changed(text string) {
 	}
 }
 
-// parse turns typed or pasted text into a cleaned (possibly partial) code.
+// parse turns typed or pasted text into a cleaned (possibly partial) code;
+// links are accepted only for the configured issuer (devices.ParseCodeInput).
 func (s *CodeScreen) parse(text string) (string, error) {
 	t := strings.TrimSpace(text)
-	if looksLikeLink(t) {
-		return codeFromLink(t, s.issuer())
+	if strings.ContainsAny(t, ":/?=") {
+		return devices.ParseCodeInput(t, s.issuer())
 	}
 	return devices.CleanCodeInput(t)
-}
-
-func looksLikeLink(t string) bool {
-	return strings.Contains(t, "://") || strings.Contains(t, "/") || strings.Contains(t, "?") ||
-		strings.Contains(t, "=")
-}
-
-// codeFromLink accepts a verification link only when it points at issuer's
-// /link page, and returns the cleaned code it carries.
-func codeFromLink(link, issuer string) (string, error) {
-	u, err := url.Parse(link)
-	if err != nil || u.Host == "" {
-		return "", errForeignLink
-	}
-	iss, err := url.Parse(issuer)
-	if err != nil || iss.Host == "" {
-		return "", errForeignLink
-	}
-	wantPath := strings.TrimSuffix(iss.Path, "/") + devices.VerificationPath
-	if !strings.EqualFold(u.Scheme, iss.Scheme) || !strings.EqualFold(u.Host, iss.Host) ||
-		strings.TrimSuffix(u.Path, "/") != wantPath || u.User != nil {
-		return "", errForeignLink
-	}
-	return devices.CleanCodeInput(u.Query().Get(devices.ParamUserCode))
 }
 
 func (s *CodeScreen) showHint(msg string) {

@@ -39,24 +39,24 @@ func newCodeTest(t *testing.T, svc LinkService) (*CodeScreen, fyne.Window, *[]de
 	})
 	w := test.NewWindow(s.Content())
 	w.Resize(fyne.NewSize(640, 480))
-	t.Cleanup(w.Close)
+	t.Cleanup(func() { locked(w.Close) })
 	return s, w, &found
 }
 
 func TestCodeEntryFormatsAsYouType(t *testing.T) {
 	s, _, _ := newCodeTest(t, &fakeLink{})
-	test.Type(s.entry, "bcdf")
+	locked(func() { test.Type(s.entry, "bcdf") })
 	if got := s.entry.Text; got != "BCDF" {
 		t.Fatalf("after 4 letters: %q", got)
 	}
 	if !s.cont.Disabled() {
 		t.Fatal("Continue enabled before 8 letters")
 	}
-	test.Type(s.entry, " g-hj")
+	locked(func() { test.Type(s.entry, " g-hj") })
 	if got := s.entry.Text; got != "BCDF-GHJ" {
 		t.Fatalf("after 7 letters: %q", got)
 	}
-	test.Type(s.entry, "k")
+	locked(func() { test.Type(s.entry, "k") })
 	if got := s.entry.Text; got != "BCDF-GHJK" {
 		t.Fatalf("after 8 letters: %q", got)
 	}
@@ -70,7 +70,7 @@ func TestCodeEntryFormatsAsYouType(t *testing.T) {
 
 func TestCodeEntryInvalidCharacterHintKeepsText(t *testing.T) {
 	s, w, _ := newCodeTest(t, &fakeLink{})
-	test.Type(s.entry, "bcdo")
+	locked(func() { test.Type(s.entry, "bcdo") })
 	if !s.hint.Visible() || !contains(s.hint.Text, "“o” is never part of a code") {
 		t.Fatalf("hint = %q (visible %v)", s.hint.Text, s.hint.Visible())
 	}
@@ -85,7 +85,7 @@ func TestCodeEntryInvalidCharacterHintKeepsText(t *testing.T) {
 
 func TestCodeEntryPasteOwnLink(t *testing.T) {
 	s, _, _ := newCodeTest(t, &fakeLink{})
-	s.entry.SetText(testIssuer + "/link?user_code=WDJB-MJHT")
+	locked(func() { s.entry.SetText(testIssuer + "/link?user_code=WDJB-MJHT") })
 	if s.entry.Text != "WDJB-MJHT" || s.cont.Disabled() {
 		t.Fatalf("own link not accepted: %q, continue disabled %v", s.entry.Text, s.cont.Disabled())
 	}
@@ -98,7 +98,7 @@ func TestCodeEntryPasteForeignLinkWarns(t *testing.T) {
 		"http://link.example.com/link?user_code=WDJB-MJHT",
 		"https://evil.test/link?user_code=WDJB-MJHT",
 	} {
-		s.entry.SetText(link)
+		locked(func() { s.entry.SetText(link) })
 		if !s.hint.Visible() || !contains(s.hint.Text, "not from your Linkdesk service") {
 			t.Fatalf("%s: hint = %q", link, s.hint.Text)
 		}
@@ -113,8 +113,8 @@ func TestCodeEnterSubmitsAndFindsRequest(t *testing.T) {
 	svc := &fakeLink{req: demoRequest()}
 	s, w, found := newCodeTest(t, svc)
 	w.Canvas().Focus(s.entry)
-	test.Type(s.entry, "wdjbmjht")
-	s.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	locked(func() { test.Type(s.entry, "wdjbmjht") })
+	locked(func() { s.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn}) })
 	waitFor(t, "the request to be found", func() bool { return len(*found) == 1 })
 	if looked, _, _ := svc.calls(); len(looked) != 1 || looked[0] != "WDJBMJHT" {
 		t.Fatalf("looked up %v", looked)
@@ -129,14 +129,14 @@ func TestCodeErrorsKeepTypedCode(t *testing.T) {
 		{problemErr(404, devices.CodeInvalidCode), "Check the code on your TV and try again"},
 		{problemErr(410, devices.CodeExpiredCode), "Get a new code on your device"},
 		{problemErr(409, devices.CodeAlreadyUsed), "already been used"},
-		{&apiError{Status: 429, Code: devices.CodeRateLimited, RetryAfter: 90 * time.Second}, "Wait 2 minutes"},
-		{&apiError{Status: 429, Code: devices.CodeRateLimited, RetryAfter: 30 * time.Second}, "Wait 30 seconds"},
+		{&devices.APIError{Status: 429, Code: devices.CodeRateLimited, RetryAfter: 90 * time.Second}, "Wait 2 minutes"},
+		{&devices.APIError{Status: 429, Code: devices.CodeRateLimited, RetryAfter: 30 * time.Second}, "Wait 30 seconds"},
 	}
 	for _, c := range cases {
 		t.Run(c.want, func(t *testing.T) {
 			s, _, found := newCodeTest(t, &fakeLink{lookErr: c.err})
-			test.Type(s.entry, "WDJBMJHT")
-			test.Tap(s.cont)
+			locked(func() { test.Type(s.entry, "WDJBMJHT") })
+			locked(func() { test.Tap(s.cont) })
 			waitFor(t, "the error hint", func() bool { return s.hint.Visible() })
 			locked(func() {
 				if !contains(s.hint.Text, c.want) {
@@ -156,8 +156,8 @@ func TestCodeErrorsKeepTypedCode(t *testing.T) {
 func TestCodeOfflineShowsBannerAndRetries(t *testing.T) {
 	svc := &fakeLink{req: demoRequest(), lookErr: &UserError{Message: "Can't reach the Linkdesk service."}}
 	s, w, found := newCodeTest(t, svc)
-	test.Type(s.entry, "WDJBMJHT")
-	test.Tap(s.cont)
+	locked(func() { test.Type(s.entry, "WDJBMJHT") })
+	locked(func() { test.Tap(s.cont) })
 	waitFor(t, "the banner", func() bool { return s.banner.root.Visible() })
 	shot(t, w, "code-offline")
 	locked(func() {

@@ -157,7 +157,13 @@ func (s *ConfirmScreen) runTicker() {
 		case <-s.stopTick:
 			return
 		case <-t.C:
-			doUI(s.tick)
+			doUI(func() {
+				select {
+				case <-s.stopTick:
+				default:
+					s.tick()
+				}
+			})
 		}
 	}
 }

@@ -17,15 +17,15 @@ func newFlowTest(t *testing.T, svc *fakeLink) (*LinkFlow, fyne.Window) {
 	f := NewLinkFlow(svc, func() string { return testIssuer }, demoAccount, w)
 	w.SetContent(f.Content())
 	w.Resize(fyne.NewSize(720, 760))
-	t.Cleanup(func() { locked(f.Stop); w.Close() })
+	t.Cleanup(func() { locked(func() { f.Stop(); w.Close() }) })
 	return f, w
 }
 
 // toConfirm types a code and waits for the confirm screen.
 func toConfirm(t *testing.T, f *LinkFlow) *ConfirmScreen {
 	t.Helper()
-	test.Type(f.Code.entry, "WDJBMJHT")
-	test.Tap(f.Code.cont)
+	locked(func() { test.Type(f.Code.entry, "WDJBMJHT") })
+	locked(func() { test.Tap(f.Code.cont) })
 	var c *ConfirmScreen
 	waitFor(t, "the confirm screen", func() bool { c = f.Confirm(); return c != nil })
 	return c
@@ -88,14 +88,19 @@ func TestApproveShowsSuccess(t *testing.T) {
 	f, w := newFlowTest(t, svc)
 	c := toConfirm(t, f)
 	locked(func() { c.name.SetText("Den TV") })
-	test.Tap(c.approve)
+	locked(func() { test.Tap(c.approve) })
 	waitFor(t, "the success screen", func() bool { return hasText(w.Content(), "Device linked") })
 	shot(t, w, "approved")
 	_, approved, _ := svc.calls()
 	if len(approved) != 1 || approved[0] != "WDJBMJHT" || svc.names[0] != "Den TV" {
 		t.Fatalf("approved %v names %v", approved, svc.names)
 	}
-	var again = findButton(w.Content(), "Link another device")
+	var again fyne.Tappable
+	locked(func() {
+		if b := findButton(w.Content(), "Link another device"); b != nil {
+			again = b
+		}
+	})
 	if again == nil {
 		t.Fatal("no Link another device button")
 	}
@@ -114,15 +119,17 @@ func TestDenyShowsDenied(t *testing.T) {
 	svc := &fakeLink{req: demoRequest()}
 	f, w := newFlowTest(t, svc)
 	c := toConfirm(t, f)
-	test.Tap(c.deny)
+	locked(func() { test.Tap(c.deny) })
 	waitFor(t, "the denied screen", func() bool { return hasText(w.Content(), "Request denied") })
 	shot(t, w, "denied")
 	if _, approved, denied := svc.calls(); len(denied) != 1 || len(approved) != 0 {
 		t.Fatalf("denied %v approved %v", denied, approved)
 	}
-	if findButton(w.Content(), "Link another device") == nil {
-		t.Fatal("no Link another device button")
-	}
+	locked(func() {
+		if findButton(w.Content(), "Link another device") == nil {
+			t.Error("no Link another device button")
+		}
+	})
 }
 
 func TestApproveExpiredGoesBackToCodeKeepingIt(t *testing.T) {
@@ -132,7 +139,7 @@ func TestApproveExpiredGoesBackToCodeKeepingIt(t *testing.T) {
 	svc.mu.Lock()
 	svc.apprErr = problemErr(410, devices.CodeExpiredCode)
 	svc.mu.Unlock()
-	test.Tap(c.approve)
+	locked(func() { test.Tap(c.approve) })
 	waitFor(t, "the code screen with the error", func() bool { return f.Code.hint.Visible() })
 	locked(func() {
 		if !contains(f.Code.hint.Text, "Get a new code on your device") || f.Code.entry.Text != "WDJB-MJHT" {
@@ -152,7 +159,7 @@ func TestApproveServerErrorShowsBannerAndRetry(t *testing.T) {
 	svc.mu.Lock()
 	svc.apprErr = problemErr(503, devices.CodeInternal)
 	svc.mu.Unlock()
-	test.Tap(c.approve)
+	locked(func() { test.Tap(c.approve) })
 	waitFor(t, "the banner", func() bool { return c.banner.root.Visible() })
 	locked(func() {
 		if !contains(c.banner.label.Text, "has a problem right now") {

@@ -215,7 +215,11 @@ func (s *DevicesScreen) followEvents() {
 			return err
 		}
 		for ev := range ch {
-			doUI(func() { s.apply(ev) })
+			doUI(func() {
+				if ctx.Err() == nil {
+					s.apply(ev)
+				}
+			})
 		}
 		return ctx.Err()
 	}, func(err error) {
@@ -375,7 +379,7 @@ func (s *DevicesScreen) confirmRename(d devices.Device) {
 			})
 		}, s.window)
 	dlg.Resize(fyne.NewSize(400, dlg.MinSize().Height))
-	dlg.Show()
+	showDialog(s.window, dlg)
 	s.window.Canvas().Focus(entry)
 }
 
@@ -392,7 +396,7 @@ func (s *DevicesScreen) confirmUnlink(d devices.Device) {
 		}, s.window)
 	dlg.SetConfirmText("Unlink")
 	dlg.SetConfirmImportance(widget.DangerImportance)
-	dlg.Show()
+	showDialog(s.window, dlg)
 }
 
 func (s *DevicesScreen) confirmUnlinkAll() {
@@ -423,7 +427,7 @@ func (s *DevicesScreen) confirmUnlinkAll() {
 		}, s.window)
 	dlg.SetConfirmText("Unlink all")
 	dlg.SetConfirmImportance(widget.DangerImportance)
-	dlg.Show()
+	showDialog(s.window, dlg)
 }
 
 func (s *DevicesScreen) removeIDs(ids ...string) {

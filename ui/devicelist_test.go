@@ -99,7 +99,7 @@ func newDevicesTest(t *testing.T, svc *fakeDevices) (*DevicesScreen, fyne.Window
 	s := NewDevicesScreen(svc, w, func(d devices.Device) { linked = append(linked, d) })
 	w.SetContent(s.Content())
 	w.Resize(fyne.NewSize(900, 600))
-	t.Cleanup(func() { locked(s.Stop); w.Close() })
+	t.Cleanup(func() { locked(func() { s.Stop(); w.Close() }) })
 	locked(s.Reload)
 	waitFor(t, "the list to load", func() bool { return !s.progress.Visible() })
 	return s, w, &linked

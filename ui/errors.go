@@ -10,6 +10,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/linkdesk/linkdesk/auth"
 	"github.com/linkdesk/linkdesk/devices"
 )
 
@@ -52,10 +53,32 @@ func explain(err error) string {
 	if errors.As(err, &ue) {
 		return ue.Message
 	}
+	var worded interface{ UserMessage() string }
+	if errors.As(err, &worded) {
+		return worded.UserMessage()
+	}
 	if p, ok := problemOf(err); ok {
 		return explainProblem(p)
 	}
-	if errors.Is(err, ErrSignedOut) {
+	var authz *auth.AuthorizationError
+	if errors.As(err, &authz) {
+		if authz.Code == "access_denied" {
+			return "Sign-in was cancelled in the browser. Try again when you're ready."
+		}
+		return "The service refused the sign-in. Try again, and if it keeps happening, contact whoever runs your Linkdesk service."
+	}
+	if errors.Is(err, auth.ErrIssuerMixUp) {
+		return "The sign-in answer came from a different service, so Linkdesk ignored it. Try signing in again."
+	}
+	if errors.Is(err, auth.ErrKeyringTimeout) {
+		return "Your computer's keyring (password store) didn't answer. Unlock it, then try again."
+	}
+	var signOut *auth.SignOutError
+	if errors.As(err, &signOut) && signOut.DeleteErr == nil {
+		return "You are signed out on this computer, but the service could not be told. " +
+			"If you are worried, sign in again and sign out once more."
+	}
+	if errors.Is(err, ErrSignedOut) || errors.Is(err, auth.ErrSessionEnded) || errors.Is(err, auth.ErrNoToken) {
 		return "You are signed out. Sign in again to continue."
 	}
 	if errors.Is(err, context.Canceled) {
@@ -67,6 +90,9 @@ func explain(err error) string {
 	if isCertificateError(err) {
 		return "The service's security certificate isn't trusted, so Linkdesk did not connect. " +
 			"If your organisation uses its own certificate authority, choose its CA file in Settings."
+	}
+	if devices.IsOffline(err) {
+		return "Can't reach the Linkdesk service. Check your internet connection, then try again."
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
@@ -91,7 +117,7 @@ func isCertificateError(err error) bool {
 		errors.As(err, &hostname) || errors.As(err, &verify)
 }
 
-func explainProblem(p problem) string {
+func explainProblem(p *devices.APIError) string {
 	switch p.Code {
 	case devices.CodeInvalidCode:
 		return "That code wasn't found. Check the code on your TV and try again."

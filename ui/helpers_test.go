@@ -2,7 +2,6 @@ package ui
 
 import (
 	"context"
-	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -41,18 +40,7 @@ func locked(f func()) {
 	f()
 }
 
-// apiError stands in for *devices.APIError: a problem with a stable code.
-type apiError struct {
-	Status     int
-	Code       string
-	Title      string
-	Detail     string
-	RetryAfter time.Duration
-}
-
-func (e *apiError) Error() string { return fmt.Sprintf("%d %s", e.Status, e.Code) }
-
-func problemErr(status int, code string) error { return &apiError{Status: status, Code: code} }
+func problemErr(status int, code string) error { return &devices.APIError{Status: status, Code: code} }
 
 // walk visits o and everything under it, including widgets' rendered children.
 func walk(o fyne.CanvasObject, visit func(fyne.CanvasObject) bool) bool {
@@ -118,7 +106,9 @@ func shot(t *testing.T, w fyne.Window, name string) {
 		t.Logf("no screenshot: %v", err)
 		return
 	}
-	var img = w.Canvas().Capture()
+	uiMu.Lock()
+	img := w.Canvas().Capture()
+	uiMu.Unlock()
 	f, err := os.Create(filepath.Join(dir, name+".png"))
 	if err != nil {
 		t.Logf("no screenshot: %v", err)

@@ -1,0 +1,299 @@
+package ui
+
+import (
+	"context"
+	"slices"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/linkdesk/linkdesk/devices"
+)
+
+// Preference keys the app keeps in Fyne preferences. Only the service address
+// and CA file path live there; tokens never do.
+const (
+	PrefIssuer = "issuer"
+	PrefCAFile = "ca_file"
+)
+
+// Services are the small interfaces the app's screens need; main.go adapts
+// the auth and devices packages to them.
+type Services struct {
+	Connector ServiceConnector
+	Session   SessionService
+	Link      LinkService
+	Devices   DeviceService
+}
+
+// Options configure the app at start.
+type Options struct {
+	Issuer string // service address; empty shows the setup screen first
+	CAFile string // extra CA to trust, optional
+	Icon   fyne.Resource
+}
+
+// App is Linkdesk's main window: setup, sign-in, then tabs for linking a
+// device, linked devices, and accounts & settings, with the current account
+// always visible in the header.
+type App struct {
+	fyneApp fyne.App
+	svc     Services
+	opts    Options
+	win     fyne.Window
+
+	account  devices.Me
+	accounts []devices.Me
+
+	link      *LinkFlow
+	devs      *DevicesScreen
+	accts     *AccountsScreen
+	signIn    *SignInScreen
+	setup     *SetupScreen
+	tabs      *container.AppTabs
+	header    *fyne.Container
+	acctLabel *widget.Label
+	acctMenu  *widget.Button
+
+	startup task
+}
+
+// NewApp builds the main window; call Start, then ShowAndRun on the window.
+func NewApp(a fyne.App, svc Services, opts Options) *App {
+	app := &App{fyneApp: a, svc: svc, opts: opts}
+	app.win = a.NewWindow("Linkdesk")
+	if opts.Icon != nil {
+		app.win.SetIcon(opts.Icon)
+	}
+	app.win.Resize(fyne.NewSize(900, 680))
+	app.win.Canvas().SetOnTypedKey(func(ev *fyne.KeyEvent) {
+		if ev.Name == fyne.KeyEscape {
+			dismissDialog(app.win)
+		}
+	})
+
+	app.link = NewLinkFlow(svc.Link, app.Issuer, func() devices.Me { return app.account }, app.win)
+	app.devs = NewDevicesScreen(svc.Devices, app.win, app.notifyLinked)
+	app.accts = NewAccountsScreen(svc.Session, app.win, app.accountChanged, app.showAddAccount, app.showSettings)
+	app.accts.SetIssuer(opts.Issuer)
+
+	app.tabs = container.NewAppTabs(
+		container.NewTabItemWithIcon("Link a device", theme.ContentAddIcon(), app.link.Content()),
+		container.NewTabItemWithIcon("Linked devices", theme.ListIcon(), app.devs.Content()),
+		container.NewTabItemWithIcon("Accounts & settings", theme.SettingsIcon(), app.accts.Content()),
+	)
+	app.tabs.SetTabLocation(container.TabLocationLeading)
+	app.tabs.OnSelected = func(t *container.TabItem) {
+		switch t.Content {
+		case app.link.Content():
+			app.link.Code.Focus(app.win.Canvas())
+		case app.accts.Content():
+			app.accts.Load()
+		}
+	}
+
+	app.acctLabel = widget.NewLabel("")
+	app.acctMenu = widget.NewButtonWithIcon("", theme.AccountIcon(), app.showAccountMenu)
+	title := widget.NewLabelWithStyle("Linkdesk", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	var logo fyne.CanvasObject = widget.NewIcon(theme.ComputerIcon())
+	if opts.Icon != nil {
+		logo = widget.NewIcon(opts.Icon)
+	}
+	app.header = container.NewBorder(nil, widget.NewSeparator(), container.NewHBox(logo, title),
+		container.NewHBox(app.acctLabel, app.acctMenu))
+	return app
+}
+
+// Window is the main window.
+func (a *App) Window() fyne.Window { return a.win }
+
+// Issuer is the configured service address.
+func (a *App) Issuer() string { return a.opts.Issuer }
+
+// Account is the current account (zero when signed out).
+func (a *App) Account() devices.Me { return a.account }
+
+// Start shows the first screen: setup without a service, else connect and
+// show sign-in or the main tabs.
+func (a *App) Start() {
+	if a.opts.Issuer == "" {
+		a.showSetup(nil, false)
+		return
+	}
+	a.showBusy("Connecting to " + a.opts.Issuer + "…")
+	issuer, caFile := a.opts.Issuer, a.opts.CAFile
+	a.startup.start(func(ctx context.Context) error {
+		return a.svc.Connector.Connect(ctx, issuer, caFile)
+	}, func(err error) {
+		if err != nil {
+			a.showSetup(err, false)
+			return
+		}
+		a.afterConnect()
+	})
+}
+
+func (a *App) showBusy(msg string) {
+	p := widget.NewProgressBarInfinite()
+	a.win.SetContent(centered(420, container.NewCenter(widget.NewLabel(msg)), p))
+}
+
+// afterConnect finds the current account and shows sign-in or the tabs.
+func (a *App) afterConnect() {
+	a.showBusy("Loading your accounts…")
+	var list []devices.Me
+	var current string
+	a.startup.start(func(ctx context.Context) error {
+		var err error
+		list, current, err = a.svc.Session.Accounts(ctx)
+		return err
+	}, func(err error) {
+		if err != nil {
+			Explain(err) // logged; the sign-in screen lets the person carry on
+		}
+		a.accounts = list
+		if i := slices.IndexFunc(list, func(m devices.Me) bool { return m.Subject == current }); i >= 0 {
+			a.showMain(list[i])
+			return
+		}
+		a.showSignIn(false)
+	})
+}
+
+func (a *App) showSetup(err error, canGoBack bool) {
+	a.stopScreens()
+	a.setup = NewSetupScreen(a.svc.Connector, a.win, a.opts.Issuer, a.opts.CAFile, func(issuer, caFile string) {
+		changed := issuer != a.opts.Issuer
+		a.opts.Issuer, a.opts.CAFile = issuer, caFile
+		prefs := a.fyneApp.Preferences()
+		prefs.SetString(PrefIssuer, issuer)
+		prefs.SetString(PrefCAFile, caFile)
+		a.accts.SetIssuer(issuer)
+		if changed {
+			a.account = devices.Me{}
+			a.devs.Clear()
+		}
+		a.afterConnect()
+	})
+	if err != nil {
+		a.setup.ShowError(err)
+	}
+	content := a.setup.Content()
+	if canGoBack {
+		back := widget.NewButtonWithIcon("Back", theme.NavigateBackIcon(), func() {
+			a.setup.connect.stop()
+			a.showMain(a.account)
+		})
+		content = container.NewBorder(container.NewHBox(back), nil, nil, nil, content)
+	}
+	a.win.SetContent(content)
+	a.setup.Focus(a.win.Canvas())
+}
+
+func (a *App) showSettings() { a.showSetup(nil, a.account.Subject != "") }
+
+// showSignIn shows the sign-in screen; adding says another account is being
+// added (so Back returns to the tabs).
+func (a *App) showSignIn(adding bool) {
+	a.stopScreens()
+	a.signIn = NewSignInScreen(a.svc.Session, a.opts.Issuer, func(me devices.Me) {
+		a.showMain(me)
+	}, a.showSettings)
+	content := a.signIn.Content()
+	if adding {
+		back := widget.NewButtonWithIcon("Back", theme.NavigateBackIcon(), func() {
+			a.signIn.Stop()
+			a.showMain(a.account)
+		})
+		content = container.NewBorder(container.NewHBox(back), nil, nil, nil, content)
+	}
+	a.win.SetContent(content)
+}
+
+func (a *App) showAddAccount() { a.showSignIn(true) }
+
+// showMain shows the tabs for account me.
+func (a *App) showMain(me devices.Me) {
+	if a.signIn != nil {
+		a.signIn.Stop()
+		a.signIn = nil
+	}
+	switched := me.Subject != a.account.Subject
+	a.account = me
+	if !slices.ContainsFunc(a.accounts, func(m devices.Me) bool { return m.Subject == me.Subject }) {
+		a.accounts = append(a.accounts, me)
+	}
+	a.acctLabel.SetText(accountName(me))
+	a.win.SetContent(container.NewBorder(a.header, nil, nil, nil, a.tabs))
+	if switched {
+		a.devs.Clear()
+		a.link.ShowCode()
+	}
+	a.devs.Reload()
+	a.accts.Load()
+	a.link.Code.Focus(a.win.Canvas())
+}
+
+// accountChanged follows a switch or sign-out made on the accounts screen.
+func (a *App) accountChanged(current *devices.Me) {
+	a.accounts = slices.Clone(a.accts.accounts)
+	if current == nil {
+		a.account = devices.Me{}
+		a.devs.Clear()
+		a.link.Code.Reset()
+		a.showSignIn(false)
+		return
+	}
+	a.showMain(*current)
+}
+
+func (a *App) showAccountMenu() {
+	items := []*fyne.MenuItem{}
+	for _, m := range a.accounts {
+		m := m
+		item := fyne.NewMenuItem(accountName(m), func() {
+			if m.Subject != a.account.Subject {
+				a.accts.SwitchTo(m.Subject)
+			}
+		})
+		item.Checked = m.Subject == a.account.Subject
+		items = append(items, item)
+	}
+	items = append(items, fyne.NewMenuItemSeparator(),
+		fyne.NewMenuItem("Add another account…", a.showAddAccount),
+		fyne.NewMenuItem("Sign out", func() {
+			a.accts.confirmSignOut(a.account)
+		}))
+	menu := widget.NewPopUpMenu(fyne.NewMenu("", items...), a.win.Canvas())
+	pos := fyne.CurrentApp().Driver().AbsolutePositionForObject(a.acctMenu)
+	menu.ShowAtPosition(pos.Add(fyne.NewPos(0, a.acctMenu.Size().Height)))
+}
+
+// notifyLinked tells the person, with a desktop notification, that a device
+// was linked to their account.
+func (a *App) notifyLinked(d devices.Device) {
+	name := displayName(d)
+	a.fyneApp.SendNotification(fyne.NewNotification("Device linked",
+		name+" is now linked to "+accountName(a.account)+"."))
+}
+
+func (a *App) stopScreens() {
+	a.startup.stop()
+	if a.signIn != nil {
+		a.signIn.Stop()
+		a.signIn = nil
+	}
+	if a.setup != nil {
+		a.setup.connect.stop()
+	}
+}
+
+// Stop ends all background work (on quit).
+func (a *App) Stop() {
+	a.stopScreens()
+	a.link.Stop()
+	a.devs.Stop()
+	a.accts.work.stop()
+}

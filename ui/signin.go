@@ -1,0 +1,149 @@
+package ui
+
+import (
+	"context"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/linkdesk/linkdesk/devices"
+)
+
+// SignInScreen signs a person in through their browser: one button, then a
+// waiting state with progress and Cancel, and plain-words failures.
+type SignInScreen struct {
+	svc        SessionService
+	onSignedIn func(devices.Me)
+
+	start    *widget.Button
+	cancel   *widget.Button
+	waiting  *fyne.Container
+	status   *widget.Label
+	service  *widget.Label
+	body     *fyne.Container
+	progress *widget.ProgressBarInfinite
+	root     fyne.CanvasObject
+
+	signIn task
+}
+
+// NewSignInScreen makes the sign-in screen. issuer names the service on screen;
+// onSignedIn runs on the UI goroutine after a successful sign-in; onSettings
+// (optional) opens the service settings.
+func NewSignInScreen(svc SessionService, issuer string, onSignedIn func(devices.Me), onSettings func()) *SignInScreen {
+	s := &SignInScreen{svc: svc, onSignedIn: onSignedIn}
+	s.start = widget.NewButtonWithIcon("Sign in with your browser", theme.LoginIcon(), s.Start)
+	s.start.Importance = widget.HighImportance
+	s.cancel = widget.NewButtonWithIcon("Cancel", theme.CancelIcon(), s.Cancel)
+	s.progress = widget.NewProgressBarInfinite()
+	s.progress.Stop()
+	s.waiting = container.NewVBox(
+		widget.NewLabelWithStyle("Finish signing in in your browser…", fyne.TextAlignCenter, fyne.TextStyle{Bold: true}),
+		s.progress,
+		container.NewCenter(s.cancel),
+	)
+	s.waiting.Hide()
+	s.status = wrapped("")
+	s.status.Alignment = fyne.TextAlignCenter
+	s.status.Importance = widget.DangerImportance
+	s.status.Hide()
+	s.service = wrapped("")
+	s.service.Alignment = fyne.TextAlignCenter
+	s.SetIssuer(issuer)
+
+	intro := wrapped("Linkdesk opens your web browser so you can sign in to your account there. " +
+		"Your password is never typed into this app.")
+	intro.Alignment = fyne.TextAlignCenter
+	objs := []fyne.CanvasObject{
+		container.NewCenter(container.NewGridWrap(fyne.NewSquareSize(theme.IconInlineSize()*3), widget.NewIcon(theme.AccountIcon()))),
+		container.NewCenter(heading("Sign in to Linkdesk")),
+		intro,
+		s.service,
+		container.NewCenter(s.start),
+		s.waiting,
+		s.status,
+	}
+	if onSettings != nil {
+		objs = append(objs, container.NewCenter(widget.NewButtonWithIcon("Change service…", theme.SettingsIcon(), onSettings)))
+	}
+	s.body = centered(460, objs...)
+	s.root = s.body
+	return s
+}
+
+// Content is the screen's canvas object.
+func (s *SignInScreen) Content() fyne.CanvasObject { return s.root }
+
+// SetIssuer names the service being signed in to.
+func (s *SignInScreen) SetIssuer(issuer string) {
+	if issuer == "" {
+		s.service.SetText("")
+		return
+	}
+	s.service.SetText("Service: " + issuer)
+}
+
+// Start begins signing in.
+func (s *SignInScreen) Start() {
+	if s.signIn.running() {
+		return
+	}
+	s.setStatus("")
+	s.setWaiting(true)
+	var me devices.Me
+	s.signIn.start(func(ctx context.Context) error {
+		var err error
+		me, err = s.svc.SignIn(ctx)
+		return err
+	}, func(err error) {
+		s.setWaiting(false)
+		if err != nil {
+			s.setStatus(Explain(err))
+			return
+		}
+		if s.onSignedIn != nil {
+			s.onSignedIn(me)
+		}
+	})
+}
+
+// Cancel stops waiting for the browser.
+func (s *SignInScreen) Cancel() {
+	s.signIn.stop()
+	s.setWaiting(false)
+	s.setStatus("")
+}
+
+// Stop abandons a sign-in in progress (the screen is going away).
+func (s *SignInScreen) Stop() { s.signIn.stop() }
+
+func (s *SignInScreen) setWaiting(on bool) {
+	if on {
+		s.start.Hide()
+		s.waiting.Show()
+		s.progress.Start()
+	} else {
+		s.progress.Stop()
+		s.waiting.Hide()
+		s.start.Show()
+	}
+	s.relayout()
+}
+
+func (s *SignInScreen) setStatus(msg string) {
+	s.status.SetText(msg)
+	if msg == "" {
+		s.status.Hide()
+	} else {
+		s.status.Show()
+	}
+	s.relayout()
+}
+
+func (s *SignInScreen) relayout() {
+	for range 2 {
+		s.body.Refresh()
+	}
+}
