@@ -292,6 +292,7 @@ type providerMeta struct {
 type httpStatusError struct {
 	status int
 	body   string
+	ctype  string
 }
 
 func (e *httpStatusError) Error() string {
@@ -374,7 +375,8 @@ func (f *DeviceFlow) doJSON(req *http.Request, v any) error {
 		return err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return &httpStatusError{status: resp.StatusCode, body: strings.TrimSpace(string(truncate(body, 200)))}
+		return &httpStatusError{status: resp.StatusCode, body: strings.TrimSpace(string(truncate(body, 200))),
+			ctype: resp.Header.Get("Content-Type")}
 	}
 	return json.Unmarshal(body, v)
 }
@@ -706,11 +708,17 @@ func (f *DeviceFlow) startPush(ctx context.Context, deviceCode string) <-chan st
 				return
 			}
 			var he *httpStatusError
-			if errors.As(err, &he) && (he.status == http.StatusNotFound || he.status == http.StatusMethodNotAllowed) {
-				f.log.Info("device flow: provider has no push channel; polling only")
-				f.mu.Lock()
-				f.noPush = true
-				f.mu.Unlock()
+			if errors.As(err, &he) && he.status >= 400 && he.status < 500 && he.status != http.StatusTooManyRequests {
+				// linkd answers an unknown device code with a problem document: stop
+				// waiting on this code only. Anything else (a 404 page, 405, 501) means the
+				// provider has no push channel: poll only from now on.
+				if !(he.status == http.StatusNotFound && strings.HasPrefix(he.ctype, "application/problem+json")) {
+					f.disablePush()
+				}
+				return
+			}
+			if errors.As(err, &he) && he.status == http.StatusNotImplemented {
+				f.disablePush()
 				return
 			}
 			if err != nil || ans.Status == "" {
@@ -740,6 +748,15 @@ func (f *DeviceFlow) startPush(ctx context.Context, deviceCode string) <-chan st
 		}
 	}()
 	return out
+}
+
+func (f *DeviceFlow) disablePush() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.noPush {
+		f.log.Info("device flow: provider has no push channel; polling only")
+	}
+	f.noPush = true
 }
 
 func (f *DeviceFlow) loadToken(ctx context.Context) (*oauth2.Token, error) {

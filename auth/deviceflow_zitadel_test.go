@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -206,4 +208,81 @@ func TestDeviceFlowZitadelExample(t *testing.T) {
 	}
 	cancel()
 	<-done
+
+	// A restart with the stored token goes straight to Linked, without a code.
+	flow2, err := NewDeviceFlow(DeviceConfig{
+		Issuer: issuer, ClientID: "device", ClientSecret: "secret", Store: store,
+		UserinfoInterval: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel2 := context.WithCancel(t.Context())
+	defer cancel2()
+	log2 := newStateLog()
+	done2 := make(chan error, 1)
+	go func() { done2 <- flow2.Run(ctx2, log2.report) }()
+	s, i = log2.waitFor(t, 0, 10*time.Second, func(s DeviceState) bool { return isLinked(s) || isShowingCode(s) })
+	if !isLinked(s) {
+		t.Fatalf("restart showed a code instead of staying linked: %+v", s)
+	}
+
+	// "Unlink this display": the flow forgets its tokens and shows a fresh code. (The
+	// example storage records device tokens without their client id, so its revocation
+	// endpoint refuses them with invalid_client; Unlink reports that and still unlinks.
+	// Revocation itself is tested against linkd.)
+	if err := flow2.Unlink(ctx2); err == nil {
+		t.Log("the example provider revoked the device token")
+	}
+	_, i = log2.waitFor(t, i, 5*time.Second, func(s DeviceState) bool { u, ok := s.(Unlinked); return ok && u.ByUs })
+	log2.waitFor(t, i, 10*time.Second, isShowingCode)
+	if _, err := store.Load(ctx2, flow2.StoreKey()); err == nil {
+		t.Fatal("token still stored after unlink")
+	}
+	cancel2()
+	<-done2
 }
+
+// TestDeviceFlowOfflineKeepsCode cuts the network while a code is shown: the flow reports
+// Offline, keeps the code, and links with that same code once the network is back.
+func TestDeviceFlowOfflineKeepsCode(t *testing.T) {
+	issuer := startZitadelExample(t)
+	var offline atomic.Bool
+	// All traffic goes through a transport that fails while "offline", like a pulled cable.
+	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if offline.Load() {
+			return nil, errors.New("network is unreachable")
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	flow, err := NewDeviceFlow(DeviceConfig{Issuer: issuer, ClientID: "device", ClientSecret: "secret",
+		Scopes: []string{"openid"}, HTTPClient: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	log := newStateLog()
+	done := make(chan error, 1)
+	go func() { done <- flow.Run(ctx, log.report) }()
+	s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
+	code := s.(ShowingCode).UserCode
+	offline.Store(true)
+	_, i = log.waitFor(t, i, 20*time.Second, func(s DeviceState) bool { _, ok := s.(Offline); return ok })
+	offline.Store(false)
+	zitadelAnswer(t, issuer, code, "allowed")
+	log.waitFor(t, i, 30*time.Second, isLinked)
+	log.mu.Lock()
+	for _, s := range log.states {
+		if sc, ok := s.(ShowingCode); ok && sc.UserCode != code {
+			t.Errorf("a new code %s was shown while offline", sc.UserCode)
+		}
+	}
+	log.mu.Unlock()
+	cancel()
+	<-done
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
