@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -183,18 +182,8 @@ func NewDeviceFlow(cfg DeviceConfig) (*DeviceFlow, error) {
 
 // checkIssuerURL enforces the design's rule: https unless the issuer is on loopback.
 func checkIssuerURL(issuer string) error {
-	u, err := url.Parse(issuer)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("device flow: bad issuer %q", issuer)
-	}
-	if u.Scheme == "https" {
-		return nil
-	}
-	host := u.Hostname()
-	if ip := net.ParseIP(host); u.Scheme == "http" && (host == "localhost" || (ip != nil && ip.IsLoopback())) {
-		return nil
-	}
-	return fmt.Errorf("device flow: issuer %q must use https", issuer)
+	_, err := ParseIssuer(issuer)
+	return err
 }
 
 // StoreKey is the key the flow's tokens are kept under in the token store.
@@ -344,23 +333,25 @@ func (f *DeviceFlow) authStyle() oauth2.AuthStyle {
 }
 
 func (f *DeviceFlow) fetchDiscovery(ctx context.Context) (*providerMeta, error) {
-	u := strings.TrimSuffix(f.cfg.Issuer, "/") + "/.well-known/openid-configuration"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	p, err := CheckIssuer(ctx, f.client, f.cfg.Issuer)
 	if err != nil {
-		return nil, err
+		if errors.Is(err, ErrUnreachable) || ctx.Err() != nil {
+			return nil, err
+		}
+		// A wrong answer (not OpenID, another issuer, a bad certificate) is not an
+		// outage: report it as an error and retry slowly.
+		return nil, &httpStatusError{status: 400, body: err.Error()}
 	}
-	req.Header.Set("Accept", "application/json")
-	var meta providerMeta
-	if err := f.doJSON(req, &meta); err != nil {
-		return nil, fmt.Errorf("discovery: %w", err)
-	}
-	if strings.TrimSuffix(meta.Issuer, "/") != strings.TrimSuffix(f.cfg.Issuer, "/") {
-		return nil, &httpStatusError{status: 400, body: fmt.Sprintf("discovery names issuer %q, not %q", meta.Issuer, f.cfg.Issuer)}
-	}
-	if meta.DeviceAuthorizationEndpoint == "" || meta.TokenEndpoint == "" {
+	if p.DeviceAuthorizationEndpoint == "" {
 		return nil, &httpStatusError{status: 400, body: "provider does not offer the device authorization grant"}
 	}
-	return &meta, nil
+	return &providerMeta{
+		Issuer:                      p.Issuer,
+		TokenEndpoint:               p.TokenEndpoint,
+		DeviceAuthorizationEndpoint: p.DeviceAuthorizationEndpoint,
+		UserinfoEndpoint:            p.UserinfoEndpoint,
+		RevocationEndpoint:          p.RevocationEndpoint,
+	}, nil
 }
 
 // doJSON sends req and decodes a 2xx JSON answer into v.
