@@ -33,6 +33,7 @@ const (
 	minBackoff              = time.Second
 	maxBackoff              = 30 * time.Second
 	pushTimeout             = 40 * time.Second // a little over linkd's ~25 s long poll
+	pushSafetyPoll          = 60 * time.Second // token poll cadence while the push channel is live
 )
 
 // ErrNoToken is what a TokenStore returns when it holds no token for a key.
@@ -501,7 +502,10 @@ const (
 )
 
 // waitForCode polls for one code until it yields tokens, is declined or expires
-// (RFC 8628 §3.4-3.5), also listening on linkd's push channel when it is there.
+// (RFC 8628 §3.4-3.5). Against linkd it waits on the push channel instead of polling at
+// the interval (a token request then follows each wake-up, no sooner than the interval
+// after the previous one, so slow_down is never tripped); if the push channel fails or
+// is missing, it falls back to plain polling at once.
 func (f *DeviceFlow) waitForCode(ctx context.Context, da *oauth2.DeviceAuthResponse, expires time.Time, report func(DeviceState)) (*oauth2.Token, codeOutcome, error) {
 	interval := time.Duration(da.Interval) * time.Second
 	if interval <= 0 {
@@ -513,30 +517,55 @@ func (f *DeviceFlow) waitForCode(ctx context.Context, da *oauth2.DeviceAuthRespo
 
 	shown := ShowingCode{UserCode: da.UserCode, VerificationURI: da.VerificationURI,
 		VerificationURIComplete: da.VerificationURIComplete, ExpiresAt: expires}
-	wait := interval
+	// after is how long to wait before the next scheduled poll: the interval, or a rare
+	// safety poll while the push channel is live.
+	after := func() time.Duration {
+		if push != nil {
+			return max(interval, pushSafetyPoll)
+		}
+		return interval
+	}
+	var lastPoll time.Time
+	nextPoll := f.clock.Now().Add(after())
 	failures := 0
 	for {
-		left := expires.Sub(f.clock.Now())
+		now := f.clock.Now()
+		left := expires.Sub(now)
 		if left <= 0 {
 			return nil, outcomeExpired, nil
 		}
+		wait := nextPoll.Sub(now)
 		select {
 		case <-ctx.Done():
 			return nil, 0, ctx.Err()
 		case st, ok := <-push:
 			if !ok {
+				// Push channel gone: plain polling from now on, on the usual schedule.
 				push = nil
+				if lastPoll.IsZero() {
+					nextPoll = f.clock.Now().Add(interval)
+				} else {
+					nextPoll = lastPoll.Add(interval)
+				}
 				continue
 			}
+			push = nil // one wake-up per code; the token endpoint has the final word
 			if st == "expired" {
 				return nil, outcomeExpired, nil
 			}
-			// approved or denied: collect the answer from the token endpoint right away.
-		case <-f.clock.After(min(wait, left)):
+			// approved or denied: collect the answer now, but not sooner than the
+			// interval after the previous token request (RFC 8628 §3.5).
+			if !lastPoll.IsZero() {
+				if !f.sleep(ctx, lastPoll.Add(interval).Sub(f.clock.Now())) {
+					return nil, 0, ctx.Err()
+				}
+			}
+		case <-f.clock.After(min(max(wait, 0), left)):
 			if wait > left {
 				continue // expired while waiting
 			}
 		}
+		lastPoll = f.clock.Now()
 		tok, err := f.pollToken(ctx, da.DeviceCode)
 		if err == nil {
 			return tok, 0, nil
@@ -551,25 +580,26 @@ func (f *DeviceFlow) waitForCode(ctx context.Context, da *oauth2.DeviceAuthRespo
 		}
 		switch {
 		case code == "authorization_pending":
-			wait = interval
+			nextPoll = lastPoll.Add(after())
 		case code == "slow_down":
 			interval += 5 * time.Second // RFC 8628 §3.5: for this and all later requests
-			wait = interval
+			nextPoll = lastPoll.Add(after())
 		case code == "access_denied":
 			return nil, outcomeDeclined, nil
 		case code == "expired_token":
 			return nil, outcomeExpired, nil
-		case code == "" && isTransient(err), code != "" && isTransient(err) && re.Response != nil && re.Response.StatusCode >= 500:
-			// Outage: keep the code (it is still valid), retry with backoff, never faster
-			// than the interval.
-			wait = max(backoff(failures), interval)
+		case isTransient(err):
+			// Outage: keep the code (it is still valid), retry with backoff, never
+			// faster than the interval.
+			wait := max(backoff(failures), interval)
 			failures++
-			f.log.Warn("device flow: token poll failed", "err", err, "code", code)
-			report(Offline{Err: err, RetryAt: f.clock.Now().Add(wait)})
+			nextPoll = lastPoll.Add(wait)
+			f.log.Warn("device flow: token poll failed", "err", err)
+			report(Offline{Err: err, RetryAt: nextPoll})
 			continue
 		default:
-			// invalid_grant, invalid_client and the like: this code is no good; start over
-			// after a pause so a misconfiguration never spins.
+			// invalid_grant, invalid_client and the like: this code is no good; start
+			// over after a pause so a misconfiguration never spins.
 			f.log.Warn("device flow: token poll refused", "error_code", code, "err", err)
 			wait := maxBackoff
 			report(Error{Err: err, RetryAt: f.clock.Now().Add(wait)})
@@ -680,7 +710,8 @@ func (f *DeviceFlow) startPush(ctx context.Context, deviceCode string) <-chan st
 	go func() {
 		defer close(out)
 		u := strings.TrimSuffix(f.cfg.Issuer, "/") + DeviceWaitPath
-		for n := 0; ctx.Err() == nil; {
+		for ctx.Err() == nil {
+			started := f.clock.Now()
 			rctx, cancel := context.WithTimeout(ctx, pushTimeout)
 			v := url.Values{"client_id": {f.cfg.ClientID}, "device_code": {deviceCode}}
 			req, err := http.NewRequestWithContext(rctx, http.MethodPost, u, strings.NewReader(v.Encode()))
@@ -713,16 +744,16 @@ func (f *DeviceFlow) startPush(ctx context.Context, deviceCode string) <-chan st
 				return
 			}
 			if err != nil || ans.Status == "" {
-				// Outage or an odd answer: the poll loop carries on; try push again later.
-				if !f.sleep(ctx, backoff(n)) {
-					return
-				}
-				n++
-				continue
+				// Outage or an odd answer: fall back to polling for this code.
+				f.log.Info("device flow: push channel failed; polling", "err", err)
+				return
 			}
-			n = 0
 			switch ans.Status {
 			case "pending":
+				// A long poll that comes back at once would make this loop spin.
+				if f.clock.Now().Sub(started) < minBackoff && !f.sleep(ctx, minBackoff) {
+					return
+				}
 				continue
 			case "approved", "denied", "expired":
 				select {
@@ -731,10 +762,7 @@ func (f *DeviceFlow) startPush(ctx context.Context, deviceCode string) <-chan st
 				}
 				return
 			default:
-				if !f.sleep(ctx, backoff(n)) {
-					return
-				}
-				n++
+				return
 			}
 		}
 	}()
