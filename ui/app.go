@@ -131,8 +131,16 @@ func (a *App) Start() {
 			a.showSetup(err, false)
 			return
 		}
+		a.savePrefs()
 		a.afterConnect()
 	})
+}
+
+// savePrefs remembers the service address and CA file (never tokens).
+func (a *App) savePrefs() {
+	prefs := a.fyneApp.Preferences()
+	prefs.SetString(PrefIssuer, a.opts.Issuer)
+	prefs.SetString(PrefCAFile, a.opts.CAFile)
 }
 
 func (a *App) showBusy(msg string) {
@@ -167,9 +175,7 @@ func (a *App) showSetup(err error, canGoBack bool) {
 	a.setup = NewSetupScreen(a.svc.Connector, a.win, a.opts.Issuer, a.opts.CAFile, func(issuer, caFile string) {
 		changed := issuer != a.opts.Issuer
 		a.opts.Issuer, a.opts.CAFile = issuer, caFile
-		prefs := a.fyneApp.Preferences()
-		prefs.SetString(PrefIssuer, issuer)
-		prefs.SetString(PrefCAFile, caFile)
+		a.savePrefs()
 		a.accts.SetIssuer(issuer)
 		if changed {
 			a.account = devices.Me{}

@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"fyne.io/fyne/v2"
+
+	"github.com/linkdesk/linkdesk/auth"
+	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/ui"
+)
+
+// prefAccount is the Fyne preference naming the current account (issuer and
+// subject; never a token).
+const prefAccount = "account"
+
+// backend adapts the auth and devices packages to the small interfaces of the
+// ui screens (ui.ServiceConnector, ui.SessionService, ui.LinkService,
+// ui.DeviceService). It holds the configured service and the current session.
+type backend struct {
+	store       *auth.TokenStore
+	prefs       fyne.Preferences // may be nil (tests)
+	openBrowser func(url string) error
+
+	mu       sync.Mutex
+	sessions *auth.Sessions
+	session  *auth.Session
+	client   *devices.Client
+}
+
+func newBackend(store *auth.TokenStore, prefs fyne.Preferences, openBrowser func(string) error) *backend {
+	return &backend{store: store, prefs: prefs, openBrowser: openBrowser}
+}
+
+// Connect checks issuer and starts using it; the session of another service is dropped.
+func (b *backend) Connect(ctx context.Context, issuer, caFile string) error {
+	hc, err := auth.HTTPClient(caFile)
+	if err != nil {
+		return &ui.UserError{Message: "Linkdesk can't use that CA file. Choose the PEM certificate file your service's operator gave you.", Err: err}
+	}
+	p, err := auth.CheckIssuer(ctx, hc, issuer)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.sessions != nil && b.sessions.Provider.Issuer == p.Issuer {
+		b.sessions.Provider, b.sessions.HTTPClient = p, hc
+		return nil
+	}
+	b.sessions = &auth.Sessions{Provider: p, HTTPClient: hc, Store: b.store, OpenBrowser: b.openBrowser}
+	b.session, b.client = nil, nil
+	return nil
+}
+
+func (b *backend) current() (*auth.Sessions, *devices.Client) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sessions, b.client
+}
+
+func (b *backend) connected() (*auth.Sessions, error) {
+	s, _ := b.current()
+	if s == nil {
+		return nil, &ui.UserError{Message: "Linkdesk isn't connected to a service yet. Set one up in Settings."}
+	}
+	return s, nil
+}
+
+func (b *backend) api() (*devices.Client, error) {
+	_, c := b.current()
+	if c == nil {
+		return nil, ui.ErrSignedOut
+	}
+	return c, nil
+}
+
+// use makes sess the current session and remembers its account.
+func (b *backend) use(sessions *auth.Sessions, sess *auth.Session) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.sessions != sessions {
+		return // the service changed meanwhile
+	}
+	b.session = sess
+	b.client = nil
+	key := ""
+	if sess != nil {
+		b.client = devices.NewClient(sessions.Provider.Issuer, sess.HTTPClient())
+		key = sess.Account.Key()
+	}
+	if b.prefs != nil {
+		b.prefs.SetString(prefAccount, key)
+	}
+}
+
+func meOf(a auth.Account) devices.Me {
+	return devices.Me{Subject: a.Subject, Username: a.Username, DisplayName: a.DisplayName, Email: a.Email}
+}
+
+// SignIn signs in through the browser and makes that account current.
+func (b *backend) SignIn(ctx context.Context) (devices.Me, error) {
+	sessions, err := b.connected()
+	if err != nil {
+		return devices.Me{}, err
+	}
+	sess, err := sessions.SignIn(ctx)
+	if err != nil {
+		return devices.Me{}, err
+	}
+	b.use(sessions, sess)
+	return meOf(sess.Account), nil
+}
+
+// Accounts lists this service's accounts in the keyring; when none is
+// current it resumes the remembered one, else the first.
+func (b *backend) Accounts(ctx context.Context) ([]devices.Me, string, error) {
+	sessions, err := b.connected()
+	if err != nil {
+		return nil, "", err
+	}
+	accts, err := sessions.Accounts(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	list := make([]devices.Me, 0, len(accts))
+	for _, a := range accts {
+		list = append(list, meOf(a))
+	}
+	b.mu.Lock()
+	sess := b.session
+	b.mu.Unlock()
+	if sess != nil && slices.ContainsFunc(accts, func(a auth.Account) bool { return a.Key() == sess.Account.Key() }) {
+		return list, sess.Account.Subject, nil
+	}
+	want := ""
+	if b.prefs != nil {
+		want = b.prefs.String(prefAccount)
+	}
+	order := slices.Clone(accts)
+	slices.SortStableFunc(order, func(x, y auth.Account) int {
+		switch {
+		case x.Key() == want:
+			return -1
+		case y.Key() == want:
+			return 1
+		}
+		return 0
+	})
+	for _, a := range order {
+		s, err := sessions.Resume(ctx, a.Key())
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, "", ctx.Err()
+			}
+			continue // unreadable token: that account must sign in again
+		}
+		b.use(sessions, s)
+		return list, a.Subject, nil
+	}
+	b.use(sessions, nil)
+	return list, "", nil
+}
+
+// Switch makes the account with subject current.
+func (b *backend) Switch(ctx context.Context, subject string) error {
+	sessions, err := b.connected()
+	if err != nil {
+		return err
+	}
+	s, err := sessions.Resume(ctx, auth.AccountKey(sessions.Provider.Issuer, subject))
+	if err != nil {
+		return err
+	}
+	b.use(sessions, s)
+	return nil
+}
+
+// SignOut revokes and forgets the account with subject.
+func (b *backend) SignOut(ctx context.Context, subject string) error {
+	sessions, err := b.connected()
+	if err != nil {
+		return err
+	}
+	key := auth.AccountKey(sessions.Provider.Issuer, subject)
+	err = sessions.SignOut(ctx, key)
+	b.mu.Lock()
+	wasCurrent := b.session != nil && b.session.Account.Key() == key
+	b.mu.Unlock()
+	if wasCurrent {
+		b.use(sessions, nil)
+	}
+	return err
+}
+
+// LinkRequest looks up the pending request behind code.
+func (b *backend) LinkRequest(ctx context.Context, code string) (devices.LinkRequest, error) {
+	c, err := b.api()
+	if err != nil {
+		return devices.LinkRequest{}, err
+	}
+	return c.LinkRequest(ctx, code)
+}
+
+// Approve links the device behind code, optionally renaming it.
+func (b *backend) Approve(ctx context.Context, code, name string) (devices.Device, error) {
+	c, err := b.api()
+	if err != nil {
+		return devices.Device{}, err
+	}
+	return c.Approve(ctx, code, name)
+}
+
+// Deny refuses the request behind code.
+func (b *backend) Deny(ctx context.Context, code string) error {
+	c, err := b.api()
+	if err != nil {
+		return err
+	}
+	return c.Deny(ctx, code)
+}
+
+// Devices lists the linked devices.
+func (b *backend) Devices(ctx context.Context) ([]devices.Device, error) {
+	c, err := b.api()
+	if err != nil {
+		return nil, err
+	}
+	return c.Devices(ctx)
+}
+
+// Rename renames a linked device.
+func (b *backend) Rename(ctx context.Context, id, name string) (devices.Device, error) {
+	c, err := b.api()
+	if err != nil {
+		return devices.Device{}, err
+	}
+	return c.Rename(ctx, id, name)
+}
+
+// Unlink unlinks a device.
+func (b *backend) Unlink(ctx context.Context, id string) error {
+	c, err := b.api()
+	if err != nil {
+		return err
+	}
+	return c.Unlink(ctx, id)
+}
+
+// Events follows the account's events stream.
+func (b *backend) Events(ctx context.Context) (<-chan devices.Event, error) {
+	c, err := b.api()
+	if err != nil {
+		return nil, err
+	}
+	return c.Events(ctx)
+}
+
+// services bundles b for ui.NewApp.
+func (b *backend) services() ui.Services {
+	return ui.Services{Connector: b, Session: b, Link: b, Devices: b}
+}
+
+var (
+	_ ui.ServiceConnector = (*backend)(nil)
+	_ ui.SessionService   = (*backend)(nil)
+	_ ui.LinkService      = (*backend)(nil)
+	_ ui.DeviceService    = (*backend)(nil)
+)

@@ -1,0 +1,179 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/linkdesk/linkdesk/devices"
+)
+
+// fakeConnector accepts one issuer.
+type fakeConnector struct {
+	mu    sync.Mutex
+	good  string
+	calls []string
+}
+
+func (f *fakeConnector) Connect(ctx context.Context, issuer, caFile string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, issuer)
+	if issuer != f.good {
+		return &UserError{Message: "Something answered at that address, but it isn't a Linkdesk (OpenID) service."}
+	}
+	return nil
+}
+
+// fakeSession signs in whoever is next in line; SignIn waits for release
+// when set, like a browser taking its time.
+type fakeSession struct {
+	mu       sync.Mutex
+	next     []devices.Me
+	accounts []devices.Me
+	current  string
+	release  chan struct{}
+}
+
+func (f *fakeSession) SignIn(ctx context.Context) (devices.Me, error) {
+	if f.release != nil {
+		select {
+		case <-f.release:
+		case <-ctx.Done():
+			return devices.Me{}, ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.next) == 0 {
+		return devices.Me{}, errors.New("no account")
+	}
+	me := f.next[0]
+	f.next = f.next[1:]
+	f.accounts = append(f.accounts, me)
+	f.current = me.Subject
+	return me, nil
+}
+
+func (f *fakeSession) Accounts(ctx context.Context) ([]devices.Me, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.accounts), f.current, nil
+}
+
+func (f *fakeSession) Switch(ctx context.Context, subject string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.current = subject
+	return nil
+}
+
+func (f *fakeSession) SignOut(ctx context.Context, subject string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.accounts = slices.DeleteFunc(f.accounts, func(m devices.Me) bool { return m.Subject == subject })
+	if f.current == subject {
+		f.current = ""
+		if len(f.accounts) > 0 {
+			f.current = f.accounts[0].Subject
+		}
+	}
+	return nil
+}
+
+func TestAppFirstRunSetupSignInAndSwitch(t *testing.T) {
+	a := test.NewTempApp(t)
+	conn := &fakeConnector{good: testIssuer}
+	sess := &fakeSession{next: []devices.Me{demoAccount(), {Subject: "u2", DisplayName: "Grace Hopper"}},
+		release: make(chan struct{})}
+	desk := NewApp(a, Services{Connector: conn, Session: sess, Link: &fakeLink{req: demoRequest()},
+		Devices: &fakeDevices{list: sampleDevices(4), events: make(chan devices.Event)}}, Options{})
+	w := desk.Window()
+	w.Resize(fyne.NewSize(960, 680))
+	t.Cleanup(func() { locked(func() { desk.Stop(); w.Close() }) })
+	locked(desk.Start)
+
+	// First run: setup. A wrong address is explained; the right one is saved.
+	var setup *SetupScreen
+	locked(func() {
+		setup = desk.setup
+		if setup == nil {
+			t.Fatal("no setup screen on first run")
+		}
+		setup.issuer.SetText("https://wrong.example")
+		test.Tap(setup.check)
+	})
+	waitFor(t, "the setup failure", func() bool { return contains(setup.status.Text, "isn't a Linkdesk") })
+	shot(t, w, "setup-failed")
+	locked(func() {
+		setup.issuer.SetText("link.example.com")
+		test.Tap(setup.check)
+	})
+	waitFor(t, "the sign-in screen", func() bool { return desk.signIn != nil })
+	if got := a.Preferences().String(PrefIssuer); got != testIssuer {
+		t.Fatalf("saved issuer %q", got)
+	}
+
+	// Sign in: waiting state, then the main tabs with the account in the header.
+	locked(func() { test.Tap(desk.signIn.start) })
+	waitFor(t, "the waiting state", func() bool { return desk.signIn.waiting.Visible() })
+	shot(t, w, "signin-waiting")
+	close(sess.release)
+	waitFor(t, "the main tabs", func() bool { return desk.acctLabel.Text == "Ada Lovelace (ada@example.com)" })
+	waitFor(t, "the devices to load", func() bool { return len(desk.devs.all) == 4 })
+	shot(t, w, "main-link")
+	locked(func() {
+		desk.tabs.SelectIndex(1)
+	})
+	shot(t, w, "main-devices")
+
+	// Add a second account and switch back from the accounts screen.
+	locked(desk.showAddAccount)
+	locked(func() { test.Tap(desk.signIn.start) })
+	waitFor(t, "the second account", func() bool { return desk.account.Subject == "u2" })
+	locked(func() { desk.tabs.SelectIndex(2) })
+	waitFor(t, "both accounts listed", func() bool { return len(desk.accts.accounts) == 2 })
+	shot(t, w, "main-accounts")
+	var use *widget.Button
+	locked(func() { use = findButton(desk.accts.list, "Use") })
+	if use == nil {
+		t.Fatal("no Use button for the other account")
+	}
+	locked(func() { test.Tap(use) })
+	waitFor(t, "the switch to Ada", func() bool { return desk.account.Subject == "u1" })
+
+	// Signing out the last account returns to sign-in.
+	locked(func() { desk.accts.SignOut("u1") })
+	waitFor(t, "Grace to be current", func() bool { return desk.account.Subject == "u2" })
+	locked(func() { desk.accts.SignOut("u2") })
+	waitFor(t, "the sign-in screen", func() bool { return desk.signIn != nil && desk.account.Subject == "" })
+}
+
+func TestAppStartsWithSavedIssuerAndAccount(t *testing.T) {
+	a := test.NewTempApp(t)
+	sess := &fakeSession{accounts: []devices.Me{demoAccount()}, current: "u1"}
+	svc := &fakeLink{req: demoRequest()}
+	desk := NewApp(a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: svc,
+		Devices: &fakeDevices{events: make(chan devices.Event)}}, Options{Issuer: testIssuer})
+	w := desk.Window()
+	w.Resize(fyne.NewSize(960, 720))
+	t.Cleanup(func() { locked(func() { desk.Stop(); w.Close() }) })
+	locked(desk.Start)
+	waitFor(t, "the main tabs", func() bool { return desk.account.Subject == "u1" })
+	// The code entry has the focus: typing goes straight into it.
+	locked(func() {
+		if w.Canvas().Focused() != desk.link.Code.entry {
+			t.Fatalf("code entry not focused: %T", w.Canvas().Focused())
+		}
+		test.Type(w.Canvas().Focused(), "wdjbmjht")
+		desk.link.Code.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	})
+	waitFor(t, "the confirm screen", func() bool { return desk.link.Confirm() != nil })
+	shot(t, w, "main-confirm")
+}
