@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zitadel/oidc/v3/example/server/exampleop"
+	"github.com/zitadel/oidc/v3/example/server/storage"
+)
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// byUsername lets the example provider find users by username, which its device page
+// records as the subject.
+type byUsername struct{ storage.UserStore }
+
+func (u byUsername) GetUserByID(id string) *storage.User {
+	if usr := u.UserStore.GetUserByID(id); usr != nil {
+		return usr
+	}
+	return u.UserStore.GetUserByUsername(id)
+}
+
+// TestLinkdeviceAgainstZitadelExample runs the command against zitadel/oidc's example
+// provider: it prints a code and a character QR code, a person approves it on the
+// provider's device page, and the command reports the link and exits 0.
+func TestLinkdeviceAgainstZitadelExample(t *testing.T) {
+	storage.RegisterClients(storage.DeviceClient("device", "secret"))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := "http://" + ln.Addr().String()
+	prev := slog.Default()
+	router := exampleop.SetupServer(issuer, storage.NewStorage(byUsername{storage.NewUserStore(issuer)}),
+		slog.New(slog.NewTextHandler(io.Discard, nil)), false)
+	slog.SetDefault(prev)
+	srv := httptest.NewUnstartedServer(router)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	defer srv.Close()
+
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	rc := make(chan int, 1)
+	go func() {
+		rc <- run([]string{"--issuer", issuer, "--client-id", "device", "--client-secret", "secret",
+			"--scope", "openid profile", "--once"}, out, errOut)
+	}()
+
+	codeRE := regexp.MustCompile(`enter the code:\s+(\S+)`)
+	deadline := time.Now().Add(15 * time.Second)
+	var code string
+	for code == "" {
+		if m := codeRE.FindStringSubmatch(out.String()); m != nil {
+			code = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no code printed; stdout:\n%s\nstderr:\n%s", out, errOut)
+		} else {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if !strings.Contains(out.String(), "█") && !strings.Contains(out.String(), "▀") {
+		t.Errorf("no character QR code printed:\n%s", out)
+	}
+	if !strings.Contains(out.String(), issuer+"/device") {
+		t.Errorf("verification address not printed:\n%s", out)
+	}
+
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, err := c.PostForm(issuer+"/device/login", url.Values{"user_code": {code}, "username": {"test-user2"}, "password": {"verysecure"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, err = c.PostForm(issuer+"/device/confirm", url.Values{"action": {"allowed"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	select {
+	case got := <-rc:
+		if got != 0 || !strings.Contains(out.String(), "Linked to ") {
+			t.Fatalf("exit %d; stdout:\n%s\nstderr:\n%s", got, out, errOut)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("not linked; stdout:\n%s", out)
+	}
+}
