@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/app"
+
+	"github.com/linkdesk/linkdesk/auth"
+	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/ui"
+)
+
+// scopeFlag collects --scope values; each may hold several space- or comma-separated scopes.
+type scopeFlag []string
+
+func (s *scopeFlag) String() string { return strings.Join(*s, " ") }
+
+func (s *scopeFlag) Set(v string) error {
+	*s = append(*s, strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == ',' })...)
+	return nil
+}
+
+// runKiosk runs `linkdesk kiosk`: a (full-screen) window that shows a code and a QR code
+// until a person links this display to their account (RFC 8628, device side), then stays
+// linked across restarts until unlinked. It returns the process exit code.
+func runKiosk(args []string) int {
+	fs := flag.NewFlagSet("linkdesk kiosk", flag.ContinueOnError)
+	issuer := fs.String("issuer", "", "issuer URL of linkd or any RFC 8628 provider (required)")
+	clientID := fs.String("client-id", devices.KioskClientID, "OAuth client id of the kiosk")
+	secret := fs.String("client-secret", "", "client secret, for confidential clients (sent with HTTP Basic)")
+	var scopes scopeFlag
+	fs.Var(&scopes, "scope", "scope to ask for (repeatable; default \"openid profile offline_access\")")
+	name := fs.String("device-name", defaultDeviceName(), "name this display gives itself")
+	fullscreen := fs.Bool("fullscreen", false, "fill the screen")
+	caFile := fs.String("ca-file", "", "PEM file of an extra CA to trust (the one `linkd serve` prints)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *issuer == "" {
+		fmt.Fprintln(os.Stderr, "linkdesk kiosk: --issuer is required")
+		fs.Usage()
+		return 2
+	}
+	hc, err := auth.HTTPClient(*caFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "linkdesk kiosk:", err)
+		return 1
+	}
+	flow, err := auth.NewDeviceFlow(auth.DeviceConfig{
+		Issuer:       *issuer,
+		ClientID:     *clientID,
+		ClientSecret: *secret,
+		Scopes:       scopes,
+		DeviceName:   *name,
+		DeviceKind:   string(devices.KindKiosk),
+		HTTPClient:   hc,
+		Store:        auth.NewTokenStore(auth.OSKeyring(), 10*time.Second),
+		Logger:       slog.Default(),
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "linkdesk kiosk:", err)
+		return 2
+	}
+
+	sigCtx, stopSig := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stopSig()
+	ctx, cancel := context.WithCancel(sigCtx)
+	defer cancel()
+
+	a := app.NewWithID("com.linkdesk.app")
+	w := a.NewWindow("Linkdesk kiosk")
+	screen := ui.NewKioskScreen(func() {
+		uctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := flow.Unlink(uctx); err != nil {
+			slog.Warn("kiosk: unlink could not revoke every token", "err", err)
+		}
+	})
+	defer screen.Stop()
+	w.SetContent(screen.Content())
+	w.Resize(fyne.NewSize(1280, 720))
+	w.SetFullScreen(*fullscreen)
+
+	runErr := make(chan error, 1)
+	go func() { runErr <- flow.Run(ctx, screen.Show) }()
+	closed := make(chan struct{})
+	go func() {
+		select {
+		case <-sigCtx.Done():
+			fyne.Do(a.Quit) // Ctrl-C in the terminal closes the window too
+		case <-closed:
+		}
+	}()
+	w.ShowAndRun()
+	close(closed)
+	cancel()
+	if err := <-runErr; err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintln(os.Stderr, "linkdesk kiosk:", err)
+		return 1
+	}
+	return 0
+}
+
+// defaultDeviceName is the name the display asks to be linked under: its host name.
+func defaultDeviceName() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "Kiosk display"
+}
