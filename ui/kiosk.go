@@ -39,6 +39,7 @@ type KioskScreen struct {
 	status   *canvas.Text
 	linked   *canvas.Text
 	unlink   *widget.Button
+	unlinkTx *canvas.Text // the button's label, drawn large enough to read from afar
 	lay      *kioskLayout
 
 	mu        sync.Mutex // guards the fields below, read by the countdown goroutine
@@ -68,7 +69,10 @@ func NewKioskScreen(onUnlink func()) *KioskScreen {
 	k.qr = canvas.NewImageFromImage(nil)
 	k.qr.FillMode = canvas.ImageFillContain
 	k.qr.ScaleMode = canvas.ImageScalePixels
-	k.unlink = widget.NewButtonWithIcon("Unlink this display", theme.CancelIcon(), func() {
+	k.unlinkTx = canvas.NewText("Unlink this display", theme.Color(theme.ColorNameForegroundOnError))
+	k.unlinkTx.TextStyle = fyne.TextStyle{Bold: true}
+	k.unlinkTx.Alignment = fyne.TextAlignCenter
+	k.unlink = widget.NewButton("", func() {
 		k.unlink.Disable()
 		if k.onUnlink != nil {
 			go k.onUnlink()
@@ -76,7 +80,7 @@ func NewKioskScreen(onUnlink func()) *KioskScreen {
 	})
 	k.unlink.Importance = widget.DangerImportance
 	k.lay = &kioskLayout{k: k}
-	k.root = container.New(k.lay, k.heading, k.enter, k.code, k.address, k.qrBack, k.qr, k.countTxt, k.status, k.linked, k.unlink)
+	k.root = container.New(k.lay, k.heading, k.enter, k.code, k.address, k.qrBack, k.qr, k.countTxt, k.status, k.linked, k.unlink, k.unlinkTx)
 	k.setMode(false, false)
 	go k.runCountdown()
 	return k
@@ -170,7 +174,7 @@ func (k *KioskScreen) setMode(code, linked bool) {
 		setVisible(o, code)
 	}
 	setVisible(k.heading, code)
-	for _, o := range []fyne.CanvasObject{k.linked, k.unlink} {
+	for _, o := range []fyne.CanvasObject{k.linked, k.unlink, k.unlinkTx} {
 		setVisible(o, linked)
 	}
 	k.lay.linked = linked
@@ -288,6 +292,10 @@ func (l *kioskLayout) Layout(_ []fyne.CanvasObject, size fyne.Size) {
 			t.Refresh()
 		}
 	}
+	if c := theme.Color(theme.ColorNameForegroundOnError); k.unlinkTx.Color != c {
+		k.unlinkTx.Color = c
+		k.unlinkTx.Refresh()
+	}
 	if c := theme.Color(theme.ColorNamePrimary); k.code.Color != c {
 		k.code.Color = c
 		k.code.Refresh()
@@ -300,6 +308,7 @@ func (l *kioskLayout) Layout(_ []fyne.CanvasObject, size fyne.Size) {
 	setSize(k.countTxt, 2.4*unit)
 	setSize(k.status, 2.4*unit)
 	setSize(k.linked, 4*unit)
+	setSize(k.unlinkTx, 2.4*unit)
 
 	statusH := k.status.MinSize().Height
 	k.status.Move(fyne.NewPos(pad, size.Height-pad-statusH))
@@ -307,13 +316,15 @@ func (l *kioskLayout) Layout(_ []fyne.CanvasObject, size fyne.Size) {
 
 	if l.linked {
 		lh := k.linked.MinSize().Height
-		bs := k.unlink.MinSize()
-		bs = fyne.NewSize(max(bs.Width, 24*unit), max(bs.Height, 6*unit))
+		ts := k.unlinkTx.MinSize()
+		bs := fyne.NewSize(ts.Width+6*unit, ts.Height+3*unit)
 		top := (size.Height - lh - 3*unit - bs.Height) / 2
 		k.linked.Move(fyne.NewPos(pad, top))
 		k.linked.Resize(fyne.NewSize(size.Width-2*pad, lh))
 		k.unlink.Move(fyne.NewPos((size.Width-bs.Width)/2, top+lh+3*unit))
 		k.unlink.Resize(bs)
+		k.unlinkTx.Move(fyne.NewPos((size.Width-bs.Width)/2, top+lh+3*unit+(bs.Height-ts.Height)/2))
+		k.unlinkTx.Resize(fyne.NewSize(bs.Width, ts.Height))
 		return
 	}
 

@@ -33,6 +33,7 @@ func (c *kioskClock) Add(d time.Duration) {
 func newKioskTest(t *testing.T, onUnlink func()) (*KioskScreen, fyne.Window, *kioskClock) {
 	t.Helper()
 	a := test.NewTempApp(t)
+	a.Settings().SetTheme(theme.DefaultTheme())
 	clock := &kioskClock{now: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
 	k := NewKioskScreen(onUnlink)
 	k.now = clock.Now
@@ -171,7 +172,6 @@ func TestKioskTextGrowsWithWindow(t *testing.T) {
 
 func TestKioskScreenshot(t *testing.T) {
 	k, w, clock := newKioskTest(t, nil)
-	fyne.CurrentApp().Settings().SetTheme(theme.DefaultTheme())
 	k.Show(kioskCode(clock, "BCDF-GHJK"))
 	saveKioskShot(t, w, "kiosk.png")
 }
