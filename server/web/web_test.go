@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -304,8 +305,8 @@ func TestCodeRateLimited(t *testing.T) {
 	p := b.enterCode(t, good)
 	p.wantStatus(t, http.StatusTooManyRequests)
 	p.mustSay(t, "Too many wrong codes", "Wait 15 minutes, then try again")
-	if ra := p.header.Get("Retry-After"); ra != "900" {
-		t.Errorf("Retry-After %q, want 900", ra)
+	if ra, err := strconv.Atoi(p.header.Get("Retry-After")); err != nil || ra <= 0 || ra > 900 {
+		t.Errorf("Retry-After %q, want 1..900 seconds", p.header.Get("Retry-After"))
 	}
 	// The limit is shared with the management API: its counter is the store's.
 	n, err := e.store.CountFailures(context.Background(), api.AccountKey("sub-alice"), time.Now().Add(-time.Hour))
@@ -453,6 +454,19 @@ func TestSessionFixation(t *testing.T) {
 	planted.c.Jar.SetCookies(mustURL(t, e.srv.URL), before)
 	if p := planted.get("/devices"); p.url.Path != "/signin" {
 		t.Fatalf("pre-sign-in cookie reached %s", p.url.Path)
+	}
+	// A tampered cookie does not open: the browser just gets a fresh anonymous session.
+	forged := *after[0]
+	v := []byte(forged.Value)
+	v[len(v)/2] ^= 1
+	if v[len(v)/2] == '-'^1 || v[len(v)/2] == '_'^1 {
+		v[len(v)/2] = 'A'
+	}
+	forged.Value = string(v)
+	tamper := e.browser()
+	tamper.c.Jar.SetCookies(mustURL(t, e.srv.URL), []*http.Cookie{&forged})
+	if p := tamper.get("/devices"); p.url.Path != "/signin" {
+		t.Fatalf("tampered cookie reached %s", p.url.Path)
 	}
 }
 
