@@ -74,8 +74,10 @@ func NewApp(a fyne.App, svc Services, opts Options) *App {
 		}
 	})
 
-	app.link = NewLinkFlow(svc.Link, app.Issuer, func() devices.Me { return app.account }, app.win)
-	app.devs = NewDevicesScreen(svc.Devices, app.win, app.notifyLinked)
+	linkSvc := watchLink{LinkService: svc.Link, onSignedOut: app.signedOut}
+	devSvc := watchDevices{DeviceService: svc.Devices, onSignedOut: app.signedOut}
+	app.link = NewLinkFlow(linkSvc, app.Issuer, func() devices.Me { return app.account }, app.win)
+	app.devs = NewDevicesScreen(devSvc, app.win, app.notifyLinked)
 	app.accts = NewAccountsScreen(svc.Session, app.win, app.accountChanged, app.showAddAccount, app.showSettings)
 	app.accts.SetIssuer(opts.Issuer)
 
@@ -240,6 +242,17 @@ func (a *App) showMain(me devices.Me) {
 	a.devs.Reload()
 	a.accts.Load()
 	a.link.Code.Focus(a.win.Canvas())
+}
+
+// signedOut follows a sign-in that ended (revoked, expired): it asks the
+// person to sign in again, keeping whatever they had typed.
+func (a *App) signedOut() {
+	if a.signIn != nil || a.account.Subject == "" {
+		return // already on the sign-in screen
+	}
+	a.devs.Stop()
+	a.showSignIn(false)
+	a.signIn.setStatus("Your sign-in has ended. Sign in again to continue.")
 }
 
 // accountChanged follows a switch or sign-out made on the accounts screen.

@@ -177,3 +177,53 @@ func TestAppStartsWithSavedIssuerAndAccount(t *testing.T) {
 	waitFor(t, "the confirm screen", func() bool { return desk.link.Confirm() != nil })
 	shot(t, w, "main-confirm")
 }
+
+func TestAppSignedOutAsksToSignInKeepingCode(t *testing.T) {
+	a := test.NewTempApp(t)
+	sess := &fakeSession{accounts: []devices.Me{demoAccount()}, current: "u1", next: []devices.Me{demoAccount()}}
+	svc := &fakeLink{req: demoRequest(), lookErr: &devices.APIError{Status: 401, Code: devices.CodeUnauthorized}}
+	desk := NewApp(a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: svc,
+		Devices: &fakeDevices{events: make(chan devices.Event)}}, Options{Issuer: testIssuer})
+	w := desk.Window()
+	t.Cleanup(func() { locked(func() { desk.Stop(); w.Close() }) })
+	locked(desk.Start)
+	waitFor(t, "the main tabs", func() bool { return desk.account.Subject == "u1" && desk.signIn == nil })
+	locked(func() {
+		test.Type(desk.link.Code.entry, "WDJBMJHT")
+		test.Tap(desk.link.Code.cont)
+	})
+	waitFor(t, "the sign-in screen", func() bool { return desk.signIn != nil })
+	locked(func() {
+		if !contains(desk.signIn.status.Text, "Your sign-in has ended") {
+			t.Errorf("status = %q", desk.signIn.status.Text)
+		}
+	})
+	svc.mu.Lock()
+	svc.lookErr = nil
+	svc.mu.Unlock()
+	locked(func() { test.Tap(desk.signIn.start) })
+	waitFor(t, "the main tabs again", func() bool { return desk.signIn == nil })
+	locked(func() {
+		if got := desk.link.Code.entry.Text; got != "WDJB-MJHT" {
+			t.Errorf("typed code lost across sign-in: %q", got)
+		}
+	})
+}
+
+func TestAppNotifiesWhenDeviceLinked(t *testing.T) {
+	a := test.NewTempApp(t)
+	sess := &fakeSession{accounts: []devices.Me{demoAccount()}, current: "u1"}
+	devs := &fakeDevices{events: make(chan devices.Event)}
+	desk := NewApp(a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: &fakeLink{},
+		Devices: devs}, Options{Issuer: testIssuer})
+	w := desk.Window()
+	t.Cleanup(func() { locked(func() { desk.Stop(); w.Close() }) })
+	locked(desk.Start)
+	waitFor(t, "the events stream", func() bool { return desk.account.Subject == "u1" && desk.devs.events.running() })
+	d := sampleDevices(2)[0]
+	test.AssertNotificationSent(t, fyne.NewNotification("Device linked",
+		"Living room TV is now linked to Ada Lovelace (ada@example.com)."), func() {
+		devs.events <- devices.Event{Type: devices.EventLinked, Device: d}
+		waitFor(t, "the device to appear", func() bool { return len(desk.devs.all) == 1 })
+	})
+}

@@ -17,7 +17,7 @@ import (
 // It formats the code as XXXX-XXXX while typing, explains impossible
 // characters without dropping what was typed, and looks the code up.
 type CodeScreen struct {
-	svc     LinkService
+	svc     CodeLookup
 	issuer  func() string
 	onFound func(code string, req devices.LinkRequest)
 
@@ -37,7 +37,7 @@ type CodeScreen struct {
 // NewCodeScreen makes the code screen. issuer gives the configured issuer URL, to
 // accept pasted links for it only; onFound gets the pending request once the
 // service knows the code.
-func NewCodeScreen(svc LinkService, issuer func() string, onFound func(code string, req devices.LinkRequest)) *CodeScreen {
+func NewCodeScreen(svc CodeLookup, issuer func() string, onFound func(code string, req devices.LinkRequest)) *CodeScreen {
 	s := &CodeScreen{svc: svc, issuer: issuer, onFound: onFound}
 	s.entry = widget.NewEntry()
 	s.entry.PlaceHolder = "XXXX-XXXX"

@@ -19,7 +19,7 @@ import (
 // where the request came from, the account — with a live countdown, and lets the
 // person link or deny it.
 type ConfirmScreen struct {
-	svc     LinkService
+	svc     LinkDecider
 	code    string
 	req     devices.LinkRequest
 	now     func() time.Time
@@ -51,7 +51,7 @@ type ConfirmResult struct {
 // NewConfirmScreen makes the confirm screen for req (looked up by code) on
 // behalf of account. onDone gets the final result; onCodeError gets failures
 // about the code itself (expired, used), which belong on the code screen.
-func NewConfirmScreen(svc LinkService, code string, req devices.LinkRequest, account devices.Me,
+func NewConfirmScreen(svc LinkDecider, code string, req devices.LinkRequest, account devices.Me,
 	onDone func(ConfirmResult), onCodeError func(error)) *ConfirmScreen {
 	s := &ConfirmScreen{svc: svc, code: code, req: req, now: time.Now, onDone: onDone,
 		onError: onCodeError, stopTick: make(chan struct{})}

@@ -6,12 +6,22 @@ import (
 	"github.com/linkdesk/linkdesk/devices"
 )
 
-// LinkService is what the code and confirm screens need: look up the request a
-// code stands for, then approve or deny it.
-type LinkService interface {
+// CodeLookup is what the code screen needs: the pending request a code stands for.
+type CodeLookup interface {
 	LinkRequest(ctx context.Context, code string) (devices.LinkRequest, error)
+}
+
+// LinkDecider is what the confirm screen needs: approve (optionally naming the
+// device) or deny the request behind a code.
+type LinkDecider interface {
 	Approve(ctx context.Context, code, deviceName string) (devices.Device, error)
 	Deny(ctx context.Context, code string) error
+}
+
+// LinkService is what the whole "Link a device" flow needs.
+type LinkService interface {
+	CodeLookup
+	LinkDecider
 }
 
 // DeviceService is what the linked-devices screen needs. Events delivers the
