@@ -28,19 +28,20 @@ type KioskScreen struct {
 	onUnlink func()
 	now      func() time.Time
 
-	root     *fyne.Container
-	heading  *canvas.Text
-	enter    *canvas.Text
-	code     *canvas.Text
-	address  *canvas.Text
-	qr       *canvas.Image
-	qrBack   *canvas.Rectangle
-	countTxt *canvas.Text
-	status   *canvas.Text
-	linked   *canvas.Text
-	unlink   *widget.Button
-	unlinkTx *canvas.Text // the button's label, drawn large enough to read from afar
-	lay      *kioskLayout
+	root        *fyne.Container
+	heading     *canvas.Text
+	enter       *canvas.Text
+	code        *canvas.Text
+	address     *canvas.Text
+	qr          *canvas.Image
+	qrBack      *canvas.Rectangle
+	countTxt    *canvas.Text
+	status      *canvas.Text
+	linked      *canvas.Text
+	unlink      *widget.Button
+	unlinkTx    *canvas.Text // the button's label, drawn large enough to read from afar
+	lay         *kioskLayout
+	wasUnlinked bool // the link just ended: say so beside the next code
 
 	mu        sync.Mutex // guards the fields below, read by the countdown goroutine
 	expiresAt time.Time
@@ -123,6 +124,8 @@ func (k *KioskScreen) show(s auth.DeviceState) {
 		switch {
 		case s.AfterDecline:
 			k.setStatus("Link was declined — here is a new code", true)
+		case k.wasUnlinked:
+			k.setStatus("This display was unlinked — enter this code to link it again", false)
 		default:
 			k.setStatus("Waiting for you to approve", false)
 		}
@@ -133,9 +136,11 @@ func (k *KioskScreen) show(s auth.DeviceState) {
 	case auth.Error:
 		k.setStatus("Can't link right now — retrying", true)
 	case auth.Unlinked:
+		k.wasUnlinked = true
 		k.setMode(false, false)
 		k.setStatus("This display was unlinked", false)
 	case auth.Linked:
+		k.wasUnlinked = false
 		k.mu.Lock()
 		k.showing = false
 		k.mu.Unlock()

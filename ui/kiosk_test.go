@@ -157,6 +157,9 @@ func TestKioskLinkedAndUnlink(t *testing.T) {
 	if !k.code.Visible() || k.linked.Visible() {
 		t.Fatal("code view not back after unlink")
 	}
+	if !strings.Contains(k.status.Text, "unlinked") {
+		t.Fatalf("status %q does not say the display was unlinked", k.status.Text)
+	}
 }
 
 func TestKioskTextGrowsWithWindow(t *testing.T) {
