@@ -54,6 +54,7 @@ type App struct {
 	setup     *SetupScreen
 	tabs      *container.AppTabs
 	header    *fyne.Container
+	brand     *fyne.Container
 	acctLabel *widget.Label
 	acctMenu  *widget.Button
 
@@ -98,12 +99,8 @@ func NewApp(a fyne.App, svc Services, opts Options) *App {
 
 	app.acctLabel = widget.NewLabel("")
 	app.acctMenu = widget.NewButtonWithIcon("", theme.AccountIcon(), app.showAccountMenu)
-	title := widget.NewLabelWithStyle("Linkdesk", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
-	var logo fyne.CanvasObject = widget.NewIcon(theme.ComputerIcon())
-	if opts.Icon != nil {
-		logo = widget.NewIcon(opts.Icon)
-	}
-	app.header = container.NewBorder(nil, widget.NewSeparator(), container.NewHBox(logo, title),
+	app.brand = container.NewHBox(app.brandCopy()...)
+	app.header = container.NewBorder(nil, widget.NewSeparator(), app.brand,
 		container.NewHBox(app.acctLabel, app.acctMenu))
 	return app
 }
@@ -188,16 +185,35 @@ func (a *App) showSetup(err error, canGoBack bool) {
 	if err != nil {
 		a.setup.ShowError(err)
 	}
-	content := a.setup.Content()
+	var back *widget.Button
 	if canGoBack {
-		back := widget.NewButtonWithIcon("Back", theme.NavigateBackIcon(), func() {
+		back = widget.NewButtonWithIcon("Back", theme.NavigateBackIcon(), func() {
 			a.setup.connect.stop()
 			a.showMain(a.account)
 		})
-		content = container.NewBorder(container.NewHBox(back), nil, nil, nil, content)
 	}
-	a.win.SetContent(content)
+	a.win.SetContent(a.framed(back, a.setup.Content()))
 	a.setup.Focus(a.win.Canvas())
+}
+
+// framed puts content under a bar with the app's name and, when back is not
+// nil, a Back button.
+func (a *App) framed(back *widget.Button, content fyne.CanvasObject) fyne.CanvasObject {
+	var right fyne.CanvasObject
+	if back != nil {
+		right = back
+	}
+	bar := container.NewBorder(nil, widget.NewSeparator(), container.NewHBox(a.brandCopy()...), right)
+	return container.NewBorder(bar, nil, nil, nil, content)
+}
+
+// brandCopy makes a fresh logo and title (a canvas object can only be in one place).
+func (a *App) brandCopy() []fyne.CanvasObject {
+	var logo fyne.CanvasObject = widget.NewIcon(theme.ComputerIcon())
+	if a.opts.Icon != nil {
+		logo = widget.NewIcon(a.opts.Icon)
+	}
+	return []fyne.CanvasObject{logo, widget.NewLabelWithStyle("Linkdesk", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})}
 }
 
 func (a *App) showSettings() { a.showSetup(nil, a.account.Subject != "") }
@@ -209,15 +225,14 @@ func (a *App) showSignIn(adding bool) {
 	a.signIn = NewSignInScreen(a.svc.Session, a.opts.Issuer, func(me devices.Me) {
 		a.showMain(me)
 	}, a.showSettings)
-	content := a.signIn.Content()
+	var back *widget.Button
 	if adding {
-		back := widget.NewButtonWithIcon("Back", theme.NavigateBackIcon(), func() {
+		back = widget.NewButtonWithIcon("Back", theme.NavigateBackIcon(), func() {
 			a.signIn.Stop()
 			a.showMain(a.account)
 		})
-		content = container.NewBorder(container.NewHBox(back), nil, nil, nil, content)
 	}
-	a.win.SetContent(content)
+	a.win.SetContent(a.framed(back, a.signIn.Content()))
 }
 
 func (a *App) showAddAccount() { a.showSignIn(true) }

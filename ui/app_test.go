@@ -227,3 +227,31 @@ func TestAppNotifiesWhenDeviceLinked(t *testing.T) {
 		waitFor(t, "the device to appear", func() bool { return len(desk.devs.all) == 1 })
 	})
 }
+
+func TestAppEscapeClosesDialog(t *testing.T) {
+	a := test.NewTempApp(t)
+	sess := &fakeSession{accounts: []devices.Me{demoAccount()}, current: "u1"}
+	devs := &fakeDevices{list: sampleDevices(3), events: make(chan devices.Event)}
+	desk := NewApp(a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: &fakeLink{},
+		Devices: devs}, Options{Issuer: testIssuer})
+	w := desk.Window()
+	t.Cleanup(func() { locked(func() { desk.Stop(); w.Close() }) })
+	locked(desk.Start)
+	waitFor(t, "the devices", func() bool { return len(desk.devs.all) == 3 })
+	locked(func() {
+		desk.tabs.SelectIndex(1)
+		test.Tap(desk.devs.unlinkAll)
+		if topOverlay(w) == nil {
+			t.Fatal("no confirmation dialog")
+		}
+		w.Canvas().OnTypedKey()(&fyne.KeyEvent{Name: fyne.KeyEscape})
+		if topOverlay(w) != nil {
+			t.Error("Escape did not close the dialog")
+		}
+	})
+	devs.mu.Lock()
+	defer devs.mu.Unlock()
+	if len(devs.unlinks) != 0 {
+		t.Errorf("Escape unlinked %v", devs.unlinks)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -113,7 +114,8 @@ func (s *DevicesScreen) newRow() fyne.CanvasObject {
 	info := widget.NewLabel("App · linked")
 	info.Truncation = fyne.TextTruncateEllipsis
 	info.SizeName = theme.SizeNameCaptionText
-	return container.NewBorder(nil, nil, icon, nil, container.NewVBox(name, info))
+	return container.NewBorder(nil, nil, icon, nil,
+		container.New(layout.NewCustomPaddedVBoxLayout(0), name, info))
 }
 
 func (s *DevicesScreen) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
