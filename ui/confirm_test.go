@@ -161,6 +161,7 @@ func TestApproveServerErrorShowsBannerAndRetry(t *testing.T) {
 	svc.mu.Unlock()
 	locked(func() { test.Tap(c.approve) })
 	waitFor(t, "the banner", func() bool { return c.banner.root.Visible() })
+	shot(t, w, "confirm-banner")
 	locked(func() {
 		if !contains(c.banner.label.Text, "has a problem right now") {
 			t.Errorf("banner = %q", c.banner.label.Text)

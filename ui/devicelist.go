@@ -447,7 +447,9 @@ func (s *DevicesScreen) runAction(work func(ctx context.Context) error, ok func(
 		s.progress.Hide()
 		s.banner.relayout()
 		if err != nil {
-			s.banner.show(Explain(err), nil)
+			// Retry repeats the same change, so a rename typed before going
+			// offline is not lost.
+			s.banner.show(Explain(err), func() { s.runAction(work, ok) })
 			return
 		}
 		ok()
