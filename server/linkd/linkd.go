@@ -1,0 +1,136 @@
+// Package linkd assembles the linking service: the OpenID provider (server/provider),
+// the management API and device-wait push channel (server/api), the web pages
+// (server/web) and the event hub, all over one store.Store.
+package linkd
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/server/accounts"
+	"github.com/linkdesk/linkdesk/server/api"
+	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/provider"
+	"github.com/linkdesk/linkdesk/server/store"
+	"github.com/linkdesk/linkdesk/server/web"
+)
+
+// Config is what linkd needs; Issuer and Store are required.
+type Config struct {
+	Issuer string // https URL clients see
+	Store  store.Store
+	// DeviceCodeLifetime is how long a user code can be entered (default 10 minutes).
+	DeviceCodeLifetime time.Duration
+	// PollInterval is the devices' polling interval (default 5 s).
+	PollInterval time.Duration
+	Logger       *slog.Logger // nil: slog.Default()
+	// Dev seeds the demo user demo/demo and the demo TV client demo-tv.
+	Dev bool
+	// SessionKey seals the web pages' session cookies; empty: random per start.
+	SessionKey []byte
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is an assembled linkd; serve Handler over TLS.
+type Server struct {
+	cfg      Config
+	provider *provider.Provider
+	events   *events.Hub
+	handler  http.Handler
+}
+
+// Demo account and client seeded with Config.Dev.
+const (
+	DemoUsername = "demo"
+	DemoPassword = "demo"
+	DemoClientID = "demo-tv"
+)
+
+// New builds linkd over cfg.Store (seeding demo data when cfg.Dev).
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Issuer == "" {
+		return nil, errors.New("linkd: Config.Issuer and Config.Store are required")
+	}
+	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Dev {
+		if err := SeedDemo(ctx, cfg.Store); err != nil {
+			return nil, err
+		}
+	}
+	p, err := provider.New(ctx, provider.Config{
+		Issuer: cfg.Issuer, Store: cfg.Store, Logger: cfg.Logger,
+		DeviceCodeLifetime: cfg.DeviceCodeLifetime, PollInterval: cfg.PollInterval, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	hub := events.NewHub()
+	apiCfg := api.Config{Store: cfg.Store, Verifier: p, Events: hub, Logger: cfg.Logger,
+		Issuer: cfg.Issuer, Now: cfg.Now, DescribeScope: provider.Describe}
+	limiter := api.NewLimiter(cfg.Store, api.Limits{}, cfg.Now)
+	pages := web.New(web.Config{
+		Store: cfg.Store, Events: hub, Limiter: limiter, Issuer: cfg.Issuer, Logger: cfg.Logger,
+		DescribeScope: provider.Describe, SecureCookies: true, SessionKey: cfg.SessionKey,
+		VerifyPassword: accounts.CheckPassword,
+		VerifyTOTP: func(_, secret, code string, now time.Time) bool {
+			return accounts.CheckTOTP(secret, code, now)
+		},
+		Now: cfg.Now,
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle(devices.APIPrefix+"/", api.New(apiCfg))
+	mux.Handle("POST /device/wait", api.NewDeviceWait(apiCfg))
+	for _, path := range web.Paths {
+		mux.Handle(path, pages)
+	}
+	mux.Handle("/", p.Handler())
+	return &Server{cfg: cfg, provider: p, events: hub, handler: mux}, nil
+}
+
+// Handler serves everything linkd offers; mount it at "/".
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Provider returns the OpenID provider (for its VerifyAccessToken).
+func (s *Server) Provider() *provider.Provider { return s.provider }
+
+// Events returns the hub that carries device events to the API's streams.
+func (s *Server) Events() *events.Hub { return s.events }
+
+// SeedDemo creates the demo user (demo/demo) and the demo TV client if they are
+// missing; it is safe to call on every start.
+func SeedDemo(ctx context.Context, s store.Store) error {
+	if _, err := s.UserByUsername(ctx, DemoUsername); errors.Is(err, store.ErrNotFound) {
+		hash, err := accounts.HashPassword(DemoPassword)
+		if err != nil {
+			return err
+		}
+		err = s.CreateUser(ctx, store.User{Subject: NewSubject(), Username: DemoUsername,
+			DisplayName: "Demo User", Email: "demo@example.com", PasswordHash: hash, CreatedAt: time.Now()})
+		if err != nil && !errors.Is(err, store.ErrDuplicate) {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	if _, err := s.ClientByID(ctx, DemoClientID); errors.Is(err, store.ErrNotFound) {
+		return s.UpsertClient(ctx, store.Client{ID: DemoClientID, Name: "Demo TV",
+			Scopes:     []string{"openid", "profile", "offline_access"},
+			GrantTypes: []string{"urn:ietf:params:oauth:grant-type:device_code", "refresh_token"},
+			CreatedAt:  time.Now()})
+	} else {
+		return err
+	}
+}

@@ -1,0 +1,291 @@
+// Package linkdtest runs a real linkd for tests: the full handler on
+// httptest.NewTLSServer over a temporary SQLite store, with helpers to create
+// accounts and to get a linkdesk access token by signing in through the login page
+// the way a browser does (PKCE, loopback redirect captured).
+package linkdtest
+
+import (
+	"context"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/server/accounts"
+	"github.com/linkdesk/linkdesk/server/linkd"
+	"github.com/linkdesk/linkdesk/server/store"
+	"github.com/linkdesk/linkdesk/server/store/sqlite"
+)
+
+// Options tune the instance; the zero value is a fresh linkd with default lifetimes
+// and a 1-second polling interval (so device-flow tests run quickly).
+type Options struct {
+	// Dir is the data directory (holding linkd.db); "" makes a temporary one. Pass an
+	// earlier Instance's Dir to restart on the same data.
+	Dir string
+	// DeviceCodeLifetime is how long user codes live (default 10 minutes).
+	DeviceCodeLifetime time.Duration
+	// PollInterval is the devices' polling interval (default 1 s here).
+	PollInterval time.Duration
+	// Dev seeds the demo user and demo-tv client.
+	Dev bool
+	// WrapStore, if set, wraps the store linkd uses (for injecting failures); the
+	// Instance's Store field stays the unwrapped one.
+	WrapStore func(store.Store) store.Store
+	// Logger; nil discards logs.
+	Logger *slog.Logger
+}
+
+// Instance is a running linkd.
+type Instance struct {
+	URL    string       // base URL, also the issuer
+	Issuer string       // same as URL
+	Client *http.Client // trusts the instance's certificate
+	CAFile string       // PEM file of the certificate, for --ca-file style options
+	Dir    string       // data directory
+	Store  store.Store  // the instance's store (unwrapped)
+	Server *linkd.Server
+	TLS    *httptest.Server
+
+	closeOnce sync.Once
+}
+
+// Start runs a linkd until the test ends (or Close).
+func Start(t testing.TB, opts Options) *Instance {
+	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	if opts.PollInterval == 0 {
+		opts.PollInterval = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(opts.Dir, "linkd.db"))
+	if err != nil {
+		t.Fatalf("linkdtest: open store: %v", err)
+	}
+	var used store.Store = db
+	if opts.WrapStore != nil {
+		used = opts.WrapStore(db)
+	}
+	var h http.Handler
+	var mu sync.RWMutex
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.RLock()
+		hh := h
+		mu.RUnlock()
+		hh.ServeHTTP(w, r)
+	}))
+	srv.StartTLS()
+	s, err := linkd.New(ctx, linkd.Config{Issuer: srv.URL, Store: used, Logger: opts.Logger,
+		DeviceCodeLifetime: opts.DeviceCodeLifetime, PollInterval: opts.PollInterval, Dev: opts.Dev})
+	if err != nil {
+		srv.Close()
+		db.Close()
+		t.Fatalf("linkdtest: %v", err)
+	}
+	mu.Lock()
+	h = s.Handler()
+	mu.Unlock()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := &Instance{URL: srv.URL, Issuer: srv.URL, Client: srv.Client(), CAFile: caFile, Dir: opts.Dir,
+		Store: db, Server: s, TLS: srv}
+	t.Cleanup(in.Close)
+	return in
+}
+
+// Close stops the server and closes the store; it is safe to call more than once.
+func (in *Instance) Close() {
+	in.closeOnce.Do(func() {
+		in.TLS.CloseClientConnections()
+		in.TLS.Close()
+		in.Store.Close()
+	})
+}
+
+// Context returns a context whose oauth2 HTTP client trusts the instance.
+func (in *Instance) Context(ctx context.Context) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, in.Client)
+}
+
+// Endpoint returns the instance's OAuth endpoints.
+func (in *Instance) Endpoint() oauth2.Endpoint {
+	return oauth2.Endpoint{
+		AuthURL:       in.URL + "/authorize",
+		TokenURL:      in.URL + "/oauth/token",
+		DeviceAuthURL: in.URL + "/device_authorization",
+		AuthStyle:     oauth2.AuthStyleInParams,
+	}
+}
+
+// CreateUser adds an account with display name and email derived from username.
+func (in *Instance) CreateUser(t testing.TB, username, password string) store.User {
+	t.Helper()
+	u, err := linkd.AddUser(context.Background(), in.Store, linkd.NewUser{Username: username, Password: password,
+		DisplayName: strings.ToUpper(username[:1]) + username[1:], Email: username + "@example.com"})
+	if err != nil {
+		t.Fatalf("linkdtest: create user: %v", err)
+	}
+	return u
+}
+
+// CreateUserWithTOTP adds an account with a TOTP second factor and returns its secret.
+func (in *Instance) CreateUserWithTOTP(t testing.TB, username, password string) (store.User, string) {
+	t.Helper()
+	u := in.CreateUser(t, username, password)
+	secret, err := linkd.EnableTOTP(context.Background(), in.Store, username)
+	if err != nil {
+		t.Fatalf("linkdtest: totp: %v", err)
+	}
+	u.TOTPSecret = secret
+	return u, secret
+}
+
+// AppToken signs in to the linkdesk client as a browser would and returns its tokens
+// (access, refresh, id token).
+func (in *Instance) AppToken(t testing.TB, username, password string) *oauth2.Token {
+	t.Helper()
+	tok, err := in.SignIn(context.Background(), username, password, "")
+	if err != nil {
+		t.Fatalf("linkdtest: sign in: %v", err)
+	}
+	return tok
+}
+
+// AppTokenWithTOTP is AppToken for an account with a TOTP secret.
+func (in *Instance) AppTokenWithTOTP(t testing.TB, username, password, totpSecret string) *oauth2.Token {
+	t.Helper()
+	tok, err := in.SignIn(context.Background(), username, password, totpSecret)
+	if err != nil {
+		t.Fatalf("linkdtest: sign in: %v", err)
+	}
+	return tok
+}
+
+// AppConfig is the oauth2 configuration of the linkdesk app against this instance.
+func (in *Instance) AppConfig(redirectURL string) *oauth2.Config {
+	return &oauth2.Config{ClientID: devices.AppClientID, Endpoint: in.Endpoint(), RedirectURL: redirectURL,
+		Scopes: []string{"openid", "profile", "email", "offline_access"}}
+}
+
+var (
+	reAuthID = regexp.MustCompile(`name="authRequestID" value="([^"]*)"`)
+	reCSRF   = regexp.MustCompile(`name="csrf" value="([^"]*)"`)
+	reError  = regexp.MustCompile(`class="error"[^>]*>([^<]*)<`)
+)
+
+// SignIn runs the authorization-code flow with PKCE for the linkdesk client: it
+// follows the login form (and the TOTP step when totpSecret is set) and captures the
+// loopback redirect without listening on it. Errors describe what the pages said.
+func (in *Instance) SignIn(ctx context.Context, username, password, totpSecret string) (*oauth2.Token, error) {
+	const redirect = "http://127.0.0.1:49999/callback"
+	conf := in.AppConfig(redirect)
+	verifier := oauth2.GenerateVerifier()
+	state := oauth2.GenerateVerifier()
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Transport: in.Client.Transport, Jar: jar,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if req.URL.Host == "127.0.0.1:49999" {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		}}
+	resp, err := browser.Get(conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)))
+	if err != nil {
+		return nil, err
+	}
+	body, err := readPage(resp)
+	if err != nil {
+		return nil, err
+	}
+	form := func(b string) (url.Values, error) {
+		id, csrf := reAuthID.FindStringSubmatch(b), reCSRF.FindStringSubmatch(b)
+		if id == nil || csrf == nil {
+			return nil, fmt.Errorf("no sign-in form on page: %s", pageError(b))
+		}
+		return url.Values{"authRequestID": {html.UnescapeString(id[1])}, "csrf": {html.UnescapeString(csrf[1])}}, nil
+	}
+	v, err := form(body)
+	if err != nil {
+		return nil, err
+	}
+	v.Set("username", username)
+	v.Set("password", password)
+	resp, err = browser.PostForm(in.URL+"/login", v)
+	if err != nil {
+		return nil, err
+	}
+	if totpSecret != "" && resp.StatusCode == http.StatusOK {
+		body, err := readPage(resp)
+		if err != nil {
+			return nil, err
+		}
+		v, err := form(body)
+		if err != nil {
+			return nil, err
+		}
+		code, err := accounts.TOTPCode(totpSecret, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		v.Set("otp", code)
+		if resp, err = browser.PostForm(in.URL+"/login", v); err != nil {
+			return nil, err
+		}
+	}
+	if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
+		b, _ := readPage(resp)
+		return nil, fmt.Errorf("sign-in answered %d: %s", resp.StatusCode, pageError(b))
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		return nil, err
+	}
+	q := loc.Query()
+	if q.Get("error") != "" {
+		return nil, fmt.Errorf("authorize: %s: %s", q.Get("error"), q.Get("error_description"))
+	}
+	if q.Get("state") != state || q.Get("code") == "" {
+		return nil, errors.New("callback without code or with the wrong state")
+	}
+	return conf.Exchange(in.Context(ctx), q.Get("code"), oauth2.VerifierOption(verifier))
+}
+
+func readPage(resp *http.Response) (string, error) {
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return string(b), err
+}
+
+func pageError(b string) string {
+	if m := reError.FindStringSubmatch(b); m != nil {
+		return html.UnescapeString(m[1])
+	}
+	if len(b) > 200 {
+		b = b[:200]
+	}
+	return b
+}

@@ -1,0 +1,123 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/linkdesk/linkdesk/devices"
+)
+
+// userCodeAttempts bounds the retries after a user-code clash; with 20^8 codes a
+// second clash in a row means something else is wrong.
+const userCodeAttempts = 8
+
+// maxInfoLen bounds what a device may say about itself.
+const maxInfoLen = 100
+
+// deviceAuthorization serves the RFC 8628 device authorization endpoint in place of
+// zitadel's: it reads the extension parameters and the caller's address into the
+// storage call's context, makes user codes with devices.NewUserCode, and retries on
+// a code clash instead of answering 500.
+func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
+	ctx := op.ContextWithIssuer(r.Context(), p.cfg.Issuer)
+	r = r.WithContext(ctx)
+	clientID, authenticated, err := op.ClientIDFromRequest(r, p.op)
+	if err != nil {
+		op.RequestError(w, r, err, p.log)
+		return
+	}
+	c, err := p.storage.clientByID(ctx, clientID)
+	if err != nil {
+		op.RequestError(w, r, err, p.log)
+		return
+	}
+	if !op.ValidateGrantType(c, oidc.GrantTypeDeviceCode) {
+		op.RequestError(w, r, oidc.ErrUnauthorizedClient().WithDescription("client may not use the device code grant"), p.log)
+		return
+	}
+	if op.IsConfidentialType(c) && !authenticated {
+		op.RequestError(w, r, oidc.ErrInvalidClient().WithDescription("confidential client requires authentication"), p.log)
+		return
+	}
+	req := new(oidc.DeviceAuthorizationRequest)
+	if err := p.op.Decoder().Decode(req, r.Form); err != nil {
+		op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("cannot parse device authorization request"), p.log)
+		return
+	}
+	dr := deviceRequest{
+		info: devices.DeviceInfo{
+			Name:  clean(r.Form.Get(devices.ParamDeviceName)),
+			Model: clean(r.Form.Get(devices.ParamDeviceModel)),
+			Kind:  devices.ParseKind(strings.ToLower(strings.TrimSpace(r.Form.Get(devices.ParamDeviceKind)))),
+		},
+		ip: p.cfg.ClientIP(r),
+	}
+	ctx = context.WithValue(ctx, deviceKey{}, dr)
+
+	deviceCode := randomToken(32) // 256 bits
+	expires := p.cfg.Now().Add(p.cfg.DeviceCodeLifetime)
+	var userCode string
+	for attempt := 0; ; attempt++ {
+		userCode, err = devices.NewUserCode()
+		if err == nil {
+			err = p.storage.StoreDeviceAuthorization(ctx, clientID, deviceCode, userCode, expires, req.Scopes)
+		}
+		if err == nil {
+			break
+		}
+		if errors.Is(err, op.ErrDuplicateUserCode) && attempt+1 < userCodeAttempts {
+			continue
+		}
+		p.log.Error("device authorization failed", "client", clientID, "err", err)
+		op.RequestError(w, r, op.NewStatusError(oidc.ErrServerError().WithDescription("could not start linking; try again"), http.StatusInternalServerError), p.log)
+		return
+	}
+	shown := devices.FormatCode(userCode)
+	verify := p.cfg.Issuer + devices.VerificationPath
+	resp := oidc.DeviceAuthorizationResponse{
+		DeviceCode:              deviceCode,
+		UserCode:                shown,
+		VerificationURI:         verify,
+		VerificationURIComplete: verify + "?" + url.Values{devices.ParamUserCode: {shown}}.Encode(),
+		ExpiresIn:               int(p.cfg.DeviceCodeLifetime.Seconds()),
+		Interval:                int(p.cfg.PollInterval.Seconds()),
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(resp)
+}
+
+// clean trims a device-supplied label, drops control characters and bounds its length.
+func clean(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(s))
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "")
+	}
+	if r := []rune(s); len(r) > maxInfoLen {
+		s = string(r[:maxInfoLen])
+	}
+	return s
+}
+
+// remoteIP is the host part of r.RemoteAddr, trusting no forwarding headers.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,182 @@
+// Package provider is linkd's OpenID provider: zitadel/oidc's op.Provider over
+// store.Store, with the device authorization grant (RFC 8628) carrying device_name,
+// device_model and device_kind, opaque access tokens checked against storage on every
+// use, rotating refresh tokens, and a small server-rendered sign-in page for the
+// authorization-code flow of the linkdesk app.
+package provider
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/text/language"
+
+	"github.com/linkdesk/linkdesk/server/store"
+)
+
+// Defaults of Config's durations.
+const (
+	DefaultDeviceCodeLifetime   = 10 * time.Minute
+	DefaultPollInterval         = 5 * time.Second
+	DefaultAccessTokenLifetime  = time.Hour
+	DefaultRefreshTokenLifetime = 90 * 24 * time.Hour
+)
+
+// Config is what the provider needs; Issuer and Store are required.
+type Config struct {
+	Issuer string // https URL clients see, without a trailing slash
+	Store  store.Store
+	Logger *slog.Logger // nil: slog.Default()
+	// DeviceCodeLifetime is how long a user code can be entered (default 10 minutes).
+	DeviceCodeLifetime time.Duration
+	// PollInterval is the device's minimum polling interval (default 5 s, whole seconds).
+	PollInterval         time.Duration
+	AccessTokenLifetime  time.Duration // default 1 hour
+	RefreshTokenLifetime time.Duration // default 90 days
+	// ClientIP returns the caller's address; nil uses r.RemoteAddr's host.
+	ClientIP func(r *http.Request) string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Provider is the OpenID provider; serve it with Handler.
+type Provider struct {
+	cfg     Config
+	log     *slog.Logger
+	storage *storage
+	op      *op.Provider
+	login   *login
+	handler http.Handler
+}
+
+// DeviceAuthorizationPath is where devices ask for a code (RFC 8628 §3.1).
+const DeviceAuthorizationPath = "/device_authorization"
+
+// New loads (or, on first start, creates) the signing key and builds the provider.
+func New(ctx context.Context, cfg Config) (*Provider, error) {
+	if cfg.Store == nil || cfg.Issuer == "" {
+		return nil, errors.New("provider: Config.Store and Config.Issuer are required")
+	}
+	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.DeviceCodeLifetime <= 0 {
+		cfg.DeviceCodeLifetime = DefaultDeviceCodeLifetime
+	}
+	if cfg.PollInterval < time.Second {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	cfg.PollInterval = cfg.PollInterval.Truncate(time.Second)
+	if cfg.AccessTokenLifetime <= 0 {
+		cfg.AccessTokenLifetime = DefaultAccessTokenLifetime
+	}
+	if cfg.RefreshTokenLifetime <= 0 {
+		cfg.RefreshTokenLifetime = DefaultRefreshTokenLifetime
+	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = remoteIP
+	}
+	p := &Provider{cfg: cfg, log: cfg.Logger.With("component", "provider")}
+	p.storage = &storage{store: cfg.Store, log: p.log, now: cfg.Now, cfg: &p.cfg,
+		loginURL: func(id string) string { return "/login?authRequestID=" + url.QueryEscape(id) }}
+	if err := p.storage.loadKeys(ctx); err != nil {
+		return nil, fmt.Errorf("provider: signing keys: %w", err)
+	}
+	// The AES key sealing opaque access tokens is derived from the stored signing key,
+	// so it survives restarts and is shared by replicas on one store.
+	secret := sha256.Sum256(append([]byte("linkd access token key v1\x00"), p.storage.oldestKeyDER()...))
+	opCfg := &op.Config{
+		CryptoKey:             secret,
+		CodeMethodS256:        true,
+		GrantTypeRefreshToken: true,
+		SupportedScopes:       DefaultScopes,
+		SupportedUILocales:    []language.Tag{language.English},
+		DeviceAuthorization: op.DeviceAuthorizationConfig{
+			Lifetime:     cfg.DeviceCodeLifetime,
+			PollInterval: cfg.PollInterval,
+			UserFormPath: "/link",
+			UserCode:     op.UserCodeBase20,
+		},
+	}
+	var opts []op.Option
+	if u, err := url.Parse(cfg.Issuer); err == nil && u.Scheme == "http" {
+		opts = append(opts, op.WithAllowInsecure())
+	}
+	opts = append(opts, op.WithLogger(p.log))
+	o, err := op.NewProvider(opCfg, p.storage, op.StaticIssuer(cfg.Issuer), opts...)
+	if err != nil {
+		return nil, err
+	}
+	p.op = o
+	csrfKey := sha256.Sum256(append([]byte("linkd login csrf v1\x00"), p.storage.oldestKeyDER()...))
+	p.login = newLogin(p, csrfKey[:])
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+DeviceAuthorizationPath, p.deviceAuthorization)
+	mux.Handle("/login", p.login)
+	mux.Handle("/login/", p.login)
+	mux.Handle("/", o)
+	p.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := withGrantHolder(r.Context())
+		ctx = context.WithValue(ctx, ipKey{}, p.cfg.ClientIP(r))
+		mux.ServeHTTP(w, r.WithContext(ctx))
+	})
+	return p, nil
+}
+
+// Handler serves the provider's endpoints (discovery, authorize, token, userinfo,
+// introspection, revocation, keys, device authorization) and the sign-in page /login.
+// Mount it at "/".
+func (p *Provider) Handler() http.Handler { return p.handler }
+
+// Issuer returns the issuer URL.
+func (p *Provider) Issuer() string { return p.cfg.Issuer }
+
+// ErrInvalidToken is returned by VerifyAccessToken for any token that is not a live
+// access token of this provider.
+var ErrInvalidToken = errors.New("provider: invalid access token")
+
+// VerifyAccessToken opens an opaque bearer access token and checks it against storage
+// at this moment, so revoked (unlinked) and expired tokens fail at once.
+func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (store.AccessToken, error) {
+	if token == "" || len(token) > 4096 {
+		return store.AccessToken{}, ErrInvalidToken
+	}
+	plain, err := p.op.Crypto().Decrypt(token)
+	if err != nil {
+		return store.AccessToken{}, ErrInvalidToken
+	}
+	id, subject, ok := strings.Cut(plain, ":")
+	if !ok || id == "" || subject == "" {
+		return store.AccessToken{}, ErrInvalidToken
+	}
+	at, err := p.cfg.Store.AccessTokenByID(ctx, id, p.cfg.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return store.AccessToken{}, ErrInvalidToken
+	}
+	if err != nil {
+		return store.AccessToken{}, err
+	}
+	if at.Subject != subject {
+		return store.AccessToken{}, ErrInvalidToken
+	}
+	return at, nil
+}
+
+// authCallbackURL is where the sign-in page sends the browser once the person is
+// signed in; zitadel then redirects to the client with the code.
+func (p *Provider) authCallbackURL(id string) string {
+	return op.AuthCallbackURL(p.op)(op.ContextWithIssuer(context.Background(), p.cfg.Issuer), id)
+}

@@ -1,0 +1,591 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/server/accounts"
+	"github.com/linkdesk/linkdesk/server/store"
+)
+
+// refreshPrefix marks a refresh token handed to RevokeToken as a "token id".
+const refreshPrefix = "rt:"
+
+// storage adapts store.Store to zitadel's op.Storage and op.DeviceAuthorizationStorage.
+type storage struct {
+	store    store.Store
+	log      *slog.Logger
+	now      func() time.Time
+	loginURL func(string) string
+	cfg      *Config
+
+	mu   sync.RWMutex
+	keys []parsedKey // newest first
+}
+
+type parsedKey struct {
+	id  string
+	key *rsa.PrivateKey
+}
+
+var (
+	_ op.Storage                    = (*storage)(nil)
+	_ op.DeviceAuthorizationStorage = (*storage)(nil)
+)
+
+// randomToken returns n random bytes, base64url without padding.
+func randomToken(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func newID() string { return randomToken(16) }
+
+// ---- signing keys ----
+
+// loadKeys reads the signing keys, creating an RS256 key on first start.
+func (s *storage) loadKeys(ctx context.Context) error {
+	ks, err := s.store.SigningKeys(ctx)
+	if err != nil {
+		return err
+	}
+	if len(ks) == 0 {
+		priv, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(priv)
+		if err != nil {
+			return err
+		}
+		k := store.SigningKey{ID: newID(), Algorithm: string(jose.RS256),
+			PrivateKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), CreatedAt: s.now()}
+		if err := s.store.AddSigningKey(ctx, k); err != nil {
+			return err
+		}
+		if ks, err = s.store.SigningKeys(ctx); err != nil {
+			return err
+		}
+	}
+	var parsed []parsedKey
+	for _, k := range ks {
+		blk, _ := pem.Decode(k.PrivateKeyPEM)
+		if blk == nil {
+			return fmt.Errorf("provider: signing key %s is not PEM", k.ID)
+		}
+		anyKey, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+		if err != nil {
+			return fmt.Errorf("provider: signing key %s: %w", k.ID, err)
+		}
+		rk, ok := anyKey.(*rsa.PrivateKey)
+		if !ok {
+			return fmt.Errorf("provider: signing key %s is not RSA", k.ID)
+		}
+		parsed = append(parsed, parsedKey{id: k.ID, key: rk})
+	}
+	s.mu.Lock()
+	s.keys = parsed
+	s.mu.Unlock()
+	return nil
+}
+
+// cryptoKey derives the AES key that seals opaque access tokens from the oldest
+// signing key, so every replica on one store seals and opens the same tokens.
+func (s *storage) oldestKeyDER() []byte {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	der, _ := x509.MarshalPKCS8PrivateKey(s.keys[len(s.keys)-1].key)
+	return der
+}
+
+type signingKey struct{ parsedKey }
+
+func (k signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.RS256 }
+func (k signingKey) Key() any                                    { return k.key }
+func (k signingKey) ID() string                                  { return k.id }
+
+type publicKey struct{ parsedKey }
+
+func (k publicKey) ID() string                         { return k.id }
+func (k publicKey) Algorithm() jose.SignatureAlgorithm { return jose.RS256 }
+func (k publicKey) Use() string                        { return "sig" }
+func (k publicKey) Key() any                           { return &k.key.PublicKey }
+
+func (s *storage) SigningKey(context.Context) (op.SigningKey, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return signingKey{s.keys[0]}, nil
+}
+
+func (s *storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
+	return []jose.SignatureAlgorithm{jose.RS256}, nil
+}
+
+func (s *storage) KeySet(context.Context) ([]op.Key, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]op.Key, len(s.keys))
+	for i, k := range s.keys {
+		out[i] = publicKey{k}
+	}
+	return out, nil
+}
+
+// ---- clients ----
+
+func (s *storage) clientByID(ctx context.Context, id string) (*client, error) {
+	c, ok := builtinClient(id)
+	if !ok {
+		var err error
+		c, err = s.store.ClientByID(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, oidc.ErrInvalidClient().WithDescription("unknown client")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(c.RedirectURIs) == 0 {
+			c.GrantTypes = slices.DeleteFunc(slices.Clone(c.GrantTypes), func(g string) bool { return g == string(oidc.GrantTypeCode) })
+		}
+	}
+	return &client{c: c, loginURL: s.loginURL, idTTL: time.Hour}, nil
+}
+
+func (s *storage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
+	return s.clientByID(ctx, id)
+}
+
+func (s *storage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
+	c, err := s.clientByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	if c.c.SecretHash == "" || !accounts.CheckPassword(c.c.SecretHash, secret) {
+		return oidc.ErrInvalidClient().WithDescription("wrong client credentials")
+	}
+	return nil
+}
+
+// ---- authorization code requests ----
+
+type authRequest struct{ store.AuthRequest }
+
+func (a *authRequest) GetID() string          { return a.ID }
+func (a *authRequest) GetACR() string         { return "" }
+func (a *authRequest) GetAMR() []string       { return a.AMR }
+func (a *authRequest) GetAudience() []string  { return []string{a.ClientID} }
+func (a *authRequest) GetAuthTime() time.Time { return a.AuthTime }
+func (a *authRequest) GetClientID() string    { return a.ClientID }
+func (a *authRequest) GetCodeChallenge() *oidc.CodeChallenge {
+	if a.CodeChallenge == "" {
+		return nil
+	}
+	return &oidc.CodeChallenge{Challenge: a.CodeChallenge, Method: oidc.CodeChallengeMethod(a.CodeChallengeMethod)}
+}
+func (a *authRequest) GetNonce() string                   { return a.Nonce }
+func (a *authRequest) GetRedirectURI() string             { return a.RedirectURI }
+func (a *authRequest) GetResponseType() oidc.ResponseType { return oidc.ResponseType(a.ResponseType) }
+func (a *authRequest) GetResponseMode() oidc.ResponseMode { return oidc.ResponseMode(a.ResponseMode) }
+func (a *authRequest) GetScopes() []string                { return a.Scopes }
+func (a *authRequest) GetState() string                   { return a.State }
+func (a *authRequest) GetSubject() string                 { return a.Subject }
+func (a *authRequest) Done() bool                         { return a.AuthRequest.Done }
+
+const authRequestLifetime = 15 * time.Minute
+
+func (s *storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, userID string) (op.AuthRequest, error) {
+	c, err := s.clientByID(ctx, req.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	// PKCE with S256 is required of every public client (the linkdesk app).
+	if c.AuthMethod() == oidc.AuthMethodNone && (req.CodeChallenge == "" || req.CodeChallengeMethod != oidc.CodeChallengeMethodS256) {
+		return nil, oidc.ErrInvalidRequest().WithDescription("PKCE with code_challenge_method S256 is required")
+	}
+	now := s.now()
+	a := store.AuthRequest{
+		ID: newID(), ClientID: req.ClientID, RedirectURI: req.RedirectURI, State: req.State,
+		Nonce: req.Nonce, Scopes: c.allowScopes(req.Scopes), ResponseType: string(req.ResponseType),
+		ResponseMode: string(req.ResponseMode), CodeChallenge: req.CodeChallenge,
+		CodeChallengeMethod: string(req.CodeChallengeMethod), Prompt: req.Prompt, MaxAge: req.MaxAge,
+		LoginHint: req.LoginHint, CreatedAt: now, ExpiresAt: now.Add(authRequestLifetime),
+	}
+	if err := s.store.CreateAuthRequest(ctx, a); err != nil {
+		return nil, err
+	}
+	return &authRequest{a}, nil
+}
+
+func (s *storage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
+	a, err := s.store.AuthRequestByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if s.now().After(a.ExpiresAt) {
+		return nil, oidc.ErrInvalidRequest().WithDescription("the sign-in took too long; start again")
+	}
+	return &authRequest{a}, nil
+}
+
+func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
+	a, err := s.store.AuthRequestByCode(ctx, code)
+	if err != nil {
+		return nil, err
+	}
+	if s.now().After(a.ExpiresAt) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("code expired")
+	}
+	return &authRequest{a}, nil
+}
+
+func (s *storage) SaveAuthCode(ctx context.Context, id, code string) error {
+	return s.store.SaveAuthCode(ctx, id, code)
+}
+
+func (s *storage) DeleteAuthRequest(ctx context.Context, id string) error {
+	err := s.store.DeleteAuthRequest(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// ---- tokens ----
+
+// refreshRequest is a live refresh token presented at the token endpoint.
+type refreshRequest struct {
+	store.RefreshToken
+	current []string
+}
+
+func (r *refreshRequest) GetAMR() []string            { return r.AMR }
+func (r *refreshRequest) GetAudience() []string       { return []string{r.ClientID} }
+func (r *refreshRequest) GetAuthTime() time.Time      { return r.AuthTime }
+func (r *refreshRequest) GetClientID() string         { return r.ClientID }
+func (r *refreshRequest) GetScopes() []string         { return r.current }
+func (r *refreshRequest) GetSubject() string          { return r.Subject }
+func (r *refreshRequest) SetCurrentScopes(s []string) { r.current = s }
+
+// grantHolder carries the grant of a just-consumed device authorization from
+// GetDeviceAuthorizatonState to the token-creation call of the same request, which
+// zitadel gives only a *op.DeviceAuthorizationState.
+type grantHolder struct {
+	mu      sync.Mutex
+	grantID string
+}
+
+type holderKey struct{}
+
+func withGrantHolder(ctx context.Context) context.Context {
+	return context.WithValue(ctx, holderKey{}, &grantHolder{})
+}
+
+func holderFrom(ctx context.Context) *grantHolder {
+	h, _ := ctx.Value(holderKey{}).(*grantHolder)
+	return h
+}
+
+// grantFor finds (or, for a redeemed sign-in code, creates) the grant the new tokens
+// belong to.
+func (s *storage) grantFor(ctx context.Context, req op.TokenRequest) (grantID, clientID string, authTime time.Time, amr []string, err error) {
+	switch r := req.(type) {
+	case *op.DeviceAuthorizationState:
+		h := holderFrom(ctx)
+		if h == nil {
+			return "", "", time.Time{}, nil, errors.New("provider: device token request without grant")
+		}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.grantID == "" {
+			return "", "", time.Time{}, nil, errors.New("provider: device token request without grant")
+		}
+		return h.grantID, r.ClientID, r.AuthTime, r.AMR, nil
+	case *authRequest:
+		c, err := s.clientByID(ctx, r.ClientID)
+		if err != nil {
+			return "", "", time.Time{}, nil, err
+		}
+		now := s.now()
+		g := store.Grant{ID: newID(), Subject: r.Subject, ClientID: r.ClientID, Scopes: r.Scopes,
+			Flow: store.FlowSignIn, Name: c.c.Name, Device: devices.DeviceInfo{Kind: devices.KindComputer},
+			AuthTime: r.AuthTime, CreatedAt: now}
+		if err := s.store.CreateGrant(ctx, g); err != nil {
+			return "", "", time.Time{}, nil, err
+		}
+		return g.ID, r.ClientID, r.AuthTime, r.AMR, nil
+	case *refreshRequest:
+		return r.GrantID, r.ClientID, r.AuthTime, r.AMR, nil
+	}
+	return "", "", time.Time{}, nil, fmt.Errorf("provider: unsupported token request %T", req)
+}
+
+func (s *storage) newAccess(grantID, subject, clientID string, scopes []string) store.AccessToken {
+	now := s.now()
+	return store.AccessToken{ID: newID(), GrantID: grantID, Subject: subject, ClientID: clientID,
+		Scopes: scopes, CreatedAt: now, ExpiresAt: now.Add(s.cfg.AccessTokenLifetime)}
+}
+
+func (s *storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
+	grantID, clientID, _, _, err := s.grantFor(ctx, req)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	at := s.newAccess(grantID, req.GetSubject(), clientID, req.GetScopes())
+	if err := s.store.CreateAccessToken(ctx, at); err != nil {
+		return "", time.Time{}, err
+	}
+	return at.ID, at.ExpiresAt, nil
+}
+
+func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
+	grantID, clientID, authTime, amr, err := s.grantFor(ctx, req)
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	now := s.now()
+	at := s.newAccess(grantID, req.GetSubject(), clientID, req.GetScopes())
+	next := store.RefreshToken{Token: randomToken(32), GrantID: grantID, Subject: req.GetSubject(),
+		ClientID: clientID, Scopes: req.GetScopes(), AuthTime: authTime, AMR: amr, CreatedAt: now,
+		ExpiresAt: now.Add(s.cfg.RefreshTokenLifetime)}
+	if rr, ok := req.(*refreshRequest); ok && current != "" {
+		next.Scopes = rr.Scopes // a narrower request narrows the access token, not the grant
+		if err := s.store.RotateRefreshToken(ctx, current, next, at); err != nil {
+			if errors.Is(err, store.ErrRefreshReused) {
+				s.log.Warn("refresh token reused; link revoked", "grant", grantID, "client", clientID)
+			}
+			if errors.Is(err, store.ErrRefreshReused) || errors.Is(err, store.ErrNotFound) {
+				return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token is no longer valid")
+			}
+			return "", "", time.Time{}, err
+		}
+	} else {
+		if err := s.store.CreateAccessToken(ctx, at); err != nil {
+			return "", "", time.Time{}, err
+		}
+		if err := s.store.CreateRefreshToken(ctx, next); err != nil {
+			return "", "", time.Time{}, err
+		}
+	}
+	if err := s.store.TouchGrant(ctx, grantID, clientIPFrom(ctx), now); err != nil {
+		s.log.Debug("touch grant", "err", err)
+	}
+	return at.ID, next.Token, at.ExpiresAt, nil
+}
+
+func (s *storage) TokenRequestByRefreshToken(ctx context.Context, token string) (op.RefreshTokenRequest, error) {
+	rt, err := s.store.RefreshTokenByToken(ctx, token, s.now())
+	if errors.Is(err, store.ErrRefreshReused) {
+		s.log.Warn("refresh token reused; link revoked", "client", rt.ClientID)
+	}
+	if err != nil {
+		return nil, op.ErrInvalidRefreshToken
+	}
+	return &refreshRequest{RefreshToken: rt, current: rt.Scopes}, nil
+}
+
+func (s *storage) TerminateSession(context.Context, string, string) error { return nil }
+
+func (s *storage) GetRefreshTokenInfo(ctx context.Context, clientID, token string) (string, string, error) {
+	rt, err := s.store.RefreshTokenByToken(ctx, token, s.now())
+	if err != nil || rt.ClientID != clientID {
+		return "", "", op.ErrInvalidRefreshToken
+	}
+	return rt.Subject, refreshPrefix + token, nil
+}
+
+func (s *storage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID string) *oidc.Error {
+	if rt, ok := strings.CutPrefix(tokenOrID, refreshPrefix); ok {
+		if err := s.store.RevokeRefreshToken(ctx, rt); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return oidc.ErrServerError().WithParent(err)
+		}
+		return nil
+	}
+	at, err := s.store.AccessTokenByID(ctx, tokenOrID, s.now())
+	if err != nil {
+		return nil // unknown tokens are answered 200 (RFC 7009 §2.2)
+	}
+	if at.ClientID != clientID {
+		return oidc.ErrInvalidClient().WithDescription("token was issued to another client")
+	}
+	if err := s.store.DeleteAccessToken(ctx, at.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return oidc.ErrServerError().WithParent(err)
+	}
+	return nil
+}
+
+// ---- userinfo and introspection ----
+
+func (s *storage) fillUserinfo(ctx context.Context, ui *oidc.UserInfo, subject string, scopes []string) error {
+	u, err := s.store.UserBySubject(ctx, subject)
+	if err != nil {
+		return err
+	}
+	ui.Subject = u.Subject
+	if slices.Contains(scopes, oidc.ScopeProfile) {
+		ui.Name = u.DisplayName
+		ui.PreferredUsername = u.Username
+	}
+	if slices.Contains(scopes, oidc.ScopeEmail) {
+		ui.Email = u.Email
+	}
+	return nil
+}
+
+func (s *storage) SetUserinfoFromScopes(ctx context.Context, ui *oidc.UserInfo, userID, clientID string, scopes []string) error {
+	return s.fillUserinfo(ctx, ui, userID, scopes)
+}
+
+func (s *storage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, tokenID, subject, origin string) error {
+	at, err := s.store.AccessTokenByID(ctx, tokenID, s.now())
+	if err != nil || at.Subject != subject {
+		return errors.New("token is not valid")
+	}
+	return s.fillUserinfo(ctx, ui, subject, at.Scopes)
+}
+
+func (s *storage) SetIntrospectionFromToken(ctx context.Context, in *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
+	at, err := s.store.AccessTokenByID(ctx, tokenID, s.now())
+	if err != nil || at.Subject != subject {
+		return errors.New("token is not valid")
+	}
+	ui := new(oidc.UserInfo)
+	if err := s.fillUserinfo(ctx, ui, subject, at.Scopes); err != nil {
+		return err
+	}
+	in.SetUserInfo(ui)
+	in.Scope = at.Scopes
+	in.ClientID = at.ClientID
+	in.Expiration = oidc.FromTime(at.ExpiresAt)
+	in.IssuedAt = oidc.FromTime(at.CreatedAt)
+	in.Audience = []string{at.ClientID}
+	return nil
+}
+
+func (s *storage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
+	return nil, nil
+}
+
+func (s *storage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
+	return nil, errors.New("provider: JWT profile is not supported")
+}
+
+func (s *storage) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {
+	return nil, errors.New("provider: JWT profile is not supported")
+}
+
+func (s *storage) Health(ctx context.Context) error { return s.store.Health(ctx) }
+
+// ---- device authorization ----
+
+// deviceRequest carries what zitadel's StoreDeviceAuthorization is not given: the
+// extension parameters and the caller's address.
+type deviceRequest struct {
+	info devices.DeviceInfo
+	ip   string
+}
+
+type deviceKey struct{}
+type ipKey struct{}
+
+func clientIPFrom(ctx context.Context) string {
+	ip, _ := ctx.Value(ipKey{}).(string)
+	return ip
+}
+
+func (s *storage) StoreDeviceAuthorization(ctx context.Context, clientID, deviceCode, userCode string, expires time.Time, scopes []string) error {
+	dr, _ := ctx.Value(deviceKey{}).(deviceRequest)
+	if dr.info.Kind == "" {
+		dr.info.Kind = devices.KindOther
+	}
+	code, err := devices.NormalizeCode(userCode)
+	if err != nil {
+		return err
+	}
+	c, err := s.clientByID(ctx, clientID)
+	if err != nil {
+		return err
+	}
+	err = s.store.CreateDeviceAuth(ctx, store.DeviceAuth{
+		DeviceCode: deviceCode, UserCode: code, ClientID: clientID, Scopes: c.allowScopes(scopes),
+		Device: dr.info, RequestIP: dr.ip, CreatedAt: s.now(), ExpiresAt: expires,
+		Interval: s.cfg.PollInterval, State: store.DeviceAuthPending,
+	})
+	if errors.Is(err, store.ErrDuplicateUserCode) {
+		return fmt.Errorf("%w: %w", op.ErrDuplicateUserCode, err)
+	}
+	return err
+}
+
+// errSlowDown makes zitadel answer slow_down (it maps context.DeadlineExceeded so).
+var errSlowDown = fmt.Errorf("provider: polling too fast: %w", context.DeadlineExceeded)
+
+func (s *storage) GetDeviceAuthorizatonState(ctx context.Context, clientID, deviceCode string) (*op.DeviceAuthorizationState, error) {
+	now := s.now()
+	res, err := s.store.PollDeviceAuth(ctx, clientID, deviceCode, now)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, err // access_denied: not a code of this client
+	}
+	if err != nil {
+		// A storage hiccup must never make a device give up: answer slow_down.
+		s.log.Warn("device poll failed; answering slow_down", "client", clientID, "err", err)
+		return nil, fmt.Errorf("provider: poll: %w (%w)", context.DeadlineExceeded, err)
+	}
+	if res.SlowDown {
+		return nil, errSlowDown
+	}
+	d := res.Auth
+	st := &op.DeviceAuthorizationState{ClientID: clientID, Scopes: d.Scopes, Expires: d.ExpiresAt,
+		Subject: d.Subject, AuthTime: d.AuthTime, AMR: []string{"pwd"}}
+	switch d.State {
+	case store.DeviceAuthPending:
+		return st, nil
+	case store.DeviceAuthDenied:
+		st.Denied = true
+		return st, nil
+	case store.DeviceAuthConsumed:
+		return nil, store.ErrAlreadyUsed // access_denied: the code is single use
+	case store.DeviceAuthApproved:
+		got, err := s.store.ConsumeDeviceAuth(ctx, clientID, deviceCode)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			st.Denied = true // unlinked before the device collected its tokens
+			return st, nil
+		case errors.Is(err, store.ErrAlreadyUsed):
+			return nil, err
+		case err != nil:
+			s.log.Warn("device consume failed; answering slow_down", "client", clientID, "err", err)
+			return nil, fmt.Errorf("provider: consume: %w (%w)", context.DeadlineExceeded, err)
+		}
+		h := holderFrom(ctx)
+		if h == nil {
+			return nil, errors.New("provider: token request outside the provider handler")
+		}
+		h.mu.Lock()
+		h.grantID = got.GrantID
+		h.mu.Unlock()
+		st.Done = true
+		st.Subject, st.AuthTime, st.Scopes = got.Subject, got.AuthTime, got.Scopes
+		st.Expires = now.Add(time.Minute)
+		return st, nil
+	}
+	return nil, fmt.Errorf("provider: unknown device state %q", d.State)
+}
