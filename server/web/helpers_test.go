@@ -2,11 +2,6 @@ package web_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base32"
-	"encoding/binary"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/net/html"
 
 	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/server/accounts"
 	"github.com/linkdesk/linkdesk/server/api"
 	"github.com/linkdesk/linkdesk/server/events"
 	"github.com/linkdesk/linkdesk/server/store"
@@ -62,13 +57,13 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	for _, o := range opts {
 		o(e)
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	hash, err := accounts.HashPassword(password)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, u := range []store.User{
-		{Subject: "sub-alice", Username: "alice", DisplayName: "Alice Example", Email: "alice@example.com", PasswordHash: string(hash)},
-		{Subject: "sub-bob", Username: "bob", DisplayName: "Bob", PasswordHash: string(hash), TOTPSecret: totpSecret},
+		{Subject: "sub-alice", Username: "alice", DisplayName: "Alice Example", Email: "alice@example.com", PasswordHash: hash},
+		{Subject: "sub-bob", Username: "bob", DisplayName: "Bob", PasswordHash: hash, TOTPSecret: totpSecret},
 	} {
 		if err := db.CreateUser(ctx, u); err != nil {
 			t.Fatal(err)
@@ -88,11 +83,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 			return map[string]string{"openid": "Know who you are", "media": "Play your music and videos"}[s]
 		},
 		SecureCookies: true,
-		VerifyPassword: func(hash, pw string) bool {
-			return bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw)) == nil
-		},
-		VerifyTOTP: func(_, secret, code string, now time.Time) bool { return code == totpAt(secret, now) },
-		Now:        nowFn,
+		Now:           nowFn,
 	})
 	mux := http.NewServeMux()
 	for _, p := range web.Paths {
@@ -271,20 +262,13 @@ func attr(n *html.Node, name string) string {
 	return ""
 }
 
-// totpAt is RFC 6238 (SHA-1, 30 s, 6 digits), so tests type a code like a phone app does.
+// totpAt is the code an authenticator app shows at t.
 func totpAt(secret string, t time.Time) string {
-	key, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ToUpper(secret))
+	code, err := accounts.TOTPCode(secret, t)
 	if err != nil {
-		return ""
+		panic(err)
 	}
-	var msg [8]byte
-	binary.BigEndian.PutUint64(msg[:], uint64(t.Unix()/30))
-	m := hmac.New(sha1.New, key)
-	m.Write(msg[:])
-	sum := m.Sum(nil)
-	off := sum[len(sum)-1] & 0x0f
-	v := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
-	return fmt.Sprintf("%06d", v%1_000_000)
+	return code
 }
 
 type htmlNode = html.Node

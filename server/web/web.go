@@ -38,16 +38,15 @@ type Limiter interface {
 	Fail(ctx context.Context, keys ...string) error
 }
 
-// PasswordVerifier checks a password against a stored PHC hash; it must take about the
-// same time whatever the outcome. TOTPVerifier checks a one-time code for an account's
-// base32 secret at now. Both are normally wired to server/accounts.
+// PasswordVerifier checks a password against a stored PHC hash; hash is "" for an
+// unknown username, and the check must then take as long as a real one and fail.
+// TOTPVerifier checks a one-time code for an account's base32 secret at now.
 type (
 	PasswordVerifier func(hash, password string) bool
 	TOTPVerifier     func(subject, secret, code string, now time.Time) bool
 )
 
-// Config is what the pages need. Store, Events, Limiter, VerifyPassword and VerifyTOTP
-// are required.
+// Config is what the pages need. Store, Events and Limiter are required.
 type Config struct {
 	Store   store.Store
 	Events  *events.Hub
@@ -69,7 +68,8 @@ type Config struct {
 	// SignInLimiter throttles password and TOTP guessing. nil uses Limiter with keys
 	// of their own ("signin:…"), so sign-in failures never lock code entry.
 	SignInLimiter Limiter
-	// VerifyPassword and VerifyTOTP check credentials (server/accounts).
+	// VerifyPassword and VerifyTOTP check credentials; nil uses server/accounts
+	// (argon2id; RFC 6238 with each time step accepted once per account, §5.2).
 	VerifyPassword PasswordVerifier
 	VerifyTOTP     TOTPVerifier
 	// ClientIP returns the caller's address; nil uses r.RemoteAddr's host.
@@ -90,8 +90,14 @@ type server struct {
 
 // New returns the handler of the web pages. It serves the full paths listed in Paths.
 func New(cfg Config) http.Handler {
-	if cfg.Store == nil || cfg.Events == nil || cfg.Limiter == nil || cfg.VerifyPassword == nil || cfg.VerifyTOTP == nil {
-		panic("web: Config.Store, Events, Limiter, VerifyPassword and VerifyTOTP are required")
+	if cfg.Store == nil || cfg.Events == nil || cfg.Limiter == nil {
+		panic("web: Config.Store, Events and Limiter are required")
+	}
+	if cfg.VerifyPassword == nil {
+		cfg.VerifyPassword = checkPassword
+	}
+	if cfg.VerifyTOTP == nil {
+		cfg.VerifyTOTP = newTOTPChecker().check
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -150,11 +150,26 @@ func TestSignInWithTOTP(t *testing.T) {
 	p.wantStatus(t, http.StatusUnauthorized)
 	p.mustSay(t, "That one-time code is not right")
 
-	p = b.submit(p, "/signin", url.Values{"otp": {totpAt(totpSecret, e.clock())}})
+	otp := totpAt(totpSecret, e.clock())
+	p = b.submit(p, "/signin", url.Values{"otp": {otp[:3] + " " + otp[3:]}})
 	if p.url.Path != "/link/confirm" {
 		t.Fatalf("after the one-time code at %s, want /link/confirm", p.url.Path)
 	}
 	p.mustSay(t, "Bob", "Living room TV")
+
+	// The same one-time code does not work twice (RFC 6238 §5.2), even from a new browser.
+	b2 := e.browser()
+	p = b2.get("/signin")
+	p = b2.submit(p, "/signin", url.Values{"username": {"bob"}, "password": {password}})
+	p = b2.submit(p, "/signin", url.Values{"otp": {otp}})
+	p.wantStatus(t, http.StatusUnauthorized)
+	p.mustSay(t, "That one-time code is not right")
+	// The next step's code does.
+	p = b2.submit(p, "/signin", url.Values{"otp": {totpAt(totpSecret, e.clock().Add(30*time.Second))}})
+	p.wantStatus(t, http.StatusOK)
+	if p.url.Path != "/devices" {
+		t.Fatalf("after the next code at %s, want /devices", p.url.Path)
+	}
 }
 
 func TestWrongPassword(t *testing.T) {
