@@ -1,59 +1,48 @@
 package web
 
 import (
-	"crypto/subtle"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/linkdesk/linkdesk/server/accounts"
 )
 
-// checkPassword is the default PasswordVerifier: argon2id through server/accounts,
-// spending the same time on an unknown username.
-func checkPassword(hash, password string) bool {
-	if hash == "" {
-		return accounts.CheckNoUser(password)
-	}
-	return accounts.CheckPassword(hash, password)
+// checkTOTP is the default TOTPVerifier: RFC 6238 through server/accounts, one 30-second
+// step of drift either way.
+func checkTOTP(_, secret, code string, now time.Time) bool {
+	return accounts.CheckTOTP(secret, code, now)
 }
 
-// totpChecker is the default TOTPVerifier. It accepts the code of the current 30-second
-// step or one step either side (clock drift), and accepts each step only once per
-// account, so a code seen over someone's shoulder cannot be replayed (RFC 6238 §5.2).
-// The used steps are kept in memory, per process.
-type totpChecker struct {
+// totpReplay refuses a one-time code that already signed an account in while it could
+// still be valid, whichever TOTPVerifier is configured, so a code seen over someone's
+// shoulder cannot be used again (RFC 6238 §5.2). It is in memory, per process.
+type totpReplay struct {
 	mu   sync.Mutex
-	last map[string]int64 // subject -> last accepted step
+	used map[string]time.Time // subject + "\x00" + code -> until when it is refused
 }
 
-func newTOTPChecker() *totpChecker { return &totpChecker{last: map[string]int64{}} }
+// replayWindow covers every step a code can be accepted in: the current one and one
+// either side.
+const replayWindow = 3 * accounts.TOTPPeriod
 
-func (c *totpChecker) check(subject, secret, code string, now time.Time) bool {
-	code = strings.ReplaceAll(code, " ", "")
-	if len(code) != accounts.TOTPDigits {
-		return false
-	}
-	period := int64(accounts.TOTPPeriod / time.Second)
-	step := now.Unix() / period
-	matched := int64(-1)
-	for _, s := range []int64{step - 1, step, step + 1} {
-		want, err := accounts.TOTPCode(secret, time.Unix(s*period, 0))
-		if err != nil {
-			return false
+func newTOTPReplay() *totpReplay { return &totpReplay{used: map[string]time.Time{}} }
+
+// seen reports whether subject already used code within the window.
+func (r *totpReplay) seen(subject, code string, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	until, ok := r.used[subject+"\x00"+code]
+	return ok && now.Before(until)
+}
+
+// use records that subject signed in with code at now.
+func (r *totpReplay) use(subject, code string, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, until := range r.used {
+		if !now.Before(until) {
+			delete(r.used, k)
 		}
-		if subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
-			matched = s
-		}
 	}
-	if matched < 0 {
-		return false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if last, seen := c.last[subject]; seen && matched <= last {
-		return false
-	}
-	c.last[subject] = matched
-	return true
+	r.used[subject+"\x00"+code] = now.Add(replayWindow)
 }

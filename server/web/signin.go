@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/linkdesk/linkdesk/server/accounts"
 	"github.com/linkdesk/linkdesk/server/api"
 	"github.com/linkdesk/linkdesk/server/store"
 )
@@ -103,8 +104,13 @@ func (s *server) signinSubmit(w http.ResponseWriter, r *http.Request, st *state)
 		s.internal(w, r, st, "look up user", err)
 		return
 	}
-	// Verify even for an unknown user so both answers take as long.
-	ok := s.cfg.VerifyPassword(u.PasswordHash, password) && err == nil
+	var ok bool
+	if err != nil {
+		// Unknown username: spend a password check's time so both answers take as long.
+		accounts.CheckNoUser(password)
+	} else {
+		ok = u.PasswordHash != "" && s.cfg.VerifyPassword(u.PasswordHash, password)
+	}
 	if !ok {
 		s.signinFailed(r, keys)
 		page.Error = "That username and password don’t match. Check them and try again."
@@ -145,7 +151,8 @@ func (s *server) otpSubmit(w http.ResponseWriter, r *http.Request, st *state) {
 		}
 		return r
 	}, r.PostForm.Get("otp"))
-	if otp == "" || !s.cfg.VerifyTOTP(u.Subject, u.TOTPSecret, otp, s.cfg.Now()) {
+	now := s.cfg.Now()
+	if otp == "" || s.replay.seen(u.Subject, otp, now) || !s.cfg.VerifyTOTP(u.Subject, u.TOTPSecret, otp, now) {
 		s.signinFailed(r, keys)
 		st.sess.PendingTries++
 		st.dirty = true
@@ -161,6 +168,7 @@ func (s *server) otpSubmit(w http.ResponseWriter, r *http.Request, st *state) {
 		})
 		return
 	}
+	s.replay.use(u.Subject, otp, now)
 	s.sessions.signIn(st, u.Subject)
 	s.log.InfoContext(r.Context(), "signed in", "subject", u.Subject, "amr", "pwd otp")
 	s.redirect(w, r, st, s.afterSignIn(st))

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/linkdesk/linkdesk/server/accounts"
 	"github.com/linkdesk/linkdesk/server/api"
 	"github.com/linkdesk/linkdesk/server/events"
 	"github.com/linkdesk/linkdesk/server/store"
@@ -38,9 +39,10 @@ type Limiter interface {
 	Fail(ctx context.Context, keys ...string) error
 }
 
-// PasswordVerifier checks a password against a stored PHC hash; hash is "" for an
-// unknown username, and the check must then take as long as a real one and fail.
-// TOTPVerifier checks a one-time code for an account's base32 secret at now.
+// PasswordVerifier checks a password against a stored PHC hash (an unknown username never
+// reaches it: the pages then spend accounts.CheckNoUser's time instead). TOTPVerifier
+// checks a one-time code for an account's base32 secret at now; the pages refuse a code
+// that was already used on top of it.
 type (
 	PasswordVerifier func(hash, password string) bool
 	TOTPVerifier     func(subject, secret, code string, now time.Time) bool
@@ -69,7 +71,7 @@ type Config struct {
 	// of their own ("signin:…"), so sign-in failures never lock code entry.
 	SignInLimiter Limiter
 	// VerifyPassword and VerifyTOTP check credentials; nil uses server/accounts
-	// (argon2id; RFC 6238 with each time step accepted once per account, §5.2).
+	// (argon2id; RFC 6238).
 	VerifyPassword PasswordVerifier
 	VerifyTOTP     TOTPVerifier
 	// ClientIP returns the caller's address; nil uses r.RemoteAddr's host.
@@ -86,6 +88,7 @@ type server struct {
 	log      *slog.Logger
 	sessions *sessions
 	pages    map[string]*template.Template
+	replay   *totpReplay
 }
 
 // New returns the handler of the web pages. It serves the full paths listed in Paths.
@@ -94,10 +97,10 @@ func New(cfg Config) http.Handler {
 		panic("web: Config.Store, Events and Limiter are required")
 	}
 	if cfg.VerifyPassword == nil {
-		cfg.VerifyPassword = checkPassword
+		cfg.VerifyPassword = accounts.CheckPassword
 	}
 	if cfg.VerifyTOTP == nil {
-		cfg.VerifyTOTP = newTOTPChecker().check
+		cfg.VerifyTOTP = checkTOTP
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -126,6 +129,7 @@ func New(cfg Config) http.Handler {
 		log:      cfg.Logger.With("component", "web"),
 		sessions: sess,
 		pages:    parsePages(),
+		replay:   newTOTPReplay(),
 	}
 
 	mux := http.NewServeMux()
