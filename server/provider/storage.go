@@ -549,10 +549,11 @@ func (s *storage) GetDeviceAuthorizatonState(ctx context.Context, clientID, devi
 		s.log.Warn("device poll failed; answering slow_down", "client", clientID, "err", err)
 		return nil, fmt.Errorf("provider: poll: %w (%w)", context.DeadlineExceeded, err)
 	}
-	if res.SlowDown {
+	d := res.Auth
+	expiredPending := d.State == store.DeviceAuthPending && now.After(d.ExpiresAt)
+	if res.SlowDown && !expiredPending {
 		return nil, errSlowDown
 	}
-	d := res.Auth
 	st := &op.DeviceAuthorizationState{ClientID: clientID, Scopes: d.Scopes, Expires: d.ExpiresAt,
 		Subject: d.Subject, AuthTime: d.AuthTime, AMR: []string{"pwd"}}
 	switch d.State {
