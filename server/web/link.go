@@ -84,7 +84,7 @@ func codeInputError(err error) string {
 	case errors.As(err, &bad):
 		return fmt.Sprintf("“%c” is never used in codes. Codes use only the letters B C D F G H J K L M N P Q R S T V W X Z. Check the code on your device and type it again.", bad.Char)
 	case errors.Is(err, devices.ErrCodeLength):
-		return "A code has 8 letters, like BCDF-GHJK. Check the code on your device and type it again."
+		return "A code has 8 letters, like BCDF‑GHJK. Check the code on your device and type it again."
 	}
 	return "That is not a code. Check the code on your device and type it again."
 }
@@ -96,7 +96,7 @@ func (s *server) linkSubmit(w http.ResponseWriter, r *http.Request, st *state) {
 	if err != nil {
 		msg := codeInputError(err)
 		if raw == "" {
-			msg = "Type the code your device shows. It has 8 letters, like BCDF-GHJK."
+			msg = "Type the code your device shows. It has 8 letters, like BCDF‑GHJK."
 		}
 		s.render(w, r, st, http.StatusUnprocessableEntity, "link", linkPage{Value: raw, Error: msg})
 		return
