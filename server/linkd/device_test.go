@@ -342,3 +342,32 @@ func TestUnknownClientAndPlainPKCERejected(t *testing.T) {
 		t.Fatalf("plain PKCE redirected to %q", loc)
 	}
 }
+
+// clashStore makes the first few device authorizations clash on their user code.
+type clashStore struct {
+	store.Store
+	clashes atomic.Int32
+}
+
+func (c *clashStore) CreateDeviceAuth(ctx context.Context, d store.DeviceAuth) error {
+	if c.clashes.Add(-1) >= 0 {
+		return store.ErrDuplicateUserCode
+	}
+	return c.Store.CreateDeviceAuth(ctx, d)
+}
+
+func TestUserCodeClashIsRetried(t *testing.T) {
+	cs := &clashStore{}
+	cs.clashes.Store(3)
+	in := linkdtest.Start(t, linkdtest.Options{WrapStore: func(s store.Store) store.Store {
+		cs.Store = s
+		return cs
+	}})
+	da, err := deviceConfig(in, devices.KioskClientID).DeviceAuth(in.Context(context.Background()))
+	if err != nil {
+		t.Fatalf("clash became an error: %v", err)
+	}
+	if da.UserCode == "" {
+		t.Fatal("no user code")
+	}
+}
