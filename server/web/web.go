@@ -1,11 +1,28 @@
 // Package web is linkd's browser front: the pages a person reaches after scanning a
-// kiosk's QR code or typing the verification address (/link), sign-in with an optional
-// TOTP step (/signin), sign-out (/signout) and the list of linked devices (/devices).
+// kiosk's QR code or typing the verification address, and the list of linked devices.
 //
-// Pages are rendered on the server with html/template and work without JavaScript; a
-// small embedded script only formats the code as it is typed. Every response carries a
-// Content-Security-Policy without 'unsafe-inline' and X-Frame-Options DENY; every form
-// carries a CSRF token. Sessions are kept in an AES-GCM sealed cookie (see session.go).
+//	GET  /link                    code entry (field user_code)
+//	GET  /link?user_code=…        the QR target: the code shown large, "Check that this
+//	                              matches the code on your device" (RFC 8628 §3.3.1)
+//	POST /link                    remember the code; on to /signin or /link/confirm
+//	GET  /link/confirm            device, app, permissions, origin, account, "not you?"
+//	POST /link/confirm            action=approve|deny, then the final result page
+//	GET|POST /signin              username + password, then otp when the account has TOTP
+//	GET|POST /signout             sign out (switch=1 keeps the pending code: "not you?")
+//	GET  /devices                 linked devices with rename (POST /devices/{id}/rename)
+//	GET|POST /devices/{id}/unlink unlink, with a confirm step
+//
+// Choices: pages are rendered on the server with html/template and work without
+// JavaScript; one small embedded script formats the code as it is typed. Responses
+// carry a Content-Security-Policy without 'unsafe-inline', X-Frame-Options DENY and
+// Referrer-Policy no-referrer (codes travel in URLs). Every form carries a per-session
+// CSRF token, and http.CrossOriginProtection refuses cross-site posts on top. The code
+// is looked up only once the person is signed in, and unknown, expired and used codes
+// count against the per-account and per-address limits shared with the management API
+// (api.Limiter over the store's failure counters); sign-in failures use the same
+// limiter under their own keys ("signin:…"), so typos in a password never lock code
+// entry. Sessions are AES-GCM sealed cookies (session.go), replaced on every sign-in.
+// A one-time code that signed an account in is refused for the rest of its validity.
 package web
 
 import (

@@ -586,3 +586,28 @@ func mustURL(t *testing.T, s string) *url.URL {
 	}
 	return u
 }
+
+func TestConfirmNeedsACode(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	// Signed out: sign in first, then there is no code, so back to code entry.
+	p := b.get("/link/confirm")
+	if p.url.Path != "/signin" {
+		t.Fatalf("signed-out confirm at %s, want /signin", p.url.Path)
+	}
+	p = b.submit(p, "/signin", url.Values{"username": {"alice"}, "password": {password}})
+	if p.url.Path != "/link" {
+		t.Fatalf("confirm without a code at %s, want /link", p.url.Path)
+	}
+	// An unknown action changes nothing and shows the confirmation again.
+	code := e.newDeviceAuth()
+	p = b.enterCode(t, code)
+	p = b.submit(p, "/link/confirm", url.Values{"action": {"maybe"}})
+	if p.url.Path != "/link/confirm" {
+		t.Fatalf("unknown action at %s, want /link/confirm", p.url.Path)
+	}
+	d, err := e.store.DeviceAuthByUserCode(context.Background(), code)
+	if err != nil || d.State != store.DeviceAuthPending {
+		t.Fatalf("after an unknown action: %v %s, want pending", err, d.State)
+	}
+}
