@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -87,28 +88,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return exitFail
 }
 
-// defaultDataDir is the OS's per-user data directory + /linkd.
+// defaultDataDir is the OS's per-user data directory + /linkd: $XDG_DATA_HOME or
+// ~/.local/share on Unix, ~/Library/Application Support on macOS, %LOCALAPPDATA% on
+// Windows.
 func defaultDataDir() string {
-	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
-		return filepath.Join(d, "linkd")
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		switch {
-		case fileExists("/System/Library"): // macOS
-			return filepath.Join(home, "Library", "Application Support", "linkd")
-		case os.Getenv("LOCALAPPDATA") != "":
-			return filepath.Join(os.Getenv("LOCALAPPDATA"), "linkd")
-		default:
-			return filepath.Join(home, ".local", "share", "linkd")
-		}
-	}
-	if d, err := os.UserConfigDir(); err == nil {
-		return filepath.Join(d, "linkd")
+	home, _ := os.UserHomeDir()
+	switch {
+	case runtime.GOOS == "windows" && os.Getenv("LOCALAPPDATA") != "":
+		return filepath.Join(os.Getenv("LOCALAPPDATA"), "linkd")
+	case runtime.GOOS == "darwin" && home != "":
+		return filepath.Join(home, "Library", "Application Support", "linkd")
+	case os.Getenv("XDG_DATA_HOME") != "":
+		return filepath.Join(os.Getenv("XDG_DATA_HOME"), "linkd")
+	case home != "":
+		return filepath.Join(home, ".local", "share", "linkd")
 	}
 	return "linkd-data"
 }
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 type common struct {
 	data string

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/server/accounts"
 	"github.com/linkdesk/linkdesk/server/linkd"
 	"github.com/linkdesk/linkdesk/server/linkd/linkdtest"
 	"github.com/linkdesk/linkdesk/server/store"
@@ -369,5 +370,39 @@ func TestUserCodeClashIsRetried(t *testing.T) {
 	}
 	if da.UserCode == "" {
 		t.Fatal("no user code")
+	}
+}
+
+func TestConfidentialDeviceClient(t *testing.T) {
+	in := linkdtest.Start(t, linkdtest.Options{})
+	u := in.CreateUser(t, "kim", "pw")
+	hash, err := accounts.HashPassword("tv-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Store.UpsertClient(context.Background(), store.Client{ID: "secret-tv", Name: "Secret TV", SecretHash: hash,
+		Scopes: []string{"openid", "offline_access"}, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := in.Context(context.Background())
+	conf := deviceConfig(in, "secret-tv")
+	conf.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
+	if _, err := conf.DeviceAuth(ctx); err == nil {
+		t.Fatal("confidential client got a code without its secret")
+	}
+	conf.ClientSecret = "tv-secret"
+	// x/oauth2's DeviceAuth sends no client authentication of its own (RFC 8628 §3.1
+	// requires it of confidential clients), so the secret goes in as a parameter.
+	da, err := conf.DeviceAuth(ctx, oauth2.SetAuthURLParam("client_secret", "tv-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	approve(t, in, da.UserCode, u.Subject)
+	// A token request without the secret is refused without burning the code.
+	if got := tokenRequest(t, in, "secret-tv", da.DeviceCode); got != "invalid_client" {
+		t.Fatalf("no secret: %q", got)
+	}
+	if _, err := conf.DeviceAccessToken(ctx, da); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -44,6 +44,14 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		op.RequestError(w, r, oidc.ErrUnauthorizedClient().WithDescription("client may not use the device code grant"), p.log)
 		return
 	}
+	if op.IsConfidentialType(c) && !authenticated && r.PostForm.Get("client_secret") != "" {
+		// client_secret in the body (RFC 6749 §2.3.1), as x/oauth2's DeviceAuth sends it.
+		if err := p.storage.AuthorizeClientIDSecret(ctx, clientID, r.PostForm.Get("client_secret")); err != nil {
+			op.RequestError(w, r, err, p.log)
+			return
+		}
+		authenticated = true
+	}
 	if op.IsConfidentialType(c) && !authenticated {
 		op.RequestError(w, r, oidc.ErrInvalidClient().WithDescription("confidential client requires authentication"), p.log)
 		return

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/text/language"
 
@@ -125,6 +126,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+DeviceAuthorizationPath, p.deviceAuthorization)
+	mux.Handle("POST /oauth/token", p.checkDeviceClientAuth(o))
 	mux.Handle("/login", p.login)
 	mux.Handle("/login/", p.login)
 	mux.Handle("/", o)
@@ -134,6 +136,25 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		mux.ServeHTTP(w, r.WithContext(ctx))
 	})
 	return p, nil
+}
+
+// checkDeviceClientAuth refuses a device-code token request of a confidential client
+// that carries no credentials before zitadel sees it: zitadel checks client
+// authentication only after reading (and, when approved, consuming) the device code,
+// so such a request would burn an approved code.
+func (p *Provider) checkDeviceClientAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err == nil && r.PostForm.Get("grant_type") == string(oidc.GrantTypeDeviceCode) {
+			_, _, basic := r.BasicAuth()
+			if !basic && r.PostForm.Get("client_secret") == "" {
+				if c, err := p.storage.clientByID(r.Context(), r.PostForm.Get("client_id")); err == nil && op.IsConfidentialType(c) {
+					op.RequestError(w, r, oidc.ErrInvalidClient().WithDescription("confidential client requires authentication"), p.log)
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Handler serves the provider's endpoints (discovery, authorize, token, userinfo,
