@@ -4,18 +4,26 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
+	"html"
+	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/zalando/go-keyring"
+	"golang.org/x/oauth2"
 
 	"github.com/linkdesk/linkdesk/auth"
+	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/server/linkd/linkdtest"
 	"github.com/linkdesk/linkdesk/ui"
 )
 
@@ -96,5 +104,114 @@ func TestConnectExplainsFailures(t *testing.T) {
 	list, current, err := be.Accounts(context.Background())
 	if err != nil || len(list) != 0 || current != "" {
 		t.Fatalf("Accounts = %v %q %v", list, current, err)
+	}
+}
+
+var (
+	reAuthID = regexp.MustCompile(`name="authRequestID" value="([^"]*)"`)
+	reCSRF   = regexp.MustCompile(`name="csrf" value="([^"]*)"`)
+)
+
+// scriptedBrowser returns an openBrowser function that signs in as username on
+// linkd's login page and follows the redirect to the app's loopback listener,
+// as a person in a real browser would.
+func scriptedBrowser(t *testing.T, in *linkdtest.Instance, username, password string) func(string) error {
+	return func(authURL string) error {
+		go func() {
+			jar, _ := cookiejar.New(nil)
+			b := &http.Client{Transport: in.Client.Transport, Jar: jar}
+			resp, err := b.Get(authURL)
+			if err != nil {
+				t.Errorf("browser: %v", err)
+				return
+			}
+			page, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			id, csrf := reAuthID.FindSubmatch(page), reCSRF.FindSubmatch(page)
+			if id == nil || csrf == nil {
+				t.Errorf("browser: no login form")
+				return
+			}
+			resp, err = b.PostForm(in.URL+"/login", url.Values{
+				"authRequestID": {html.UnescapeString(string(id[1]))}, "csrf": {html.UnescapeString(string(csrf[1]))},
+				"username": {username}, "password": {password}})
+			if err != nil {
+				t.Errorf("browser: login: %v", err)
+				return
+			}
+			resp.Body.Close()
+		}()
+		return nil
+	}
+}
+
+// TestBackendAgainstRealLinkd signs in through the loopback flow, lists and
+// switches accounts, looks up and approves a device's code, and signs out,
+// all through the adapter main.go gives the screens.
+func TestBackendAgainstRealLinkd(t *testing.T) {
+	in := linkdtest.Start(t, linkdtest.Options{})
+	in.CreateUser(t, "ada", "pw-ada-123")
+	in.CreateUser(t, "grace", "pw-grace-123")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	be := newTestBackend()
+	if err := be.Connect(ctx, in.Issuer, in.CAFile); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	be.openBrowser = scriptedBrowser(t, in, "ada", "pw-ada-123")
+	be.sessions.OpenBrowser = be.openBrowser
+	ada, err := be.SignIn(ctx)
+	if err != nil || ada.Username != "ada" {
+		t.Fatalf("sign in: %+v %v", ada, err)
+	}
+	be.sessions.OpenBrowser = scriptedBrowser(t, in, "grace", "pw-grace-123")
+	grace, err := be.SignIn(ctx)
+	if err != nil || grace.Username != "grace" {
+		t.Fatalf("second sign in: %+v %v", grace, err)
+	}
+	list, current, err := be.Accounts(ctx)
+	if err != nil || len(list) != 2 || current != grace.Subject {
+		t.Fatalf("accounts = %v, current %q, %v", list, current, err)
+	}
+	if err := be.Switch(ctx, ada.Subject); err != nil {
+		t.Fatalf("switch: %v", err)
+	}
+
+	// A kiosk asks for a code; ada approves it through the adapter.
+	conf := &oauth2.Config{ClientID: devices.KioskClientID, Endpoint: in.Endpoint(), Scopes: []string{"openid", "offline_access"}}
+	da, err := conf.DeviceAuth(in.Context(ctx), oauth2.SetAuthURLParam(devices.ParamDeviceName, "Desk kiosk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := devices.ParseCodeInput(da.VerificationURIComplete, in.Issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := be.LinkRequest(ctx, code)
+	if err != nil || req.Device.Name != "Desk kiosk" {
+		t.Fatalf("link request: %+v %v", req, err)
+	}
+	if _, err := be.Approve(ctx, code, ""); err != nil {
+		t.Fatalf("approve: %v", err)
+	}
+	if _, err := conf.DeviceAccessToken(in.Context(ctx), da); err != nil {
+		t.Fatalf("device token: %v", err)
+	}
+	devs, err := be.Devices(ctx)
+	if err != nil || len(devs) != 1 {
+		t.Fatalf("ada's devices: %v %v", devs, err)
+	}
+
+	// Signing ada out leaves grace, who becomes current.
+	if err := be.SignOut(ctx, ada.Subject); err != nil {
+		t.Fatalf("sign out: %v", err)
+	}
+	list, current, err = be.Accounts(ctx)
+	if err != nil || len(list) != 1 || current != grace.Subject {
+		t.Fatalf("after sign-out: %v, current %q, %v", list, current, err)
+	}
+	if devs, err := be.Devices(ctx); err != nil || len(devs) != 0 {
+		t.Fatalf("grace sees %v %v", devs, err)
 	}
 }
