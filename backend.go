@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 
@@ -96,6 +97,16 @@ func (b *backend) use(sessions *auth.Sessions, sess *auth.Session) {
 	}
 }
 
+// keyringError words a failure of the OS keyring (missing, locked, refusing)
+// for people; a cancelled ctx and a timeout (which ui.Explain words) pass through.
+func keyringError(ctx context.Context, err error) error {
+	if ctx.Err() != nil || errors.Is(err, auth.ErrKeyringTimeout) {
+		return err
+	}
+	return &ui.UserError{Message: "Linkdesk couldn't use your computer's keyring (password store), where it keeps " +
+		"your sign-in. Make sure it is installed and unlocked, then try again.", Err: err}
+}
+
 func meOf(a auth.Account) devices.Me {
 	return devices.Me{Subject: a.Subject, Username: a.Username, DisplayName: a.DisplayName, Email: a.Email}
 }
@@ -106,9 +117,12 @@ func (b *backend) SignIn(ctx context.Context) (devices.Me, error) {
 	if err != nil {
 		return devices.Me{}, err
 	}
-	sess, err := sessions.SignIn(ctx)
+	sess, err := auth.SignIn(ctx, sessions.Provider, sessions.HTTPClient, sessions.OpenBrowser)
 	if err != nil {
 		return devices.Me{}, err
+	}
+	if err := sess.Save(ctx, sessions.Store); err != nil {
+		return devices.Me{}, keyringError(ctx, err)
 	}
 	b.use(sessions, sess)
 	return meOf(sess.Account), nil
@@ -123,7 +137,7 @@ func (b *backend) Accounts(ctx context.Context) ([]devices.Me, string, error) {
 	}
 	accts, err := sessions.Accounts(ctx)
 	if err != nil {
-		return nil, "", err
+		return nil, "", keyringError(ctx, err)
 	}
 	list := make([]devices.Me, 0, len(accts))
 	for _, a := range accts {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"html"
 	"io"
 	"net"
@@ -213,5 +214,33 @@ func TestBackendAgainstRealLinkd(t *testing.T) {
 	}
 	if devs, err := be.Devices(ctx); err != nil || len(devs) != 0 {
 		t.Fatalf("grace sees %v %v", devs, err)
+	}
+}
+
+// brokenKeyring refuses everything, like a Secret Service that isn't running.
+type brokenKeyring struct{}
+
+func (brokenKeyring) Get(service, user string) (string, error) {
+	return "", errors.New("org.freedesktop.secrets was not provided")
+}
+func (brokenKeyring) Set(service, user, pw string) error {
+	return errors.New("org.freedesktop.secrets was not provided")
+}
+func (brokenKeyring) Delete(service, user string) error {
+	return errors.New("org.freedesktop.secrets was not provided")
+}
+
+func TestBackendKeyringFailureIsExplained(t *testing.T) {
+	in := linkdtest.Start(t, linkdtest.Options{})
+	in.CreateUser(t, "ada", "pw-ada-123")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	be := newBackend(auth.NewTokenStore(brokenKeyring{}, 5*time.Second), nil, scriptedBrowser(t, in, "ada", "pw-ada-123"))
+	if err := be.Connect(ctx, in.Issuer, in.CAFile); err != nil {
+		t.Fatal(err)
+	}
+	_, err := be.SignIn(ctx)
+	if got := ui.Explain(err); !strings.Contains(got, "keyring") {
+		t.Fatalf("sign-in with a broken keyring: %q (%v)", got, err)
 	}
 }
