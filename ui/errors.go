@@ -22,6 +22,7 @@ type UserError struct {
 	Err     error  // the underlying cause, logged but not shown
 }
 
+// Error gives the message and, for logs, the cause.
 func (e *UserError) Error() string {
 	if e.Err == nil {
 		return e.Message
@@ -29,6 +30,7 @@ func (e *UserError) Error() string {
 	return e.Message + ": " + e.Err.Error()
 }
 
+// Unwrap returns the cause, so errors.Is and errors.As see through a UserError.
 func (e *UserError) Unwrap() error { return e.Err }
 
 // ErrSignedOut means the saved sign-in is gone or no longer accepted; the app

@@ -36,16 +36,19 @@ func (w watchLink) check(err error) error {
 	return err
 }
 
+// LinkRequest passes through, watching for an ended sign-in.
 func (w watchLink) LinkRequest(ctx context.Context, code string) (devices.LinkRequest, error) {
 	r, err := w.LinkService.LinkRequest(ctx, code)
 	return r, w.check(err)
 }
 
+// Approve passes through, watching for an ended sign-in.
 func (w watchLink) Approve(ctx context.Context, code, name string) (devices.Device, error) {
 	d, err := w.LinkService.Approve(ctx, code, name)
 	return d, w.check(err)
 }
 
+// Deny passes through, watching for an ended sign-in.
 func (w watchLink) Deny(ctx context.Context, code string) error {
 	return w.check(w.LinkService.Deny(ctx, code))
 }
@@ -62,20 +65,24 @@ func (w watchDevices) check(err error) error {
 	return err
 }
 
+// Devices passes through, watching for an ended sign-in.
 func (w watchDevices) Devices(ctx context.Context) ([]devices.Device, error) {
 	l, err := w.DeviceService.Devices(ctx)
 	return l, w.check(err)
 }
 
+// Rename passes through, watching for an ended sign-in.
 func (w watchDevices) Rename(ctx context.Context, id, name string) (devices.Device, error) {
 	d, err := w.DeviceService.Rename(ctx, id, name)
 	return d, w.check(err)
 }
 
+// Unlink passes through, watching for an ended sign-in.
 func (w watchDevices) Unlink(ctx context.Context, id string) error {
 	return w.check(w.DeviceService.Unlink(ctx, id))
 }
 
+// Events passes through, watching for an ended sign-in.
 func (w watchDevices) Events(ctx context.Context) (<-chan devices.Event, error) {
 	ch, err := w.DeviceService.Events(ctx)
 	return ch, w.check(err)

@@ -146,6 +146,7 @@ func accountName(me devices.Me) string {
 // bigTextTheme enlarges text, for the code entry people read from across a room.
 type bigTextTheme struct{ fyne.Theme }
 
+// Size doubles the text size and keeps every other size.
 func (t bigTextTheme) Size(n fyne.ThemeSizeName) float32 {
 	if n == theme.SizeNameText {
 		return t.Theme.Size(n) * 2
@@ -153,10 +154,11 @@ func (t bigTextTheme) Size(n fyne.ThemeSizeName) float32 {
 	return t.Theme.Size(n)
 }
 
-// limitWidth keeps obj at most w wide, centred, so forms don't stretch across
-// wide windows.
+// maxWidthLayout keeps its objects at most w wide, centred, so forms don't
+// stretch across wide windows.
 type maxWidthLayout struct{ w float32 }
 
+// MinSize is the largest minimum size of the objects.
 func (l maxWidthLayout) MinSize(objs []fyne.CanvasObject) fyne.Size {
 	var s fyne.Size
 	for _, o := range objs {
@@ -165,6 +167,7 @@ func (l maxWidthLayout) MinSize(objs []fyne.CanvasObject) fyne.Size {
 	return s
 }
 
+// Layout gives each object the full height and at most w of the width, centred.
 func (l maxWidthLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {
 	w := size.Width
 	if w > l.w {
@@ -176,10 +179,12 @@ func (l maxWidthLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {
 	}
 }
 
+// limitWidth keeps obj at most w wide, centred.
 func limitWidth(w float32, obj fyne.CanvasObject) *fyne.Container {
 	return container.New(maxWidthLayout{w: w}, obj)
 }
 
+// layoutSpacer fills free space in a box.
 func layoutSpacer() fyne.CanvasObject { return layout.NewSpacer() }
 
 // centered stacks objs in a column at most w wide, centred both ways, giving
