@@ -94,7 +94,9 @@ func (f *DeviceFlow) checkLink(ctx context.Context, tok *oauth2.Token) (userinfo
 	}
 	info, err := f.userinfo(ctx, tok)
 	var he *httpStatusError
-	if errors.As(err, &he) && he.status == http.StatusUnauthorized {
+	// 401, or 403 as zitadel/oidc answers for a token it no longer knows: refresh. A
+	// refused refresh means the link is gone.
+	if errors.As(err, &he) && (he.status == http.StatusUnauthorized || he.status == http.StatusForbidden) {
 		next, rerr := f.refresh(ctx, tok)
 		if rerr != nil {
 			return userinfo{}, tok, rerr
@@ -103,6 +105,11 @@ func (f *DeviceFlow) checkLink(ctx context.Context, tok *oauth2.Token) (userinfo
 		info, err = f.userinfo(ctx, tok)
 		if errors.As(err, &he) && he.status == http.StatusUnauthorized {
 			return userinfo{}, tok, errRevoked
+		}
+		if errors.As(err, &he) && he.status == http.StatusForbidden {
+			// The fresh token works for refresh but may not read userinfo (scope):
+			// still linked, just without a name to show.
+			return userinfo{}, tok, nil
 		}
 	}
 	return info, tok, err

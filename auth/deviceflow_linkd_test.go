@@ -1,0 +1,228 @@
+package auth
+
+import (
+	"context"
+	"net/url"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/server/linkd/linkdtest"
+)
+
+// linkdRig is a real linkd with one account, "ada", and a management-API client signed in
+// as her through the linkdesk app client, to approve, deny and unlink as the app does.
+type linkdRig struct {
+	in  *linkdtest.Instance
+	app *devices.Client
+}
+
+func startLinkd(t testing.TB, opts linkdtest.Options) *linkdRig {
+	t.Helper()
+	in := linkdtest.Start(t, opts)
+	in.CreateUser(t, "ada", "correct horse battery")
+	tok := in.AppToken(t, "ada", "correct horse battery")
+	hc := oauth2.NewClient(in.Context(context.Background()), oauth2.StaticTokenSource(tok))
+	return &linkdRig{in: in, app: devices.NewClient(in.URL, hc)}
+}
+
+func (r *linkdRig) flow(t testing.TB, store DeviceTokenStore, mod func(*DeviceConfig)) *DeviceFlow {
+	t.Helper()
+	cfg := DeviceConfig{Issuer: r.in.Issuer, ClientID: devices.KioskClientID, DeviceName: "Lobby screen",
+		DeviceKind: string(devices.KindKiosk), HTTPClient: r.in.Client, Store: store}
+	if mod != nil {
+		mod(&cfg)
+	}
+	f, err := NewDeviceFlow(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// run starts f until the test ends and returns its state log.
+func run(t testing.TB, f *DeviceFlow) (*stateLog, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	log := newStateLog()
+	done := make(chan struct{})
+	go func() { f.Run(ctx, log.report); close(done) }()
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return log, cancel
+}
+
+func TestDeviceFlowLinkdApproveRevokeRestart(t *testing.T) {
+	r := startLinkd(t, linkdtest.Options{})
+	ctx := t.Context()
+	store := &memTokenStore{}
+	f := r.flow(t, store, func(c *DeviceConfig) { c.UserinfoInterval = 100 * time.Millisecond })
+	log, stop := run(t, f)
+
+	s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
+	code := s.(ShowingCode)
+	if code.VerificationURI != r.in.URL+"/link" {
+		t.Errorf("verification_uri %q", code.VerificationURI)
+	}
+	if u, err := url.Parse(code.VerificationURIComplete); err != nil || u.Query().Get("user_code") == "" {
+		t.Errorf("verification_uri_complete %q", code.VerificationURIComplete)
+	}
+	// What the person sees in the app names this display, as the kiosk described itself.
+	req, err := r.app.LinkRequest(ctx, code.UserCode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Device.Name != "Lobby screen" || req.Device.Kind != devices.KindKiosk {
+		t.Errorf("link request shows device %+v", req.Device)
+	}
+	dev, err := r.app.Approve(ctx, code.UserCode, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, i = log.waitFor(t, i, 10*time.Second, isLinked)
+	if name := s.(Linked).DisplayName; name != "Ada" {
+		t.Errorf("linked to %q, want Ada", name)
+	}
+	stop()
+
+	// Restarting with the stored tokens goes straight to Linked.
+	f2 := r.flow(t, store, func(c *DeviceConfig) { c.UserinfoInterval = 100 * time.Millisecond })
+	log2, _ := run(t, f2)
+	s, j := log2.waitFor(t, 0, 10*time.Second, func(s DeviceState) bool { return isLinked(s) || isShowingCode(s) })
+	if !isLinked(s) {
+		t.Fatalf("restart showed a code: %+v", s)
+	}
+
+	// Unlinking it in the app is noticed (within the check interval) and a new code shows.
+	if err := r.app.Unlink(ctx, dev.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, j = log2.waitFor(t, j, 10*time.Second, func(s DeviceState) bool { u, ok := s.(Unlinked); return ok && !u.ByUs })
+	log2.waitFor(t, j, 10*time.Second, isShowingCode)
+	if _, err := store.Load(ctx, f2.StoreKey()); err == nil {
+		t.Error("tokens still stored after the link was revoked")
+	}
+	_ = i
+}
+
+func TestDeviceFlowLinkdUnlinkThisDisplay(t *testing.T) {
+	r := startLinkd(t, linkdtest.Options{})
+	ctx := t.Context()
+	f := r.flow(t, &memTokenStore{}, nil)
+	log, _ := run(t, f)
+	s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
+	if _, err := r.app.Approve(ctx, s.(ShowingCode).UserCode, ""); err != nil {
+		t.Fatal(err)
+	}
+	s, i = log.waitFor(t, i, 10*time.Second, isLinked)
+	tok := s.(Linked).Token
+	if err := f.Unlink(ctx); err != nil {
+		t.Fatalf("unlink: %v", err)
+	}
+	log.waitFor(t, i, 10*time.Second, isShowingCode)
+	list, err := r.app.Devices(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 0 {
+		t.Errorf("still linked after unlink: %+v", list)
+	}
+	// Its refresh token is dead at the provider too.
+	if _, err := f.refresh(ctx, tok); err != errRevoked {
+		t.Errorf("refresh after unlink: %v, want revoked", err)
+	}
+}
+
+func TestDeviceFlowLinkdDenied(t *testing.T) {
+	r := startLinkd(t, linkdtest.Options{})
+	ctx := t.Context()
+	f := r.flow(t, nil, nil)
+	log, _ := run(t, f)
+	s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
+	first := s.(ShowingCode)
+	if err := r.app.Deny(ctx, first.UserCode); err != nil {
+		t.Fatal(err)
+	}
+	_, i = log.waitFor(t, i, 10*time.Second, func(s DeviceState) bool { _, ok := s.(Declined); return ok })
+	s, _ = log.waitFor(t, i, 10*time.Second, isShowingCode)
+	if next := s.(ShowingCode); next.UserCode == first.UserCode || !next.AfterDecline {
+		t.Fatalf("no fresh code after decline: %+v", next)
+	}
+}
+
+func TestDeviceFlowLinkdRenewsExpiredCode(t *testing.T) {
+	r := startLinkd(t, linkdtest.Options{DeviceCodeLifetime: 2 * time.Second})
+	for _, push := range []bool{true, false} {
+		f := r.flow(t, nil, func(c *DeviceConfig) { c.NoPush = !push })
+		log, stop := run(t, f)
+		s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
+		first := s.(ShowingCode)
+		s, _ = log.waitFor(t, i+1, 15*time.Second, isShowingCode)
+		if next := s.(ShowingCode); next.UserCode == first.UserCode {
+			t.Fatalf("push=%v: same code after expiry", push)
+		}
+		stop()
+	}
+}
+
+// TestDeviceFlowLinkdSlowDown makes the flow poll linkd faster than the interval (its
+// step clock lets the interval pass at once): linkd answers slow_down, and the flow adds
+// 5 s to its interval each time and keeps it.
+func TestDeviceFlowLinkdSlowDown(t *testing.T) {
+	r := startLinkd(t, linkdtest.Options{PollInterval: time.Second})
+	clock := newStepClock()
+	f := r.flow(t, nil, func(c *DeviceConfig) { c.Clock = clock; c.NoPush = true })
+	log, _ := run(t, f)
+	log.waitFor(t, 0, 10*time.Second, isShowingCode)
+	// First poll after 1 s (no previous poll: pending), then each poll comes too soon
+	// in real time: slow_down, +5 s.
+	for n, want := range []time.Duration{time.Second, time.Second, 6 * time.Second, 11 * time.Second} {
+		w := clock.next(t)
+		if w.d != want {
+			t.Fatalf("wait %d: %v, want %v", n, w.d, want)
+		}
+		clock.elapse(w)
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	for _, s := range log.states {
+		if _, ok := s.(ShowingCode); !ok {
+			if _, ok := s.(Connecting); !ok {
+				t.Errorf("unexpected state %#v", s)
+			}
+		}
+	}
+}
+
+// benchApproveToLinked measures approve (management API) -> kiosk reports Linked.
+func benchApproveToLinked(b *testing.B, push bool) {
+	r := startLinkd(b, linkdtest.Options{PollInterval: time.Second})
+	ctx := context.Background()
+	f := r.flow(b, nil, func(c *DeviceConfig) { c.NoPush = !push })
+	log, _ := run(b, f)
+	from := 0
+	b.ResetTimer()
+	b.StopTimer()
+	for range b.N {
+		s, i := log.waitFor(b, from, 10*time.Second, isShowingCode)
+		b.StartTimer()
+		if _, err := r.app.Approve(ctx, s.(ShowingCode).UserCode, ""); err != nil {
+			b.Fatal(err)
+		}
+		_, i = log.waitFor(b, i, 20*time.Second, isLinked)
+		b.StopTimer()
+		if err := f.Unlink(ctx); err != nil {
+			b.Fatal(err)
+		}
+		from = i + 1
+	}
+}
+
+// BenchmarkApproveToLinkedPush: the kiosk hears the approval on linkd's push channel.
+func BenchmarkApproveToLinkedPush(b *testing.B) { benchApproveToLinked(b, true) }
+
+// BenchmarkApproveToLinkedPoll: plain RFC 8628 polling at linkd's interval (1 s here; the
+// default is 5 s), so about half an interval on average.
+func BenchmarkApproveToLinkedPoll(b *testing.B) { benchApproveToLinked(b, false) }
+
