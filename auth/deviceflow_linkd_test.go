@@ -225,4 +225,3 @@ func BenchmarkApproveToLinkedPush(b *testing.B) { benchApproveToLinked(b, true) 
 // BenchmarkApproveToLinkedPoll: plain RFC 8628 polling at linkd's interval (1 s here; the
 // default is 5 s), so about half an interval on average.
 func BenchmarkApproveToLinkedPoll(b *testing.B) { benchApproveToLinked(b, false) }
-
