@@ -6,14 +6,11 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -54,7 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		level = slog.LevelInfo
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	client, err := httpClient(*caFile)
+	client, err := auth.HTTPClient(*caFile)
 	if err != nil {
 		fmt.Fprintln(stderr, "linkdevice:", err)
 		return 1
@@ -118,27 +115,6 @@ func printState(w io.Writer, s auth.DeviceState) {
 	case auth.Error:
 		fmt.Fprintf(w, "Error: %v — retrying at %s\n", s.Err, s.RetryAt.Local().Format(time.TimeOnly))
 	}
-}
-
-// httpClient returns a client that also trusts caFile when one is given.
-func httpClient(caFile string) (*http.Client, error) {
-	if caFile == "" {
-		return &http.Client{}, nil
-	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, err
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("no certificates in %s", caFile)
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return &http.Client{Transport: tr}, nil
 }
 
 func hostname() string {

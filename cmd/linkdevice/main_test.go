@@ -17,7 +17,61 @@ import (
 
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
+	"golang.org/x/oauth2"
+
+	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/server/linkd/linkdtest"
 )
+
+// waitForCode waits until the command has printed a code and returns it.
+func waitForCode(t *testing.T, out, errOut *syncBuffer) string {
+	t.Helper()
+	codeRE := regexp.MustCompile(`enter the code:\s+(\S+)`)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if m := codeRE.FindStringSubmatch(out.String()); m != nil {
+			return m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no code printed; stdout:\n%s\nstderr:\n%s", out, errOut)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestLinkdeviceAgainstLinkd links the command to a real linkd (trusted through
+// --ca-file) by approving its code through the management API, as the app does.
+func TestLinkdeviceAgainstLinkd(t *testing.T) {
+	in := linkdtest.Start(t, linkdtest.Options{})
+	in.CreateUser(t, "grace", "correct horse battery")
+	app := devices.NewClient(in.URL, oauth2.NewClient(in.Context(t.Context()),
+		oauth2.StaticTokenSource(in.AppToken(t, "grace", "correct horse battery"))))
+
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	rc := make(chan int, 1)
+	go func() {
+		rc <- run([]string{"--issuer", in.URL, "--ca-file", in.CAFile, "--device-name", "Build box", "--once"}, out, errOut)
+	}()
+	code := waitForCode(t, out, errOut)
+	if !strings.Contains(out.String(), in.URL+"/link") {
+		t.Errorf("verification address not printed:\n%s", out)
+	}
+	if _, err := app.Approve(t.Context(), code, ""); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-rc:
+		if got != 0 || !strings.Contains(out.String(), "Linked to Grace") {
+			t.Fatalf("exit %d; stdout:\n%s\nstderr:\n%s", got, out, errOut)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("not linked; stdout:\n%s", out)
+	}
+	list, err := app.Devices(t.Context())
+	if err != nil || len(list) != 1 || list[0].Name != "Build box" {
+		t.Fatalf("devices %+v, %v", list, err)
+	}
+}
 
 // syncBuffer is a bytes.Buffer safe for one writer and one reader goroutine.
 type syncBuffer struct {
@@ -75,18 +129,7 @@ func TestLinkdeviceAgainstZitadelExample(t *testing.T) {
 			"--scope", "openid profile", "--once"}, out, errOut)
 	}()
 
-	codeRE := regexp.MustCompile(`enter the code:\s+(\S+)`)
-	deadline := time.Now().Add(15 * time.Second)
-	var code string
-	for code == "" {
-		if m := codeRE.FindStringSubmatch(out.String()); m != nil {
-			code = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("no code printed; stdout:\n%s\nstderr:\n%s", out, errOut)
-		} else {
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	code := waitForCode(t, out, errOut)
 	if !strings.Contains(out.String(), "█") && !strings.Contains(out.String(), "▀") {
 		t.Errorf("no character QR code printed:\n%s", out)
 	}
