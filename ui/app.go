@@ -285,7 +285,11 @@ func (a *App) accountChanged(current *devices.Me) {
 
 func (a *App) showAccountMenu() {
 	items := []*fyne.MenuItem{}
-	for _, m := range a.accounts {
+	list := a.accts.accounts // the freshest list, when the accounts screen has loaded it
+	if len(list) == 0 {
+		list = a.accounts
+	}
+	for _, m := range list {
 		m := m
 		item := fyne.NewMenuItem(accountName(m), func() {
 			if m.Subject != a.account.Subject {

@@ -255,3 +255,29 @@ func TestAppEscapeClosesDialog(t *testing.T) {
 		t.Errorf("Escape unlinked %v", devs.unlinks)
 	}
 }
+
+func TestAppAccountMenuSwitchesAccounts(t *testing.T) {
+	a := test.NewTempApp(t)
+	grace := devices.Me{Subject: "u2", DisplayName: "Grace Hopper"}
+	sess := &fakeSession{accounts: []devices.Me{demoAccount(), grace}, current: "u1"}
+	desk := NewApp(a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: &fakeLink{},
+		Devices: &fakeDevices{events: make(chan devices.Event)}}, Options{Issuer: testIssuer})
+	w := desk.Window()
+	w.Resize(fyne.NewSize(960, 680))
+	t.Cleanup(func() { locked(func() { desk.Stop(); w.Close() }) })
+	locked(desk.Start)
+	waitFor(t, "the main tabs", func() bool { return desk.account.Subject == "u1" })
+	waitFor(t, "both accounts", func() bool { return len(desk.accts.accounts) == 2 })
+	locked(func() { test.Tap(desk.acctMenu) })
+	shot(t, w, "account-menu")
+	locked(func() {
+		menu := topOverlay(w)
+		for _, want := range []string{"Ada Lovelace (ada@example.com)", "Grace Hopper", "Add another account…", "Sign out"} {
+			if menu == nil || findTappableWithText(menu, want) == nil {
+				t.Fatalf("account menu lacks %q", want)
+			}
+		}
+		test.Tap(findTappableWithText(menu, "Grace Hopper"))
+	})
+	waitFor(t, "the switch to Grace", func() bool { return desk.acctLabel.Text == "Grace Hopper" })
+}

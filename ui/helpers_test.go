@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/linkdesk/linkdesk/devices"
@@ -91,6 +92,26 @@ func hasText(o fyne.CanvasObject, text string) bool {
 		}
 		return false
 	})
+}
+
+// findTappableWithText finds a tappable object under o showing text (such as a
+// menu item).
+func findTappableWithText(o fyne.CanvasObject, text string) fyne.Tappable {
+	var found fyne.Tappable
+	walk(o, func(c fyne.CanvasObject) bool {
+		tp, ok := c.(fyne.Tappable)
+		if !ok {
+			return false
+		}
+		if walk(c, func(x fyne.CanvasObject) bool {
+			t, ok := x.(*canvas.Text)
+			return ok && t.Text == text
+		}) || hasText(c, text) {
+			found = tp // keep going: the innermost match is the item itself
+		}
+		return false
+	})
+	return found
 }
 
 func contains(s, sub string) bool { return len(sub) > 0 && stringsContains(s, sub) }
