@@ -103,7 +103,7 @@ func (k *KioskScreen) Stop() {
 
 // Show renders one state of the device flow. It is safe to call from any goroutine.
 func (k *KioskScreen) Show(s auth.DeviceState) {
-	fyne.Do(func() { k.show(s) })
+	doUI(func() { k.show(s) })
 }
 
 // Watch renders every state from states until the channel is closed.
@@ -211,7 +211,7 @@ func (k *KioskScreen) runCountdown() {
 		case <-k.stop:
 			return
 		case <-t.C:
-			fyne.Do(k.updateCountdown)
+			doUI(k.updateCountdown)
 		}
 	}
 }

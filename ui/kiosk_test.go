@@ -37,7 +37,7 @@ func newKioskTest(t *testing.T, onUnlink func()) (*KioskScreen, fyne.Window, *ki
 	clock := &kioskClock{now: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
 	k := NewKioskScreen(onUnlink)
 	k.now = clock.Now
-	t.Cleanup(k.Stop)
+	k.Stop() // tests drive the countdown by hand
 	w := a.NewWindow("Kiosk")
 	w.SetContent(k.Content())
 	w.Resize(fyne.NewSize(1920, 1080))
@@ -93,7 +93,7 @@ func TestKioskShowsCodeQRAndCountdown(t *testing.T) {
 	}
 
 	clock.Add(61 * time.Second)
-	fyne.Do(k.updateCountdown)
+	k.updateCountdown()
 	if k.countTxt.Text != "Code expires in 8:59" {
 		t.Fatalf("countdown shows %q", k.countTxt.Text)
 	}
