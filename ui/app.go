@@ -157,15 +157,16 @@ func (a *App) afterConnect() {
 		list, current, err = a.svc.Session.Accounts(ctx)
 		return err
 	}, func(err error) {
-		if err != nil {
-			Explain(err) // logged; the sign-in screen lets the person carry on
-		}
 		a.accounts = list
 		if i := slices.IndexFunc(list, func(m devices.Me) bool { return m.Subject == current }); i >= 0 {
 			a.showMain(list[i])
 			return
 		}
 		a.showSignIn(false)
+		if err != nil {
+			// Say why no account could be loaded (say, a locked keyring); signing in may still work.
+			a.signIn.setStatus(Explain(err))
+		}
 	})
 }
 
