@@ -85,7 +85,7 @@ func TestParseIssuerRules(t *testing.T) {
 }
 
 func TestCheckIssuerRefusesHTTPBeforeAnyRequest(t *testing.T) {
-	hc := &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
+	hc := &http.Client{Transport: discoveryRoundTrip(func(*http.Request) (*http.Response, error) {
 		t.Fatal("a request was sent for an http issuer")
 		return nil, nil
 	})}
@@ -96,9 +96,10 @@ func TestCheckIssuerRefusesHTTPBeforeAnyRequest(t *testing.T) {
 	}
 }
 
-type roundTripFunc func(*http.Request) (*http.Response, error)
+// discoveryRoundTrip adapts a function to http.RoundTripper.
+type discoveryRoundTrip func(*http.Request) (*http.Response, error)
 
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+func (f discoveryRoundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestCheckIssuerUntrustedCertificate(t *testing.T) {
 	srv := startExampleOP(t, true)
