@@ -87,8 +87,11 @@ func runKiosk(args []string) int {
 	})
 	defer screen.Stop()
 	w.SetContent(screen.Content())
-	w.Resize(fyne.NewSize(1280, 720))
-	w.SetFullScreen(*fullscreen)
+	if *fullscreen {
+		w.SetFullScreen(true)
+	} else {
+		w.Resize(fyne.NewSize(1280, 720))
+	}
 
 	runErr := make(chan error, 1)
 	go func() { runErr <- flow.Run(ctx, screen.Show) }()
