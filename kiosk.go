@@ -63,7 +63,7 @@ func runKiosk(args []string) int {
 		DeviceName:   *name,
 		DeviceKind:   string(devices.KindKiosk),
 		HTTPClient:   hc,
-		Store:        auth.NewTokenStore(auth.OSKeyring(), 10*time.Second),
+		Store:        auth.NewTokenStore(auth.OSKeyring(), 5*time.Second),
 		Logger:       slog.Default(),
 	})
 	if err != nil {
