@@ -312,7 +312,11 @@ func (a *App) showAccountMenu() {
 
 // notifyLinked tells the person, with a desktop notification, that a device
 // was linked to their account.
+// Links made in this window are not announced again.
 func (a *App) notifyLinked(d devices.Device) {
+	if d.ID != "" && d.ID == a.link.lastLinked {
+		return
+	}
 	name := displayName(d)
 	a.fyneApp.SendNotification(fyne.NewNotification("Device linked",
 		name+" is now linked to "+accountName(a.account)+"."))

@@ -226,6 +226,13 @@ func TestAppNotifiesWhenDeviceLinked(t *testing.T) {
 		devs.events <- devices.Event{Type: devices.EventLinked, Device: d}
 		waitFor(t, "the device to appear", func() bool { return len(desk.devs.all) == 1 })
 	})
+	// A device linked in this very window is not announced again.
+	self := sampleDevices(2)[1]
+	locked(func() { desk.link.lastLinked = self.ID })
+	test.AssertNotificationSent(t, nil, func() {
+		devs.events <- devices.Event{Type: devices.EventLinked, Device: self}
+		waitFor(t, "the second device to appear", func() bool { return len(desk.devs.all) == 2 })
+	})
 }
 
 func TestAppEscapeClosesDialog(t *testing.T) {

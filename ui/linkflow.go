@@ -17,6 +17,9 @@ type LinkFlow struct {
 	Code    *CodeScreen
 	confirm *ConfirmScreen
 	stack   *fyne.Container
+	// lastLinked is the ID of the device linked here last, so the app need not
+	// notify about a link the person just made in front of it.
+	lastLinked string
 }
 
 // NewLinkFlow makes the flow. issuer and account give the configured service and
@@ -51,6 +54,9 @@ func (f *LinkFlow) showConfirm(code string, req devices.LinkRequest) {
 
 func (f *LinkFlow) showResult(r ConfirmResult) {
 	f.stopConfirm()
+	if r.Approved {
+		f.lastLinked = r.Device.ID
+	}
 	f.show(resultScreen(r, f.account(), func() {
 		f.Code.Reset()
 		f.ShowCode()
