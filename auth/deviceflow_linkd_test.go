@@ -2,10 +2,14 @@ package auth
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/zalando/go-keyring"
 	"golang.org/x/oauth2"
 
 	"github.com/linkdesk/linkdesk/devices"
@@ -56,7 +60,9 @@ func run(t testing.TB, f *DeviceFlow) (*stateLog, context.CancelFunc) {
 func TestDeviceFlowLinkdApproveRevokeRestart(t *testing.T) {
 	r := startLinkd(t, linkdtest.Options{})
 	ctx := t.Context()
-	store := &memTokenStore{}
+	// The app's real token store over the go-keyring mock.
+	keyring.MockInit()
+	store := NewTokenStore(OSKeyring(), 5*time.Second)
 	f := r.flow(t, store, func(c *DeviceConfig) { c.UserinfoInterval = 100 * time.Millisecond })
 	log, stop := run(t, f)
 
@@ -104,6 +110,37 @@ func TestDeviceFlowLinkdApproveRevokeRestart(t *testing.T) {
 		t.Error("tokens still stored after the link was revoked")
 	}
 	_ = i
+}
+
+// TestDeviceFlowLinkdOfflineWhileLinked cuts the network of a linked device: it reports
+// Offline (still linked), and reports Linked again once the network is back, without
+// losing its link.
+func TestDeviceFlowLinkdOfflineWhileLinked(t *testing.T) {
+	r := startLinkd(t, linkdtest.Options{})
+	var offline atomic.Bool
+	hc := &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		if offline.Load() {
+			return nil, errors.New("network is unreachable")
+		}
+		return r.in.Client.Transport.RoundTrip(req)
+	})}
+	f := r.flow(t, nil, func(c *DeviceConfig) { c.HTTPClient = hc; c.UserinfoInterval = 50 * time.Millisecond })
+	log, _ := run(t, f)
+	s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
+	if _, err := r.app.Approve(t.Context(), s.(ShowingCode).UserCode, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, i = log.waitFor(t, i, 10*time.Second, isLinked)
+	offline.Store(true)
+	_, i = log.waitFor(t, i, 10*time.Second, func(s DeviceState) bool { o, ok := s.(Offline); return ok && o.Linked })
+	offline.Store(false)
+	_, i = log.waitFor(t, i, 10*time.Second, func(s DeviceState) bool { return isLinked(s) || isShowingCode(s) })
+	log.mu.Lock()
+	last := log.states[i]
+	log.mu.Unlock()
+	if !isLinked(last) {
+		t.Fatalf("after the outage: %#v, want Linked", last)
+	}
 }
 
 func TestDeviceFlowLinkdUnlinkThisDisplay(t *testing.T) {
