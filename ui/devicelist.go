@@ -350,7 +350,7 @@ func (s *DevicesScreen) showDetail() {
 }
 
 func (s *DevicesScreen) confirmRename(d devices.Device) {
-	entry := widget.NewEntry()
+	entry := newEscEntry(s.window)
 	entry.SetText(d.Name)
 	entry.Validator = func(v string) error {
 		if strings.TrimSpace(v) == "" {

@@ -10,7 +10,6 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
-	"fyne.io/fyne/v2/widget"
 
 	"github.com/linkdesk/linkdesk/devices"
 )
@@ -154,8 +153,11 @@ func TestDevicesRename(t *testing.T) {
 	}
 	shot(t, w, "devices-rename")
 	locked(func() {
-		var entry *widget.Entry
-		walk(dlg, func(o fyne.CanvasObject) bool { entry, _ = o.(*widget.Entry); return entry != nil })
+		var entry *escEntry
+		walk(dlg, func(o fyne.CanvasObject) bool { entry, _ = o.(*escEntry); return entry != nil })
+		if entry == nil || w.Canvas().Focused() != entry {
+			t.Fatal("rename entry missing or not focused")
+		}
 		entry.SetText("Den TV")
 		test.Tap(findButton(dlg, "Rename"))
 	})
@@ -224,5 +226,28 @@ func BenchmarkDevicesFilter(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		s.search.SetText(queries[i%len(queries)])
+	}
+}
+
+func TestDevicesRenameEscapeCancels(t *testing.T) {
+	svc := &fakeDevices{list: sampleDevices(2), events: make(chan devices.Event)}
+	s, w, _ := newDevicesTest(t, svc)
+	locked(func() {
+		s.list.Select(0)
+		test.Tap(findButton(s.detail, "Rename"))
+		focused := w.Canvas().Focused()
+		if focused == nil {
+			t.Fatal("rename entry not focused")
+		}
+		test.Type(focused, " upstairs")
+		focused.TypedKey(&fyne.KeyEvent{Name: fyne.KeyEscape})
+		if topOverlay(w) != nil {
+			t.Error("Escape did not close the rename dialog")
+		}
+	})
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	if len(svc.renamed) != 0 {
+		t.Errorf("Escape renamed: %v", svc.renamed)
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/widget"
 )
 
 // openDialogs remembers each window's open dialog, so Escape can dismiss it.
@@ -29,4 +30,25 @@ func dismissDialog(w fyne.Window) bool {
 	}
 	v.(dialog.Dialog).Dismiss()
 	return true
+}
+
+// escEntry is an entry for dialogs: Escape, which the entry would otherwise
+// swallow, closes the window's open dialog.
+type escEntry struct {
+	widget.Entry
+	window fyne.Window
+}
+
+func newEscEntry(w fyne.Window) *escEntry {
+	e := &escEntry{window: w}
+	e.ExtendBaseWidget(e)
+	return e
+}
+
+// TypedKey closes the dialog on Escape and otherwise edits as usual.
+func (e *escEntry) TypedKey(ev *fyne.KeyEvent) {
+	if ev.Name == fyne.KeyEscape && dismissDialog(e.window) {
+		return
+	}
+	e.Entry.TypedKey(ev)
 }
