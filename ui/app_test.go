@@ -288,3 +288,35 @@ func TestAppAccountMenuSwitchesAccounts(t *testing.T) {
 	})
 	waitFor(t, "the switch to Grace", func() bool { return desk.acctLabel.Text == "Grace Hopper" })
 }
+
+func TestAppSettingsChangeServiceAndBack(t *testing.T) {
+	a := test.NewTempApp(t)
+	conn := &fakeConnector{good: testIssuer}
+	sess := &fakeSession{accounts: []devices.Me{demoAccount()}, current: "u1"}
+	desk := NewApp(a, Services{Connector: conn, Session: sess, Link: &fakeLink{},
+		Devices: &fakeDevices{events: make(chan devices.Event)}}, Options{Issuer: testIssuer})
+	w := desk.Window()
+	t.Cleanup(func() { locked(func() { desk.Stop(); w.Close() }) })
+	locked(desk.Start)
+	waitFor(t, "the main tabs", func() bool { return desk.account.Subject == "u1" })
+	locked(func() {
+		desk.tabs.SelectIndex(2)
+		test.Tap(findButton(desk.accts.Content(), "Change service…"))
+		if desk.setup == nil || desk.setup.issuer.Text != testIssuer {
+			t.Fatal("settings did not open prefilled")
+		}
+		desk.setup.issuer.SetText("https://other.example")
+		test.Tap(desk.setup.check)
+	})
+	waitFor(t, "the refusal", func() bool { return desk.setup.status.Visible() && contains(desk.setup.status.Text, "isn't a Linkdesk") })
+	locked(func() {
+		back := findButton(w.Content(), "Back")
+		if back == nil {
+			t.Fatal("no Back button in settings while signed in")
+		}
+		test.Tap(back)
+		if !hasText(w.Content(), "Ada Lovelace (ada@example.com)") || desk.Issuer() != testIssuer {
+			t.Errorf("Back did not return to the tabs unchanged (issuer %q)", desk.Issuer())
+		}
+	})
+}

@@ -2,8 +2,17 @@
 // entering and confirming a device's code, and managing linked devices.
 //
 // The package does no HTTP and no keyring work of its own. Each screen states the
-// small interface it needs (LinkService, DeviceService, SessionService,
-// IssuerChecker); main.go adapts the auth and devices packages to them. Network
-// work runs off the UI goroutine with a context, and widgets are touched only
-// through fyne.Do.
+// small interface it needs (CodeLookup, LinkDecider, DeviceService,
+// SessionService, ServiceConnector); main.go adapts the auth and devices
+// packages to them, and App (the main window) wires the screens together.
+//
+// Threading: network and keyring calls run off the UI goroutine through a task
+// (cancellable context, superseded runs dropped) and come back through doUI,
+// which is fyne.Do plus a package lock. Under the Fyne test driver fyne.Do runs
+// on the calling goroutine, so tests take the same lock (helpers locked and
+// waitFor) when they touch widgets while background work may be running; that
+// keeps `go test -race -tags migrated_fynedo ./ui/` clean.
+//
+// Errors become plain words in one place, Explain, which also logs the full
+// error with slog.
 package ui
