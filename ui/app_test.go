@@ -308,7 +308,9 @@ func TestAppSettingsChangeServiceAndBack(t *testing.T) {
 		desk.setup.issuer.SetText("https://other.example")
 		test.Tap(desk.setup.check)
 	})
-	waitFor(t, "the refusal", func() bool { return desk.setup.status.Visible() && contains(desk.setup.status.Text, "isn't a Linkdesk") })
+	waitFor(t, "the refusal", func() bool {
+		return desk.setup.status.Visible() && contains(desk.setup.status.Text, "isn't a Linkdesk")
+	})
 	locked(func() {
 		back := findButton(w.Content(), "Back")
 		if back == nil {
