@@ -31,6 +31,10 @@ func newTestBrowser(transport http.RoundTripper, username, password string) *tes
 	return &testBrowser{hc: &http.Client{Transport: transport, Jar: jar}, username: username, password: password, done: make(chan struct{})}
 }
 
+// maxForms is how many forms the test browser fills in before giving up (a
+// login page shown again means the password was refused).
+const maxForms = 2
+
 // open is the openBrowser function given to SignIn. Like a real launcher it
 // returns at once; the "browser" goes on on its own goroutine.
 func (b *testBrowser) open(start string) error {
@@ -49,7 +53,7 @@ func (b *testBrowser) wait() error {
 
 func (b *testBrowser) visit(start string) error {
 	resp, err := b.hc.Get(start)
-	for range 10 {
+	for range maxForms + 1 {
 		if err != nil {
 			return err
 		}
@@ -63,6 +67,7 @@ func (b *testBrowser) visit(start string) error {
 			return nil
 		}
 		action, form, ok := loginForm(string(body))
+		b.page = string(body)
 		if !ok {
 			return fmt.Errorf("test browser: no login form at %s (HTTP %d): %.300s", resp.Request.URL, resp.StatusCode, body)
 		}
@@ -74,7 +79,7 @@ func (b *testBrowser) visit(start string) error {
 		}
 		resp, err = b.hc.PostForm(target.String(), form)
 	}
-	return fmt.Errorf("test browser: too many pages")
+	return fmt.Errorf("test browser: still on a form after %d tries", maxForms)
 }
 
 // loginForm finds the first form with a password field and returns its action
