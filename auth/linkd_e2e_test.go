@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,6 +97,33 @@ func TestLinkdSessionEndToEnd(t *testing.T) {
 	if err != nil || rotated.RefreshToken == saved.RefreshToken || rotated.AccessToken == saved.AccessToken {
 		t.Fatalf("rotated token not saved: %v", err)
 	}
+
+	// Many calls at once with a stale token refresh once: a second refresh with
+	// the same (rotated) token would look like reuse to linkd and end the link.
+	expire(resumed)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			_, err := api.Me(t.Context())
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent call after expiry: %v", err)
+		}
+	}
+	rotated2, err := store.Load(t.Context(), sess.Account.Key())
+	if err != nil || rotated2.RefreshToken == rotated.RefreshToken {
+		t.Fatalf("second rotation not saved: %v", err)
+	}
+	if _, err := api.Me(t.Context()); err != nil {
+		t.Fatalf("session broken after concurrent refresh: %v", err)
+	}
+	rotated = rotated2
 
 	// Sign-out revokes at linkd and empties the keyring.
 	if err := m.SignOut(t.Context(), sess.Account.Key()); err != nil {
