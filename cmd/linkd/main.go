@@ -10,6 +10,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -198,7 +199,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	srv, err := linkd.New(ctx, linkd.Config{Issuer: *issuer, Store: st, DeviceCodeLifetime: *lifetime, Logger: logger, Dev: *dev})
+	sessionKey, err := loadOrCreateKey(filepath.Join(c.data, "session.key"))
+	if err != nil {
+		return fmt.Errorf("session key: %w", err)
+	}
+	srv, err := linkd.New(ctx, linkd.Config{Issuer: *issuer, Store: st, DeviceCodeLifetime: *lifetime,
+		Logger: logger, Dev: *dev, SessionKey: sessionKey})
 	if err != nil {
 		return err
 	}
@@ -229,6 +235,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return hs.Shutdown(sctx)
+}
+
+// loadOrCreateKey returns the 32-byte key in path, creating it (mode 0600) on first
+// use, so web sessions survive a restart.
+func loadOrCreateKey(path string) ([]byte, error) {
+	if b, err := os.ReadFile(path); err == nil && len(b) == 32 {
+		return b, nil
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	return b, os.WriteFile(path, b, 0o600)
 }
 
 // purge deletes expired records every few minutes, keeping a day for "expired" answers
