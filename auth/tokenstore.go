@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zalando/go-keyring"
 	"golang.org/x/oauth2"
@@ -75,7 +77,7 @@ func AccountKey(issuer, subject string) string { return issuer + " " + subject }
 //
 // Layout under KeyringService: "token:{key}" holds the chunk count,
 // "token:{key}:0".."token:{key}:{n-1}" the JSON token in pieces; "accounts"
-// holds the JSON account list.
+// and "accounts:0".. hold the JSON account list the same way.
 type TokenStore struct {
 	kr      Keyring
 	timeout time.Duration
@@ -136,10 +138,20 @@ func (s *TokenStore) del(ctx context.Context, user string) error {
 	return err
 }
 
-func itemName(key string) string         { return "token:" + key }
-func chunkName(key string, i int) string { return "token:" + key + ":" + strconv.Itoa(i) }
-func chunkCount(ctx context.Context, s *TokenStore, key string) (int, error) {
-	v, err := s.get(ctx, itemName(key))
+// tokenItem is the base item name of the token stored under key.
+func tokenItem(key string) string { return "token:" + key }
+
+// chunkItem is the name of chunk i of the value whose base item is base.
+func chunkItem(base string, i int) string { return base + ":" + strconv.Itoa(i) }
+
+// errBadCount marks a chunk count item that is not a small number.
+var errBadCount = errors.New("keyring: bad chunk count")
+
+// errCorrupt marks a chunked value with a chunk missing.
+var errCorrupt = errors.New("keyring: chunk missing")
+
+func (s *TokenStore) chunkCount(ctx context.Context, base string) (int, error) {
+	v, err := s.get(ctx, base)
 	if err != nil {
 		return 0, err
 	}
@@ -150,6 +162,100 @@ func chunkCount(ctx context.Context, s *TokenStore, key string) (int, error) {
 	return n, nil
 }
 
+// splitChunks cuts v into pieces of at most ChunkSize bytes, never inside a
+// UTF-8 sequence (some keyrings insist on valid text).
+func splitChunks(v string) []string {
+	var chunks []string
+	for len(v) > ChunkSize {
+		cut := ChunkSize
+		for cut > 0 && !utf8.RuneStart(v[cut]) {
+			cut--
+		}
+		if cut == 0 {
+			cut = ChunkSize
+		}
+		chunks = append(chunks, v[:cut])
+		v = v[cut:]
+	}
+	return append(chunks, v)
+}
+
+// writeChunked stores v as chunks under base: the chunks are written before
+// the count, and stale chunks of a longer old value are removed after, so a
+// reader sees either the old or the new value whole, or (after a crash
+// mid-write) a corrupt one. The caller holds s.mu.
+func (s *TokenStore) writeChunked(ctx context.Context, base, v string) error {
+	old, err := s.chunkCount(ctx, base)
+	if err != nil && !errors.Is(err, keyring.ErrNotFound) && !errors.Is(err, errBadCount) {
+		return err
+	}
+	chunks := splitChunks(v)
+	if len(chunks) > maxChunks {
+		return fmt.Errorf("keyring: value too large (%d chunks)", len(chunks))
+	}
+	for i, c := range chunks {
+		if err := s.set(ctx, chunkItem(base, i), c); err != nil {
+			return err
+		}
+	}
+	if err := s.set(ctx, base, strconv.Itoa(len(chunks))); err != nil {
+		return err
+	}
+	for i := len(chunks); i < old; i++ {
+		if err := s.del(ctx, chunkItem(base, i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readChunked reassembles the value under base. A missing value is
+// keyring.ErrNotFound; a damaged one errBadCount or errCorrupt. The caller
+// holds s.mu.
+func (s *TokenStore) readChunked(ctx context.Context, base string) (string, error) {
+	n, err := s.chunkCount(ctx, base)
+	if err != nil {
+		return "", err
+	}
+	var buf strings.Builder
+	for i := range n {
+		c, err := s.get(ctx, chunkItem(base, i))
+		if errors.Is(err, keyring.ErrNotFound) {
+			return "", errCorrupt
+		}
+		if err != nil {
+			return "", err
+		}
+		buf.WriteString(c)
+	}
+	return buf.String(), nil
+}
+
+// deleteChunked removes the value under base and its chunks; a missing value
+// is not an error. The count goes first, so a half-done delete reads as
+// missing. The caller holds s.mu.
+func (s *TokenStore) deleteChunked(ctx context.Context, base string) error {
+	n, err := s.chunkCount(ctx, base)
+	if errors.Is(err, keyring.ErrNotFound) {
+		return nil
+	}
+	if errors.Is(err, errBadCount) {
+		n = maxChunks
+	} else if err != nil {
+		return err
+	}
+	if err := s.del(ctx, base); err != nil {
+		return err
+	}
+	var errs []error
+	for i := range n {
+		if err := s.del(ctx, chunkItem(base, i)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // storedToken is the JSON kept in the keyring: only what refreshing needs.
 type storedToken struct {
 	AccessToken  string    `json:"access_token"`
@@ -158,10 +264,9 @@ type storedToken struct {
 	Expiry       time.Time `json:"expiry,omitzero"`
 }
 
-// Save stores tok under key, split into ChunkSize pieces. The chunks are
-// written before the count, and stale chunks of a longer old value are removed
-// after, so a reader sees either the old or the new token whole, or (after a
-// crash mid-write) a corrupt one that Load reports as missing.
+// Save stores tok under key, split into ChunkSize pieces when long; a reader
+// sees the old or the new token whole, or (after a crash mid-write) one that
+// Load reports as missing.
 func (s *TokenStore) Save(ctx context.Context, key string, tok *oauth2.Token) error {
 	if tok == nil {
 		return errors.New("keyring: nil token")
@@ -170,71 +275,25 @@ func (s *TokenStore) Save(ctx context.Context, key string, tok *oauth2.Token) er
 	if err != nil {
 		return err
 	}
-	return s.saveValue(ctx, key, string(b))
-}
-
-func (s *TokenStore) saveValue(ctx context.Context, key, v string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, err := chunkCount(ctx, s, key)
-	if err != nil && !errors.Is(err, keyring.ErrNotFound) && !isBadCount(err) {
-		return err
-	}
-	var chunks []string
-	for len(v) > ChunkSize {
-		chunks = append(chunks, v[:ChunkSize])
-		v = v[ChunkSize:]
-	}
-	chunks = append(chunks, v)
-	if len(chunks) > maxChunks {
-		return fmt.Errorf("keyring: value too large (%d chunks)", len(chunks))
-	}
-	for i, c := range chunks {
-		if err := s.set(ctx, chunkName(key, i), c); err != nil {
-			return err
-		}
-	}
-	if err := s.set(ctx, itemName(key), strconv.Itoa(len(chunks))); err != nil {
-		return err
-	}
-	for i := len(chunks); i < old; i++ {
-		if err := s.del(ctx, chunkName(key, i)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.writeChunked(ctx, tokenItem(key), string(b))
 }
-
-// errBadCount marks a chunk count item that is not a small number.
-var errBadCount = errors.New("keyring: bad chunk count for token")
-
-func isBadCount(err error) bool { return errors.Is(err, errBadCount) }
 
 // Load returns the token stored under key, or an error wrapping ErrNoToken when
 // there is none (or what is there is unreadable).
 func (s *TokenStore) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n, err := chunkCount(ctx, s, key)
-	if errors.Is(err, keyring.ErrNotFound) || isBadCount(err) {
+	v, err := s.readChunked(ctx, tokenItem(key))
+	if errors.Is(err, keyring.ErrNotFound) || errors.Is(err, errBadCount) || errors.Is(err, errCorrupt) {
 		return nil, fmt.Errorf("%w (%v)", ErrNoToken, err)
 	}
 	if err != nil {
 		return nil, err
 	}
-	var buf []byte
-	for i := range n {
-		c, err := s.get(ctx, chunkName(key, i))
-		if errors.Is(err, keyring.ErrNotFound) {
-			return nil, fmt.Errorf("%w (chunk %d missing)", ErrNoToken, i)
-		}
-		if err != nil {
-			return nil, err
-		}
-		buf = append(buf, c...)
-	}
 	var st storedToken
-	if err := json.Unmarshal(buf, &st); err != nil {
+	if err := json.Unmarshal([]byte(v), &st); err != nil {
 		return nil, fmt.Errorf("%w (stored token unreadable)", ErrNoToken)
 	}
 	return &oauth2.Token{AccessToken: st.AccessToken, TokenType: st.TokenType, RefreshToken: st.RefreshToken, Expiry: st.Expiry}, nil
@@ -245,26 +304,7 @@ func (s *TokenStore) Load(ctx context.Context, key string) (*oauth2.Token, error
 func (s *TokenStore) Delete(ctx context.Context, key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n, err := chunkCount(ctx, s, key)
-	if errors.Is(err, keyring.ErrNotFound) {
-		return nil
-	}
-	if isBadCount(err) {
-		n = maxChunks
-	} else if err != nil {
-		return err
-	}
-	// The count goes first, so a half-done delete reads as "no token".
-	if err := s.del(ctx, itemName(key)); err != nil {
-		return err
-	}
-	var errs []error
-	for i := range n {
-		if err := s.del(ctx, chunkName(key, i)); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return s.deleteChunked(ctx, tokenItem(key))
 }
 
 const accountsItem = "accounts"
@@ -278,11 +318,11 @@ func (s *TokenStore) Accounts(ctx context.Context) ([]Account, error) {
 }
 
 func (s *TokenStore) accounts(ctx context.Context) ([]Account, error) {
-	v, err := s.get(ctx, accountsItem)
+	v, err := s.readChunked(ctx, accountsItem)
 	if errors.Is(err, keyring.ErrNotFound) {
 		return nil, nil
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, errBadCount) && !errors.Is(err, errCorrupt) {
 		return nil, err
 	}
 	var list []Account
@@ -317,7 +357,7 @@ func (s *TokenStore) SaveAccount(ctx context.Context, acct Account, tok *oauth2.
 	if err != nil {
 		return err
 	}
-	return s.set(ctx, accountsItem, string(b))
+	return s.writeChunked(ctx, accountsItem, string(b))
 }
 
 // LoadAccount returns the account with key and its token. A missing account or
@@ -353,11 +393,11 @@ func (s *TokenStore) RemoveAccount(ctx context.Context, key string) error {
 	}
 	var idxErr error
 	if len(kept) == 0 {
-		idxErr = s.del(ctx, accountsItem)
+		idxErr = s.deleteChunked(ctx, accountsItem)
 	} else if b, err := json.Marshal(kept); err != nil {
 		idxErr = err
 	} else {
-		idxErr = s.set(ctx, accountsItem, string(b))
+		idxErr = s.writeChunked(ctx, accountsItem, string(b))
 	}
 	return errors.Join(delErr, idxErr)
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zalando/go-keyring"
 	"golang.org/x/oauth2"
@@ -30,7 +31,7 @@ func TestTokenStoreChunkedRoundTrip(t *testing.T) {
 		t.Fatalf("chunk count = %q, %v; want 4", n, err)
 	}
 	for i := range 4 {
-		c, err := keyring.Get(KeyringService, chunkName("k", i))
+		c, err := keyring.Get(KeyringService, chunkItem(tokenItem("k"), i))
 		if err != nil || len(c) > ChunkSize {
 			t.Fatalf("chunk %d: len %d, %v", i, len(c), err)
 		}
@@ -49,7 +50,7 @@ func TestTokenStoreChunkedRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 1; i < 4; i++ {
-		if _, err := keyring.Get(KeyringService, chunkName("k", i)); !errors.Is(err, keyring.ErrNotFound) {
+		if _, err := keyring.Get(KeyringService, chunkItem(tokenItem("k"), i)); !errors.Is(err, keyring.ErrNotFound) {
 			t.Fatalf("stale chunk %d left: %v", i, err)
 		}
 	}
@@ -72,7 +73,7 @@ func TestTokenStoreCorruptValueReadsAsMissing(t *testing.T) {
 	keyring.MockInit()
 	s := NewTokenStore(nil, 0)
 	_ = keyring.Set(KeyringService, "token:k", "2")
-	_ = keyring.Set(KeyringService, chunkName("k", 0), `{"access_token":"x`)
+	_ = keyring.Set(KeyringService, chunkItem(tokenItem("k"), 0), `{"access_token":"x`)
 	if _, err := s.Load(t.Context(), "k"); !errors.Is(err, ErrNoToken) { // chunk 1 missing
 		t.Fatalf("err = %v", err)
 	}
@@ -127,6 +128,50 @@ func TestTokenStoreSeveralAccounts(t *testing.T) {
 	_ = s.RemoveAccount(ctx, other.Key())
 	if _, err := keyring.Get(KeyringService, accountsItem); !errors.Is(err, keyring.ErrNotFound) {
 		t.Fatalf("empty index left behind: %v", err)
+	}
+}
+
+func TestTokenStoreLongAccountIndex(t *testing.T) {
+	keyring.MockInit()
+	s := NewTokenStore(nil, 0)
+	ctx := t.Context()
+	var keys []string
+	for i := range 30 {
+		a := Account{Issuer: "https://link.example.com", Subject: strings.Repeat("s", 40) + string(rune('A'+i)),
+			DisplayName: strings.Repeat("Zoë Ångström ", 5)}
+		keys = append(keys, a.Key())
+		if err := s.SaveAccount(ctx, a, &oauth2.Token{AccessToken: "a"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := keyring.Get(KeyringService, accountsItem); err != nil || n == "1" {
+		t.Fatalf("index chunk count = %q, %v; want several", n, err)
+	}
+	list, err := s.Accounts(ctx)
+	if err != nil || len(list) != 30 || list[29].DisplayName != strings.Repeat("Zoë Ångström ", 5) {
+		t.Fatalf("accounts: %d, %v", len(list), err)
+	}
+	for _, k := range keys {
+		if err := s.RemoveAccount(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := keyring.Get(KeyringService, chunkItem(accountsItem, 0)); !errors.Is(err, keyring.ErrNotFound) {
+		t.Fatalf("index chunks left: %v", err)
+	}
+}
+
+func TestSplitChunksKeepsRunesWhole(t *testing.T) {
+	v := strings.Repeat("é", ChunkSize) // 2 bytes each: a cut at ChunkSize-1 would split one
+	v = "x" + v
+	chunks := splitChunks(v)
+	if strings.Join(chunks, "") != v {
+		t.Fatal("chunks don't reassemble")
+	}
+	for i, c := range chunks {
+		if len(c) > ChunkSize || !utf8.ValidString(c) {
+			t.Fatalf("chunk %d: %d bytes, valid %v", i, len(c), utf8.ValidString(c))
+		}
 	}
 }
 
