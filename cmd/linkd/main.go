@@ -180,6 +180,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usageError{"--issuer must be an https URL"}
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	slog.SetDefault(logger) // zitadel logs request errors to the default logger
 
 	var cert tls.Certificate
 	if *certFile != "" {

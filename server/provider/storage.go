@@ -550,8 +550,9 @@ func (s *storage) GetDeviceAuthorizatonState(ctx context.Context, clientID, devi
 		return nil, fmt.Errorf("provider: poll: %w (%w)", context.DeadlineExceeded, err)
 	}
 	d := res.Auth
-	expiredPending := d.State == store.DeviceAuthPending && now.After(d.ExpiresAt)
-	if res.SlowDown && !expiredPending {
+	// Only a pending, unexpired request answers slow_down: final answers (expired,
+	// denied, used, tokens) are given whatever the pace.
+	if res.SlowDown && d.State == store.DeviceAuthPending && !now.After(d.ExpiresAt) {
 		return nil, errSlowDown
 	}
 	st := &op.DeviceAuthorizationState{ClientID: clientID, Scopes: d.Scopes, Expires: d.ExpiresAt,

@@ -28,6 +28,7 @@ import (
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/accounts"
+	"github.com/linkdesk/linkdesk/server/events"
 	"github.com/linkdesk/linkdesk/server/linkd"
 	"github.com/linkdesk/linkdesk/server/store"
 	"github.com/linkdesk/linkdesk/server/store/sqlite"
@@ -288,4 +289,34 @@ func pageError(b string) string {
 		b = b[:200]
 	}
 	return b
+}
+
+// Approve approves a pending user code (any format the person might type) for the
+// account subject, as the management API would (store and event hub, so a device
+// waiting on POST /device/wait wakes), and returns the new link's grant.
+func (in *Instance) Approve(t testing.TB, userCode, subject string) store.Grant {
+	t.Helper()
+	code, err := devices.NormalizeCode(userCode)
+	if err != nil {
+		t.Fatalf("linkdtest: user code %q: %v", userCode, err)
+	}
+	g, err := in.Store.ApproveDeviceAuth(context.Background(), code, subject, "", time.Now())
+	if err != nil {
+		t.Fatalf("linkdtest: approve: %v", err)
+	}
+	in.Server.Events().PublishDeviceAuth(events.DeviceAuthKey(code), store.DeviceAuthApproved)
+	return g
+}
+
+// Deny denies a pending user code for the account subject.
+func (in *Instance) Deny(t testing.TB, userCode, subject string) {
+	t.Helper()
+	code, err := devices.NormalizeCode(userCode)
+	if err != nil {
+		t.Fatalf("linkdtest: user code %q: %v", userCode, err)
+	}
+	if err := in.Store.DenyDeviceAuth(context.Background(), code, subject, time.Now()); err != nil {
+		t.Fatalf("linkdtest: deny: %v", err)
+	}
+	in.Server.Events().PublishDeviceAuth(events.DeviceAuthKey(code), store.DeviceAuthDenied)
 }
