@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -174,11 +175,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usageError{"--addr: " + err.Error()}
 	}
 	if *issuer == "" {
-		*issuer = "https://" + *addr
+		h := host
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			h = "localhost" // a wildcard bind has no name of its own
+		}
+		_, port, _ := net.SplitHostPort(*addr)
+		*issuer = "https://" + net.JoinHostPort(h, port)
 	}
-	if !strings.HasPrefix(*issuer, "https://") {
-		return usageError{"--issuer must be an https URL"}
+	iu, err := url.Parse(*issuer)
+	if err != nil || iu.Scheme != "https" || iu.Host == "" || iu.RawQuery != "" || iu.Fragment != "" {
+		return usageError{"--issuer must be an https URL without query or fragment"}
 	}
+	// The local CA's certificate names the host clients use: the issuer's.
+	host = iu.Hostname()
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	slog.SetDefault(logger) // zitadel logs request errors to the default logger
 
