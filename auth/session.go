@@ -245,9 +245,10 @@ func (m *Sessions) client() *http.Client {
 	return m.HTTPClient
 }
 
-// SignIn signs in (see SignIn) and saves the account and its token in the keyring.
-func (m *Sessions) SignIn(ctx context.Context) (*Session, error) {
-	s, err := SignIn(ctx, m.Provider, m.client(), m.OpenBrowser)
+// SignIn signs in (see SignIn, which also explains opts) and saves the account
+// and its token in the keyring.
+func (m *Sessions) SignIn(ctx context.Context, opts ...oauth2.AuthCodeOption) (*Session, error) {
+	s, err := SignIn(ctx, m.Provider, m.client(), m.OpenBrowser, opts...)
 	if err != nil {
 		return nil, err
 	}

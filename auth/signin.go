@@ -60,7 +60,11 @@ var ErrIssuerMixUp = errors.New("sign-in answer came from a different service")
 // The browser is shown "You can close this tab and return to Linkdesk" once
 // the code has been exchanged. The returned Session is not saved anywhere; see
 // Sessions.SignIn for the saving variant.
-func SignIn(ctx context.Context, p *Provider, httpClient *http.Client, openBrowser func(url string) error) (*Session, error) {
+//
+// Extra options go on the authorization URL, for example
+// oauth2.SetAuthURLParam("prompt", "login") when adding a second account
+// while the browser is still signed in as the first.
+func SignIn(ctx context.Context, p *Provider, httpClient *http.Client, openBrowser func(url string) error, opts ...oauth2.AuthCodeOption) (*Session, error) {
 	if httpClient == nil {
 		httpClient = http.DefaultClient
 	}
@@ -72,7 +76,7 @@ func SignIn(ctx context.Context, p *Provider, httpClient *http.Client, openBrows
 	cfg := appConfig(p, "http://127.0.0.1:"+strconv.Itoa(port)+CallbackPath)
 	verifier := oauth2.GenerateVerifier()
 	state := randomString(32)
-	authURL := cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier))
+	authURL := cfg.AuthCodeURL(state, append(opts, oauth2.S256ChallengeOption(verifier))...)
 
 	answers := make(chan callbackAnswer)
 	cb := &callbackHandler{state: state, issuer: p.Issuer, answers: answers}

@@ -226,3 +226,49 @@ func TestSignOutDeletesEvenWhenRevocationFails(t *testing.T) {
 		t.Fatalf("token left in keyring: %v", err)
 	}
 }
+
+func TestSignInExtraAuthOptions(t *testing.T) {
+	browser := func(authURL string) error {
+		u, _ := url.Parse(authURL)
+		if u.Query().Get("prompt") != "login" {
+			t.Errorf("prompt missing: %s", authURL)
+		}
+		redirect, state := authParams(t, authURL)
+		_, _, err := get(t, redirect+"?error=access_denied&state="+url.QueryEscape(state))
+		return err
+	}
+	_, err := SignIn(t.Context(), offlineProvider, nil, browser, oauth2.SetAuthURLParam("prompt", "login"))
+	if !isAccessDenied(err) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestSessionsKeepIssuersApart(t *testing.T) {
+	keyring.MockInit()
+	store := NewTokenStore(nil, 0)
+	mine := Account{Issuer: offlineProvider.Issuer, Subject: "1", Username: "alice", DisplayName: "Alice", Email: "a@example.com"}
+	theirs := Account{Issuer: "https://other.example", Subject: "1", Username: "alice"}
+	for _, a := range []Account{mine, theirs} {
+		if err := store.SaveAccount(t.Context(), a, &oauth2.Token{AccessToken: "a", RefreshToken: "r"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := &Sessions{Provider: offlineProvider, Store: store}
+	list, err := m.Accounts(t.Context())
+	if err != nil || len(list) != 1 || list[0] != mine {
+		t.Fatalf("Accounts = %+v, %v", list, err)
+	}
+	if me := list[0].Me(); me.Subject != "1" || me.Username != "alice" || me.DisplayName != "Alice" || me.Email != "a@example.com" {
+		t.Fatalf("Me = %+v", me)
+	}
+	if _, err := m.Resume(t.Context(), theirs.Key()); !errors.Is(err, ErrNoToken) {
+		t.Fatalf("resumed another issuer's account: %v", err)
+	}
+	s, err := m.Resume(t.Context(), mine.Key())
+	if err != nil || s.Account != mine {
+		t.Fatalf("Resume = %+v, %v", s, err)
+	}
+	if tok, err := s.Token(); err != nil || tok.AccessToken != "a" {
+		t.Fatalf("Token = %v, %v", tok, err) // no expiry: valid as is, no refresh
+	}
+}

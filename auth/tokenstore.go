@@ -14,6 +14,8 @@ import (
 
 	"github.com/zalando/go-keyring"
 	"golang.org/x/oauth2"
+
+	"github.com/linkdesk/linkdesk/devices"
 )
 
 // KeyringService is the service name every Linkdesk item in the OS keyring is filed under.
@@ -67,6 +69,11 @@ type Account struct {
 
 // Key identifies the account across issuers: issuer and subject together.
 func (a Account) Key() string { return AccountKey(a.Issuer, a.Subject) }
+
+// Me is the account in the management API's form, for screens that show it.
+func (a Account) Me() devices.Me {
+	return devices.Me{Subject: a.Subject, Username: a.Username, DisplayName: a.DisplayName, Email: a.Email}
+}
 
 // AccountKey is the key of the account subject at issuer.
 func AccountKey(issuer, subject string) string { return issuer + " " + subject }
