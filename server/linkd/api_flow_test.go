@@ -166,3 +166,37 @@ func TestAppTokenSurvivesRestart(t *testing.T) {
 		t.Fatalf("/api/v1/me after restart: %d", code)
 	}
 }
+
+// TestKioskWaitsOnPushChannel checks linkd mounts POST /device/wait: the kiosk's
+// wait answers "approved" once the code is approved, and the next poll gets tokens.
+func TestKioskWaitsOnPushChannel(t *testing.T) {
+	in := linkdtest.Start(t, linkdtest.Options{})
+	u := in.CreateUser(t, "lee", "pw")
+	ctx := in.Context(context.Background())
+	kiosk := deviceConfig(in, devices.KioskClientID)
+	da, err := kiosk.DeviceAuth(ctx, oauth2.SetAuthURLParam(devices.ParamDeviceKind, "kiosk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := make(chan string, 1)
+	go func() {
+		resp, err := in.Client.PostForm(in.URL+"/device/wait", url.Values{"client_id": {devices.KioskClientID}, "device_code": {da.DeviceCode}})
+		if err != nil {
+			status <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		var ws struct {
+			Status string `json:"status"`
+		}
+		json.NewDecoder(resp.Body).Decode(&ws)
+		status <- ws.Status
+	}()
+	in.Approve(t, da.UserCode, u.Subject)
+	if got := <-status; got != "approved" {
+		t.Fatalf("wait answered %q", got)
+	}
+	if _, err := kiosk.DeviceAccessToken(ctx, da); err != nil {
+		t.Fatal(err)
+	}
+}
