@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -76,7 +77,7 @@ func SignIn(ctx context.Context, p *Provider, httpClient *http.Client, openBrows
 	cfg := appConfig(p, "http://127.0.0.1:"+strconv.Itoa(port)+CallbackPath)
 	verifier := oauth2.GenerateVerifier()
 	state := randomString(32)
-	authURL := cfg.AuthCodeURL(state, append(opts, oauth2.S256ChallengeOption(verifier))...)
+	authURL := cfg.AuthCodeURL(state, slices.Concat(opts, []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)})...)
 
 	answers := make(chan callbackAnswer)
 	cb := &callbackHandler{state: state, issuer: p.Issuer, answers: answers}
