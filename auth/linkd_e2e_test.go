@@ -152,5 +152,7 @@ func TestLinkdSessionEndToEnd(t *testing.T) {
 func expire(s *Session) {
 	s.src.mu.Lock()
 	defer s.src.mu.Unlock()
-	s.src.tok.Expiry = time.Now().Add(-time.Minute)
+	stale := *s.src.tok
+	stale.Expiry = time.Now().Add(-time.Minute)
+	s.src.tok = &stale
 }

@@ -58,7 +58,12 @@ func (s *Session) Token() (*oauth2.Token, error) { return s.src.Token() }
 // the base client given at sign-in (so it trusts the same CAs). Give it to
 // devices.NewClient.
 func (s *Session) HTTPClient() *http.Client {
-	return oauth2.NewClient(context.WithValue(context.Background(), oauth2.HTTPClient, s.base), s.src)
+	base := http.DefaultTransport
+	if s.base != nil && s.base.Transport != nil {
+		base = s.base.Transport
+	}
+	// The source caches and locks itself; no extra ReuseTokenSource needed.
+	return &http.Client{Transport: &oauth2.Transport{Base: base, Source: s.src}}
 }
 
 // Save stores the session's current token and account in store, and makes

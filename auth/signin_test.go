@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/zalando/go-keyring"
 	"github.com/zitadel/oidc/v3/example/server/storage"
@@ -164,9 +163,7 @@ func TestSessionLifecycleExampleProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Make the access token stale so the next use refreshes.
-	resumed.src.mu.Lock()
-	resumed.src.tok.Expiry = time.Now().Add(-time.Minute)
-	resumed.src.mu.Unlock()
+	expire(resumed)
 	tok, err := resumed.Token()
 	if err != nil {
 		t.Fatal(err)
@@ -201,9 +198,7 @@ func TestSessionLifecycleExampleProvider(t *testing.T) {
 		t.Fatal("refresh after sign-out succeeded")
 	}
 	// And a session still holding it reports it must sign in again.
-	resumed.src.mu.Lock()
-	resumed.src.tok.Expiry = time.Now().Add(-time.Minute)
-	resumed.src.mu.Unlock()
+	expire(resumed)
 	if _, err := resumed.Token(); !errors.Is(err, ErrSessionEnded) {
 		t.Fatalf("err = %v, want ErrSessionEnded", err)
 	}
