@@ -1,14 +1,39 @@
 #!/usr/bin/env bash
-# Starts a dev linkd on 127.0.0.1, then the real linkdesk app and a kiosk window under
-# Xvfb, waits until each window has drawn, and saves screenshots to build/screenshots.
-# Fails if a window never appears or stays blank.
+# The real-window test: a dev linkd on 127.0.0.1, then the real linkdesk binary under
+# Xvfb with a real Secret Service (gnome-keyring in a private D-Bus session), driven
+# from the keyboard with xdotool the way a person would:
+#   sign-in screen -> Space signs in (a scripted browser fills linkd's login form)
+#   -> code screen -> type the code a real device (linkdevice) shows -> confirm screen
+#   -> Tab to "Link device", Space -> the device prints that it is linked.
+# Then the kiosk full screen. Screenshots of each step go to build/screenshots/.
+# Each wait is on a condition (a log line, a window) with a deadline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ -z "${LINKDESK_IN_DBUS:-}" ]; then
+  keyring_home=$(mktemp -d)
+  trap 'rm -rf "$keyring_home"' EXIT
+  export GOCACHE=${GOCACHE:-$(go env GOCACHE)} GOMODCACHE=${GOMODCACHE:-$(go env GOMODCACHE)} GOPATH=${GOPATH:-$(go env GOPATH)}
+  HOME=$keyring_home XDG_DATA_HOME=$keyring_home/.local/share XDG_CONFIG_HOME=$keyring_home/.config \
+    XDG_RUNTIME_DIR=$keyring_home LINKDESK_IN_DBUS=1 \
+    dbus-run-session -- "$0" "$@" 2> >(grep -v "Failed to set fd limit" >&2)
+  exit $?
+fi
+
+printf 'linkdesk-test' | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+export LANG=en_US.UTF-8
+unset LC_ALL
 out=${SCREENSHOT_DIR:-build/screenshots}
 mkdir -p "$out"
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  rc=$?
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ $rc -ne 0 ]; then for f in "$work"/*.log; do echo "--- $f"; head -n 30 "$f"; done; fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 # wait_for DESCRIPTION SECONDS COMMAND...: retry COMMAND until it succeeds or time runs out.
@@ -19,47 +44,99 @@ wait_for() {
     if [ $SECONDS -ge $deadline ]; then echo "xvfb: timed out waiting for $what" >&2; return 1; fi
     sleep 0.2
   done
+  echo "xvfb: $what"
 }
 
 go build -tags migrated_fynedo -o "$work/linkdesk" .
 go build -o "$work/linkd" ./cmd/linkd
+go build -o "$work/linkdevice" ./cmd/linkdevice
 
 port=$((20000 + RANDOM % 20000))
 issuer="https://127.0.0.1:$port"
 "$work/linkd" serve --dev --data "$work/data" --addr "127.0.0.1:$port" >"$work/linkd.log" 2>&1 &
 pids+=($!)
-wait_for "linkd to answer discovery" 60 curl -fsk "$issuer/.well-known/openid-configuration"
-ca=$(find "$work/data" -name 'ca*.pem' | head -n 1)
+wait_for "linkd answers discovery" 60 curl -fsk "$issuer/.well-known/openid-configuration"
+ca="$work/data/ca.pem"
+
+# The scripted browser: signs in as demo/demo on linkd's login page, then follows the
+# redirect to the app's loopback listener, as a person's browser would.
+mkdir -p "$work/bin"
+cat >"$work/bin/xdg-open" <<EOF
+#!/usr/bin/env bash
+jar=\$(mktemp)
+page=\$(curl -fsS --cacert "$ca" -c "\$jar" -b "\$jar" -L "\$1")
+field() { printf '%s' "\$page" | grep -o "name=\"\$1\" value=\"[^\"]*\"" | head -n 1 | sed 's/.*value="//;s/"\$//'; }
+curl -fsS --cacert "$ca" -c "\$jar" -b "\$jar" -L -o /dev/null \
+  --data-urlencode "authRequestID=\$(field authRequestID)" --data-urlencode "csrf=\$(field csrf)" \
+  -d username=demo -d password=demo "$issuer/login"
+echo "browser: signed in (\$?)"
+EOF
+chmod +x "$work/bin/xdg-open"
+export PATH="$work/bin:$PATH" BROWSER="$work/bin/xdg-open"
 
 display=:$((90 + RANDOM % 100))
 Xvfb "$display" -screen 0 1920x1080x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
 pids+=($!)
 export DISPLAY=$display
-wait_for "Xvfb" 20 xdpyinfo
+wait_for "Xvfb is up" 20 xdpyinfo
 
-# shot NAME WINDOW_TITLE: wait for the window, then until it shows more than a flat colour.
+# baseline TITLE: remember what the window shows now, so shot can wait for a change.
+baseline() {
+  /usr/bin/import -window "$(xdotool search --name "^$1\$" | head -n 1)" "$work/last-${1// /_}.png"
+}
+
+# shot NAME WINDOW_TITLE: save the window once it has drawn something new since the last
+# shot (or baseline) of it, and shows more than a flat colour.
 shot() {
-  local name=$1 title=$2
-  wait_for "window '$title'" 60 xdotool search --name "^$title\$"
-  local id
+  local name=$1 title=$2 id sd last="$work/last-${2// /_}.png" deadline=$((SECONDS + 30))
   id=$(xdotool search --name "^$title\$" | head -n 1)
-  local deadline=$((SECONDS + 30))
   while :; do
     /usr/bin/import -window "$id" "$out/$name.png"
-    local sd
     sd=$(/usr/bin/convert "$out/$name.png" -colorspace Gray -format '%[fx:standard_deviation]' info:)
-    if awk -v s="$sd" 'BEGIN{exit !(s > 0.02)}'; then break; fi
-    if [ $SECONDS -ge $deadline ]; then echo "xvfb: window '$title' stayed blank" >&2; return 1; fi
-    sleep 0.3
+    if awk -v s="$sd" 'BEGIN{exit !(s > 0.02)}' && ! /usr/bin/compare -metric AE "$out/$name.png" "$last" null: 2>/dev/null; then
+      break
+    fi
+    if [ $SECONDS -ge $deadline ]; then echo "xvfb: window '$title' did not draw its next screen" >&2; return 1; fi
+    sleep 0.2
   done
+  cp "$out/$name.png" "$last"
   echo "xvfb: saved $out/$name.png ($(/usr/bin/identify -format '%wx%h' "$out/$name.png"))"
 }
+logged() { grep -q -- "$2" "$work/$1.log"; }
 
 "$work/linkdesk" --issuer "$issuer" --ca-file "$ca" >"$work/app.log" 2>&1 &
 pids+=($!)
-shot linkdesk "Linkdesk"
+wait_for "app window" 60 xdotool search --name '^Linkdesk$'
+baseline Linkdesk
+wait_for "sign-in screen" 60 logged app 'screen=signin'
+shot linkdesk-signin Linkdesk
+win=$(xdotool search --name '^Linkdesk$' | head -n 1)
+
+xdotool key --window "$win" space
+wait_for "signed in, main screen" 60 logged app 'screen=main'
+shot linkdesk-code Linkdesk
+
+"$work/linkdevice" --issuer "$issuer" --ca-file "$ca" --client-id demo-tv --device-kind tv \
+  --device-name "Living room TV" --once >"$work/device.log" 2>&1 &
+pids+=($!)
+wait_for "device shows a code" 60 logged device 'enter the code'
+code=$(grep -A2 'enter the code' "$work/device.log" | grep -oE '[A-Z]{4}-[A-Z]{4}' | head -n 1)
+
+xdotool type --window "$win" --delay 60 "${code,,}"
+xdotool key --window "$win" Return
+wait_for "confirm screen" 60 logged app 'screen=confirm'
+shot linkdesk-confirm Linkdesk
+
+# Tab from the device-name field to the buttons: Deny comes first, then Link device.
+xdotool key --window "$win" Tab Tab space
+wait_for "device linked" 60 logged device 'Linked to'
+shot linkdesk-linked Linkdesk
+kill "${pids[-1]}" 2>/dev/null || true
 
 "$work/linkdesk" kiosk --issuer "$issuer" --client-id linkdesk-kiosk --ca-file "$ca" \
   --device-name "Lobby display" --fullscreen >"$work/kiosk.log" 2>&1 &
 pids+=($!)
+wait_for "kiosk window" 60 xdotool search --name '^Linkdesk kiosk$'
+baseline "Linkdesk kiosk"
+wait_for "kiosk shows a code" 60 logged kiosk 'state=auth.ShowingCode'
 shot kiosk "Linkdesk kiosk"

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 
 	"fyne.io/fyne/v2"
@@ -171,6 +172,7 @@ func (a *App) afterConnect() {
 }
 
 func (a *App) showSetup(err error, canGoBack bool) {
+	slog.Info("ui: screen", "screen", "setup")
 	a.stopScreens()
 	a.setup = NewSetupScreen(a.svc.Connector, a.win, a.opts.Issuer, a.opts.CAFile, func(issuer, caFile string) {
 		changed := issuer != a.opts.Issuer
@@ -222,6 +224,7 @@ func (a *App) showSettings() { a.showSetup(nil, a.account.Subject != "") }
 // showSignIn shows the sign-in screen; adding says another account is being
 // added (so Back returns to the tabs).
 func (a *App) showSignIn(adding bool) {
+	slog.Info("ui: screen", "screen", "signin")
 	a.stopScreens()
 	a.signIn = NewSignInScreen(a.svc.Session, a.opts.Issuer, func(me devices.Me) {
 		a.showMain(me)
@@ -234,12 +237,14 @@ func (a *App) showSignIn(adding bool) {
 		})
 	}
 	a.win.SetContent(a.framed(back, a.signIn.Content()))
+	a.signIn.Focus(a.win.Canvas())
 }
 
 func (a *App) showAddAccount() { a.showSignIn(true) }
 
 // showMain shows the tabs for account me.
 func (a *App) showMain(me devices.Me) {
+	slog.Info("ui: screen", "screen", "main")
 	if a.signIn != nil {
 		a.signIn.Stop()
 		a.signIn = nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -116,6 +117,8 @@ func (k *KioskScreen) Watch(states <-chan auth.DeviceState) {
 }
 
 func (k *KioskScreen) show(s auth.DeviceState) {
+	// The state's name only: never the code or a token.
+	slog.Info("kiosk: state", "state", fmt.Sprintf("%T", s))
 	switch s := s.(type) {
 	case auth.Connecting:
 		k.setStatus("Connecting…", false)

@@ -3,6 +3,7 @@ package ui
 import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"log/slog"
 
 	"github.com/linkdesk/linkdesk/devices"
 )
@@ -43,6 +44,7 @@ func (f *LinkFlow) show(o fyne.CanvasObject) {
 }
 
 func (f *LinkFlow) showConfirm(code string, req devices.LinkRequest) {
+	slog.Info("ui: screen", "screen", "confirm")
 	f.stopConfirm()
 	f.confirm = NewConfirmScreen(f.svc, code, req, f.account(), f.showResult, func(err error) {
 		f.stopConfirm()
@@ -50,6 +52,9 @@ func (f *LinkFlow) showConfirm(code string, req devices.LinkRequest) {
 		f.Code.ShowError(err)
 	})
 	f.show(f.confirm.Content())
+	// Focus the one editable field; Tab then reaches Deny and Link device. Neither
+	// button is focused first, so a stray Space or Enter never links a device.
+	f.window.Canvas().Focus(f.confirm.name)
 }
 
 func (f *LinkFlow) showResult(r ConfirmResult) {

@@ -76,6 +76,9 @@ func NewSignInScreen(svc SessionService, issuer string, onSignedIn func(devices.
 // Content is the screen's canvas object.
 func (s *SignInScreen) Content() fyne.CanvasObject { return s.root }
 
+// Focus puts the keyboard focus on the sign-in button, so Space starts signing in.
+func (s *SignInScreen) Focus(c fyne.Canvas) { c.Focus(s.start) }
+
 // SetIssuer names the service being signed in to.
 func (s *SignInScreen) SetIssuer(issuer string) {
 	if issuer == "" {
