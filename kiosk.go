@@ -76,7 +76,9 @@ func runKiosk(args []string) int {
 	ctx, cancel := context.WithCancel(sigCtx)
 	defer cancel()
 
-	a := app.NewWithID("com.linkdesk.app")
+	// Its own app id, so a kiosk and the companion app on one machine never write the
+	// same preferences file at once.
+	a := app.NewWithID(appID + ".kiosk")
 	w := a.NewWindow("Linkdesk kiosk")
 	screen := ui.NewKioskScreen(func() {
 		uctx, cancel := context.WithTimeout(ctx, 30*time.Second)

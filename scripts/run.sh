@@ -23,7 +23,7 @@ until curl -fsk "$issuer/.well-known/openid-configuration" >/dev/null 2>&1; do
   [ $SECONDS -lt $deadline ] || { echo "run: linkd did not answer on $issuer" >&2; exit 1; }
   sleep 0.2
 done
-ca=$(find .run/data -name 'ca*.pem' | head -n 1)
+ca=.run/data/ca.pem
 
 echo "run: linkd at $issuer (CA $ca); sign in as demo / demo"
 .run/bin/linkdesk kiosk --issuer "$issuer" --client-id linkdesk-kiosk --ca-file "$ca" --device-name "Lobby display" &
