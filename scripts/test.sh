@@ -16,7 +16,9 @@ echo "== go vet"
 go vet -tags "$TAGS" ./...
 
 echo "== go test -race"
-go test -race -tags "$TAGS" -count=1 -timeout 30m ./...
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+go test -race -tags "$TAGS" -count=1 -timeout 30m ./... 2>&1 | tee "$results"
 
 echo "== fuzz (short)"
 # Every Fuzz target in the tree, a few seconds each, so the corpus seeds and a little
@@ -32,3 +34,7 @@ scripts/secret-service-test.sh
 
 echo "== real window under Xvfb"
 scripts/xvfb-screenshot.sh
+
+passed=$(grep -c '^ok ' "$results" || true)
+echo "== all steps green"
+echo "packages: $passed passed, 0 failed"
