@@ -177,21 +177,29 @@ func (s *DevicesScreen) Reload() {
 	s.progress.Show()
 	s.progress.Start()
 	s.banner.relayout()
+	s.fetch(func() {
+		s.progress.Stop()
+		s.progress.Hide()
+		s.banner.relayout()
+	}, s.followEvents)
+}
+
+// fetch loads the list off the UI goroutine; done runs first whatever happened, then
+// the list is shown and loaded runs, or the error is shown with Retry.
+func (s *DevicesScreen) fetch(done, loaded func()) {
 	var list []devices.Device
 	s.load.start(func(ctx context.Context) error {
 		var err error
 		list, err = s.svc.Devices(ctx)
 		return err
 	}, func(err error) {
-		s.progress.Stop()
-		s.progress.Hide()
-		s.banner.relayout()
+		done()
 		if err != nil {
 			s.banner.show(Explain(err), s.Reload)
 			return
 		}
 		s.setAll(list)
-		s.followEvents()
+		loaded()
 	})
 }
 
@@ -251,6 +259,11 @@ func (s *DevicesScreen) apply(ev devices.Event) {
 		if i >= 0 {
 			s.all = slices.Delete(s.all, i, i+1)
 		}
+	case devices.EventResync:
+		// The stream reconnected and may have missed events: load the list again,
+		// keeping the stream that is already running.
+		s.fetch(func() {}, func() {})
+		return
 	default:
 		return
 	}

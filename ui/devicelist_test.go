@@ -213,6 +213,18 @@ func TestDevicesLiveEvents(t *testing.T) {
 	waitFor(t, "the unlinked device to go", func() bool { return len(s.all) == 2 })
 }
 
+func TestDevicesResyncReloadsList(t *testing.T) {
+	svc := &fakeDevices{list: sampleDevices(2), events: make(chan devices.Event)}
+	s, _, _ := newDevicesTest(t, svc)
+	svc.mu.Lock()
+	svc.list = sampleDevices(5) // changed while the stream was reconnecting
+	svc.mu.Unlock()
+	svc.events <- devices.Event{Type: devices.EventResync}
+	waitFor(t, "the list to be loaded again", func() bool { return len(s.all) == 5 })
+	svc.events <- devices.Event{Type: devices.EventUnlinked, Device: devices.Device{ID: "d4"}}
+	waitFor(t, "events to keep flowing after the resync", func() bool { return len(s.all) == 4 })
+}
+
 // BenchmarkDevicesFilter measures re-filtering 10,000 linked devices per keystroke.
 func BenchmarkDevicesFilter(b *testing.B) {
 	test.NewTempApp(b)
