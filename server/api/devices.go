@@ -41,7 +41,7 @@ func (s *server) listDevices(w http.ResponseWriter, r *http.Request) {
 	}
 	out := devices.DeviceList{Devices: make([]devices.Device, 0, len(grants))}
 	for _, g := range grants {
-		d, err := s.device(r.Context(), g)
+		d, err := s.view().Device(r.Context(), g)
 		if err != nil {
 			s.internal(w, r, "list devices", err)
 			return
@@ -72,7 +72,7 @@ func (s *server) getDevice(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d, err := s.device(r.Context(), g)
+	d, err := s.view().Device(r.Context(), g)
 	if err != nil {
 		s.internal(w, r, "device", err)
 		return
@@ -99,7 +99,7 @@ func (s *server) renameDevice(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "rename device", err)
 		return
 	}
-	d, err := s.device(r.Context(), g)
+	d, err := s.view().Device(r.Context(), g)
 	if err != nil {
 		s.internal(w, r, "rename device", err)
 		return
@@ -122,11 +122,11 @@ func (s *server) deleteDevice(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "unlink device", err)
 		return
 	}
-	d, err := s.device(r.Context(), g)
+	d, err := s.view().Device(r.Context(), g)
 	if err != nil {
 		// The link is gone already; still tell listeners, with what we know.
 		d = devices.Device{ID: g.ID, Name: g.Name, Kind: devices.ParseKind(string(g.Device.Kind)), Model: g.Device.Model,
-			Client: devices.ClientInfo{ID: g.ClientID, Name: g.ClientID}, Scopes: s.scopes(g.Scopes), LinkedAt: g.CreatedAt.UTC()}
+			Client: devices.ClientInfo{ID: g.ClientID, Name: g.ClientID}, Scopes: s.view().Scopes(g.Scopes), LinkedAt: g.CreatedAt.UTC()}
 	}
 	s.cfg.Events.PublishAccount(at.Subject, devices.Event{Type: devices.EventUnlinked, Device: d})
 	s.log.InfoContext(r.Context(), "device unlinked", "subject", at.Subject, "device", g.ID, "client", g.ClientID)

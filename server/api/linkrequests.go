@@ -85,7 +85,7 @@ func (s *server) linkRequest(w http.ResponseWriter, r *http.Request) {
 		s.codeProblem(w, r, keys, err)
 		return
 	}
-	client, err := s.clientInfo(r.Context(), d.ClientID)
+	client, err := s.view().Client(r.Context(), d.ClientID)
 	if err != nil {
 		s.internal(w, r, "client of link request", err)
 		return
@@ -94,7 +94,7 @@ func (s *server) linkRequest(w http.ResponseWriter, r *http.Request) {
 		UserCode:    devices.FormatCode(d.UserCode),
 		Client:      client,
 		Device:      deviceInfo(d.Device),
-		Scopes:      s.scopes(d.Scopes),
+		Scopes:      s.view().Scopes(d.Scopes),
 		RequestedAt: d.CreatedAt.UTC(),
 		ExpiresAt:   d.ExpiresAt.UTC(),
 		Origin: devices.Origin{
@@ -121,7 +121,7 @@ func (s *server) approve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cfg.Events.PublishDeviceAuth(events.DeviceAuthKey(code), store.DeviceAuthApproved)
-	dev, err := s.device(r.Context(), g)
+	dev, err := s.view().Device(r.Context(), g)
 	if err != nil {
 		s.internal(w, r, "device of approved link", err)
 		return
@@ -151,56 +151,7 @@ func deviceInfo(d devices.DeviceInfo) devices.DeviceInfo {
 	return d
 }
 
-// clientInfo names a client; an unknown client (deleted by the operator) shows its ID.
-func (s *server) clientInfo(ctx context.Context, id string) (devices.ClientInfo, error) {
-	c, err := s.cfg.Store.ClientByID(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return devices.ClientInfo{ID: id, Name: id}, nil
-	}
-	if err != nil {
-		return devices.ClientInfo{}, err
-	}
-	name := c.Name
-	if name == "" {
-		name = c.ID
-	}
-	return devices.ClientInfo{ID: c.ID, Name: name, LogoURI: c.LogoURI}, nil
-}
-
-func (s *server) scopes(names []string) []devices.Scope {
-	out := make([]devices.Scope, 0, len(names))
-	for _, n := range names {
-		desc := ""
-		if s.cfg.DescribeScope != nil {
-			desc = s.cfg.DescribeScope(n)
-		}
-		if desc == "" {
-			desc = n
-		}
-		out = append(out, devices.Scope{Name: n, Description: desc})
-	}
-	return out
-}
-
-// device renders a grant as the API's Device.
-func (s *server) device(ctx context.Context, g store.Grant) (devices.Device, error) {
-	c, err := s.clientInfo(ctx, g.ClientID)
-	if err != nil {
-		return devices.Device{}, err
-	}
-	d := devices.Device{
-		ID:       g.ID,
-		Name:     g.Name,
-		Kind:     devices.ParseKind(string(g.Device.Kind)),
-		Model:    g.Device.Model,
-		Client:   devices.ClientInfo{ID: c.ID, Name: c.Name},
-		Scopes:   s.scopes(g.Scopes),
-		LinkedAt: g.CreatedAt.UTC(),
-		LastIP:   g.LastIP,
-	}
-	if !g.LastSeenAt.IsZero() {
-		t := g.LastSeenAt.UTC()
-		d.LastSeenAt = &t
-	}
-	return d, nil
+// view renders stored records for this API.
+func (s *server) view() Renderer {
+	return Renderer{Store: s.cfg.Store, DescribeScope: s.cfg.DescribeScope}
 }

@@ -43,7 +43,7 @@ func (s *server) devicesPage(w http.ResponseWriter, r *http.Request, st *state) 
 	}
 	p := devicesPage{Devices: make([]deviceRow, 0, len(grants))}
 	for _, g := range grants {
-		d, err := s.device(r.Context(), g)
+		d, err := s.view().Device(r.Context(), g)
 		if err != nil {
 			s.internal(w, r, st, "device of grant", err)
 			return
@@ -108,7 +108,7 @@ func (s *server) renameSubmit(w http.ResponseWriter, r *http.Request, st *state)
 		s.internal(w, r, st, "rename device", err)
 		return
 	}
-	if d, err := s.device(r.Context(), g); err == nil {
+	if d, err := s.view().Device(r.Context(), g); err == nil {
 		s.cfg.Events.PublishAccount(st.sess.Subject, devices.Event{Type: devices.EventRenamed, Device: d})
 	}
 	st.sess.Flash = "Renamed to “" + name + "”."
@@ -125,7 +125,7 @@ func (s *server) unlinkConfirm(w http.ResponseWriter, r *http.Request, st *state
 	if !ok {
 		return
 	}
-	d, err := s.device(r.Context(), g)
+	d, err := s.view().Device(r.Context(), g)
 	if err != nil {
 		s.internal(w, r, st, "device of grant", err)
 		return
@@ -153,7 +153,7 @@ func (s *server) unlinkSubmit(w http.ResponseWriter, r *http.Request, st *state)
 		s.internal(w, r, st, "unlink device", err)
 		return
 	}
-	if d, err := s.device(r.Context(), g); err == nil {
+	if d, err := s.view().Device(r.Context(), g); err == nil {
 		s.cfg.Events.PublishAccount(st.sess.Subject, devices.Event{Type: devices.EventUnlinked, Device: d})
 	}
 	s.log.InfoContext(r.Context(), "device unlinked", "subject", st.sess.Subject, "device", g.ID)

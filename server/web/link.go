@@ -211,7 +211,7 @@ func (s *server) confirmPage(w http.ResponseWriter, r *http.Request, st *state) 
 		s.codeFailed(w, r, st, keys, err)
 		return
 	}
-	client, err := s.clientInfo(r.Context(), d.ClientID)
+	client, err := s.view().Client(r.Context(), d.ClientID)
 	if err != nil {
 		s.internal(w, r, st, "client of link request", err)
 		return
@@ -231,7 +231,7 @@ func (s *server) confirmPage(w http.ResponseWriter, r *http.Request, st *state) 
 		Kind:        string(devices.ParseKind(string(d.Device.Kind))),
 		ClientName:  client.Name,
 		LogoURI:     client.LogoURI,
-		Scopes:      s.scopes(d.Scopes),
+		Scopes:      s.view().Scopes(d.Scopes),
 		OriginIP:    d.RequestIP,
 		SameNetwork: api.SameNetwork(d.RequestIP, s.cfg.ClientIP(r)),
 		ExpiresAt:   d.ExpiresAt,
@@ -277,7 +277,7 @@ func (s *server) confirmSubmit(w http.ResponseWriter, r *http.Request, st *state
 		s.codeFailed(w, r, st, keys, err)
 		return
 	}
-	client, err := s.clientInfo(ctx, d.ClientID)
+	client, err := s.view().Client(ctx, d.ClientID)
 	if err != nil {
 		s.internal(w, r, st, "client of link request", err)
 		return
@@ -293,7 +293,7 @@ func (s *server) confirmSubmit(w http.ResponseWriter, r *http.Request, st *state
 			return
 		}
 		s.cfg.Events.PublishDeviceAuth(events.DeviceAuthKey(code), store.DeviceAuthApproved)
-		if dev, err := s.device(ctx, g); err == nil {
+		if dev, err := s.view().Device(ctx, g); err == nil {
 			s.cfg.Events.PublishAccount(subject, devices.Event{Type: devices.EventLinked, Device: dev})
 		} else {
 			s.log.ErrorContext(ctx, "device of approved link", "err", err)
@@ -314,54 +314,7 @@ func (s *server) confirmSubmit(w http.ResponseWriter, r *http.Request, st *state
 	s.render(w, r, st, http.StatusOK, "result", res)
 }
 
-// clientInfo names a client; an unknown client (removed by the operator) shows its id.
-func (s *server) clientInfo(ctx context.Context, id string) (devices.ClientInfo, error) {
-	c, err := s.cfg.Store.ClientByID(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return devices.ClientInfo{ID: id, Name: id}, nil
-	}
-	if err != nil {
-		return devices.ClientInfo{}, err
-	}
-	name := c.Name
-	if name == "" {
-		name = c.ID
-	}
-	return devices.ClientInfo{ID: c.ID, Name: name, LogoURI: c.LogoURI}, nil
-}
-
-// scopes pairs scope names with their plain-words descriptions.
-func (s *server) scopes(names []string) []devices.Scope {
-	out := make([]devices.Scope, 0, len(names))
-	for _, n := range names {
-		desc := s.cfg.DescribeScope(n)
-		if desc == "" {
-			desc = n
-		}
-		out = append(out, devices.Scope{Name: n, Description: desc})
-	}
-	return out
-}
-
-// device renders a grant as the events' Device, the same shape the API sends.
-func (s *server) device(ctx context.Context, g store.Grant) (devices.Device, error) {
-	c, err := s.clientInfo(ctx, g.ClientID)
-	if err != nil {
-		return devices.Device{}, err
-	}
-	d := devices.Device{
-		ID:       g.ID,
-		Name:     g.Name,
-		Kind:     devices.ParseKind(string(g.Device.Kind)),
-		Model:    g.Device.Model,
-		Client:   devices.ClientInfo{ID: c.ID, Name: c.Name},
-		Scopes:   s.scopes(g.Scopes),
-		LinkedAt: g.CreatedAt.UTC(),
-		LastIP:   g.LastIP,
-	}
-	if !g.LastSeenAt.IsZero() {
-		t := g.LastSeenAt.UTC()
-		d.LastSeenAt = &t
-	}
-	return d, nil
+// view renders stored records exactly as the management API does.
+func (s *server) view() api.Renderer {
+	return api.Renderer{Store: s.cfg.Store, DescribeScope: s.cfg.DescribeScope}
 }
