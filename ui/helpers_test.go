@@ -19,7 +19,7 @@ import (
 // waitFor polls cond (read under the UI lock) until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for {
 		uiMu.Lock()
 		ok := cond()

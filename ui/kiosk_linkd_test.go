@@ -13,24 +13,6 @@ import (
 	"github.com/linkdesk/linkdesk/server/linkd/linkdtest"
 )
 
-// kioskWait polls cond, holding the UI lock, until it holds or the deadline passes.
-func kioskWait(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		uiMu.Lock()
-		ok := cond()
-		uiMu.Unlock()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestKioskAgainstLinkd wires the kiosk screen to a real device flow against a real
 // linkd: the QR code shown leads to this code on this issuer, approving it in the app
 // shows "Linked to …", and "Unlink this display" unlinks it and shows a new code.
@@ -56,7 +38,7 @@ func TestKioskAgainstLinkd(t *testing.T) {
 	go func() { flow.Run(ctx, k.Show); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	kioskWait(t, "a code", func() bool { return k.code.Visible() && k.code.Text != "" })
+	waitFor(t, "a code", func() bool { return k.code.Visible() && k.code.Text != "" })
 	uiMu.Lock()
 	code := k.code.Text
 	link := decodeKioskQR(t, k, w)
@@ -70,12 +52,12 @@ func TestKioskAgainstLinkd(t *testing.T) {
 	if _, err := app.Approve(t.Context(), code, ""); err != nil {
 		t.Fatal(err)
 	}
-	kioskWait(t, "linked", func() bool { return k.linked.Visible() && k.linked.Text == "Linked to Ada" })
+	waitFor(t, "linked", func() bool { return k.linked.Visible() && k.linked.Text == "Linked to Ada" })
 
 	uiMu.Lock()
 	test.Tap(k.unlink)
 	uiMu.Unlock()
-	kioskWait(t, "a new code", func() bool { return k.code.Visible() && k.code.Text != "" && k.code.Text != code })
+	waitFor(t, "a new code", func() bool { return k.code.Visible() && k.code.Text != "" && k.code.Text != code })
 	list, err := app.Devices(t.Context())
 	if err != nil || len(list) != 0 {
 		t.Fatalf("after unlink: %+v, %v", list, err)

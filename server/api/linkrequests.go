@@ -59,28 +59,12 @@ func (s *server) codeProblem(w http.ResponseWriter, r *http.Request, keys []stri
 	}
 }
 
-// pendingAuth reads a device authorization by canonical user code and turns a
-// non-pending or expired one into the matching store error.
-func (s *server) pendingAuth(ctx context.Context, code string) (store.DeviceAuth, error) {
-	d, err := s.cfg.Store.DeviceAuthByUserCode(ctx, code)
-	if err != nil {
-		return d, err
-	}
-	if d.State != store.DeviceAuthPending {
-		return d, store.ErrAlreadyUsed
-	}
-	if !s.cfg.Now().Before(d.ExpiresAt) {
-		return d, store.ErrExpired
-	}
-	return d, nil
-}
-
 func (s *server) linkRequest(w http.ResponseWriter, r *http.Request) {
 	code, keys, ok := s.codeLookup(w, r)
 	if !ok {
 		return
 	}
-	d, err := s.pendingAuth(r.Context(), code)
+	d, err := PendingDeviceAuth(r.Context(), s.cfg.Store, s.cfg.Now(), code)
 	if err != nil {
 		s.codeProblem(w, r, keys, err)
 		return

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/store"
@@ -66,6 +67,23 @@ func (r Renderer) Device(ctx context.Context, g store.Grant) (devices.Device, er
 	if !g.LastSeenAt.IsZero() {
 		t := g.LastSeenAt.UTC()
 		d.LastSeenAt = &t
+	}
+	return d, nil
+}
+
+// PendingDeviceAuth reads a device authorization by canonical user code and turns one
+// that is no longer pending, or has expired at now, into store.ErrAlreadyUsed or
+// store.ErrExpired, so the API and the web pages judge a code the same way.
+func PendingDeviceAuth(ctx context.Context, st store.Store, now time.Time, code string) (store.DeviceAuth, error) {
+	d, err := st.DeviceAuthByUserCode(ctx, code)
+	if err != nil {
+		return d, err
+	}
+	if d.State != store.DeviceAuthPending {
+		return d, store.ErrAlreadyUsed
+	}
+	if !now.Before(d.ExpiresAt) {
+		return d, store.ErrExpired
 	}
 	return d, nil
 }

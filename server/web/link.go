@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -139,22 +138,6 @@ func (s *server) checkLimit(w http.ResponseWriter, r *http.Request, st *state, k
 	return true
 }
 
-// pendingAuth reads a device authorization and turns one that is no longer pending, or
-// has expired, into the matching store error.
-func (s *server) pendingAuth(ctx context.Context, code string) (store.DeviceAuth, error) {
-	d, err := s.cfg.Store.DeviceAuthByUserCode(ctx, code)
-	if err != nil {
-		return d, err
-	}
-	if d.State != store.DeviceAuthPending {
-		return d, store.ErrAlreadyUsed
-	}
-	if !s.cfg.Now().Before(d.ExpiresAt) {
-		return d, store.ErrExpired
-	}
-	return d, nil
-}
-
 // codeFailed shows the plain-words page for an unknown, expired or used code, counting
 // the failure against the limits. Other errors are internal.
 func (s *server) codeFailed(w http.ResponseWriter, r *http.Request, st *state, keys []string, err error) {
@@ -206,7 +189,7 @@ func (s *server) confirmPage(w http.ResponseWriter, r *http.Request, st *state) 
 	if !s.checkLimit(w, r, st, keys) {
 		return
 	}
-	d, err := s.pendingAuth(r.Context(), st.sess.Code)
+	d, err := api.PendingDeviceAuth(r.Context(), s.cfg.Store, s.cfg.Now(), st.sess.Code)
 	if err != nil {
 		s.codeFailed(w, r, st, keys, err)
 		return
@@ -272,7 +255,7 @@ func (s *server) confirmSubmit(w http.ResponseWriter, r *http.Request, st *state
 	ctx := r.Context()
 	subject := st.sess.Subject
 	// Read it first for the names on the result page; the store re-checks atomically.
-	d, err := s.pendingAuth(ctx, code)
+	d, err := api.PendingDeviceAuth(ctx, s.cfg.Store, s.cfg.Now(), code)
 	if err != nil {
 		s.codeFailed(w, r, st, keys, err)
 		return
