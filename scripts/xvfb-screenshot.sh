@@ -74,10 +74,11 @@ EOF
 chmod +x "$work/bin/xdg-open"
 export PATH="$work/bin:$PATH" BROWSER="$work/bin/xdg-open"
 
-display=:$((90 + RANDOM % 100))
-Xvfb "$display" -screen 0 1920x1080x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
+# Xvfb picks a free display itself and writes its number to the file.
+Xvfb -displayfd 3 -screen 0 1920x1080x24 -nolisten tcp 3>"$work/display" >"$work/xvfb.log" 2>&1 &
 pids+=($!)
-export DISPLAY=$display
+wait_for "Xvfb picked a display" 20 test -s "$work/display"
+export DISPLAY=:$(head -n 1 "$work/display")
 wait_for "Xvfb is up" 20 xdpyinfo
 
 # baseline TITLE: remember what the window shows now, so shot can wait for a change.
