@@ -46,15 +46,17 @@ func (r *linkdRig) flow(t testing.TB, store DeviceTokenStore, mod func(*DeviceCo
 	return f
 }
 
-// run starts f until the test ends and returns its state log.
-func run(t testing.TB, f *DeviceFlow) (*stateLog, context.CancelFunc) {
+// run starts f and returns its state log and a stop function that cancels the flow and
+// waits until Run has returned (so a restarted flow never overlaps it). The test's
+// cleanup calls stop too; calling it twice is fine.
+func run(t testing.TB, f *DeviceFlow) (*stateLog, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	log := newStateLog()
 	done := make(chan struct{})
 	go func() { f.Run(ctx, log.report); close(done) }()
 	stop := func() { cancel(); <-done }
 	t.Cleanup(stop)
-	return log, cancel
+	return log, stop
 }
 
 func TestDeviceFlowLinkdApproveRevokeRestart(t *testing.T) {

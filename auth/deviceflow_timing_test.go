@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"sync"
@@ -82,11 +81,7 @@ func TestDeviceFlowHonoursIntervalAndSlowDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	log := newStateLog()
-	done := make(chan error, 1)
-	go func() { done <- flow.Run(ctx, log.report) }()
+	log, stop := run(t, flow)
 
 	s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
 	code := s.(ShowingCode).UserCode
@@ -104,8 +99,7 @@ func TestDeviceFlowHonoursIntervalAndSlowDown(t *testing.T) {
 	if got := polls.Load(); got != 4 {
 		t.Errorf("%d token requests, want 4", got)
 	}
-	cancel()
-	<-done
+	stop()
 }
 
 type stringBody struct{ *strings.Reader }
@@ -124,11 +118,7 @@ func TestDeviceFlowRenewsExpiredCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	log := newStateLog()
-	done := make(chan error, 1)
-	go func() { done <- flow.Run(ctx, log.report) }()
+	log, stop := run(t, flow)
 
 	s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
 	first := s.(ShowingCode)
@@ -139,6 +129,5 @@ func TestDeviceFlowRenewsExpiredCode(t *testing.T) {
 	if next := s.(ShowingCode); next.UserCode == first.UserCode || !next.ExpiresAt.After(first.ExpiresAt) {
 		t.Fatalf("no fresh code after expiry: %+v then %+v", first, next)
 	}
-	cancel()
-	<-done
+	stop()
 }

@@ -176,11 +176,8 @@ func TestDeviceFlowZitadelExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	log := newStateLog()
-	done := make(chan error, 1)
-	go func() { done <- flow.Run(ctx, log.report) }()
+	ctx := t.Context()
+	log, stop := run(t, flow)
 
 	// Decline the first code: the flow says so and shows a fresh one.
 	s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
@@ -206,8 +203,7 @@ func TestDeviceFlowZitadelExample(t *testing.T) {
 	if tok, err := store.Load(ctx, flow.StoreKey()); err != nil || tok.AccessToken != linked.Token.AccessToken {
 		t.Fatalf("token not stored: %v", err)
 	}
-	cancel()
-	<-done
+	stop()
 
 	// A restart with the stored token goes straight to Linked, without a code.
 	flow2, err := NewDeviceFlow(DeviceConfig{
@@ -217,11 +213,8 @@ func TestDeviceFlowZitadelExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx2, cancel2 := context.WithCancel(t.Context())
-	defer cancel2()
-	log2 := newStateLog()
-	done2 := make(chan error, 1)
-	go func() { done2 <- flow2.Run(ctx2, log2.report) }()
+	ctx2 := t.Context()
+	log2, stop2 := run(t, flow2)
 	s, i = log2.waitFor(t, 0, 10*time.Second, func(s DeviceState) bool { return isLinked(s) || isShowingCode(s) })
 	if !isLinked(s) {
 		t.Fatalf("restart showed a code instead of staying linked: %+v", s)
@@ -239,8 +232,7 @@ func TestDeviceFlowZitadelExample(t *testing.T) {
 	if _, err := store.Load(ctx2, flow2.StoreKey()); err == nil {
 		t.Fatal("token still stored after unlink")
 	}
-	cancel2()
-	<-done2
+	stop2()
 }
 
 // TestDeviceFlowOfflineKeepsCode cuts the network while a code is shown: the flow reports
@@ -260,11 +252,7 @@ func TestDeviceFlowOfflineKeepsCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	log := newStateLog()
-	done := make(chan error, 1)
-	go func() { done <- flow.Run(ctx, log.report) }()
+	log, stop := run(t, flow)
 	s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
 	code := s.(ShowingCode).UserCode
 	offline.Store(true)
@@ -279,8 +267,7 @@ func TestDeviceFlowOfflineKeepsCode(t *testing.T) {
 		}
 	}
 	log.mu.Unlock()
-	cancel()
-	<-done
+	stop()
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
