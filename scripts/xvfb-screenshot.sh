@@ -75,29 +75,29 @@ chmod +x "$work/bin/xdg-open"
 export PATH="$work/bin:$PATH" BROWSER="$work/bin/xdg-open"
 
 # Xvfb picks a free display itself and writes its number to the file.
-Xvfb -displayfd 3 -screen 0 1920x1080x24 -nolisten tcp 3>"$work/display" >"$work/xvfb.log" 2>&1 &
+Xvfb -displayfd 3 -screen 0 1920x1080x24 -nolisten tcp -noreset 3>"$work/display" >"$work/xvfb.log" 2>&1 &
 pids+=($!)
 wait_for "Xvfb picked a display" 20 test -s "$work/display"
 export DISPLAY=:$(head -n 1 "$work/display")
 wait_for "Xvfb is up" 20 xdpyinfo
 
-# baseline TITLE: remember what the window shows now, so shot can wait for a change.
-baseline() {
-  /usr/bin/import -window "$(xdotool search --name "^$1\$" | head -n 1)" "$work/last-${1// /_}.png"
-}
-
-# shot NAME WINDOW_TITLE: save the window once it has drawn something new since the last
-# shot (or baseline) of it, and shows more than a flat colour.
+# shot NAME WINDOW_TITLE: save the window once what it shows is settled: more than a flat
+# colour, the same in two captures in a row, and different from the last shot of that
+# window (the screen changed). Captures of a window not yet viewable are retried.
 shot() {
-  local name=$1 title=$2 id sd last="$work/last-${2// /_}.png" deadline=$((SECONDS + 30))
-  id=$(xdotool search --name "^$title\$" | head -n 1)
+  local name=$1 title=$2 id sd prev="$work/prev.png" last="$work/last-${2// /_}.png" deadline=$((SECONDS + 30))
+  rm -f "$prev"
   while :; do
-    /usr/bin/import -window "$id" "$out/$name.png"
+    if [ $SECONDS -ge $deadline ]; then echo "xvfb: window '$title' did not settle on a new screen" >&2; return 1; fi
+    id=$(xdotool search --name "^$title\$" | head -n 1) || true
+    if [ -z "$id" ] || ! /usr/bin/import -window "$id" "$out/$name.png" 2>/dev/null; then sleep 0.2; continue; fi
     sd=$(/usr/bin/convert "$out/$name.png" -colorspace Gray -format '%[fx:standard_deviation]' info:)
-    if awk -v s="$sd" 'BEGIN{exit !(s > 0.02)}' && ! /usr/bin/compare -metric AE "$out/$name.png" "$last" null: 2>/dev/null; then
+    if awk -v s="$sd" 'BEGIN{exit !(s > 0.02)}' \
+      && { [ ! -e "$last" ] || ! /usr/bin/compare -metric AE "$out/$name.png" "$last" null: 2>/dev/null; } \
+      && [ -e "$prev" ] && /usr/bin/compare -metric AE "$out/$name.png" "$prev" null: 2>/dev/null; then
       break
     fi
-    if [ $SECONDS -ge $deadline ]; then echo "xvfb: window '$title' did not draw its next screen" >&2; return 1; fi
+    cp "$out/$name.png" "$prev"
     sleep 0.2
   done
   cp "$out/$name.png" "$last"
@@ -108,7 +108,6 @@ logged() { grep -q -- "$2" "$work/$1.log"; }
 "$work/linkdesk" --issuer "$issuer" --ca-file "$ca" >"$work/app.log" 2>&1 &
 pids+=($!)
 wait_for "app window" 60 xdotool search --name '^Linkdesk$'
-baseline Linkdesk
 wait_for "sign-in screen" 60 logged app 'screen=signin'
 shot linkdesk-signin Linkdesk
 win=$(xdotool search --name '^Linkdesk$' | head -n 1)
@@ -138,6 +137,5 @@ kill "${pids[-1]}" 2>/dev/null || true
   --device-name "Lobby display" --fullscreen >"$work/kiosk.log" 2>&1 &
 pids+=($!)
 wait_for "kiosk window" 60 xdotool search --name '^Linkdesk kiosk$'
-baseline "Linkdesk kiosk"
 wait_for "kiosk shows a code" 60 logged kiosk 'state=auth.ShowingCode'
 shot kiosk "Linkdesk kiosk"
