@@ -3,8 +3,10 @@ package scan
 import (
 	"errors"
 	"image"
+	"log/slog"
 
 	"github.com/makiuchi-d/gozxing"
+	gozxingmulti "github.com/makiuchi-d/gozxing/multi/qrcode"
 	gozxingqr "github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/linkdesk/linkdesk/devices"
@@ -13,24 +15,79 @@ import (
 // ErrNoQRCode means no QR code could be read in the picture.
 var ErrNoQRCode = errors.New("no QR code was found in the picture")
 
+const (
+	// fullMaxSide is the long side DecodeQR first shrinks big photos to: a QR
+	// code a person means to scan stays readable, and decoding is much faster.
+	fullMaxSide = 1600
+	// quickMaxSide is the long side of the single pass QuickDecodeQR makes.
+	quickMaxSide = 960
+	// smallSide is the long side under which DecodeQR also tries the picture
+	// enlarged, for codes drawn with one or two pixels per module.
+	smallSide = 400
+)
+
 // DecodeQR returns the text of every QR code it can read in img, trying the
-// variants that photos of screens need. It returns ErrNoQRCode when none reads.
+// variants that photos of screens need: shrunk and full size, inverted
+// (light modules on dark), smoothed against noise, two binarizers, and the
+// slower thorough finder search. Attempts go cheapest first and it stops at the
+// first that reads anything. It returns ErrNoQRCode when none reads.
 func DecodeQR(img image.Image) ([]string, error) {
-	return QuickDecodeQR(img)
+	g := greyOf(img)
+	if g == nil {
+		return nil, ErrNoQRCode
+	}
+	work := g.downscale(fullMaxSide)
+	half := lazy(func() *grey { return work.downscale(max(work.w, work.h) / 2) })
+	smooth := lazy(func() *grey { return work.smoothed() })
+	original := func() *grey {
+		if g == work {
+			return nil // already tried
+		}
+		return g
+	}
+	attempts := []struct {
+		pic    func() *grey
+		global bool // GlobalHistogramBinarizer instead of HybridBinarizer
+		harder bool // TRY_HARDER: scan every row for finder patterns
+		pure   bool // PURE_BARCODE: the picture is nothing but the code
+	}{
+		{pic: func() *grey { return work }},
+		{pic: func() *grey { return work }, harder: true},
+		{pic: lazy(func() *grey { return work.inverted() }), harder: true},
+		{pic: smooth, harder: true},
+		{pic: half, harder: true},
+		{pic: func() *grey { return work }, global: true, harder: true},
+		{pic: lazy(func() *grey { return smooth().inverted() }), harder: true},
+		{pic: lazy(func() *grey { return half().inverted() }), harder: true},
+		{pic: original, harder: true}, // a small code in a big photo
+		{pic: lazy(func() *grey { return enlarged(g) }), harder: true},
+		{pic: func() *grey { return g }, pure: true},
+		{pic: lazy(func() *grey { return g.inverted() }), pure: true},
+	}
+	for _, a := range attempts {
+		p := a.pic()
+		if p == nil {
+			continue
+		}
+		if texts := decodeGrey(p, a.global, a.harder, a.pure, true); len(texts) > 0 {
+			return texts, nil
+		}
+	}
+	return nil, ErrNoQRCode
 }
 
 // QuickDecodeQR is one cheap decoding pass, for camera frames: the camera gives
-// many chances, so each frame gets little effort.
+// many chances, so each frame gets little effort (the frame shrunk to at most
+// 960 pixels, HybridBinarizer, the fast finder search).
 func QuickDecodeQR(img image.Image) ([]string, error) {
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	if err != nil {
+	g := greyOf(img)
+	if g == nil {
 		return nil, ErrNoQRCode
 	}
-	res, err := gozxingqr.NewQRCodeReader().Decode(bmp, nil)
-	if err != nil {
-		return nil, ErrNoQRCode
+	if texts := decodeGrey(g.downscale(quickMaxSide), false, false, false, false); len(texts) > 0 {
+		return texts, nil
 	}
-	return []string{res.GetText()}, nil
+	return nil, ErrNoQRCode
 }
 
 // CodeFromImage reads the QR codes in img and returns the first user code meant
@@ -66,3 +123,269 @@ func codeFromTexts(texts []string, issuer string) (string, error) {
 	}
 	return "", firstErr
 }
+
+// greyOf is img as luminance, or nil for an empty picture.
+func greyOf(img image.Image) *grey {
+	if img == nil || img.Bounds().Empty() {
+		return nil
+	}
+	return toGrey(img)
+}
+
+// lazy makes f run at most once, on first use.
+func lazy(f func() *grey) func() *grey {
+	var g *grey
+	done := false
+	return func() *grey {
+		if !done {
+			g, done = f(), true
+		}
+		return g
+	}
+}
+
+// enlarged is g scaled up to about 2×smallSide when it is small, else nil.
+func enlarged(g *grey) *grey {
+	long := max(g.w, g.h)
+	if long >= smallSide {
+		return nil
+	}
+	return g.upscale(max(2, 2*smallSide/long))
+}
+
+// decodeGrey makes one gozxing attempt on g and returns the distinct texts read.
+// With multi, a success is followed by the multi-code reader to find other
+// codes in the picture, which is also tried when the single reader fails.
+// gozxing is a port from Java and might panic on odd input; a panic counts as
+// nothing read.
+func decodeGrey(g *grey, global, harder, pure, multi bool) (texts []string) {
+	defer func() {
+		if r := recover(); r != nil {
+			slog.Warn("QR decoder failed", "panic", r)
+			texts = nil
+		}
+	}()
+	if g.w < 1 || g.h < 1 {
+		return nil
+	}
+	var bin gozxing.Binarizer
+	if global {
+		bin = gozxing.NewGlobalHistgramBinarizer(g.source())
+	} else {
+		bin = gozxing.NewHybridBinarizer(g.source())
+	}
+	bmp, err := gozxing.NewBinaryBitmap(bin)
+	if err != nil {
+		return nil
+	}
+	hints := map[gozxing.DecodeHintType]any{}
+	if harder {
+		hints[gozxing.DecodeHintType_TRY_HARDER] = true
+	}
+	if pure {
+		hints[gozxing.DecodeHintType_PURE_BARCODE] = true
+	}
+	add := func(s string) {
+		for _, t := range texts {
+			if t == s {
+				return
+			}
+		}
+		texts = append(texts, s)
+	}
+	if res, err := gozxingqr.NewQRCodeReader().Decode(bmp, hints); err == nil {
+		add(res.GetText())
+	}
+	if multi && !pure {
+		results, _ := gozxingmulti.NewQRCodeMultiReader().DecodeMultiple(bmp, hints)
+		for _, r := range results {
+			add(r.GetText())
+		}
+	}
+	return texts
+}
+
+// grey is an 8-bit luminance picture (0 black, 255 white): the form every
+// decoding pass works on, made once per picture.
+type grey struct {
+	w, h int
+	pix  []byte // row-major, stride w
+}
+
+// toGrey converts img to luminance, fast for the types decoders and cameras
+// produce. Transparent pixels count as white (as on a light background).
+func toGrey(img image.Image) *grey {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	g := &grey{w: w, h: h, pix: make([]byte, w*h)}
+	switch m := img.(type) {
+	case *image.Gray:
+		for y := 0; y < h; y++ {
+			o := m.PixOffset(b.Min.X, b.Min.Y+y)
+			copy(g.pix[y*w:(y+1)*w], m.Pix[o:o+w])
+		}
+	case *image.YCbCr:
+		for y := 0; y < h; y++ {
+			o := m.YOffset(b.Min.X, b.Min.Y+y)
+			copy(g.pix[y*w:(y+1)*w], m.Y[o:o+w])
+		}
+	case *image.RGBA: // premultiplied: over white adds 255-a
+		for y := 0; y < h; y++ {
+			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
+			out := g.pix[y*w : (y+1)*w]
+			for x := range out {
+				p := row[4*x : 4*x+4 : 4*x+4]
+				l := (int(p[0]) + 2*int(p[1]) + int(p[2])) / 4
+				out[x] = byte(min(255, l+255-int(p[3])))
+			}
+		}
+	case *image.NRGBA:
+		for y := 0; y < h; y++ {
+			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
+			out := g.pix[y*w : (y+1)*w]
+			for x := range out {
+				p := row[4*x : 4*x+4 : 4*x+4]
+				l := (int(p[0]) + 2*int(p[1]) + int(p[2])) / 4
+				a := int(p[3])
+				out[x] = byte((l*a + 255*(255-a)) / 255)
+			}
+		}
+	default:
+		i := 0
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				r, gg, bb, a := img.At(x, y).RGBA()
+				l := (r + 2*gg + bb) / 4 // premultiplied: over white adds 0xffff-a
+				g.pix[i] = byte(min(0xffff, l+0xffff-a) >> 8)
+				i++
+			}
+		}
+	}
+	return g
+}
+
+// downscale returns g shrunk so its long side is at most maxSide, each output
+// pixel the average of the input pixels it covers (which also smooths noise).
+// It returns g itself when it is already small enough.
+func (g *grey) downscale(maxSide int) *grey {
+	long := max(g.w, g.h)
+	if long <= maxSide || maxSide <= 0 {
+		return g
+	}
+	dw := max(1, g.w*maxSide/long)
+	dh := max(1, g.h*maxSide/long)
+	out := &grey{w: dw, h: dh, pix: make([]byte, dw*dh)}
+	xs := make([]int, dw+1)
+	for x := range xs {
+		xs[x] = x * g.w / dw
+	}
+	sums := make([]int, dw)
+	for y := 0; y < dh; y++ {
+		y0, y1 := y*g.h/dh, (y+1)*g.h/dh
+		clear(sums)
+		for sy := y0; sy < y1; sy++ {
+			row := g.pix[sy*g.w : (sy+1)*g.w]
+			for x := 0; x < dw; x++ {
+				s := 0
+				for _, v := range row[xs[x]:xs[x+1]] {
+					s += int(v)
+				}
+				sums[x] += s
+			}
+		}
+		orow := out.pix[y*dw : (y+1)*dw]
+		for x := range orow {
+			orow[x] = byte(sums[x] / ((xs[x+1] - xs[x]) * (y1 - y0)))
+		}
+	}
+	return out
+}
+
+// upscale enlarges g by an integer factor, copying pixels, for pictures whose
+// modules are too small for the finder-pattern search (such as a QR code with
+// one pixel per module).
+func (g *grey) upscale(f int) *grey {
+	out := &grey{w: g.w * f, h: g.h * f, pix: make([]byte, g.w*f*g.h*f)}
+	for y := 0; y < out.h; y++ {
+		src := g.pix[(y/f)*g.w : (y/f+1)*g.w]
+		row := out.pix[y*out.w : (y+1)*out.w]
+		for x := range row {
+			row[x] = src[x/f]
+		}
+	}
+	return out
+}
+
+// inverted returns the negative of g, for light codes on a dark background.
+func (g *grey) inverted() *grey {
+	out := &grey{w: g.w, h: g.h, pix: make([]byte, len(g.pix))}
+	for i, v := range g.pix {
+		out.pix[i] = 255 - v
+	}
+	return out
+}
+
+// smoothed returns g after a 3×3 box blur, which evens out sensor noise that
+// would otherwise break the finder patterns into specks.
+func (g *grey) smoothed() *grey {
+	w, h := g.w, g.h
+	tmp := make([]uint16, w*h)
+	for y := 0; y < h; y++ {
+		row := g.pix[y*w : (y+1)*w]
+		t := tmp[y*w : (y+1)*w]
+		for x := range row {
+			s := uint16(row[x])
+			n := uint16(1)
+			if x > 0 {
+				s += uint16(row[x-1])
+				n++
+			}
+			if x+1 < w {
+				s += uint16(row[x+1])
+				n++
+			}
+			t[x] = s * 6 / n // ×6 keeps sixths exact for n = 1, 2, 3
+		}
+	}
+	out := &grey{w: w, h: h, pix: make([]byte, w*h)}
+	for y := 0; y < h; y++ {
+		y0, y1 := max(0, y-1), min(h-1, y+1)
+		for x := 0; x < w; x++ {
+			s := 0
+			for yy := y0; yy <= y1; yy++ {
+				s += int(tmp[yy*w+x])
+			}
+			out.pix[y*w+x] = byte(s / (6 * (y1 - y0 + 1)))
+		}
+	}
+	return out
+}
+
+// source returns g as a gozxing luminance source without copying.
+func (g *grey) source() gozxing.LuminanceSource { return &lumSource{g: g} }
+
+// lumSource is a gozxing.LuminanceSource over a grey picture.
+type lumSource struct {
+	gozxing.LuminanceSourceBase
+	g *grey
+}
+
+func (s *lumSource) GetWidth() int  { return s.g.w }
+func (s *lumSource) GetHeight() int { return s.g.h }
+
+func (s *lumSource) GetRow(y int, row []byte) ([]byte, error) {
+	if y < 0 || y >= s.g.h {
+		return nil, gozxing.NewNotFoundException("row out of range")
+	}
+	if len(row) < s.g.w {
+		row = make([]byte, s.g.w)
+	}
+	copy(row, s.g.pix[y*s.g.w:(y+1)*s.g.w])
+	return row, nil
+}
+
+func (s *lumSource) GetMatrix() []byte { return s.g.pix }
+
+func (s *lumSource) Invert() gozxing.LuminanceSource { return s.g.inverted().source() }
+
+func (s *lumSource) String() string { return gozxing.LuminanceSourceString(s) }
