@@ -1,0 +1,8 @@
+package scan
+
+// Internals the external camera tests reach.
+var (
+	PickProperty     = pickProperty
+	CopyFrame        = copyFrame
+	VideoAccessError = videoAccessError
+)
