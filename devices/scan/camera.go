@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/pion/mediadevices/pkg/driver"
 	"github.com/pion/mediadevices/pkg/driver/camera" // registers the OS camera driver: V4L2, AVFoundation or DirectShow
@@ -29,6 +30,9 @@ var ErrNoCamera = errors.New("no camera was found on this computer")
 // ErrCameraDenied means there is a camera but the system does not let the app
 // use it; the error wrapping it says how to allow it on this OS.
 var ErrCameraDenied = errors.New("this computer does not let Linkdesk use the camera")
+
+// ErrCameraBusy means another app is using the camera.
+var ErrCameraBusy = errors.New("the camera is in use by another app")
 
 // ErrCameraStopped means the camera stopped sending pictures while in use
 // (unplugged, taken by another app, or its driver failed).
@@ -113,8 +117,9 @@ func cameraName(info driver.Info) string {
 
 // OpenCamera starts the first camera that works (the system's default first)
 // at up to 1280×720 and returns its frames. It fails with ErrNoCamera when
-// there is none, and with an error wrapping ErrCameraDenied (saying how to
-// allow it) when the system refuses access. The caller must Close it.
+// there is none, with an error wrapping ErrCameraDenied (saying how to allow
+// it) when the system refuses access, and with one wrapping ErrCameraBusy
+// when another app holds the camera. The caller must Close it.
 func OpenCamera(ctx context.Context) (FrameReader, error) {
 	cameraMu.Lock()
 	defer cameraMu.Unlock()
@@ -128,7 +133,7 @@ func OpenCamera(ctx context.Context) (FrameReader, error) {
 		}
 		return nil, ErrNoCamera
 	}
-	var denied, failed error
+	var denied, busy, failed error
 	for _, d := range ds {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -143,6 +148,8 @@ func OpenCamera(ctx context.Context) (FrameReader, error) {
 			return c, nil
 		case errors.Is(err, ErrCameraDenied):
 			denied = cmp.Or(denied, err)
+		case errors.Is(err, ErrCameraBusy):
+			busy = cmp.Or(busy, err)
 		case errors.Is(err, errNoVideo):
 			// A device node without pictures (Linux metadata nodes): not a camera.
 		default:
@@ -153,6 +160,8 @@ func OpenCamera(ctx context.Context) (FrameReader, error) {
 	switch {
 	case denied != nil:
 		return nil, denied
+	case busy != nil:
+		return nil, busy
 	case failed != nil:
 		return nil, failed
 	}
@@ -198,6 +207,13 @@ func startCamera(d driver.Driver) (*cameraReader, error) {
 func openError(name string, err error) error {
 	if denied := deniedError(err); denied != nil {
 		return denied
+	}
+	switch {
+	case errors.Is(err, syscall.EBUSY):
+		return fmt.Errorf("%w (%s)", ErrCameraBusy, name)
+	case strings.Contains(err.Error(), "Not a video capture device"):
+		// blackjack/webcam's refusal of a V4L2 node without capture (metadata).
+		return errNoVideo
 	}
 	return fmt.Errorf("the camera %q could not be started: %w", name, err)
 }

@@ -5,15 +5,19 @@ import (
 	"errors"
 	"image"
 	"image/color"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/pion/mediadevices/pkg/driver"
 	"github.com/pion/mediadevices/pkg/frame"
+	"github.com/pion/mediadevices/pkg/io/video"
 	"github.com/pion/mediadevices/pkg/prop"
 
 	"github.com/linkdesk/linkdesk/devices/scan"
@@ -215,4 +219,167 @@ func sameColor(a, b color.Color) bool {
 	r1, g1, b1, a1 := a.RGBA()
 	r2, g2, b2, a2 := b.RGBA()
 	return r1 == r2 && g1 == g2 && b1 == b2 && a1 == a2
+}
+
+// fakeCamera is a driver adapter standing in for a camera: the test feeds its
+// frames, and it scribbles over each frame's buffer on release, as a driver
+// reusing its buffers does.
+type fakeCamera struct {
+	props  []prop.Media
+	frames chan *image.RGBA
+	fail   chan error
+	closed chan struct{}
+	once   sync.Once
+
+	mu       sync.Mutex
+	recorded prop.Media
+	closes   int
+}
+
+func newFakeCamera(props ...prop.Media) *fakeCamera {
+	return &fakeCamera{props: props, frames: make(chan *image.RGBA), fail: make(chan error), closed: make(chan struct{})}
+}
+
+func (f *fakeCamera) Open() error { return nil }
+
+func (f *fakeCamera) Close() error {
+	f.mu.Lock()
+	f.closes++
+	f.mu.Unlock()
+	f.once.Do(func() { close(f.closed) })
+	return nil
+}
+
+func (f *fakeCamera) Properties() []prop.Media { return f.props }
+
+func (f *fakeCamera) VideoRecord(p prop.Media) (video.Reader, error) {
+	f.mu.Lock()
+	f.recorded = p
+	f.mu.Unlock()
+	return video.ReaderFunc(func() (image.Image, func(), error) {
+		select {
+		case img := <-f.frames:
+			return img, func() { clear(img.Pix) }, nil
+		case err := <-f.fail:
+			return nil, func() {}, err
+		case <-f.closed:
+			return nil, func() {}, io.EOF
+		}
+	}), nil
+}
+
+// registerFake puts f in the driver registry and returns its driver.
+func registerFake(t *testing.T, f *fakeCamera) driver.Driver {
+	t.Helper()
+	label := "fake-" + t.Name()
+	if err := driver.GetManager().Register(f, driver.Info{Label: label, DeviceType: driver.Camera}); err != nil {
+		t.Fatal(err)
+	}
+	ds := driver.GetManager().Query(func(d driver.Driver) bool { return d.Info().Label == label })
+	if len(ds) != 1 {
+		t.Fatalf("registered fake camera not found: %d", len(ds))
+	}
+	t.Cleanup(func() { driver.GetManager().Delete(ds[0].ID()) })
+	return ds[0]
+}
+
+// solidFrame is a w×h frame of one grey level.
+func solidFrame(w, h int, v uint8) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = v
+	}
+	return img
+}
+
+func TestCameraReaderFrames(t *testing.T) {
+	before := runtime.NumGoroutine()
+	mjpeg := prop.Media{Video: prop.Video{Width: 1280, Height: 720, FrameFormat: frame.FormatMJPEG, FrameRate: 30}}
+	fake := newFakeCamera(prop.Media{Video: prop.Video{Width: 1920, Height: 1080, FrameFormat: frame.FormatMJPEG, FrameRate: 30}}, mjpeg)
+	cam, err := scan.StartCamera(registerFake(t, fake))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.mu.Lock()
+	if fake.recorded.Video != mjpeg.Video {
+		t.Errorf("recording %+v; want %+v", fake.recorded.Video, mjpeg.Video)
+	}
+	fake.mu.Unlock()
+
+	// A frame stays intact after the driver's release scribbled over its buffer.
+	fake.frames <- solidFrame(64, 48, 100)
+	img, err := cam.ReadFrame(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _, _, _ := img.At(5, 5).RGBA(); r>>8 != 100 {
+		t.Errorf("frame pixel = %d after release; want 100", r>>8)
+	}
+
+	// Frames not read in time are dropped for the newest one.
+	for v := range uint8(5) {
+		fake.frames <- solidFrame(64, 48, 10+v)
+	}
+	// The capture goroutine may still be copying the last frame: wait for it.
+	var last uint32
+	waitFor(t, "the newest frame", func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Millisecond)
+		defer cancel()
+		img, err := cam.ReadFrame(ctx)
+		if err == nil {
+			last, _, _, _ = img.At(0, 0).RGBA()
+		}
+		return last>>8 == 14
+	})
+
+	// ReadFrame honours its context while no frame comes.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := cam.ReadFrame(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("ReadFrame with a canceled context = %v", err)
+	}
+
+	// Close stops capture, closes the driver once, and is safe twice.
+	if err := cam.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cam.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	fake.mu.Lock()
+	if fake.closes != 1 {
+		t.Errorf("driver closed %d times; want 1", fake.closes)
+	}
+	fake.mu.Unlock()
+	if _, err := cam.ReadFrame(t.Context()); !errors.Is(err, fs.ErrClosed) {
+		t.Errorf("ReadFrame after Close = %v; want fs.ErrClosed", err)
+	}
+	waitFor(t, "capture goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+func TestCameraReaderStops(t *testing.T) {
+	fake := newFakeCamera(prop.Media{Video: prop.Video{Width: 640, Height: 480, FrameFormat: frame.FormatYUYV}})
+	cam, err := scan.StartCamera(registerFake(t, fake))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cam.Close()
+	unplugged := errors.New("no such device")
+	fake.fail <- unplugged
+	_, err = cam.ReadFrame(t.Context())
+	if !errors.Is(err, scan.ErrCameraStopped) || !errors.Is(err, unplugged) {
+		t.Fatalf("ReadFrame = %v; want ErrCameraStopped wrapping the driver's error", err)
+	}
+	// Watch hands the failure on.
+	if _, err := scan.Watch(t.Context(), cam, testIssuer, nil, nil); !errors.Is(err, scan.ErrCameraStopped) {
+		t.Errorf("Watch = %v; want ErrCameraStopped", err)
+	}
+}
+
+func TestCameraWithoutUsableFormat(t *testing.T) {
+	fake := newFakeCamera(prop.Media{Video: prop.Video{Width: 640, Height: 480, FrameFormat: frame.FormatZ16}})
+	if cam, err := scan.StartCamera(registerFake(t, fake)); err == nil {
+		cam.Close()
+		t.Fatal("a depth-only camera started")
+	}
 }
