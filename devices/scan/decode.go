@@ -2,6 +2,7 @@ package scan
 
 import (
 	"errors"
+	"fmt"
 	"image"
 	"log/slog"
 
@@ -30,11 +31,13 @@ const (
 // variants that photos of screens need: shrunk and full size, inverted
 // (light modules on dark), smoothed against noise, two binarizers, and the
 // slower thorough finder search. Attempts go cheapest first and it stops at the
-// first that reads anything. It returns ErrNoQRCode when none reads.
+// first that reads anything. It returns ErrNoQRCode when none reads (also for
+// an empty picture, and, matching ErrImageTooLarge too, for one over
+// MaxImagePixels).
 func DecodeQR(img image.Image) ([]string, error) {
-	g := greyOf(img)
-	if g == nil {
-		return nil, ErrNoQRCode
+	g, err := greyOf(img)
+	if err != nil {
+		return nil, err
 	}
 	work := g.downscale(fullMaxSide)
 	half := lazy(func() *grey { return work.downscale(max(work.w, work.h) / 2) })
@@ -60,6 +63,7 @@ func DecodeQR(img image.Image) ([]string, error) {
 		{pic: lazy(func() *grey { return smooth().inverted() }), harder: true},
 		{pic: lazy(func() *grey { return half().inverted() }), harder: true},
 		{pic: original, harder: true}, // a small code in a big photo
+		{pic: lazy(func() *grey { return doubled(work) }), harder: true},
 		{pic: lazy(func() *grey { return enlarged(g) }), harder: true},
 		{pic: func() *grey { return g }, pure: true},
 		{pic: lazy(func() *grey { return g.inverted() }), pure: true},
@@ -80,11 +84,16 @@ func DecodeQR(img image.Image) ([]string, error) {
 // many chances, so each frame gets little effort (the frame shrunk to at most
 // 960 pixels, HybridBinarizer, the fast finder search).
 func QuickDecodeQR(img image.Image) ([]string, error) {
-	g := greyOf(img)
-	if g == nil {
-		return nil, ErrNoQRCode
+	g, err := greyOf(img)
+	if err != nil {
+		return nil, err
 	}
-	if texts := decodeGrey(g.downscale(quickMaxSide), false, false, false, false); len(texts) > 0 {
+	work := g.downscale(quickMaxSide)
+	if texts := decodeGrey(work, false, false, false, false); len(texts) > 0 {
+		return texts, nil
+	}
+	// Half size averages away noise and blur, and costs a quarter of the first pass.
+	if texts := decodeGrey(work.downscale(max(work.w, work.h)/2), false, true, false, false); len(texts) > 0 {
 		return texts, nil
 	}
 	return nil, ErrNoQRCode
@@ -124,12 +133,20 @@ func codeFromTexts(texts []string, issuer string) (string, error) {
 	return "", firstErr
 }
 
-// greyOf is img as luminance, or nil for an empty picture.
-func greyOf(img image.Image) *grey {
+// errTooLarge is DecodeQR's answer for a picture over MaxImagePixels: it
+// matches both ErrNoQRCode and ErrImageTooLarge.
+var errTooLarge = fmt.Errorf("%w: %w", ErrNoQRCode, ErrImageTooLarge)
+
+// greyOf is img as luminance; nil with ErrNoQRCode for an empty picture, and
+// errTooLarge for one too big to hold in memory (such as an image.Uniform).
+func greyOf(img image.Image) (*grey, error) {
 	if img == nil || img.Bounds().Empty() {
-		return nil
+		return nil, ErrNoQRCode
 	}
-	return toGrey(img)
+	if b := img.Bounds(); int64(b.Dx())*int64(b.Dy()) > MaxImagePixels {
+		return nil, errTooLarge
+	}
+	return toGrey(img), nil
 }
 
 // lazy makes f run at most once, on first use.
@@ -151,6 +168,14 @@ func enlarged(g *grey) *grey {
 		return nil
 	}
 	return g.upscale(max(2, 2*smallSide/long))
+}
+
+// doubled is g enlarged twice when it is at most 1000 pixels long, else nil.
+func doubled(g *grey) *grey {
+	if max(g.w, g.h) > 1000 {
+		return nil
+	}
+	return g.upscale(2)
 }
 
 // decodeGrey makes one gozxing attempt on g and returns the distinct texts read.
@@ -301,19 +326,38 @@ func (g *grey) downscale(maxSide int) *grey {
 	return out
 }
 
-// upscale enlarges g by an integer factor, copying pixels, for pictures whose
-// modules are too small for the finder-pattern search (such as a QR code with
-// one pixel per module).
+// upscale enlarges g by an integer factor with bilinear interpolation, for
+// pictures whose modules are too small for the finder-pattern search (a code
+// drawn with one or two pixels per module, or photographed from afar).
 func (g *grey) upscale(f int) *grey {
 	out := &grey{w: g.w * f, h: g.h * f, pix: make([]byte, g.w*f*g.h*f)}
+	// Source coordinate of output pixel i, in 1/(2f) units: (2i+1-f)/(2f).
 	for y := 0; y < out.h; y++ {
-		src := g.pix[(y/f)*g.w : (y/f+1)*g.w]
+		sy := 2*y + 1 - f
+		y0 := max(0, floorDiv(sy, 2*f))
+		y1 := min(g.h-1, y0+1)
+		fy := min(max(sy-2*f*y0, 0), 2*f)
+		r0, r1 := g.pix[y0*g.w:(y0+1)*g.w], g.pix[y1*g.w:(y1+1)*g.w]
 		row := out.pix[y*out.w : (y+1)*out.w]
 		for x := range row {
-			row[x] = src[x/f]
+			sx := 2*x + 1 - f
+			x0 := max(0, floorDiv(sx, 2*f))
+			x1 := min(g.w-1, x0+1)
+			fx := min(max(sx-2*f*x0, 0), 2*f)
+			top := int(r0[x0])*(2*f-fx) + int(r0[x1])*fx
+			bot := int(r1[x0])*(2*f-fx) + int(r1[x1])*fx
+			row[x] = byte((top*(2*f-fy) + bot*fy) / (4 * f * f))
 		}
 	}
 	return out
+}
+
+func floorDiv(a, b int) int {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
 }
 
 // inverted returns the negative of g, for light codes on a dark background.
