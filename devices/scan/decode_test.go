@@ -478,3 +478,26 @@ func TestReadImageOrientation(t *testing.T) {
 		t.Errorf("sideways photo: %q, %v", code, err)
 	}
 }
+
+// TestDecodeNeverPanics feeds odd shapes and contents: slivers, single
+// pixels, noise, and a QR code cut in half.
+func TestDecodeNeverPanics(t *testing.T) {
+	half := st.QR(corpusPayloads[0].text, 200).(*image.RGBA).SubImage(image.Rect(0, 0, 200, 100))
+	for _, r := range []image.Rectangle{
+		image.Rect(0, 0, 1, 1), image.Rect(0, 0, 1, 600), image.Rect(0, 0, 600, 1),
+		image.Rect(0, 0, 3, 3), image.Rect(-5, -7, 40, 39), image.Rect(0, 0, 17, 300),
+	} {
+		noise := st.Noise(image.NewRGBA(r), 90, uint64(r.Dx()))
+		for _, img := range []image.Image{noise, image.NewGray(r), st.Invert(noise)} {
+			if _, err := scan.DecodeQR(img); !errors.Is(err, scan.ErrNoQRCode) {
+				t.Errorf("%v: %v", r, err)
+			}
+			if _, err := scan.QuickDecodeQR(img); !errors.Is(err, scan.ErrNoQRCode) {
+				t.Errorf("quick %v: %v", r, err)
+			}
+		}
+	}
+	if texts, err := scan.DecodeQR(half); err == nil {
+		t.Errorf("half a code read as %q", texts)
+	}
+}
