@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"image"
 	"image/draw"
 	_ "image/gif" // ReadImage accepts GIF pictures.
@@ -34,7 +33,7 @@ var ErrNotAnImage = errors.New("this is not a picture that can be read (PNG, JPE
 func ReadImage(r io.Reader) (image.Image, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxImageBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("the picture could not be read: %w", err)
+		return nil, &fileError{"the picture could not be read", err}
 	}
 	if len(data) > maxImageBytes {
 		return nil, ErrImageTooLarge
@@ -64,13 +63,23 @@ func ReadImageFile(path string) (image.Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("the file does not exist: %w", err)
+			return nil, &fileError{"the file does not exist", err}
 		}
-		return nil, fmt.Errorf("the file could not be opened: %w", err)
+		return nil, &fileError{"the file could not be opened", err}
 	}
 	defer f.Close()
 	return ReadImage(f)
 }
+
+// fileError is a plain-words message for the person, keeping the system's
+// error (with its path and errno) for errors.Is and logs.
+type fileError struct {
+	msg string
+	err error
+}
+
+func (e *fileError) Error() string { return e.msg }
+func (e *fileError) Unwrap() error { return e.err }
 
 // jpegOrientation returns the EXIF orientation (1-8) of a JPEG, or 1 when it
 // has none or it cannot be read.
