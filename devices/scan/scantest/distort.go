@@ -198,7 +198,7 @@ func blurAxis(img *image.RGBA, r int, horizontal bool) {
 }
 
 // Perspective warps img into a keystone: the top edge shrinks by strength
-// (0 none, 0.3 = 30% narrower, about a camera tilted 30-40° below a screen)
+// (0 none, 0.3 = 30% narrower, as from a camera well below a screen)
 // and the picture is squashed vertically a little, on a white canvas of the
 // same size.
 func Perspective(img image.Image, strength float64) image.Image {
