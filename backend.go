@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"image"
 	"slices"
 	"sync"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/linkdesk/linkdesk/auth"
 	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/devices/scan"
 	"github.com/linkdesk/linkdesk/ui"
 )
 
@@ -274,7 +276,18 @@ func (b *backend) Events(ctx context.Context) (<-chan devices.Event, error) {
 
 // services bundles b for ui.NewApp.
 func (b *backend) services() ui.Services {
-	return ui.Services{Connector: b, Session: b, Link: b, Devices: b}
+	return ui.Services{Connector: b, Session: b, Link: b, Devices: b, Pictures: computerPictures{}}
+}
+
+// computerPictures is this computer's camera and clipboard, for scanning.
+type computerPictures struct{}
+
+func (computerPictures) OpenCamera(ctx context.Context) (scan.FrameReader, error) {
+	return scan.OpenCamera(ctx)
+}
+
+func (computerPictures) ClipboardImage(ctx context.Context) (image.Image, error) {
+	return scan.ClipboardImage(ctx)
 }
 
 var (
@@ -282,4 +295,5 @@ var (
 	_ ui.SessionService   = (*backend)(nil)
 	_ ui.LinkService      = (*backend)(nil)
 	_ ui.DeviceService    = (*backend)(nil)
+	_ ui.PictureSource    = computerPictures{}
 )

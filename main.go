@@ -5,12 +5,14 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"time"
 
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/app"
 	"github.com/cli/browser"
 
@@ -32,13 +34,22 @@ func main() {
 
 func run(args []string) int {
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
-	if len(args) > 0 && args[0] == "kiosk" {
-		return runKiosk(args[1:])
+	if len(args) > 0 {
+		switch args[0] {
+		case "kiosk":
+			return runKiosk(args[1:])
+		case "register-scheme":
+			return runRegisterScheme(args[1:])
+		}
 	}
 
 	fs := flag.NewFlagSet("linkdesk", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: linkdesk [--issuer URL] [--ca-file PEM]\n       linkdesk kiosk --issuer URL [options]\n\n")
+		fmt.Fprintf(fs.Output(), "Usage: linkdesk [--issuer URL] [--ca-file PEM] [LINK]\n"+
+			"       linkdesk kiosk --issuer URL [options]\n"+
+			"       linkdesk register-scheme   (open linkdesk:// links with this program)\n\n"+
+			"LINK is a linkdesk://link?… or verification link; when Linkdesk is already\n"+
+			"running, its window comes forward with the code filled in.\n\n")
 		fs.PrintDefaults()
 	}
 	issuer := fs.String("issuer", "", "Linkdesk service address, e.g. https://link.example.com (remembered)")
@@ -49,10 +60,23 @@ func run(args []string) int {
 		}
 		return 2
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "linkdesk: unexpected argument %q\n", fs.Arg(0))
+	if fs.NArg() > 1 {
+		fmt.Fprintf(os.Stderr, "linkdesk: unexpected argument %q\n", fs.Arg(1))
 		fs.Usage()
 		return 2
+	}
+	link := fs.Arg(0) // checked against the issuer by the code screen, like a paste
+
+	// One window per person: a running Linkdesk takes the link and comes forward.
+	sock, err := instanceSocketPath()
+	if err != nil {
+		slog.Warn("instance: no socket directory; running without single-instance handoff", "err", err)
+	} else if err := handOff(sock, link); err == nil {
+		slog.Info("instance: handed over to the running Linkdesk")
+		return 0
+	} else if !errors.Is(err, errNoInstance) {
+		fmt.Fprintf(os.Stderr, "linkdesk: %v\n", err)
+		return 1
 	}
 
 	a := app.NewWithID(appID)
@@ -72,7 +96,26 @@ func run(args []string) int {
 	w := desk.Window()
 	w.SetMaster()
 	w.SetOnClosed(desk.Stop)
+	if sock != "" {
+		ln, err := listenForLinks(sock, func(l string) {
+			fyne.Do(func() { desk.OpenLink(l) })
+		})
+		switch {
+		case errors.Is(err, errAlreadyRunning):
+			// Another launch won the race to the socket: hand over to it instead.
+			if err := handOff(sock, link); err == nil {
+				return 0
+			}
+		case err != nil:
+			slog.Warn("instance: can't listen for links from later launches", "err", err)
+		default:
+			defer ln.Close()
+		}
+	}
 	desk.Start()
+	if link != "" {
+		desk.OpenLink(link)
+	}
 	w.ShowAndRun()
 	return 0
 }

@@ -104,6 +104,7 @@ shot() {
   echo "xvfb: saved $out/$name.png ($(/usr/bin/identify -format '%wx%h' "$out/$name.png"))"
 }
 logged() { grep -q -- "$2" "$work/$1.log"; }
+logged_times() { [ "$(grep -c -- "$2" "$work/$1.log")" -ge "$3" ]; }
 
 "$work/linkdesk" --issuer "$issuer" --ca-file "$ca" >"$work/app.log" 2>&1 &
 pids+=($!)
@@ -131,11 +132,48 @@ shot linkdesk-confirm Linkdesk
 xdotool key --window "$win" Tab Tab space
 wait_for "device linked" 60 logged device 'Linked to'
 shot linkdesk-linked Linkdesk
-kill "${pids[-1]}" 2>/dev/null || true
 
+# A linkdesk:// link opened through the desktop: register the scheme, then the real
+# xdg-open starts a second linkdesk, which hands the link to the running window.
+"$work/linkdesk" register-scheme
+wait_for "xdg-mime knows the linkdesk:// handler" 5 \
+  test "$(xdg-mime query default x-scheme-handler/linkdesk)" = com.linkdesk.app.desktop
+"$work/linkdevice" --issuer "$issuer" --ca-file "$ca" --client-id demo-tv --device-kind console \
+  --device-name "Bedroom console" --once >"$work/device2.log" 2>&1 &
+pids+=($!)
+wait_for "second device shows a code" 60 logged device2 'enter the code'
+code2=$(grep -A2 'enter the code' "$work/device2.log" | grep -oE '[A-Z]{4}-[A-Z]{4}' | head -n 1)
+enc_issuer=$(printf '%s' "$issuer" | sed 's/:/%3A/g; s#/#%2F#g')
+/usr/bin/xdg-open "linkdesk://link?issuer=$enc_issuer&user_code=$code2"
+wait_for "link handed to the running window" 30 logged app 'link handed over'
+wait_for "confirm screen for the opened link" 60 logged_times app 'screen=confirm' 2
+shot linkdesk-openlink Linkdesk
+xdotool key --window "$win" Tab Tab space
+wait_for "second device linked" 60 logged device2 'Linked to'
+if [ "$(pgrep -c -f "^$work/linkdesk( |\$)" || true)" != 1 ]; then
+  echo "xvfb: a second linkdesk window is running" >&2; exit 1
+fi
+
+# The kiosk, full screen; then a screenshot of it, put on the clipboard, is pasted
+# into the app, which reads the QR code in it and links the kiosk.
 "$work/linkdesk" kiosk --issuer "$issuer" --client-id linkdesk-kiosk --ca-file "$ca" \
   --device-name "Lobby display" --fullscreen >"$work/kiosk.log" 2>&1 &
 pids+=($!)
 wait_for "kiosk window" 60 xdotool search --name '^Linkdesk kiosk$'
 wait_for "kiosk shows a code" 60 logged kiosk 'state=auth.ShowingCode'
 shot kiosk "Linkdesk kiosk"
+kiosk_win=$(xdotool search --name '^Linkdesk kiosk$' | head -n 1)
+
+xclip -selection clipboard -t image/png -i "$out/kiosk.png" &
+pids+=($!)
+xdotool windowunmap "$kiosk_win"
+seen=$(grep -c 'screen=code' "$work/app.log" || true)
+xdotool key --window "$win" space      # "Link another device" has the focus
+wait_for "code screen again" 30 logged_times app 'screen=code' $((seen + 1))
+xdotool key --window "$win" ctrl+v     # no text on the clipboard: scan its picture
+wait_for "confirm screen for the pasted picture" 60 logged_times app 'screen=confirm' 3
+shot linkdesk-scan-confirm Linkdesk
+xdotool key --window "$win" Tab Tab space
+wait_for "kiosk linked" 60 logged kiosk 'state=auth.Linked'
+xdotool windowmap "$kiosk_win"
+shot kiosk-linked "Linkdesk kiosk"

@@ -27,6 +27,7 @@ type Services struct {
 	Session   SessionService
 	Link      LinkService
 	Devices   DeviceService
+	Pictures  PictureSource // camera and clipboard for scanning; nil hides the camera and clipboard buttons
 }
 
 // Options configure the app at start.
@@ -60,6 +61,9 @@ type App struct {
 	acctMenu  *widget.Button
 
 	startup task
+	// pendingLink is a link opened before the person was signed in; it is
+	// shown once they are.
+	pendingLink *string
 }
 
 // NewApp builds the main window; call Start, then ShowAndRun on the window.
@@ -79,6 +83,8 @@ func NewApp(a fyne.App, svc Services, opts Options) *App {
 	linkSvc := watchLink{LinkService: svc.Link, onSignedOut: app.signedOut}
 	devSvc := watchDevices{DeviceService: svc.Devices, onSignedOut: app.signedOut}
 	app.link = NewLinkFlow(linkSvc, app.Issuer, func() devices.Me { return app.account }, app.win)
+	app.link.Code.EnableScanning(svc.Pictures, app.win)
+	app.win.SetOnDropped(app.dropped)
 	app.devs = NewDevicesScreen(devSvc, app.win, app.notifyLinked)
 	app.accts = NewAccountsScreen(svc.Session, app.win, app.accountChanged, app.showAddAccount, app.showSettings)
 	app.accts.SetIssuer(opts.Issuer)
@@ -263,6 +269,46 @@ func (a *App) showMain(me devices.Me) {
 	a.devs.Reload()
 	a.accts.Load()
 	a.link.Code.Focus(a.win.Canvas())
+	if a.pendingLink != nil {
+		link := *a.pendingLink
+		a.pendingLink = nil
+		a.OpenLink(link)
+	}
+}
+
+// OpenLink shows a link the person opened outside the app (a linkdesk:// link
+// from the browser, or one given on the command line): the window comes
+// forward on the link tab with the code filled in and looked up, or with a
+// warning when the link is for another service. It never approves anything.
+// Before sign-in it waits until the person has signed in. An empty link only
+// brings the window forward.
+func (a *App) OpenLink(link string) {
+	a.win.Show()
+	a.win.RequestFocus()
+	if link == "" {
+		return
+	}
+	if a.account.Subject == "" || a.signIn != nil {
+		a.pendingLink = &link
+		return
+	}
+	a.showLinkTab()
+	a.link.Code.Fill(link)
+}
+
+// showLinkTab brings the "Link a device" tab's code screen forward.
+func (a *App) showLinkTab() {
+	a.tabs.SelectIndex(0)
+	a.link.ShowCode()
+}
+
+// dropped scans a picture dropped anywhere on the window, once signed in.
+func (a *App) dropped(_ fyne.Position, items []fyne.URI) {
+	if a.account.Subject == "" || a.signIn != nil || len(items) == 0 {
+		return
+	}
+	a.showLinkTab()
+	a.link.Code.ScanDropped(items)
 }
 
 // signedOut follows a sign-in that ended (revoked, expired): it asks the

@@ -322,3 +322,44 @@ func TestAppSettingsChangeServiceAndBack(t *testing.T) {
 		}
 	})
 }
+
+// TestAppOpenLinkWaitsForSignIn: a link opened before sign-in is kept, and once
+// signed in the link tab shows its confirmation; a link for another service
+// gets the phishing warning instead of a lookup.
+func TestAppOpenLinkWaitsForSignIn(t *testing.T) {
+	a := test.NewTempApp(t)
+	sess := &fakeSession{next: []devices.Me{demoAccount()}}
+	svc := &fakeLink{req: demoRequest()}
+	desk := NewApp(a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: svc,
+		Devices: &fakeDevices{events: make(chan devices.Event)}}, Options{Issuer: testIssuer})
+	w := desk.Window()
+	w.Resize(fyne.NewSize(960, 720))
+	t.Cleanup(func() { locked(func() { desk.Stop(); w.Close() }) })
+	locked(desk.Start)
+	waitFor(t, "the sign-in screen", func() bool { return desk.signIn != nil })
+
+	locked(func() { desk.OpenLink(devices.LinkURL(testIssuer, "WDJB-MJHT")) })
+	if looked, _, _ := svc.calls(); len(looked) != 0 {
+		t.Fatalf("looked up before sign-in: %v", looked)
+	}
+	locked(func() { test.Tap(desk.signIn.start) })
+	waitFor(t, "the confirm screen for the opened link", func() bool { return desk.link.Confirm() != nil })
+	if looked, _, _ := svc.calls(); len(looked) != 1 || looked[0] != "WDJBMJHT" {
+		t.Fatalf("looked up %v, want the link's code once", looked)
+	}
+
+	// Later, from the Linked devices tab, a link for another service.
+	locked(func() { desk.tabs.SelectIndex(1) })
+	locked(func() { desk.OpenLink(devices.LinkURL("https://link.phish.example", "BCDF-GHJK")) })
+	locked(func() {
+		if desk.tabs.SelectedIndex() != 0 || desk.link.Confirm() != nil {
+			t.Fatalf("tab %d, confirm %v: want the code screen", desk.tabs.SelectedIndex(), desk.link.Confirm())
+		}
+		if !contains(desk.link.Code.hint.Text, "it points at link.phish.example") {
+			t.Fatalf("hint = %q", desk.link.Code.hint.Text)
+		}
+	})
+	if looked, _, _ := svc.calls(); len(looked) != 1 {
+		t.Fatalf("a foreign link was looked up: %v", looked)
+	}
+}

@@ -2,7 +2,6 @@ package ui
 
 import (
 	"context"
-	"errors"
 	"strings"
 
 	"fyne.io/fyne/v2"
@@ -21,7 +20,7 @@ type CodeScreen struct {
 	issuer  func() string
 	onFound func(code string, req devices.LinkRequest)
 
-	entry    *widget.Entry
+	entry    *codeEntry
 	hint     *widget.Label
 	cont     *widget.Button
 	progress *widget.ProgressBarInfinite
@@ -32,6 +31,8 @@ type CodeScreen struct {
 	code     string // normalised code when complete, else ""
 	updating bool
 	lookup   task
+
+	scanning scanState // the Scan row, its sources and the picture being read
 }
 
 // NewCodeScreen makes the code screen. issuer gives the configured issuer URL, to
@@ -39,7 +40,7 @@ type CodeScreen struct {
 // service knows the code.
 func NewCodeScreen(svc CodeLookup, issuer func() string, onFound func(code string, req devices.LinkRequest)) *CodeScreen {
 	s := &CodeScreen{svc: svc, issuer: issuer, onFound: onFound}
-	s.entry = widget.NewEntry()
+	s.entry = newCodeEntry(s.pastePicture)
 	s.entry.PlaceHolder = "XXXX-XXXX"
 	s.entry.TextStyle = fyne.TextStyle{Monospace: true}
 	s.entry.OnChanged = s.changed
@@ -59,8 +60,9 @@ func NewCodeScreen(svc CodeLookup, issuer func() string, onFound func(code strin
 	s.banner = newBanner()
 
 	intro := wrapped("Type the code shown on your TV, console or other device. " +
-		"You can also paste the link it shows.")
+		"You can also paste the link it shows, or scan its QR code.")
 	big := container.NewThemeOverride(s.entry, bigTextTheme{theme.Current()})
+	s.scanning.init(s)
 	form := container.NewVBox(
 		heading("Link a device"),
 		intro,
@@ -68,6 +70,7 @@ func NewCodeScreen(svc CodeLookup, issuer func() string, onFound func(code strin
 		s.hint,
 		container.NewHBox(layoutSpacer(), s.cont),
 		s.progress,
+		s.scanning.row,
 	)
 	root := container.NewBorder(s.banner.root, nil, nil, nil,
 		container.NewVScroll(container.NewPadded(limitWidth(520, form))))
@@ -90,6 +93,7 @@ func (s *CodeScreen) Focus(c fyne.Canvas) {
 // Reset clears the code for linking another device.
 func (s *CodeScreen) Reset() {
 	s.lookup.stop()
+	s.scanning.stop()
 	s.setBusy(false)
 	s.banner.hide()
 	s.entry.SetText("")
@@ -109,31 +113,8 @@ func (s *CodeScreen) changed(text string) {
 	s.banner.hide()
 
 	clean, err := s.parse(text)
-	var foreign *devices.ForeignLinkError
-	switch {
-	case errors.As(err, &foreign):
-		s.showHint("This link is not from your Linkdesk service (it points at " + foreign.Host + "). " +
-			"Someone may be trying to get you to link their device to your account. " +
-			"Only enter codes shown on a device in front of you.")
-		return
-	case errors.Is(err, devices.ErrForeignLink):
-		s.showHint("This link is not from your Linkdesk service. Someone may be trying to " +
-			"get you to link their device to your account. Only enter codes shown on a device in front of you.")
-		return
-	case errors.Is(err, devices.ErrNotALink):
-		s.showHint("This link doesn't hold a Linkdesk code. Type the code shown on your device instead.")
-		return
-	case errors.Is(err, devices.ErrCodeLength):
-		s.showHint("The code in this link doesn't have 8 letters. Type the code shown on your device instead.")
-		return
-	case err != nil:
-		var ic *devices.InvalidCharError
-		if errors.As(err, &ic) {
-			s.showHint("“" + string(ic.Char) + "” is never part of a code. Codes use only the letters " +
-				strings.Join(strings.Split(devices.CodeAlphabet, ""), " ") + ".")
-		} else {
-			s.showHint(Explain(err))
-		}
+	if err != nil {
+		s.showHint(explainCodeInput(err))
 		return
 	}
 	if len(clean) > devices.CodeLength {
@@ -245,4 +226,28 @@ func (s *CodeScreen) setBusy(busy bool) {
 	if s.code != "" {
 		s.cont.Enable()
 	}
+}
+
+// codeEntry is the code field. Paste works as in any entry, except that when
+// the clipboard holds no text (say, a screenshot of a QR code) it scans the
+// clipboard's picture instead.
+type codeEntry struct {
+	widget.Entry
+	onPastePicture func()
+}
+
+func newCodeEntry(onPastePicture func()) *codeEntry {
+	e := &codeEntry{onPastePicture: onPastePicture}
+	e.ExtendBaseWidget(e)
+	return e
+}
+
+// TypedShortcut scans the clipboard's picture on a paste without text.
+func (e *codeEntry) TypedShortcut(sc fyne.Shortcut) {
+	if p, ok := sc.(*fyne.ShortcutPaste); ok && e.onPastePicture != nil &&
+		(p.Clipboard == nil || strings.TrimSpace(p.Clipboard.Content()) == "") {
+		e.onPastePicture()
+		return
+	}
+	e.Entry.TypedShortcut(sc)
 }

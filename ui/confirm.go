@@ -274,8 +274,10 @@ func (s *ConfirmScreen) setBusy(busy bool) {
 	}
 }
 
-// resultScreen is the final screen after approving or denying.
-func resultScreen(r ConfirmResult, account devices.Me, again func()) fyne.CanvasObject {
+// resultScreen is the final screen after approving or denying, and its
+// "Link another device" button (which gets the keyboard focus: Enter or Space
+// goes back to the code field, which is harmless if pressed by mistake).
+func resultScreen(r ConfirmResult, account devices.Me, again func()) (fyne.CanvasObject, *widget.Button) {
 	var icon fyne.Resource
 	var title, text string
 	name := r.Request.Device.Name
@@ -305,5 +307,5 @@ func resultScreen(r ConfirmResult, account devices.Me, again func()) fyne.Canvas
 		container.NewCenter(heading(title)),
 		msg,
 		container.NewCenter(btn),
-	)
+	), btn
 }

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/linkdesk/linkdesk/auth"
 	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/devices/scan"
 )
 
 // UserError is an error whose message is already written for people; Explain
@@ -44,7 +46,7 @@ func Explain(err error) string {
 		return ""
 	}
 	msg := explain(err)
-	if !errors.Is(err, context.Canceled) {
+	if _, refusal := explainInput(err); !refusal && !errors.Is(err, context.Canceled) {
 		slog.Warn("ui: operation failed", "err", err, "shown", msg)
 	}
 	return msg
@@ -61,6 +63,9 @@ func explain(err error) string {
 	}
 	if p, ok := problemOf(err); ok {
 		return explainProblem(p)
+	}
+	if msg, ok := explainInput(err); ok {
+		return msg
 	}
 	var authz *auth.AuthorizationError
 	if errors.As(err, &authz) {
@@ -106,6 +111,59 @@ func explain(err error) string {
 		return "Can't reach the Linkdesk service. Check your internet connection, then try again."
 	}
 	return "Something went wrong. Try again, and if it keeps happening, contact whoever runs your Linkdesk service."
+}
+
+// explainCodeInput words what is wrong with a typed, pasted or scanned code.
+func explainCodeInput(err error) string {
+	if msg, ok := explainInput(err); ok {
+		return msg
+	}
+	return Explain(err)
+}
+
+// explainInput words the refusals of codes, links and pictures (not faults:
+// they are not logged).
+func explainInput(err error) (string, bool) {
+	var foreign *devices.ForeignLinkError
+	var invalid *devices.InvalidCharError
+	switch {
+	case errors.As(err, &foreign):
+		return "This link is not from your Linkdesk service (it points at " + foreign.Host + "). " +
+			"Someone may be trying to get you to link their device to your account. " +
+			"Only enter codes shown on a device in front of you.", true
+	case errors.Is(err, devices.ErrForeignLink):
+		return "This link is not from your Linkdesk service. Someone may be trying to " +
+			"get you to link their device to your account. Only enter codes shown on a device in front of you.", true
+	case errors.Is(err, devices.ErrNotALink):
+		return "This link doesn't hold a Linkdesk code. Type the code shown on your device instead.", true
+	case errors.Is(err, devices.ErrCodeLength):
+		return "That code doesn't have 8 letters. Check the code on your device.", true
+	case errors.As(err, &invalid):
+		return "“" + string(invalid.Char) + "” is never part of a code. Codes use only the letters " +
+			strings.Join(strings.Split(devices.CodeAlphabet, ""), " ") + ".", true
+	case errors.Is(err, scan.ErrNotLinkdeskCode):
+		return "This QR code doesn't hold a Linkdesk code. Scan the code your device shows.", true
+	case errors.Is(err, scan.ErrNoQRCode):
+		return "No QR code could be read in that picture. Try a sharper, closer picture of the code, or type the code instead.", true
+	case errors.Is(err, scan.ErrNotAnImage):
+		return "That file isn't a picture Linkdesk can read. Use a PNG or JPEG picture of the QR code.", true
+	case errors.Is(err, scan.ErrImageTooLarge):
+		return "That picture is too large to read. Use a smaller picture of the QR code.", true
+	case errors.Is(err, scan.ErrNoClipboardImage):
+		return "The clipboard holds no picture. Copy a picture of the QR code first, or paste its link.", true
+	case errors.Is(err, scan.ErrClipboardUnavailable):
+		return "Linkdesk can't read the clipboard here. Open the picture as a file instead.", true
+	case errors.Is(err, scan.ErrCameraBusy):
+		return "The camera is in use by another app. Close that app, then try again.", true
+	case errors.Is(err, scan.ErrCameraStopped):
+		return "The camera stopped working (was it unplugged?).", true
+	case errors.Is(err, scan.ErrNoCamera):
+		return "No camera was found on this computer.", true
+	case errors.Is(err, scan.ErrCameraDenied):
+		return "Linkdesk isn't allowed to use the camera. Allow camera access in your system settings " +
+			"(on Linux, add yourself to the “video” group), then try again.", true
+	}
+	return "", false
 }
 
 func isCertificateError(err error) bool {

@@ -20,7 +20,8 @@ func TestGoldenCodeHint(t *testing.T) {
 func TestGoldenDenied(t *testing.T) {
 	test.NewTempApp(t)
 	r := ConfirmResult{Request: demoRequest()}
-	w := test.NewWindow(resultScreen(r, demoAccount(), func() {}))
+	screen, _ := resultScreen(r, demoAccount(), func() {})
+	w := test.NewWindow(screen)
 	w.Resize(fyne.NewSize(640, 420))
 	t.Cleanup(func() { locked(w.Close) })
 	locked(func() { test.AssertRendersToMarkup(t, "denied.xml", w.Canvas()) })

@@ -62,14 +62,19 @@ func (f *LinkFlow) showResult(r ConfirmResult) {
 	if r.Approved {
 		f.lastLinked = r.Device.ID
 	}
-	f.show(resultScreen(r, f.account(), func() {
+	screen, again := resultScreen(r, f.account(), func() {
 		f.Code.Reset()
 		f.ShowCode()
-	}))
+	})
+	f.show(screen)
+	if f.window != nil {
+		f.window.Canvas().Focus(again)
+	}
 }
 
 // ShowCode returns to the code screen (keeping what was typed) and focuses it.
 func (f *LinkFlow) ShowCode() {
+	slog.Info("ui: screen", "screen", "code")
 	f.stopConfirm()
 	f.show(f.Code.Content())
 	if f.window != nil {

@@ -2,8 +2,10 @@ package ui
 
 import (
 	"context"
+	"image"
 
 	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/devices/scan"
 )
 
 // CodeLookup is what the code screen needs: the pending request a code stands for.
@@ -48,4 +50,12 @@ type SessionService interface {
 // is, start using it.
 type ServiceConnector interface {
 	Connect(ctx context.Context, issuer, caFile string) error
+}
+
+// PictureSource is what scanning needs from the computer: frames from its
+// camera and the picture on its clipboard. Reading the QR code in them is
+// package scan's job, on this machine; pictures are never uploaded.
+type PictureSource interface {
+	OpenCamera(ctx context.Context) (scan.FrameReader, error)
+	ClipboardImage(ctx context.Context) (image.Image, error)
 }

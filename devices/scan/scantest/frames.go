@@ -2,7 +2,7 @@ package scantest
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"io"
@@ -13,6 +13,8 @@ import (
 	"time"
 
 	qrcode "github.com/skip2/go-qrcode"
+
+	"github.com/linkdesk/linkdesk/devices/scan"
 )
 
 // ForeignHost is the host of the links ForeignLink makes: a page that is not
@@ -20,8 +22,9 @@ import (
 const ForeignHost = "link.phish.example"
 
 // ErrUnplugged is the error NewUnpluggedCamera fails with, as a real camera
-// does when its cable is pulled.
-var ErrUnplugged = errors.New("scantest: the camera was unplugged")
+// does when its cable is pulled: it matches scan.ErrCameraStopped, like the
+// real camera's error.
+var ErrUnplugged = fmt.Errorf("scantest: the camera was unplugged: %w", scan.ErrCameraStopped)
 
 // Frame size of the made-up camera frames: a common webcam resolution.
 const (

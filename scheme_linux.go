@@ -1,0 +1,68 @@
+//go:build linux || freebsd || openbsd || netbsd
+
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/linkdesk/linkdesk/assets"
+)
+
+// registerScheme writes a desktop entry for exe that handles linkdesk:// links
+// into the user's applications folder, installs the icon, and makes the entry
+// the default handler with xdg-mime. `fyne package` writes a similar entry but
+// its template has no MimeType line, so the scheme needs this step.
+func registerScheme(exe string) (string, error) {
+	data := os.Getenv("XDG_DATA_HOME")
+	if data == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", err
+		}
+		data = filepath.Join(home, ".local", "share")
+	}
+	apps := filepath.Join(data, "applications")
+	icons := filepath.Join(data, "icons", "hicolor", "256x256", "apps")
+	for _, d := range []string{apps, icons} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return "", err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(icons, appID+".png"), assets.Icon.Content(), 0o644); err != nil {
+		return "", err
+	}
+	entry := filepath.Join(apps, desktopFileName)
+	if err := os.WriteFile(entry, desktopEntry(exe), 0o644); err != nil {
+		return "", err
+	}
+	if out, err := exec.Command("xdg-mime", "default", desktopFileName, schemeMime).CombinedOutput(); err != nil {
+		return entry, fmt.Errorf("wrote %s, but xdg-mime could not make it the linkdesk:// handler: %v %s", entry, err, bytes.TrimSpace(out))
+	}
+	// Refresh the desktop's cache of handlers where the tool exists; xdg-mime already chose ours.
+	_ = exec.Command("update-desktop-database", apps).Run()
+	return entry, nil
+}
+
+// desktopEntry is the desktop entry for exe, with %u so the opened link is
+// passed as the argument.
+func desktopEntry(exe string) []byte {
+	quoted := `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "`", "\\`", "$", `\$`).Replace(exe) + `"`
+	return []byte(`[Desktop Entry]
+Type=Application
+Name=Linkdesk
+GenericName=Device linking
+Comment=Link TVs, consoles and kiosks to your account with a short code
+Exec=` + quoted + ` %u
+Icon=` + appID + `
+Terminal=false
+Categories=Utility;Network;
+Keywords=link;device;tv;code;login;
+MimeType=` + schemeMime + `;
+StartupWMClass=Linkdesk
+`)
+}
