@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"image"
 	"log/slog"
 	"strings"
@@ -281,6 +282,8 @@ type cameraDialog struct {
 	status       *widget.Label
 	progress     *widget.ProgressBarInfinite
 	alternatives *fyne.Container
+	content      *fyne.Container
+	view         *fyne.Container // the preview and its background
 	closed       bool
 }
 
@@ -295,18 +298,19 @@ func newCameraDialog(w fyne.Window, cancel context.CancelFunc, openFile, paste f
 	cd.placeholder = container.NewCenter(widget.NewIcon(theme.MediaPhotoIcon()))
 	cd.status = wrapped("Starting the camera…")
 	cd.progress = widget.NewProgressBarInfinite()
-	cd.alternatives = container.NewHBox(
+	cd.alternatives = container.NewCenter(container.NewHBox(
 		widget.NewButtonWithIcon("Picture file…", theme.FolderOpenIcon(), openFile),
 		widget.NewButtonWithIcon("Paste picture", theme.ContentPasteIcon(), paste),
-	)
+	))
 	cd.alternatives.Hide()
-	content := container.NewVBox(
-		container.NewStack(bg, cd.placeholder, cd.preview),
+	cd.view = container.NewStack(bg, cd.placeholder, cd.preview)
+	cd.content = container.NewVBox(
+		cd.view,
 		cd.status,
 		cd.progress,
 		cd.alternatives,
 	)
-	cd.d = dialog.NewCustom("Scan the QR code", "Cancel", limitWidth(560, content), w)
+	cd.d = dialog.NewCustom("Scan the QR code", "Cancel", limitWidth(560, cd.content), w)
 	return cd
 }
 
@@ -336,7 +340,14 @@ func (cd *cameraDialog) frame(img image.Image) {
 // refused shows why a QR code in view was not used (another service's link,
 // no code in it); the camera keeps looking.
 func (cd *cameraDialog) refused(err error) {
-	cd.setStatus(explainCodeInput(err)+" Still looking for your device's code…", widget.DangerImportance)
+	var foreign *devices.ForeignLinkError
+	msg := explainCodeInput(err)
+	if errors.As(err, &foreign) {
+		// Shorter than the code screen's warning: the camera view has little room.
+		msg = "That QR code points at " + foreign.Host + ", not your Linkdesk service: it may be a trick " +
+			"to link someone else's device to your account."
+	}
+	cd.setStatus(msg+" Still looking…", widget.DangerImportance)
 }
 
 // failed shows why the camera can't be used and offers the other sources.
@@ -344,10 +355,11 @@ func (cd *cameraDialog) failed(err error) {
 	if cd.closed {
 		return
 	}
-	msg := Explain(err)
-	cd.setStatus(msg+" You can open or paste a picture of the QR code instead.", widget.DangerImportance)
+	// No live picture to show: the message and the other sources take its place.
+	cd.view.Hide()
 	cd.progress.Hide()
 	cd.alternatives.Show()
+	cd.setStatus(Explain(err)+" You can open or paste a picture of the QR code instead.", widget.DangerImportance)
 }
 
 func (cd *cameraDialog) setStatus(text string, imp widget.Importance) {
@@ -356,6 +368,12 @@ func (cd *cameraDialog) setStatus(text string, imp widget.Importance) {
 	}
 	cd.status.Importance = imp
 	cd.status.SetText(text)
+	// A wrapped label learns its height only once laid out at its width: lay
+	// out again and grow the dialog to fit, so the text never runs under Cancel.
+	for range 2 {
+		cd.content.Refresh()
+		cd.d.Resize(fyne.NewSize(max(cd.d.MinSize().Width, 560), cd.d.MinSize().Height))
+	}
 }
 
 func (cd *cameraDialog) close() {
