@@ -135,6 +135,9 @@ func TestRegisterSchemeMakesLinkdeskTheHandler(t *testing.T) {
 			t.Errorf("desktop entry lacks %q:\n%s", want, body)
 		}
 	}
+	if plain := string(desktopEntry("/usr/bin/linkdesk")); !strings.Contains(plain, "Exec=/usr/bin/linkdesk %u\n") {
+		t.Errorf("a plain path should not be quoted:\n%s", plain)
+	}
 	out, err := exec.Command("xdg-mime", "query", "default", schemeMime).Output()
 	if err != nil {
 		t.Fatalf("xdg-mime query: %v", err)

@@ -49,9 +49,13 @@ func registerScheme(exe string) (string, error) {
 }
 
 // desktopEntry is the desktop entry for exe, with %u so the opened link is
-// passed as the argument.
+// passed as the argument. The path is quoted only when the desktop entry spec
+// requires it, since simple launchers (xdg-open 1.1) split Exec on spaces.
 func desktopEntry(exe string) []byte {
-	quoted := `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "`", "\\`", "$", `\$`).Replace(exe) + `"`
+	quoted := exe
+	if strings.ContainsAny(exe, " \t\n\"'\\><~|&;$*?#()`") {
+		quoted = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "`", "\\`", "$", `\$`).Replace(exe) + `"`
+	}
 	return []byte(`[Desktop Entry]
 Type=Application
 Name=Linkdesk

@@ -81,6 +81,9 @@ wait_for "Xvfb picked a display" 20 test -s "$work/display"
 export DISPLAY=:$(head -n 1 "$work/display")
 wait_for "Xvfb is up" 20 xdpyinfo
 
+# The clipboard picture reader against the real X clipboard (xclip owns the selection).
+go test -race -count=1 -tags x11 -run X11 ./devices/scan/
+
 # shot NAME WINDOW_TITLE: save the window once what it shows is settled: more than a flat
 # colour, the same in two captures in a row, and different from the last shot of that
 # window (the screen changed). Captures of a window not yet viewable are retried.
@@ -167,6 +170,7 @@ kiosk_win=$(xdotool search --name '^Linkdesk kiosk$' | head -n 1)
 xclip -selection clipboard -t image/png -i "$out/kiosk.png" &
 pids+=($!)
 xdotool windowunmap "$kiosk_win"
+xdotool windowfocus --sync "$win"    # no window manager: give the keyboard back by hand
 seen=$(grep -c 'screen=code' "$work/app.log" || true)
 xdotool key --window "$win" space      # "Link another device" has the focus
 wait_for "code screen again" 30 logged_times app 'screen=code' $((seen + 1))
