@@ -44,8 +44,7 @@ func NormalizeCode(s string) (string, error) {
 func CleanCodeInput(s string) (string, error) {
 	var b strings.Builder
 	for _, r := range s {
-		switch {
-		case r == ' ' || r == '-' || r == '\t' || r == '\u00a0' || r == '\u2010' || r == '\u2011' || r == '\u2013':
+		if IsCodeSeparator(r) {
 			continue
 		}
 		up := []rune(strings.ToUpper(string(r)))
@@ -55,6 +54,16 @@ func CleanCodeInput(s string) (string, error) {
 		b.WriteRune(up[0])
 	}
 	return b.String(), nil
+}
+
+// IsCodeSeparator reports whether r is ignored in typed codes: spaces and the
+// dashes people and keyboards produce.
+func IsCodeSeparator(r rune) bool {
+	switch r {
+	case ' ', '-', '\t', '\u00a0', '\u2010', '\u2011', '\u2013':
+		return true
+	}
+	return false
 }
 
 // FormatCode shows a (possibly partial) normalised code as XXXX-XXXX.

@@ -123,9 +123,13 @@ func (s *CodeScreen) changed(text string) {
 	}
 	s.showHint("")
 	if formatted := devices.FormatCode(clean); formatted != text {
+		cursor := len([]rune(formatted)) // after a pasted link: the end
+		if !strings.ContainsAny(text, ":/?=") {
+			cursor = formattedCursor(text, s.entry.CursorColumn)
+		}
 		s.updating = true
 		s.entry.SetText(formatted)
-		s.entry.CursorColumn = len([]rune(formatted))
+		s.entry.CursorColumn = cursor
 		s.entry.CursorRow = 0
 		s.entry.Refresh()
 		s.updating = false
@@ -136,6 +140,25 @@ func (s *CodeScreen) changed(text string) {
 			s.cont.Enable()
 		}
 	}
+}
+
+// formattedCursor keeps the cursor after the same letter when text (with the
+// cursor at column) is reformatted as XXXX-XXXX, so typing in the middle of a
+// code does not throw the cursor to the end.
+func formattedCursor(text string, column int) int {
+	letters := 0
+	for i, r := range []rune(text) {
+		if i >= column {
+			break
+		}
+		if !devices.IsCodeSeparator(r) {
+			letters++
+		}
+	}
+	if letters > 4 {
+		return letters + 1 // past the dash
+	}
+	return letters
 }
 
 // parse turns typed or pasted text into a cleaned (possibly partial) code;

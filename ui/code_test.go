@@ -171,3 +171,28 @@ func TestCodeOfflineShowsBannerAndRetries(t *testing.T) {
 	})
 	waitFor(t, "retry to find the request", func() bool { return len(*found) == 1 })
 }
+
+// TestCodeEntryCursorStaysWhileReformatting: typing in the middle of a code
+// reformats it but leaves the cursor after the letter just typed.
+func TestCodeEntryCursorStaysWhileReformatting(t *testing.T) {
+	s, _, _ := newCodeTest(t, &fakeLink{})
+	locked(func() {
+		test.Type(s.entry, "bcdfghj")
+		if s.entry.Text != "BCDF-GHJ" {
+			t.Fatalf("typed: %q", s.entry.Text)
+		}
+		s.entry.CursorColumn = 2 // after "BC"
+		test.Type(s.entry, "k")
+		if s.entry.Text != "BCKD-FGHJ" {
+			t.Fatalf("after typing in the middle: %q", s.entry.Text)
+		}
+		if s.entry.CursorColumn != 3 {
+			t.Fatalf("cursor at %d, want 3 (after the K)", s.entry.CursorColumn)
+		}
+		s.entry.CursorColumn = 6 // after "BCKD-F"
+		test.Type(s.entry, "  ")
+		if s.entry.Text != "BCKD-FGHJ" || s.entry.CursorColumn != 6 {
+			t.Fatalf("after typing spaces: %q, cursor %d", s.entry.Text, s.entry.CursorColumn)
+		}
+	})
+}
