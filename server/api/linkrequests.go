@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"github.com/linkdesk/linkdesk/devices"
-	"github.com/linkdesk/linkdesk/server/events"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -99,19 +98,15 @@ func (s *server) approve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	at := tokenFrom(r.Context())
-	g, err := s.cfg.Store.ApproveDeviceAuth(r.Context(), code, at.Subject, req.DeviceName, s.cfg.Now())
+	_, dev, err := s.decider().Approve(r.Context(), code, at.Subject, req.DeviceName, s.cfg.Now())
 	if err != nil {
 		s.codeProblem(w, r, keys, err)
 		return
 	}
-	s.cfg.Events.PublishDeviceAuth(events.DeviceAuthKey(code), store.DeviceAuthApproved)
-	dev, err := s.view().Device(r.Context(), g)
-	if err != nil {
-		s.internal(w, r, "device of approved link", err)
+	if dev.ID == "" { // linked, but it could not be shown (logged by Approve)
+		s.internal(w, r, "device of approved link", errors.New("approved device not rendered"))
 		return
 	}
-	s.cfg.Events.PublishAccount(at.Subject, devices.Event{Type: devices.EventLinked, Device: dev})
-	s.log.InfoContext(r.Context(), "device linked", "subject", at.Subject, "device", g.ID, "client", g.ClientID)
 	writeJSON(w, http.StatusOK, devices.ApproveResponse{Device: dev})
 }
 
@@ -121,12 +116,10 @@ func (s *server) deny(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	at := tokenFrom(r.Context())
-	if err := s.cfg.Store.DenyDeviceAuth(r.Context(), code, at.Subject, s.cfg.Now()); err != nil {
+	if err := s.decider().Deny(r.Context(), code, at.Subject, s.cfg.Now()); err != nil {
 		s.codeProblem(w, r, keys, err)
 		return
 	}
-	s.cfg.Events.PublishDeviceAuth(events.DeviceAuthKey(code), store.DeviceAuthDenied)
-	s.log.InfoContext(r.Context(), "link request denied", "subject", at.Subject)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -138,4 +131,8 @@ func deviceInfo(d devices.DeviceInfo) devices.DeviceInfo {
 // view renders stored records for this API.
 func (s *server) view() Renderer {
 	return Renderer{Store: s.cfg.Store, DescribeScope: s.cfg.DescribeScope}
+}
+
+func (s *server) decider() Decider {
+	return Decider{Store: s.cfg.Store, Events: s.cfg.Events, View: s.view(), Log: s.log}
 }

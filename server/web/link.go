@@ -8,7 +8,6 @@ import (
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/api"
-	"github.com/linkdesk/linkdesk/server/events"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -270,27 +269,18 @@ func (s *server) confirmSubmit(w http.ResponseWriter, r *http.Request, st *state
 		res.DeviceName = "The device"
 	}
 	if action == "approve" {
-		g, err := s.cfg.Store.ApproveDeviceAuth(ctx, code, subject, "", s.cfg.Now())
+		g, _, err := s.decider().Approve(ctx, code, subject, "", s.cfg.Now())
 		if err != nil {
 			s.codeFailed(w, r, st, keys, err)
 			return
 		}
-		s.cfg.Events.PublishDeviceAuth(events.DeviceAuthKey(code), store.DeviceAuthApproved)
-		if dev, err := s.view().Device(ctx, g); err == nil {
-			s.cfg.Events.PublishAccount(subject, devices.Event{Type: devices.EventLinked, Device: dev})
-		} else {
-			s.log.ErrorContext(ctx, "device of approved link", "err", err)
-		}
-		s.log.InfoContext(ctx, "device linked", "subject", subject, "device", g.ID, "client", g.ClientID)
 		res.Approved = true
 		res.DeviceName = grantName(g)
 	} else {
-		if err := s.cfg.Store.DenyDeviceAuth(ctx, code, subject, s.cfg.Now()); err != nil {
+		if err := s.decider().Deny(ctx, code, subject, s.cfg.Now()); err != nil {
 			s.codeFailed(w, r, st, keys, err)
 			return
 		}
-		s.cfg.Events.PublishDeviceAuth(events.DeviceAuthKey(code), store.DeviceAuthDenied)
-		s.log.InfoContext(ctx, "link request denied", "subject", subject)
 	}
 	st.sess.Code = ""
 	st.dirty = true
@@ -300,4 +290,9 @@ func (s *server) confirmSubmit(w http.ResponseWriter, r *http.Request, st *state
 // view renders stored records exactly as the management API does.
 func (s *server) view() api.Renderer {
 	return api.Renderer{Store: s.cfg.Store, DescribeScope: s.cfg.DescribeScope}
+}
+
+// decider approves and denies exactly as the management API does.
+func (s *server) decider() api.Decider {
+	return api.Decider{Store: s.cfg.Store, Events: s.cfg.Events, View: s.view(), Log: s.log}
 }
