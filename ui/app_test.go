@@ -87,17 +87,25 @@ func (f *fakeSession) SignOut(ctx context.Context, subject string) error {
 	return nil
 }
 
+// startApp makes the app window at a desktop size, starts it, and closes it
+// when the test ends.
+func startApp(t *testing.T, a fyne.App, svc Services, opts Options) (*App, fyne.Window) {
+	t.Helper()
+	desk := NewApp(a, svc, opts)
+	w := desk.Window()
+	w.Resize(fyne.NewSize(960, 720))
+	t.Cleanup(func() { locked(func() { desk.Stop(); w.Close() }) })
+	locked(desk.Start)
+	return desk, w
+}
+
 func TestAppFirstRunSetupSignInAndSwitch(t *testing.T) {
 	a := test.NewTempApp(t)
 	conn := &fakeConnector{good: testIssuer}
 	sess := &fakeSession{next: []devices.Me{demoAccount(), {Subject: "u2", DisplayName: "Grace Hopper"}},
 		release: make(chan struct{})}
-	desk := NewApp(a, Services{Connector: conn, Session: sess, Link: &fakeLink{req: demoRequest()},
+	desk, w := startApp(t, a, Services{Connector: conn, Session: sess, Link: &fakeLink{req: demoRequest()},
 		Devices: &fakeDevices{list: sampleDevices(4), events: make(chan devices.Event)}}, Options{})
-	w := desk.Window()
-	w.Resize(fyne.NewSize(960, 680))
-	t.Cleanup(func() { locked(func() { desk.Stop(); w.Close() }) })
-	locked(desk.Start)
 
 	// First run: setup. A wrong address is explained; the right one is saved.
 	var setup *SetupScreen
@@ -159,12 +167,8 @@ func TestAppStartsWithSavedIssuerAndAccount(t *testing.T) {
 	a := test.NewTempApp(t)
 	sess := &fakeSession{accounts: []devices.Me{demoAccount()}, current: "u1"}
 	svc := &fakeLink{req: demoRequest()}
-	desk := NewApp(a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: svc,
+	desk, w := startApp(t, a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: svc,
 		Devices: &fakeDevices{events: make(chan devices.Event)}}, Options{Issuer: testIssuer})
-	w := desk.Window()
-	w.Resize(fyne.NewSize(960, 720))
-	t.Cleanup(func() { locked(func() { desk.Stop(); w.Close() }) })
-	locked(desk.Start)
 	waitFor(t, "the main tabs", func() bool { return desk.account.Subject == "u1" })
 	// The code entry has the focus: typing goes straight into it.
 	locked(func() {
@@ -182,11 +186,8 @@ func TestAppSignedOutAsksToSignInKeepingCode(t *testing.T) {
 	a := test.NewTempApp(t)
 	sess := &fakeSession{accounts: []devices.Me{demoAccount()}, current: "u1", next: []devices.Me{demoAccount()}}
 	svc := &fakeLink{req: demoRequest(), lookErr: &devices.APIError{Status: 401, Code: devices.CodeUnauthorized}}
-	desk := NewApp(a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: svc,
+	desk, _ := startApp(t, a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: svc,
 		Devices: &fakeDevices{events: make(chan devices.Event)}}, Options{Issuer: testIssuer})
-	w := desk.Window()
-	t.Cleanup(func() { locked(func() { desk.Stop(); w.Close() }) })
-	locked(desk.Start)
 	waitFor(t, "the main tabs", func() bool { return desk.account.Subject == "u1" && desk.signIn == nil })
 	locked(func() {
 		test.Type(desk.link.Code.entry, "WDJBMJHT")
@@ -214,11 +215,8 @@ func TestAppNotifiesWhenDeviceLinked(t *testing.T) {
 	a := test.NewTempApp(t)
 	sess := &fakeSession{accounts: []devices.Me{demoAccount()}, current: "u1"}
 	devs := &fakeDevices{events: make(chan devices.Event)}
-	desk := NewApp(a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: &fakeLink{},
+	desk, _ := startApp(t, a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: &fakeLink{},
 		Devices: devs}, Options{Issuer: testIssuer})
-	w := desk.Window()
-	t.Cleanup(func() { locked(func() { desk.Stop(); w.Close() }) })
-	locked(desk.Start)
 	waitFor(t, "the events stream", func() bool { return desk.account.Subject == "u1" && desk.devs.events.running() })
 	d := sampleDevices(2)[0]
 	test.AssertNotificationSent(t, fyne.NewNotification("Device linked",
@@ -239,11 +237,8 @@ func TestAppEscapeClosesDialog(t *testing.T) {
 	a := test.NewTempApp(t)
 	sess := &fakeSession{accounts: []devices.Me{demoAccount()}, current: "u1"}
 	devs := &fakeDevices{list: sampleDevices(3), events: make(chan devices.Event)}
-	desk := NewApp(a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: &fakeLink{},
+	desk, w := startApp(t, a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: &fakeLink{},
 		Devices: devs}, Options{Issuer: testIssuer})
-	w := desk.Window()
-	t.Cleanup(func() { locked(func() { desk.Stop(); w.Close() }) })
-	locked(desk.Start)
 	waitFor(t, "the devices", func() bool { return len(desk.devs.all) == 3 })
 	locked(func() {
 		desk.tabs.SelectIndex(1)
@@ -267,12 +262,8 @@ func TestAppAccountMenuSwitchesAccounts(t *testing.T) {
 	a := test.NewTempApp(t)
 	grace := devices.Me{Subject: "u2", DisplayName: "Grace Hopper"}
 	sess := &fakeSession{accounts: []devices.Me{demoAccount(), grace}, current: "u1"}
-	desk := NewApp(a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: &fakeLink{},
+	desk, w := startApp(t, a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: &fakeLink{},
 		Devices: &fakeDevices{events: make(chan devices.Event)}}, Options{Issuer: testIssuer})
-	w := desk.Window()
-	w.Resize(fyne.NewSize(960, 680))
-	t.Cleanup(func() { locked(func() { desk.Stop(); w.Close() }) })
-	locked(desk.Start)
 	waitFor(t, "the main tabs", func() bool { return desk.account.Subject == "u1" })
 	waitFor(t, "both accounts", func() bool { return len(desk.accts.accounts) == 2 })
 	locked(func() { test.Tap(desk.acctMenu) })
@@ -293,11 +284,8 @@ func TestAppSettingsChangeServiceAndBack(t *testing.T) {
 	a := test.NewTempApp(t)
 	conn := &fakeConnector{good: testIssuer}
 	sess := &fakeSession{accounts: []devices.Me{demoAccount()}, current: "u1"}
-	desk := NewApp(a, Services{Connector: conn, Session: sess, Link: &fakeLink{},
+	desk, w := startApp(t, a, Services{Connector: conn, Session: sess, Link: &fakeLink{},
 		Devices: &fakeDevices{events: make(chan devices.Event)}}, Options{Issuer: testIssuer})
-	w := desk.Window()
-	t.Cleanup(func() { locked(func() { desk.Stop(); w.Close() }) })
-	locked(desk.Start)
 	waitFor(t, "the main tabs", func() bool { return desk.account.Subject == "u1" })
 	locked(func() {
 		desk.tabs.SelectIndex(2)
@@ -330,12 +318,8 @@ func TestAppOpenLinkWaitsForSignIn(t *testing.T) {
 	a := test.NewTempApp(t)
 	sess := &fakeSession{next: []devices.Me{demoAccount()}}
 	svc := &fakeLink{req: demoRequest()}
-	desk := NewApp(a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: svc,
+	desk, _ := startApp(t, a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: svc,
 		Devices: &fakeDevices{events: make(chan devices.Event)}}, Options{Issuer: testIssuer})
-	w := desk.Window()
-	w.Resize(fyne.NewSize(960, 720))
-	t.Cleanup(func() { locked(func() { desk.Stop(); w.Close() }) })
-	locked(desk.Start)
 	waitFor(t, "the sign-in screen", func() bool { return desk.signIn != nil })
 
 	locked(func() { desk.OpenLink(devices.LinkURL(testIssuer, "WDJB-MJHT")) })
