@@ -134,14 +134,14 @@ func finishSignIn(ctx context.Context, p *Provider, hc *http.Client, cfg *oauth2
 	return newSession(p, hc, acct, tok, nil), nil
 }
 
+// appClient is the desktop app's public client at p.
+func appClient(p *Provider, hc *http.Client) *Client {
+	return &Client{Provider: p, ID: devices.AppClientID, HTTP: hc}
+}
+
 // appConfig is the oauth2 configuration of the desktop app's public client.
 func appConfig(p *Provider, redirect string) *oauth2.Config {
-	return &oauth2.Config{
-		ClientID:    devices.AppClientID,
-		Endpoint:    p.Endpoint(),
-		RedirectURL: redirect,
-		Scopes:      AppScopes,
-	}
+	return appClient(p, nil).Config(AppScopes, redirect)
 }
 
 // randomString returns n random bytes from crypto/rand, base64url encoded.
