@@ -104,11 +104,8 @@ func (b *backend) SignIn(ctx context.Context) (devices.Me, error) {
 	if err != nil {
 		return devices.Me{}, err
 	}
-	sess, err := auth.SignIn(ctx, sessions.Provider, sessions.HTTPClient, sessions.OpenBrowser)
+	sess, err := sessions.SignIn(ctx)
 	if err != nil {
-		return devices.Me{}, err
-	}
-	if err := sess.Save(ctx, sessions.Store); err != nil {
 		return devices.Me{}, err
 	}
 	b.use(sessions, sess)

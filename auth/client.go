@@ -115,8 +115,8 @@ func (c *Client) Config(scopes []string, redirectURL string) *oauth2.Config {
 	}
 }
 
-// Context returns ctx carrying the client's HTTP client, for golang.org/x/oauth2 calls.
-func (c *Client) Context(ctx context.Context) context.Context {
+// context returns ctx carrying the client's HTTP client, for golang.org/x/oauth2 calls.
+func (c *Client) context(ctx context.Context) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, c.httpClient())
 }
 
@@ -223,7 +223,7 @@ func (c *Client) Refresh(ctx context.Context, tok *oauth2.Token) (*oauth2.Token,
 	if tok == nil || tok.RefreshToken == "" {
 		return nil, ErrSessionEnded
 	}
-	next, err := c.Config(nil, "").TokenSource(c.Context(ctx), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+	next, err := c.Config(nil, "").TokenSource(c.context(ctx), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil {

@@ -96,7 +96,7 @@ func ParseIssuer(issuer string) (*url.URL, error) {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !IsLoopbackHost(u.Hostname()) {
+		if !isLoopbackHost(u.Hostname()) {
 			return nil, &DiscoveryError{Issuer: issuer, Kind: ErrNotHTTPS}
 		}
 	default:
@@ -108,8 +108,8 @@ func ParseIssuer(issuer string) (*url.URL, error) {
 	return u, nil
 }
 
-// IsLoopbackHost reports whether host (without port) is localhost or a loopback IP.
-func IsLoopbackHost(host string) bool {
+// isLoopbackHost reports whether host (without port) is localhost or a loopback IP.
+func isLoopbackHost(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
@@ -173,7 +173,7 @@ func CheckIssuer(ctx context.Context, httpClient *http.Client, issuer string) (*
 			continue
 		}
 		eu, err := url.Parse(*e)
-		if err != nil || !(eu.Scheme == "https" || (eu.Scheme == "http" && IsLoopbackHost(eu.Hostname()))) || eu.Host == "" {
+		if err != nil || !(eu.Scheme == "https" || (eu.Scheme == "http" && isLoopbackHost(eu.Hostname()))) || eu.Host == "" {
 			return nil, &DiscoveryError{Issuer: want, Kind: ErrNotOpenID, Err: fmt.Errorf("endpoint %q is not an https URL", *e)}
 		}
 	}

@@ -122,8 +122,7 @@ func finishSignIn(ctx context.Context, p *Provider, hc *http.Client, cfg *oauth2
 	if ans.err != nil {
 		return nil, ans.err
 	}
-	hctx := context.WithValue(ctx, oauth2.HTTPClient, hc)
-	tok, err := cfg.Exchange(hctx, ans.code, oauth2.VerifierOption(verifier))
+	tok, err := cfg.Exchange(appClient(p, hc).context(ctx), ans.code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		return nil, fmt.Errorf("sign-in: exchange code: %w", err)
 	}
