@@ -137,29 +137,15 @@ func (b *backend) Accounts(ctx context.Context) ([]devices.Me, string, error) {
 	if b.prefs != nil {
 		want = b.prefs.String(prefAccount)
 	}
-	order := slices.Clone(accts)
-	slices.SortStableFunc(order, func(x, y auth.Account) int {
-		switch {
-		case x.Key() == want:
-			return -1
-		case y.Key() == want:
-			return 1
-		}
-		return 0
-	})
-	for _, a := range order {
-		s, err := sessions.Resume(ctx, a.Key())
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, "", ctx.Err()
-			}
-			continue // unreadable token: that account must sign in again
-		}
-		b.use(sessions, s)
-		return list, a.Subject, nil
+	sess, err = sessions.ResumeFirst(ctx, accts, want)
+	if err != nil {
+		return nil, "", err
 	}
-	b.use(sessions, nil)
-	return list, "", nil
+	b.use(sessions, sess)
+	if sess == nil {
+		return list, "", nil
+	}
+	return list, sess.Account.Subject, nil
 }
 
 // Switch makes the account with subject current.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -220,6 +221,33 @@ func (m *Sessions) Resume(ctx context.Context, key string) (*Session, error) {
 		return nil, fmt.Errorf("%w (account belongs to %s)", ErrNoToken, acct.Issuer)
 	}
 	return newSession(m.Provider, m.client(), acct, tok, m.Store), nil
+}
+
+// ResumeFirst resumes the first of accts whose saved token is readable, trying the
+// account with key preferred before the others. It returns nil when none is (each must
+// sign in again); only the end of ctx is an error.
+func (m *Sessions) ResumeFirst(ctx context.Context, accts []Account, preferred string) (*Session, error) {
+	order := slices.Clone(accts)
+	slices.SortStableFunc(order, func(x, y Account) int {
+		switch {
+		case x.Key() == preferred:
+			return -1
+		case y.Key() == preferred:
+			return 1
+		}
+		return 0
+	})
+	for _, a := range order {
+		s, err := m.Resume(ctx, a.Key())
+		if err == nil {
+			return s, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		slog.Info("auth: saved sign-in unreadable; that account must sign in again", "account", a.Key(), "err", err)
+	}
+	return nil, nil
 }
 
 // SignOut revokes the account's refresh token at the service and deletes it
