@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"image"
 	"slices"
 	"sync"
@@ -41,7 +40,7 @@ func newBackend(store *auth.TokenStore, prefs fyne.Preferences, openBrowser func
 func (b *backend) Connect(ctx context.Context, issuer, caFile string) error {
 	hc, err := auth.HTTPClient(caFile)
 	if err != nil {
-		return &ui.UserError{Message: "Linkdesk can't use that CA file. Choose the PEM certificate file your service's operator gave you.", Err: err}
+		return err
 	}
 	p, err := auth.CheckIssuer(ctx, hc, issuer)
 	if err != nil {
@@ -67,7 +66,7 @@ func (b *backend) current() (*auth.Sessions, *devices.Client) {
 func (b *backend) connected() (*auth.Sessions, error) {
 	s, _ := b.current()
 	if s == nil {
-		return nil, &ui.UserError{Message: "Linkdesk isn't connected to a service yet. Set one up in Settings."}
+		return nil, ui.ErrNoService
 	}
 	return s, nil
 }
@@ -99,35 +98,18 @@ func (b *backend) use(sessions *auth.Sessions, sess *auth.Session) {
 	}
 }
 
-// keyringError words a failure of the OS keyring (missing, locked, refusing)
-// for people; a cancelled ctx and a timeout (which ui.Explain words) pass through.
-func keyringError(ctx context.Context, err error) error {
-	if ctx.Err() != nil || errors.Is(err, auth.ErrKeyringTimeout) {
-		return err
-	}
-	return &ui.UserError{Message: "Linkdesk couldn't use your computer's keyring (password store), where it keeps " +
-		"your sign-in. Make sure it is installed and unlocked, then try again.", Err: err}
-}
-
-func meOf(a auth.Account) devices.Me {
-	return devices.Me{Subject: a.Subject, Username: a.Username, DisplayName: a.DisplayName, Email: a.Email}
-}
-
 // SignIn signs in through the browser and makes that account current.
 func (b *backend) SignIn(ctx context.Context) (devices.Me, error) {
 	sessions, err := b.connected()
 	if err != nil {
 		return devices.Me{}, err
 	}
-	sess, err := auth.SignIn(ctx, sessions.Provider, sessions.HTTPClient, sessions.OpenBrowser)
+	sess, err := sessions.SignIn(ctx)
 	if err != nil {
 		return devices.Me{}, err
 	}
-	if err := sess.Save(ctx, sessions.Store); err != nil {
-		return devices.Me{}, keyringError(ctx, err)
-	}
 	b.use(sessions, sess)
-	return meOf(sess.Account), nil
+	return sess.Account.Me(), nil
 }
 
 // Accounts lists this service's accounts in the keyring; when none is
@@ -139,11 +121,11 @@ func (b *backend) Accounts(ctx context.Context) ([]devices.Me, string, error) {
 	}
 	accts, err := sessions.Accounts(ctx)
 	if err != nil {
-		return nil, "", keyringError(ctx, err)
+		return nil, "", err
 	}
 	list := make([]devices.Me, 0, len(accts))
 	for _, a := range accts {
-		list = append(list, meOf(a))
+		list = append(list, a.Me())
 	}
 	b.mu.Lock()
 	sess := b.session
@@ -155,29 +137,15 @@ func (b *backend) Accounts(ctx context.Context) ([]devices.Me, string, error) {
 	if b.prefs != nil {
 		want = b.prefs.String(prefAccount)
 	}
-	order := slices.Clone(accts)
-	slices.SortStableFunc(order, func(x, y auth.Account) int {
-		switch {
-		case x.Key() == want:
-			return -1
-		case y.Key() == want:
-			return 1
-		}
-		return 0
-	})
-	for _, a := range order {
-		s, err := sessions.Resume(ctx, a.Key())
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, "", ctx.Err()
-			}
-			continue // unreadable token: that account must sign in again
-		}
-		b.use(sessions, s)
-		return list, a.Subject, nil
+	sess, err = sessions.ResumeFirst(ctx, accts, want)
+	if err != nil {
+		return nil, "", err
 	}
-	b.use(sessions, nil)
-	return list, "", nil
+	b.use(sessions, sess)
+	if sess == nil {
+		return list, "", nil
+	}
+	return list, sess.Account.Subject, nil
 }
 
 // Switch makes the account with subject current.

@@ -41,7 +41,7 @@ func writeCA(t *testing.T, srv *httptest.Server) string {
 
 func newTestBackend() *backend {
 	keyring.MockInit()
-	return newBackend(auth.NewTokenStore(auth.OSKeyring(), 5*time.Second), nil, func(string) error { return nil })
+	return newBackend(auth.NewTokenStore(auth.OSKeyring(), auth.DefaultKeyringTimeout), nil, func(string) error { return nil })
 }
 
 // TestConnectExplainsFailures drives the setup path (backend.Connect, then
@@ -235,7 +235,7 @@ func TestBackendKeyringFailureIsExplained(t *testing.T) {
 	in.CreateUser(t, "ada", "pw-ada-123")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	be := newBackend(auth.NewTokenStore(brokenKeyring{}, 5*time.Second), nil, scriptedBrowser(t, in, "ada", "pw-ada-123"))
+	be := newBackend(auth.NewTokenStore(brokenKeyring{}, auth.DefaultKeyringTimeout), nil, scriptedBrowser(t, in, "ada", "pw-ada-123"))
 	if err := be.Connect(ctx, in.Issuer, in.CAFile); err != nil {
 		t.Fatal(err)
 	}

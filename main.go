@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/app"
@@ -19,14 +18,11 @@ import (
 	"github.com/linkdesk/linkdesk/assets"
 	"github.com/linkdesk/linkdesk/auth"
 	"github.com/linkdesk/linkdesk/ui"
+	"github.com/linkdesk/linkdesk/ui/kioskapp"
 )
 
 // appID is the Fyne application id; it must match ID in FyneApp.toml.
 const appID = "com.linkdesk.app"
-
-// keyringTimeout bounds each OS keyring call, so a locked or hung keyring
-// can't freeze sign-in.
-const keyringTimeout = 10 * time.Second
 
 func main() {
 	os.Exit(run(os.Args[1:]))
@@ -37,7 +33,7 @@ func run(args []string) int {
 	if len(args) > 0 {
 		switch args[0] {
 		case "kiosk":
-			return runKiosk(args[1:])
+			return kioskapp.Run(args[1:], appID)
 		case "register-scheme":
 			return runRegisterScheme(args[1:])
 		}
@@ -90,7 +86,7 @@ func run(args []string) int {
 		opts.CAFile = *caFile
 	}
 
-	store := auth.NewTokenStore(auth.OSKeyring(), keyringTimeout)
+	store := auth.NewTokenStore(auth.OSKeyring(), auth.DefaultKeyringTimeout)
 	be := newBackend(store, prefs, browser.OpenURL)
 	desk := ui.NewApp(a, be.services(), opts)
 	w := desk.Window()

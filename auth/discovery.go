@@ -1,7 +1,9 @@
 // Package auth is the client side of OAuth for the Linkdesk desktop app: issuer
-// discovery, sign-in with authorization code + PKCE over a loopback redirect, the
-// device flow for kiosk mode, and the token store in the OS keyring. It never
-// imports Fyne.
+// discovery, one OAuth client core (client authentication, userinfo, refresh,
+// revocation), sign-in with authorization code + PKCE over a loopback redirect, and
+// the token store in the OS keyring. The device flow for kiosk mode is built on it in
+// auth/device. It returns typed errors, never sentences for people, and never imports
+// Fyne.
 package auth
 
 import (
@@ -19,8 +21,6 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	"golang.org/x/oauth2"
 )
 
 // Sentinel kinds of issuer problems. A *DiscoveryError matches exactly one of
@@ -39,6 +39,10 @@ var (
 	// ErrIssuerMismatch means the discovery document names a different issuer (RFC 8414 §3.3).
 	ErrIssuerMismatch = errors.New("service names a different issuer")
 )
+
+// ErrCAFile means the extra CA file given for the service could not be read or holds no
+// PEM certificate.
+var ErrCAFile = errors.New("CA file unusable")
 
 // DiscoveryError reports why an issuer could not be used. Kind is one of the
 // Err* sentinels above; Err is the underlying cause (an *x509 error, a
@@ -65,26 +69,6 @@ func (e *DiscoveryError) Unwrap() []error {
 	return []error{e.Kind, e.Err}
 }
 
-// UserMessage words the problem for people, in one or two sentences.
-func (e *DiscoveryError) UserMessage() string {
-	switch e.Kind {
-	case ErrInvalidIssuer:
-		return "That isn't a valid service address. It should look like https://link.example.com."
-	case ErrNotHTTPS:
-		return "The service address must start with https:// so your sign-in can't be read or changed on the way."
-	case ErrUnreachable:
-		return "Can't reach the service at that address. Check the address and your internet connection."
-	case ErrBadCertificate:
-		return "The service's security certificate isn't trusted, so Linkdesk did not connect. " +
-			"If your organisation uses its own certificate authority, choose its CA file."
-	case ErrNotOpenID:
-		return "Something answered at that address, but it isn't a Linkdesk (OpenID) service."
-	case ErrIssuerMismatch:
-		return "The service at that address says it is a different service. Check the address."
-	}
-	return "That service can't be used."
-}
-
 // Provider is what the app needs from an issuer's discovery document.
 type Provider struct {
 	Issuer                      string `json:"issuer"`
@@ -94,17 +78,6 @@ type Provider struct {
 	RevocationEndpoint          string `json:"revocation_endpoint,omitempty"`
 	UserinfoEndpoint            string `json:"userinfo_endpoint,omitempty"`
 	JWKSURI                     string `json:"jwks_uri,omitempty"`
-}
-
-// Endpoint is the provider's endpoints in golang.org/x/oauth2 form. Public
-// clients send client_id in the body.
-func (p *Provider) Endpoint() oauth2.Endpoint {
-	return oauth2.Endpoint{
-		AuthURL:       p.AuthorizationEndpoint,
-		TokenURL:      p.TokenEndpoint,
-		DeviceAuthURL: p.DeviceAuthorizationEndpoint,
-		AuthStyle:     oauth2.AuthStyleInParams,
-	}
 }
 
 // ParseIssuer checks that issuer is an absolute http(s) URL without query,
@@ -123,7 +96,7 @@ func ParseIssuer(issuer string) (*url.URL, error) {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !IsLoopbackHost(u.Hostname()) {
+		if !isLoopbackHost(u.Hostname()) {
 			return nil, &DiscoveryError{Issuer: issuer, Kind: ErrNotHTTPS}
 		}
 	default:
@@ -135,18 +108,14 @@ func ParseIssuer(issuer string) (*url.URL, error) {
 	return u, nil
 }
 
-// IsLoopbackHost reports whether host (without port) is localhost or a loopback IP.
-func IsLoopbackHost(host string) bool {
+// isLoopbackHost reports whether host (without port) is localhost or a loopback IP.
+func isLoopbackHost(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
-
-// maxDiscoveryBody bounds the discovery document read, so a hostile server
-// can't make the app read forever.
-const maxDiscoveryBody = 1 << 20
 
 // CheckIssuer validates issuer, fetches {issuer}/.well-known/openid-configuration
 // with httpClient (nil means HTTPClient("")) and checks the document names the
@@ -176,7 +145,7 @@ func CheckIssuer(ctx context.Context, httpClient *http.Client, issuer string) (*
 		return nil, &DiscoveryError{Issuer: want, Kind: classifyTransportError(err), Err: err}
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDiscoveryBody))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBody))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -204,22 +173,29 @@ func CheckIssuer(ctx context.Context, httpClient *http.Client, issuer string) (*
 			continue
 		}
 		eu, err := url.Parse(*e)
-		if err != nil || !(eu.Scheme == "https" || (eu.Scheme == "http" && IsLoopbackHost(eu.Hostname()))) || eu.Host == "" {
+		if err != nil || !(eu.Scheme == "https" || (eu.Scheme == "http" && isLoopbackHost(eu.Hostname()))) || eu.Host == "" {
 			return nil, &DiscoveryError{Issuer: want, Kind: ErrNotOpenID, Err: fmt.Errorf("endpoint %q is not an https URL", *e)}
 		}
 	}
 	return &p, nil
 }
 
-// classifyTransportError tells a certificate problem from an unreachable host.
-func classifyTransportError(err error) error {
+// IsCertificateError reports whether err (from any HTTPS request) is a TLS certificate
+// that was not trusted: unknown CA, wrong name, expired. It is the one place that tells.
+func IsCertificateError(err error) bool {
 	var (
 		unknownCA *x509.UnknownAuthorityError
 		invalid   x509.CertificateInvalidError
 		hostname  x509.HostnameError
 		verify    *tls.CertificateVerificationError
 	)
-	if errors.As(err, &unknownCA) || errors.As(err, &invalid) || errors.As(err, &hostname) || errors.As(err, &verify) {
+	return errors.Is(err, ErrBadCertificate) || errors.As(err, &unknownCA) || errors.As(err, &invalid) ||
+		errors.As(err, &hostname) || errors.As(err, &verify)
+}
+
+// classifyTransportError tells a certificate problem from an unreachable host.
+func classifyTransportError(err error) error {
+	if IsCertificateError(err) {
 		return ErrBadCertificate
 	}
 	var recordErr tls.RecordHeaderError
@@ -242,10 +218,10 @@ func HTTPClient(caFile string) (*http.Client, error) {
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
-			return nil, fmt.Errorf("read CA file: %w", err)
+			return nil, fmt.Errorf("%w: %w", ErrCAFile, err)
 		}
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA file %s holds no PEM certificate", caFile)
+			return nil, fmt.Errorf("%w: %s holds no PEM certificate", ErrCAFile, caFile)
 		}
 	}
 	return &http.Client{

@@ -6,21 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
 	"golang.org/x/oauth2"
-
-	"github.com/linkdesk/linkdesk/devices"
 )
-
-// ErrSessionEnded means the saved sign-in is no longer accepted (refresh token
-// revoked, expired or reused): the person has to sign in again.
-var ErrSessionEnded = errors.New("signed out: sign in again")
 
 // Session is one signed-in account with a token source that refreshes itself
 // and, when it has a store, saves each rotated token back to the keyring.
@@ -36,13 +29,7 @@ func newSession(p *Provider, hc *http.Client, acct Account, tok *oauth2.Token, s
 		Account:  acct,
 		Provider: p,
 		base:     hc,
-		src: &savingSource{
-			cfg:   appConfig(p, ""),
-			ctx:   context.WithValue(context.Background(), oauth2.HTTPClient, hc),
-			tok:   tok,
-			store: store,
-			key:   acct.Key(),
-		},
+		src:      &savingSource{client: appClient(p, hc), tok: tok, store: store, key: acct.Key()},
 	}
 }
 
@@ -78,12 +65,11 @@ func (s *Session) Save(ctx context.Context, store *TokenStore) error {
 // savingSource is a mutex-guarded refreshing token source that writes each new
 // token back to the keyring before handing it out.
 type savingSource struct {
-	mu    sync.Mutex
-	cfg   *oauth2.Config
-	ctx   context.Context // carries the base HTTP client for refresh requests
-	tok   *oauth2.Token
-	store *TokenStore
-	key   string
+	mu     sync.Mutex
+	client *Client
+	tok    *oauth2.Token
+	store  *TokenStore
+	key    string
 }
 
 func (s *savingSource) Token() (*oauth2.Token, error) {
@@ -92,15 +78,10 @@ func (s *savingSource) Token() (*oauth2.Token, error) {
 	if s.tok.Valid() {
 		return s.tok, nil
 	}
-	if s.tok.RefreshToken == "" {
-		return nil, ErrSessionEnded
-	}
-	nt, err := s.cfg.TokenSource(s.ctx, &oauth2.Token{RefreshToken: s.tok.RefreshToken}).Token()
+	nt, err := s.client.Refresh(context.Background(), s.tok)
 	if err != nil {
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || re.ErrorCode == "unauthorized_client" ||
-			(re.ErrorCode == "" && re.Response != nil && (re.Response.StatusCode == 400 || re.Response.StatusCode == 401))) {
-			return nil, fmt.Errorf("%w (%v)", ErrSessionEnded, err)
+		if errors.Is(err, ErrSessionEnded) {
+			return nil, err
 		}
 		return nil, fmt.Errorf("refresh sign-in: %w", err)
 	}
@@ -121,55 +102,40 @@ func (s *savingSource) Token() (*oauth2.Token, error) {
 // one, else from the ID token the token endpoint returned over TLS (OpenID
 // Connect Core §3.1.3.7 allows trusting it without a signature check then).
 func fetchAccount(ctx context.Context, p *Provider, hc *http.Client, tok *oauth2.Token) (Account, error) {
-	var claims struct {
-		Sub               string `json:"sub"`
-		PreferredUsername string `json:"preferred_username"`
-		Name              string `json:"name"`
-		Email             string `json:"email"`
+	claims, err := appClient(p, hc).Userinfo(ctx, tok)
+	if errors.Is(err, ErrNoUserinfo) {
+		claims, err = idTokenClaims(tok)
 	}
-	if p.UserinfoEndpoint != "" {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.UserinfoEndpoint, nil)
-		if err != nil {
-			return Account{}, err
-		}
-		tok.SetAuthHeader(req)
-		req.Header.Set("Accept", "application/json")
-		resp, err := hc.Do(req)
-		if err != nil {
-			return Account{}, err
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if err != nil {
-			return Account{}, err
-		}
-		if resp.StatusCode != http.StatusOK {
-			return Account{}, fmt.Errorf("userinfo answered HTTP %d", resp.StatusCode)
-		}
-		if err := json.Unmarshal(body, &claims); err != nil {
-			return Account{}, fmt.Errorf("userinfo: %w", err)
-		}
-	} else if idt, ok := tok.Extra("id_token").(string); ok {
-		parts := strings.Split(idt, ".")
-		if len(parts) != 3 {
-			return Account{}, errors.New("malformed ID token")
-		}
-		payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-		if err != nil {
-			return Account{}, fmt.Errorf("ID token: %w", err)
-		}
-		if err := json.Unmarshal(payload, &claims); err != nil {
-			return Account{}, fmt.Errorf("ID token: %w", err)
-		}
+	if err != nil {
+		return Account{}, err
 	}
-	if claims.Sub == "" {
+	if claims.Subject == "" {
 		return Account{}, errors.New("the service did not say who signed in")
 	}
-	return Account{Issuer: p.Issuer, Subject: claims.Sub, Username: claims.PreferredUsername, DisplayName: claims.Name, Email: claims.Email}, nil
+	return Account{Issuer: p.Issuer, Subject: claims.Subject, Username: claims.PreferredUsername, DisplayName: claims.Name, Email: claims.Email}, nil
 }
 
-// ErrNoRevocation means the provider publishes no revocation endpoint.
-var ErrNoRevocation = errors.New("the service offers no way to revoke a sign-in")
+// idTokenClaims reads the claims of the ID token in tok, if any, without checking its
+// signature (see fetchAccount).
+func idTokenClaims(tok *oauth2.Token) (Claims, error) {
+	var claims Claims
+	idt, ok := tok.Extra("id_token").(string)
+	if !ok {
+		return claims, nil
+	}
+	parts := strings.Split(idt, ".")
+	if len(parts) != 3 {
+		return claims, errors.New("malformed ID token")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return claims, fmt.Errorf("ID token: %w", err)
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return claims, fmt.Errorf("ID token: %w", err)
+	}
+	return claims, nil
+}
 
 // SignOutError reports the two halves of a sign-out separately: revoking at
 // the service and deleting from the keyring. Either may be nil.
@@ -198,40 +164,6 @@ func (e *SignOutError) Unwrap() []error {
 		}
 	}
 	return errs
-}
-
-// Revoke revokes tok at the provider's revocation endpoint (RFC 7009): the
-// refresh token when there is one (which ends the whole grant), else the access token.
-func Revoke(ctx context.Context, p *Provider, hc *http.Client, clientID string, tok *oauth2.Token) error {
-	if p.RevocationEndpoint == "" {
-		return ErrNoRevocation
-	}
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	form := url.Values{"client_id": {clientID}}
-	if tok.RefreshToken != "" {
-		form.Set("token", tok.RefreshToken)
-		form.Set("token_type_hint", "refresh_token")
-	} else {
-		form.Set("token", tok.AccessToken)
-		form.Set("token_type_hint", "access_token")
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.RevocationEndpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("revoke: %w", err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("revoke: service answered HTTP %d", resp.StatusCode)
-	}
-	return nil
 }
 
 // Sessions ties a provider, its HTTP client and the keyring store together:
@@ -291,6 +223,33 @@ func (m *Sessions) Resume(ctx context.Context, key string) (*Session, error) {
 	return newSession(m.Provider, m.client(), acct, tok, m.Store), nil
 }
 
+// ResumeFirst resumes the first of accts whose saved token is readable, trying the
+// account with key preferred before the others. It returns nil when none is (each must
+// sign in again); only the end of ctx is an error.
+func (m *Sessions) ResumeFirst(ctx context.Context, accts []Account, preferred string) (*Session, error) {
+	order := slices.Clone(accts)
+	slices.SortStableFunc(order, func(x, y Account) int {
+		switch {
+		case x.Key() == preferred:
+			return -1
+		case y.Key() == preferred:
+			return 1
+		}
+		return 0
+	})
+	for _, a := range order {
+		s, err := m.Resume(ctx, a.Key())
+		if err == nil {
+			return s, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		slog.Info("auth: saved sign-in unreadable; that account must sign in again", "account", a.Key(), "err", err)
+	}
+	return nil, nil
+}
+
 // SignOut revokes the account's refresh token at the service and deletes it
 // from the keyring, the latter even when revocation fails. A failure of
 // either is reported in a *SignOutError.
@@ -301,7 +260,7 @@ func (m *Sessions) SignOut(ctx context.Context, key string) error {
 	case loadErr != nil && !errors.Is(loadErr, ErrNoToken):
 		revokeErr = loadErr
 	case tok != nil:
-		revokeErr = Revoke(ctx, m.Provider, m.client(), devices.AppClientID, tok)
+		revokeErr = appClient(m.Provider, m.client()).Revoke(ctx, tok)
 	}
 	deleteErr := m.Store.RemoveAccount(ctx, key)
 	if revokeErr != nil || deleteErr != nil {

@@ -122,8 +122,7 @@ func finishSignIn(ctx context.Context, p *Provider, hc *http.Client, cfg *oauth2
 	if ans.err != nil {
 		return nil, ans.err
 	}
-	hctx := context.WithValue(ctx, oauth2.HTTPClient, hc)
-	tok, err := cfg.Exchange(hctx, ans.code, oauth2.VerifierOption(verifier))
+	tok, err := cfg.Exchange(appClient(p, hc).context(ctx), ans.code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		return nil, fmt.Errorf("sign-in: exchange code: %w", err)
 	}
@@ -134,14 +133,14 @@ func finishSignIn(ctx context.Context, p *Provider, hc *http.Client, cfg *oauth2
 	return newSession(p, hc, acct, tok, nil), nil
 }
 
+// appClient is the desktop app's public client at p.
+func appClient(p *Provider, hc *http.Client) *Client {
+	return &Client{Provider: p, ID: devices.AppClientID, HTTP: hc}
+}
+
 // appConfig is the oauth2 configuration of the desktop app's public client.
 func appConfig(p *Provider, redirect string) *oauth2.Config {
-	return &oauth2.Config{
-		ClientID:    devices.AppClientID,
-		Endpoint:    p.Endpoint(),
-		RedirectURL: redirect,
-		Scopes:      AppScopes,
-	}
+	return appClient(p, nil).Config(AppScopes, redirect)
 }
 
 // randomString returns n random bytes from crypto/rand, base64url encoded.

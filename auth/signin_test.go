@@ -267,3 +267,43 @@ func TestSessionsKeepIssuersApart(t *testing.T) {
 		t.Fatalf("Token = %v, %v", tok, err) // no expiry: valid as is, no refresh
 	}
 }
+
+// TestResumeFirstPrefersRememberedAccount: the remembered account is resumed when its
+// token is readable; else the first readable one; none when no token is left.
+func TestResumeFirstPrefersRememberedAccount(t *testing.T) {
+	keyring.MockInit()
+	ctx := t.Context()
+	store := NewTokenStore(OSKeyring(), DefaultKeyringTimeout)
+	p := &Provider{Issuer: "https://link.example.com", TokenEndpoint: "https://link.example.com/token"}
+	m := &Sessions{Provider: p, Store: store}
+	ada := Account{Issuer: p.Issuer, Subject: "ada"}
+	bob := Account{Issuer: p.Issuer, Subject: "bob"}
+	for _, a := range []Account{ada, bob} {
+		if err := store.SaveAccount(ctx, a, &oauth2.Token{AccessToken: "at-" + a.Subject, RefreshToken: "rt"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	accts, err := m.Accounts(ctx)
+	if err != nil || len(accts) != 2 {
+		t.Fatalf("accounts %v %v", accts, err)
+	}
+	for _, c := range []struct{ preferred, want string }{{bob.Key(), "bob"}, {"", "ada"}, {"gone", "ada"}} {
+		s, err := m.ResumeFirst(ctx, accts, c.preferred)
+		if err != nil || s == nil || s.Account.Subject != c.want {
+			t.Fatalf("preferring %q: %+v %v, want %s", c.preferred, s, err, c.want)
+		}
+	}
+	// bob's token is lost: preferring him falls back to ada; with both lost, nobody.
+	if err := store.Delete(ctx, bob.Key()); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := m.ResumeFirst(ctx, accts, bob.Key()); err != nil || s == nil || s.Account.Subject != "ada" {
+		t.Fatalf("bob unreadable: %+v %v", s, err)
+	}
+	if err := store.Delete(ctx, ada.Key()); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := m.ResumeFirst(ctx, accts, ""); err != nil || s != nil {
+		t.Fatalf("no readable token: %+v %v", s, err)
+	}
+}

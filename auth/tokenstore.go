@@ -41,13 +41,20 @@ func (osKeyring) Delete(service, user string) error        { return keyring.Dele
 // swaps it for an in-memory one in tests).
 func OSKeyring() Keyring { return osKeyring{} }
 
+// ErrNoToken is what a token store returns when it holds no (readable) token for a key.
+var ErrNoToken = errors.New("auth: no stored token")
+
 // ErrKeyringTimeout means the OS keyring did not answer in time (a locked
 // Secret Service waiting on an unlock prompt, say).
 var ErrKeyringTimeout = errors.New("the system keyring did not answer in time")
 
-// DefaultKeyringTimeout bounds each keyring call, as cli/cli does: a keyring
-// that hangs must not hang the app.
-const DefaultKeyringTimeout = 5 * time.Second
+// ErrKeyringUnavailable wraps every other failure of the OS keyring (not installed,
+// locked, refusing): the token store cannot keep or read tokens.
+var ErrKeyringUnavailable = errors.New("the system keyring is unavailable")
+
+// DefaultKeyringTimeout bounds each keyring call, for the app and the kiosk alike: a
+// keyring that hangs must not hang them, yet a person has time to answer an unlock prompt.
+const DefaultKeyringTimeout = 10 * time.Second
 
 // ChunkSize is the most bytes stored in one keyring item; longer values are
 // split. Windows Credential Manager takes at most 2560 bytes a credential, and
@@ -120,6 +127,9 @@ func (s *TokenStore) call(ctx context.Context, f func() (string, error)) (string
 	defer t.Stop()
 	select {
 	case r := <-ch:
+		if r.err != nil && !errors.Is(r.err, keyring.ErrNotFound) {
+			return "", fmt.Errorf("%w: %w", ErrKeyringUnavailable, r.err)
+		}
 		return r.v, r.err
 	case <-t.C:
 		return "", ErrKeyringTimeout

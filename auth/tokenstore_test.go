@@ -221,6 +221,3 @@ func TestTokenStoreHonoursContext(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
-
-// The kiosk's device flow keeps its tokens in the same store.
-var _ DeviceTokenStore = (*TokenStore)(nil)

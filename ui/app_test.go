@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/linkdesk/linkdesk/auth"
 	"github.com/linkdesk/linkdesk/devices"
 )
 
@@ -26,7 +27,7 @@ func (f *fakeConnector) Connect(ctx context.Context, issuer, caFile string) erro
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, issuer)
 	if issuer != f.good {
-		return &UserError{Message: "Something answered at that address, but it isn't a Linkdesk (OpenID) service."}
+		return &auth.DiscoveryError{Issuer: issuer, Kind: auth.ErrNotOpenID}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -126,7 +127,7 @@ func TestCodeErrorsKeepTypedCode(t *testing.T) {
 		err  error
 		want string
 	}{
-		{problemErr(404, devices.CodeInvalidCode), "Check the code on your TV and try again"},
+		{problemErr(404, devices.CodeInvalidCode), "Check the code on your device and try again"},
 		{problemErr(410, devices.CodeExpiredCode), "Get a new code on your device"},
 		{problemErr(409, devices.CodeAlreadyUsed), "already been used"},
 		{&devices.APIError{Status: 429, Code: devices.CodeRateLimited, RetryAfter: 90 * time.Second}, "Wait 2 minutes"},
@@ -154,7 +155,7 @@ func TestCodeErrorsKeepTypedCode(t *testing.T) {
 }
 
 func TestCodeOfflineShowsBannerAndRetries(t *testing.T) {
-	svc := &fakeLink{req: demoRequest(), lookErr: &UserError{Message: "Can't reach the Linkdesk service."}}
+	svc := &fakeLink{req: demoRequest(), lookErr: &devices.NetworkError{Op: "GET /api/v1/link-requests", Err: errors.New("connection refused")}}
 	s, w, found := newCodeTest(t, svc)
 	locked(func() { test.Type(s.entry, "WDJBMJHT") })
 	locked(func() { test.Tap(s.cont) })

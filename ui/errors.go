@@ -2,8 +2,6 @@ package ui
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,32 +10,52 @@ import (
 	"time"
 
 	"github.com/linkdesk/linkdesk/auth"
+	"github.com/linkdesk/linkdesk/auth/device"
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/devices/scan"
 )
 
-// UserError is an error whose message is already written for people; Explain
-// shows its message as is. Adapters use it for failures only they can word, such
-// as "this is not a Linkdesk service".
-type UserError struct {
-	Message string // plain words shown to the person
-	Err     error  // the underlying cause, logged but not shown
-}
-
-// Error gives the message and, for logs, the cause.
-func (e *UserError) Error() string {
-	if e.Err == nil {
-		return e.Message
-	}
-	return e.Message + ": " + e.Err.Error()
-}
-
-// Unwrap returns the cause, so errors.Is and errors.As see through a UserError.
-func (e *UserError) Unwrap() error { return e.Err }
-
 // ErrSignedOut means the saved sign-in is gone or no longer accepted; the app
 // shows the sign-in screen.
 var ErrSignedOut = errors.New("signed out")
+
+// ErrNoService means no Linkdesk service has been set up yet, so there is nothing to
+// sign in to or ask.
+var ErrNoService = errors.New("no service configured")
+
+// faults is the one table of sentences for typed failures of auth, auth/device and the
+// app itself: the first entry whose kind errors.Is finds in the chain wins, so specific
+// kinds come before general ones. Refusals of what people type or scan are in
+// explainInput; answers of the management API in explainProblem.
+var faults = []struct {
+	kind error
+	text string
+}{
+	{auth.ErrInvalidIssuer, "That isn't a valid service address. It should look like https://link.example.com."},
+	{auth.ErrNotHTTPS, "The service address must start with https:// so your sign-in can't be read or changed on the way."},
+	{auth.ErrBadCertificate, certificateText},
+	{auth.ErrUnreachable, "Can't reach the service at that address. Check the address and your internet connection."},
+	{auth.ErrNotOpenID, "Something answered at that address, but it isn't a Linkdesk (OpenID) service."},
+	{auth.ErrIssuerMismatch, "The service at that address says it is a different service. Check the address."},
+	{auth.ErrCAFile, "Linkdesk can't use that CA file. Choose the PEM certificate file your service's operator gave you."},
+	{device.ErrNoDeviceGrant, "That service doesn't offer linking devices with a code."},
+	{auth.ErrIssuerMixUp, "The sign-in answer came from a different service, so Linkdesk ignored it. Try signing in again."},
+	{auth.ErrKeyringTimeout, "Your computer's keyring (password store) didn't answer. Unlock it, then try again."},
+	{auth.ErrKeyringUnavailable, "Linkdesk couldn't use your computer's keyring (password store), where it keeps " +
+		"your sign-in. Make sure it is installed and unlocked, then try again."},
+	{ErrNoService, "Linkdesk isn't connected to a service yet. Set one up in Settings."},
+	{ErrSignedOut, signedOutText},
+	{auth.ErrSessionEnded, signedOutText},
+	{auth.ErrNoToken, signedOutText},
+	{context.Canceled, "Cancelled."},
+	{context.DeadlineExceeded, "The Linkdesk service took too long to answer. Check your connection and try again."},
+}
+
+const (
+	signedOutText   = "You are signed out. Sign in again to continue."
+	certificateText = "The service's security certificate isn't trusted, so Linkdesk did not connect. " +
+		"If your organisation uses its own certificate authority, choose its CA file in Settings."
+)
 
 // Explain turns err into one or two plain sentences for people and logs the full
 // error with slog, so every screen words failures the same way.
@@ -53,14 +71,6 @@ func Explain(err error) string {
 }
 
 func explain(err error) string {
-	var ue *UserError
-	if errors.As(err, &ue) {
-		return ue.Message
-	}
-	var worded interface{ UserMessage() string }
-	if errors.As(err, &worded) {
-		return worded.UserMessage()
-	}
 	if p, ok := problemOf(err); ok {
 		return explainProblem(p)
 	}
@@ -74,29 +84,18 @@ func explain(err error) string {
 		}
 		return "The service refused the sign-in. Try again, and if it keeps happening, contact whoever runs your Linkdesk service."
 	}
-	if errors.Is(err, auth.ErrIssuerMixUp) {
-		return "The sign-in answer came from a different service, so Linkdesk ignored it. Try signing in again."
-	}
-	if errors.Is(err, auth.ErrKeyringTimeout) {
-		return "Your computer's keyring (password store) didn't answer. Unlock it, then try again."
-	}
 	var signOut *auth.SignOutError
 	if errors.As(err, &signOut) && signOut.DeleteErr == nil {
 		return "You are signed out on this computer, but the service could not be told. " +
 			"If you are worried, sign in again and sign out once more."
 	}
-	if errors.Is(err, ErrSignedOut) || errors.Is(err, auth.ErrSessionEnded) || errors.Is(err, auth.ErrNoToken) {
-		return "You are signed out. Sign in again to continue."
+	for _, f := range faults {
+		if errors.Is(err, f.kind) {
+			return f.text
+		}
 	}
-	if errors.Is(err, context.Canceled) {
-		return "Cancelled."
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "The Linkdesk service took too long to answer. Check your connection and try again."
-	}
-	if isCertificateError(err) {
-		return "The service's security certificate isn't trusted, so Linkdesk did not connect. " +
-			"If your organisation uses its own certificate authority, choose its CA file in Settings."
+	if auth.IsCertificateError(err) {
+		return certificateText
 	}
 	if devices.IsOffline(err) {
 		return "Can't reach the Linkdesk service. Check your internet connection, then try again."
@@ -166,21 +165,10 @@ func explainInput(err error) (string, bool) {
 	return "", false
 }
 
-func isCertificateError(err error) bool {
-	var (
-		unknownCA *x509.UnknownAuthorityError
-		invalid   x509.CertificateInvalidError
-		hostname  x509.HostnameError
-		verify    *tls.CertificateVerificationError
-	)
-	return errors.As(err, &unknownCA) || errors.As(err, &invalid) ||
-		errors.As(err, &hostname) || errors.As(err, &verify)
-}
-
 func explainProblem(p *devices.APIError) string {
 	switch p.Code {
 	case devices.CodeInvalidCode:
-		return "That code wasn't found. Check the code on your TV and try again."
+		return "That code wasn't found. Check the code on your device and try again."
 	case devices.CodeExpiredCode:
 		return "That code has expired. Get a new code on your device, then enter it here."
 	case devices.CodeAlreadyUsed:

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/linkdesk/linkdesk/auth"
+	"github.com/linkdesk/linkdesk/auth/device"
 	"github.com/linkdesk/linkdesk/devices"
 )
 
@@ -18,7 +20,7 @@ func TestExplain(t *testing.T) {
 		err  error
 		want string
 	}{
-		{&devices.APIError{Status: 404, Code: devices.CodeInvalidCode}, "Check the code on your TV and try again"},
+		{&devices.APIError{Status: 404, Code: devices.CodeInvalidCode}, "Check the code on your device and try again"},
 		{fmt.Errorf("lookup: %w", &devices.APIError{Status: 410, Code: devices.CodeExpiredCode}), "Get a new code on your device"},
 		{&devices.APIError{Status: 429, Code: devices.CodeRateLimited, RetryAfter: time.Second}, "Wait 1 second"},
 		{&devices.APIError{Status: 502, Code: devices.CodeInternal}, "has a problem right now"},
@@ -30,6 +32,15 @@ func TestExplain(t *testing.T) {
 		{&auth.AuthorizationError{Code: "access_denied"}, "cancelled in the browser"},
 		{auth.ErrSessionEnded, "signed out"},
 		{auth.ErrKeyringTimeout, "keyring"},
+		{fmt.Errorf("%w: %w", auth.ErrKeyringUnavailable, errors.New("org.freedesktop.secrets was not provided")), "couldn't use your computer's keyring"},
+		{fmt.Errorf("%w: %w", auth.ErrCAFile, errors.New("no such file")), "can't use that CA file"},
+		{ErrNoService, "Set one up in Settings"},
+		{device.ErrNoDeviceGrant, "doesn't offer linking devices"},
+		{&auth.SignOutError{RevokeErr: &auth.HTTPError{Status: 503}}, "the service could not be told"},
+		{&auth.SignOutError{RevokeErr: errors.New("revoked"), DeleteErr: fmt.Errorf("%w: %w", auth.ErrKeyringUnavailable, errors.New("locked"))}, "couldn't use your computer's keyring"},
+		// A certificate problem reads the same from discovery and from the management API.
+		{&devices.NetworkError{Op: "GET /api/v1/devices", Err: &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}}, "choose its CA file in Settings"},
+		{&auth.DiscoveryError{Issuer: "https://x", Kind: auth.ErrBadCertificate}, "choose its CA file in Settings"},
 		{context.DeadlineExceeded, "took too long"},
 		{errors.New("boom"), "Something went wrong"},
 	}

@@ -17,14 +17,14 @@ import (
 	"fyne.io/fyne/v2/widget"
 	"github.com/skip2/go-qrcode"
 
-	"github.com/linkdesk/linkdesk/auth"
+	"github.com/linkdesk/linkdesk/auth/device"
 )
 
 // KioskScreen is kiosk mode's full-screen view: a huge user code, the short address to
 // type it at, a QR code of the complete verification link, a countdown and a status
 // line; once linked, the account it is linked to and an "Unlink this display" button.
 // Text grows with the window so it can be read across a room. It renders the states of
-// an auth.DeviceFlow; Show may be called from any goroutine.
+// a device.Flow (package auth/device); Show may be called from any goroutine.
 type KioskScreen struct {
 	onUnlink func()
 	now      func() time.Time
@@ -103,26 +103,17 @@ func (k *KioskScreen) Stop() {
 }
 
 // Show renders one state of the device flow. It is safe to call from any goroutine.
-func (k *KioskScreen) Show(s auth.DeviceState) {
+func (k *KioskScreen) Show(s device.State) {
 	doUI(func() { k.show(s) })
 }
 
-// Watch renders every state from states until the channel is closed.
-func (k *KioskScreen) Watch(states <-chan auth.DeviceState) {
-	go func() {
-		for s := range states {
-			k.Show(s)
-		}
-	}()
-}
-
-func (k *KioskScreen) show(s auth.DeviceState) {
+func (k *KioskScreen) show(s device.State) {
 	// The state's name only: never the code or a token.
 	slog.Info("kiosk: state", "state", fmt.Sprintf("%T", s))
 	switch s := s.(type) {
-	case auth.Connecting:
+	case device.Connecting:
 		k.setStatus("Connecting…", false)
-	case auth.ShowingCode:
+	case device.ShowingCode:
 		k.showCode(s)
 		switch {
 		case s.AfterDecline:
@@ -132,22 +123,26 @@ func (k *KioskScreen) show(s auth.DeviceState) {
 		default:
 			k.setStatus("Waiting for you to approve", false)
 		}
-	case auth.Offline:
+	case device.Offline:
 		k.setStatus("Offline — retrying", true)
-	case auth.Declined:
+	case device.Declined:
 		k.setStatus("Link was declined", true)
-	case auth.Error:
+	case device.Error:
 		k.setStatus("Can't link right now — retrying", true)
-	case auth.Unlinked:
+	case device.Unlinked:
 		k.wasUnlinked = true
 		k.setMode(false, false)
 		k.setStatus("This display was unlinked", false)
-	case auth.Linked:
+	case device.Linked:
 		k.wasUnlinked = false
 		k.mu.Lock()
 		k.showing = false
 		k.mu.Unlock()
-		k.linked.Text = "Linked to " + s.DisplayName
+		name := s.DisplayName
+		if name == "" {
+			name = "your account" // the provider did not say whose account
+		}
+		k.linked.Text = "Linked to " + name
 		k.unlink.Enable()
 		k.setMode(false, true)
 		k.setStatus("", false)
@@ -155,7 +150,7 @@ func (k *KioskScreen) show(s auth.DeviceState) {
 	k.root.Refresh()
 }
 
-func (k *KioskScreen) showCode(s auth.ShowingCode) {
+func (k *KioskScreen) showCode(s device.ShowingCode) {
 	target := s.VerificationURIComplete
 	if target == "" {
 		target = s.VerificationURI

@@ -8,7 +8,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"golang.org/x/oauth2"
 
-	"github.com/linkdesk/linkdesk/auth"
+	"github.com/linkdesk/linkdesk/auth/device"
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/linkd/linkdtest"
 )
@@ -22,7 +22,7 @@ func TestKioskAgainstLinkd(t *testing.T) {
 	app := devices.NewClient(in.URL, oauth2.NewClient(in.Context(t.Context()),
 		oauth2.StaticTokenSource(in.AppToken(t, "ada", "correct horse battery"))))
 
-	flow, err := auth.NewDeviceFlow(auth.DeviceConfig{Issuer: in.Issuer, ClientID: devices.KioskClientID,
+	flow, err := device.NewFlow(device.Config{Issuer: in.Issuer, ClientID: devices.KioskClientID,
 		DeviceName: "Lobby screen", DeviceKind: "kiosk", HTTPClient: in.Client})
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,7 @@ import (
 	"github.com/makiuchi-d/gozxing"
 	gozxingqr "github.com/makiuchi-d/gozxing/qrcode"
 
-	"github.com/linkdesk/linkdesk/auth"
+	"github.com/linkdesk/linkdesk/auth/device"
 )
 
 type kioskClock struct {
@@ -45,8 +45,8 @@ func newKioskTest(t *testing.T, onUnlink func()) (*KioskScreen, fyne.Window, *ki
 	return k, w, clock
 }
 
-func kioskCode(clock *kioskClock, code string) auth.ShowingCode {
-	return auth.ShowingCode{
+func kioskCode(clock *kioskClock, code string) device.ShowingCode {
+	return device.ShowingCode{
 		UserCode:                code,
 		VerificationURI:         "https://link.example.com/link",
 		VerificationURIComplete: "https://link.example.com/link?user_code=" + code,
@@ -124,11 +124,11 @@ func TestKioskShowsCodeQRAndCountdown(t *testing.T) {
 func TestKioskStatusLines(t *testing.T) {
 	k, _, clock := newKioskTest(t, nil)
 	k.Show(kioskCode(clock, "BCDF-GHJK"))
-	k.Show(auth.Offline{RetryAt: clock.Now().Add(5 * time.Second)})
+	k.Show(device.Offline{RetryAt: clock.Now().Add(5 * time.Second)})
 	if k.status.Text != "Offline — retrying" || !k.code.Visible() {
 		t.Fatalf("offline: status %q, code visible %v", k.status.Text, k.code.Visible())
 	}
-	k.Show(auth.Declined{})
+	k.Show(device.Declined{})
 	if k.status.Text != "Link was declined" {
 		t.Fatalf("declined: status %q", k.status.Text)
 	}
@@ -138,7 +138,7 @@ func TestKioskLinkedAndUnlink(t *testing.T) {
 	unlinked := make(chan struct{}, 1)
 	k, w, clock := newKioskTest(t, func() { unlinked <- struct{}{} })
 	k.Show(kioskCode(clock, "BCDF-GHJK"))
-	k.Show(auth.Linked{DisplayName: "Ada Lovelace"})
+	k.Show(device.Linked{DisplayName: "Ada Lovelace"})
 	if k.linked.Text != "Linked to Ada Lovelace" || !k.linked.Visible() || k.code.Visible() || k.qr.Visible() {
 		t.Fatalf("linked view wrong: %q code visible %v", k.linked.Text, k.code.Visible())
 	}
@@ -152,7 +152,7 @@ func TestKioskLinkedAndUnlink(t *testing.T) {
 	if !k.unlink.Disabled() {
 		t.Fatal("unlink button stays enabled while unlinking")
 	}
-	k.Show(auth.Unlinked{ByUs: true})
+	k.Show(device.Unlinked{ByUs: true})
 	k.Show(kioskCode(clock, "LMNP-QRST"))
 	if !k.code.Visible() || k.linked.Visible() {
 		t.Fatal("code view not back after unlink")

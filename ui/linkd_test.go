@@ -150,7 +150,7 @@ func TestRealLinkdDenyAndBadCodes(t *testing.T) {
 		test.Type(flow.Code.entry, unknown)
 		test.Tap(flow.Code.cont)
 	})
-	waitFor(t, "the invalid-code hint", func() bool { return contains(flow.Code.hint.Text, "Check the code on your TV") })
+	waitFor(t, "the invalid-code hint", func() bool { return contains(flow.Code.hint.Text, "Check the code on your device") })
 
 	locked(func() {
 		flow.Code.entry.SetText("")

@@ -19,6 +19,7 @@ import (
 	"github.com/skip2/go-qrcode"
 
 	"github.com/linkdesk/linkdesk/auth"
+	"github.com/linkdesk/linkdesk/auth/device"
 	"github.com/linkdesk/linkdesk/devices"
 )
 
@@ -56,7 +57,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "linkdevice:", err)
 		return 1
 	}
-	flow, err := auth.NewDeviceFlow(auth.DeviceConfig{
+	flow, err := device.NewFlow(device.Config{
 		Issuer: *issuer, ClientID: *clientID, ClientSecret: *secret,
 		Scopes: strings.Fields(*scope), DeviceName: *name, DeviceKind: *kind,
 		HTTPClient: client, Logger: logger,
@@ -70,9 +71,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	linked := false
-	err = flow.Run(ctx, func(s auth.DeviceState) {
+	err = flow.Run(ctx, func(s device.State) {
 		printState(stdout, s)
-		if _, ok := s.(auth.Linked); ok {
+		if _, ok := s.(device.Linked); ok {
 			linked = true
 			if *once {
 				cancel()
@@ -90,11 +91,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // printState writes one state of the flow for a person reading the terminal.
-func printState(w io.Writer, s auth.DeviceState) {
+func printState(w io.Writer, s device.State) {
 	switch s := s.(type) {
-	case auth.Connecting:
+	case device.Connecting:
 		fmt.Fprintln(w, "Connecting…")
-	case auth.ShowingCode:
+	case device.ShowingCode:
 		target := s.VerificationURIComplete
 		if target == "" {
 			target = s.VerificationURI
@@ -104,15 +105,19 @@ func printState(w io.Writer, s auth.DeviceState) {
 		}
 		fmt.Fprintf(w, "On your phone or computer, go to:\n\n    %s\n\nand enter the code:\n\n    %s\n\n", s.VerificationURI, s.UserCode)
 		fmt.Fprintf(w, "The code expires at %s.\n", s.ExpiresAt.Local().Format(time.Kitchen))
-	case auth.Offline:
+	case device.Offline:
 		fmt.Fprintf(w, "Offline — retrying at %s\n", s.RetryAt.Local().Format(time.TimeOnly))
-	case auth.Declined:
+	case device.Declined:
 		fmt.Fprintln(w, "The link was declined. Here is a new code.")
-	case auth.Linked:
-		fmt.Fprintf(w, "Linked to %s.\n", s.DisplayName)
-	case auth.Unlinked:
+	case device.Linked:
+		name := s.DisplayName
+		if name == "" {
+			name = "your account"
+		}
+		fmt.Fprintf(w, "Linked to %s.\n", name)
+	case device.Unlinked:
 		fmt.Fprintln(w, "This device was unlinked.")
-	case auth.Error:
+	case device.Error:
 		fmt.Fprintf(w, "Error: %v — retrying at %s\n", s.Err, s.RetryAt.Local().Format(time.TimeOnly))
 	}
 }

@@ -1,4 +1,4 @@
-package auth
+package device
 
 import (
 	"context"
@@ -20,9 +20,11 @@ import (
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
 	"golang.org/x/oauth2"
+
+	"github.com/linkdesk/linkdesk/auth"
 )
 
-// memTokenStore is an in-memory DeviceTokenStore for tests.
+// memTokenStore is an in-memory TokenStore for tests.
 type memTokenStore struct {
 	mu   sync.Mutex
 	toks map[string]*oauth2.Token
@@ -34,7 +36,7 @@ func (m *memTokenStore) Load(_ context.Context, key string) (*oauth2.Token, erro
 	if t, ok := m.toks[key]; ok {
 		return t, nil
 	}
-	return nil, ErrNoToken
+	return nil, auth.ErrNoToken
 }
 
 func (m *memTokenStore) Save(_ context.Context, key string, tok *oauth2.Token) error {
@@ -57,13 +59,13 @@ func (m *memTokenStore) Delete(_ context.Context, key string) error {
 // stateLog records reported states so tests can wait for one.
 type stateLog struct {
 	mu     sync.Mutex
-	states []DeviceState
+	states []State
 	wake   chan struct{}
 }
 
 func newStateLog() *stateLog { return &stateLog{wake: make(chan struct{}, 1)} }
 
-func (l *stateLog) report(s DeviceState) {
+func (l *stateLog) report(s State) {
 	l.mu.Lock()
 	l.states = append(l.states, s)
 	l.mu.Unlock()
@@ -74,7 +76,7 @@ func (l *stateLog) report(s DeviceState) {
 }
 
 // waitFor returns the first state at index >= from that match accepts, and its index.
-func (l *stateLog) waitFor(t testing.TB, from int, timeout time.Duration, match func(DeviceState) bool) (DeviceState, int) {
+func (l *stateLog) waitFor(t testing.TB, from int, timeout time.Duration, match func(State) bool) (State, int) {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -96,8 +98,8 @@ func (l *stateLog) waitFor(t testing.TB, from int, timeout time.Duration, match 
 	}
 }
 
-func isShowingCode(s DeviceState) bool { _, ok := s.(ShowingCode); return ok }
-func isLinked(s DeviceState) bool      { _, ok := s.(Linked); return ok }
+func isShowingCode(s State) bool { _, ok := s.(ShowingCode); return ok }
+func isLinked(s State) bool      { _, ok := s.(Linked); return ok }
 
 var registerZitadelClient sync.Once
 
@@ -168,7 +170,7 @@ func zitadelAnswer(t *testing.T, issuer, userCode, action string) {
 func TestDeviceFlowZitadelExample(t *testing.T) {
 	issuer := startZitadelExample(t)
 	store := &memTokenStore{}
-	flow, err := NewDeviceFlow(DeviceConfig{
+	flow, err := NewFlow(Config{
 		Issuer: issuer, ClientID: "device", ClientSecret: "secret",
 		Scopes: []string{"openid", "profile"}, DeviceName: "Lobby screen", DeviceKind: "kiosk",
 		Store: store,
@@ -186,7 +188,7 @@ func TestDeviceFlowZitadelExample(t *testing.T) {
 		t.Fatalf("bad code: %+v", first)
 	}
 	zitadelAnswer(t, issuer, first.UserCode, "denied")
-	_, i = log.waitFor(t, i, 20*time.Second, func(s DeviceState) bool { _, ok := s.(Declined); return ok })
+	_, i = log.waitFor(t, i, 20*time.Second, func(s State) bool { _, ok := s.(Declined); return ok })
 	s, i = log.waitFor(t, i, 10*time.Second, isShowingCode)
 	second := s.(ShowingCode)
 	if second.UserCode == first.UserCode || !second.AfterDecline {
@@ -206,7 +208,7 @@ func TestDeviceFlowZitadelExample(t *testing.T) {
 	stop()
 
 	// A restart with the stored token goes straight to Linked, without a code.
-	flow2, err := NewDeviceFlow(DeviceConfig{
+	flow2, err := NewFlow(Config{
 		Issuer: issuer, ClientID: "device", ClientSecret: "secret", Store: store,
 		UserinfoInterval: 100 * time.Millisecond,
 	})
@@ -215,7 +217,7 @@ func TestDeviceFlowZitadelExample(t *testing.T) {
 	}
 	ctx2 := t.Context()
 	log2, stop2 := run(t, flow2)
-	s, i = log2.waitFor(t, 0, 10*time.Second, func(s DeviceState) bool { return isLinked(s) || isShowingCode(s) })
+	s, i = log2.waitFor(t, 0, 10*time.Second, func(s State) bool { return isLinked(s) || isShowingCode(s) })
 	if !isLinked(s) {
 		t.Fatalf("restart showed a code instead of staying linked: %+v", s)
 	}
@@ -227,7 +229,7 @@ func TestDeviceFlowZitadelExample(t *testing.T) {
 	if err := flow2.Unlink(ctx2); err == nil {
 		t.Log("the example provider revoked the device token")
 	}
-	_, i = log2.waitFor(t, i, 5*time.Second, func(s DeviceState) bool { u, ok := s.(Unlinked); return ok && u.ByUs })
+	_, i = log2.waitFor(t, i, 5*time.Second, func(s State) bool { u, ok := s.(Unlinked); return ok && u.ByUs })
 	log2.waitFor(t, i, 10*time.Second, isShowingCode)
 	if _, err := store.Load(ctx2, flow2.StoreKey()); err == nil {
 		t.Fatal("token still stored after unlink")
@@ -247,7 +249,7 @@ func TestDeviceFlowOfflineKeepsCode(t *testing.T) {
 		}
 		return http.DefaultTransport.RoundTrip(r)
 	})}
-	flow, err := NewDeviceFlow(DeviceConfig{Issuer: issuer, ClientID: "device", ClientSecret: "secret",
+	flow, err := NewFlow(Config{Issuer: issuer, ClientID: "device", ClientSecret: "secret",
 		Scopes: []string{"openid"}, HTTPClient: hc})
 	if err != nil {
 		t.Fatal(err)
@@ -256,7 +258,7 @@ func TestDeviceFlowOfflineKeepsCode(t *testing.T) {
 	s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
 	code := s.(ShowingCode).UserCode
 	offline.Store(true)
-	_, i = log.waitFor(t, i, 20*time.Second, func(s DeviceState) bool { _, ok := s.(Offline); return ok })
+	_, i = log.waitFor(t, i, 20*time.Second, func(s State) bool { _, ok := s.(Offline); return ok })
 	offline.Store(false)
 	zitadelAnswer(t, issuer, code, "allowed")
 	log.waitFor(t, i, 30*time.Second, isLinked)

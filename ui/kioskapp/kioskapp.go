@@ -1,4 +1,7 @@
-package main
+// Package kioskapp runs `linkdesk kiosk`: it parses the kiosk's flags, builds its device
+// flow (auth/device) and shows ui.KioskScreen in a window. The desktop app's main only
+// dispatches to Run.
+package kioskapp
 
 import (
 	"context"
@@ -15,6 +18,7 @@ import (
 	"fyne.io/fyne/v2/app"
 
 	"github.com/linkdesk/linkdesk/auth"
+	"github.com/linkdesk/linkdesk/auth/device"
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/ui"
 )
@@ -29,10 +33,11 @@ func (s *scopeFlag) Set(v string) error {
 	return nil
 }
 
-// runKiosk runs `linkdesk kiosk`: a (full-screen) window that shows a code and a QR code
-// until a person links this display to their account (RFC 8628, device side), then stays
-// linked across restarts until unlinked. It returns the process exit code.
-func runKiosk(args []string) int {
+// Run runs `linkdesk kiosk` with args (the words after "kiosk"): a (full-screen) window
+// that shows a code and a QR code until a person links this display to their account
+// (RFC 8628, device side), then stays linked across restarts until unlinked. appID is the
+// desktop app's Fyne id; the kiosk uses its own id beside it. It returns the exit code.
+func Run(args []string, appID string) int {
 	fs := flag.NewFlagSet("linkdesk kiosk", flag.ContinueOnError)
 	issuer := fs.String("issuer", "", "issuer URL of linkd or any RFC 8628 provider (required)")
 	clientID := fs.String("client-id", devices.KioskClientID, "OAuth client id of the kiosk")
@@ -55,7 +60,7 @@ func runKiosk(args []string) int {
 		fmt.Fprintln(os.Stderr, "linkdesk kiosk:", err)
 		return 1
 	}
-	flow, err := auth.NewDeviceFlow(auth.DeviceConfig{
+	flow, err := device.NewFlow(device.Config{
 		Issuer:       *issuer,
 		ClientID:     *clientID,
 		ClientSecret: *secret,
@@ -63,7 +68,7 @@ func runKiosk(args []string) int {
 		DeviceName:   *name,
 		DeviceKind:   string(devices.KindKiosk),
 		HTTPClient:   hc,
-		Store:        auth.NewTokenStore(auth.OSKeyring(), 5*time.Second),
+		Store:        auth.NewTokenStore(auth.OSKeyring(), auth.DefaultKeyringTimeout),
 		Logger:       slog.Default(),
 	})
 	if err != nil {

@@ -1,4 +1,4 @@
-package auth
+package device
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/zalando/go-keyring"
 	"golang.org/x/oauth2"
 
+	"github.com/linkdesk/linkdesk/auth"
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/linkd/linkdtest"
 )
@@ -32,14 +33,14 @@ func startLinkd(t testing.TB, opts linkdtest.Options) *linkdRig {
 	return &linkdRig{in: in, app: devices.NewClient(in.URL, hc)}
 }
 
-func (r *linkdRig) flow(t testing.TB, store DeviceTokenStore, mod func(*DeviceConfig)) *DeviceFlow {
+func (r *linkdRig) flow(t testing.TB, store TokenStore, mod func(*Config)) *Flow {
 	t.Helper()
-	cfg := DeviceConfig{Issuer: r.in.Issuer, ClientID: devices.KioskClientID, DeviceName: "Lobby screen",
+	cfg := Config{Issuer: r.in.Issuer, ClientID: devices.KioskClientID, DeviceName: "Lobby screen",
 		DeviceKind: string(devices.KindKiosk), HTTPClient: r.in.Client, Store: store}
 	if mod != nil {
 		mod(&cfg)
 	}
-	f, err := NewDeviceFlow(cfg)
+	f, err := NewFlow(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func (r *linkdRig) flow(t testing.TB, store DeviceTokenStore, mod func(*DeviceCo
 // run starts f and returns its state log and a stop function that cancels the flow and
 // waits until Run has returned (so a restarted flow never overlaps it). The test's
 // cleanup calls stop too; calling it twice is fine.
-func run(t testing.TB, f *DeviceFlow) (*stateLog, func()) {
+func run(t testing.TB, f *Flow) (*stateLog, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	log := newStateLog()
 	done := make(chan struct{})
@@ -64,8 +65,8 @@ func TestDeviceFlowLinkdApproveRevokeRestart(t *testing.T) {
 	ctx := t.Context()
 	// The app's real token store over the go-keyring mock.
 	keyring.MockInit()
-	store := NewTokenStore(OSKeyring(), 5*time.Second)
-	f := r.flow(t, store, func(c *DeviceConfig) { c.UserinfoInterval = 100 * time.Millisecond })
+	store := auth.NewTokenStore(auth.OSKeyring(), auth.DefaultKeyringTimeout)
+	f := r.flow(t, store, func(c *Config) { c.UserinfoInterval = 100 * time.Millisecond })
 	log, stop := run(t, f)
 
 	s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
@@ -95,9 +96,9 @@ func TestDeviceFlowLinkdApproveRevokeRestart(t *testing.T) {
 	stop()
 
 	// Restarting with the stored tokens goes straight to Linked.
-	f2 := r.flow(t, store, func(c *DeviceConfig) { c.UserinfoInterval = 100 * time.Millisecond })
+	f2 := r.flow(t, store, func(c *Config) { c.UserinfoInterval = 100 * time.Millisecond })
 	log2, _ := run(t, f2)
-	s, j := log2.waitFor(t, 0, 10*time.Second, func(s DeviceState) bool { return isLinked(s) || isShowingCode(s) })
+	s, j := log2.waitFor(t, 0, 10*time.Second, func(s State) bool { return isLinked(s) || isShowingCode(s) })
 	if !isLinked(s) {
 		t.Fatalf("restart showed a code: %+v", s)
 	}
@@ -106,7 +107,7 @@ func TestDeviceFlowLinkdApproveRevokeRestart(t *testing.T) {
 	if err := r.app.Unlink(ctx, dev.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, j = log2.waitFor(t, j, 10*time.Second, func(s DeviceState) bool { u, ok := s.(Unlinked); return ok && !u.ByUs })
+	_, j = log2.waitFor(t, j, 10*time.Second, func(s State) bool { u, ok := s.(Unlinked); return ok && !u.ByUs })
 	log2.waitFor(t, j, 10*time.Second, isShowingCode)
 	if _, err := store.Load(ctx, f2.StoreKey()); err == nil {
 		t.Error("tokens still stored after the link was revoked")
@@ -126,7 +127,7 @@ func TestDeviceFlowLinkdOfflineWhileLinked(t *testing.T) {
 		}
 		return r.in.Client.Transport.RoundTrip(req)
 	})}
-	f := r.flow(t, nil, func(c *DeviceConfig) { c.HTTPClient = hc; c.UserinfoInterval = 50 * time.Millisecond })
+	f := r.flow(t, nil, func(c *Config) { c.HTTPClient = hc; c.UserinfoInterval = 50 * time.Millisecond })
 	log, _ := run(t, f)
 	s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
 	if _, err := r.app.Approve(t.Context(), s.(ShowingCode).UserCode, ""); err != nil {
@@ -134,9 +135,9 @@ func TestDeviceFlowLinkdOfflineWhileLinked(t *testing.T) {
 	}
 	_, i = log.waitFor(t, i, 10*time.Second, isLinked)
 	offline.Store(true)
-	_, i = log.waitFor(t, i, 10*time.Second, func(s DeviceState) bool { o, ok := s.(Offline); return ok && o.Linked })
+	_, i = log.waitFor(t, i, 10*time.Second, func(s State) bool { o, ok := s.(Offline); return ok && o.Linked })
 	offline.Store(false)
-	_, i = log.waitFor(t, i, 10*time.Second, func(s DeviceState) bool { return isLinked(s) || isShowingCode(s) })
+	_, i = log.waitFor(t, i, 10*time.Second, func(s State) bool { return isLinked(s) || isShowingCode(s) })
 	log.mu.Lock()
 	last := log.states[i]
 	log.mu.Unlock()
@@ -168,7 +169,7 @@ func TestDeviceFlowLinkdUnlinkThisDisplay(t *testing.T) {
 		t.Errorf("still linked after unlink: %+v", list)
 	}
 	// Its refresh token is dead at the provider too.
-	if _, err := f.refresh(ctx, tok); err != errRevoked {
+	if _, err := f.oauthClient().Refresh(ctx, tok); !errors.Is(err, auth.ErrSessionEnded) {
 		t.Errorf("refresh after unlink: %v, want revoked", err)
 	}
 }
@@ -183,7 +184,7 @@ func TestDeviceFlowLinkdDenied(t *testing.T) {
 	if err := r.app.Deny(ctx, first.UserCode); err != nil {
 		t.Fatal(err)
 	}
-	_, i = log.waitFor(t, i, 10*time.Second, func(s DeviceState) bool { _, ok := s.(Declined); return ok })
+	_, i = log.waitFor(t, i, 10*time.Second, func(s State) bool { _, ok := s.(Declined); return ok })
 	s, _ = log.waitFor(t, i, 10*time.Second, isShowingCode)
 	if next := s.(ShowingCode); next.UserCode == first.UserCode || !next.AfterDecline {
 		t.Fatalf("no fresh code after decline: %+v", next)
@@ -193,7 +194,7 @@ func TestDeviceFlowLinkdDenied(t *testing.T) {
 func TestDeviceFlowLinkdRenewsExpiredCode(t *testing.T) {
 	r := startLinkd(t, linkdtest.Options{DeviceCodeLifetime: 2 * time.Second})
 	for _, push := range []bool{true, false} {
-		f := r.flow(t, nil, func(c *DeviceConfig) { c.NoPush = !push })
+		f := r.flow(t, nil, func(c *Config) { c.NoPush = !push })
 		log, stop := run(t, f)
 		s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
 		first := s.(ShowingCode)
@@ -211,7 +212,7 @@ func TestDeviceFlowLinkdRenewsExpiredCode(t *testing.T) {
 func TestDeviceFlowLinkdSlowDown(t *testing.T) {
 	r := startLinkd(t, linkdtest.Options{PollInterval: time.Second})
 	clock := newStepClock()
-	f := r.flow(t, nil, func(c *DeviceConfig) { c.Clock = clock; c.NoPush = true })
+	f := r.flow(t, nil, func(c *Config) { c.Clock = clock; c.NoPush = true })
 	log, _ := run(t, f)
 	log.waitFor(t, 0, 10*time.Second, isShowingCode)
 	// First poll after 1 s (no previous poll: pending), then each poll comes too soon
@@ -238,7 +239,7 @@ func TestDeviceFlowLinkdSlowDown(t *testing.T) {
 func benchApproveToLinked(b *testing.B, push bool) {
 	r := startLinkd(b, linkdtest.Options{PollInterval: time.Second})
 	ctx := context.Background()
-	f := r.flow(b, nil, func(c *DeviceConfig) { c.NoPush = !push })
+	f := r.flow(b, nil, func(c *Config) { c.NoPush = !push })
 	log, _ := run(b, f)
 	from := 0
 	b.ResetTimer()

@@ -1,4 +1,4 @@
-package auth
+package device
 
 import (
 	"net/http"
@@ -76,7 +76,7 @@ func TestDeviceFlowHonoursIntervalAndSlowDown(t *testing.T) {
 		return http.DefaultTransport.RoundTrip(r)
 	})}
 	clock := newStepClock()
-	flow, err := NewDeviceFlow(DeviceConfig{Issuer: issuer, ClientID: "device", ClientSecret: "secret",
+	flow, err := NewFlow(Config{Issuer: issuer, ClientID: "device", ClientSecret: "secret",
 		Scopes: []string{"openid"}, HTTPClient: hc, Clock: clock, NoPush: true})
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +113,7 @@ func ioNopCloser(s string) stringBody { return stringBody{strings.NewReader(s)} 
 func TestDeviceFlowRenewsExpiredCode(t *testing.T) {
 	issuer := startZitadelExample(t)
 	clock := newStepClock()
-	flow, err := NewDeviceFlow(DeviceConfig{Issuer: issuer, ClientID: "device", ClientSecret: "secret",
+	flow, err := NewFlow(Config{Issuer: issuer, ClientID: "device", ClientSecret: "secret",
 		Scopes: []string{"openid"}, Clock: clock, NoPush: true})
 	if err != nil {
 		t.Fatal(err)
