@@ -18,8 +18,8 @@ import (
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/accounts"
-	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/store"
 	"github.com/linkdesk/linkdesk/server/store/sqlite"
 	"github.com/linkdesk/linkdesk/server/web"

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/linkdesk/linkdesk/devices"
-	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -459,7 +459,9 @@ func TestSessionFixation(t *testing.T) {
 	b := e.browser()
 	p := b.get("/signin")
 	before := b.c.Jar.Cookies(mustURL(t, e.srv.URL))
-	p = b.submit(p, "/signin", url.Values{"username": {"alice"}, "password": {password}})
+	if p = b.submit(p, "/signin", url.Values{"username": {"alice"}, "password": {password}}); p.url.Path != "/devices" {
+		t.Fatalf("sign-in ended at %s, want /devices", p.url.Path)
+	}
 	after := b.c.Jar.Cookies(mustURL(t, e.srv.URL))
 	if len(before) != 1 || len(after) != 1 || before[0].Value == after[0].Value {
 		t.Fatalf("session cookie not replaced on sign-in: %v -> %v", before, after)
