@@ -33,6 +33,8 @@ type Store interface {
 	UserBySubject(ctx context.Context, subject string) (store.User, error)
 }
 
+var _ Store = store.Store(nil) // linkd's whole store serves as one
+
 // Config is what the handlers need. Links is required; New also needs Store and
 // Verifier.
 type Config struct {

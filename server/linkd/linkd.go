@@ -115,9 +115,17 @@ func (s *Server) Links() *links.Service { return s.links }
 // Events returns the hub that carries device events to the API's streams.
 func (s *Server) Events() *events.Hub { return s.events }
 
+// DemoStore is the part of linkd's store that SeedDemo needs.
+type DemoStore interface {
+	CreateUser(ctx context.Context, u store.User) error
+	UserByUsername(ctx context.Context, username string) (store.User, error)
+	UpsertClient(ctx context.Context, c store.Client) error
+	ClientByID(ctx context.Context, id string) (store.Client, error)
+}
+
 // SeedDemo creates the demo user (demo/demo) and the demo TV client if they are
 // missing; it is safe to call on every start.
-func SeedDemo(ctx context.Context, s store.Store) error {
+func SeedDemo(ctx context.Context, s DemoStore) error {
 	if _, err := s.UserByUsername(ctx, DemoUsername); errors.Is(err, store.ErrNotFound) {
 		hash, err := accounts.HashPassword(DemoPassword)
 		if err != nil {

@@ -61,6 +61,8 @@ func (e *RateLimitError) Error() string {
 // Is makes errors.Is(err, ErrRateLimited) true.
 func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
 
+var _ Store = store.Store(nil) // linkd's whole store serves as one
+
 // Config is what a Service needs. Store and Events are required.
 type Config struct {
 	Store  Store

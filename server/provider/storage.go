@@ -27,9 +27,9 @@ import (
 // refreshPrefix marks a refresh token handed to RevokeToken as a "token id".
 const refreshPrefix = "rt:"
 
-// storage adapts store.Store to zitadel's op.Storage and op.DeviceAuthorizationStorage.
+// storage adapts the Store to zitadel's op.Storage and op.DeviceAuthorizationStorage.
 type storage struct {
-	store    store.Store
+	store    Store
 	log      *slog.Logger
 	now      func() time.Time
 	loginURL func(string) string

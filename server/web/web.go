@@ -72,6 +72,8 @@ type Store interface {
 	UserBySubject(ctx context.Context, subject string) (store.User, error)
 }
 
+var _ Store = store.Store(nil) // linkd's whole store serves as one
+
 // Config is what the pages need. Links and Store are required.
 type Config struct {
 	Links *links.Service
