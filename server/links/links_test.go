@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,7 +34,21 @@ type env struct {
 	st  *faultyStore
 	hub *events.Hub
 	svc *links.Service
+
+	mu  sync.Mutex
 	now time.Time
+}
+
+func (e *env) Now() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.now
+}
+
+func (e *env) advance(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.now = e.now.Add(d)
 }
 
 func newEnv(t *testing.T, limits links.Limits) *env {
@@ -49,16 +64,17 @@ func newEnv(t *testing.T, limits links.Limits) *env {
 	}
 	e := &env{st: &faultyStore{DB: db}, hub: events.NewHub(), now: time.Now()}
 	e.svc = links.New(links.Config{Store: e.st, Events: e.hub, Logger: slog.New(slog.DiscardHandler),
-		Now: func() time.Time { return e.now }, Limits: limits})
+		Now: e.Now, Limits: limits})
 	return e
 }
 
 // pending stores a pending request of the tv client and returns its user code.
 func (e *env) pending(t *testing.T, code string) string {
 	t.Helper()
+	now := e.Now()
 	err := e.st.CreateDeviceAuth(context.Background(), store.DeviceAuth{DeviceCode: "dc-" + code, UserCode: code,
 		ClientID: "tv", Device: devices.DeviceInfo{Name: "Den TV", Kind: devices.KindTV}, RequestIP: "192.0.2.7",
-		CreatedAt: e.now, ExpiresAt: e.now.Add(10 * time.Minute), Interval: 5 * time.Second, State: store.DeviceAuthPending})
+		CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute), Interval: 5 * time.Second, State: store.DeviceAuthPending})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +83,7 @@ func (e *env) pending(t *testing.T, code string) string {
 
 func (e *env) grant(t *testing.T, subject string, flow store.GrantFlow, name string) store.Grant {
 	t.Helper()
-	g := store.Grant{ID: subject + "-" + name, Subject: subject, ClientID: "tv", Flow: flow, Name: name, CreatedAt: e.now}
+	g := store.Grant{ID: subject + "-" + name, Subject: subject, ClientID: "tv", Flow: flow, Name: name, CreatedAt: e.Now()}
 	if err := e.st.CreateGrant(context.Background(), g); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +164,7 @@ func TestCodeFailuresAreThrottled(t *testing.T) {
 			t.Fatalf("LookUp(%q) = %v, want ErrInvalidCode", bad, err)
 		}
 	}
-	e.now = e.now.Add(10 * time.Minute)
+	e.advance(10 * time.Minute)
 	if _, err := e.svc.Deny(ctx, alice, old); !errors.Is(err, links.ErrExpiredCode) {
 		t.Fatalf("Deny of an expired code = %v, want ErrExpiredCode", err)
 	}
@@ -163,7 +179,7 @@ func TestCodeFailuresAreThrottled(t *testing.T) {
 	if _, err := e.svc.LookUp(ctx, links.Caller{Subject: "bob", IP: "198.51.100.1"}, good); err != nil {
 		t.Fatalf("bob: %v", err)
 	}
-	e.now = e.now.Add(5*time.Minute + time.Second)
+	e.advance(5*time.Minute + time.Second)
 	if _, err := e.svc.LookUp(ctx, alice, good); err != nil {
 		t.Fatalf("alice after the wait: %v", err)
 	}
@@ -201,5 +217,40 @@ func TestUnlinkAll(t *testing.T) {
 	}
 	if _, err := e.svc.Unlink(ctx, "", bobs.ID); !errors.Is(err, links.ErrNotLinked) {
 		t.Errorf("unlink with no account = %v, want ErrNotLinked", err)
+	}
+}
+
+// A waiting device hears of its code's expiry when the hub wakes all waiters after the
+// clock moved (linkdtest's Clock does so), not only at its timer or the next recheck.
+func TestWaitWokenByClockJump(t *testing.T) {
+	e := newEnv(t, links.Limits{})
+	// Recheck and timeout far beyond the test's patience: only the wake-up can end it.
+	svc := links.New(links.Config{Store: e.st, Events: e.hub, Logger: slog.New(slog.DiscardHandler),
+		Now: e.Now, WaitRecheck: time.Hour})
+	code := e.pending(t, "BCDFGHJP")
+	got := make(chan string, 1)
+	go func() {
+		st, err := svc.Wait(context.Background(), "tv", "dc-"+code, time.Hour)
+		if err != nil {
+			st = err.Error()
+		}
+		got <- st
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.hub.Subscribers() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the waiter never subscribed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	e.advance(10 * time.Minute)
+	e.hub.WakeDeviceAuths()
+	select {
+	case st := <-got:
+		if st != links.WaitExpired {
+			t.Fatalf("Wait = %q, want %q", st, links.WaitExpired)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiter was not woken")
 	}
 }

@@ -60,8 +60,9 @@ type Options struct {
 // Clock is a manual clock for a linkd under test: it stands still until Advance or
 // Set moves it. It is safe for concurrent use.
 type Clock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu    sync.Mutex
+	now   time.Time
+	moved []func() // called after every move, outside mu
 }
 
 // NewClock returns a clock standing at start (the zero time means time.Now()).
@@ -79,18 +80,34 @@ func (c *Clock) Now() time.Time {
 	return c.now
 }
 
-// Advance moves the clock forward by d.
+// Advance moves the clock forward by d. Devices waiting on POST /device/wait of every
+// instance using the clock look again at once, so one whose code has now expired hears
+// so without waiting for a recheck.
 func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
+	moved := c.moved
+	c.mu.Unlock()
+	for _, f := range moved {
+		f()
+	}
 }
 
-// Set moves the clock to t.
+// Set moves the clock to t, waking waiting devices as Advance does.
 func (c *Clock) Set(t time.Time) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.now = t
+	moved := c.moved
+	c.mu.Unlock()
+	for _, f := range moved {
+		f()
+	}
+}
+
+func (c *Clock) onMove(f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.moved = append(c.moved, f)
 }
 
 // Instance is a running linkd.
@@ -160,6 +177,9 @@ func Start(t testing.TB, opts Options) *Instance {
 	mu.Lock()
 	h = s.Handler()
 	mu.Unlock()
+	if opts.Clock != nil {
+		opts.Clock.onMove(s.Events().WakeDeviceAuths)
+	}
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
 		t.Fatal(err)
