@@ -112,9 +112,6 @@ func New(cfg Config) *Service {
 // guessing (the web pages' sign-in) with the same counters under their own keys.
 func (s *Service) Limiter() *Limiter { return s.limiter }
 
-// Now reads the service's clock.
-func (s *Service) Now() time.Time { return s.cfg.Now() }
-
 // SubscribeAccount starts delivering subject's device events (linked, renamed,
 // unlinked); buffer <= 0 means the hub's default. Close the subscription when done.
 func (s *Service) SubscribeAccount(subject string, buffer int) *events.AccountSubscription {

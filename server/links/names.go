@@ -1,7 +1,6 @@
 package links
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -60,12 +59,6 @@ func CleanName(name string) (string, error) {
 		}
 	}
 	return name, nil
-}
-
-// IsNameError reports whether err refuses a device name.
-func IsNameError(err error) bool {
-	var ne *NameError
-	return errors.As(err, &ne)
 }
 
 // SameNetwork reports whether two addresses are plausibly the same place: equal, both
