@@ -17,6 +17,7 @@ import (
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/api"
 	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/store"
 	"github.com/linkdesk/linkdesk/server/store/sqlite"
 )
@@ -78,7 +79,8 @@ func newAPIEnv(t *testing.T) *apiEnv {
 		"app":    {ID: "a1", Subject: "sub-alice", ClientID: devices.AppClientID},
 		"device": {ID: "t1", Subject: "sub-alice", ClientID: tvClient},
 	}}
-	cfg := api.Config{Store: db, Verifier: tok, Events: events.NewHub(), Issuer: "https://link.example",
+	ls := links.New(links.Config{Store: db, Events: events.NewHub(), Logger: slog.New(slog.DiscardHandler)})
+	cfg := api.Config{Links: ls, Store: db, Verifier: tok, Issuer: "https://link.example",
 		Logger: slog.New(slog.DiscardHandler), Heartbeat: 200 * time.Millisecond}
 	mux := http.NewServeMux()
 	mux.Handle(devices.APIPrefix+"/", api.New(cfg))

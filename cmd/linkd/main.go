@@ -264,7 +264,9 @@ func loadOrCreateKey(path string) ([]byte, error) {
 
 // purge deletes expired records every few minutes, keeping a day for "expired" answers
 // and rate limits.
-func purge(ctx context.Context, st store.Store, log *slog.Logger) {
+func purge(ctx context.Context, st interface {
+	Purge(ctx context.Context, before time.Time) error
+}, log *slog.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {

@@ -1,8 +1,9 @@
 // Package api is linkd's management API for the linkdesk app (/api/v1/...: the
 // account, pending link requests, linked devices and a server-sent event stream) and
-// the kiosk's push channel (POST /device/wait). It speaks JSON, answers errors as RFC
-// 9457 problem details with a stable code, accepts only access tokens of the linkdesk
-// client, and throttles user-code guessing per account and per address.
+// the kiosk's push channel (POST /device/wait). It is the JSON front of server/links:
+// it authenticates (only access tokens of the linkdesk client), decodes requests and
+// answers with status codes and RFC 9457 problem details with a stable code; every
+// operation on links, their throttling and their events are the links.Service's.
 package api
 
 import (
@@ -12,12 +13,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/linkdesk/linkdesk/devices"
-	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -27,18 +27,22 @@ type TokenVerifier interface {
 	VerifyAccessToken(ctx context.Context, token string) (store.AccessToken, error)
 }
 
-// Config is what the handlers need. Store, Verifier and Events are required.
+// Store is the part of linkd's store the API reads itself: the account behind a token.
+// Everything about links goes through Config.Links.
+type Store interface {
+	UserBySubject(ctx context.Context, subject string) (store.User, error)
+}
+
+var _ Store = store.Store(nil) // linkd's whole store serves as one
+
+// Config is what the handlers need. Links is required; New also needs Store and
+// Verifier.
 type Config struct {
-	Store    store.Store
+	Links    *links.Service
+	Store    Store
 	Verifier TokenVerifier
-	Events   *events.Hub
 	Logger   *slog.Logger // nil: slog.Default()
 	Issuer   string       // linkd's issuer URL
-	Now      func() time.Time
-	// DescribeScope gives a scope's plain-words description; nil or "" falls back to
-	// the scope name.
-	DescribeScope func(string) string
-	Limits        Limits
 	// ClientIP returns the caller's address; nil uses r.RemoteAddr's host. Set it only
 	// behind a proxy you trust to set forwarding headers.
 	ClientIP func(r *http.Request) string
@@ -47,29 +51,23 @@ type Config struct {
 	Heartbeat time.Duration
 	// WaitTimeout bounds one POST /device/wait; default 25 s.
 	WaitTimeout time.Duration
-	// WaitRecheck is how often a waiter re-reads the store in case the change happened
-	// on another replica; default 3 s.
-	WaitRecheck time.Duration
 }
 
 // maxBody bounds request bodies: every body this API takes is a few short fields.
 const maxBody = 16 << 10
 
 type server struct {
-	cfg     Config
-	log     *slog.Logger
-	limiter *Limiter
+	cfg   Config
+	log   *slog.Logger
+	links *links.Service
 }
 
 func newServer(cfg Config) *server {
-	if cfg.Store == nil || cfg.Events == nil {
-		panic("api: Config.Store and Config.Events are required")
+	if cfg.Links == nil {
+		panic("api: Config.Links is required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
 	}
 	if cfg.ClientIP == nil {
 		cfg.ClientIP = RemoteIP
@@ -80,22 +78,14 @@ func newServer(cfg Config) *server {
 	if cfg.WaitTimeout <= 0 {
 		cfg.WaitTimeout = 25 * time.Second
 	}
-	if cfg.WaitRecheck <= 0 {
-		cfg.WaitRecheck = 3 * time.Second
-	}
-	cfg.Limits = cfg.Limits.withDefaults()
-	return &server{
-		cfg:     cfg,
-		log:     cfg.Logger.With("component", "api"),
-		limiter: NewLimiter(cfg.Store, cfg.Limits, cfg.Now),
-	}
+	return &server{cfg: cfg, log: cfg.Logger.With("component", "api"), links: cfg.Links}
 }
 
 // New returns the management API handler. It serves the full paths under /api/v1, so
 // mount it at "/api/v1/".
 func New(cfg Config) http.Handler {
-	if cfg.Verifier == nil {
-		panic("api: Config.Verifier is required")
+	if cfg.Verifier == nil || cfg.Store == nil {
+		panic("api: Config.Verifier and Config.Store are required")
 	}
 	s := newServer(cfg)
 	mux := http.NewServeMux()
@@ -137,40 +127,6 @@ func RemoteIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// SameNetwork reports whether two addresses are plausibly the same place: equal, both
-// loopback, in one IPv4 /24, or in one IPv6 /64. Either may carry a port.
-func SameNetwork(a, b string) bool {
-	x, okx := parseIP(a)
-	y, oky := parseIP(b)
-	if !okx || !oky {
-		return false
-	}
-	if x == y || (x.IsLoopback() && y.IsLoopback()) {
-		return true
-	}
-	if x.Is4() != y.Is4() {
-		return false
-	}
-	bits := 64
-	if x.Is4() {
-		bits = 24
-	}
-	px, err1 := x.Prefix(bits)
-	py, err2 := y.Prefix(bits)
-	return err1 == nil && err2 == nil && px == py
-}
-
-func parseIP(s string) (netip.Addr, bool) {
-	if host, _, err := net.SplitHostPort(s); err == nil {
-		s = host
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	return a.Unmap().WithZone(""), true
 }
 
 type ctxKey struct{}
@@ -257,7 +213,7 @@ func redactPath(p string) string {
 }
 
 func (s *server) rateLimited(w http.ResponseWriter, retry time.Duration) {
-	w.Header().Set("Retry-After", RetryAfterSeconds(retry))
+	w.Header().Set("Retry-After", links.RetryAfterSeconds(retry))
 	writeProblem(w, http.StatusTooManyRequests, devices.CodeRateLimited, "Too many attempts",
 		"too many wrong or stale codes; wait before trying again")
 }

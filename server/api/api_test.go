@@ -21,6 +21,7 @@ import (
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/api"
 	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/store"
 	"github.com/linkdesk/linkdesk/server/store/sqlite"
 )
@@ -48,7 +49,13 @@ func (f *fakeVerifier) revoke(token string) {
 }
 
 // The push channel needs the store's optional DeviceAuthByDeviceCode.
-var _ api.DeviceAuthReader = (*sqlite.DB)(nil)
+var _ links.DeviceAuthReader = (*sqlite.DB)(nil)
+
+// config is what a test may tweak: the API's own settings and the links service's.
+type config struct {
+	api   api.Config
+	links links.Config
+}
 
 type env struct {
 	t   testing.TB
@@ -66,7 +73,7 @@ const (
 	tvClientID = "tv-app"
 )
 
-func newEnv(t testing.TB, tweak func(*api.Config)) *env {
+func newEnv(t testing.TB, tweak func(*config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "linkd.db"))
@@ -98,25 +105,32 @@ func newEnv(t testing.TB, tweak func(*api.Config)) *env {
 		tokDevice: {ID: "t1", Subject: "sub-alice", ClientID: tvClientID},
 		tokKiosk:  {ID: "k1", Subject: "sub-alice", ClientID: devices.KioskClientID},
 	}}
-	cfg := api.Config{
-		Store:    db,
-		Verifier: e.ver,
-		Events:   e.hub,
-		Issuer:   "https://link.example",
-		Logger:   slog.New(slog.DiscardHandler),
-		DescribeScope: func(s string) string {
-			if s == "media" {
-				return "Play your media library"
-			}
-			return ""
+	cfg := config{
+		api: api.Config{
+			Store:    db,
+			Verifier: e.ver,
+			Issuer:   "https://link.example",
+			Logger:   slog.New(slog.DiscardHandler),
+		},
+		links: links.Config{
+			Store:  db,
+			Events: e.hub,
+			Logger: slog.New(slog.DiscardHandler),
+			DescribeScope: func(s string) string {
+				if s == "media" {
+					return "Play your media library"
+				}
+				return ""
+			},
 		},
 	}
 	if tweak != nil {
 		tweak(&cfg)
 	}
+	cfg.api.Links = links.New(cfg.links)
 	mux := http.NewServeMux()
-	mux.Handle(devices.APIPrefix+"/", api.New(cfg))
-	mux.Handle("/device/wait", api.NewDeviceWait(cfg))
+	mux.Handle(devices.APIPrefix+"/", api.New(cfg.api))
+	mux.Handle("/device/wait", api.NewDeviceWait(cfg.api))
 	e.srv = httptest.NewTLSServer(mux)
 	t.Cleanup(e.srv.Close)
 	return e
@@ -275,7 +289,7 @@ func TestLinkRequest(t *testing.T) {
 }
 
 func TestLinkRequestErrors(t *testing.T) {
-	e := newEnv(t, func(c *api.Config) { c.Limits.AccountFailures = 50 })
+	e := newEnv(t, func(c *config) { c.links.Limits.AccountFailures = 50 })
 	expired, _ := e.pending(tvClientID, "127.0.0.1", -time.Minute)
 	used, _ := e.pending(tvClientID, "127.0.0.1", 10*time.Minute)
 	resp, body := e.do("POST", "/api/v1/link-requests/"+used+"/deny", tokAlice, "")
@@ -303,7 +317,7 @@ func TestLinkRequestErrors(t *testing.T) {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) { wantProblem(t, resp, body, tc.status, tc.code) })
 	}
 	// Every one of those eleven failures counted against the account and the address.
-	for _, key := range []string{api.AccountKey("sub-alice"), api.AddressKey("127.0.0.1")} {
+	for _, key := range []string{links.AccountKey("sub-alice"), links.AddressKey("127.0.0.1")} {
 		n, err := e.db.CountFailures(context.Background(), key, time.Now().Add(-time.Hour))
 		if err != nil || n != 11 {
 			t.Fatalf("%s failures = %d, %v; want 11", key, n, err)
@@ -343,9 +357,9 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 func TestRateLimitPerAccount(t *testing.T) {
 	clock := &fakeClock{now: time.Now()}
-	e := newEnv(t, func(c *api.Config) {
-		c.Now = clock.Now
-		c.Limits = api.Limits{AccountFailures: 3, AddressFailures: 100, Window: 7 * time.Minute}
+	e := newEnv(t, func(c *config) {
+		c.links.Now = clock.Now
+		c.links.Limits = links.Limits{AccountFailures: 3, AddressFailures: 100, Window: 7 * time.Minute}
 	})
 	good, _ := e.pending(tvClientID, "127.0.0.1", 10*time.Minute)
 	for range 3 {
@@ -378,9 +392,9 @@ func TestRateLimitPerAccount(t *testing.T) {
 
 func TestRateLimitPerAddress(t *testing.T) {
 	clock := &fakeClock{now: time.Now()}
-	e := newEnv(t, func(c *api.Config) {
-		c.Now = clock.Now
-		c.Limits = api.Limits{AccountFailures: 100, AddressFailures: 2}
+	e := newEnv(t, func(c *config) {
+		c.links.Now = clock.Now
+		c.links.Limits = links.Limits{AccountFailures: 100, AddressFailures: 2}
 	})
 	good, _ := e.pending(tvClientID, "127.0.0.1", 10*time.Minute)
 	e.do("GET", "/api/v1/link-requests/BBBB-BBBB", tokAlice, "")
@@ -607,7 +621,7 @@ func TestEventsStream(t *testing.T) {
 }
 
 func TestEventsHeartbeatAndRevocation(t *testing.T) {
-	e := newEnv(t, func(c *api.Config) { c.Heartbeat = 20 * time.Millisecond })
+	e := newEnv(t, func(c *config) { c.api.Heartbeat = 20 * time.Millisecond })
 	s := e.openEvents(tokAlice)
 	defer s.cancel()
 	deadline := time.After(10 * time.Second)
@@ -652,7 +666,7 @@ func TestDeviceWaitWakes(t *testing.T) {
 	for _, action := range []string{"approve", "deny"} {
 		t.Run(action, func(t *testing.T) {
 			// Recheck and timeout far beyond the test's patience: only the hub can wake it.
-			e := newEnv(t, func(c *api.Config) { c.WaitRecheck = time.Hour; c.WaitTimeout = time.Hour })
+			e := newEnv(t, func(c *config) { c.links.WaitRecheck = time.Hour; c.api.WaitTimeout = time.Hour })
 			uc, dc := e.pending(devices.KioskClientID, "127.0.0.1", 10*time.Minute)
 			type answer struct {
 				status int
@@ -687,7 +701,7 @@ func TestDeviceWaitWakes(t *testing.T) {
 }
 
 func TestDeviceWaitFallbacksAndErrors(t *testing.T) {
-	e := newEnv(t, func(c *api.Config) { c.WaitRecheck = 10 * time.Millisecond; c.WaitTimeout = time.Hour })
+	e := newEnv(t, func(c *config) { c.links.WaitRecheck = 10 * time.Millisecond; c.api.WaitTimeout = time.Hour })
 	ctx := context.Background()
 	form := func(client, dc string) url.Values { return url.Values{"client_id": {client}, "device_code": {dc}} }
 
@@ -752,7 +766,7 @@ func TestDeviceWaitFallbacksAndErrors(t *testing.T) {
 }
 
 func TestDeviceWaitTimesOutPending(t *testing.T) {
-	e := newEnv(t, func(c *api.Config) { c.WaitTimeout = 30 * time.Millisecond })
+	e := newEnv(t, func(c *config) { c.api.WaitTimeout = 30 * time.Millisecond })
 	_, dc := e.pending(devices.KioskClientID, "127.0.0.1", 10*time.Minute)
 	if st, b := e.wait(context.Background(), url.Values{"client_id": {devices.KioskClientID}, "device_code": {dc}}, ""); st != 200 || b != api.WaitPending {
 		t.Fatalf("wait = %d %q, want pending", st, b)
@@ -762,7 +776,7 @@ func TestDeviceWaitTimesOutPending(t *testing.T) {
 // BenchmarkDeviceWaitWake measures how long a waiting kiosk takes to hear of an
 // approval: from the approve call to the wait's answer, over real HTTP and SQLite.
 func BenchmarkDeviceWaitWake(b *testing.B) {
-	e := newEnv(b, func(c *api.Config) { c.WaitRecheck = time.Hour; c.WaitTimeout = time.Hour })
+	e := newEnv(b, func(c *config) { c.links.WaitRecheck = time.Hour; c.api.WaitTimeout = time.Hour })
 	ctx := context.Background()
 	for b.Loop() {
 		b.StopTimer()

@@ -33,51 +33,25 @@ func (s *server) me(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) listDevices(w http.ResponseWriter, r *http.Request) {
-	at := tokenFrom(r.Context())
-	grants, err := s.cfg.Store.ListGrants(r.Context(), at.Subject, store.FlowDevice)
+	list, err := s.links.List(r.Context(), tokenFrom(r.Context()).Subject)
 	if err != nil {
 		s.internal(w, r, "list devices", err)
 		return
 	}
-	out := devices.DeviceList{Devices: make([]devices.Device, 0, len(grants))}
-	for _, g := range grants {
-		d, err := s.view().Device(r.Context(), g)
-		if err != nil {
-			s.internal(w, r, "list devices", err)
-			return
-		}
-		out.Devices = append(out.Devices, d)
+	out := devices.DeviceList{Devices: make([]devices.Device, 0, len(list))}
+	for _, l := range list {
+		out.Devices = append(out.Devices, l.Device)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-// ownDevice loads the caller's device-flow grant {id}, answering 404 for anything
-// else (another account's grant, or the app's own sign-in grant).
-func (s *server) ownDevice(w http.ResponseWriter, r *http.Request) (store.Grant, bool) {
-	at := tokenFrom(r.Context())
-	g, err := s.cfg.Store.GrantByID(r.Context(), at.Subject, r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (g.Flow != store.FlowDevice || g.Subject != at.Subject)) {
-		writeProblem(w, http.StatusNotFound, devices.CodeNotFound, "Not found", "there is no such linked device")
-		return store.Grant{}, false
-	}
-	if err != nil {
-		s.internal(w, r, "device by id", err)
-		return store.Grant{}, false
-	}
-	return g, true
-}
-
 func (s *server) getDevice(w http.ResponseWriter, r *http.Request) {
-	g, ok := s.ownDevice(w, r)
-	if !ok {
-		return
-	}
-	d, err := s.view().Device(r.Context(), g)
+	l, err := s.links.Get(r.Context(), tokenFrom(r.Context()).Subject, r.PathValue("id"))
 	if err != nil {
-		s.internal(w, r, "device", err)
+		s.linkProblem(w, r, "device", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, l.Device)
 }
 
 func (s *server) renameDevice(w http.ResponseWriter, r *http.Request) {
@@ -86,50 +60,19 @@ func (s *server) renameDevice(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusBadRequest, devices.CodeBadRequest, "Bad request", err.Error())
 		return
 	}
-	if _, ok := s.ownDevice(w, r); !ok {
-		return
-	}
-	at := tokenFrom(r.Context())
-	g, err := s.cfg.Store.RenameGrant(r.Context(), at.Subject, r.PathValue("id"), req.Name)
-	if errors.Is(err, store.ErrNotFound) {
-		writeProblem(w, http.StatusNotFound, devices.CodeNotFound, "Not found", "there is no such linked device")
-		return
-	}
+	l, err := s.links.Rename(r.Context(), tokenFrom(r.Context()).Subject, r.PathValue("id"), req.Name)
 	if err != nil {
-		s.internal(w, r, "rename device", err)
+		s.linkProblem(w, r, "rename device", err)
 		return
 	}
-	d, err := s.view().Device(r.Context(), g)
-	if err != nil {
-		s.internal(w, r, "rename device", err)
-		return
-	}
-	s.cfg.Events.PublishAccount(at.Subject, devices.Event{Type: devices.EventRenamed, Device: d})
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, l.Device)
 }
 
 func (s *server) deleteDevice(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.ownDevice(w, r); !ok {
+	if _, err := s.links.Unlink(r.Context(), tokenFrom(r.Context()).Subject, r.PathValue("id")); err != nil {
+		s.linkProblem(w, r, "unlink device", err)
 		return
 	}
-	at := tokenFrom(r.Context())
-	g, err := s.cfg.Store.DeleteGrant(r.Context(), at.Subject, r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		writeProblem(w, http.StatusNotFound, devices.CodeNotFound, "Not found", "there is no such linked device")
-		return
-	}
-	if err != nil {
-		s.internal(w, r, "unlink device", err)
-		return
-	}
-	d, err := s.view().Device(r.Context(), g)
-	if err != nil {
-		// The link is gone already; still tell listeners, with what we know.
-		d = devices.Device{ID: g.ID, Name: g.Name, Kind: devices.ParseKind(string(g.Device.Kind)), Model: g.Device.Model,
-			Client: devices.ClientInfo{ID: g.ClientID, Name: g.ClientID}, Scopes: s.view().Scopes(g.Scopes), LinkedAt: g.CreatedAt.UTC()}
-	}
-	s.cfg.Events.PublishAccount(at.Subject, devices.Event{Type: devices.EventUnlinked, Device: d})
-	s.log.InfoContext(r.Context(), "device unlinked", "subject", at.Subject, "device", g.ID, "client", g.ClientID)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -143,7 +86,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	// A server-wide WriteTimeout would cut a long stream; each write gets its own deadline.
 	_ = rc.SetWriteDeadline(time.Time{})
 
-	sub := s.cfg.Events.SubscribeAccount(at.Subject, 0)
+	sub := s.links.SubscribeAccount(at.Subject, 0)
 	defer sub.Close()
 
 	h := w.Header()

@@ -187,6 +187,23 @@ func (h *Hub) PublishDeviceAuth(key string, state store.DeviceAuthState) {
 	}
 }
 
+// WakeDeviceAuths tells every device-authorization waiter to look at the store again,
+// without a new state: for changes that touch many requests at once, such as a clock
+// moved forward in a test so codes expire. A waiter that already has a wake-up unread
+// keeps it.
+func (h *Hub) WakeDeviceAuths() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, set := range h.auths {
+		for s := range set {
+			select {
+			case s.ch <- store.DeviceAuthPending:
+			default:
+			}
+		}
+	}
+}
+
 // DeviceAuthKey is the hub key of a device authorization: its canonical user code.
 // Use it on both sides so publishers and waiters agree.
 func DeviceAuthKey(userCode string) string { return "user_code:" + userCode }

@@ -114,3 +114,24 @@ func TestConcurrentPublishSubscribe(t *testing.T) {
 		t.Fatalf("Subscribers() = %d, want 0", got)
 	}
 }
+
+func TestWakeDeviceAuthsKeepsUnreadStates(t *testing.T) {
+	h := NewHub()
+	a := h.SubscribeDeviceAuth(DeviceAuthKey("AAAA"))
+	defer a.Close()
+	b := h.SubscribeDeviceAuth(DeviceAuthKey("BBBB"))
+	defer b.Close()
+	h.PublishDeviceAuth(DeviceAuthKey("AAAA"), store.DeviceAuthApproved)
+	h.WakeDeviceAuths()
+	if st := <-a.C; st != store.DeviceAuthApproved {
+		t.Fatalf("a = %q, want the unread approval kept", st)
+	}
+	if st := <-b.C; st != store.DeviceAuthPending {
+		t.Fatalf("b = %q, want a plain wake-up (pending)", st)
+	}
+	select {
+	case st := <-a.C:
+		t.Fatalf("a got a second value %q", st)
+	default:
+	}
+}

@@ -12,6 +12,13 @@ import (
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
+// UserStore is the part of linkd's store that AddUser and EnableTOTP need.
+type UserStore interface {
+	CreateUser(ctx context.Context, u store.User) error
+	UserByUsername(ctx context.Context, username string) (store.User, error)
+	SetUserTOTP(ctx context.Context, subject, secret string) error
+}
+
 // NewSubject returns a fresh opaque, never reused account subject.
 func NewSubject() string {
 	b := make([]byte, 16)
@@ -25,7 +32,7 @@ type NewUser struct {
 }
 
 // AddUser hashes the password and creates the account, returning it.
-func AddUser(ctx context.Context, s store.Store, n NewUser) (store.User, error) {
+func AddUser(ctx context.Context, s UserStore, n NewUser) (store.User, error) {
 	n.Username = strings.TrimSpace(n.Username)
 	if n.Username == "" || strings.ContainsAny(n.Username, " \t\r\n") {
 		return store.User{}, errors.New("a username is needed, without spaces")
@@ -49,7 +56,7 @@ func AddUser(ctx context.Context, s store.Store, n NewUser) (store.User, error) 
 }
 
 // EnableTOTP gives the account a fresh TOTP secret and returns it (base32).
-func EnableTOTP(ctx context.Context, s store.Store, username string) (string, error) {
+func EnableTOTP(ctx context.Context, s UserStore, username string) (string, error) {
 	u, err := s.UserByUsername(ctx, username)
 	if err != nil {
 		return "", err

@@ -1,6 +1,7 @@
 // Package linkd assembles the linking service: the OpenID provider (server/provider),
-// the management API and device-wait push channel (server/api), the web pages
-// (server/web) and the event hub, all over one store.Store.
+// the links service (server/links) with its two fronts, the management API and
+// device-wait push channel (server/api) and the web pages (server/web), and the event
+// hub, all over one store.Store, of which each part takes only what it needs.
 package linkd
 
 import (
@@ -15,6 +16,7 @@ import (
 	"github.com/linkdesk/linkdesk/server/accounts"
 	"github.com/linkdesk/linkdesk/server/api"
 	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/provider"
 	"github.com/linkdesk/linkdesk/server/store"
 	"github.com/linkdesk/linkdesk/server/web"
@@ -42,6 +44,7 @@ type Server struct {
 	cfg      Config
 	provider *provider.Provider
 	events   *events.Hub
+	links    *links.Service
 	handler  http.Handler
 }
 
@@ -77,12 +80,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	hub := events.NewHub()
-	apiCfg := api.Config{Store: cfg.Store, Verifier: p, Events: hub, Logger: cfg.Logger,
-		Issuer: cfg.Issuer, Now: cfg.Now, DescribeScope: provider.Describe}
-	limiter := api.NewLimiter(cfg.Store, api.Limits{}, cfg.Now)
+	ls := links.New(links.Config{Store: cfg.Store, Events: hub, Logger: cfg.Logger, Now: cfg.Now,
+		DescribeScope: provider.Describe})
+	apiCfg := api.Config{Links: ls, Store: cfg.Store, Verifier: p, Logger: cfg.Logger, Issuer: cfg.Issuer}
 	pages := web.New(web.Config{
-		Store: cfg.Store, Events: hub, Limiter: limiter, Issuer: cfg.Issuer, Logger: cfg.Logger,
-		DescribeScope: provider.Describe, SecureCookies: true, SessionKey: cfg.SessionKey,
+		Links: ls, Store: cfg.Store, Issuer: cfg.Issuer, Logger: cfg.Logger,
+		SecureCookies: true, SessionKey: cfg.SessionKey,
 		VerifyPassword: accounts.CheckPassword,
 		VerifyTOTP: func(_, secret, code string, now time.Time) bool {
 			return accounts.CheckTOTP(secret, code, now)
@@ -97,7 +100,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		mux.Handle(path, pages)
 	}
 	mux.Handle("/", p.Handler())
-	return &Server{cfg: cfg, provider: p, events: hub, handler: mux}, nil
+	return &Server{cfg: cfg, provider: p, events: hub, links: ls, handler: mux}, nil
 }
 
 // Handler serves everything linkd offers; mount it at "/".
@@ -106,12 +109,23 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Provider returns the OpenID provider (for its VerifyAccessToken).
 func (s *Server) Provider() *provider.Provider { return s.provider }
 
+// Links returns the service every operation on links goes through.
+func (s *Server) Links() *links.Service { return s.links }
+
 // Events returns the hub that carries device events to the API's streams.
 func (s *Server) Events() *events.Hub { return s.events }
 
+// DemoStore is the part of linkd's store that SeedDemo needs.
+type DemoStore interface {
+	CreateUser(ctx context.Context, u store.User) error
+	UserByUsername(ctx context.Context, username string) (store.User, error)
+	UpsertClient(ctx context.Context, c store.Client) error
+	ClientByID(ctx context.Context, id string) (store.Client, error)
+}
+
 // SeedDemo creates the demo user (demo/demo) and the demo TV client if they are
 // missing; it is safe to call on every start.
-func SeedDemo(ctx context.Context, s store.Store) error {
+func SeedDemo(ctx context.Context, s DemoStore) error {
 	if _, err := s.UserByUsername(ctx, DemoUsername); errors.Is(err, store.ErrNotFound) {
 		hash, err := accounts.HashPassword(DemoPassword)
 		if err != nil {

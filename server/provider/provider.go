@@ -34,7 +34,7 @@ const (
 // Config is what the provider needs; Issuer and Store are required.
 type Config struct {
 	Issuer string // https URL clients see, without a trailing slash
-	Store  store.Store
+	Store  Store
 	Logger *slog.Logger // nil: slog.Default()
 	// DeviceCodeLifetime is how long a user code can be entered (default 10 minutes).
 	DeviceCodeLifetime time.Duration

@@ -27,9 +27,9 @@ import (
 // refreshPrefix marks a refresh token handed to RevokeToken as a "token id".
 const refreshPrefix = "rt:"
 
-// storage adapts store.Store to zitadel's op.Storage and op.DeviceAuthorizationStorage.
+// storage adapts the Store to zitadel's op.Storage and op.DeviceAuthorizationStorage.
 type storage struct {
-	store    store.Store
+	store    Store
 	log      *slog.Logger
 	now      func() time.Time
 	loginURL func(string) string
@@ -552,10 +552,17 @@ func (s *storage) GetDeviceAuthorizatonState(ctx context.Context, clientID, devi
 	d := res.Auth
 	// Only a pending, unexpired request answers slow_down: final answers (expired,
 	// denied, used, tokens) are given whatever the pace.
-	if res.SlowDown && d.State == store.DeviceAuthPending && !now.After(d.ExpiresAt) {
+	if res.SlowDown && d.State == store.DeviceAuthPending && now.Before(d.ExpiresAt) {
 		return nil, errSlowDown
 	}
-	st := &op.DeviceAuthorizationState{ClientID: clientID, Scopes: d.Scopes, Expires: d.ExpiresAt,
+	// zitadel judges expiry against the real time.Now; hand it our clock's verdict as
+	// a time that real clock reads the same way (the same time left), so an injected
+	// clock (tests) decides expired_token.
+	expires := time.Time{} // long past
+	if now.Before(d.ExpiresAt) {
+		expires = time.Now().Add(d.ExpiresAt.Sub(now))
+	}
+	st := &op.DeviceAuthorizationState{ClientID: clientID, Scopes: d.Scopes, Expires: expires,
 		Subject: d.Subject, AuthTime: d.AuthTime, AMR: []string{"pwd"}}
 	switch d.State {
 	case store.DeviceAuthPending:

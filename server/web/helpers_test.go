@@ -18,8 +18,8 @@ import (
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/accounts"
-	"github.com/linkdesk/linkdesk/server/api"
 	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/store"
 	"github.com/linkdesk/linkdesk/server/store/sqlite"
 	"github.com/linkdesk/linkdesk/server/web"
@@ -38,12 +38,12 @@ type env struct {
 	hub    *events.Hub
 	mu     sync.Mutex
 	now    time.Time // the clock the handler reads; advance with env.advance
-	limits api.Limits
+	limits links.Limits
 }
 
 type envOption func(*env)
 
-func withLimits(l api.Limits) envOption { return func(e *env) { e.limits = l } }
+func withLimits(l links.Limits) envOption { return func(e *env) { e.limits = l } }
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
@@ -73,15 +73,21 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	nowFn := func() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return e.now }
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := web.New(web.Config{
-		Store:   db,
-		Events:  e.hub,
-		Limiter: api.NewLimiter(db, e.limits, nowFn),
-		Issuer:  "https://linkd.test",
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-		DescribeScope: func(s string) string {
-			return map[string]string{"openid": "Know who you are", "media": "Play your music and videos"}[s]
-		},
+		Links: links.New(links.Config{
+			Store:  db,
+			Events: e.hub,
+			Logger: logger,
+			Now:    nowFn,
+			Limits: e.limits,
+			DescribeScope: func(s string) string {
+				return map[string]string{"openid": "Know who you are", "media": "Play your music and videos"}[s]
+			},
+		}),
+		Store:         db,
+		Issuer:        "https://linkd.test",
+		Logger:        logger,
 		SecureCookies: true,
 		Now:           nowFn,
 	})

@@ -7,8 +7,7 @@ import (
 	"time"
 
 	"github.com/linkdesk/linkdesk/devices"
-	"github.com/linkdesk/linkdesk/server/api"
-	"github.com/linkdesk/linkdesk/server/store"
+	"github.com/linkdesk/linkdesk/server/links"
 )
 
 // The /link flow: enter (or check a prefilled) code -> sign in if needed -> confirm what
@@ -107,55 +106,41 @@ func (s *server) linkSubmit(w http.ResponseWriter, r *http.Request, st *state) {
 	s.redirect(w, r, st, "/link/confirm")
 }
 
-// codeKeys are the limiter keys of a code lookup: the account and the address.
-func (s *server) codeKeys(r *http.Request, st *state) []string {
-	return []string{api.AccountKey(st.sess.Subject), api.AddressKey(s.cfg.ClientIP(r))}
+// caller is who asks the links service: the signed-in account and the address.
+func (s *server) caller(r *http.Request, st *state) links.Caller {
+	return links.Caller{Subject: st.sess.Subject, IP: s.cfg.ClientIP(r)}
 }
 
-// checkLimit shows the rate-limited page and returns false when the caller is over.
-func (s *server) checkLimit(w http.ResponseWriter, r *http.Request, st *state, keys []string) bool {
-	retry, err := s.cfg.Limiter.Check(r.Context(), keys...)
-	if isRateLimited(retry, err) {
-		st.sess.Code = ""
-		st.dirty = true
-		mins := int((retry + time.Minute - 1) / time.Minute)
-		if mins < 1 {
-			mins = 1
-		}
-		w.Header().Set("Retry-After", api.RetryAfterSeconds(retry))
-		s.render(w, r, st, http.StatusTooManyRequests, "message", messagePage{
+// codeFailed shows the plain-words page for an error of a code operation: too many
+// tries, or an unknown, expired or used code (the links service counted it). The code
+// is forgotten. Other errors are internal.
+func (s *server) codeFailed(w http.ResponseWriter, r *http.Request, st *state, err error) {
+	var p messagePage
+	var status int
+	var limited *links.RateLimitError
+	switch {
+	case errors.As(err, &limited):
+		mins := max(int((limited.RetryAfter+time.Minute-1)/time.Minute), 1)
+		w.Header().Set("Retry-After", links.RetryAfterSeconds(limited.RetryAfter))
+		status = http.StatusTooManyRequests
+		p = messagePage{
 			Title: "Too many tries", Heading: "Too many wrong codes", Kind: "error",
 			Body: fmt.Sprintf("For your safety, code entry is paused after several wrong or old codes. Wait %d minutes, then try again with the code your device shows now.", mins),
 			Link: "/link", LinkText: "Enter a code",
-		})
-		return false
-	}
-	if err != nil {
-		s.internal(w, r, st, "rate limit check", err)
-		return false
-	}
-	return true
-}
-
-// codeFailed shows the plain-words page for an unknown, expired or used code, counting
-// the failure against the limits. Other errors are internal.
-func (s *server) codeFailed(w http.ResponseWriter, r *http.Request, st *state, keys []string, err error) {
-	var p messagePage
-	var status int
-	switch {
-	case errors.Is(err, store.ErrNotFound):
+		}
+	case errors.Is(err, links.ErrInvalidCode):
 		status = http.StatusNotFound
 		p = messagePage{
 			Title: "Code not found", Heading: "We couldn’t find that code", Kind: "error",
 			Body: "Check the code on your device’s screen and type it again. If your device shows no code, start linking again on the device.",
 		}
-	case errors.Is(err, store.ErrExpired):
+	case errors.Is(err, links.ErrExpiredCode):
 		status = http.StatusGone
 		p = messagePage{
 			Title: "Code expired", Heading: "This code has expired", Kind: "error",
 			Body: "Codes work for a few minutes only. On your device, start linking again to get a new code, then enter the new code here.",
 		}
-	case errors.Is(err, store.ErrAlreadyUsed):
+	case errors.Is(err, links.ErrUsedCode):
 		status = http.StatusConflict
 		p = messagePage{
 			Title: "Code already used", Heading: "This code has already been used", Kind: "error",
@@ -166,10 +151,9 @@ func (s *server) codeFailed(w http.ResponseWriter, r *http.Request, st *state, k
 		s.internal(w, r, st, "code lookup", err)
 		return
 	}
-	if ferr := s.cfg.Limiter.Fail(r.Context(), keys...); ferr != nil {
-		s.log.ErrorContext(r.Context(), "count failed code lookup", "err", ferr)
+	if p.Link == "" {
+		p.Link, p.LinkText = "/link", "Enter a new code"
 	}
-	p.Link, p.LinkText = "/link", "Enter a new code"
 	st.sess.Code = ""
 	st.dirty = true
 	s.render(w, r, st, status, "message", p)
@@ -184,18 +168,9 @@ func (s *server) confirmPage(w http.ResponseWriter, r *http.Request, st *state) 
 		s.redirect(w, r, st, "/link")
 		return
 	}
-	keys := s.codeKeys(r, st)
-	if !s.checkLimit(w, r, st, keys) {
-		return
-	}
-	d, err := api.PendingDeviceAuth(r.Context(), s.cfg.Store, s.cfg.Now(), st.sess.Code)
+	req, err := s.links.LookUp(r.Context(), s.caller(r, st), st.sess.Code)
 	if err != nil {
-		s.codeFailed(w, r, st, keys, err)
-		return
-	}
-	client, err := s.view().Client(r.Context(), d.ClientID)
-	if err != nil {
-		s.internal(w, r, st, "client of link request", err)
+		s.codeFailed(w, r, st, err)
 		return
 	}
 	acct := s.currentAccount(r.Context(), st)
@@ -205,17 +180,18 @@ func (s *server) confirmPage(w http.ResponseWriter, r *http.Request, st *state) 
 		s.redirect(w, r, st, "/signin")
 		return
 	}
+	d := req.Auth
 	left := d.ExpiresAt.Sub(s.cfg.Now())
 	p := confirmPage{
 		Code:        devices.FormatCode(d.UserCode),
 		DeviceName:  d.Device.Name,
 		Model:       d.Device.Model,
 		Kind:        string(devices.ParseKind(string(d.Device.Kind))),
-		ClientName:  client.Name,
-		LogoURI:     client.LogoURI,
-		Scopes:      s.view().Scopes(d.Scopes),
+		ClientName:  req.Client.Name,
+		LogoURI:     req.Client.LogoURI,
+		Scopes:      req.Scopes,
 		OriginIP:    d.RequestIP,
-		SameNetwork: api.SameNetwork(d.RequestIP, s.cfg.ClientIP(r)),
+		SameNetwork: req.SameNetwork,
 		ExpiresAt:   d.ExpiresAt,
 		Minutes:     int((left + time.Minute - 1) / time.Minute),
 		AccountName: acct.Name(),
@@ -247,52 +223,26 @@ func (s *server) confirmSubmit(w http.ResponseWriter, r *http.Request, st *state
 		s.redirect(w, r, st, "/link/confirm")
 		return
 	}
-	keys := s.codeKeys(r, st)
-	if !s.checkLimit(w, r, st, keys) {
-		return
-	}
-	ctx := r.Context()
-	subject := st.sess.Subject
-	// Read it first for the names on the result page; the store re-checks atomically.
-	d, err := api.PendingDeviceAuth(ctx, s.cfg.Store, s.cfg.Now(), code)
-	if err != nil {
-		s.codeFailed(w, r, st, keys, err)
-		return
-	}
-	client, err := s.view().Client(ctx, d.ClientID)
-	if err != nil {
-		s.internal(w, r, st, "client of link request", err)
-		return
-	}
-	res := resultPage{DeviceName: d.Device.Name, ClientName: client.Name}
-	if res.DeviceName == "" {
-		res.DeviceName = "The device"
-	}
+	var res resultPage
 	if action == "approve" {
-		g, _, err := s.decider().Approve(ctx, code, subject, "", s.cfg.Now())
+		l, err := s.links.Approve(r.Context(), s.caller(r, st), code, "")
 		if err != nil {
-			s.codeFailed(w, r, st, keys, err)
+			s.codeFailed(w, r, st, err)
 			return
 		}
-		res.Approved = true
-		res.DeviceName = grantName(g)
+		res = resultPage{Approved: true, DeviceName: l.Name(), ClientName: l.Device.Client.Name}
 	} else {
-		if err := s.decider().Deny(ctx, code, subject, s.cfg.Now()); err != nil {
-			s.codeFailed(w, r, st, keys, err)
+		req, err := s.links.Deny(r.Context(), s.caller(r, st), code)
+		if err != nil {
+			s.codeFailed(w, r, st, err)
 			return
+		}
+		res = resultPage{DeviceName: req.Auth.Device.Name, ClientName: req.Client.Name}
+		if res.DeviceName == "" {
+			res.DeviceName = "The device"
 		}
 	}
 	st.sess.Code = ""
 	st.dirty = true
 	s.render(w, r, st, http.StatusOK, "result", res)
-}
-
-// view renders stored records exactly as the management API does.
-func (s *server) view() api.Renderer {
-	return api.Renderer{Store: s.cfg.Store, DescribeScope: s.cfg.DescribeScope}
-}
-
-// decider approves and denies exactly as the management API does.
-func (s *server) decider() api.Decider {
-	return api.Decider{Store: s.cfg.Store, Events: s.cfg.Events, View: s.view(), Log: s.log}
 }

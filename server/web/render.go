@@ -8,8 +8,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/linkdesk/linkdesk/server/store"
 )
 
 // maxForm bounds a form body: every form here is a few short fields.
@@ -219,17 +217,6 @@ func parsePages() map[string]*template.Template {
 		out[n] = template.Must(t.ParseFS(templateFS, "templates/"+n+".html"))
 	}
 	return out
-}
-
-// grantName is the name a grant is shown with.
-func grantName(g store.Grant) string {
-	if g.Name != "" {
-		return g.Name
-	}
-	if g.Device.Name != "" {
-		return g.Device.Name
-	}
-	return "Unnamed device"
 }
 
 func asTime(v any) time.Time {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/linkdesk/linkdesk/server/accounts"
-	"github.com/linkdesk/linkdesk/server/api"
+	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -36,7 +36,7 @@ func (signoutPage) title() string { return "Sign out" }
 func (s *server) signinKeys(r *http.Request, username string) []string {
 	return []string{
 		"signin:" + strings.ToLower(strings.TrimSpace(username)),
-		"ip:signin:" + strings.TrimPrefix(api.AddressKey(s.cfg.ClientIP(r)), "ip:"),
+		"ip:signin:" + strings.TrimPrefix(links.AddressKey(s.cfg.ClientIP(r)), "ip:"),
 	}
 }
 
@@ -189,7 +189,7 @@ func (s *server) checkSigninLimit(w http.ResponseWriter, r *http.Request, st *st
 		}
 		st.sess.PendingSubject = ""
 		st.dirty = true
-		w.Header().Set("Retry-After", api.RetryAfterSeconds(retry))
+		w.Header().Set("Retry-After", links.RetryAfterSeconds(retry))
 		s.render(w, r, st, http.StatusTooManyRequests, "message", messagePage{
 			Title: "Too many tries", Heading: "Too many sign-in attempts", Kind: "error",
 			Body: fmt.Sprintf("For your safety, signing in to this account is paused. Wait %d minutes, then try again.", mins),

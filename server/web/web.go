@@ -18,10 +18,10 @@
 // Referrer-Policy no-referrer (codes travel in URLs). Every form carries a per-session
 // CSRF token, and http.CrossOriginProtection refuses cross-site posts on top. The code
 // is looked up only once the person is signed in, and unknown, expired and used codes
-// count against the per-account and per-address limits shared with the management API
-// (api.Limiter over the store's failure counters); sign-in failures use the same
-// limiter under their own keys ("signin:…"), so typos in a password never lock code
-// entry. Sessions are AES-GCM sealed cookies (session.go), replaced on every sign-in.
+// count against the per-account and per-address limits shared with the management API:
+// every operation on links is server/links' (this package only decodes forms, renders
+// pages and picks status codes); sign-in failures use the links service's limiter under
+// their own keys ("signin:…"), so typos in a password never lock code entry. Sessions are AES-GCM sealed cookies (session.go), replaced on every sign-in.
 // A one-time code that signed an account in is refused for the rest of its validity.
 package web
 
@@ -32,12 +32,12 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/linkdesk/linkdesk/server/accounts"
-	"github.com/linkdesk/linkdesk/server/api"
-	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -47,10 +47,9 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// Limiter throttles user-code guessing; *api.Limiter implements it, so the web pages
-// and the management API count failures against the same per-account and per-address
-// limits. Check returns a non-nil error (api.ErrRateLimited) and how long to wait when a
-// key is over its limit.
+// Limiter throttles sign-in guessing; *links.Limiter implements it. Check returns a
+// non-nil error (links.ErrRateLimited) and how long to wait when a key is over its
+// limit.
 type Limiter interface {
 	Check(ctx context.Context, keys ...string) (time.Duration, error)
 	Fail(ctx context.Context, keys ...string) error
@@ -65,16 +64,23 @@ type (
 	TOTPVerifier     func(subject, secret, code string, now time.Time) bool
 )
 
-// Config is what the pages need. Store, Events and Limiter are required.
+// Store is the part of linkd's store the pages read themselves: accounts, for signing
+// in and for naming the signed-in person. Everything about links goes through
+// Config.Links.
+type Store interface {
+	UserByUsername(ctx context.Context, username string) (store.User, error)
+	UserBySubject(ctx context.Context, subject string) (store.User, error)
+}
+
+var _ Store = store.Store(nil) // linkd's whole store serves as one
+
+// Config is what the pages need. Links and Store are required.
 type Config struct {
-	Store   store.Store
-	Events  *events.Hub
-	Limiter Limiter
+	Links *links.Service
+	Store Store
 	// Issuer is linkd's issuer URL; it is shown on pages as the service's address.
 	Issuer string
 	Logger *slog.Logger // nil: slog.Default()
-	// DescribeScope gives a scope's plain-words description; nil or "" shows the name.
-	DescribeScope func(string) string
 	// SecureCookies marks cookies Secure and names the session cookie with the
 	// __Host- prefix. Always true in production (linkd serves TLS only).
 	SecureCookies bool
@@ -84,8 +90,9 @@ type Config struct {
 	SessionKey []byte
 	// SessionLifetime bounds a signed-in session; default 8 hours.
 	SessionLifetime time.Duration
-	// SignInLimiter throttles password and TOTP guessing. nil uses Limiter with keys
-	// of their own ("signin:…"), so sign-in failures never lock code entry.
+	// SignInLimiter throttles password and TOTP guessing. nil uses the links service's
+	// limiter with keys of their own ("signin:…"), so sign-in failures never lock code
+	// entry.
 	SignInLimiter Limiter
 	// VerifyPassword and VerifyTOTP check credentials; nil uses server/accounts
 	// (argon2id; RFC 6238).
@@ -102,6 +109,7 @@ var Paths = []string{"/link", "/link/", "/devices", "/devices/", "/signin", "/si
 
 type server struct {
 	cfg      Config
+	links    *links.Service
 	log      *slog.Logger
 	sessions *sessions
 	pages    map[string]*template.Template
@@ -110,8 +118,8 @@ type server struct {
 
 // New returns the handler of the web pages. It serves the full paths listed in Paths.
 func New(cfg Config) http.Handler {
-	if cfg.Store == nil || cfg.Events == nil || cfg.Limiter == nil {
-		panic("web: Config.Store, Events and Limiter are required")
+	if cfg.Store == nil || cfg.Links == nil {
+		panic("web: Config.Links and Config.Store are required")
 	}
 	if cfg.VerifyPassword == nil {
 		cfg.VerifyPassword = accounts.CheckPassword
@@ -126,16 +134,13 @@ func New(cfg Config) http.Handler {
 		cfg.Now = time.Now
 	}
 	if cfg.ClientIP == nil {
-		cfg.ClientIP = api.RemoteIP
+		cfg.ClientIP = remoteIP
 	}
 	if cfg.SessionLifetime <= 0 {
 		cfg.SessionLifetime = 8 * time.Hour
 	}
 	if cfg.SignInLimiter == nil {
-		cfg.SignInLimiter = cfg.Limiter
-	}
-	if cfg.DescribeScope == nil {
-		cfg.DescribeScope = func(string) string { return "" }
+		cfg.SignInLimiter = cfg.Links.Limiter()
 	}
 	sess, err := newSessions(cfg.SessionKey, cfg.SecureCookies, cfg.SessionLifetime, cfg.Now)
 	if err != nil {
@@ -143,6 +148,7 @@ func New(cfg Config) http.Handler {
 	}
 	s := &server{
 		cfg:      cfg,
+		links:    cfg.Links,
 		log:      cfg.Logger.With("component", "web"),
 		sessions: sess,
 		pages:    parsePages(),
@@ -219,5 +225,14 @@ func cacheStatic(next http.Handler) http.Handler {
 
 // isRateLimited tells a limiter's "over the limit" answer from a storage error.
 func isRateLimited(retry time.Duration, err error) bool {
-	return errors.Is(err, api.ErrRateLimited) || (err != nil && retry > 0)
+	return errors.Is(err, links.ErrRateLimited) || (err != nil && retry > 0)
+}
+
+// remoteIP is the host part of r.RemoteAddr: the peer address, trusting no headers.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/linkdesk/linkdesk/devices"
-	"github.com/linkdesk/linkdesk/server/api"
 	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -188,7 +188,7 @@ func TestWrongPassword(t *testing.T) {
 }
 
 func TestSignInRateLimited(t *testing.T) {
-	e := newEnv(t, withLimits(api.Limits{AccountFailures: 3}))
+	e := newEnv(t, withLimits(links.Limits{AccountFailures: 3}))
 	b := e.browser()
 	p := b.get("/signin")
 	for range 3 {
@@ -310,7 +310,7 @@ func TestCodeErrors(t *testing.T) {
 }
 
 func TestCodeRateLimited(t *testing.T) {
-	e := newEnv(t, withLimits(api.Limits{AccountFailures: 3}))
+	e := newEnv(t, withLimits(links.Limits{AccountFailures: 3}))
 	good := e.newDeviceAuth()
 	b := e.browser()
 	b.signIn(t, "alice")
@@ -324,7 +324,7 @@ func TestCodeRateLimited(t *testing.T) {
 		t.Errorf("Retry-After %q, want 1..900 seconds", p.header.Get("Retry-After"))
 	}
 	// The limit is shared with the management API: its counter is the store's.
-	n, err := e.store.CountFailures(context.Background(), api.AccountKey("sub-alice"), time.Now().Add(-time.Hour))
+	n, err := e.store.CountFailures(context.Background(), links.AccountKey("sub-alice"), time.Now().Add(-time.Hour))
 	if err != nil || n != 3 {
 		t.Errorf("account failures %d, %v; want 3", n, err)
 	}
@@ -459,7 +459,9 @@ func TestSessionFixation(t *testing.T) {
 	b := e.browser()
 	p := b.get("/signin")
 	before := b.c.Jar.Cookies(mustURL(t, e.srv.URL))
-	p = b.submit(p, "/signin", url.Values{"username": {"alice"}, "password": {password}})
+	if p = b.submit(p, "/signin", url.Values{"username": {"alice"}, "password": {password}}); p.url.Path != "/devices" {
+		t.Fatalf("sign-in ended at %s, want /devices", p.url.Path)
+	}
 	after := b.c.Jar.Cookies(mustURL(t, e.srv.URL))
 	if len(before) != 1 || len(after) != 1 || before[0].Value == after[0].Value {
 		t.Fatalf("session cookie not replaced on sign-in: %v -> %v", before, after)

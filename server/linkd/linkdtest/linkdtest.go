@@ -28,8 +28,8 @@ import (
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/accounts"
-	"github.com/linkdesk/linkdesk/server/events"
 	"github.com/linkdesk/linkdesk/server/linkd"
+	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/store"
 	"github.com/linkdesk/linkdesk/server/store/sqlite"
 )
@@ -51,6 +51,63 @@ type Options struct {
 	WrapStore func(store.Store) store.Store
 	// Logger; nil discards logs.
 	Logger *slog.Logger
+	// Clock, if set, is the clock linkd reads for every expiry it judges (user and
+	// device codes, tokens, sessions, rate-limit windows), so a test advances it instead
+	// of waiting. nil: real time.
+	Clock *Clock
+}
+
+// Clock is a manual clock for a linkd under test: it stands still until Advance or
+// Set moves it. It is safe for concurrent use.
+type Clock struct {
+	mu    sync.Mutex
+	now   time.Time
+	moved []func() // called after every move, outside mu
+}
+
+// NewClock returns a clock standing at start (the zero time means time.Now()).
+func NewClock(start time.Time) *Clock {
+	if start.IsZero() {
+		start = time.Now()
+	}
+	return &Clock{now: start}
+}
+
+// Now is the clock's current time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d. Devices waiting on POST /device/wait of every
+// instance using the clock look again at once, so one whose code has now expired hears
+// so without waiting for a recheck.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	moved := c.moved
+	c.mu.Unlock()
+	for _, f := range moved {
+		f()
+	}
+}
+
+// Set moves the clock to t, waking waiting devices as Advance does.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
+	moved := c.moved
+	c.mu.Unlock()
+	for _, f := range moved {
+		f()
+	}
+}
+
+func (c *Clock) onMove(f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.moved = append(c.moved, f)
 }
 
 // Instance is a running linkd.
@@ -63,8 +120,17 @@ type Instance struct {
 	Store  store.Store  // the instance's store (unwrapped)
 	Server *linkd.Server
 	TLS    *httptest.Server
+	Clock  *Clock // Options.Clock; nil when linkd reads real time
 
 	closeOnce sync.Once
+}
+
+// Now is the time as the instance sees it: its Clock's, else real time.
+func (in *Instance) Now() time.Time {
+	if in.Clock != nil {
+		return in.Clock.Now()
+	}
+	return time.Now()
 }
 
 // Start runs a linkd until the test ends (or Close).
@@ -97,8 +163,12 @@ func Start(t testing.TB, opts Options) *Instance {
 		hh.ServeHTTP(w, r)
 	}))
 	srv.StartTLS()
+	var now func() time.Time
+	if opts.Clock != nil {
+		now = opts.Clock.Now
+	}
 	s, err := linkd.New(ctx, linkd.Config{Issuer: srv.URL, Store: used, Logger: opts.Logger,
-		DeviceCodeLifetime: opts.DeviceCodeLifetime, PollInterval: opts.PollInterval, Dev: opts.Dev})
+		DeviceCodeLifetime: opts.DeviceCodeLifetime, PollInterval: opts.PollInterval, Dev: opts.Dev, Now: now})
 	if err != nil {
 		srv.Close()
 		db.Close()
@@ -107,12 +177,15 @@ func Start(t testing.TB, opts Options) *Instance {
 	mu.Lock()
 	h = s.Handler()
 	mu.Unlock()
+	if opts.Clock != nil {
+		opts.Clock.onMove(s.Events().WakeDeviceAuths)
+	}
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	in := &Instance{URL: srv.URL, Issuer: srv.URL, Client: srv.Client(), CAFile: caFile, Dir: opts.Dir,
-		Store: db, Server: s, TLS: srv}
+		Store: db, Server: s, TLS: srv, Clock: opts.Clock}
 	t.Cleanup(in.Close)
 	return in
 }
@@ -247,7 +320,7 @@ func (in *Instance) SignIn(ctx context.Context, username, password, totpSecret s
 		if err != nil {
 			return nil, err
 		}
-		code, err := accounts.TOTPCode(totpSecret, time.Now())
+		code, err := accounts.TOTPCode(totpSecret, in.Now())
 		if err != nil {
 			return nil, err
 		}
@@ -292,31 +365,22 @@ func pageError(b string) string {
 }
 
 // Approve approves a pending user code (any format the person might type) for the
-// account subject, as the management API would (store and event hub, so a device
-// waiting on POST /device/wait wakes), and returns the new link's grant.
+// account subject through linkd's links service, as the management API would (so a
+// device waiting on POST /device/wait wakes and the account's stream hears of it), and
+// returns the new link's grant.
 func (in *Instance) Approve(t testing.TB, userCode, subject string) store.Grant {
 	t.Helper()
-	code, err := devices.NormalizeCode(userCode)
+	l, err := in.Server.Links().Approve(context.Background(), links.Caller{Subject: subject, IP: "127.0.0.1"}, userCode, "")
 	if err != nil {
-		t.Fatalf("linkdtest: user code %q: %v", userCode, err)
+		t.Fatalf("linkdtest: approve %q: %v", userCode, err)
 	}
-	g, err := in.Store.ApproveDeviceAuth(context.Background(), code, subject, "", time.Now())
-	if err != nil {
-		t.Fatalf("linkdtest: approve: %v", err)
-	}
-	in.Server.Events().PublishDeviceAuth(events.DeviceAuthKey(code), store.DeviceAuthApproved)
-	return g
+	return l.Grant
 }
 
-// Deny denies a pending user code for the account subject.
+// Deny denies a pending user code for the account subject, as Approve approves.
 func (in *Instance) Deny(t testing.TB, userCode, subject string) {
 	t.Helper()
-	code, err := devices.NormalizeCode(userCode)
-	if err != nil {
-		t.Fatalf("linkdtest: user code %q: %v", userCode, err)
+	if _, err := in.Server.Links().Deny(context.Background(), links.Caller{Subject: subject, IP: "127.0.0.1"}, userCode); err != nil {
+		t.Fatalf("linkdtest: deny %q: %v", userCode, err)
 	}
-	if err := in.Store.DenyDeviceAuth(context.Background(), code, subject, time.Now()); err != nil {
-		t.Fatalf("linkdtest: deny: %v", err)
-	}
-	in.Server.Events().PublishDeviceAuth(events.DeviceAuthKey(code), store.DeviceAuthDenied)
 }

@@ -91,7 +91,7 @@ func (db *DB) DeviceAuthByUserCode(ctx context.Context, userCode string) (store.
 // DeviceAuthByDeviceCode reads clientID's request by device code without recording a
 // poll (so it never causes slow_down), whatever its state and even when expired (until
 // purged); store.ErrNotFound when unknown or issued to another client. It is not part
-// of store.Store: the management API's push channel (api.DeviceAuthReader) asserts it.
+// of store.Store: the push channel (links.DeviceAuthReader) asserts it.
 func (db *DB) DeviceAuthByDeviceCode(ctx context.Context, clientID, deviceCode string) (store.DeviceAuth, error) {
 	d, err := scanDeviceAuth(db.read.QueryRowContext(ctx, `SELECT `+deviceAuthCols+
 		` FROM device_auths WHERE device_code_hash = ? AND client_id = ?`, hash(deviceCode), clientID))

@@ -1,4 +1,4 @@
-package api
+package links
 
 import (
 	"context"
@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
-
-	"github.com/linkdesk/linkdesk/server/store"
 )
 
 // Limits bound how many failed user-code lookups (unknown, expired or already used
@@ -40,19 +38,26 @@ func (l Limits) withDefaults() Limits {
 }
 
 // ErrRateLimited is returned by Limiter.Check when a key is over its limit.
-var ErrRateLimited = errors.New("api: too many failed code lookups")
+var ErrRateLimited = errors.New("links: too many failed code lookups")
 
 // Limiter throttles user-code guessing per account and per address. Its counters live
 // in the store (store.AddFailure), so the management API, the web pages and every
 // linkd replica share them.
 type Limiter struct {
-	store  store.Store
+	store  FailureCounter
 	limits Limits
 	now    func() time.Time
 }
 
+// FailureCounter is the part of the store a Limiter needs: the shared counters of
+// failed attempts (store.Store has them).
+type FailureCounter interface {
+	AddFailure(ctx context.Context, key string, now, since time.Time) (int, error)
+	CountFailures(ctx context.Context, key string, since time.Time) (int, error)
+}
+
 // NewLimiter returns a limiter over s's failure counters; now may be nil (time.Now).
-func NewLimiter(s store.Store, limits Limits, now func() time.Time) *Limiter {
+func NewLimiter(s FailureCounter, limits Limits, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
@@ -95,7 +100,7 @@ func (l *Limiter) Check(ctx context.Context, keys ...string) (time.Duration, err
 	for _, k := range keys {
 		n, err := l.store.CountFailures(ctx, k, since)
 		if err != nil {
-			return 0, fmt.Errorf("api: count failures: %w", err)
+			return 0, fmt.Errorf("links: count failures: %w", err)
 		}
 		if n >= l.limitOf(k) {
 			d, err := l.until(ctx, k, now)
@@ -122,7 +127,7 @@ func (l *Limiter) until(ctx context.Context, key string, now time.Time) (time.Du
 		mid := lo + (hi-lo)/2
 		n, err := l.store.CountFailures(ctx, key, now.Add(-l.limits.Window+time.Duration(mid)*time.Second))
 		if err != nil {
-			return 0, fmt.Errorf("api: count failures: %w", err)
+			return 0, fmt.Errorf("links: count failures: %w", err)
 		}
 		if n < limit {
 			hi = mid
@@ -140,7 +145,7 @@ func (l *Limiter) Fail(ctx context.Context, keys ...string) error {
 	var errs []error
 	for _, k := range keys {
 		if _, err := l.store.AddFailure(ctx, k, now, since); err != nil {
-			errs = append(errs, fmt.Errorf("api: add failure: %w", err))
+			errs = append(errs, fmt.Errorf("links: add failure: %w", err))
 		}
 	}
 	return errors.Join(errs...)

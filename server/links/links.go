@@ -1,0 +1,170 @@
+// Package links is the one home of every operation on links, whichever front end asks:
+// look up a user code, approve or deny it, list, rename and unlink linked devices, and
+// wait for a decision (the kiosk's push channel). It owns the code-guess limiter (RFC
+// 8628 §5.1), publishes the events (the waiting device's wake-up and the account's
+// stream) and writes the audit log lines. server/api (JSON) and server/web (HTML) are
+// thin adapters over a Service.
+//
+// One rule for every change: once the store has saved it, the operation succeeds. The
+// events are published and the caller is told it worked even when the device cannot be
+// fully rendered afterwards (then it is shown from the stored link alone).
+package links
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/store"
+)
+
+// Store is the part of linkd's store the links service needs; store.Store has it all.
+type Store interface {
+	FailureCounter
+	DeviceAuthByUserCode(ctx context.Context, userCode string) (store.DeviceAuth, error)
+	ApproveDeviceAuth(ctx context.Context, userCode, subject, name string, now time.Time) (store.Grant, error)
+	DenyDeviceAuth(ctx context.Context, userCode, subject string, now time.Time) error
+	ClientByID(ctx context.Context, id string) (store.Client, error)
+	GrantByID(ctx context.Context, subject, id string) (store.Grant, error)
+	ListGrants(ctx context.Context, subject string, flow store.GrantFlow) ([]store.Grant, error)
+	RenameGrant(ctx context.Context, subject, id, name string) (store.Grant, error)
+	DeleteGrant(ctx context.Context, subject, id string) (store.Grant, error)
+}
+
+// Errors the Service returns for what the caller did wrong; anything else is internal.
+var (
+	// ErrInvalidCode: no such user code (or not a code at all). Counted by the limiter.
+	ErrInvalidCode = errors.New("links: no such code")
+	// ErrExpiredCode: the code's lifetime is over. Counted by the limiter.
+	ErrExpiredCode = errors.New("links: code expired")
+	// ErrUsedCode: the code was already approved or denied. Counted by the limiter.
+	ErrUsedCode = errors.New("links: code already used")
+	// ErrNotLinked: no such linked device of this account (unknown, another account's,
+	// or the app's own sign-in).
+	ErrNotLinked = errors.New("links: no such linked device")
+)
+
+// RateLimitError is returned instead of looking a code up when the caller's account or
+// address has had too many failed lookups; errors.Is(err, ErrRateLimited) holds.
+type RateLimitError struct {
+	RetryAfter time.Duration // until the caller is under every limit again
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("links: too many failed code lookups; retry after %v", e.RetryAfter)
+}
+
+// Is makes errors.Is(err, ErrRateLimited) true.
+func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
+
+var _ Store = store.Store(nil) // linkd's whole store serves as one
+
+// Config is what a Service needs. Store and Events are required.
+type Config struct {
+	Store  Store
+	Events *events.Hub
+	Logger *slog.Logger // nil: slog.Default()
+	Now    func() time.Time
+	// DescribeScope gives a scope's plain-words description; nil or "" falls back to
+	// the scope name.
+	DescribeScope func(string) string
+	Limits        Limits
+	// WaitRecheck is how often a push-channel waiter re-reads the store in case the
+	// change happened on another replica; default 3 s.
+	WaitRecheck time.Duration
+}
+
+// Service performs every operation on links. It is safe for concurrent use; give the
+// management API and the web pages the same one.
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	limiter *Limiter
+}
+
+// New returns a Service over cfg.Store.
+func New(cfg Config) *Service {
+	if cfg.Store == nil || cfg.Events == nil {
+		panic("links: Config.Store and Config.Events are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.WaitRecheck <= 0 {
+		cfg.WaitRecheck = 3 * time.Second
+	}
+	cfg.Limits = cfg.Limits.withDefaults()
+	return &Service{
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "links"),
+		limiter: NewLimiter(cfg.Store, cfg.Limits, cfg.Now),
+	}
+}
+
+// Limiter returns the service's failure limiter, for front ends that throttle other
+// guessing (the web pages' sign-in) with the same counters under their own keys.
+func (s *Service) Limiter() *Limiter { return s.limiter }
+
+// SubscribeAccount starts delivering subject's device events (linked, renamed,
+// unlinked); buffer <= 0 means the hub's default. Close the subscription when done.
+func (s *Service) SubscribeAccount(subject string, buffer int) *events.AccountSubscription {
+	return s.cfg.Events.SubscribeAccount(subject, buffer)
+}
+
+// Caller is who asks for a code operation: the signed-in account and the address the
+// request came from. Both are throttled.
+type Caller struct {
+	Subject string
+	IP      string
+}
+
+func (c Caller) keys() []string { return []string{AccountKey(c.Subject), AddressKey(c.IP)} }
+
+// Link is one linked device: the stored grant and the device as people see it.
+type Link struct {
+	Grant  store.Grant
+	Device devices.Device
+}
+
+// Name is what the device is called on screens: the person's name for it, else the
+// device's own, else "Unnamed device".
+func (l Link) Name() string {
+	switch {
+	case l.Grant.Name != "":
+		return l.Grant.Name
+	case l.Grant.Device.Name != "":
+		return l.Grant.Device.Name
+	}
+	return "Unnamed device"
+}
+
+// Request is a pending link request as a person judging it sees it.
+type Request struct {
+	Auth   store.DeviceAuth
+	Client devices.ClientInfo
+	Scopes []devices.Scope
+	// SameNetwork: the device asked from the caller's network (see SameNetwork).
+	SameNetwork bool
+}
+
+// LinkRequest is the request's wire form for the management API.
+func (r Request) LinkRequest() devices.LinkRequest {
+	d := r.Auth.Device
+	d.Kind = devices.ParseKind(string(d.Kind))
+	return devices.LinkRequest{
+		UserCode:    devices.FormatCode(r.Auth.UserCode),
+		Client:      r.Client,
+		Device:      d,
+		Scopes:      r.Scopes,
+		RequestedAt: r.Auth.CreatedAt.UTC(),
+		ExpiresAt:   r.Auth.ExpiresAt.UTC(),
+		Origin:      devices.Origin{IP: r.Auth.RequestIP, SameNetwork: r.SameNetwork},
+	}
+}

@@ -1,0 +1,83 @@
+package links
+
+import (
+	"context"
+	"errors"
+
+	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/server/store"
+)
+
+// Rendering turns stored records into the wire types the API, the event stream and the
+// web pages show, so a device reads the same wherever a person sees it.
+
+// client names a client; an unknown client (removed by the operator) shows its id.
+func (s *Service) client(ctx context.Context, id string) (devices.ClientInfo, error) {
+	c, err := s.cfg.Store.ClientByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return devices.ClientInfo{ID: id, Name: id}, nil
+	}
+	if err != nil {
+		return devices.ClientInfo{}, err
+	}
+	name := c.Name
+	if name == "" {
+		name = c.ID
+	}
+	return devices.ClientInfo{ID: c.ID, Name: name, LogoURI: c.LogoURI}, nil
+}
+
+// scopes pairs scope names with their plain-words descriptions.
+func (s *Service) scopes(names []string) []devices.Scope {
+	out := make([]devices.Scope, 0, len(names))
+	for _, n := range names {
+		desc := ""
+		if s.cfg.DescribeScope != nil {
+			desc = s.cfg.DescribeScope(n)
+		}
+		if desc == "" {
+			desc = n
+		}
+		out = append(out, devices.Scope{Name: n, Description: desc})
+	}
+	return out
+}
+
+// link renders a grant as a linked device.
+func (s *Service) link(ctx context.Context, g store.Grant) (Link, error) {
+	c, err := s.client(ctx, g.ClientID)
+	if err != nil {
+		return Link{}, err
+	}
+	return Link{Grant: g, Device: device(g, devices.ClientInfo{ID: c.ID, Name: c.Name}, s.scopes(g.Scopes))}, nil
+}
+
+// saved renders a grant whose change the store has already saved: when its client
+// cannot be read, the device is shown with the client's id as its name, so the change
+// is still reported and published.
+func (s *Service) saved(ctx context.Context, g store.Grant) Link {
+	l, err := s.link(ctx, g)
+	if err != nil {
+		s.log.ErrorContext(ctx, "render changed device; showing it from the stored link", "device", g.ID, "err", err)
+		return Link{Grant: g, Device: device(g, devices.ClientInfo{ID: g.ClientID, Name: g.ClientID}, s.scopes(g.Scopes))}
+	}
+	return l
+}
+
+func device(g store.Grant, c devices.ClientInfo, scopes []devices.Scope) devices.Device {
+	d := devices.Device{
+		ID:       g.ID,
+		Name:     g.Name,
+		Kind:     devices.ParseKind(string(g.Device.Kind)),
+		Model:    g.Device.Model,
+		Client:   c,
+		Scopes:   scopes,
+		LinkedAt: g.CreatedAt.UTC(),
+		LastIP:   g.LastIP,
+	}
+	if !g.LastSeenAt.IsZero() {
+		t := g.LastSeenAt.UTC()
+		d.LastSeenAt = &t
+	}
+	return d
+}

@@ -1,0 +1,51 @@
+package provider
+
+import (
+	"context"
+	"time"
+
+	"github.com/linkdesk/linkdesk/server/store"
+)
+
+// Store is the part of linkd's store the OpenID provider needs (store.Store has it
+// all), so a second store can be checked against exactly what the provider uses.
+type Store interface {
+	Health(ctx context.Context) error
+
+	// Accounts and clients, read only.
+	UserByUsername(ctx context.Context, username string) (store.User, error)
+	UserBySubject(ctx context.Context, subject string) (store.User, error)
+	ClientByID(ctx context.Context, id string) (store.Client, error)
+
+	// The device flow, from the device's side.
+	CreateDeviceAuth(ctx context.Context, d store.DeviceAuth) error
+	PollDeviceAuth(ctx context.Context, clientID, deviceCode string, now time.Time) (store.PollResult, error)
+	ConsumeDeviceAuth(ctx context.Context, clientID, deviceCode string) (store.DeviceAuth, error)
+
+	// Authorization-code sign-ins of the app.
+	CreateAuthRequest(ctx context.Context, a store.AuthRequest) error
+	AuthRequestByID(ctx context.Context, id string) (store.AuthRequest, error)
+	AuthRequestByCode(ctx context.Context, code string) (store.AuthRequest, error)
+	SaveAuthCode(ctx context.Context, id, code string) error
+	CompleteAuthRequest(ctx context.Context, id, subject string, authTime time.Time, amr []string) error
+	DeleteAuthRequest(ctx context.Context, id string) error
+
+	// Grants and tokens.
+	CreateGrant(ctx context.Context, g store.Grant) error
+	TouchGrant(ctx context.Context, id, ip string, now time.Time) error
+	CreateAccessToken(ctx context.Context, t store.AccessToken) error
+	AccessTokenByID(ctx context.Context, id string, now time.Time) (store.AccessToken, error)
+	DeleteAccessToken(ctx context.Context, id string) error
+	CreateRefreshToken(ctx context.Context, t store.RefreshToken) error
+	RefreshTokenByToken(ctx context.Context, token string, now time.Time) (store.RefreshToken, error)
+	RotateRefreshToken(ctx context.Context, old string, next store.RefreshToken, access store.AccessToken) error
+	RevokeRefreshToken(ctx context.Context, token string) error
+
+	// Signing keys, and the sign-in page's failure counters.
+	SigningKeys(ctx context.Context) ([]store.SigningKey, error)
+	AddSigningKey(ctx context.Context, k store.SigningKey) error
+	AddFailure(ctx context.Context, key string, now, since time.Time) (int, error)
+	CountFailures(ctx context.Context, key string, since time.Time) (int, error)
+}
+
+var _ Store = store.Store(nil) // linkd's whole store serves as one
