@@ -98,7 +98,7 @@ go test -race -count=1 -tags x11 -run X11 ./devices/scan/
 # capture TITLE FILE: one capture of the window titled TITLE; fails while it is not viewable.
 capture() {
   local id
-  id=$(xdotool search --name "^$1\$" | head -n 1) || return 1
+  id=$(xdotool search --name "^$1\$" | sed -n 1p) || return 1
   [ -n "$id" ] && /usr/bin/import -window "$id" "$2" 2>/dev/null
 }
 oldshot() { echo "$work/old-${1// /_}.png"; }
@@ -160,7 +160,7 @@ logged_times() { [ "$(grep -c -- "$2" "$work/$1.log")" -ge "$3" ]; }
 pids+=($!)
 wait_for "app window" 60 xdotool search --name '^Linkdesk$'
 shot linkdesk-signin Linkdesk "sign-in screen" 60 logged app 'screen=signin'
-win=$(xdotool search --name '^Linkdesk$' | head -n 1)
+win=$(xdotool search --name '^Linkdesk$' | sed -n 1p)
 
 before Linkdesk
 xdotool key --window "$win" space
@@ -170,7 +170,7 @@ shot linkdesk-code Linkdesk "signed in, main screen" 60 logged app 'screen=main'
   --device-name "Living room TV" --once >"$work/device.log" 2>&1 &
 pids+=($!)
 wait_for "device shows a code" 60 logged device 'enter the code'
-code=$(grep -A2 'enter the code' "$work/device.log" | grep -oE '[A-Z]{4}-[A-Z]{4}' | head -n 1)
+code=$(grep -A2 'enter the code' "$work/device.log" | grep -oE '[A-Z]{4}-[A-Z]{4}' | sed -n 1p)
 
 xdotool type --window "$win" --delay 60 "${code,,}"
 before Linkdesk
@@ -191,7 +191,7 @@ wait_for "xdg-mime knows the linkdesk:// handler" 5 \
   --device-name "Bedroom console" --once >"$work/device2.log" 2>&1 &
 pids+=($!)
 wait_for "second device shows a code" 60 logged device2 'enter the code'
-code2=$(grep -A2 'enter the code' "$work/device2.log" | grep -oE '[A-Z]{4}-[A-Z]{4}' | head -n 1)
+code2=$(grep -A2 'enter the code' "$work/device2.log" | grep -oE '[A-Z]{4}-[A-Z]{4}' | sed -n 1p)
 enc_issuer=$(printf '%s' "$issuer" | sed 's/:/%3A/g; s#/#%2F#g')
 before Linkdesk
 /usr/bin/xdg-open "linkdesk://link?issuer=$enc_issuer&user_code=$code2"
@@ -210,7 +210,7 @@ fi
 pids+=($!)
 wait_for "kiosk window" 60 xdotool search --name '^Linkdesk kiosk$'
 shot kiosk "Linkdesk kiosk" "kiosk shows a code" 60 logged kiosk 'state=auth.ShowingCode'
-kiosk_win=$(xdotool search --name '^Linkdesk kiosk$' | head -n 1)
+kiosk_win=$(xdotool search --name '^Linkdesk kiosk$' | sed -n 1p)
 
 xclip -selection clipboard -t image/png -i "$out/kiosk.png" &
 pids+=($!)
