@@ -1,6 +1,6 @@
 # Linkdesk: `make run` tries everything locally, `make test` runs every test.
 TAGS := migrated_fynedo
-.PHONY: run test build bench fuzz screenshot deps
+.PHONY: run test build bench fuzz screenshot deps stress-proof
 
 run:
 	scripts/run.sh
@@ -22,3 +22,7 @@ bench:
 
 screenshot:
 	scripts/xvfb-screenshot.sh
+
+# make test from a fresh clone, three times, with every core kept busy by stress-ng.
+stress-proof:
+	scripts/stress-proof.sh

@@ -5,8 +5,9 @@
 #   sign-in screen -> Space signs in (a scripted browser fills linkd's login form)
 #   -> code screen -> type the code a real device (linkdevice) shows -> confirm screen
 #   -> Tab to "Link device", Space -> the device prints that it is linked.
-# Then the kiosk full screen. Screenshots of each step go to build/screenshots/.
-# Each wait is on a condition (a log line, a window) with a deadline.
+# Then the kiosk full screen. Screenshots of each step go to $ARTIFACTS/xvfb/ (default
+# build/test-artifacts/xvfb/). Each wait is on a condition (a log line, a window) with a
+# deadline; none waits for the picture to settle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,8 +24,11 @@ fi
 printf 'linkdesk-test' | gnome-keyring-daemon --unlock --components=secrets >/dev/null
 export LANG=en_US.UTF-8
 unset LC_ALL
-out=${SCREENSHOT_DIR:-build/screenshots}
+out=${ARTIFACTS:-build/test-artifacts}/xvfb
 mkdir -p "$out"
+# No animations: the entry caret and button ripples stay still between captures.
+mkdir -p "$XDG_CONFIG_HOME/fyne"
+printf '{"no_animations": true}\n' >"$XDG_CONFIG_HOME/fyne/settings.json"
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -84,27 +88,70 @@ wait_for "Xvfb is up" 20 xdpyinfo
 # The clipboard picture reader against the real X clipboard (xclip owns the selection).
 go test -race -count=1 -tags x11 -run X11 ./devices/scan/
 
-# shot NAME WINDOW_TITLE: save the window once what it shows is settled: more than a flat
-# colour, the same in two captures in a row, and different from the last shot of that
-# window (the screen changed). Captures of a window not yet viewable are retried.
+# Screens are waited for on the log line the app writes when it shows one ("ui: screen
+# screen=confirm", "kiosk: state state=auth.Linked"), never on the picture settling: the
+# confirm and kiosk screens count down every second, so the picture never settles on a busy
+# machine. The line is written just before the new screen is drawn, so a capture taken after
+# it may still show the screen before; shot therefore saves the first capture that differs
+# from the screen before (what the window showed until the line appeared).
+
+# capture TITLE FILE: one capture of the window titled TITLE; fails while it is not viewable.
+capture() {
+  local id
+  id=$(xdotool search --name "^$1\$" | sed -n 1p) || return 1
+  [ -n "$id" ] && /usr/bin/import -window "$id" "$2" 2>/dev/null
+}
+oldshot() { echo "$work/old-${1// /_}.png"; }
+# before TITLE: remember what the window shows now, just before the input that changes it.
+before() { capture "$1" "$(oldshot "$1")" || true; }
+# new_screen NEW OLD: NEW is more than a flat colour and differs from OLD (when there is
+# one) in more than 2% of its pixels. A countdown tick, the caret or a progress bar change
+# a few thousand pixels at most; a new screen changes tens of thousands.
+new_screen() {
+  local sd ae total
+  sd=$(/usr/bin/convert "$1" -colorspace Gray -format '%[fx:standard_deviation]' info:)
+  awk -v s="$sd" 'BEGIN{exit !(s > 0.02)}' || return 1
+  changed="first screen"
+  [ -e "$2" ] || return 0
+  ae=$(/usr/bin/compare -metric AE "$1" "$2" null: 2>&1) && return 1 # identical
+  total=$(/usr/bin/identify -format '%[fx:w*h]' "$1")
+  # Not a number: the sizes differ (the window was resized), so the screen is new.
+  changed=$(awk -v ae="$ae" -v t="$total" 'BEGIN{
+    if (ae !~ /^[0-9.]+(e[+]?[0-9]+)?$/) print "new size"; else printf "%.1f%% of pixels changed", 100 * ae / t }')
+  awk -v ae="$ae" -v t="$total" 'BEGIN{exit !(ae !~ /^[0-9.]+(e[+]?[0-9]+)?$/ || ae + 0 > 0.02 * t)}'
+}
+
+# shot NAME TITLE WHAT SECS CHECK...: wait until CHECK (a log line) holds, capturing the
+# window meanwhile: a capture followed by CHECK failing shows the screen before. Then
+# capture until the picture is a new screen (new_screen) and save it as NAME.png. One
+# deadline, SECS, for both waits.
 shot() {
-  local name=$1 title=$2 id sd prev="$work/prev.png" last="$work/last-${2// /_}.png" deadline=$((SECONDS + 30))
-  rm -f "$prev"
+  local name=$1 title=$2 what=$3 deadline=$((SECONDS + $4)) old tmp="$work/capture.png" captured
+  shift 4
+  old=$(oldshot "$title")
   while :; do
-    if [ $SECONDS -ge $deadline ]; then echo "xvfb: window '$title' did not settle on a new screen" >&2; return 1; fi
-    id=$(xdotool search --name "^$title\$" | head -n 1) || true
-    if [ -z "$id" ] || ! /usr/bin/import -window "$id" "$out/$name.png" 2>/dev/null; then sleep 0.2; continue; fi
-    sd=$(/usr/bin/convert "$out/$name.png" -colorspace Gray -format '%[fx:standard_deviation]' info:)
-    if awk -v s="$sd" 'BEGIN{exit !(s > 0.02)}' \
-      && { [ ! -e "$last" ] || ! /usr/bin/compare -metric AE "$out/$name.png" "$last" null: 2>/dev/null; } \
-      && [ -e "$prev" ] && /usr/bin/compare -metric AE "$out/$name.png" "$prev" null: 2>/dev/null; then
-      break
-    fi
-    cp "$out/$name.png" "$prev"
-    sleep 0.2
+    captured=false
+    capture "$title" "$tmp" && captured=true
+    if "$@" >/dev/null 2>&1; then break; fi
+    if $captured; then mv "$tmp" "$old"; fi
+    if [ $SECONDS -ge $deadline ]; then echo "xvfb: timed out waiting for $what" >&2; return 1; fi
+    $captured || sleep 0.1 # nothing to capture yet: poll the window and the log
   done
-  cp "$out/$name.png" "$last"
-  echo "xvfb: saved $out/$name.png ($(/usr/bin/identify -format '%wx%h' "$out/$name.png"))"
+  echo "xvfb: $what"
+  while :; do
+    if capture "$title" "$out/$name.png"; then
+      if new_screen "$out/$name.png" "$old"; then break; fi
+    else
+      sleep 0.1 # not viewable yet
+    fi
+    if [ $SECONDS -ge $deadline ]; then
+      echo "xvfb: window '$title' did not show a new screen after: $what" >&2
+      cp "$old" "$out/$name-before.png" 2>/dev/null || true
+      return 1
+    fi
+  done
+  cp "$out/$name.png" "$old" # the screen before the next one, unless before says otherwise
+  echo "xvfb: saved $out/$name.png ($(/usr/bin/identify -format '%wx%h' "$out/$name.png"), $changed)"
 }
 logged() { grep -q -- "$2" "$work/$1.log"; }
 logged_times() { [ "$(grep -c -- "$2" "$work/$1.log")" -ge "$3" ]; }
@@ -112,29 +159,28 @@ logged_times() { [ "$(grep -c -- "$2" "$work/$1.log")" -ge "$3" ]; }
 "$work/linkdesk" --issuer "$issuer" --ca-file "$ca" >"$work/app.log" 2>&1 &
 pids+=($!)
 wait_for "app window" 60 xdotool search --name '^Linkdesk$'
-wait_for "sign-in screen" 60 logged app 'screen=signin'
-shot linkdesk-signin Linkdesk
-win=$(xdotool search --name '^Linkdesk$' | head -n 1)
+shot linkdesk-signin Linkdesk "sign-in screen" 60 logged app 'screen=signin'
+win=$(xdotool search --name '^Linkdesk$' | sed -n 1p)
 
+before Linkdesk
 xdotool key --window "$win" space
-wait_for "signed in, main screen" 60 logged app 'screen=main'
-shot linkdesk-code Linkdesk
+shot linkdesk-code Linkdesk "signed in, main screen" 60 logged app 'screen=main'
 
 "$work/linkdevice" --issuer "$issuer" --ca-file "$ca" --client-id demo-tv --device-kind tv \
   --device-name "Living room TV" --once >"$work/device.log" 2>&1 &
 pids+=($!)
 wait_for "device shows a code" 60 logged device 'enter the code'
-code=$(grep -A2 'enter the code' "$work/device.log" | grep -oE '[A-Z]{4}-[A-Z]{4}' | head -n 1)
+code=$(grep -A2 'enter the code' "$work/device.log" | grep -oE '[A-Z]{4}-[A-Z]{4}' | sed -n 1p)
 
 xdotool type --window "$win" --delay 60 "${code,,}"
+before Linkdesk
 xdotool key --window "$win" Return
-wait_for "confirm screen" 60 logged app 'screen=confirm'
-shot linkdesk-confirm Linkdesk
+shot linkdesk-confirm Linkdesk "confirm screen" 60 logged app 'screen=confirm'
 
 # Tab from the device-name field to the buttons: Deny comes first, then Link device.
+before Linkdesk
 xdotool key --window "$win" Tab Tab space
-wait_for "device linked" 60 logged device 'Linked to'
-shot linkdesk-linked Linkdesk
+shot linkdesk-linked Linkdesk "device linked" 60 logged device 'Linked to'
 
 # A linkdesk:// link opened through the desktop: register the scheme, then the real
 # xdg-open starts a second linkdesk, which hands the link to the running window.
@@ -145,12 +191,12 @@ wait_for "xdg-mime knows the linkdesk:// handler" 5 \
   --device-name "Bedroom console" --once >"$work/device2.log" 2>&1 &
 pids+=($!)
 wait_for "second device shows a code" 60 logged device2 'enter the code'
-code2=$(grep -A2 'enter the code' "$work/device2.log" | grep -oE '[A-Z]{4}-[A-Z]{4}' | head -n 1)
+code2=$(grep -A2 'enter the code' "$work/device2.log" | grep -oE '[A-Z]{4}-[A-Z]{4}' | sed -n 1p)
 enc_issuer=$(printf '%s' "$issuer" | sed 's/:/%3A/g; s#/#%2F#g')
+before Linkdesk
 /usr/bin/xdg-open "linkdesk://link?issuer=$enc_issuer&user_code=$code2"
-wait_for "link handed to the running window" 30 logged app 'link handed over'
-wait_for "confirm screen for the opened link" 60 logged_times app 'screen=confirm' 2
-shot linkdesk-openlink Linkdesk
+shot linkdesk-openlink Linkdesk "confirm screen for the opened link" 60 logged_times app 'screen=confirm' 2
+wait_for "link handed to the running window" 5 logged app 'link handed over'
 xdotool key --window "$win" Tab Tab space
 wait_for "second device linked" 60 logged device2 'Linked to'
 if [ "$(pgrep -c -f "^$work/linkdesk( |\$)" || true)" != 1 ]; then
@@ -163,21 +209,21 @@ fi
   --device-name "Lobby display" --fullscreen >"$work/kiosk.log" 2>&1 &
 pids+=($!)
 wait_for "kiosk window" 60 xdotool search --name '^Linkdesk kiosk$'
-wait_for "kiosk shows a code" 60 logged kiosk 'state=auth.ShowingCode'
-shot kiosk "Linkdesk kiosk"
-kiosk_win=$(xdotool search --name '^Linkdesk kiosk$' | head -n 1)
+shot kiosk "Linkdesk kiosk" "kiosk shows a code" 60 logged kiosk 'state=auth.ShowingCode'
+kiosk_win=$(xdotool search --name '^Linkdesk kiosk$' | sed -n 1p)
 
 xclip -selection clipboard -t image/png -i "$out/kiosk.png" &
 pids+=($!)
 xdotool windowunmap "$kiosk_win"
 xdotool windowfocus --sync "$win"    # no window manager: give the keyboard back by hand
 seen=$(grep -c 'screen=code' "$work/app.log" || true)
+before Linkdesk
 xdotool key --window "$win" space      # "Link another device" has the focus
-wait_for "code screen again" 30 logged_times app 'screen=code' $((seen + 1))
+shot linkdesk-code-again Linkdesk "code screen again" 30 logged_times app 'screen=code' $((seen + 1))
 xdotool key --window "$win" ctrl+v     # no text on the clipboard: scan its picture
-wait_for "confirm screen for the pasted picture" 60 logged_times app 'screen=confirm' 3
-shot linkdesk-scan-confirm Linkdesk
+shot linkdesk-scan-confirm Linkdesk "confirm screen for the pasted picture" 60 logged_times app 'screen=confirm' 3
 xdotool key --window "$win" Tab Tab space
 wait_for "kiosk linked" 60 logged kiosk 'state=auth.Linked'
 xdotool windowmap "$kiosk_win"
-shot kiosk-linked "Linkdesk kiosk"
+# The kiosk's screen before is the code it showed (kiosk.png): it was unmapped since.
+shot kiosk-linked "Linkdesk kiosk" "kiosk linked, shown again" 60 logged kiosk 'state=auth.Linked'
