@@ -46,7 +46,11 @@ func (f *fakeSession) SignIn(ctx context.Context) (devices.Me, error) {
 		select {
 		case <-f.release:
 		case <-ctx.Done():
-			return devices.Me{}, ctx.Err()
+		}
+		// A call cancelled before the release gives up, whichever case select
+		// picked: it must not take the account meant for the next call.
+		if err := ctx.Err(); err != nil {
+			return devices.Me{}, err
 		}
 	}
 	f.mu.Lock()
