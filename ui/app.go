@@ -192,7 +192,7 @@ func (a *App) afterConnect() {
 		a.showSignIn(false)
 		if err != nil {
 			// Say why no account could be loaded (say, a locked keyring); signing in may still work.
-			a.signIn.setStatus(Explain(err))
+			a.signIn.ShowStatus(Explain(err))
 		}
 	})
 }
@@ -327,7 +327,7 @@ func (a *App) signedOut() {
 	}
 	a.devs.Stop()
 	a.showSignIn(false)
-	a.signIn.setStatus("Your sign-in has ended. Sign in again to continue.")
+	a.signIn.ShowStatus("Your sign-in has ended. Sign in again to continue.")
 }
 
 // accountChanged follows a switch or sign-out made on the accounts screen.

@@ -4,7 +4,10 @@
 // The package does no HTTP and no keyring work of its own. Each screen states the
 // small interface it needs (CodeLookup, LinkDecider, DeviceService,
 // SessionService, ServiceConnector); main.go adapts the auth and devices
-// packages to them, and App (the main window) wires the screens together.
+// packages to them, and App (the main window) wires the screens together using
+// only what each exposes (its content, focus, Stop and a few actions).
+// Single-instance handoff and linkdesk:// registration, which need no Fyne, are in
+// package ui/desktop.
 //
 // Threading: network and keyring calls run off the UI goroutine through a task
 // (cancellable context, superseded runs dropped) and come back through doUI,

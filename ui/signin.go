@@ -85,7 +85,7 @@ func (s *SignInScreen) Start() {
 	if s.signIn.running() {
 		return
 	}
-	s.setStatus("")
+	s.ShowStatus("")
 	s.setWaiting(true)
 	var me devices.Me
 	s.signIn.start(func(ctx context.Context) error {
@@ -95,7 +95,7 @@ func (s *SignInScreen) Start() {
 	}, func(err error) {
 		s.setWaiting(false)
 		if err != nil {
-			s.setStatus(Explain(err))
+			s.ShowStatus(Explain(err))
 			return
 		}
 		if s.onSignedIn != nil {
@@ -108,7 +108,7 @@ func (s *SignInScreen) Start() {
 func (s *SignInScreen) Cancel() {
 	s.signIn.stop()
 	s.setWaiting(false)
-	s.setStatus("")
+	s.ShowStatus("")
 }
 
 // Stop abandons a sign-in in progress (the screen is going away).
@@ -126,7 +126,9 @@ func (s *SignInScreen) setWaiting(on bool) {
 	s.relayout()
 }
 
-func (s *SignInScreen) setStatus(msg string) {
+// ShowStatus shows msg under the button (why signing in is needed, or what
+// failed); "" hides it.
+func (s *SignInScreen) ShowStatus(msg string) {
 	s.status.SetText(msg)
 	if msg == "" {
 		s.status.Hide()
