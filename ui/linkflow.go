@@ -15,7 +15,7 @@ type LinkFlow struct {
 	window  fyne.Window
 
 	Code    *CodeScreen
-	confirm *ConfirmScreen
+	confirm *ConfirmScreen // the confirm screen on show, or nil
 	stack   *fyne.Container
 	// lastLinked is the ID of the device linked here last, so the app need not
 	// notify about a link the person just made in front of it.
@@ -33,9 +33,6 @@ func NewLinkFlow(svc LinkService, issuer func() string, account func() devices.M
 
 // Content is the flow's canvas object.
 func (f *LinkFlow) Content() fyne.CanvasObject { return f.stack }
-
-// Confirm is the confirm screen on show, or nil.
-func (f *LinkFlow) Confirm() *ConfirmScreen { return f.confirm }
 
 // show puts o in the tab and, when name is set, logs "ui: screen <name>"
 // once it is there.
