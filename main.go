@@ -18,6 +18,7 @@ import (
 	"github.com/linkdesk/linkdesk/assets"
 	"github.com/linkdesk/linkdesk/auth"
 	"github.com/linkdesk/linkdesk/ui"
+	"github.com/linkdesk/linkdesk/ui/desktop"
 	"github.com/linkdesk/linkdesk/ui/kioskapp"
 )
 
@@ -64,13 +65,13 @@ func run(args []string) int {
 	link := fs.Arg(0) // checked against the issuer by the code screen, like a paste
 
 	// One window per person: a running Linkdesk takes the link and comes forward.
-	sock, err := instanceSocketPath()
+	sock, err := desktop.SocketPath()
 	if err != nil {
 		slog.Warn("instance: no socket directory; running without single-instance handoff", "err", err)
-	} else if err := handOff(sock, link); err == nil {
+	} else if err := desktop.HandOff(sock, link); err == nil {
 		slog.Info("instance: handed over to the running Linkdesk")
 		return 0
-	} else if !errors.Is(err, errNoInstance) {
+	} else if !errors.Is(err, desktop.ErrNoInstance) {
 		fmt.Fprintf(os.Stderr, "linkdesk: %v\n", err)
 		return 1
 	}
@@ -93,13 +94,13 @@ func run(args []string) int {
 	w.SetMaster()
 	w.SetOnClosed(desk.Stop)
 	if sock != "" {
-		ln, err := listenForLinks(sock, func(l string) {
+		ln, err := desktop.ListenForLinks(sock, func(l string) {
 			fyne.Do(func() { desk.OpenLink(l) })
 		})
 		switch {
-		case errors.Is(err, errAlreadyRunning):
+		case errors.Is(err, desktop.ErrAlreadyRunning):
 			// Another launch won the race to the socket: hand over to it instead.
-			if err := handOff(sock, link); err == nil {
+			if err := desktop.HandOff(sock, link); err == nil {
 				return 0
 			}
 		case err != nil:
@@ -113,5 +114,26 @@ func run(args []string) int {
 		desk.OpenLink(link)
 	}
 	w.ShowAndRun()
+	return 0
+}
+
+// runRegisterScheme is `linkdesk register-scheme`: it makes this program the
+// handler of linkdesk:// links for the current user, where the OS allows it.
+func runRegisterScheme(args []string) int {
+	if len(args) > 0 {
+		fmt.Fprintln(os.Stderr, "Usage: linkdesk register-scheme")
+		return 2
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "linkdesk: can't find this program's path: %v\n", err)
+		return 1
+	}
+	where, err := desktop.RegisterScheme(appID, exe, assets.Icon.Content())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "linkdesk: %v\n", err)
+		return 1
+	}
+	fmt.Printf("linkdesk:// links now open %s (%s)\n", exe, where)
 	return 0
 }

@@ -89,7 +89,7 @@ wait_for "Xvfb is up" 20 xdpyinfo
 go test -race -count=1 -tags x11 -run X11 ./devices/scan/
 
 # Screens are waited for on the log line the app writes when it shows one ("ui: screen
-# screen=confirm", "kiosk: state state=auth.Linked"), never on the picture settling: the
+# screen=confirm", "kiosk: state state=device.Linked"), never on the picture settling: the
 # confirm and kiosk screens count down every second, so the picture never settles on a busy
 # machine. The line is written just before the new screen is drawn, so a capture taken after
 # it may still show the screen before; shot therefore saves the first capture that differs
@@ -209,7 +209,7 @@ fi
   --device-name "Lobby display" --fullscreen >"$work/kiosk.log" 2>&1 &
 pids+=($!)
 wait_for "kiosk window" 60 xdotool search --name '^Linkdesk kiosk$'
-shot kiosk "Linkdesk kiosk" "kiosk shows a code" 60 logged kiosk 'state=auth.ShowingCode'
+shot kiosk "Linkdesk kiosk" "kiosk shows a code" 60 logged kiosk 'state=device.ShowingCode'
 kiosk_win=$(xdotool search --name '^Linkdesk kiosk$' | sed -n 1p)
 
 xclip -selection clipboard -t image/png -i "$out/kiosk.png" &
@@ -223,7 +223,7 @@ shot linkdesk-code-again Linkdesk "code screen again" 30 logged_times app 'scree
 xdotool key --window "$win" ctrl+v     # no text on the clipboard: scan its picture
 shot linkdesk-scan-confirm Linkdesk "confirm screen for the pasted picture" 60 logged_times app 'screen=confirm' 3
 xdotool key --window "$win" Tab Tab space
-wait_for "kiosk linked" 60 logged kiosk 'state=auth.Linked'
+wait_for "kiosk linked" 60 logged kiosk 'state=device.Linked'
 xdotool windowmap "$kiosk_win"
 # The kiosk's screen before is the code it showed (kiosk.png): it was unmapped since.
-shot kiosk-linked "Linkdesk kiosk" "kiosk linked, shown again" 60 logged kiosk 'state=auth.Linked'
+shot kiosk-linked "Linkdesk kiosk" "kiosk linked, shown again" 60 logged kiosk 'state=device.Linked'

@@ -25,12 +25,14 @@ type AccountsScreen struct {
 	onAdd      func()
 	onSettings func()
 
+	// accounts and current (a Subject) are the app's one list of the accounts
+	// signed in on this computer; the header's menu reads it too.
 	accounts []devices.Me
 	current  string
 
 	list     *fyne.Container
 	issuer   *widget.Label
-	progress *widget.ProgressBarInfinite
+	progress busyBar
 	banner   *banner
 	body     *fyne.Container
 	root     fyne.CanvasObject
@@ -44,9 +46,7 @@ func NewAccountsScreen(svc SessionService, w fyne.Window, onChanged func(current
 	s := &AccountsScreen{svc: svc, window: w, onChanged: onChanged, onAdd: onAdd, onSettings: onSettings}
 	s.list = container.NewVBox()
 	s.issuer = widget.NewLabel("")
-	s.progress = widget.NewProgressBarInfinite()
-	s.progress.Stop()
-	s.progress.Hide()
+	s.progress = newBusyBar()
 	s.banner = newBanner()
 	add := widget.NewButtonWithIcon("Add another account", theme.ContentAddIcon(), func() {
 		if s.onAdd != nil {
@@ -81,22 +81,38 @@ func (s *AccountsScreen) Content() fyne.CanvasObject { return s.root }
 // SetIssuer shows the configured service address.
 func (s *AccountsScreen) SetIssuer(issuer string) { s.issuer.SetText(issuer) }
 
+// Stop ends pending work (on quit).
+func (s *AccountsScreen) Stop() { s.work.stop() }
+
+// Accounts is the list of accounts signed in on this computer, as last loaded
+// or signed in.
+func (s *AccountsScreen) Accounts() []devices.Me { return slices.Clone(s.accounts) }
+
+// SetCurrent marks me as the current account, adding it to the list when it
+// just signed in.
+func (s *AccountsScreen) SetCurrent(me devices.Me) {
+	list := s.accounts
+	if !slices.ContainsFunc(list, func(m devices.Me) bool { return m.Subject == me.Subject }) {
+		list = append(slices.Clone(list), me)
+	}
+	s.SetAccounts(list, me.Subject)
+}
+
 // SetAccounts shows accounts with current (a Subject) marked.
 func (s *AccountsScreen) SetAccounts(accounts []devices.Me, current string) {
 	s.accounts = slices.Clone(accounts)
 	s.current = current
 	s.list.Objects = nil
 	for _, a := range s.accounts {
-		a := a
 		name := widget.NewLabelWithStyle(accountName(a), fyne.TextAlignLeading, fyne.TextStyle{Bold: a.Subject == current})
 		var right fyne.CanvasObject
 		if a.Subject == current {
 			right = container.NewHBox(widget.NewLabel("Current"),
-				dangerButton("Sign out", theme.LogoutIcon(), func() { s.confirmSignOut(a) }))
+				dangerButton("Sign out", theme.LogoutIcon(), func() { s.ConfirmSignOut(a) }))
 		} else {
 			right = container.NewHBox(
 				widget.NewButtonWithIcon("Use", theme.ConfirmIcon(), func() { s.SwitchTo(a.Subject) }),
-				widget.NewButtonWithIcon("Sign out", theme.LogoutIcon(), func() { s.confirmSignOut(a) }))
+				widget.NewButtonWithIcon("Sign out", theme.LogoutIcon(), func() { s.ConfirmSignOut(a) }))
 		}
 		s.list.Add(container.NewBorder(nil, nil, widget.NewIcon(theme.AccountIcon()), right, name))
 	}
@@ -138,7 +154,8 @@ func (s *AccountsScreen) SwitchTo(subject string) {
 	}, nil)
 }
 
-func (s *AccountsScreen) confirmSignOut(a devices.Me) {
+// ConfirmSignOut asks whether to sign a out of this computer, and does it.
+func (s *AccountsScreen) ConfirmSignOut(a devices.Me) {
 	d := dialog.NewConfirm("Sign out "+accountName(a)+"?",
 		"Linkdesk forgets this account on this computer. Devices you linked stay linked.",
 		func(ok bool) {
@@ -180,17 +197,18 @@ func (s *AccountsScreen) SignOut(subject string) {
 
 func (s *AccountsScreen) run(work func(ctx context.Context) error, ok func(), retry func()) {
 	s.banner.hide()
-	s.progress.Show()
-	s.progress.Start()
-	s.body.Refresh()
+	s.setBusy(true)
 	s.work.start(work, func(err error) {
-		s.progress.Stop()
-		s.progress.Hide()
-		s.body.Refresh()
+		s.setBusy(false)
 		if err != nil {
 			s.banner.show(Explain(err), retry)
 			return
 		}
 		ok()
 	})
+}
+
+func (s *AccountsScreen) setBusy(on bool) {
+	s.progress.set(on)
+	s.body.Refresh()
 }

@@ -46,8 +46,7 @@ type App struct {
 	opts    Options
 	win     fyne.Window
 
-	account  devices.Me
-	accounts []devices.Me
+	account devices.Me // the current account; the list of all is the accounts screen's
 
 	link      *LinkFlow
 	devs      *DevicesScreen
@@ -83,7 +82,7 @@ func NewApp(a fyne.App, svc Services, opts Options) *App {
 	linkSvc := watchLink{LinkService: svc.Link, onSignedOut: app.signedOut}
 	devSvc := watchDevices{DeviceService: svc.Devices, onSignedOut: app.signedOut}
 	app.link = NewLinkFlow(linkSvc, app.Issuer, func() devices.Me { return app.account }, app.win)
-	app.link.Code.EnableScanning(svc.Pictures, app.win)
+	app.link.EnableScanning(svc.Pictures)
 	app.win.SetOnDropped(app.dropped)
 	app.devs = NewDevicesScreen(devSvc, app.win, app.notifyLinked)
 	app.accts = NewAccountsScreen(svc.Session, app.win, app.accountChanged, app.showAddAccount, app.showSettings)
@@ -98,7 +97,7 @@ func NewApp(a fyne.App, svc Services, opts Options) *App {
 	app.tabs.OnSelected = func(t *container.TabItem) {
 		switch t.Content {
 		case app.link.Content():
-			app.link.Code.Focus(app.win.Canvas())
+			app.link.Focus(app.win.Canvas())
 		case app.accts.Content():
 			app.accts.Load()
 		}
@@ -117,9 +116,6 @@ func (a *App) Window() fyne.Window { return a.win }
 
 // Issuer is the configured service address.
 func (a *App) Issuer() string { return a.opts.Issuer }
-
-// Account is the current account (zero when signed out).
-func (a *App) Account() devices.Me { return a.account }
 
 // Start shows the first screen: setup without a service, else connect and
 // show sign-in or the main tabs.
@@ -154,6 +150,30 @@ func (a *App) showBusy(msg string) {
 	a.win.SetContent(centered(420, container.NewCenter(widget.NewLabel(msg)), p))
 }
 
+// screen is what the app needs from a screen it shows in the whole window: its
+// content, where the keyboard focus goes, and a way to end its background work.
+type screen interface {
+	Content() fyne.CanvasObject
+	Focus(fyne.Canvas)
+	Stop()
+}
+
+// showScreen puts s in the window under the app's bar (with a Back button doing
+// back, when not nil), focuses it, and then logs "ui: screen <name>": the log
+// line says the screen is on the window (scripts wait for it).
+func (a *App) showScreen(name string, s screen, back func()) {
+	var backButton *widget.Button
+	if back != nil {
+		backButton = widget.NewButtonWithIcon("Back", theme.NavigateBackIcon(), back)
+	}
+	a.win.SetContent(a.framed(backButton, s.Content()))
+	s.Focus(a.win.Canvas())
+	logScreen(name)
+}
+
+// logScreen logs that the screen called name is now on the window.
+func logScreen(name string) { slog.Info("ui: screen", "screen", name) }
+
 // afterConnect finds the current account and shows sign-in or the tabs.
 func (a *App) afterConnect() {
 	a.showBusy("Loading your accounts…")
@@ -164,7 +184,7 @@ func (a *App) afterConnect() {
 		list, current, err = a.svc.Session.Accounts(ctx)
 		return err
 	}, func(err error) {
-		a.accounts = list
+		a.accts.SetAccounts(list, current)
 		if i := slices.IndexFunc(list, func(m devices.Me) bool { return m.Subject == current }); i >= 0 {
 			a.showMain(list[i])
 			return
@@ -172,13 +192,12 @@ func (a *App) afterConnect() {
 		a.showSignIn(false)
 		if err != nil {
 			// Say why no account could be loaded (say, a locked keyring); signing in may still work.
-			a.signIn.setStatus(Explain(err))
+			a.signIn.ShowStatus(Explain(err))
 		}
 	})
 }
 
 func (a *App) showSetup(err error, canGoBack bool) {
-	slog.Info("ui: screen", "screen", "setup")
 	a.stopScreens()
 	a.setup = NewSetupScreen(a.svc.Connector, a.win, a.opts.Issuer, a.opts.CAFile, func(issuer, caFile string) {
 		changed := issuer != a.opts.Issuer
@@ -194,15 +213,14 @@ func (a *App) showSetup(err error, canGoBack bool) {
 	if err != nil {
 		a.setup.ShowError(err)
 	}
-	var back *widget.Button
+	var back func()
 	if canGoBack {
-		back = widget.NewButtonWithIcon("Back", theme.NavigateBackIcon(), func() {
-			a.setup.connect.stop()
+		back = func() {
+			a.setup.Stop()
 			a.showMain(a.account)
-		})
+		}
 	}
-	a.win.SetContent(a.framed(back, a.setup.Content()))
-	a.setup.Focus(a.win.Canvas())
+	a.showScreen("setup", a.setup, back)
 }
 
 // framed puts content under a bar with the app's name and, when back is not
@@ -230,45 +248,35 @@ func (a *App) showSettings() { a.showSetup(nil, a.account.Subject != "") }
 // showSignIn shows the sign-in screen; adding says another account is being
 // added (so Back returns to the tabs).
 func (a *App) showSignIn(adding bool) {
-	slog.Info("ui: screen", "screen", "signin")
 	a.stopScreens()
 	a.signIn = NewSignInScreen(a.svc.Session, a.opts.Issuer, func(me devices.Me) {
 		a.showMain(me)
 	}, a.showSettings)
-	var back *widget.Button
+	var back func()
 	if adding {
-		back = widget.NewButtonWithIcon("Back", theme.NavigateBackIcon(), func() {
-			a.signIn.Stop()
-			a.showMain(a.account)
-		})
+		back = func() { a.showMain(a.account) }
 	}
-	a.win.SetContent(a.framed(back, a.signIn.Content()))
-	a.signIn.Focus(a.win.Canvas())
+	a.showScreen("signin", a.signIn, back)
 }
 
 func (a *App) showAddAccount() { a.showSignIn(true) }
 
 // showMain shows the tabs for account me.
 func (a *App) showMain(me devices.Me) {
-	slog.Info("ui: screen", "screen", "main")
-	if a.signIn != nil {
-		a.signIn.Stop()
-		a.signIn = nil
-	}
+	a.stopScreens()
 	switched := me.Subject != a.account.Subject
 	a.account = me
-	if !slices.ContainsFunc(a.accounts, func(m devices.Me) bool { return m.Subject == me.Subject }) {
-		a.accounts = append(a.accounts, me)
-	}
+	a.accts.SetCurrent(me)
 	a.acctLabel.SetText(accountName(me))
 	a.win.SetContent(container.NewBorder(a.header, nil, nil, nil, a.tabs))
+	logScreen("main")
 	if switched {
 		a.devs.Clear()
 		a.link.ShowCode()
 	}
 	a.devs.Reload()
 	a.accts.Load()
-	a.link.Code.Focus(a.win.Canvas())
+	a.link.Focus(a.win.Canvas())
 	if a.pendingLink != nil {
 		link := *a.pendingLink
 		a.pendingLink = nil
@@ -293,7 +301,7 @@ func (a *App) OpenLink(link string) {
 		return
 	}
 	a.showLinkTab()
-	a.link.Code.Fill(link)
+	a.link.Fill(link)
 }
 
 // showLinkTab brings the "Link a device" tab's code screen forward.
@@ -308,7 +316,7 @@ func (a *App) dropped(_ fyne.Position, items []fyne.URI) {
 		return
 	}
 	a.showLinkTab()
-	a.link.Code.ScanDropped(items)
+	a.link.ScanDropped(items)
 }
 
 // signedOut follows a sign-in that ended (revoked, expired): it asks the
@@ -319,16 +327,15 @@ func (a *App) signedOut() {
 	}
 	a.devs.Stop()
 	a.showSignIn(false)
-	a.signIn.setStatus("Your sign-in has ended. Sign in again to continue.")
+	a.signIn.ShowStatus("Your sign-in has ended. Sign in again to continue.")
 }
 
 // accountChanged follows a switch or sign-out made on the accounts screen.
 func (a *App) accountChanged(current *devices.Me) {
-	a.accounts = slices.Clone(a.accts.accounts)
 	if current == nil {
 		a.account = devices.Me{}
 		a.devs.Clear()
-		a.link.Code.Reset()
+		a.link.Reset()
 		a.showSignIn(false)
 		return
 	}
@@ -337,12 +344,7 @@ func (a *App) accountChanged(current *devices.Me) {
 
 func (a *App) showAccountMenu() {
 	items := []*fyne.MenuItem{}
-	list := a.accts.accounts // the freshest list, when the accounts screen has loaded it
-	if len(list) == 0 {
-		list = a.accounts
-	}
-	for _, m := range list {
-		m := m
+	for _, m := range a.accts.Accounts() {
 		item := fyne.NewMenuItem(accountName(m), func() {
 			if m.Subject != a.account.Subject {
 				a.accts.SwitchTo(m.Subject)
@@ -354,7 +356,7 @@ func (a *App) showAccountMenu() {
 	items = append(items, fyne.NewMenuItemSeparator(),
 		fyne.NewMenuItem("Add another account…", a.showAddAccount),
 		fyne.NewMenuItem("Sign out", func() {
-			a.accts.confirmSignOut(a.account)
+			a.accts.ConfirmSignOut(a.account)
 		}))
 	menu := widget.NewPopUpMenu(fyne.NewMenu("", items...), a.win.Canvas())
 	pos := fyne.CurrentApp().Driver().AbsolutePositionForObject(a.acctMenu)
@@ -365,14 +367,16 @@ func (a *App) showAccountMenu() {
 // was linked to their account.
 // Links made in this window are not announced again.
 func (a *App) notifyLinked(d devices.Device) {
-	if d.ID != "" && d.ID == a.link.lastLinked {
+	if a.link.LinkedHere(d.ID) {
 		return
 	}
-	name := displayName(d)
+	name := linkedLabel(d).title()
 	a.fyneApp.SendNotification(fyne.NewNotification("Device linked",
 		name+" is now linked to "+accountName(a.account)+"."))
 }
 
+// stopScreens ends the start-up work and the whole-window screens (setup,
+// sign-in), before another screen takes the window.
 func (a *App) stopScreens() {
 	a.startup.stop()
 	if a.signIn != nil {
@@ -380,7 +384,7 @@ func (a *App) stopScreens() {
 		a.signIn = nil
 	}
 	if a.setup != nil {
-		a.setup.connect.stop()
+		a.setup.Stop()
 	}
 }
 
@@ -389,5 +393,5 @@ func (a *App) Stop() {
 	a.stopScreens()
 	a.link.Stop()
 	a.devs.Stop()
-	a.accts.work.stop()
+	a.accts.Stop()
 }

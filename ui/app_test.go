@@ -47,7 +47,11 @@ func (f *fakeSession) SignIn(ctx context.Context) (devices.Me, error) {
 		select {
 		case <-f.release:
 		case <-ctx.Done():
-			return devices.Me{}, ctx.Err()
+		}
+		// A call cancelled before the release gives up, whichever case select
+		// picked: it must not take the account meant for the next call.
+		if err := ctx.Err(); err != nil {
+			return devices.Me{}, err
 		}
 	}
 	f.mu.Lock()
@@ -179,7 +183,7 @@ func TestAppStartsWithSavedIssuerAndAccount(t *testing.T) {
 		test.Type(w.Canvas().Focused(), "wdjbmjht")
 		desk.link.Code.entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
 	})
-	waitFor(t, "the confirm screen", func() bool { return desk.link.Confirm() != nil })
+	waitFor(t, "the confirm screen", func() bool { return desk.link.confirm != nil })
 	shot(t, w, "main-confirm")
 }
 
@@ -328,7 +332,7 @@ func TestAppOpenLinkWaitsForSignIn(t *testing.T) {
 		t.Fatalf("looked up before sign-in: %v", looked)
 	}
 	locked(func() { test.Tap(desk.signIn.start) })
-	waitFor(t, "the confirm screen for the opened link", func() bool { return desk.link.Confirm() != nil })
+	waitFor(t, "the confirm screen for the opened link", func() bool { return desk.link.confirm != nil })
 	if looked, _, _ := svc.calls(); len(looked) != 1 || looked[0] != "WDJBMJHT" {
 		t.Fatalf("looked up %v, want the link's code once", looked)
 	}
@@ -337,8 +341,8 @@ func TestAppOpenLinkWaitsForSignIn(t *testing.T) {
 	locked(func() { desk.tabs.SelectIndex(1) })
 	locked(func() { desk.OpenLink(devices.LinkURL("https://link.phish.example", "BCDF-GHJK")) })
 	locked(func() {
-		if desk.tabs.SelectedIndex() != 0 || desk.link.Confirm() != nil {
-			t.Fatalf("tab %d, confirm %v: want the code screen", desk.tabs.SelectedIndex(), desk.link.Confirm())
+		if desk.tabs.SelectedIndex() != 0 || desk.link.confirm != nil {
+			t.Fatalf("tab %d, confirm %v: want the code screen", desk.tabs.SelectedIndex(), desk.link.confirm)
 		}
 		if !contains(desk.link.Code.hint.Text, "it points at link.phish.example") {
 			t.Fatalf("hint = %q", desk.link.Code.hint.Text)

@@ -3,24 +3,15 @@ package ui
 import (
 	"context"
 	"sync"
+	"time"
 
 	"fyne.io/fyne/v2"
 )
 
-// uiMu serialises every UI update made from a background goroutine. Under the
-// real driver fyne.Do already runs on the one UI goroutine, so the lock is never
-// contended; under the test driver fyne.Do runs on the calling goroutine, and the
-// lock gives tests a happens-before edge to read widgets safely (see waitFor).
-var uiMu sync.Mutex
-
-// doUI runs f on the Fyne UI goroutine.
-func doUI(f func()) {
-	fyne.Do(func() {
-		uiMu.Lock()
-		defer uiMu.Unlock()
-		f()
-	})
-}
+// doUI runs f on the Fyne UI goroutine; every update from a background
+// goroutine goes through it. It is a variable only so that the package's tests
+// can serialise those updates (see the package doc).
+var doUI = fyne.Do
 
 // task runs work off the UI goroutine with a cancellable context and hands its
 // result to done on the UI goroutine, unless the task was cancelled first.
@@ -76,4 +67,31 @@ func (t *task) running() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.cancel != nil
+}
+
+// everySecond calls f on the UI goroutine once a second, for countdowns, until
+// the returned stop is called. stop may be called more than once and from any
+// goroutine; once it was called on the UI goroutine, f does not run again.
+func everySecond(f func()) (stop func()) {
+	done := make(chan struct{})
+	var once sync.Once
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				doUI(func() {
+					select {
+					case <-done:
+					default:
+						f()
+					}
+				})
+			}
+		}
+	}()
+	return func() { once.Do(func() { close(done) }) }
 }

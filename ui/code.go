@@ -23,7 +23,7 @@ type CodeScreen struct {
 	entry    *codeEntry
 	hint     *widget.Label
 	cont     *widget.Button
-	progress *widget.ProgressBarInfinite
+	progress busyBar
 	banner   *banner
 	form     *fyne.Container
 	root     fyne.CanvasObject
@@ -54,9 +54,7 @@ func NewCodeScreen(svc CodeLookup, issuer func() string, onFound func(code strin
 	s.cont.Importance = widget.HighImportance
 	s.cont.Disable()
 
-	s.progress = widget.NewProgressBarInfinite()
-	s.progress.Stop()
-	s.progress.Hide()
+	s.progress = newBusyBar()
 	s.banner = newBanner()
 
 	intro := wrapped("Type the code shown on your TV, console or other device. " +
@@ -238,15 +236,10 @@ func (s *CodeScreen) showFailure(err error) {
 func (s *CodeScreen) setBusy(busy bool) {
 	if busy {
 		s.cont.Disable()
-		s.progress.Show()
-		s.progress.Start()
-		s.relayout()
-		return
 	}
-	s.progress.Stop()
-	s.progress.Hide()
+	s.progress.set(busy)
 	s.relayout()
-	if s.code != "" {
+	if !busy && s.code != "" {
 		s.cont.Enable()
 	}
 }

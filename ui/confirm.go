@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -30,14 +29,13 @@ type ConfirmScreen struct {
 	countdown *widget.Label
 	approve   *widget.Button
 	deny      *widget.Button
-	progress  *widget.ProgressBarInfinite
+	progress  busyBar
 	banner    *banner
 	body      *fyne.Container
 	root      fyne.CanvasObject
 
 	submit   task
-	stopOnce sync.Once
-	stopTick chan struct{}
+	stopTick func() // ends the countdown ticker
 	expired  bool
 }
 
@@ -54,33 +52,17 @@ type ConfirmResult struct {
 func NewConfirmScreen(svc LinkDecider, code string, req devices.LinkRequest, account devices.Me,
 	onDone func(ConfirmResult), onCodeError func(error)) *ConfirmScreen {
 	s := &ConfirmScreen{svc: svc, code: code, req: req, now: time.Now, onDone: onDone,
-		onError: onCodeError, stopTick: make(chan struct{})}
+		onError: onCodeError}
 
-	deviceName := req.Device.Name
-	if deviceName == "" {
-		deviceName = "Unnamed " + strings.ToLower(kindName(req.Device.Kind))
-	}
+	label := deviceLabel(req.Device)
 	icon := widget.NewIcon(kindIcon(req.Device.Kind))
 	iconBox := container.NewGridWrap(fyne.NewSquareSize(theme.IconInlineSize()*3), icon)
-	model := kindName(req.Device.Kind)
-	if req.Device.Model != "" {
-		model += " · " + req.Device.Model
-	}
 	deviceBox := container.NewBorder(nil, nil, iconBox, nil,
-		container.NewVBox(subheading(deviceName), widget.NewLabel(model)))
-
-	clientName := req.Client.Name
-	if clientName == "" {
-		clientName = req.Client.ID
-	}
+		container.NewVBox(subheading(label.title()), widget.NewLabel(label.model())))
 
 	perms := container.NewVBox()
 	for _, sc := range req.Scopes {
-		text := sc.Description
-		if text == "" {
-			text = sc.Name
-		}
-		perms.Add(container.NewBorder(nil, nil, widget.NewIcon(theme.ConfirmIcon()), nil, wrapped(text)))
+		perms.Add(container.NewBorder(nil, nil, widget.NewIcon(theme.ConfirmIcon()), nil, wrapped(scopeText(sc))))
 	}
 	if len(req.Scopes) == 0 {
 		perms.Add(wrapped("Sign in to your account (no other permissions)."))
@@ -108,16 +90,14 @@ func NewConfirmScreen(svc LinkDecider, code string, req devices.LinkRequest, acc
 	s.approve = widget.NewButtonWithIcon("Link device", theme.ConfirmIcon(), s.Approve)
 	s.approve.Importance = widget.HighImportance
 	s.deny = widget.NewButtonWithIcon("Deny", theme.CancelIcon(), s.Deny)
-	s.progress = widget.NewProgressBarInfinite()
-	s.progress.Stop()
-	s.progress.Hide()
+	s.progress = newBusyBar()
 	s.banner = newBanner()
 
 	body := container.NewVBox(
 		heading("Link this device?"),
 		widget.NewCard("", "", deviceBox),
 		widget.NewForm(
-			widget.NewFormItem("App", widget.NewLabelWithStyle(clientName, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})),
+			widget.NewFormItem("App", widget.NewLabelWithStyle(clientName(req.Client), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})),
 			widget.NewFormItem("Account", widget.NewLabel(accountName(account))),
 			widget.NewFormItem("Code", widget.NewLabelWithStyle(devices.FormatCode(code), fyne.TextAlignLeading, fyne.TextStyle{Monospace: true})),
 			widget.NewFormItem("Name", s.name),
@@ -135,7 +115,7 @@ func NewConfirmScreen(svc LinkDecider, code string, req devices.LinkRequest, acc
 	s.body = body
 	s.root = root
 	s.tick()
-	go s.runTicker()
+	s.stopTick = everySecond(s.tick)
 	return s
 }
 
@@ -145,27 +125,8 @@ func (s *ConfirmScreen) Content() fyne.CanvasObject { return s.root }
 // Stop ends the countdown ticker and any submission; call it when the screen
 // goes away.
 func (s *ConfirmScreen) Stop() {
-	s.stopOnce.Do(func() { close(s.stopTick) })
+	s.stopTick()
 	s.submit.stop()
-}
-
-func (s *ConfirmScreen) runTicker() {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stopTick:
-			return
-		case <-t.C:
-			doUI(func() {
-				select {
-				case <-s.stopTick:
-				default:
-					s.tick()
-				}
-			})
-		}
-	}
 }
 
 // tick updates the countdown; at zero it disables linking.
@@ -184,7 +145,9 @@ func (s *ConfirmScreen) tick() {
 		s.countdown.Importance = widget.DangerImportance
 		s.countdown.Refresh()
 		s.approve.Disable()
-		s.stopOnce.Do(func() { close(s.stopTick) })
+		if s.stopTick != nil {
+			s.stopTick()
+		}
 		return
 	}
 	secs := int((left + time.Second - 1) / time.Second)
@@ -260,18 +223,14 @@ func (s *ConfirmScreen) setBusy(busy bool) {
 	if busy {
 		s.approve.Disable()
 		s.deny.Disable()
-		s.progress.Show()
-		s.progress.Start()
-		s.body.Refresh()
-		return
+	} else {
+		s.deny.Enable()
+		if !s.expired {
+			s.approve.Enable()
+		}
 	}
-	s.progress.Stop()
-	s.progress.Hide()
+	s.progress.set(busy)
 	s.body.Refresh()
-	s.deny.Enable()
-	if !s.expired {
-		s.approve.Enable()
-	}
 }
 
 // resultScreen is the final screen after approving or denying, and its

@@ -27,7 +27,7 @@ func toConfirm(t *testing.T, f *LinkFlow) *ConfirmScreen {
 	locked(func() { test.Type(f.Code.entry, "WDJBMJHT") })
 	locked(func() { test.Tap(f.Code.cont) })
 	var c *ConfirmScreen
-	waitFor(t, "the confirm screen", func() bool { c = f.Confirm(); return c != nil })
+	waitFor(t, "the confirm screen", func() bool { c = f.confirm; return c != nil })
 	return c
 }
 
@@ -145,7 +145,7 @@ func TestApproveExpiredGoesBackToCodeKeepingIt(t *testing.T) {
 		if !contains(f.Code.hint.Text, "Get a new code on your device") || f.Code.entry.Text != "WDJB-MJHT" {
 			t.Errorf("hint %q, entry %q", f.Code.hint.Text, f.Code.entry.Text)
 		}
-		if f.Confirm() != nil {
+		if f.confirm != nil {
 			t.Error("confirm screen still active")
 		}
 	})

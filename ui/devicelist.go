@@ -35,7 +35,7 @@ type DevicesScreen struct {
 	empty     fyne.CanvasObject
 	noMatch   *widget.Label
 	detail    *fyne.Container
-	progress  *widget.ProgressBarInfinite
+	progress  busyBar
 	banner    *banner
 	unlinkAll *widget.Button
 	root      fyne.CanvasObject
@@ -80,9 +80,7 @@ func NewDevicesScreen(svc DeviceService, w fyne.Window, onLinked func(devices.De
 	s.noMatch.Hide()
 
 	s.detail = container.NewStack()
-	s.progress = widget.NewProgressBarInfinite()
-	s.progress.Stop()
-	s.progress.Hide()
+	s.progress = newBusyBar()
 	s.banner = newBanner()
 
 	var top *fyne.Container
@@ -125,29 +123,15 @@ func (s *DevicesScreen) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 	d := s.shown[id]
 	row := o.(*fyne.Container)
 	texts := row.Objects[0].(*fyne.Container)
-	texts.Objects[0].(*widget.Label).SetText(displayName(d))
+	texts.Objects[0].(*widget.Label).SetText(linkedLabel(d).title())
 	texts.Objects[1].(*widget.Label).SetText(s.summary(d))
 	row.Objects[1].(*widget.Icon).SetResource(kindIcon(d.Kind))
-}
-
-func displayName(d devices.Device) string {
-	if d.Name != "" {
-		return d.Name
-	}
-	return "Unnamed " + strings.ToLower(kindName(d.Kind))
 }
 
 func (s *DevicesScreen) summary(d devices.Device) string {
 	parts := []string{clientName(d.Client), "linked " + d.LinkedAt.Local().Format("2 Jan 2006")}
 	parts = append(parts, "last seen "+s.lastSeen(d))
 	return strings.Join(parts, " · ")
-}
-
-func clientName(c devices.ClientInfo) string {
-	if c.Name != "" {
-		return c.Name
-	}
-	return c.ID
 }
 
 func (s *DevicesScreen) lastSeen(d devices.Device) string {
@@ -173,15 +157,8 @@ func ago(d time.Duration) string {
 
 // Reload fetches the device list and (re)starts following the events stream.
 func (s *DevicesScreen) Reload() {
-	s.banner.hide()
-	s.progress.Show()
-	s.progress.Start()
-	s.banner.relayout()
-	s.fetch(func() {
-		s.progress.Stop()
-		s.progress.Hide()
-		s.banner.relayout()
-	}, s.followEvents)
+	s.setBusy(true)
+	s.fetch(func() { s.setBusy(false) }, s.followEvents)
 }
 
 // fetch loads the list off the UI goroutine; done runs first whatever happened, then
@@ -279,7 +256,7 @@ func (s *DevicesScreen) applyFilter() {
 	q := strings.ToLower(strings.TrimSpace(s.search.Text))
 	s.shown = s.shown[:0:0]
 	for _, d := range s.all {
-		if q == "" || strings.Contains(strings.ToLower(displayName(d)+" "+clientName(d.Client)+" "+d.Model+" "+kindName(d.Kind)), q) {
+		if q == "" || strings.Contains(strings.ToLower(linkedLabel(d).title()+" "+clientName(d.Client)+" "+d.Model+" "+kindName(d.Kind)), q) {
 			s.shown = append(s.shown, d)
 		}
 	}
@@ -325,18 +302,10 @@ func (s *DevicesScreen) showDetail() {
 	}
 	perms := make([]string, 0, len(d.Scopes))
 	for _, sc := range d.Scopes {
-		if sc.Description != "" {
-			perms = append(perms, "• "+sc.Description)
-		} else {
-			perms = append(perms, "• "+sc.Name)
-		}
+		perms = append(perms, "• "+scopeText(sc))
 	}
 	if len(perms) == 0 {
 		perms = append(perms, "• Sign in to your account")
-	}
-	model := kindName(d.Kind)
-	if d.Model != "" {
-		model += " · " + d.Model
 	}
 	rename := widget.NewButtonWithIcon("Rename", theme.DocumentCreateIcon(), func() { s.confirmRename(d) })
 	unlink := widget.NewButtonWithIcon("Unlink", theme.DeleteIcon(), func() { s.confirmUnlink(d) })
@@ -347,9 +316,9 @@ func (s *DevicesScreen) showDetail() {
 	}
 	s.detail.Objects = []fyne.CanvasObject{container.NewVScroll(container.NewVBox(
 		container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSquareSize(theme.IconInlineSize()*2), widget.NewIcon(kindIcon(d.Kind))), nil,
-			subheading(displayName(d))),
+			subheading(linkedLabel(d).title())),
 		widget.NewForm(
-			widget.NewFormItem("Device", widget.NewLabel(model)),
+			widget.NewFormItem("Device", widget.NewLabel(linkedLabel(d).model())),
 			widget.NewFormItem("App", widget.NewLabel(clientName(d.Client))),
 			widget.NewFormItem("Linked", widget.NewLabel(d.LinkedAt.Local().Format("2 Jan 2006, 15:04"))),
 			widget.NewFormItem("Last seen", widget.NewLabel(s.lastSeen(d))),
@@ -399,7 +368,7 @@ func (s *DevicesScreen) confirmRename(d devices.Device) {
 }
 
 func (s *DevicesScreen) confirmUnlink(d devices.Device) {
-	dlg := dialog.NewConfirm("Unlink "+displayName(d)+"?",
+	dlg := dialog.NewConfirm("Unlink "+linkedLabel(d).title()+"?",
 		"It will be signed out at once and will need a new code to link again.",
 		func(ok bool) {
 			if !ok {
@@ -451,14 +420,9 @@ func (s *DevicesScreen) removeIDs(ids ...string) {
 }
 
 func (s *DevicesScreen) runAction(work func(ctx context.Context) error, ok func()) {
-	s.banner.hide()
-	s.progress.Show()
-	s.progress.Start()
-	s.banner.relayout()
+	s.setBusy(true)
 	s.action.start(work, func(err error) {
-		s.progress.Stop()
-		s.progress.Hide()
-		s.banner.relayout()
+		s.setBusy(false)
 		if err != nil {
 			// Retry repeats the same change, so a rename typed before going
 			// offline is not lost.
@@ -467,4 +431,13 @@ func (s *DevicesScreen) runAction(work func(ctx context.Context) error, ok func(
 		}
 		ok()
 	})
+}
+
+// setBusy shows the progress bar (hiding an old banner) or hides it.
+func (s *DevicesScreen) setBusy(on bool) {
+	if on {
+		s.banner.hide()
+	}
+	s.progress.set(on)
+	s.banner.relayout()
 }

@@ -44,17 +44,18 @@ type KioskScreen struct {
 	lay         *kioskLayout
 	wasUnlinked bool // the link just ended: say so beside the next code
 
-	mu        sync.Mutex // guards the fields below, read by the countdown goroutine
+	mu        sync.Mutex // guards the fields below
 	expiresAt time.Time
 	showing   bool
 	qrContent string
-	stop      chan struct{}
+
+	stopTick func() // ends the countdown ticker
 }
 
 // NewKioskScreen builds the screen; onUnlink runs (off the UI goroutine) when the
 // "Unlink this display" button is tapped.
 func NewKioskScreen(onUnlink func()) *KioskScreen {
-	k := &KioskScreen{onUnlink: onUnlink, now: time.Now, stop: make(chan struct{})}
+	k := &KioskScreen{onUnlink: onUnlink, now: time.Now}
 	k.heading = canvas.NewText("To link this display, scan the code or go to", theme.Color(theme.ColorNameForeground))
 	k.enter = canvas.NewText("and enter", theme.Color(theme.ColorNameForeground))
 	k.heading.TextStyle = fyne.TextStyle{Bold: true}
@@ -84,7 +85,7 @@ func NewKioskScreen(onUnlink func()) *KioskScreen {
 	k.lay = &kioskLayout{k: k}
 	k.root = container.New(k.lay, k.heading, k.enter, k.code, k.address, k.qrBack, k.qr, k.countTxt, k.status, k.linked, k.unlink, k.unlinkTx)
 	k.setMode(false, false)
-	go k.runCountdown()
+	k.stopTick = everySecond(k.updateCountdown)
 	return k
 }
 
@@ -92,15 +93,7 @@ func NewKioskScreen(onUnlink func()) *KioskScreen {
 func (k *KioskScreen) Content() fyne.CanvasObject { return k.root }
 
 // Stop ends the countdown ticker; call it when the screen goes away.
-func (k *KioskScreen) Stop() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	select {
-	case <-k.stop:
-	default:
-		close(k.stop)
-	}
-}
+func (k *KioskScreen) Stop() { k.stopTick() }
 
 // Show renders one state of the device flow. It is safe to call from any goroutine.
 func (k *KioskScreen) Show(s device.State) {
@@ -199,19 +192,6 @@ func (k *KioskScreen) setStatus(text string, warn bool) {
 		k.status.Color = theme.Color(theme.ColorNameForeground)
 	}
 	k.status.Refresh()
-}
-
-func (k *KioskScreen) runCountdown() {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-k.stop:
-			return
-		case <-t.C:
-			doUI(k.updateCountdown)
-		}
-	}
 }
 
 // updateCountdown rewrites "Code expires in m:ss"; runs on the UI goroutine.

@@ -39,10 +39,11 @@ func TestKioskAgainstLinkd(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 
 	waitFor(t, "a code", func() bool { return k.code.Visible() && k.code.Text != "" })
-	uiMu.Lock()
-	code := k.code.Text
-	link := decodeKioskQR(t, k, w)
-	uiMu.Unlock()
+	var code, link string
+	locked(func() {
+		code = k.code.Text
+		link = decodeKioskQR(t, k, w)
+	})
 	// The app accepts the scanned link for this issuer and finds the same code in it.
 	got, err := devices.ParseCodeInput(link, in.Issuer)
 	if err != nil || devices.FormatCode(got) != code {
@@ -54,9 +55,7 @@ func TestKioskAgainstLinkd(t *testing.T) {
 	}
 	waitFor(t, "linked", func() bool { return k.linked.Visible() && k.linked.Text == "Linked to Ada" })
 
-	uiMu.Lock()
-	test.Tap(k.unlink)
-	uiMu.Unlock()
+	locked(func() { test.Tap(k.unlink) })
 	waitFor(t, "a new code", func() bool { return k.code.Visible() && k.code.Text != "" && k.code.Text != code })
 	list, err := app.Devices(t.Context())
 	if err != nil || len(list) != 0 {

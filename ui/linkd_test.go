@@ -82,7 +82,7 @@ func TestRealLinkdPasteApproveAndManage(t *testing.T) {
 		test.Tap(flow.Code.cont)
 	})
 	var c *ConfirmScreen
-	waitFor(t, "the confirm screen", func() bool { c = flow.Confirm(); return c != nil })
+	waitFor(t, "the confirm screen", func() bool { c = flow.confirm; return c != nil })
 	locked(func() {
 		for _, want := range []string{"Lobby kiosk", "Lobby screen 2", accountName(me), "Code expires in"} {
 			if !hasText(w.Content(), want) {
@@ -158,7 +158,7 @@ func TestRealLinkdDenyAndBadCodes(t *testing.T) {
 		test.Tap(flow.Code.cont)
 	})
 	var c *ConfirmScreen
-	waitFor(t, "the confirm screen", func() bool { c = flow.Confirm(); return c != nil })
+	waitFor(t, "the confirm screen", func() bool { c = flow.confirm; return c != nil })
 	locked(func() { test.Tap(c.deny) })
 	waitFor(t, "the denied screen", func() bool { return hasText(w.Content(), "Request denied") })
 	select {

@@ -280,7 +280,7 @@ type cameraDialog struct {
 	preview      *canvas.Image
 	placeholder  *fyne.Container
 	status       *widget.Label
-	progress     *widget.ProgressBarInfinite
+	progress     busyBar
 	alternatives *fyne.Container
 	content      *fyne.Container
 	view         *fyne.Container // the preview and its background
@@ -297,7 +297,8 @@ func newCameraDialog(w fyne.Window, cancel context.CancelFunc, openFile, paste f
 	bg.SetMinSize(fyne.NewSize(480, 360))
 	cd.placeholder = container.NewCenter(widget.NewIcon(theme.MediaPhotoIcon()))
 	cd.status = wrapped("Starting the camera…")
-	cd.progress = widget.NewProgressBarInfinite()
+	cd.progress = newBusyBar()
+	cd.progress.set(true)
 	cd.alternatives = container.NewCenter(container.NewHBox(
 		widget.NewButtonWithIcon("Picture file…", theme.FolderOpenIcon(), openFile),
 		widget.NewButtonWithIcon("Paste picture", theme.ContentPasteIcon(), paste),
@@ -307,7 +308,7 @@ func newCameraDialog(w fyne.Window, cancel context.CancelFunc, openFile, paste f
 	cd.content = container.NewVBox(
 		cd.view,
 		cd.status,
-		cd.progress,
+		cd.progress.ProgressBarInfinite,
 		cd.alternatives,
 	)
 	cd.d = dialog.NewCustom("Scan the QR code", "Cancel", limitWidth(560, cd.content), w)
@@ -325,7 +326,7 @@ func (cd *cameraDialog) show() {
 // watching says the camera is on and what to do.
 func (cd *cameraDialog) watching() {
 	cd.setStatus("Hold the QR code on your device up to the camera.", widget.MediumImportance)
-	cd.progress.Hide()
+	cd.progress.set(false)
 }
 
 func (cd *cameraDialog) frame(img image.Image) {
@@ -357,7 +358,7 @@ func (cd *cameraDialog) failed(err error) {
 	}
 	// No live picture to show: the message and the other sources take its place.
 	cd.view.Hide()
-	cd.progress.Hide()
+	cd.progress.set(false)
 	cd.alternatives.Show()
 	cd.setStatus(Explain(err)+" You can open or paste a picture of the QR code instead.", widget.DangerImportance)
 }

@@ -105,7 +105,7 @@ type deviceCode struct{ Complete, Code string }
 func waitConfirmFor(t *testing.T, flow *LinkFlow, w fyne.Window, device string) {
 	t.Helper()
 	waitFor(t, "the confirm screen for "+device, func() bool {
-		return flow.Confirm() != nil && hasText(w.Content(), device)
+		return flow.confirm != nil && hasText(w.Content(), device)
 	})
 }
 
@@ -236,7 +236,7 @@ func TestScanCameraOpensConfirm(t *testing.T) {
 		return cd != nil && contains(cd.status.Text, scantest.ForeignHost) && cd.preview.Image != nil
 	})
 	shot(t, w, "scan-camera-phishing")
-	if flow.Confirm() != nil {
+	if flow.confirm != nil {
 		t.Fatal("a phishing code opened the confirm screen")
 	}
 

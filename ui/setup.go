@@ -24,7 +24,7 @@ type SetupScreen struct {
 	caFile   *widget.Entry
 	check    *widget.Button
 	cancel   *widget.Button
-	progress *widget.ProgressBarInfinite
+	progress busyBar
 	status   *widget.Label
 	body     *fyne.Container
 	root     fyne.CanvasObject
@@ -52,9 +52,7 @@ func NewSetupScreen(svc ServiceConnector, w fyne.Window, issuer, caFile string, 
 	s.check.Importance = widget.HighImportance
 	s.cancel = widget.NewButtonWithIcon("Cancel", theme.CancelIcon(), s.Cancel)
 	s.cancel.Hide()
-	s.progress = widget.NewProgressBarInfinite()
-	s.progress.Stop()
-	s.progress.Hide()
+	s.progress = newBusyBar()
 	s.status = wrapped("")
 	s.status.Hide()
 
@@ -83,6 +81,9 @@ func (s *SetupScreen) Focus(c fyne.Canvas) {
 		c.Focus(s.issuer)
 	}
 }
+
+// Stop abandons a check in progress (the screen is going away).
+func (s *SetupScreen) Stop() { s.connect.stop() }
 
 // ShowError shows err (say, from connecting at start-up) under the form.
 func (s *SetupScreen) ShowError(err error) {
@@ -147,14 +148,11 @@ func (s *SetupScreen) setBusy(busy bool) {
 	if busy {
 		s.check.Disable()
 		s.cancel.Show()
-		s.progress.Show()
-		s.progress.Start()
 	} else {
 		s.check.Enable()
 		s.cancel.Hide()
-		s.progress.Stop()
-		s.progress.Hide()
 	}
+	s.progress.set(busy)
 	s.relayout()
 }
 

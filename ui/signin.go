@@ -23,7 +23,7 @@ type SignInScreen struct {
 	status   *widget.Label
 	service  *widget.Label
 	body     *fyne.Container
-	progress *widget.ProgressBarInfinite
+	progress busyBar
 	root     fyne.CanvasObject
 
 	signIn task
@@ -37,11 +37,10 @@ func NewSignInScreen(svc SessionService, issuer string, onSignedIn func(devices.
 	s.start = widget.NewButtonWithIcon("Sign in with your browser", theme.LoginIcon(), s.Start)
 	s.start.Importance = widget.HighImportance
 	s.cancel = widget.NewButtonWithIcon("Cancel", theme.CancelIcon(), s.Cancel)
-	s.progress = widget.NewProgressBarInfinite()
-	s.progress.Stop()
+	s.progress = newBusyBar()
 	s.waiting = container.NewVBox(
 		widget.NewLabelWithStyle("Finish signing in in your browser…", fyne.TextAlignCenter, fyne.TextStyle{Bold: true}),
-		s.progress,
+		s.progress.ProgressBarInfinite,
 		container.NewCenter(s.cancel),
 	)
 	s.waiting.Hide()
@@ -51,7 +50,9 @@ func NewSignInScreen(svc SessionService, issuer string, onSignedIn func(devices.
 	s.status.Hide()
 	s.service = wrapped("")
 	s.service.Alignment = fyne.TextAlignCenter
-	s.SetIssuer(issuer)
+	if issuer != "" {
+		s.service.SetText("Service: " + issuer)
+	}
 
 	intro := wrapped("Linkdesk opens your web browser so you can sign in to your account there. " +
 		"Your password is never typed into this app.")
@@ -79,21 +80,12 @@ func (s *SignInScreen) Content() fyne.CanvasObject { return s.root }
 // Focus puts the keyboard focus on the sign-in button, so Space starts signing in.
 func (s *SignInScreen) Focus(c fyne.Canvas) { c.Focus(s.start) }
 
-// SetIssuer names the service being signed in to.
-func (s *SignInScreen) SetIssuer(issuer string) {
-	if issuer == "" {
-		s.service.SetText("")
-		return
-	}
-	s.service.SetText("Service: " + issuer)
-}
-
 // Start begins signing in.
 func (s *SignInScreen) Start() {
 	if s.signIn.running() {
 		return
 	}
-	s.setStatus("")
+	s.ShowStatus("")
 	s.setWaiting(true)
 	var me devices.Me
 	s.signIn.start(func(ctx context.Context) error {
@@ -103,7 +95,7 @@ func (s *SignInScreen) Start() {
 	}, func(err error) {
 		s.setWaiting(false)
 		if err != nil {
-			s.setStatus(Explain(err))
+			s.ShowStatus(Explain(err))
 			return
 		}
 		if s.onSignedIn != nil {
@@ -116,7 +108,7 @@ func (s *SignInScreen) Start() {
 func (s *SignInScreen) Cancel() {
 	s.signIn.stop()
 	s.setWaiting(false)
-	s.setStatus("")
+	s.ShowStatus("")
 }
 
 // Stop abandons a sign-in in progress (the screen is going away).
@@ -126,16 +118,17 @@ func (s *SignInScreen) setWaiting(on bool) {
 	if on {
 		s.start.Hide()
 		s.waiting.Show()
-		s.progress.Start()
 	} else {
-		s.progress.Stop()
 		s.waiting.Hide()
 		s.start.Show()
 	}
+	s.progress.set(on)
 	s.relayout()
 }
 
-func (s *SignInScreen) setStatus(msg string) {
+// ShowStatus shows msg under the button (why signing in is needed, or what
+// failed); "" hides it.
+func (s *SignInScreen) ShowStatus(msg string) {
 	s.status.SetText(msg)
 	if msg == "" {
 		s.status.Hide()

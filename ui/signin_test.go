@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"testing"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
@@ -50,10 +51,41 @@ func TestSignInRefusedInBrowserIsExplained(t *testing.T) {
 	})
 }
 
+// answeringSession hands each SignIn call to the test, which answers it
+// whenever it likes and whatever the call's context: like a browser that
+// finishes signing in after the person pressed Cancel.
+type answeringSession struct {
+	fakeSession
+	calls chan signInCall
+}
+
+type signInCall struct {
+	ctx    context.Context
+	answer chan devices.Me
+}
+
+func (s *answeringSession) SignIn(ctx context.Context) (devices.Me, error) {
+	c := signInCall{ctx: ctx, answer: make(chan devices.Me)}
+	s.calls <- c
+	return <-c.answer, nil
+}
+
+func nextCall(t *testing.T, calls <-chan signInCall) signInCall {
+	t.Helper()
+	select {
+	case c := <-calls:
+		return c
+	case <-time.After(15 * time.Second):
+		t.Fatal("SignIn was not called")
+		return signInCall{}
+	}
+}
+
 func TestSignInCancelStopsWaiting(t *testing.T) {
-	sess := &fakeSession{next: []devices.Me{demoAccount()}, release: make(chan struct{})}
+	sess := &answeringSession{calls: make(chan signInCall)}
 	s, _, got := newSignInTest(t, sess)
 	locked(func() { test.Tap(s.start) })
+	stale := nextCall(t, sess.calls)
 	locked(func() {
 		if !s.waiting.Visible() || s.start.Visible() {
 			t.Fatal("no waiting state")
@@ -63,7 +95,28 @@ func TestSignInCancelStopsWaiting(t *testing.T) {
 			t.Error("Cancel did not return to the start")
 		}
 	})
-	close(sess.release) // a late browser answer is ignored
+	if stale.ctx.Err() == nil {
+		t.Fatal("Cancel did not cancel the sign-in's context")
+	}
+
+	// The browser answers the cancelled sign-in late: the answer reaches the UI
+	// goroutine and is ignored.
+	before := uiUpdates.Load()
+	stale.answer <- devices.Me{Subject: "late", DisplayName: "Late Answer"}
+	waitFor(t, "the late answer to reach the UI", func() bool { return uiUpdates.Load() > before })
+	locked(func() {
+		if len(*got) != 0 || s.waiting.Visible() || !s.start.Visible() || s.status.Visible() {
+			t.Errorf("late answer not ignored: signed in %v, waiting %v, status %q", *got, s.waiting.Visible(), s.status.Text)
+		}
+	})
+
+	// A new sign-in works and reports only its own account.
 	locked(func() { test.Tap(s.start) })
+	nextCall(t, sess.calls).answer <- demoAccount()
 	waitFor(t, "the sign-in", func() bool { return len(*got) == 1 })
+	locked(func() {
+		if (*got)[0].Subject != demoAccount().Subject {
+			t.Errorf("signed in %v, want %v", *got, demoAccount())
+		}
+	})
 }

@@ -2,7 +2,6 @@ package ui
 
 import (
 	"image/color"
-	"strings"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
@@ -10,8 +9,6 @@ import (
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
-
-	"github.com/linkdesk/linkdesk/devices"
 )
 
 // banner is a strip shown above a screen's content when the service can't be
@@ -75,40 +72,6 @@ func withAlpha(c color.Color, a uint8) color.Color {
 	return color.NRGBA{R: uint8(r >> 8), G: uint8(g >> 8), B: uint8(bl >> 8), A: a}
 }
 
-// kindIcon is the theme icon standing for a device kind.
-func kindIcon(k devices.DeviceKind) fyne.Resource {
-	switch k {
-	case devices.KindTV:
-		return theme.DesktopIcon()
-	case devices.KindConsole:
-		return theme.MediaPlayIcon()
-	case devices.KindKiosk:
-		return theme.ViewFullScreenIcon()
-	case devices.KindComputer:
-		return theme.ComputerIcon()
-	case devices.KindPhone:
-		return theme.MediaPhotoIcon()
-	}
-	return theme.QuestionIcon()
-}
-
-// kindName words a device kind for people.
-func kindName(k devices.DeviceKind) string {
-	switch k {
-	case devices.KindTV:
-		return "TV"
-	case devices.KindConsole:
-		return "Game console"
-	case devices.KindKiosk:
-		return "Kiosk"
-	case devices.KindComputer:
-		return "Computer"
-	case devices.KindPhone:
-		return "Phone"
-	}
-	return "Device"
-}
-
 // heading is a large bold title.
 func heading(text string) *widget.RichText {
 	return widget.NewRichText(&widget.TextSegment{Text: text, Style: widget.RichTextStyle{
@@ -126,21 +89,6 @@ func wrapped(text string) *widget.Label {
 	l := widget.NewLabel(text)
 	l.Wrapping = fyne.TextWrapWord
 	return l
-}
-
-// accountName is how an account is named on screen.
-func accountName(me devices.Me) string {
-	name := strings.TrimSpace(me.DisplayName)
-	if name == "" {
-		name = me.Username
-	}
-	if me.Email != "" && me.Email != name {
-		if name == "" {
-			return me.Email
-		}
-		return name + " (" + me.Email + ")"
-	}
-	return name
 }
 
 // bigTextTheme enlarges text, for the code entry people read from across a room.
@@ -194,4 +142,27 @@ func centered(w float32, objs ...fyne.CanvasObject) *fyne.Container {
 	col.Objects = append(col.Objects, objs...)
 	col.Objects = append(col.Objects, layout.NewSpacer())
 	return limitWidth(w, col)
+}
+
+// busyBar is the infinite progress bar a screen shows while its work runs; it
+// starts hidden and stopped, so it costs nothing when idle.
+type busyBar struct{ *widget.ProgressBarInfinite }
+
+func newBusyBar() busyBar {
+	p := widget.NewProgressBarInfinite()
+	p.Stop()
+	p.Hide()
+	return busyBar{p}
+}
+
+// set shows and animates the bar (on) or stops and hides it; the caller
+// refreshes the container around it.
+func (b busyBar) set(on bool) {
+	if on {
+		b.Show()
+		b.Start()
+	} else {
+		b.Stop()
+		b.Hide()
+	}
 }

@@ -1,11 +1,9 @@
-package main
+package desktop
 
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -27,17 +25,17 @@ func shortSocketDir(t *testing.T) string {
 func TestHandOffReachesRunningInstance(t *testing.T) {
 	path := filepath.Join(shortSocketDir(t), "app.sock")
 	got := make(chan string, 2)
-	ln, err := listenForLinks(path, func(l string) { got <- l })
+	ln, err := ListenForLinks(path, func(l string) { got <- l })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 
 	link := "linkdesk://link?issuer=https%3A%2F%2Flink.example.com&user_code=BCDF-GHJK"
-	if err := handOff(path, link); err != nil {
+	if err := HandOff(path, link); err != nil {
 		t.Fatalf("handOff: %v", err)
 	}
-	if err := handOff(path, ""); err != nil {
+	if err := HandOff(path, ""); err != nil {
 		t.Fatalf("handOff without a link: %v", err)
 	}
 	for _, want := range []string{link, ""} {
@@ -52,8 +50,8 @@ func TestHandOffReachesRunningInstance(t *testing.T) {
 	}
 
 	// A second instance does not take over the socket.
-	if _, err := listenForLinks(path, func(string) {}); !errors.Is(err, errAlreadyRunning) {
-		t.Fatalf("second listen: %v, want errAlreadyRunning", err)
+	if _, err := ListenForLinks(path, func(string) {}); !errors.Is(err, ErrAlreadyRunning) {
+		t.Fatalf("second listen: %v, want ErrAlreadyRunning", err)
 	}
 }
 
@@ -61,21 +59,21 @@ func TestHandOffReachesRunningInstance(t *testing.T) {
 // crashed instance left behind, the launch becomes the instance itself.
 func TestHandOffWithoutInstance(t *testing.T) {
 	path := filepath.Join(shortSocketDir(t), "app.sock")
-	if err := handOff(path, "x"); !errors.Is(err, errNoInstance) {
-		t.Fatalf("handOff to nobody: %v, want errNoInstance", err)
+	if err := HandOff(path, "x"); !errors.Is(err, ErrNoInstance) {
+		t.Fatalf("handOff to nobody: %v, want ErrNoInstance", err)
 	}
 	if err := os.WriteFile(path, nil, 0o600); err != nil { // the stale leftover
 		t.Fatal(err)
 	}
-	if err := handOff(path, "x"); !errors.Is(err, errNoInstance) {
-		t.Fatalf("handOff to a stale socket: %v, want errNoInstance", err)
+	if err := HandOff(path, "x"); !errors.Is(err, ErrNoInstance) {
+		t.Fatalf("handOff to a stale socket: %v, want ErrNoInstance", err)
 	}
 	got := make(chan string, 1)
-	ln, err := listenForLinks(path, func(l string) { got <- l })
+	ln, err := ListenForLinks(path, func(l string) { got <- l })
 	if err != nil {
 		t.Fatalf("listen over a stale socket: %v", err)
 	}
-	if err := handOff(path, "second"); err != nil {
+	if err := HandOff(path, "second"); err != nil {
 		t.Fatal(err)
 	}
 	if l := <-got; l != "second" {
@@ -97,7 +95,7 @@ func TestInstanceSocketIsPrivate(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "linkdesk"), 0o777); err != nil {
 		t.Fatal(err)
 	}
-	path, err := instanceSocketPath()
+	path, err := SocketPath()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,42 +105,5 @@ func TestInstanceSocketIsPrivate(t *testing.T) {
 	}
 	if perm := fi.Mode().Perm(); perm != 0o700 {
 		t.Fatalf("socket directory mode %o, want 700", perm)
-	}
-}
-
-// TestRegisterSchemeMakesLinkdeskTheHandler registers with the real xdg-mime
-// in a private data and config home, and asks xdg-mime back.
-func TestRegisterSchemeMakesLinkdeskTheHandler(t *testing.T) {
-	if _, err := exec.LookPath("xdg-mime"); err != nil {
-		t.Skip("xdg-mime is not installed (Debian package xdg-utils)")
-	}
-	home := t.TempDir()
-	t.Setenv("HOME", home)
-	t.Setenv("XDG_DATA_HOME", filepath.Join(home, "data"))
-	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, "config"))
-	t.Setenv("XDG_CURRENT_DESKTOP", "")
-	exe := "/opt/Link desk/linkdesk"
-	entry, err := registerScheme(exe)
-	if err != nil {
-		t.Fatalf("registerScheme: %v", err)
-	}
-	body, err := os.ReadFile(entry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"MimeType=x-scheme-handler/linkdesk;", `Exec="/opt/Link desk/linkdesk" %u`, "Icon=" + appID} {
-		if !strings.Contains(string(body), want) {
-			t.Errorf("desktop entry lacks %q:\n%s", want, body)
-		}
-	}
-	if plain := string(desktopEntry("/usr/bin/linkdesk")); !strings.Contains(plain, "Exec=/usr/bin/linkdesk %u\n") {
-		t.Errorf("a plain path should not be quoted:\n%s", plain)
-	}
-	out, err := exec.Command("xdg-mime", "query", "default", schemeMime).Output()
-	if err != nil {
-		t.Fatalf("xdg-mime query: %v", err)
-	}
-	if got := strings.TrimSpace(string(out)); got != desktopFileName {
-		t.Fatalf("xdg-mime says linkdesk:// opens %q, want %q", got, desktopFileName)
 	}
 }

@@ -1,6 +1,6 @@
 //go:build linux || freebsd || openbsd || netbsd
 
-package main
+package desktop
 
 import (
 	"bytes"
@@ -9,15 +9,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-
-	"github.com/linkdesk/linkdesk/assets"
 )
 
-// registerScheme writes a desktop entry for exe that handles linkdesk:// links
-// into the user's applications folder, installs the icon, and makes the entry
-// the default handler with xdg-mime. `fyne package` writes a similar entry but
+// RegisterScheme makes exe the current user's handler of linkdesk:// links: it
+// writes a desktop entry named after appID (the Fyne app id) into the user's
+// applications folder, installs icon (PNG) under that id, and makes the entry
+// the default handler with xdg-mime. It returns the entry's path. `fyne package` writes a similar entry but
 // its template has no MimeType line, so the scheme needs this step.
-func registerScheme(exe string) (string, error) {
+func RegisterScheme(appID, exe string, icon []byte) (string, error) {
 	data := os.Getenv("XDG_DATA_HOME")
 	if data == "" {
 		home, err := os.UserHomeDir()
@@ -33,14 +32,15 @@ func registerScheme(exe string) (string, error) {
 			return "", err
 		}
 	}
-	if err := os.WriteFile(filepath.Join(icons, appID+".png"), assets.Icon.Content(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(icons, appID+".png"), icon, 0o644); err != nil {
 		return "", err
 	}
-	entry := filepath.Join(apps, desktopFileName)
-	if err := os.WriteFile(entry, desktopEntry(exe), 0o644); err != nil {
+	desktopFile := desktopFileName(appID)
+	entry := filepath.Join(apps, desktopFile)
+	if err := os.WriteFile(entry, desktopEntry(appID, exe), 0o644); err != nil {
 		return "", err
 	}
-	if out, err := exec.Command("xdg-mime", "default", desktopFileName, schemeMime).CombinedOutput(); err != nil {
+	if out, err := exec.Command("xdg-mime", "default", desktopFile, SchemeMime).CombinedOutput(); err != nil {
 		return entry, fmt.Errorf("wrote %s, but xdg-mime could not make it the linkdesk:// handler: %v %s", entry, err, bytes.TrimSpace(out))
 	}
 	// Refresh the desktop's cache of handlers where the tool exists; xdg-mime already chose ours.
@@ -48,10 +48,14 @@ func registerScheme(exe string) (string, error) {
 	return entry, nil
 }
 
+// desktopFileName is the freedesktop.org desktop entry of the app; it matches
+// the app id, as `fyne package` names it.
+func desktopFileName(appID string) string { return appID + ".desktop" }
+
 // desktopEntry is the desktop entry for exe, with %u so the opened link is
 // passed as the argument. The path is quoted only when the desktop entry spec
 // requires it, since simple launchers (xdg-open 1.1) split Exec on spaces.
-func desktopEntry(exe string) []byte {
+func desktopEntry(appID, exe string) []byte {
 	quoted := exe
 	if strings.ContainsAny(exe, " \t\n\"'\\><~|&;$*?#()`") {
 		quoted = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "`", "\\`", "$", `\$`).Replace(exe) + `"`
@@ -66,7 +70,7 @@ Icon=` + appID + `
 Terminal=false
 Categories=Utility;Network;
 Keywords=link;device;tv;code;login;
-MimeType=` + schemeMime + `;
+MimeType=` + SchemeMime + `;
 StartupWMClass=Linkdesk
 `)
 }

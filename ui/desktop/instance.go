@@ -1,4 +1,14 @@
-package main
+// Package desktop ties the Linkdesk app into the person's desktop session
+// without Fyne: the single-instance handoff (one window per person) and
+// registering the app as the handler of linkdesk:// links.
+//
+// One Linkdesk window per person: a later launch (say, the OS opening a
+// linkdesk:// link) hands its link to the running app over a Unix socket in a
+// directory only this user can enter, and exits. The running app brings its
+// window forward with the code filled in. A link received this way is treated
+// exactly like a pasted one: checked against the configured issuer and never
+// approved without the person's click.
+package desktop
 
 import (
 	"bufio"
@@ -15,13 +25,6 @@ import (
 	"time"
 )
 
-// One Linkdesk window per person: a later launch (say, the OS opening a
-// linkdesk:// link) hands its link to the running app over a Unix socket in a
-// directory only this user can enter, and exits. The running app brings its
-// window forward with the code filled in. A link received this way is treated
-// exactly like a pasted one: checked against the configured issuer and never
-// approved without the person's click.
-
 // handOffTimeout bounds each step of a handoff, so a hung instance can't hang
 // the new launch.
 const handOffTimeout = 3 * time.Second
@@ -35,12 +38,14 @@ type handOffMessage struct {
 	Open string `json:"open"`
 }
 
-// errNoInstance means no running Linkdesk answered on the socket.
-var errNoInstance = errors.New("no running Linkdesk window")
+// ErrNoInstance means no running Linkdesk answered on the socket; the caller
+// should become the running instance.
+var ErrNoInstance = errors.New("no running Linkdesk window")
 
-// instanceSocketPath is the per-user socket of the running app: in
-// $XDG_RUNTIME_DIR when set (per-login, private), else the user cache dir.
-func instanceSocketPath() (string, error) {
+// SocketPath is the per-user socket of the running app, in a private directory
+// it creates: in $XDG_RUNTIME_DIR when set (per-login, private), else the user
+// cache dir.
+func SocketPath() (string, error) {
 	dir := os.Getenv("XDG_RUNTIME_DIR")
 	if dir == "" {
 		var err error
@@ -60,11 +65,11 @@ func instanceSocketPath() (string, error) {
 }
 
 // handOff gives link to the Linkdesk already running on path. It returns
-// errNoInstance when none is running, so the caller becomes the instance.
-func handOff(path, link string) error {
+// ErrNoInstance when none is running, so the caller becomes the instance.
+func HandOff(path, link string) error {
 	conn, err := net.DialTimeout("unix", path, handOffTimeout)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errNoInstance, err)
+		return fmt.Errorf("%w: %v", ErrNoInstance, err)
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(handOffTimeout))
@@ -78,23 +83,23 @@ func handOff(path, link string) error {
 	return nil
 }
 
-// linkListener is the running app's side of the socket.
-type linkListener struct {
+// LinkListener is the running app's side of the socket; Close it on quit.
+type LinkListener struct {
 	ln   net.Listener
 	path string
 	wg   sync.WaitGroup
 }
 
-// listenForLinks makes this process the running instance on path; open gets
+// ListenForLinks makes this process the running instance on path; open gets
 // each link a later launch hands over (on the listener's goroutine). When
-// another instance answers on path first, it returns errAlreadyRunning.
-func listenForLinks(path string, open func(link string)) (*linkListener, error) {
+// another instance answers on path first, it returns ErrAlreadyRunning.
+func ListenForLinks(path string, open func(link string)) (*LinkListener, error) {
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		// Either another instance is listening, or a crashed one left its socket behind.
 		if c, dialErr := net.DialTimeout("unix", path, handOffTimeout); dialErr == nil {
 			c.Close()
-			return nil, errAlreadyRunning
+			return nil, ErrAlreadyRunning
 		}
 		if rmErr := os.Remove(path); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
 			return nil, err
@@ -103,16 +108,16 @@ func listenForLinks(path string, open func(link string)) (*linkListener, error) 
 			return nil, err
 		}
 	}
-	l := &linkListener{ln: ln, path: path}
+	l := &LinkListener{ln: ln, path: path}
 	l.wg.Add(1)
 	go l.serve(open)
 	return l, nil
 }
 
-// errAlreadyRunning means another Linkdesk took the socket first.
-var errAlreadyRunning = errors.New("Linkdesk is already running")
+// ErrAlreadyRunning means another Linkdesk took the socket first.
+var ErrAlreadyRunning = errors.New("another Linkdesk is already running")
 
-func (l *linkListener) serve(open func(string)) {
+func (l *LinkListener) serve(open func(string)) {
 	defer l.wg.Done()
 	for {
 		conn, err := l.ln.Accept()
@@ -126,7 +131,7 @@ func (l *linkListener) serve(open func(string)) {
 	}
 }
 
-func (l *linkListener) handle(conn net.Conn, open func(string)) {
+func (l *LinkListener) handle(conn net.Conn, open func(string)) {
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(handOffTimeout))
 	var msg handOffMessage
@@ -140,7 +145,7 @@ func (l *linkListener) handle(conn net.Conn, open func(string)) {
 }
 
 // Close stops listening and removes the socket.
-func (l *linkListener) Close() error {
+func (l *LinkListener) Close() error {
 	err := l.ln.Close()
 	l.wg.Wait()
 	return err

@@ -1,0 +1,100 @@
+package ui
+
+import (
+	"strings"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/theme"
+
+	"github.com/linkdesk/linkdesk/devices"
+)
+
+// deviceLabel words a device for people the same way on every screen, whether
+// it is asking to be linked (a LinkRequest's DeviceInfo) or already linked.
+type deviceLabel devices.DeviceInfo
+
+// linkedLabel is the label of a linked device.
+func linkedLabel(d devices.Device) deviceLabel {
+	return deviceLabel{Name: d.Name, Model: d.Model, Kind: d.Kind}
+}
+
+// title is the device's name, or "Unnamed tv" and the like when it gave none.
+func (l deviceLabel) title() string {
+	if l.Name != "" {
+		return l.Name
+	}
+	return "Unnamed " + strings.ToLower(kindName(l.Kind))
+}
+
+// model is the kind and, when known, the model: "TV · Bravia XR".
+func (l deviceLabel) model() string {
+	if l.Model != "" {
+		return kindName(l.Kind) + " · " + l.Model
+	}
+	return kindName(l.Kind)
+}
+
+// clientName is how an app (OAuth client) is named on screen.
+func clientName(c devices.ClientInfo) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ID
+}
+
+// scopeText is a permission in plain words, or its name when it has no description.
+func scopeText(sc devices.Scope) string {
+	if sc.Description != "" {
+		return sc.Description
+	}
+	return sc.Name
+}
+
+// kindIcon is the theme icon standing for a device kind.
+func kindIcon(k devices.DeviceKind) fyne.Resource {
+	switch k {
+	case devices.KindTV:
+		return theme.DesktopIcon()
+	case devices.KindConsole:
+		return theme.MediaPlayIcon()
+	case devices.KindKiosk:
+		return theme.ViewFullScreenIcon()
+	case devices.KindComputer:
+		return theme.ComputerIcon()
+	case devices.KindPhone:
+		return theme.MediaPhotoIcon()
+	}
+	return theme.QuestionIcon()
+}
+
+// kindName words a device kind for people.
+func kindName(k devices.DeviceKind) string {
+	switch k {
+	case devices.KindTV:
+		return "TV"
+	case devices.KindConsole:
+		return "Game console"
+	case devices.KindKiosk:
+		return "Kiosk"
+	case devices.KindComputer:
+		return "Computer"
+	case devices.KindPhone:
+		return "Phone"
+	}
+	return "Device"
+}
+
+// accountName is how an account is named on screen.
+func accountName(me devices.Me) string {
+	name := strings.TrimSpace(me.DisplayName)
+	if name == "" {
+		name = me.Username
+	}
+	if me.Email != "" && me.Email != name {
+		if name == "" {
+			return me.Email
+		}
+		return name + " (" + me.Email + ")"
+	}
+	return name
+}
