@@ -1,7 +1,9 @@
 package ui
 
 import (
+	"cmp"
 	"context"
+	"image"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -119,17 +121,25 @@ func contains(s, sub string) bool { return len(sub) > 0 && stringsContains(s, su
 // topOverlay is the dialog or pop-up on top of w, or nil.
 func topOverlay(w fyne.Window) fyne.CanvasObject { return w.Canvas().Overlays().Top() }
 
-// shot saves w's canvas as /tmp/ui-shots/name.png for a look by eye.
+// shot saves w's canvas as ui/name.png under the test artifacts directory for a look by eye.
 func shot(t *testing.T, w fyne.Window, name string) {
 	t.Helper()
-	dir := "/tmp/ui-shots"
+	uiMu.Lock()
+	img := w.Canvas().Capture()
+	uiMu.Unlock()
+	savePNG(t, name, img)
+}
+
+// savePNG writes img as ui/name.png under $ARTIFACTS (make test sets it; the system's
+// temporary directory otherwise). A picture that can't be written is only logged: it is
+// for people to look at, not part of what a test checks.
+func savePNG(t *testing.T, name string, img image.Image) {
+	t.Helper()
+	dir := filepath.Join(cmp.Or(os.Getenv("ARTIFACTS"), os.TempDir()), "ui")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Logf("no screenshot: %v", err)
 		return
 	}
-	uiMu.Lock()
-	img := w.Canvas().Capture()
-	uiMu.Unlock()
 	f, err := os.Create(filepath.Join(dir, name+".png"))
 	if err != nil {
 		t.Logf("no screenshot: %v", err)

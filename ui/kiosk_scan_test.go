@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/png"
 	"os"
 	"strings"
 	"testing"
@@ -46,7 +45,7 @@ func TestKioskScanCorpus(t *testing.T) {
 		t.Fatalf("capture is only %v", b.Size())
 	}
 	if os.Getenv("KIOSK_SCAN_SHOTS") != "" { // for a look by eye
-		saveKioskScanShot(t, "/tmp/ui-shots/kiosk-scan-capture.png", captures[0])
+		savePNG(t, "kiosk-scan-capture", captures[0])
 	}
 
 	// The 1920×1080 screen photographed at 640×360 (a webcam frame of a
@@ -127,22 +126,5 @@ func TestKioskScanForeignIssuer(t *testing.T) {
 	var fe *devices.ForeignLinkError
 	if code != "" || !errors.As(err, &fe) || fe.Host != "link.example.com" {
 		t.Fatalf("got %q, %v; want a foreign-link error naming link.example.com", code, err)
-	}
-}
-
-func saveKioskScanShot(t *testing.T, path string, img image.Image) {
-	t.Helper()
-	if err := os.MkdirAll("/tmp/ui-shots", 0o755); err != nil {
-		t.Log(err)
-		return
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Log(err)
-		return
-	}
-	defer f.Close()
-	if err := png.Encode(f, img); err != nil {
-		t.Log(err)
 	}
 }

@@ -2,8 +2,6 @@ package ui
 
 import (
 	"image"
-	"image/png"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -142,7 +140,7 @@ func TestKioskLinkedAndUnlink(t *testing.T) {
 	if k.linked.Text != "Linked to Ada Lovelace" || !k.linked.Visible() || k.code.Visible() || k.qr.Visible() {
 		t.Fatalf("linked view wrong: %q code visible %v", k.linked.Text, k.code.Visible())
 	}
-	saveKioskShot(t, w, "kiosk-linked.png")
+	shot(t, w, "kiosk-linked")
 	test.Tap(k.unlink)
 	select {
 	case <-unlinked:
@@ -176,20 +174,5 @@ func TestKioskTextGrowsWithWindow(t *testing.T) {
 func TestKioskScreenshot(t *testing.T) {
 	k, w, clock := newKioskTest(t, nil)
 	k.Show(kioskCode(clock, "BCDF-GHJK"))
-	saveKioskShot(t, w, "kiosk.png")
-}
-
-func saveKioskShot(t *testing.T, w fyne.Window, name string) {
-	t.Helper()
-	if err := os.MkdirAll("/tmp/ui-shots", 0o755); err != nil {
-		t.Skip("no /tmp/ui-shots:", err)
-	}
-	f, err := os.Create("/tmp/ui-shots/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := png.Encode(f, w.Canvas().Capture()); err != nil {
-		t.Fatal(err)
-	}
+	shot(t, w, "kiosk")
 }
