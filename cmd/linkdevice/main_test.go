@@ -5,8 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/linkd/linkdtest"
+	"github.com/linkdesk/linkdesk/server/linkd/linkdtest/browsertest"
 )
 
 // waitForCode waits until the command has printed a code and returns it.
@@ -137,18 +136,13 @@ func TestLinkdeviceAgainstZitadelExample(t *testing.T) {
 		t.Errorf("verification address not printed:\n%s", out)
 	}
 
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
-	resp, err := c.PostForm(issuer+"/device/login", url.Values{"user_code": {code}, "username": {"test-user2"}, "password": {"verysecure"}})
-	if err != nil {
+	b := browsertest.New(issuer, nil)
+	if _, err := b.Post("/device/login", url.Values{"user_code": {code}, "username": {"test-user2"}, "password": {"verysecure"}}); err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	resp, err = c.PostForm(issuer+"/device/confirm", url.Values{"action": {"allowed"}})
-	if err != nil {
+	if _, err := b.Post("/device/confirm", url.Values{"action": {"allowed"}}); err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
 
 	select {
 	case got := <-rc:
