@@ -26,15 +26,16 @@ import (
 func waitForCode(t *testing.T, out, errOut *syncBuffer) string {
 	t.Helper()
 	codeRE := regexp.MustCompile(`enter the code:\s+(\S+)`)
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.After(15 * time.Second)
 	for {
 		if m := codeRE.FindStringSubmatch(out.String()); m != nil {
 			return m[1]
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-out.Wrote():
+		case <-deadline:
 			t.Fatalf("no code printed; stdout:\n%s\nstderr:\n%s", out, errOut)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -72,16 +73,37 @@ func TestLinkdeviceAgainstLinkd(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and one reader goroutine.
+// syncBuffer is a bytes.Buffer safe for one writer and one reader goroutine; Wrote
+// tells the reader when something was written.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu    sync.Mutex
+	b     bytes.Buffer
+	wrote chan struct{} // one slot: written since the last receive
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
+	n, err := s.write(p)
+	select {
+	case s.Wrote() <- struct{}{}:
+	default:
+	}
+	return n, err
+}
+
+func (s *syncBuffer) write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
+}
+
+// Wrote receives after each write (writes in between are merged).
+func (s *syncBuffer) Wrote() chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.wrote == nil {
+		s.wrote = make(chan struct{}, 1)
+	}
+	return s.wrote
 }
 
 func (s *syncBuffer) String() string {
