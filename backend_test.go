@@ -5,16 +5,11 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"html"
-	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -108,42 +103,17 @@ func TestConnectExplainsFailures(t *testing.T) {
 	}
 }
 
-var (
-	reAuthID = regexp.MustCompile(`name="authRequestID" value="([^"]*)"`)
-	reCSRF   = regexp.MustCompile(`name="csrf" value="([^"]*)"`)
-)
-
 // scriptedBrowser returns an openBrowser function that signs in as username on
 // linkd's login page and follows the redirect to the app's loopback listener,
-// as a person in a real browser would.
+// as a person in a real browser would. A sign-in that goes wrong fails the test.
 func scriptedBrowser(t *testing.T, in *linkdtest.Instance, username, password string) func(string) error {
-	return func(authURL string) error {
-		go func() {
-			jar, _ := cookiejar.New(nil)
-			b := &http.Client{Transport: in.Client.Transport, Jar: jar}
-			resp, err := b.Get(authURL)
-			if err != nil {
-				t.Errorf("browser: %v", err)
-				return
-			}
-			page, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			id, csrf := reAuthID.FindSubmatch(page), reCSRF.FindSubmatch(page)
-			if id == nil || csrf == nil {
-				t.Errorf("browser: no login form")
-				return
-			}
-			resp, err = b.PostForm(in.URL+"/login", url.Values{
-				"authRequestID": {html.UnescapeString(string(id[1]))}, "csrf": {html.UnescapeString(string(csrf[1]))},
-				"username": {username}, "password": {password}})
-			if err != nil {
-				t.Errorf("browser: login: %v", err)
-				return
-			}
-			resp.Body.Close()
-		}()
-		return nil
-	}
+	l := in.Browser().Launcher(username, password, nil)
+	t.Cleanup(func() {
+		if _, err := l.Wait(); err != nil {
+			t.Errorf("browser: %v", err)
+		}
+	})
+	return l.Open
 }
 
 // TestBackendAgainstRealLinkd signs in through the loopback flow, lists and

@@ -39,15 +39,15 @@ func TestLinkdSessionEndToEnd(t *testing.T) {
 
 	// A wrong password keeps the browser on the login page; no answer reaches the app.
 	store := NewTokenStore(nil, 0)
-	bad := newTestBrowser(hc.Transport, "alice", "wrong")
+	bad := in.Browser().Launcher("alice", "wrong", nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	m := &Sessions{Provider: p, HTTPClient: hc, Store: store, OpenBrowser: bad.open}
+	m := &Sessions{Provider: p, HTTPClient: hc, Store: store, OpenBrowser: bad.Open}
 	signInErr := make(chan error, 1)
 	go func() {
 		_, err := m.SignIn(ctx)
 		signInErr <- err
 	}()
-	if err := bad.wait(); err == nil {
+	if _, err := bad.Wait(); err == nil {
 		t.Fatal("test browser got through with a wrong password")
 	}
 	cancel()
@@ -55,19 +55,20 @@ func TestLinkdSessionEndToEnd(t *testing.T) {
 		t.Fatalf("sign-in with wrong password: %v", err)
 	}
 
-	browser := newTestBrowser(hc.Transport, "alice", "correct horse battery staple")
-	m.OpenBrowser = browser.open
+	browser := in.Browser().Launcher("alice", "correct horse battery staple", nil)
+	m.OpenBrowser = browser.Open
 	ctx, cancel = context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	sess, err := m.SignIn(ctx)
-	if berr := browser.wait(); berr != nil {
-		t.Fatalf("browser: %v (sign-in: %v)\n%s", berr, err, browser.page)
+	page, berr := browser.Wait()
+	if berr != nil {
+		t.Fatalf("browser: %v (sign-in: %v)", berr, err)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if browser.status != http.StatusOK || !strings.Contains(browser.page, "You can close this tab and return to Linkdesk") {
-		t.Fatalf("browser shows %d %q", browser.status, browser.page)
+	if page.Status != http.StatusOK || !strings.Contains(page.Body, "You can close this tab and return to Linkdesk") {
+		t.Fatalf("browser shows %d %q", page.Status, page.Body)
 	}
 	if sess.Account.Username != "alice" || sess.Account.Subject == "" || sess.Account.Issuer != in.Issuer {
 		t.Fatalf("account = %+v", sess.Account)

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/server/linkd/linkdtest/browsertest"
 )
 
 // offlineProvider has endpoints that are never contacted: the tests using it
@@ -133,17 +134,18 @@ func TestSessionLifecycleExampleProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := NewTokenStore(nil, 0)
-	browser := newTestBrowser(hc.Transport, "test-user2", "verysecure")
-	m := &Sessions{Provider: p, HTTPClient: hc, Store: store, OpenBrowser: browser.open}
+	browser := browsertest.New("", hc.Transport).Launcher("test-user2", "verysecure", nil)
+	m := &Sessions{Provider: p, HTTPClient: hc, Store: store, OpenBrowser: browser.Open}
 	sess, err := m.SignIn(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := browser.wait(); err != nil {
+	page, err := browser.Wait()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if browser.status != http.StatusOK || !strings.Contains(browser.page, "You can close this tab and return to Linkdesk") {
-		t.Fatalf("browser shows %d %q", browser.status, browser.page)
+	if page.Status != http.StatusOK || !strings.Contains(page.Body, "You can close this tab and return to Linkdesk") {
+		t.Fatalf("browser shows %d %q", page.Status, page.Body)
 	}
 	if sess.Account.Subject != "id2" || sess.Account.Username != "test-user2" || sess.Account.Issuer != p.Issuer {
 		t.Fatalf("account = %+v", sess.Account)

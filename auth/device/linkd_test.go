@@ -191,14 +191,28 @@ func TestDeviceFlowLinkdDenied(t *testing.T) {
 	}
 }
 
+// TestDeviceFlowLinkdRenewsExpiredCode lets a shown code's lifetime pass on linkd's
+// clock only: the flow learns of the expiry from linkd (on the push channel, or from the
+// token endpoint when it only polls) and shows a fresh code. Its own countdown stands
+// still; TestDeviceFlowRenewsExpiredCode covers that one.
 func TestDeviceFlowLinkdRenewsExpiredCode(t *testing.T) {
-	r := startLinkd(t, linkdtest.Options{DeviceCodeLifetime: 2 * time.Second})
+	clock := linkdtest.NewClock(time.Time{})
+	r := startLinkd(t, linkdtest.Options{Clock: clock})
 	for _, push := range []bool{true, false} {
-		f := r.flow(t, nil, func(c *Config) { c.NoPush = !push })
+		deviceClock := newStepClock()
+		f := r.flow(t, nil, func(c *Config) { c.NoPush = !push; c.Clock = deviceClock })
 		log, stop := run(t, f)
 		s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
 		first := s.(ShowingCode)
-		s, _ = log.waitFor(t, i+1, 15*time.Second, isShowingCode)
+		var poll stepWait
+		if !push {
+			poll = deviceClock.next(t) // the flow waits the interval before its first poll
+		}
+		clock.Advance(10*time.Minute + time.Second)
+		if !push {
+			deviceClock.elapse(poll)
+		}
+		s, _ = log.waitFor(t, i+1, 10*time.Second, isShowingCode)
 		if next := s.(ShowingCode); next.UserCode == first.UserCode {
 			t.Fatalf("push=%v: same code after expiry", push)
 		}

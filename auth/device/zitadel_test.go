@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/linkdesk/linkdesk/auth"
+	"github.com/linkdesk/linkdesk/server/linkd/linkdtest/browsertest"
 )
 
 // memTokenStore is an in-memory TokenStore for tests.
@@ -143,27 +143,22 @@ func startZitadelExample(t *testing.T) string {
 // with the user code, then allow or deny.
 func zitadelAnswer(t *testing.T, issuer, userCode, action string) {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
-	resp, err := c.PostForm(issuer+"/device/login", url.Values{
+	b := browsertest.New(issuer, nil)
+	p, err := b.Post("/device/login", url.Values{
 		"user_code": {userCode}, "username": {"test-user2"}, "password": {"verysecure"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), "device") {
-		t.Fatalf("login page: %d %s", resp.StatusCode, body)
+	if p.Status != 200 || !strings.Contains(p.Body, "device") {
+		t.Fatalf("login page: %d %s", p.Status, p.Body)
 	}
-	resp, err = c.PostForm(issuer+"/device/confirm", url.Values{"action": {action}})
+	p, err = b.Post("/device/confirm", url.Values{"action": {action}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(body), "Device authorization "+action) {
-		t.Fatalf("confirm page: %d %s", resp.StatusCode, body)
+	if !strings.Contains(p.Body, "Device authorization "+action) {
+		t.Fatalf("confirm page: %d %s", p.Status, p.Body)
 	}
 }
 

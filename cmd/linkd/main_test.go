@@ -19,15 +19,37 @@ import (
 	"github.com/linkdesk/linkdesk/server/store/sqlite"
 )
 
+// syncBuffer is a bytes.Buffer safe for one writer and one reader goroutine; Wrote
+// tells the reader when something was written.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu    sync.Mutex
+	b     bytes.Buffer
+	wrote chan struct{} // one slot: written since the last receive
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
+	n, err := s.write(p)
+	select {
+	case s.Wrote() <- struct{}{}:
+	default:
+	}
+	return n, err
+}
+
+func (s *syncBuffer) write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
+}
+
+// Wrote receives after each write (writes in between are merged).
+func (s *syncBuffer) Wrote() chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.wrote == nil {
+		s.wrote = make(chan struct{}, 1)
+	}
+	return s.wrote
 }
 
 func (s *syncBuffer) String() string {
@@ -110,17 +132,15 @@ func TestServeWithLocalCA(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"serve", "--data", dir, "--addr", addr, "--dev", "--code-lifetime", "5m"}, strings.NewReader(""), &out, &errOut)
 	}()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.After(20 * time.Second)
 	for !strings.Contains(out.String(), "issuer:") {
 		select {
 		case code := <-done:
 			t.Fatalf("serve exited %d: %s", code, errOut.String())
-		default:
-		}
-		if time.Now().After(deadline) {
+		case <-out.Wrote():
+		case <-deadline:
 			t.Fatalf("serve did not start: %q %q", out.String(), errOut.String())
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	if !strings.Contains(out.String(), "CA certificate: "+filepath.Join(dir, "ca.pem")) || !strings.Contains(out.String(), "issuer: https://"+addr) {
 		t.Fatalf("output %q", out.String())

@@ -5,8 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
@@ -21,21 +19,23 @@ import (
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/linkd/linkdtest"
+	"github.com/linkdesk/linkdesk/server/linkd/linkdtest/browsertest"
 )
 
 // waitForCode waits until the command has printed a code and returns it.
 func waitForCode(t *testing.T, out, errOut *syncBuffer) string {
 	t.Helper()
 	codeRE := regexp.MustCompile(`enter the code:\s+(\S+)`)
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.After(15 * time.Second)
 	for {
 		if m := codeRE.FindStringSubmatch(out.String()); m != nil {
 			return m[1]
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-out.Wrote():
+		case <-deadline:
 			t.Fatalf("no code printed; stdout:\n%s\nstderr:\n%s", out, errOut)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -73,16 +73,37 @@ func TestLinkdeviceAgainstLinkd(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and one reader goroutine.
+// syncBuffer is a bytes.Buffer safe for one writer and one reader goroutine; Wrote
+// tells the reader when something was written.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu    sync.Mutex
+	b     bytes.Buffer
+	wrote chan struct{} // one slot: written since the last receive
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
+	n, err := s.write(p)
+	select {
+	case s.Wrote() <- struct{}{}:
+	default:
+	}
+	return n, err
+}
+
+func (s *syncBuffer) write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
+}
+
+// Wrote receives after each write (writes in between are merged).
+func (s *syncBuffer) Wrote() chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.wrote == nil {
+		s.wrote = make(chan struct{}, 1)
+	}
+	return s.wrote
 }
 
 func (s *syncBuffer) String() string {
@@ -137,18 +158,13 @@ func TestLinkdeviceAgainstZitadelExample(t *testing.T) {
 		t.Errorf("verification address not printed:\n%s", out)
 	}
 
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
-	resp, err := c.PostForm(issuer+"/device/login", url.Values{"user_code": {code}, "username": {"test-user2"}, "password": {"verysecure"}})
-	if err != nil {
+	b := browsertest.New(issuer, nil)
+	if _, err := b.Post("/device/login", url.Values{"user_code": {code}, "username": {"test-user2"}, "password": {"verysecure"}}); err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	resp, err = c.PostForm(issuer+"/device/confirm", url.Values{"action": {"allowed"}})
-	if err != nil {
+	if _, err := b.Post("/device/confirm", url.Values{"action": {"allowed"}}); err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
 
 	select {
 	case got := <-rc:

@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"html"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
@@ -19,6 +17,7 @@ import (
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/linkd"
 	"github.com/linkdesk/linkdesk/server/linkd/linkdtest"
+	"github.com/linkdesk/linkdesk/server/linkd/linkdtest/browsertest"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -90,87 +89,70 @@ func (a apiFront) outcome(t *testing.T, status, ok int) outcome {
 	return 0
 }
 
-var (
-	reCSRFToken = regexp.MustCompile(`name="csrf_token" value="([^"]*)"`)
-	reFlash     = regexp.MustCompile(`<p class="(notice|error)" role="(?:status|alert)">([^<]*)</p>`)
-)
+var reFlash = regexp.MustCompile(`<p class="(notice|error)" role="(?:status|alert)">([^<]*)</p>`)
 
-// webFront is the /devices pages driven by a cookie-keeping browser, posting the
-// forms those pages show.
+// webFront is the /devices pages driven by the scripted browser, posting the forms
+// those pages show; it follows no redirect, to see each answer.
 type webFront struct {
-	in     *linkdtest.Instance
 	faults *clientFaults
-	c      *http.Client
+	b      *browsertest.Browser
 	csrf   string
 }
 
 func newWebFront(t *testing.T, in *linkdtest.Instance, faults *clientFaults, username, password string) *webFront {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	w := &webFront{in: in, faults: faults, c: &http.Client{Transport: in.Client.Transport, Jar: jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	_, page := w.get(t, "/signin")
-	w.csrf = csrfOf(t, page)
-	resp := w.post(t, "/signin", url.Values{"username": {username}, "password": {password}})
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("web sign-in answered %d", resp.StatusCode)
+	w := &webFront{faults: faults, b: in.Browser()}
+	w.b.StopAt = func(*url.URL) bool { return true }
+	p, err := w.b.SignIn("/signin", username, password, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	st, page := w.get(t, "/devices")
-	if st != http.StatusOK {
-		t.Fatalf("GET /devices after sign-in: %d", st)
+	if p.Status != http.StatusSeeOther {
+		t.Fatalf("web sign-in answered %d", p.Status)
 	}
-	w.csrf = csrfOf(t, page) // a sign-in starts a new session with a new token
+	p = w.get(t, "/devices")
+	if p.Status != http.StatusOK {
+		t.Fatalf("GET /devices after sign-in: %d", p.Status)
+	}
+	// A sign-in starts a new session with a new token.
+	if w.csrf = p.Hidden("/signout").Get("csrf_token"); w.csrf == "" {
+		t.Fatalf("no CSRF token on page: %.300s", p.Body)
+	}
 	return w
 }
 
-func csrfOf(t *testing.T, page string) string {
+func (w *webFront) get(t *testing.T, path string) *browsertest.Page {
 	t.Helper()
-	m := reCSRFToken.FindStringSubmatch(page)
-	if m == nil {
-		t.Fatalf("no CSRF token on page: %.300s", page)
-	}
-	return html.UnescapeString(m[1])
-}
-
-func (w *webFront) get(t *testing.T, path string) (int, string) {
-	t.Helper()
-	resp, err := w.c.Get(w.in.URL + path)
+	p, err := w.b.Get(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
+	return p
 }
 
-func (w *webFront) post(t *testing.T, path string, form url.Values) *http.Response {
+func (w *webFront) post(t *testing.T, path string, form url.Values) *browsertest.Page {
 	t.Helper()
 	form.Set("csrf_token", w.csrf)
-	resp, err := w.c.PostForm(w.in.URL+path, form)
+	p, err := w.b.Post(path, form)
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp
+	return p
 }
 
 // outcome reads the answer to a form: a 404 page, or a redirect to /devices whose
 // notice (success) or alert (refused name) tells what happened.
-func (w *webFront) outcome(t *testing.T, resp *http.Response, success string) outcome {
+func (w *webFront) outcome(t *testing.T, resp *browsertest.Page, success string) outcome {
 	t.Helper()
-	if resp.StatusCode == http.StatusNotFound {
+	if resp.Status == http.StatusNotFound {
 		return notFound
 	}
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/devices" {
-		t.Fatalf("page answered %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	if resp.Status != http.StatusSeeOther || resp.Header.Get("Location") != "/devices" {
+		t.Fatalf("page answered %d to %q", resp.Status, resp.Header.Get("Location"))
 	}
 	// The change is already answered; let the list render again to read the notice.
 	w.faults.failing.Store(false)
-	_, page := w.get(t, "/devices")
+	page := w.get(t, "/devices").Body
 	m := reFlash.FindStringSubmatch(page)
 	switch {
 	case m == nil:

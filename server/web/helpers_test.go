@@ -5,20 +5,17 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/net/html"
-
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/accounts"
 	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/linkd/linkdtest/browsertest"
 	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/store"
 	"github.com/linkdesk/linkdesk/server/store/sqlite"
@@ -131,141 +128,42 @@ func (e *env) newDeviceAuth(mods ...func(*store.DeviceAuth)) string {
 	return code
 }
 
-// browser is a cookie-jar client that follows redirects, as a person's browser does.
+// browser is the shared scripted browser (cookies, redirects followed, as a person's
+// browser does) with the test's env: it stops the test on a transport error.
 type browser struct {
 	e *env
-	c *http.Client
-}
-
-func (e *env) browser() *browser {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	c := *e.srv.Client() // a copy: the server's client is shared
-	c.Jar = jar
-	return &browser{e: e, c: &c}
+	*browsertest.Browser
 }
 
 // page is one fetched HTML page.
-type page struct {
-	status int
-	url    *url.URL
-	header http.Header
-	body   string
-	doc    *html.Node
+type page = browsertest.Page
+
+func (e *env) browser() *browser {
+	return &browser{e: e, Browser: browsertest.New(e.srv.URL, e.srv.Client().Transport)}
 }
 
-func (b *browser) do(req *http.Request) *page {
+func (b *browser) must(p *page, err error) *page {
 	b.e.t.Helper()
-	resp, err := b.c.Do(req)
 	if err != nil {
 		b.e.t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		b.e.t.Fatal(err)
-	}
-	doc, _ := html.Parse(strings.NewReader(string(raw)))
-	return &page{status: resp.StatusCode, url: resp.Request.URL, header: resp.Header, body: string(raw), doc: doc}
+	return p
 }
 
-func (b *browser) get(path string) *page {
-	b.e.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, b.e.srv.URL+path, nil)
-	if err != nil {
-		b.e.t.Fatal(err)
-	}
-	return b.do(req)
-}
+func (b *browser) do(req *http.Request) *page { b.e.t.Helper(); return b.must(b.Do(req)) }
+
+func (b *browser) get(path string) *page { b.e.t.Helper(); return b.must(b.Get(path)) }
 
 func (b *browser) post(path string, form url.Values) *page {
 	b.e.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, b.e.srv.URL+path, strings.NewReader(form.Encode()))
-	if err != nil {
-		b.e.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return b.do(req)
+	return b.must(b.Post(path, form))
 }
 
 // submit fills the page's form whose action is action (first one) and posts it with the
 // form's hidden fields plus fields.
 func (b *browser) submit(p *page, action string, fields url.Values) *page {
 	b.e.t.Helper()
-	form := p.form(action)
-	if form == nil {
-		b.e.t.Fatalf("no form with action %q on %s:\n%s", action, p.url, p.body)
-	}
-	vals := url.Values{}
-	walk(form, func(n *html.Node) {
-		if n.Type == html.ElementNode && n.Data == "input" && attr(n, "type") == "hidden" {
-			vals.Set(attr(n, "name"), attr(n, "value"))
-		}
-	})
-	for k, v := range fields {
-		vals[k] = v
-	}
-	return b.post(action, vals)
-}
-
-func (p *page) form(action string) *html.Node {
-	var found *html.Node
-	walk(p.doc, func(n *html.Node) {
-		if found == nil && n.Type == html.ElementNode && n.Data == "form" && attr(n, "action") == action {
-			found = n
-		}
-	})
-	return found
-}
-
-// text is the page's visible text with whitespace collapsed.
-func (p *page) text() string {
-	var b strings.Builder
-	walk(p.doc, func(n *html.Node) {
-		if n.Type == html.TextNode && (n.Parent == nil || (n.Parent.Data != "script" && n.Parent.Data != "style" && n.Parent.Data != "title")) {
-			b.WriteString(n.Data)
-			b.WriteByte(' ')
-		}
-	})
-	return strings.Join(strings.Fields(b.String()), " ")
-}
-
-func (p *page) mustSay(t *testing.T, wants ...string) {
-	t.Helper()
-	txt := p.text()
-	for _, w := range wants {
-		if !strings.Contains(txt, w) {
-			t.Errorf("page %s (status %d) does not say %q; it says:\n%s", p.url.Path, p.status, w, txt)
-		}
-	}
-}
-
-func (p *page) wantStatus(t *testing.T, status int) {
-	t.Helper()
-	if p.status != status {
-		t.Fatalf("%s: status %d, want %d; page says:\n%s", p.url, p.status, status, p.text())
-	}
-}
-
-func walk(n *html.Node, f func(*html.Node)) {
-	if n == nil {
-		return
-	}
-	f(n)
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		walk(c, f)
-	}
-}
-
-func attr(n *html.Node, name string) string {
-	for _, a := range n.Attr {
-		if a.Key == name {
-			return a.Val
-		}
-	}
-	return ""
+	return b.must(b.Submit(p, action, fields))
 }
 
 // totpAt is the code an authenticator app shows at t.
@@ -276,7 +174,3 @@ func totpAt(secret string, t time.Time) string {
 	}
 	return code
 }
-
-type htmlNode = html.Node
-
-const elementNode = html.ElementNode

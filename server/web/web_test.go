@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/html"
+
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/linkd/linkdtest/browsertest"
 	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/store"
 )
@@ -21,7 +24,7 @@ func (b *browser) signIn(t *testing.T, username string) *page {
 	p := b.get("/signin")
 	p = b.submit(p, "/signin", url.Values{"username": {username}, "password": {password}})
 	if username == "bob" {
-		p.mustSay(t, "Enter your one-time code")
+		p.MustSay(t, "Enter your one-time code")
 		p = b.submit(p, "/signin", url.Values{"otp": {totpAt(totpSecret, b.e.clock())}})
 	}
 	return p
@@ -31,7 +34,7 @@ func (b *browser) signIn(t *testing.T, username string) *page {
 func (b *browser) enterCode(t *testing.T, typed string) *page {
 	t.Helper()
 	p := b.get("/link")
-	p.wantStatus(t, http.StatusOK)
+	p.WantStatus(t, http.StatusOK)
 	return b.submit(p, "/link", url.Values{"user_code": {typed}})
 }
 
@@ -47,23 +50,23 @@ func TestLinkApproveSignInFirst(t *testing.T) {
 	// Lower case, spaces and a dash in the wrong place are all fine.
 	typed := strings.ToLower(code[:2] + " " + code[2:5] + "-" + code[5:])
 	p := b.enterCode(t, typed)
-	if p.url.Path != "/signin" {
-		t.Fatalf("after entering a code while signed out, at %s, want /signin", p.url.Path)
+	if p.URL.Path != "/signin" {
+		t.Fatalf("after entering a code while signed out, at %s, want /signin", p.URL.Path)
 	}
-	p.mustSay(t, "Sign in to the account you want to link your device to")
+	p.MustSay(t, "Sign in to the account you want to link your device to")
 
 	p = b.submit(p, "/signin", url.Values{"username": {"alice"}, "password": {password}})
-	if p.url.Path != "/link/confirm" {
-		t.Fatalf("after sign-in at %s, want /link/confirm", p.url.Path)
+	if p.URL.Path != "/link/confirm" {
+		t.Fatalf("after sign-in at %s, want /link/confirm", p.URL.Path)
 	}
-	p.wantStatus(t, http.StatusOK)
-	p.mustSay(t, "Link this device to your account?", "Living room TV", "TV · Bravia X90", "Example TV",
+	p.WantStatus(t, http.StatusOK)
+	p.MustSay(t, "Link this device to your account?", "Living room TV", "TV · Bravia X90", "Example TV",
 		"Play your music and videos", "Know who you are", devices.FormatCode(code), "127.0.0.1", "(your network)",
 		"Alice Example (alice)", "Not you? Switch account")
 
 	p = b.submit(p, "/link/confirm", url.Values{"action": {"approve"}})
-	p.wantStatus(t, http.StatusOK)
-	p.mustSay(t, "Device linked", "Living room TV is now linked to your account through Example TV")
+	p.WantStatus(t, http.StatusOK)
+	p.MustSay(t, "Device linked", "Living room TV is now linked to your account through Example TV")
 
 	d, err := e.store.DeviceAuthByUserCode(context.Background(), code)
 	if err != nil {
@@ -91,8 +94,8 @@ func TestLinkApproveSignInFirst(t *testing.T) {
 
 	// The result is final: going back and approving again says the code is used.
 	p = b.enterCode(t, code)
-	p.wantStatus(t, http.StatusConflict)
-	p.mustSay(t, "This code has already been used", "get a new code")
+	p.WantStatus(t, http.StatusConflict)
+	p.MustSay(t, "This code has already been used", "get a new code")
 }
 
 func TestQRPrefilledCodeIsShownToCheck(t *testing.T) {
@@ -102,11 +105,11 @@ func TestQRPrefilledCodeIsShownToCheck(t *testing.T) {
 	b.signIn(t, "alice")
 
 	p := b.get("/link?user_code=" + url.QueryEscape(devices.FormatCode(code)))
-	p.wantStatus(t, http.StatusOK)
-	p.mustSay(t, "Check that this matches the code on your device", devices.FormatCode(code), "It matches – continue")
+	p.WantStatus(t, http.StatusOK)
+	p.MustSay(t, "Check that this matches the code on your device", devices.FormatCode(code), "It matches – continue")
 	var big string
-	walk(p.doc, func(n *htmlNode) {
-		if attr(n, "class") == "bigcode" && n.FirstChild != nil && n.FirstChild.FirstChild != nil {
+	browsertest.Walk(p.Doc, func(n *html.Node) {
+		if browsertest.Attr(n, "class") == "bigcode" && n.FirstChild != nil && n.FirstChild.FirstChild != nil {
 			big = n.FirstChild.FirstChild.Data
 		}
 	})
@@ -114,12 +117,12 @@ func TestQRPrefilledCodeIsShownToCheck(t *testing.T) {
 		t.Errorf("large code %q, want %q", big, devices.FormatCode(code))
 	}
 	p = b.submit(p, "/link", nil)
-	if p.url.Path != "/link/confirm" {
-		t.Fatalf("after checking the code at %s, want /link/confirm", p.url.Path)
+	if p.URL.Path != "/link/confirm" {
+		t.Fatalf("after checking the code at %s, want /link/confirm", p.URL.Path)
 	}
 	p = b.submit(p, "/link/confirm", url.Values{"action": {"deny"}})
-	p.wantStatus(t, http.StatusOK)
-	p.mustSay(t, "Device not linked", "You chose not to link Living room TV")
+	p.WantStatus(t, http.StatusOK)
+	p.MustSay(t, "Device not linked", "You chose not to link Living room TV")
 	d, err := e.store.DeviceAuthByUserCode(context.Background(), code)
 	if err != nil {
 		t.Fatal(err)
@@ -130,8 +133,8 @@ func TestQRPrefilledCodeIsShownToCheck(t *testing.T) {
 
 	// A malformed prefilled code goes to the entry form with a reason.
 	p = b.get("/link?user_code=BCD0-FGHJ")
-	p.wantStatus(t, http.StatusUnprocessableEntity)
-	p.mustSay(t, "“0” is never used in codes")
+	p.WantStatus(t, http.StatusUnprocessableEntity)
+	p.MustSay(t, "“0” is never used in codes")
 }
 
 func TestSignInWithTOTP(t *testing.T) {
@@ -141,34 +144,34 @@ func TestSignInWithTOTP(t *testing.T) {
 	p := b.get("/link?user_code=" + code)
 	p = b.submit(p, "/link", nil)
 	p = b.submit(p, "/signin", url.Values{"username": {"bob"}, "password": {password}})
-	p.mustSay(t, "Enter your one-time code")
-	if f := p.form("/signin"); f == nil {
+	p.MustSay(t, "Enter your one-time code")
+	if f := p.Form("/signin"); f == nil {
 		t.Fatal("no one-time-code form")
 	}
 
 	p = b.submit(p, "/signin", url.Values{"otp": {"000000"}})
-	p.wantStatus(t, http.StatusUnauthorized)
-	p.mustSay(t, "That one-time code is not right")
+	p.WantStatus(t, http.StatusUnauthorized)
+	p.MustSay(t, "That one-time code is not right")
 
 	otp := totpAt(totpSecret, e.clock())
 	p = b.submit(p, "/signin", url.Values{"otp": {otp[:3] + " " + otp[3:]}})
-	if p.url.Path != "/link/confirm" {
-		t.Fatalf("after the one-time code at %s, want /link/confirm", p.url.Path)
+	if p.URL.Path != "/link/confirm" {
+		t.Fatalf("after the one-time code at %s, want /link/confirm", p.URL.Path)
 	}
-	p.mustSay(t, "Bob", "Living room TV")
+	p.MustSay(t, "Bob", "Living room TV")
 
 	// The same one-time code does not work twice (RFC 6238 §5.2), even from a new browser.
 	b2 := e.browser()
 	p = b2.get("/signin")
 	p = b2.submit(p, "/signin", url.Values{"username": {"bob"}, "password": {password}})
 	p = b2.submit(p, "/signin", url.Values{"otp": {otp}})
-	p.wantStatus(t, http.StatusUnauthorized)
-	p.mustSay(t, "That one-time code is not right")
+	p.WantStatus(t, http.StatusUnauthorized)
+	p.MustSay(t, "That one-time code is not right")
 	// The next step's code does.
 	p = b2.submit(p, "/signin", url.Values{"otp": {totpAt(totpSecret, e.clock().Add(30*time.Second))}})
-	p.wantStatus(t, http.StatusOK)
-	if p.url.Path != "/devices" {
-		t.Fatalf("after the next code at %s, want /devices", p.url.Path)
+	p.WantStatus(t, http.StatusOK)
+	if p.URL.Path != "/devices" {
+		t.Fatalf("after the next code at %s, want /devices", p.URL.Path)
 	}
 }
 
@@ -177,13 +180,13 @@ func TestWrongPassword(t *testing.T) {
 	b := e.browser()
 	p := b.get("/signin")
 	p = b.submit(p, "/signin", url.Values{"username": {"alice"}, "password": {"nope"}})
-	p.wantStatus(t, http.StatusUnauthorized)
-	p.mustSay(t, "That username and password don’t match")
+	p.WantStatus(t, http.StatusUnauthorized)
+	p.MustSay(t, "That username and password don’t match")
 	p = b.submit(p, "/signin", url.Values{"username": {"nobody"}, "password": {"nope"}})
-	p.wantStatus(t, http.StatusUnauthorized)
-	p.mustSay(t, "That username and password don’t match")
-	if p := b.get("/devices"); p.url.Path != "/signin" {
-		t.Fatalf("still signed out, /devices ended at %s", p.url.Path)
+	p.WantStatus(t, http.StatusUnauthorized)
+	p.MustSay(t, "That username and password don’t match")
+	if p := b.get("/devices"); p.URL.Path != "/signin" {
+		t.Fatalf("still signed out, /devices ended at %s", p.URL.Path)
 	}
 }
 
@@ -193,11 +196,11 @@ func TestSignInRateLimited(t *testing.T) {
 	p := b.get("/signin")
 	for range 3 {
 		p = b.submit(p, "/signin", url.Values{"username": {"alice"}, "password": {"wrong"}})
-		p.wantStatus(t, http.StatusUnauthorized)
+		p.WantStatus(t, http.StatusUnauthorized)
 	}
 	p = b.submit(p, "/signin", url.Values{"username": {"alice"}, "password": {password}})
-	p.wantStatus(t, http.StatusTooManyRequests)
-	p.mustSay(t, "Too many sign-in attempts", "Wait 15 minutes")
+	p.WantStatus(t, http.StatusTooManyRequests)
+	p.MustSay(t, "Too many sign-in attempts", "Wait 15 minutes")
 }
 
 func TestCSRFRejected(t *testing.T) {
@@ -207,21 +210,21 @@ func TestCSRFRejected(t *testing.T) {
 	b.get("/link") // gets a session cookie
 
 	p := b.post("/link", url.Values{"user_code": {code}})
-	p.wantStatus(t, http.StatusForbidden)
-	p.mustSay(t, "This form has expired")
+	p.WantStatus(t, http.StatusForbidden)
+	p.MustSay(t, "This form has expired")
 
 	p = b.post("/link", url.Values{"user_code": {code}, "csrf_token": {"forged"}})
-	p.wantStatus(t, http.StatusForbidden)
+	p.WantStatus(t, http.StatusForbidden)
 
 	p = b.post("/signin", url.Values{"username": {"alice"}, "password": {password}})
-	p.wantStatus(t, http.StatusForbidden)
+	p.WantStatus(t, http.StatusForbidden)
 
 	// Signed in, an approval without the token changes nothing.
 	b.signIn(t, "alice")
 	p = b.enterCode(t, code)
-	p.wantStatus(t, http.StatusOK)
+	p.WantStatus(t, http.StatusOK)
 	p = b.post("/link/confirm", url.Values{"user_code": {code}, "action": {"approve"}})
-	p.wantStatus(t, http.StatusForbidden)
+	p.WantStatus(t, http.StatusForbidden)
 	d, err := e.store.DeviceAuthByUserCode(context.Background(), code)
 	if err != nil {
 		t.Fatal(err)
@@ -233,29 +236,19 @@ func TestCSRFRejected(t *testing.T) {
 	// A token from another browser's session does not work either.
 	other := e.browser()
 	op := other.get("/link")
-	var token string
-	walk(op.form("/link"), func(n *htmlNode) {
-		if attr(n, "name") == "csrf_token" {
-			token = attr(n, "value")
-		}
-	})
+	token := op.Hidden("/link").Get("csrf_token")
 	p = b.post("/link/confirm", url.Values{"user_code": {code}, "action": {"approve"}, "csrf_token": {token}})
-	p.wantStatus(t, http.StatusForbidden)
+	p.WantStatus(t, http.StatusForbidden)
 
 	// A cross-site form post is refused even with a valid token.
 	p = b.get("/link/confirm")
-	var mine string
-	walk(p.form("/link/confirm"), func(n *htmlNode) {
-		if attr(n, "name") == "csrf_token" {
-			mine = attr(n, "value")
-		}
-	})
+	mine := p.Hidden("/link/confirm").Get("csrf_token")
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/link/confirm",
 		strings.NewReader(url.Values{"user_code": {code}, "action": {"approve"}, "csrf_token": {mine}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Sec-Fetch-Site", "cross-site")
-	if p := b.do(req); p.status != http.StatusForbidden {
-		t.Fatalf("cross-site post answered %d, want 403", p.status)
+	if p := b.do(req); p.Status != http.StatusForbidden {
+		t.Fatalf("cross-site post answered %d, want 403", p.Status)
 	}
 }
 
@@ -266,17 +259,17 @@ func TestCodeErrors(t *testing.T) {
 
 	t.Run("malformed", func(t *testing.T) {
 		p := b.enterCode(t, "BCD")
-		p.wantStatus(t, http.StatusUnprocessableEntity)
-		p.mustSay(t, "A code has 8 letters")
+		p.WantStatus(t, http.StatusUnprocessableEntity)
+		p.MustSay(t, "A code has 8 letters")
 		p = b.enterCode(t, "")
-		p.mustSay(t, "Type the code your device shows")
+		p.MustSay(t, "Type the code your device shows")
 		p = b.enterCode(t, "BCDF-GHJA")
-		p.mustSay(t, "“A” is never used in codes")
+		p.MustSay(t, "“A” is never used in codes")
 	})
 	t.Run("unknown", func(t *testing.T) {
 		p := b.enterCode(t, "BBBB-BBBB")
-		p.wantStatus(t, http.StatusNotFound)
-		p.mustSay(t, "We couldn’t find that code", "Check the code on your device’s screen and type it again", "Enter a new code")
+		p.WantStatus(t, http.StatusNotFound)
+		p.MustSay(t, "We couldn’t find that code", "Check the code on your device’s screen and type it again", "Enter a new code")
 	})
 	t.Run("expired", func(t *testing.T) {
 		code := e.newDeviceAuth(func(d *store.DeviceAuth) {
@@ -284,8 +277,8 @@ func TestCodeErrors(t *testing.T) {
 			d.ExpiresAt = d.CreatedAt.Add(10 * time.Minute)
 		})
 		p := b.enterCode(t, code)
-		p.wantStatus(t, http.StatusGone)
-		p.mustSay(t, "This code has expired", "start linking again to get a new code")
+		p.WantStatus(t, http.StatusGone)
+		p.MustSay(t, "This code has expired", "start linking again to get a new code")
 	})
 	t.Run("used", func(t *testing.T) {
 		code := e.newDeviceAuth()
@@ -293,19 +286,19 @@ func TestCodeErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := b.enterCode(t, code)
-		p.wantStatus(t, http.StatusConflict)
-		p.mustSay(t, "This code has already been used")
+		p.WantStatus(t, http.StatusConflict)
+		p.MustSay(t, "This code has already been used")
 	})
 	t.Run("used between confirm and approve", func(t *testing.T) {
 		code := e.newDeviceAuth()
 		p := b.enterCode(t, code)
-		p.wantStatus(t, http.StatusOK)
+		p.WantStatus(t, http.StatusOK)
 		if err := e.store.DenyDeviceAuth(context.Background(), code, "sub-bob", time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		p = b.submit(p, "/link/confirm", url.Values{"action": {"approve"}})
-		p.wantStatus(t, http.StatusConflict)
-		p.mustSay(t, "This code has already been used")
+		p.WantStatus(t, http.StatusConflict)
+		p.MustSay(t, "This code has already been used")
 	})
 }
 
@@ -315,13 +308,13 @@ func TestCodeRateLimited(t *testing.T) {
 	b := e.browser()
 	b.signIn(t, "alice")
 	for range 3 {
-		b.enterCode(t, "BBBB-BBBB").wantStatus(t, http.StatusNotFound)
+		b.enterCode(t, "BBBB-BBBB").WantStatus(t, http.StatusNotFound)
 	}
 	p := b.enterCode(t, good)
-	p.wantStatus(t, http.StatusTooManyRequests)
-	p.mustSay(t, "Too many wrong codes", "Wait 15 minutes, then try again")
-	if ra, err := strconv.Atoi(p.header.Get("Retry-After")); err != nil || ra <= 0 || ra > 900 {
-		t.Errorf("Retry-After %q, want 1..900 seconds", p.header.Get("Retry-After"))
+	p.WantStatus(t, http.StatusTooManyRequests)
+	p.MustSay(t, "Too many wrong codes", "Wait 15 minutes, then try again")
+	if ra, err := strconv.Atoi(p.Header.Get("Retry-After")); err != nil || ra <= 0 || ra > 900 {
+		t.Errorf("Retry-After %q, want 1..900 seconds", p.Header.Get("Retry-After"))
 	}
 	// The limit is shared with the management API: its counter is the store's.
 	n, err := e.store.CountFailures(context.Background(), links.AccountKey("sub-alice"), time.Now().Add(-time.Hour))
@@ -332,7 +325,7 @@ func TestCodeRateLimited(t *testing.T) {
 	// address is shared, and under its own (higher) limit.
 	b2 := e.browser()
 	b2.signIn(t, "bob")
-	b2.enterCode(t, good).wantStatus(t, http.StatusOK)
+	b2.enterCode(t, good).WantStatus(t, http.StatusOK)
 }
 
 func TestDevicesRenameAndUnlink(t *testing.T) {
@@ -342,14 +335,14 @@ func TestDevicesRenameAndUnlink(t *testing.T) {
 
 	// Signed out, /devices asks to sign in and comes back.
 	p := b.get("/devices")
-	if p.url.Path != "/signin" {
-		t.Fatalf("/devices signed out at %s, want /signin", p.url.Path)
+	if p.URL.Path != "/signin" {
+		t.Fatalf("/devices signed out at %s, want /signin", p.URL.Path)
 	}
 	p = b.submit(p, "/signin", url.Values{"username": {"alice"}, "password": {password}})
-	if p.url.Path != "/devices" {
-		t.Fatalf("after sign-in at %s, want /devices", p.url.Path)
+	if p.URL.Path != "/devices" {
+		t.Fatalf("after sign-in at %s, want /devices", p.URL.Path)
 	}
-	p.mustSay(t, "No devices are linked to your account")
+	p.MustSay(t, "No devices are linked to your account")
 
 	g, err := e.store.ApproveDeviceAuth(context.Background(), code, "sub-alice", "", time.Now())
 	if err != nil {
@@ -359,39 +352,39 @@ func TestDevicesRenameAndUnlink(t *testing.T) {
 	defer acct.Close()
 
 	p = b.get("/devices")
-	p.wantStatus(t, http.StatusOK)
-	p.mustSay(t, "Living room TV", "Example TV", "Not yet", "Rename Living room TV", "Unlink Living room TV")
+	p.WantStatus(t, http.StatusOK)
+	p.MustSay(t, "Living room TV", "Example TV", "Not yet", "Rename Living room TV", "Unlink Living room TV")
 
 	p = b.submit(p, "/devices/"+g.ID+"/rename", url.Values{"name": {"  Bedroom TV  "}})
-	if p.url.Path != "/devices" {
-		t.Fatalf("after rename at %s", p.url.Path)
+	if p.URL.Path != "/devices" {
+		t.Fatalf("after rename at %s", p.URL.Path)
 	}
-	p.mustSay(t, "Renamed to “Bedroom TV”.", "Bedroom TV")
+	p.MustSay(t, "Renamed to “Bedroom TV”.", "Bedroom TV")
 	if ev := <-acct.C; ev.Type != devices.EventRenamed || ev.Device.Name != "Bedroom TV" {
 		t.Errorf("event %+v, want device.renamed", ev)
 	}
 	p = b.submit(p, "/devices/"+g.ID+"/rename", url.Values{"name": {"   "}})
-	p.mustSay(t, "Type a name for the device.")
+	p.MustSay(t, "Type a name for the device.")
 
 	p = b.get("/devices/" + g.ID + "/unlink")
-	p.wantStatus(t, http.StatusOK)
-	p.mustSay(t, "Unlink Bedroom TV?", "signed out at once", "Cancel")
+	p.WantStatus(t, http.StatusOK)
+	p.MustSay(t, "Unlink Bedroom TV?", "signed out at once", "Cancel")
 	// Nothing happens until the confirm step is posted.
 	if _, err := e.store.GrantByID(context.Background(), "sub-alice", g.ID); err != nil {
 		t.Fatalf("grant gone before confirming: %v", err)
 	}
 	p = b.submit(p, "/devices/"+g.ID+"/unlink", nil)
-	if p.url.Path != "/devices" {
-		t.Fatalf("after unlink at %s", p.url.Path)
+	if p.URL.Path != "/devices" {
+		t.Fatalf("after unlink at %s", p.URL.Path)
 	}
-	p.mustSay(t, "“Bedroom TV” is unlinked", "No devices are linked")
+	p.MustSay(t, "“Bedroom TV” is unlinked", "No devices are linked")
 	if ev := <-acct.C; ev.Type != devices.EventUnlinked || ev.Device.ID != g.ID {
 		t.Errorf("event %+v, want device.unlinked", ev)
 	}
 	if _, err := e.store.GrantByID(context.Background(), "", g.ID); err == nil {
 		t.Fatal("grant still exists after unlink")
 	}
-	b.get("/devices/"+g.ID+"/unlink").wantStatus(t, http.StatusNotFound)
+	b.get("/devices/"+g.ID+"/unlink").WantStatus(t, http.StatusNotFound)
 }
 
 func TestCannotTouchAnotherAccountsDevice(t *testing.T) {
@@ -403,15 +396,10 @@ func TestCannotTouchAnotherAccountsDevice(t *testing.T) {
 	}
 	b := e.browser()
 	b.signIn(t, "alice")
-	b.get("/devices/"+g.ID+"/unlink").wantStatus(t, http.StatusNotFound)
+	b.get("/devices/"+g.ID+"/unlink").WantStatus(t, http.StatusNotFound)
 	p := b.get("/devices")
-	var token string
-	walk(p.form("/signout"), func(n *htmlNode) {
-		if attr(n, "name") == "csrf_token" {
-			token = attr(n, "value")
-		}
-	})
-	b.post("/devices/"+g.ID+"/unlink", url.Values{"csrf_token": {token}}).wantStatus(t, http.StatusNotFound)
+	token := p.Hidden("/signout").Get("csrf_token")
+	b.post("/devices/"+g.ID+"/unlink", url.Values{"csrf_token": {token}}).WantStatus(t, http.StatusNotFound)
 	if _, err := e.store.GrantByID(context.Background(), "sub-bob", g.ID); err != nil {
 		t.Fatalf("bob's device was unlinked by alice: %v", err)
 	}
@@ -422,35 +410,35 @@ func TestSignOutAndSwitchAccount(t *testing.T) {
 	code := e.newDeviceAuth()
 	b := e.browser()
 	b.signIn(t, "alice")
-	stolen := b.c.Jar.Cookies(mustURL(t, e.srv.URL))
+	stolen := b.Client.Jar.Cookies(mustURL(t, e.srv.URL))
 
 	p := b.enterCode(t, code)
-	p.mustSay(t, "Alice Example")
+	p.MustSay(t, "Alice Example")
 	// "Not you? Switch account" keeps the code and returns to its confirmation.
 	p = b.submit(p, "/signout", url.Values{"switch": {"1"}})
-	if p.url.Path != "/signin" {
-		t.Fatalf("switch account at %s, want /signin", p.url.Path)
+	if p.URL.Path != "/signin" {
+		t.Fatalf("switch account at %s, want /signin", p.URL.Path)
 	}
 	p = b.submit(p, "/signin", url.Values{"username": {"bob"}, "password": {password}})
 	p = b.submit(p, "/signin", url.Values{"otp": {totpAt(totpSecret, e.clock())}})
-	if p.url.Path != "/link/confirm" {
-		t.Fatalf("after switching at %s, want /link/confirm", p.url.Path)
+	if p.URL.Path != "/link/confirm" {
+		t.Fatalf("after switching at %s, want /link/confirm", p.URL.Path)
 	}
-	p.mustSay(t, "Signed in as Bob")
+	p.MustSay(t, "Signed in as Bob")
 
 	p = b.get("/signout")
-	p.mustSay(t, "Sign out of Linkdesk on this browser?")
+	p.MustSay(t, "Sign out of Linkdesk on this browser?")
 	p = b.submit(p, "/signout", nil)
-	p.mustSay(t, "You are signed out.")
-	if p := b.get("/devices"); p.url.Path != "/signin" {
-		t.Fatalf("after sign-out /devices at %s", p.url.Path)
+	p.MustSay(t, "You are signed out.")
+	if p := b.get("/devices"); p.URL.Path != "/signin" {
+		t.Fatalf("after sign-out /devices at %s", p.URL.Path)
 	}
 
 	// alice's old cookie was signed out (replaced at switch); replaying it gets nowhere.
 	thief := e.browser()
-	thief.c.Jar.SetCookies(mustURL(t, e.srv.URL), stolen)
-	if p := thief.get("/devices"); p.url.Path != "/signin" {
-		t.Fatalf("replayed signed-out cookie reached %s", p.url.Path)
+	thief.Client.Jar.SetCookies(mustURL(t, e.srv.URL), stolen)
+	if p := thief.get("/devices"); p.URL.Path != "/signin" {
+		t.Fatalf("replayed signed-out cookie reached %s", p.URL.Path)
 	}
 }
 
@@ -458,19 +446,19 @@ func TestSessionFixation(t *testing.T) {
 	e := newEnv(t)
 	b := e.browser()
 	p := b.get("/signin")
-	before := b.c.Jar.Cookies(mustURL(t, e.srv.URL))
-	if p = b.submit(p, "/signin", url.Values{"username": {"alice"}, "password": {password}}); p.url.Path != "/devices" {
-		t.Fatalf("sign-in ended at %s, want /devices", p.url.Path)
+	before := b.Client.Jar.Cookies(mustURL(t, e.srv.URL))
+	if p = b.submit(p, "/signin", url.Values{"username": {"alice"}, "password": {password}}); p.URL.Path != "/devices" {
+		t.Fatalf("sign-in ended at %s, want /devices", p.URL.Path)
 	}
-	after := b.c.Jar.Cookies(mustURL(t, e.srv.URL))
+	after := b.Client.Jar.Cookies(mustURL(t, e.srv.URL))
 	if len(before) != 1 || len(after) != 1 || before[0].Value == after[0].Value {
 		t.Fatalf("session cookie not replaced on sign-in: %v -> %v", before, after)
 	}
 	// The pre-sign-in cookie (which an attacker could have planted) is not signed in.
 	planted := e.browser()
-	planted.c.Jar.SetCookies(mustURL(t, e.srv.URL), before)
-	if p := planted.get("/devices"); p.url.Path != "/signin" {
-		t.Fatalf("pre-sign-in cookie reached %s", p.url.Path)
+	planted.Client.Jar.SetCookies(mustURL(t, e.srv.URL), before)
+	if p := planted.get("/devices"); p.URL.Path != "/signin" {
+		t.Fatalf("pre-sign-in cookie reached %s", p.URL.Path)
 	}
 	// A tampered cookie does not open: the browser just gets a fresh anonymous session.
 	forged := *after[0]
@@ -481,9 +469,9 @@ func TestSessionFixation(t *testing.T) {
 	}
 	forged.Value = string(v)
 	tamper := e.browser()
-	tamper.c.Jar.SetCookies(mustURL(t, e.srv.URL), []*http.Cookie{&forged})
-	if p := tamper.get("/devices"); p.url.Path != "/signin" {
-		t.Fatalf("tampered cookie reached %s", p.url.Path)
+	tamper.Client.Jar.SetCookies(mustURL(t, e.srv.URL), []*http.Cookie{&forged})
+	if p := tamper.get("/devices"); p.URL.Path != "/signin" {
+		t.Fatalf("tampered cookie reached %s", p.URL.Path)
 	}
 }
 
@@ -529,7 +517,7 @@ func TestHeadersAndCookies(t *testing.T) {
 		}
 	}
 	b := e.browser()
-	b.get("/nope").wantStatus(t, http.StatusNotFound)
+	b.get("/nope").WantStatus(t, http.StatusNotFound)
 }
 
 // TestNoInlineScriptOrStyle walks every page and checks the markup the CSP relies on.
@@ -542,38 +530,38 @@ func TestNoInlineScriptOrStyle(t *testing.T) {
 	b.signIn(t, "alice")
 	pages = append(pages, b.enterCode(t, code), b.get("/devices"), b.get("/signout"), b.enterCode(t, "BBBB-BBBB"))
 	for _, p := range pages {
-		walk(p.doc, func(n *htmlNode) {
-			if n.Type != elementNode {
+		browsertest.Walk(p.Doc, func(n *html.Node) {
+			if n.Type != html.ElementNode {
 				return
 			}
-			if n.Data == "script" && attr(n, "src") == "" {
-				t.Errorf("%s: inline script", p.url)
+			if n.Data == "script" && browsertest.Attr(n, "src") == "" {
+				t.Errorf("%s: inline script", p.URL)
 			}
-			if n.Data == "style" || attr(n, "style") != "" {
-				t.Errorf("%s: inline style on <%s>", p.url, n.Data)
+			if n.Data == "style" || browsertest.Attr(n, "style") != "" {
+				t.Errorf("%s: inline style on <%s>", p.URL, n.Data)
 			}
 			for _, a := range n.Attr {
 				if strings.HasPrefix(a.Key, "on") {
-					t.Errorf("%s: inline handler %s on <%s>", p.url, a.Key, n.Data)
+					t.Errorf("%s: inline handler %s on <%s>", p.URL, a.Key, n.Data)
 				}
 			}
 			// Every visible input has a label.
-			if n.Data == "input" && attr(n, "type") != "hidden" {
-				id := attr(n, "id")
-				if id == "" || !strings.Contains(p.body, `for="`+id+`"`) {
-					t.Errorf("%s: input %q has no label", p.url, attr(n, "name"))
+			if n.Data == "input" && browsertest.Attr(n, "type") != "hidden" {
+				id := browsertest.Attr(n, "id")
+				if id == "" || !strings.Contains(p.Body, `for="`+id+`"`) {
+					t.Errorf("%s: input %q has no label", p.URL, browsertest.Attr(n, "name"))
 				}
 			}
 			// Every form that posts carries a CSRF token.
-			if n.Data == "form" && strings.EqualFold(attr(n, "method"), "post") {
+			if n.Data == "form" && strings.EqualFold(browsertest.Attr(n, "method"), "post") {
 				has := false
-				walk(n, func(c *htmlNode) {
-					if attr(c, "name") == "csrf_token" && attr(c, "value") != "" {
+				browsertest.Walk(n, func(c *html.Node) {
+					if browsertest.Attr(c, "name") == "csrf_token" && browsertest.Attr(c, "value") != "" {
 						has = true
 					}
 				})
 				if !has {
-					t.Errorf("%s: form %s without CSRF token", p.url, attr(n, "action"))
+					t.Errorf("%s: form %s without CSRF token", p.URL, browsertest.Attr(n, "action"))
 				}
 			}
 		})
@@ -594,19 +582,19 @@ func TestConfirmNeedsACode(t *testing.T) {
 	b := e.browser()
 	// Signed out: sign in first, then there is no code, so back to code entry.
 	p := b.get("/link/confirm")
-	if p.url.Path != "/signin" {
-		t.Fatalf("signed-out confirm at %s, want /signin", p.url.Path)
+	if p.URL.Path != "/signin" {
+		t.Fatalf("signed-out confirm at %s, want /signin", p.URL.Path)
 	}
 	p = b.submit(p, "/signin", url.Values{"username": {"alice"}, "password": {password}})
-	if p.url.Path != "/link" {
-		t.Fatalf("confirm without a code at %s, want /link", p.url.Path)
+	if p.URL.Path != "/link" {
+		t.Fatalf("confirm without a code at %s, want /link", p.URL.Path)
 	}
 	// An unknown action changes nothing and shows the confirmation again.
 	code := e.newDeviceAuth()
 	p = b.enterCode(t, code)
 	p = b.submit(p, "/link/confirm", url.Values{"action": {"maybe"}})
-	if p.url.Path != "/link/confirm" {
-		t.Fatalf("unknown action at %s, want /link/confirm", p.url.Path)
+	if p.URL.Path != "/link/confirm" {
+		t.Fatalf("unknown action at %s, want /link/confirm", p.URL.Path)
 	}
 	d, err := e.store.DeviceAuthByUserCode(context.Background(), code)
 	if err != nil || d.State != store.DeviceAuthPending {

@@ -1,7 +1,7 @@
 // Package linkdtest runs a real linkd for tests: the full handler on
 // httptest.NewTLSServer over a temporary SQLite store, with helpers to create
 // accounts and to get a linkdesk access token by signing in through the login page
-// the way a browser does (PKCE, loopback redirect captured).
+// with the scripted browser of package browsertest (PKCE, loopback redirect captured).
 package linkdtest
 
 import (
@@ -9,16 +9,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"html"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +25,7 @@ import (
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/accounts"
 	"github.com/linkdesk/linkdesk/server/linkd"
+	"github.com/linkdesk/linkdesk/server/linkd/linkdtest/browsertest"
 	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/store"
 	"github.com/linkdesk/linkdesk/server/store/sqlite"
@@ -264,79 +261,34 @@ func (in *Instance) AppConfig(redirectURL string) *oauth2.Config {
 		Scopes: []string{"openid", "profile", "email", "offline_access"}}
 }
 
-var (
-	reAuthID = regexp.MustCompile(`name="authRequestID" value="([^"]*)"`)
-	reCSRF   = regexp.MustCompile(`name="csrf" value="([^"]*)"`)
-	reError  = regexp.MustCompile(`class="error"[^>]*>([^<]*)<`)
-)
+// Browser returns a new scripted browser, with cookies of its own, that trusts the
+// instance and resolves paths against its URL.
+func (in *Instance) Browser() *browsertest.Browser {
+	return browsertest.New(in.URL, in.Client.Transport)
+}
 
-// SignIn runs the authorization-code flow with PKCE for the linkdesk client: it
-// follows the login form (and the TOTP step when totpSecret is set) and captures the
-// loopback redirect without listening on it. Errors describe what the pages said.
+// SignIn runs the authorization-code flow with PKCE for the linkdesk client in a fresh
+// Browser: it fills in the login form (and the TOTP step when totpSecret is set, with
+// the code for the instance's time) and captures the loopback redirect without
+// listening on it. Errors describe what the pages said.
 func (in *Instance) SignIn(ctx context.Context, username, password, totpSecret string) (*oauth2.Token, error) {
-	const redirect = "http://127.0.0.1:49999/callback"
-	conf := in.AppConfig(redirect)
+	const loopback = "127.0.0.1:49999"
+	conf := in.AppConfig("http://" + loopback + "/callback")
 	verifier := oauth2.GenerateVerifier()
 	state := oauth2.GenerateVerifier()
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Transport: in.Client.Transport, Jar: jar,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if req.URL.Host == "127.0.0.1:49999" {
-				return http.ErrUseLastResponse
-			}
-			return nil
-		}}
-	resp, err := browser.Get(conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)))
+	b := in.Browser()
+	b.StopAt = func(u *url.URL) bool { return u.Host == loopback }
+	var otp func() (string, error)
+	if totpSecret != "" {
+		otp = func() (string, error) { return accounts.TOTPCode(totpSecret, in.Now()) }
+	}
+	p, err := b.SignIn(conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)), username, password, otp)
 	if err != nil {
 		return nil, err
 	}
-	body, err := readPage(resp)
-	if err != nil {
-		return nil, err
-	}
-	form := func(b string) (url.Values, error) {
-		id, csrf := reAuthID.FindStringSubmatch(b), reCSRF.FindStringSubmatch(b)
-		if id == nil || csrf == nil {
-			return nil, fmt.Errorf("no sign-in form on page: %s", pageError(b))
-		}
-		return url.Values{"authRequestID": {html.UnescapeString(id[1])}, "csrf": {html.UnescapeString(csrf[1])}}, nil
-	}
-	v, err := form(body)
-	if err != nil {
-		return nil, err
-	}
-	v.Set("username", username)
-	v.Set("password", password)
-	resp, err = browser.PostForm(in.URL+"/login", v)
-	if err != nil {
-		return nil, err
-	}
-	if totpSecret != "" && resp.StatusCode == http.StatusOK {
-		body, err := readPage(resp)
-		if err != nil {
-			return nil, err
-		}
-		v, err := form(body)
-		if err != nil {
-			return nil, err
-		}
-		code, err := accounts.TOTPCode(totpSecret, in.Now())
-		if err != nil {
-			return nil, err
-		}
-		v.Set("otp", code)
-		if resp, err = browser.PostForm(in.URL+"/login", v); err != nil {
-			return nil, err
-		}
-	}
-	if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
-		b, _ := readPage(resp)
-		return nil, fmt.Errorf("sign-in answered %d: %s", resp.StatusCode, pageError(b))
-	}
-	resp.Body.Close()
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil {
-		return nil, err
+	loc := p.Location()
+	if loc == nil || loc.Host != loopback {
+		return nil, fmt.Errorf("sign-in answered %d: %s", p.Status, p.ErrorText())
 	}
 	q := loc.Query()
 	if q.Get("error") != "" {
@@ -346,22 +298,6 @@ func (in *Instance) SignIn(ctx context.Context, username, password, totpSecret s
 		return nil, errors.New("callback without code or with the wrong state")
 	}
 	return conf.Exchange(in.Context(ctx), q.Get("code"), oauth2.VerifierOption(verifier))
-}
-
-func readPage(resp *http.Response) (string, error) {
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return string(b), err
-}
-
-func pageError(b string) string {
-	if m := reError.FindStringSubmatch(b); m != nil {
-		return html.UnescapeString(m[1])
-	}
-	if len(b) > 200 {
-		b = b[:200]
-	}
-	return b
 }
 
 // Approve approves a pending user code (any format the person might type) for the
