@@ -97,9 +97,17 @@ func chrome(t *testing.T) context.Context {
 	return ctx
 }
 
-// screenshotDir is build/screenshots at the repository root.
+// screenshotDir is web/ under $ARTIFACTS (make test sets it), else under
+// build/test-artifacts at the repository root.
 func screenshotDir(t *testing.T) string {
 	t.Helper()
+	if a := os.Getenv("ARTIFACTS"); a != "" {
+		out := filepath.Join(a, "web")
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
 	dir, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +122,7 @@ func screenshotDir(t *testing.T) string {
 		}
 		dir = parent
 	}
-	out := filepath.Join(dir, "build", "screenshots")
+	out := filepath.Join(dir, "build", "test-artifacts", "web")
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +137,7 @@ type viewport struct {
 
 var viewports = []viewport{{"360", 360, 740, true}, {"1280", 1280, 800, false}}
 
-// shoot saves the current page as build/screenshots/web-<name>-<viewport>.png at each size.
+// shoot saves the current page as web-<name>-<viewport>.png in screenshotDir at each size.
 func shoot(t *testing.T, ctx context.Context, name string, dark bool) {
 	t.Helper()
 	dir := screenshotDir(t)
