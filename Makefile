@@ -1,6 +1,6 @@
 # Linkdesk: `make run` tries everything locally, `make test` runs every test.
 TAGS := migrated_fynedo
-.PHONY: run test build bench fuzz screenshot deps stress-proof
+.PHONY: run test build bench fuzz screenshot deps stress-proof trust-dev-ca untrust-dev-ca
 
 run:
 	scripts/run.sh
@@ -26,3 +26,11 @@ screenshot:
 # make test from a fresh clone, three times, with every core kept busy by stress-ng.
 stress-proof:
 	scripts/stress-proof.sh
+
+# Make this user's browsers (Chromium, Chrome, Firefox: their NSS databases) trust the dev
+# CA in .run/data that make run's linkd signs its certificate with; and stop trusting it.
+trust-dev-ca:
+	scripts/dev-ca.sh trust
+
+untrust-dev-ca:
+	scripts/dev-ca.sh untrust

@@ -6,9 +6,10 @@ set -euo pipefail
 # Debian packages: C toolchain and X11/GL headers for Fyne's GLFW driver, Xvfb and
 # friends for the real-window test (xclip puts a picture on the clipboard, xdg-utils
 # opens linkdesk:// links), gnome-keyring + dbus for the Secret Service test,
-# Chromium for the web page tests.
+# Chromium for the web page tests, libnss3-tools (certutil) for make trust-dev-ca and
+# its test.
 packages=(gcc pkg-config libgl1-mesa-dev xorg-dev xvfb x11-utils xdotool imagemagick xclip xdg-utils
-  dbus dbus-x11 gnome-keyring libsecret-tools chromium fonts-dejavu-core)
+  dbus dbus-x11 gnome-keyring libsecret-tools chromium fonts-dejavu-core libnss3-tools)
 
 missing=()
 for p in "${packages[@]}"; do
