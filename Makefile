@@ -3,7 +3,7 @@ TAGS := migrated_fynedo
 .PHONY: run test build bench fuzz screenshot deps stress-proof trust-dev-ca untrust-dev-ca
 
 run:
-	scripts/run.sh
+	@scripts/run.sh
 
 test:
 	scripts/test.sh
