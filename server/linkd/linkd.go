@@ -72,9 +72,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	// One replay guard for every sign-in page: a one-time code used on one is refused
+	// on the others too.
+	replay := accounts.NewTOTPReplay()
 	p, err := provider.New(ctx, provider.Config{
 		Issuer: cfg.Issuer, Store: cfg.Store, Logger: cfg.Logger,
 		DeviceCodeLifetime: cfg.DeviceCodeLifetime, PollInterval: cfg.PollInterval, Now: cfg.Now,
+		TOTPReplay: replay,
 	})
 	if err != nil {
 		return nil, err
@@ -90,7 +94,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		VerifyTOTP: func(_, secret, code string, now time.Time) bool {
 			return accounts.CheckTOTP(secret, code, now)
 		},
-		Now: cfg.Now,
+		TOTPReplay: replay,
+		Now:        cfg.Now,
 	})
 
 	mux := http.NewServeMux()

@@ -160,9 +160,24 @@ func (l *login) submit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		u, err := l.p.cfg.Store.UserBySubject(ctx, subject)
-		if err != nil || !accounts.CheckTOTP(u.TOTPSecret, r.PostForm.Get("otp"), now) {
+		otp := strings.Map(func(r rune) rune {
+			if r == ' ' || r == '-' {
+				return -1
+			}
+			return r
+		}, r.PostForm.Get("otp"))
+		replay := l.p.cfg.TOTPReplay
+		used := err == nil && otp != "" && replay.Seen(subject, otp, now)
+		ok = err == nil && !used && otp != "" && accounts.CheckTOTP(u.TOTPSecret, otp, now)
+		if ok && !replay.Use(subject, otp, now) {
+			ok, used = false, true // another sign-in took this code a moment ago
+		}
+		if !ok {
 			l.fail(r, "login:sub:"+subject, "login:ip:"+ip)
 			pg.Step, pg.Error = "otp", "That code is not right. Enter the 6-digit code your authenticator app shows now."
+			if used {
+				pg.Error = accounts.TOTPUsedMessage
+			}
 			l.page(w, http.StatusUnauthorized, pg)
 			return
 		}

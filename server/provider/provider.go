@@ -20,6 +20,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/text/language"
 
+	"github.com/linkdesk/linkdesk/server/accounts"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -46,6 +47,9 @@ type Config struct {
 	ClientIP func(r *http.Request) string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// TOTPReplay refuses a one-time code already used to sign in; give the web pages
+	// the same one. nil: the provider's own.
+	TOTPReplay *accounts.TOTPReplay
 }
 
 // Provider is the OpenID provider; serve it with Handler.
@@ -72,6 +76,9 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.TOTPReplay == nil {
+		cfg.TOTPReplay = accounts.NewTOTPReplay()
 	}
 	if cfg.DeviceCodeLifetime <= 0 {
 		cfg.DeviceCodeLifetime = DefaultDeviceCodeLifetime

@@ -152,7 +152,12 @@ func (s *server) otpSubmit(w http.ResponseWriter, r *http.Request, st *state) {
 		return r
 	}, r.PostForm.Get("otp"))
 	now := s.cfg.Now()
-	if otp == "" || s.replay.seen(u.Subject, otp, now) || !s.cfg.VerifyTOTP(u.Subject, u.TOTPSecret, otp, now) {
+	used := otp != "" && s.replay.Seen(u.Subject, otp, now)
+	ok := !used && otp != "" && s.cfg.VerifyTOTP(u.Subject, u.TOTPSecret, otp, now)
+	if ok && !s.replay.Use(u.Subject, otp, now) {
+		ok, used = false, true // another sign-in took this code a moment ago
+	}
+	if !ok {
 		s.signinFailed(r, keys)
 		st.sess.PendingTries++
 		st.dirty = true
@@ -163,12 +168,13 @@ func (s *server) otpSubmit(w http.ResponseWriter, r *http.Request, st *state) {
 			})
 			return
 		}
-		s.render(w, r, st, http.StatusUnauthorized, "otp", otpPage{
-			Error: "That one-time code is not right. Enter the 6 digits your authenticator app shows now.",
-		})
+		msg := "That one-time code is not right. Enter the 6 digits your authenticator app shows now."
+		if used {
+			msg = accounts.TOTPUsedMessage
+		}
+		s.render(w, r, st, http.StatusUnauthorized, "otp", otpPage{Error: msg})
 		return
 	}
-	s.replay.use(u.Subject, otp, now)
 	s.sessions.signIn(st, u.Subject)
 	s.log.InfoContext(r.Context(), "signed in", "subject", u.Subject, "amr", "pwd otp")
 	s.redirect(w, r, st, s.afterSignIn(st))

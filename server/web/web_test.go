@@ -163,7 +163,7 @@ func TestSignInWithTOTP(t *testing.T) {
 	p = b2.submit(p, "/signin", url.Values{"username": {"bob"}, "password": {password}})
 	p = b2.submit(p, "/signin", url.Values{"otp": {otp}})
 	p.wantStatus(t, http.StatusUnauthorized)
-	p.mustSay(t, "That one-time code is not right")
+	p.mustSay(t, "That one-time code was already used", "Wait for the next code")
 	// The next step's code does.
 	p = b2.submit(p, "/signin", url.Values{"otp": {totpAt(totpSecret, e.clock().Add(30*time.Second))}})
 	p.wantStatus(t, http.StatusOK)
