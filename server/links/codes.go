@@ -77,7 +77,7 @@ func (s *Service) Deny(ctx context.Context, c Caller, code string) (Request, err
 	client, err := s.client(ctx, d.ClientID)
 	if err != nil {
 		s.log.ErrorContext(ctx, "client of denied link request", "err", err)
-		client = devices.ClientInfo{ID: d.ClientID, Name: d.ClientID}
+		client = devices.ClientInfo{ID: d.ClientID, Name: devices.ClientName(d.ClientID)}
 	}
 	return Request{Auth: d, Client: client, Scopes: s.scopes(d.Scopes),
 		SameNetwork: SameNetwork(d.RequestIP, c.IP)}, nil
