@@ -91,9 +91,10 @@ type Flow struct {
 
 	unlink chan chan error
 
-	mu     sync.Mutex
-	client *auth.Client // set once discovery succeeds
-	noPush bool
+	mu           sync.Mutex
+	client       *auth.Client // set once discovery succeeds
+	noPush       bool         // no push channels at all (Config.NoPush, or none at /device/wait)
+	noLinkedPush bool         // no /device/linked-wait at this provider
 }
 
 // NewFlow checks cfg and returns a flow ready to Run.

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/linkdesk/linkdesk/server/accounts"
+	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -47,9 +48,18 @@ type Config struct {
 	ClientIP func(r *http.Request) string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Links, when set, ends a device's link when the device revokes its own refresh
+	// token, so the unlink is logged and published like any other (server/links). nil:
+	// the grant is deleted in the store alone.
+	Links SelfUnlinker
 	// TOTPReplay refuses a one-time code already used to sign in; give the web pages
 	// the same one. nil: the provider's own.
 	TOTPReplay *accounts.TOTPReplay
+}
+
+// SelfUnlinker ends a device's own link: links.Service has it.
+type SelfUnlinker interface {
+	UnlinkSelf(ctx context.Context, clientID, subject, grantID string) (links.Link, error)
 }
 
 // Provider is the OpenID provider; serve it with Handler.
