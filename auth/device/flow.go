@@ -1,7 +1,7 @@
 // Package device is the device side of the OAuth device authorization grant (RFC 8628)
 // for a kiosk or any input-constrained box: it shows codes until linked, stays linked
 // across restarts, notices when it is unlinked and can unlink itself. Against linkd it
-// hears approvals on the push channel at once. It is built on package auth's client core
+// hears approvals and unlinks on its push channels at once (docs/push-channel.md). It is built on package auth's client core
 // (discovery, client authentication, userinfo, refresh, revocation), returns typed errors
 // and never imports Fyne; a screen renders the states it reports.
 package device
