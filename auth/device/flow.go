@@ -1,9 +1,10 @@
 // Package device is the device side of the OAuth device authorization grant (RFC 8628)
 // for a kiosk or any input-constrained box: it shows codes until linked, stays linked
 // across restarts, notices when it is unlinked and can unlink itself. Against linkd it
-// hears approvals and unlinks on its push channels at once (docs/push-channel.md). It is built on package auth's client core
-// (discovery, client authentication, userinfo, refresh, revocation), returns typed errors
-// and never imports Fyne; a screen renders the states it reports.
+// hears approvals and unlinks on its push channels at once (docs/push-channel.md). It
+// is built on package auth's client core (discovery, client authentication, userinfo,
+// refresh, revocation), returns typed errors and never imports Fyne; a screen renders
+// the states it reports.
 package device
 
 import (
@@ -78,7 +79,8 @@ type Config struct {
 
 	// UserinfoInterval is how often a linked device checks it is still linked (default 30 s).
 	UserinfoInterval time.Duration
-	// NoPush turns the linkd push channel off, so only plain polling is used.
+	// NoPush turns linkd's push channels off, so only plain polling and the periodic
+	// link check are used.
 	NoPush bool
 }
 
