@@ -47,7 +47,3 @@ func (r *TOTPReplay) Use(subject, code string, now time.Time) bool {
 	r.used[k] = now.Add(TOTPReplayWindow)
 	return true
 }
-
-// TOTPUsedMessage is what a sign-in page says when a right code was already used: the
-// person did nothing wrong but must wait for the authenticator's next code.
-const TOTPUsedMessage = "That one-time code was already used. Wait for the next code your authenticator app shows (a new one comes every 30 seconds), then enter it."

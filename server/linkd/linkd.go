@@ -81,7 +81,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	p, err := provider.New(ctx, provider.Config{
 		Issuer: cfg.Issuer, Store: cfg.Store, Logger: cfg.Logger,
 		DeviceCodeLifetime: cfg.DeviceCodeLifetime, PollInterval: cfg.PollInterval, Now: cfg.Now,
-		TOTPReplay: replay, Links: ls,
+		TOTPReplay: replay, Links: ls, SignInLimiter: ls.Limiter(),
 	})
 	if err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package web
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -31,13 +30,10 @@ type signoutPage struct{}
 
 func (signoutPage) title() string { return "Sign out" }
 
-// signinKeys are the sign-in limiter keys: the username and the address. They are
-// distinct from the code-lookup keys, so mistyped passwords never block code entry.
+// signinKeys are the sign-in limiter keys (links.SignInKeys), shared with the app's
+// sign-in page.
 func (s *server) signinKeys(r *http.Request, username string) []string {
-	return []string{
-		"signin:" + strings.ToLower(strings.TrimSpace(username)),
-		"ip:signin:" + strings.TrimPrefix(links.AddressKey(s.cfg.ClientIP(r)), "ip:"),
-	}
+	return links.SignInKeys(username, s.cfg.ClientIP(r))
 }
 
 // signinForm is GET /signin: the password form, or the one-time-code form when the
@@ -113,7 +109,7 @@ func (s *server) signinSubmit(w http.ResponseWriter, r *http.Request, st *state)
 	}
 	if !ok {
 		s.signinFailed(r, keys)
-		page.Error = "That username and password don’t match. Check them and try again."
+		page.Error = accounts.WrongPasswordMessage
 		s.render(w, r, st, http.StatusUnauthorized, "signin", page)
 		return
 	}
@@ -168,7 +164,7 @@ func (s *server) otpSubmit(w http.ResponseWriter, r *http.Request, st *state) {
 			})
 			return
 		}
-		msg := "That one-time code is not right. Enter the 6 digits your authenticator app shows now."
+		msg := accounts.WrongTOTPMessage
 		if used {
 			msg = accounts.TOTPUsedMessage
 		}
@@ -198,7 +194,7 @@ func (s *server) checkSigninLimit(w http.ResponseWriter, r *http.Request, st *st
 		w.Header().Set("Retry-After", links.RetryAfterSeconds(retry))
 		s.render(w, r, st, http.StatusTooManyRequests, "message", messagePage{
 			Title: "Too many tries", Heading: "Too many sign-in attempts", Kind: "error",
-			Body: fmt.Sprintf("For your safety, signing in to this account is paused. Wait %d minutes, then try again.", mins),
+			Body: accounts.SignInPausedMessage(mins),
 			Link: "/signin", LinkText: "Back to sign-in",
 		})
 		return false
