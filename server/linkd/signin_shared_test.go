@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/linkd/linkdtest"
+	"github.com/linkdesk/linkdesk/server/links"
 )
 
 // The app's sign-in (/login) and the phone pages (/signin) count failed sign-ins
