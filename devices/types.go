@@ -150,3 +150,22 @@ const (
 	ParamDeviceKind  = "device_kind"
 	ParamUserCode    = "user_code"
 )
+
+// Display names of the two built-in clients, for screens that would otherwise show
+// their ids.
+const (
+	AppClientName   = "Linkdesk"
+	KioskClientName = "Linkdesk kiosk"
+)
+
+// ClientName is what people see for a client known only by its id: a built-in
+// client's display name, else the id itself.
+func ClientName(id string) string {
+	switch id {
+	case AppClientID:
+		return AppClientName
+	case KioskClientID:
+		return KioskClientName
+	}
+	return id
+}

@@ -1,9 +1,10 @@
 // Package device is the device side of the OAuth device authorization grant (RFC 8628)
 // for a kiosk or any input-constrained box: it shows codes until linked, stays linked
 // across restarts, notices when it is unlinked and can unlink itself. Against linkd it
-// hears approvals on the push channel at once. It is built on package auth's client core
-// (discovery, client authentication, userinfo, refresh, revocation), returns typed errors
-// and never imports Fyne; a screen renders the states it reports.
+// hears approvals and unlinks on its push channels at once (docs/push-channel.md). It
+// is built on package auth's client core (discovery, client authentication, userinfo,
+// refresh, revocation), returns typed errors and never imports Fyne; a screen renders
+// the states it reports.
 package device
 
 import (
@@ -78,7 +79,8 @@ type Config struct {
 
 	// UserinfoInterval is how often a linked device checks it is still linked (default 30 s).
 	UserinfoInterval time.Duration
-	// NoPush turns the linkd push channel off, so only plain polling is used.
+	// NoPush turns linkd's push channels off, so only plain polling and the periodic
+	// link check are used.
 	NoPush bool
 }
 
@@ -91,9 +93,10 @@ type Flow struct {
 
 	unlink chan chan error
 
-	mu     sync.Mutex
-	client *auth.Client // set once discovery succeeds
-	noPush bool
+	mu           sync.Mutex
+	client       *auth.Client // set once discovery succeeds
+	noPush       bool         // no push channels at all (Config.NoPush, or none at /device/wait)
+	noLinkedPush bool         // no /device/linked-wait at this provider
 }
 
 // NewFlow checks cfg and returns a flow ready to Run.

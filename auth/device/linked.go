@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -54,17 +55,46 @@ func (f *Flow) stayLinked(ctx context.Context, tok *oauth2.Token, report func(St
 				shown, lastShown = true, name
 			}
 		}
+		// While linked, linkd's push channel tells of an unlink at once; the periodic
+		// check stays as the fallback (and the only check elsewhere).
+		wctx, stopWatch := context.WithCancel(ctx)
+		var watch <-chan struct{}
+		if cerr == nil {
+			watch = f.watchLink(wctx, tok)
+		}
+		done, byUs, err := f.waitLinked(ctx, tok, wait, watch)
+		stopWatch()
+		if done {
+			return byUs, err
+		}
+	}
+}
+
+// waitLinked waits until the next check of the link: wait has passed or the push
+// channel watch signals. done is true when stayLinked must return byUs and err: ctx
+// ended, or the device unlinked itself (Flow.Unlink).
+func (f *Flow) waitLinked(ctx context.Context, tok *oauth2.Token, wait time.Duration, watch <-chan struct{}) (done, byUs bool, err error) {
+	timer := f.clock.After(wait)
+	for {
 		select {
 		case <-ctx.Done():
-			return false, ctx.Err()
-		case done := <-f.unlink:
+			return true, false, ctx.Err()
+		case reply := <-f.unlink:
 			rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 			err := f.oauthClient().Revoke(rctx, tok)
 			cancel()
 			f.deleteToken(ctx)
-			done <- err
-			return true, nil
-		case <-f.clock.After(wait):
+			reply <- err
+			return true, true, nil
+		case _, ok := <-watch:
+			if !ok {
+				watch = nil // push channel gone for now: the periodic check remains
+				continue
+			}
+			f.log.Info("device flow: linkd says the link may be gone; checking now")
+			return false, false, nil
+		case <-timer:
+			return false, false, nil
 		}
 	}
 }

@@ -3,8 +3,11 @@
 //
 //	linkd serve   --data DIR --addr 127.0.0.1:8443 [--issuer URL] [--tls-cert F --tls-key F] [--dev] [--db sqlite:PATH] [--code-lifetime 10m]
 //	linkd users add --username NAME [--display-name …] [--email …] --password-stdin
-//	linkd users totp NAME
+//	linkd users list
+//	linkd users totp [--off] NAME
 //	linkd clients add --id ID --name NAME [--logo-uri …] [--scopes …]
+//
+// `linkd --help` lists the commands and `linkd COMMAND --help` describes one's flags.
 package main
 
 import (
@@ -26,8 +29,11 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
+	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/devices/termqr"
 	"github.com/linkdesk/linkdesk/server/accounts"
 	"github.com/linkdesk/linkdesk/server/linkd"
 	"github.com/linkdesk/linkdesk/server/store"
@@ -41,7 +47,8 @@ const (
 	exitUsage = 2
 )
 
-type usageError struct{ msg string }
+// usageError is a mistake in the command line; run prints it with the command's help.
+type usageError struct{ msg, help string }
 
 func (e usageError) Error() string { return e.msg }
 
@@ -51,40 +58,102 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-const usage = `usage:
-  linkd serve --data DIR --addr 127.0.0.1:8443 [--issuer URL] [--tls-cert F --tls-key F] [--dev] [--db sqlite:PATH] [--code-lifetime 10m]
-  linkd users add --username NAME [--display-name NAME] [--email ADDR] --password-stdin [--data DIR]
-  linkd users totp NAME [--data DIR]
-  linkd clients add --id ID --name NAME [--logo-uri URL] [--scopes "openid profile offline_access"] [--data DIR]
-`
+// command is one subcommand: its words, the synopsis of its arguments, what it does in
+// one line for the overview, and how to run it.
+type command struct {
+	name     string // e.g. "users add"
+	synopsis string // after "linkd NAME"
+	summary  string
+	run      func(ctx context.Context, args []string, t terminal) error
+}
+
+// terminal is where a command reads and writes.
+type terminal struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+// commands is set in init: help texts read it, and the commands use help texts.
+var commands []command
+
+func init() {
+	commands = []command{
+		{"serve", "[--addr HOST:PORT] [--issuer URL] [--tls-cert F --tls-key F] [--dev] [--data DIR]",
+			"run the linking service over HTTPS",
+			func(ctx context.Context, args []string, t terminal) error {
+				return serve(ctx, args, t.stdout, t.stderr)
+			}},
+		{"users add", "--username NAME [--display-name NAME] [--email ADDR] --password-stdin [--data DIR]",
+			"create an account; the password is read from standard input",
+			func(ctx context.Context, args []string, t terminal) error {
+				return usersAdd(ctx, args, t.stdin, t.stdout)
+			}},
+		{"users list", "[--data DIR]",
+			"list the accounts and whether each has a one-time-code second factor",
+			func(ctx context.Context, args []string, t terminal) error { return usersList(ctx, args, t.stdout) }},
+		{"users totp", "[--off] NAME [--data DIR]",
+			"turn on sign-in with one-time codes from an authenticator app (prints a QR code to scan), or --off to turn it off",
+			func(ctx context.Context, args []string, t terminal) error { return usersTOTP(ctx, args, t.stdout) }},
+		{"clients add", "--id ID --name NAME [--logo-uri URL] [--scopes LIST] [--data DIR]",
+			"register a device client (a TV or console app) that may use the device flow",
+			func(ctx context.Context, args []string, t terminal) error { return clientsAdd(ctx, args, t.stdout) }},
+	}
+}
+
+// overview is what `linkd --help` prints.
+func overview() string {
+	var b strings.Builder
+	b.WriteString("linkd is the Linkdesk linking service.\n\nusage:\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  linkd %-12s %s\n", c.name, c.summary)
+	}
+	b.WriteString("\nRun 'linkd COMMAND --help' (for example 'linkd users totp --help') for a command's flags.\n")
+	return b.String()
+}
+
+func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" || a == "help" }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	var err error
-	switch {
-	case len(args) >= 1 && args[0] == "serve":
-		err = serve(ctx, args[1:], stdout, stderr)
-	case len(args) >= 2 && args[0] == "users" && args[1] == "add":
-		err = usersAdd(ctx, args[2:], stdin, stdout)
-	case len(args) >= 2 && args[0] == "users" && args[1] == "totp":
-		err = usersTOTP(ctx, args[2:], stdout)
-	case len(args) >= 2 && args[0] == "clients" && args[1] == "add":
-		err = clientsAdd(ctx, args[2:], stdout)
-	case len(args) >= 1 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help"):
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		fmt.Fprint(stderr, usage)
+	if len(args) == 0 {
+		fmt.Fprint(stderr, overview())
 		return exitUsage
 	}
-	if err == nil {
+	if isHelp(args[0]) {
+		fmt.Fprint(stdout, overview())
 		return 0
 	}
-	if errors.Is(err, flag.ErrHelp) {
+	var cmd *command
+	rest := args
+	for i := range commands {
+		words := strings.Fields(commands[i].name)
+		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == commands[i].name {
+			cmd, rest = &commands[i], args[len(words):]
+			break
+		}
+	}
+	if cmd == nil {
+		if len(args) >= 2 && isHelp(args[1]) {
+			fmt.Fprint(stdout, overview()) // "linkd users --help"
+			return 0
+		}
+		fmt.Fprintf(stderr, "linkd: unknown command %q\n\n%s", strings.Join(args, " "), overview())
+		return exitUsage
+	}
+	err := cmd.run(ctx, rest, terminal{stdin, stdout, stderr})
+	var he helpRequested
+	if errors.As(err, &he) {
+		fmt.Fprint(stdout, he.text)
+		return 0
+	}
+	if err == nil {
 		return 0
 	}
 	fmt.Fprintln(stderr, "linkd:", err)
 	var ue usageError
 	if errors.As(err, &ue) {
+		if ue.help != "" {
+			fmt.Fprint(stderr, "\n"+ue.help)
+		}
 		return exitUsage
 	}
 	return exitFail
@@ -113,20 +182,48 @@ type common struct {
 	db   string
 }
 
+// helpRequested carries a command's help text for run to print on standard output.
+type helpRequested struct{ text string }
+
+func (helpRequested) Error() string { return "help requested" }
+
+// newFlags returns the flag set of the command name with the flags every command has.
 func newFlags(name string, c *common) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&c.data, "data", defaultDataDir(), "data directory")
+	fs.StringVar(&c.data, "data", defaultDataDir(), "data directory (keys, certificates and the database)")
 	fs.StringVar(&c.db, "db", "", "database: sqlite:PATH (default: DIR/linkd.db)")
 	return fs
+}
+
+// help renders the usage of fs's command: synopsis, summary and every flag.
+func help(fs *flag.FlagSet) string {
+	var b strings.Builder
+	for _, c := range commands {
+		if c.name == fs.Name() {
+			fmt.Fprintf(&b, "usage: linkd %s %s\n\n%s.\n", c.name, c.synopsis, upperFirst(c.summary))
+		}
+	}
+	b.WriteString("\nflags:\n")
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	return b.String()
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return usageError{usage}
+			return helpRequested{help(fs)}
 		}
-		return usageError{err.Error()}
+		return usageError{msg: err.Error(), help: help(fs)}
 	}
 	return nil
 }
@@ -142,9 +239,9 @@ func openStore(ctx context.Context, c common) (store.Store, error) {
 	case strings.HasPrefix(c.db, "sqlite:"):
 		path = strings.TrimPrefix(c.db, "sqlite:")
 	case strings.HasPrefix(c.db, "postgres://"), strings.HasPrefix(c.db, "postgresql://"):
-		return nil, usageError{"PostgreSQL is not supported by this build yet; use --db sqlite:PATH"}
+		return nil, usageError{msg: "PostgreSQL is not supported by this build yet; use --db sqlite:PATH"}
 	default:
-		return nil, usageError{"--db must be sqlite:PATH"}
+		return nil, usageError{msg: "--db must be sqlite:PATH"}
 	}
 	return sqlite.Open(ctx, path)
 }
@@ -152,27 +249,27 @@ func openStore(ctx context.Context, c common) (store.Store, error) {
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c common
 	fs := newFlags("serve", &c)
-	addr := fs.String("addr", "127.0.0.1:8443", "listen address")
+	addr := fs.String("addr", "127.0.0.1:8443", "address to listen on; use a LAN address to try the phone pages from a phone")
 	issuer := fs.String("issuer", "", "issuer URL clients see (default https://ADDR)")
-	certFile := fs.String("tls-cert", "", "TLS certificate file")
-	keyFile := fs.String("tls-key", "", "TLS key file")
-	dev := fs.Bool("dev", false, "seed demo user demo/demo and client demo-tv")
+	certFile := fs.String("tls-cert", "", "TLS certificate file (PEM); without --tls-cert/--tls-key linkd makes a local CA and certificate in DIR")
+	keyFile := fs.String("tls-key", "", "TLS private key file (PEM) of --tls-cert")
+	dev := fs.Bool("dev", false, "also seed the demo user demo (password demo) and the demo TV client demo-tv, for trying things out")
 	lifetime := fs.Duration("code-lifetime", 10*time.Minute, "how long a user code lives")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return usageError{"unexpected argument " + fs.Arg(0)}
+		return usageError{msg: "unexpected argument " + fs.Arg(0)}
 	}
 	if (*certFile == "") != (*keyFile == "") {
-		return usageError{"--tls-cert and --tls-key go together"}
+		return usageError{msg: "--tls-cert and --tls-key go together"}
 	}
 	if *lifetime < time.Minute || *lifetime > 24*time.Hour {
-		return usageError{"--code-lifetime must be between 1m and 24h"}
+		return usageError{msg: "--code-lifetime must be between 1m and 24h"}
 	}
 	host, _, err := net.SplitHostPort(*addr)
 	if err != nil {
-		return usageError{"--addr: " + err.Error()}
+		return usageError{msg: "--addr: " + err.Error()}
 	}
 	if *issuer == "" {
 		h := host
@@ -184,7 +281,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	iu, err := url.Parse(*issuer)
 	if err != nil || iu.Scheme != "https" || iu.Host == "" || iu.RawQuery != "" || iu.Fragment != "" {
-		return usageError{"--issuer must be an https URL without query or fragment"}
+		return usageError{msg: "--issuer must be an https URL without query or fragment"}
 	}
 	// The local CA's certificate names the host clients use: the issuer's.
 	host = iu.Hostname()
@@ -292,10 +389,10 @@ func usersAdd(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 		return err
 	}
 	if *username == "" {
-		return usageError{"--username is required"}
+		return usageError{msg: "--username is required"}
 	}
 	if !*pwStdin {
-		return usageError{"--password-stdin is required (the password is read from standard input, never from arguments)"}
+		return usageError{msg: "--password-stdin is required (the password is read from standard input, never from arguments)"}
 	}
 	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -303,7 +400,7 @@ func usersAdd(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	}
 	password := strings.TrimRight(line, "\r\n")
 	if password == "" {
-		return usageError{"the password read from standard input is empty"}
+		return usageError{msg: "the password read from standard input is empty"}
 	}
 	st, err := openStore(ctx, c)
 	if err != nil {
@@ -321,28 +418,78 @@ func usersAdd(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	return nil
 }
 
-func usersTOTP(ctx context.Context, args []string, stdout io.Writer) error {
+func usersList(ctx context.Context, args []string, stdout io.Writer) error {
 	var c common
-	fs := newFlags("users totp", &c)
-	// Accept the name before or after the flags.
-	var name string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		name, args = args[0], args[1:]
-	}
+	fs := newFlags("users list", &c)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if name == "" && fs.NArg() == 1 {
-		name = fs.Arg(0)
-	}
-	if name == "" {
-		return usageError{"usage: linkd users totp NAME"}
+	if fs.NArg() > 0 {
+		return usageError{msg: "unexpected argument " + fs.Arg(0), help: help(fs)}
 	}
 	st, err := openStore(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	users, err := st.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	if len(users) == 0 {
+		fmt.Fprintln(stdout, "no users yet; add one with: linkd users add --username NAME --password-stdin")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "USERNAME\tDISPLAY NAME\tEMAIL\tONE-TIME CODES\tCREATED")
+	for _, u := range users {
+		totp := "off"
+		if u.TOTPSecret != "" {
+			totp = "on"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Username, u.DisplayName, u.Email, totp, u.CreatedAt.Local().Format(time.DateOnly))
+	}
+	return tw.Flush()
+}
+
+func usersTOTP(ctx context.Context, args []string, stdout io.Writer) error {
+	var c common
+	fs := newFlags("users totp", &c)
+	off := fs.Bool("off", false, "turn one-time codes off: the account signs in with its password alone")
+	// The name may come before, between or after the flags.
+	var names []string
+	for {
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		names, args = append(names, fs.Arg(0)), fs.Args()[1:]
+	}
+	if len(names) > 1 {
+		return usageError{msg: "one username at a time", help: help(fs)}
+	}
+	if len(names) == 0 {
+		return usageError{msg: "the username is missing", help: help(fs)}
+	}
+	name := names[0]
+	st, err := openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if *off {
+		err := linkd.DisableTOTP(ctx, st, name)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("there is no user %q", name)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "One-time codes are off for %s: it signs in with its password alone.\n", name)
+		return nil
+	}
 	secret, err := linkd.EnableTOTP(ctx, st, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("there is no user %q", name)
@@ -350,7 +497,18 @@ func usersTOTP(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, accounts.TOTPURI("linkd", name, secret))
+	uri := accounts.TOTPURI("linkd", name, secret)
+	fmt.Fprintf(stdout, "One-time codes are on for %s. From now on signing in asks for the password and then\n"+
+		"the 6-digit code an authenticator app shows (a new one every 30 seconds).\n\n"+
+		"In the authenticator app (for example Aegis, Google Authenticator, 1Password), add an\n"+
+		"account and scan this QR code:\n\n", name)
+	if q, err := termqr.String(uri); err == nil {
+		fmt.Fprintln(stdout, q)
+	}
+	fmt.Fprintf(stdout, "If you cannot scan it, enter this key by hand (time-based, 6 digits, 30 seconds):\n\n    %s\n\n"+
+		"or open this link on the phone:\n\n    %s\n\n"+
+		"Running this again replaces the key (the old one stops working); "+
+		"'linkd users totp --off %s' turns one-time codes off.\n", secret, uri, name)
 	return nil
 }
 
@@ -365,13 +523,13 @@ func clientsAdd(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if *id == "" || *name == "" {
-		return usageError{"--id and --name are required"}
+		return usageError{msg: "--id and --name are required"}
 	}
-	if *id == "linkdesk" || *id == "linkdesk-kiosk" {
-		return usageError{"the client id " + *id + " is built in"}
+	if *id == devices.AppClientID || *id == devices.KioskClientID {
+		return usageError{msg: "the client id " + *id + " is built in"}
 	}
 	if *logo != "" && !strings.HasPrefix(*logo, "https://") {
-		return usageError{"--logo-uri must be an https URL"}
+		return usageError{msg: "--logo-uri must be an https URL"}
 	}
 	st, err := openStore(ctx, c)
 	if err != nil {

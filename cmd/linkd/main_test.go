@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -78,12 +79,17 @@ func TestUsersAndClients(t *testing.T) {
 		t.Fatalf("missing --password-stdin: %d %q", code, errOut)
 	}
 	code, out, _ = runCmd(t, "", "users", "totp", "alice", "--data", dir)
-	if code != 0 || !strings.HasPrefix(out, "otpauth://totp/") {
+	uri := regexp.MustCompile(`otpauth://totp/\S+`).FindString(out)
+	if code != 0 || uri == "" {
 		t.Fatalf("users totp: %d %q", code, out)
 	}
-	u, _ := url.Parse(strings.TrimSpace(out))
-	if u.Query().Get("secret") == "" {
+	u, _ := url.Parse(uri)
+	if u.Query().Get("secret") == "" || !strings.Contains(out, u.Query().Get("secret")) {
 		t.Fatalf("no secret in %q", out)
+	}
+	// A QR code drawn with half blocks, and how to use it.
+	if !strings.Contains(out, "█") || !strings.Contains(out, "authenticator app") || !strings.Contains(out, "--off") {
+		t.Fatalf("users totp shows no QR code or instructions: %q", out)
 	}
 	if code, _, errOut := runCmd(t, "", "users", "totp", "nobody", "--data", dir); code != exitFail || !strings.Contains(errOut, "no user") {
 		t.Fatalf("totp unknown user: %d %q", code, errOut)
@@ -181,5 +187,86 @@ func TestServeWithLocalCA(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not shut down")
+	}
+}
+
+func TestHelpPerCommand(t *testing.T) {
+	code, out, _ := runCmd(t, "", "--help")
+	if code != 0 {
+		t.Fatalf("--help: %d", code)
+	}
+	for _, c := range []string{"serve", "users add", "users list", "users totp", "clients add"} {
+		if !strings.Contains(out, "linkd "+c) {
+			t.Errorf("overview lacks %q: %s", c, out)
+		}
+	}
+	for _, tc := range []struct {
+		args  []string
+		wants []string
+	}{
+		{[]string{"serve", "--help"}, []string{"usage: linkd serve", "-addr", "listen on", "-issuer", "-tls-cert", "-dev", "demo"}},
+		{[]string{"users", "add", "-h"}, []string{"usage: linkd users add", "-username", "-password-stdin", "standard input"}},
+		{[]string{"users", "list", "--help"}, []string{"usage: linkd users list", "-data"}},
+		{[]string{"users", "totp", "--help"}, []string{"usage: linkd users totp", "-off", "password alone"}},
+		{[]string{"clients", "add", "--help"}, []string{"usage: linkd clients add", "-logo-uri", "-scopes"}},
+	} {
+		code, out, errOut := runCmd(t, "", tc.args...)
+		if code != 0 || errOut != "" {
+			t.Errorf("%v: %d %q", tc.args, code, errOut)
+		}
+		for _, w := range tc.wants {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: help lacks %q:\n%s", tc.args, w, out)
+			}
+		}
+	}
+	// Each command's help differs: no more one usage for all.
+	_, serveHelp, _ := runCmd(t, "", "serve", "--help")
+	_, totpHelp, _ := runCmd(t, "", "users", "totp", "--help")
+	if strings.Contains(totpHelp, "-tls-cert") || strings.Contains(serveHelp, "-off") {
+		t.Error("commands share one help text")
+	}
+	// A wrong flag is a usage error with that command's help on stderr.
+	code, _, errOut := runCmd(t, "", "users", "list", "--bogus")
+	if code != exitUsage || !strings.Contains(errOut, "-bogus") || !strings.Contains(errOut, "usage: linkd users list") {
+		t.Fatalf("wrong flag: %d %q", code, errOut)
+	}
+}
+
+func TestUsersListAndTOTPOff(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, _ := runCmd(t, "", "users", "list", "--data", dir); code != 0 {
+		t.Fatalf("list of none: %d", code)
+	}
+	for _, name := range []string{"zoe", "adam"} {
+		if code, _, errOut := runCmd(t, "pw\n", "users", "add", "--data", dir, "--username", name, "--email", name+"@example.com", "--password-stdin"); code != 0 {
+			t.Fatalf("add %s: %s", name, errOut)
+		}
+	}
+	if code, _, errOut := runCmd(t, "", "users", "totp", "zoe", "--data", dir); code != 0 {
+		t.Fatal(errOut)
+	}
+	code, out, _ := runCmd(t, "", "users", "list", "--data", dir)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[1], "adam") || !strings.HasPrefix(lines[2], "zoe") ||
+		!strings.Contains(lines[1], "off") || !strings.Contains(lines[2], " on ") || !strings.Contains(lines[2], "zoe@example.com") {
+		t.Fatalf("users list: %d\n%s", code, out)
+	}
+
+	code, out, errOut := runCmd(t, "", "users", "totp", "--off", "zoe", "--data", dir)
+	if code != 0 || !strings.Contains(out, "off for zoe") {
+		t.Fatalf("totp --off: %d %q %q", code, out, errOut)
+	}
+	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "linkd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := db.UserByUsername(context.Background(), "zoe")
+	db.Close()
+	if err != nil || u.TOTPSecret != "" {
+		t.Fatalf("after --off: %+v %v", u, err)
+	}
+	if code, _, errOut := runCmd(t, "", "users", "totp", "--off", "nobody", "--data", dir); code != exitFail || !strings.Contains(errOut, "no user") {
+		t.Fatalf("--off unknown user: %d %q", code, errOut)
 	}
 }

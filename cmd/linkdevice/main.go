@@ -16,11 +16,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/skip2/go-qrcode"
-
 	"github.com/linkdesk/linkdesk/auth"
 	"github.com/linkdesk/linkdesk/auth/device"
 	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/devices/termqr"
 )
 
 func main() {
@@ -100,8 +99,8 @@ func printState(w io.Writer, s device.State) {
 		if target == "" {
 			target = s.VerificationURI
 		}
-		if q, err := qrcode.New(target, qrcode.Medium); err == nil {
-			fmt.Fprintln(w, q.ToSmallString(false))
+		if q, err := termqr.String(target); err == nil {
+			fmt.Fprintln(w, q)
 		}
 		fmt.Fprintf(w, "On your phone or computer, go to:\n\n    %s\n\nand enter the code:\n\n    %s\n\n", s.VerificationURI, s.UserCode)
 		fmt.Fprintf(w, "The code expires at %s.\n", s.ExpiresAt.Local().Format(time.Kitchen))

@@ -1,7 +1,8 @@
 // Package api is linkd's management API for the linkdesk app (/api/v1/...: the
 // account, pending link requests, linked devices and a server-sent event stream) and
-// the kiosk's push channel (POST /device/wait). It is the JSON front of server/links:
-// it authenticates (only access tokens of the linkdesk client), decodes requests and
+// the kiosk's push channels (POST /device/wait, POST /device/linked-wait). It is the
+// JSON front of server/links: it authenticates (only access tokens of the linkdesk
+// client, or the device's own on its push channel), decodes requests and
 // answers with status codes and RFC 9457 problem details with a stable code; every
 // operation on links, their throttling and their events are the links.Service's.
 package api

@@ -12,7 +12,7 @@ import (
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
-// UserStore is the part of linkd's store that AddUser and EnableTOTP need.
+// UserStore is the part of linkd's store that AddUser, EnableTOTP and DisableTOTP need.
 type UserStore interface {
 	CreateUser(ctx context.Context, u store.User) error
 	UserByUsername(ctx context.Context, username string) (store.User, error)
@@ -66,4 +66,14 @@ func EnableTOTP(ctx context.Context, s UserStore, username string) (string, erro
 		return "", err
 	}
 	return secret, s.SetUserTOTP(ctx, u.Subject, secret)
+}
+
+// DisableTOTP turns the account's second factor off: it signs in with its password
+// alone until EnableTOTP gives it a new secret.
+func DisableTOTP(ctx context.Context, s UserStore, username string) error {
+	u, err := s.UserByUsername(ctx, username)
+	if err != nil {
+		return err
+	}
+	return s.SetUserTOTP(ctx, u.Subject, "")
 }

@@ -298,7 +298,7 @@ func TestSignInWithTOTPAndErrors(t *testing.T) {
 	if tok.AccessToken == "" {
 		t.Fatal("no token")
 	}
-	if _, err := in.SignIn(context.Background(), "gina", "wrong", ""); err == nil || !strings.Contains(err.Error(), "not right") {
+	if _, err := in.SignIn(context.Background(), "gina", "wrong", ""); err == nil || !strings.Contains(err.Error(), "don’t match") {
 		t.Fatalf("wrong password: %v", err)
 	}
 	// Without the TOTP step no code is issued.

@@ -72,16 +72,20 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	hub := events.NewHub()
+	ls := links.New(links.Config{Store: cfg.Store, Events: hub, Logger: cfg.Logger, Now: cfg.Now,
+		DescribeScope: provider.Describe})
+	// One replay guard for every sign-in page: a one-time code used on one is refused
+	// on the others too.
+	replay := accounts.NewTOTPReplay()
 	p, err := provider.New(ctx, provider.Config{
 		Issuer: cfg.Issuer, Store: cfg.Store, Logger: cfg.Logger,
 		DeviceCodeLifetime: cfg.DeviceCodeLifetime, PollInterval: cfg.PollInterval, Now: cfg.Now,
+		TOTPReplay: replay, Links: ls, SignInLimiter: ls.Limiter(),
 	})
 	if err != nil {
 		return nil, err
 	}
-	hub := events.NewHub()
-	ls := links.New(links.Config{Store: cfg.Store, Events: hub, Logger: cfg.Logger, Now: cfg.Now,
-		DescribeScope: provider.Describe})
 	apiCfg := api.Config{Links: ls, Store: cfg.Store, Verifier: p, Logger: cfg.Logger, Issuer: cfg.Issuer}
 	pages := web.New(web.Config{
 		Links: ls, Store: cfg.Store, Issuer: cfg.Issuer, Logger: cfg.Logger,
@@ -90,12 +94,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		VerifyTOTP: func(_, secret, code string, now time.Time) bool {
 			return accounts.CheckTOTP(secret, code, now)
 		},
-		Now: cfg.Now,
+		TOTPReplay: replay,
+		Now:        cfg.Now,
 	})
 
 	mux := http.NewServeMux()
 	mux.Handle(devices.APIPrefix+"/", api.New(apiCfg))
 	mux.Handle("POST /device/wait", api.NewDeviceWait(apiCfg))
+	mux.Handle("POST /device/linked-wait", api.NewLinkedWait(apiCfg))
 	for _, path := range web.Paths {
 		mux.Handle(path, pages)
 	}

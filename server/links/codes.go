@@ -77,15 +77,36 @@ func (s *Service) Deny(ctx context.Context, c Caller, code string) (Request, err
 	client, err := s.client(ctx, d.ClientID)
 	if err != nil {
 		s.log.ErrorContext(ctx, "client of denied link request", "err", err)
-		client = devices.ClientInfo{ID: d.ClientID, Name: d.ClientID}
+		client = devices.ClientInfo{ID: d.ClientID, Name: devices.ClientName(d.ClientID)}
 	}
 	return Request{Auth: d, Client: client, Scopes: s.scopes(d.Scopes),
 		SameNetwork: SameNetwork(d.RequestIP, c.IP)}, nil
 }
 
+// Check tells whether code is a pending, unexpired link request, for a person not
+// signed in yet: the web pages check a typed code before asking for a password and a
+// one-time code, so an old code is reported first. Without an account it is throttled
+// and counted by ip's address alone. Errors: *RateLimitError, ErrInvalidCode,
+// ErrExpiredCode, ErrUsedCode, or internal ones.
+func (s *Service) Check(ctx context.Context, ip, code string) error {
+	canon, keys, err := s.openCodeKeys(ctx, []string{AddressKey(ip)}, code)
+	if err != nil {
+		return err
+	}
+	if _, err := s.pending(ctx, canon); err != nil {
+		return s.codeFailed(ctx, keys, err)
+	}
+	return nil
+}
+
 // openCode checks c's limits and normalises code, counting a malformed code.
 func (s *Service) openCode(ctx context.Context, c Caller, code string) (string, []string, error) {
-	keys := c.keys()
+	return s.openCodeKeys(ctx, c.keys(), code)
+}
+
+// openCodeKeys checks the limits of keys and normalises code, counting a malformed code
+// against them.
+func (s *Service) openCodeKeys(ctx context.Context, keys []string, code string) (string, []string, error) {
 	retry, err := s.limiter.Check(ctx, keys...)
 	if errors.Is(err, ErrRateLimited) {
 		return "", nil, &RateLimitError{RetryAfter: retry}

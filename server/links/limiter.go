@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -80,6 +81,17 @@ func AddressKey(ip string) string {
 		return "ip:" + p.String()
 	}
 	return "ip:" + a.String()
+}
+
+// SignInKeys are the failure-counter keys of a sign-in attempt: the username (with the
+// account limit) and the address (with the address limit). They are distinct from the
+// code-lookup keys, so mistyped passwords never block code entry, and every sign-in
+// page uses them, so the app's sign-in and the phone pages share one count.
+func SignInKeys(username, ip string) []string {
+	return []string{
+		"signin:" + strings.ToLower(strings.TrimSpace(username)),
+		"ip:signin:" + strings.TrimPrefix(AddressKey(ip), "ip:"),
+	}
 }
 
 func (l *Limiter) limitOf(key string) int {

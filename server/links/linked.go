@@ -70,7 +70,23 @@ func (s *Service) Unlink(ctx context.Context, subject, id string) (Link, error) 
 	if _, err := s.own(ctx, subject, id); err != nil {
 		return Link{}, err
 	}
-	return s.unlink(ctx, subject, id)
+	return s.unlink(ctx, subject, id, "account")
+}
+
+// UnlinkSelf ends a device's own link when the device gives it up (it revoked its
+// refresh token, RFC 7009): the same unlink as Unlink, logged and published to the
+// account's stream, so the account's screens drop the device at once. clientID is the
+// client the device authenticated as; ErrNotLinked when grant id is not a link of
+// subject through that client (the app's own sign-in, or already gone).
+func (s *Service) UnlinkSelf(ctx context.Context, clientID, subject, id string) (Link, error) {
+	g, err := s.own(ctx, subject, id)
+	if err != nil {
+		return Link{}, err
+	}
+	if g.ClientID != clientID {
+		return Link{}, ErrNotLinked
+	}
+	return s.unlink(ctx, subject, id, "device")
 }
 
 // UnlinkAll unlinks every device linked to subject (the app's own sign-ins stay), as
@@ -83,7 +99,7 @@ func (s *Service) UnlinkAll(ctx context.Context, subject string) ([]Link, error)
 	}
 	var out []Link
 	for _, g := range grants {
-		l, err := s.unlink(ctx, subject, g.ID)
+		l, err := s.unlink(ctx, subject, g.ID, "account")
 		if errors.Is(err, ErrNotLinked) {
 			continue // unlinked meanwhile, from another screen
 		}
@@ -95,7 +111,8 @@ func (s *Service) UnlinkAll(ctx context.Context, subject string) ([]Link, error)
 	return out, nil
 }
 
-func (s *Service) unlink(ctx context.Context, subject, id string) (Link, error) {
+// unlink deletes the grant; by says who asked ("account" or "device"), for the log.
+func (s *Service) unlink(ctx context.Context, subject, id, by string) (Link, error) {
 	g, err := s.cfg.Store.DeleteGrant(ctx, subject, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return Link{}, ErrNotLinked
@@ -103,7 +120,7 @@ func (s *Service) unlink(ctx context.Context, subject, id string) (Link, error) 
 	if err != nil {
 		return Link{}, fmt.Errorf("links: unlink device: %w", err)
 	}
-	s.log.InfoContext(ctx, "device unlinked", "subject", subject, "device", g.ID, "client", g.ClientID)
+	s.log.InfoContext(ctx, "device unlinked", "subject", subject, "device", g.ID, "client", g.ClientID, "by", by)
 	l := s.saved(ctx, g)
 	s.cfg.Events.PublishAccount(subject, devices.Event{Type: devices.EventUnlinked, Device: l.Device})
 	return l, nil

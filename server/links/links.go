@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/linkdesk/linkdesk/devices"
@@ -76,6 +77,9 @@ type Config struct {
 	// WaitRecheck is how often a push-channel waiter re-reads the store in case the
 	// change happened on another replica; default 3 s.
 	WaitRecheck time.Duration
+	// MaxLinkedWaits caps the waits on one link that may run at once (per process);
+	// default DefaultMaxLinkedWaits.
+	MaxLinkedWaits int
 }
 
 // Service performs every operation on links. It is safe for concurrent use; give the
@@ -84,6 +88,9 @@ type Service struct {
 	cfg     Config
 	log     *slog.Logger
 	limiter *Limiter
+
+	waitMu      sync.Mutex
+	linkedWaits map[string]int // grant id -> waits running on it
 }
 
 // New returns a Service over cfg.Store.
@@ -100,11 +107,15 @@ func New(cfg Config) *Service {
 	if cfg.WaitRecheck <= 0 {
 		cfg.WaitRecheck = 3 * time.Second
 	}
+	if cfg.MaxLinkedWaits <= 0 {
+		cfg.MaxLinkedWaits = DefaultMaxLinkedWaits
+	}
 	cfg.Limits = cfg.Limits.withDefaults()
 	return &Service{
-		cfg:     cfg,
-		log:     cfg.Logger.With("component", "links"),
-		limiter: NewLimiter(cfg.Store, cfg.Limits, cfg.Now),
+		cfg:         cfg,
+		log:         cfg.Logger.With("component", "links"),
+		limiter:     NewLimiter(cfg.Store, cfg.Limits, cfg.Now),
+		linkedWaits: map[string]int{},
 	}
 }
 

@@ -11,18 +11,19 @@ import (
 // Rendering turns stored records into the wire types the API, the event stream and the
 // web pages show, so a device reads the same wherever a person sees it.
 
-// client names a client; an unknown client (removed by the operator) shows its id.
+// client names a client. The built-in clients live in no store and show their display
+// names; an unknown client (removed by the operator) shows its id.
 func (s *Service) client(ctx context.Context, id string) (devices.ClientInfo, error) {
 	c, err := s.cfg.Store.ClientByID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return devices.ClientInfo{ID: id, Name: id}, nil
+		return devices.ClientInfo{ID: id, Name: devices.ClientName(id)}, nil
 	}
 	if err != nil {
 		return devices.ClientInfo{}, err
 	}
 	name := c.Name
 	if name == "" {
-		name = c.ID
+		name = devices.ClientName(c.ID)
 	}
 	return devices.ClientInfo{ID: c.ID, Name: name, LogoURI: c.LogoURI}, nil
 }
@@ -59,7 +60,7 @@ func (s *Service) saved(ctx context.Context, g store.Grant) Link {
 	l, err := s.link(ctx, g)
 	if err != nil {
 		s.log.ErrorContext(ctx, "render changed device; showing it from the stored link", "device", g.ID, "err", err)
-		return Link{Grant: g, Device: device(g, devices.ClientInfo{ID: g.ClientID, Name: g.ClientID}, s.scopes(g.Scopes))}
+		return Link{Grant: g, Device: device(g, devices.ClientInfo{ID: g.ClientID, Name: devices.ClientName(g.ClientID)}, s.scopes(g.Scopes))}
 	}
 	return l
 }

@@ -23,12 +23,12 @@ var DefaultScopes = []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmai
 func BuiltinClients() []store.Client {
 	return []store.Client{
 		{
-			ID: devices.AppClientID, Name: "Linkdesk", Scopes: DefaultScopes,
+			ID: devices.AppClientID, Name: devices.AppClientName, Scopes: DefaultScopes,
 			RedirectURIs: []string{AppRedirectURI},
 			GrantTypes:   []string{string(oidc.GrantTypeCode), string(oidc.GrantTypeRefreshToken)},
 		},
 		{
-			ID: devices.KioskClientID, Name: "Linkdesk kiosk", Scopes: DefaultScopes,
+			ID: devices.KioskClientID, Name: devices.KioskClientName, Scopes: DefaultScopes,
 			GrantTypes: []string{string(oidc.GrantTypeDeviceCode), string(oidc.GrantTypeRefreshToken)},
 		},
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/linkdesk/linkdesk/server/accounts"
+	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -21,12 +22,9 @@ var templateFS embed.FS
 
 var loginTmpl = template.Must(template.ParseFS(templateFS, "templates/login.html"))
 
-// Sign-in throttling: failures per username and per address within loginWindow.
 const (
-	loginWindow      = 15 * time.Minute
-	loginMaxFailures = 10
-	stepCookie       = "__Host-linkd_login"
-	stepLifetime     = 5 * time.Minute
+	stepCookie   = "__Host-linkd_login"
+	stepLifetime = 5 * time.Minute
 )
 
 // login serves /login, the sign-in page of the authorization-code flow: username and
@@ -150,19 +148,39 @@ func (l *login) submit(w http.ResponseWriter, r *http.Request) {
 	if r.PostForm.Has("otp") {
 		subject, ok := l.readStep(r, id, now)
 		if !ok {
-			pg.Error = "Your sign-in took too long. Please enter your username and password again."
+			pg.Error = "Signing in took too long. Enter your username and password again."
 			l.page(w, http.StatusBadRequest, pg)
 			return
 		}
-		if l.limited(r, "login:sub:"+subject, "login:ip:"+ip) {
-			pg.Step, pg.Error = "otp", "Too many wrong attempts. Wait a few minutes, then try again."
-			l.page(w, http.StatusTooManyRequests, pg)
+		u, err := l.p.cfg.Store.UserBySubject(ctx, subject)
+		if err != nil {
+			l.clearStep(w)
+			pg.Error = "Signing in took too long. Enter your username and password again."
+			l.page(w, http.StatusBadRequest, pg)
 			return
 		}
-		u, err := l.p.cfg.Store.UserBySubject(ctx, subject)
-		if err != nil || !accounts.CheckTOTP(u.TOTPSecret, r.PostForm.Get("otp"), now) {
-			l.fail(r, "login:sub:"+subject, "login:ip:"+ip)
-			pg.Step, pg.Error = "otp", "That code is not right. Enter the 6-digit code your authenticator app shows now."
+		keys := links.SignInKeys(u.Username, ip)
+		if l.limited(w, r, &pg, keys) {
+			return
+		}
+		otp := strings.Map(func(r rune) rune {
+			if r == ' ' || r == '-' {
+				return -1
+			}
+			return r
+		}, r.PostForm.Get("otp"))
+		replay := l.p.cfg.TOTPReplay
+		used := otp != "" && replay.Seen(subject, otp, now)
+		ok = !used && otp != "" && accounts.CheckTOTP(u.TOTPSecret, otp, now)
+		if ok && !replay.Use(subject, otp, now) {
+			ok, used = false, true // another sign-in took this code a moment ago
+		}
+		if !ok {
+			l.fail(r, keys)
+			pg.Step, pg.Error = "otp", accounts.WrongTOTPMessage
+			if used {
+				pg.Error = accounts.TOTPUsedMessage
+			}
 			l.page(w, http.StatusUnauthorized, pg)
 			return
 		}
@@ -174,10 +192,8 @@ func (l *login) submit(w http.ResponseWriter, r *http.Request) {
 	username := strings.TrimSpace(r.PostForm.Get("username"))
 	password := r.PostForm.Get("password")
 	pg.Username = username
-	userKey := "login:user:" + strings.ToLower(username)
-	if l.limited(r, userKey, "login:ip:"+ip) {
-		pg.Error = "Too many wrong attempts. Wait a few minutes, then try again."
-		l.page(w, http.StatusTooManyRequests, pg)
+	keys := links.SignInKeys(username, ip)
+	if l.limited(w, r, &pg, keys) {
 		return
 	}
 	u, err := l.p.cfg.Store.UserByUsername(ctx, username)
@@ -188,8 +204,8 @@ func (l *login) submit(w http.ResponseWriter, r *http.Request) {
 		accounts.CheckNoUser(password)
 	}
 	if !ok {
-		l.fail(r, userKey, "login:ip:"+ip)
-		pg.Error = "The username or password is not right."
+		l.fail(r, keys)
+		pg.Error = accounts.WrongPasswordMessage
 		l.page(w, http.StatusUnauthorized, pg)
 		return
 	}
@@ -212,23 +228,30 @@ func (l *login) complete(w http.ResponseWriter, r *http.Request, id, subject str
 	http.Redirect(w, r, l.p.authCallbackURL(id), http.StatusSeeOther)
 }
 
-func (l *login) limited(r *http.Request, keys ...string) bool {
-	since := l.p.cfg.Now().Add(-loginWindow)
-	for _, k := range keys {
-		n, err := l.p.cfg.Store.CountFailures(r.Context(), k, since)
-		if err == nil && n >= loginMaxFailures {
-			return true
-		}
+// limited answers the page saying sign-in is paused when keys are over the sign-in
+// limit (the same limiter and keys as the phone pages', links.SignInKeys), and reports
+// whether it did.
+func (l *login) limited(w http.ResponseWriter, r *http.Request, pg *loginPage, keys []string) bool {
+	retry, err := l.p.cfg.SignInLimiter.Check(r.Context(), keys...)
+	if errors.Is(err, links.ErrRateLimited) {
+		l.clearStep(w)
+		w.Header().Set("Retry-After", links.RetryAfterSeconds(retry))
+		pg.Step = "password"
+		pg.Error = accounts.SignInPausedMessage(int((retry + time.Minute - 1) / time.Minute))
+		l.page(w, http.StatusTooManyRequests, *pg)
+		return true
+	}
+	if err != nil {
+		l.p.log.Error("sign-in rate limit check", "err", err)
+		l.page(w, http.StatusInternalServerError, loginPage{Error: "Something went wrong on our side. Please try again.", Step: "gone"})
+		return true
 	}
 	return false
 }
 
-func (l *login) fail(r *http.Request, keys ...string) {
-	now := l.p.cfg.Now()
-	for _, k := range keys {
-		if _, err := l.p.cfg.Store.AddFailure(r.Context(), k, now, now.Add(-loginWindow)); err != nil {
-			l.p.log.Warn("count sign-in failure", "err", err)
-		}
+func (l *login) fail(r *http.Request, keys []string) {
+	if err := l.p.cfg.SignInLimiter.Fail(r.Context(), keys...); err != nil {
+		l.p.log.Warn("count sign-in failure", "err", err)
 	}
 }
 

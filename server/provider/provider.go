@@ -20,6 +20,8 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/text/language"
 
+	"github.com/linkdesk/linkdesk/server/accounts"
+	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -46,6 +48,29 @@ type Config struct {
 	ClientIP func(r *http.Request) string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Links, when set, ends a device's link when the device revokes its own refresh
+	// token, so the unlink is logged and published like any other (server/links). nil:
+	// the grant is deleted in the store alone.
+	Links SelfUnlinker
+	// SignInLimiter throttles password and one-time-code guessing under
+	// links.SignInKeys; give the web pages the same one (links.Service.Limiter), so both
+	// sign-in pages share one count. nil: a links.Limiter over Store with default limits.
+	SignInLimiter SignInLimiter
+	// TOTPReplay refuses a one-time code already used to sign in; give the web pages
+	// the same one. nil: the provider's own.
+	TOTPReplay *accounts.TOTPReplay
+}
+
+// SignInLimiter counts failed sign-ins and refuses keys over their limit
+// (links.Limiter has it).
+type SignInLimiter interface {
+	Check(ctx context.Context, keys ...string) (time.Duration, error)
+	Fail(ctx context.Context, keys ...string) error
+}
+
+// SelfUnlinker ends a device's own link: links.Service has it.
+type SelfUnlinker interface {
+	UnlinkSelf(ctx context.Context, clientID, subject, grantID string) (links.Link, error)
 }
 
 // Provider is the OpenID provider; serve it with Handler.
@@ -72,6 +97,12 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.SignInLimiter == nil {
+		cfg.SignInLimiter = links.NewLimiter(cfg.Store, links.Limits{}, cfg.Now)
+	}
+	if cfg.TOTPReplay == nil {
+		cfg.TOTPReplay = accounts.NewTOTPReplay()
 	}
 	if cfg.DeviceCodeLifetime <= 0 {
 		cfg.DeviceCodeLifetime = DefaultDeviceCodeLifetime

@@ -21,6 +21,7 @@ import (
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/accounts"
+	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -414,6 +415,19 @@ func (s *storage) GetRefreshTokenInfo(ctx context.Context, clientID, token strin
 
 func (s *storage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID string) *oidc.Error {
 	if rt, ok := strings.CutPrefix(tokenOrID, refreshPrefix); ok {
+		// A device giving up its link (a kiosk's "Unlink this display"): unlink it as
+		// the account would, so it is logged and the account's screens hear of it.
+		if s.cfg.Links != nil {
+			if r, err := s.store.RefreshTokenByToken(ctx, rt, s.now()); err == nil && r.ClientID == clientID {
+				_, err := s.cfg.Links.UnlinkSelf(ctx, clientID, r.Subject, r.GrantID)
+				if err == nil {
+					return nil
+				}
+				if !errors.Is(err, links.ErrNotLinked) {
+					return oidc.ErrServerError().WithParent(err)
+				}
+			}
+		}
 		if err := s.store.RevokeRefreshToken(ctx, rt); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return oidc.ErrServerError().WithParent(err)
 		}

@@ -177,6 +177,8 @@ type Store interface {
 	UserByUsername(ctx context.Context, username string) (User, error)
 	UserBySubject(ctx context.Context, subject string) (User, error)
 	SetUserTOTP(ctx context.Context, subject, secret string) error
+	// ListUsers returns every account, by username.
+	ListUsers(ctx context.Context) ([]User, error)
 
 	UpsertClient(ctx context.Context, c Client) error
 	ClientByID(ctx context.Context, id string) (Client, error)

@@ -86,7 +86,8 @@ func codeInputError(err error) string {
 	return "That is not a code. Check the code on your device and type it again."
 }
 
-// linkSubmit is POST /link: remember the code and go on to sign-in or confirmation.
+// linkSubmit is POST /link: check the code (before sign-in), remember it and go on to
+// sign-in or confirmation.
 func (s *server) linkSubmit(w http.ResponseWriter, r *http.Request, st *state) {
 	raw := r.PostForm.Get(devices.ParamUserCode)
 	code, err := devices.NormalizeCode(raw)
@@ -97,6 +98,14 @@ func (s *server) linkSubmit(w http.ResponseWriter, r *http.Request, st *state) {
 		}
 		s.render(w, r, st, http.StatusUnprocessableEntity, "link", linkPage{Value: raw, Error: msg})
 		return
+	}
+	if !st.signedIn() {
+		// Say that a code is old or wrong before asking for a password and a
+		// one-time code, not after.
+		if err := s.links.Check(r.Context(), s.cfg.ClientIP(r), code); err != nil {
+			s.codeFailed(w, r, st, err)
+			return
+		}
 	}
 	st.sess.Code = code
 	st.dirty = true

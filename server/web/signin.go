@@ -2,7 +2,6 @@ package web
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -31,13 +30,10 @@ type signoutPage struct{}
 
 func (signoutPage) title() string { return "Sign out" }
 
-// signinKeys are the sign-in limiter keys: the username and the address. They are
-// distinct from the code-lookup keys, so mistyped passwords never block code entry.
+// signinKeys are the sign-in limiter keys (links.SignInKeys), shared with the app's
+// sign-in page.
 func (s *server) signinKeys(r *http.Request, username string) []string {
-	return []string{
-		"signin:" + strings.ToLower(strings.TrimSpace(username)),
-		"ip:signin:" + strings.TrimPrefix(links.AddressKey(s.cfg.ClientIP(r)), "ip:"),
-	}
+	return links.SignInKeys(username, s.cfg.ClientIP(r))
 }
 
 // signinForm is GET /signin: the password form, or the one-time-code form when the
@@ -113,7 +109,7 @@ func (s *server) signinSubmit(w http.ResponseWriter, r *http.Request, st *state)
 	}
 	if !ok {
 		s.signinFailed(r, keys)
-		page.Error = "That username and password don’t match. Check them and try again."
+		page.Error = accounts.WrongPasswordMessage
 		s.render(w, r, st, http.StatusUnauthorized, "signin", page)
 		return
 	}
@@ -152,7 +148,12 @@ func (s *server) otpSubmit(w http.ResponseWriter, r *http.Request, st *state) {
 		return r
 	}, r.PostForm.Get("otp"))
 	now := s.cfg.Now()
-	if otp == "" || s.replay.seen(u.Subject, otp, now) || !s.cfg.VerifyTOTP(u.Subject, u.TOTPSecret, otp, now) {
+	used := otp != "" && s.replay.Seen(u.Subject, otp, now)
+	ok := !used && otp != "" && s.cfg.VerifyTOTP(u.Subject, u.TOTPSecret, otp, now)
+	if ok && !s.replay.Use(u.Subject, otp, now) {
+		ok, used = false, true // another sign-in took this code a moment ago
+	}
+	if !ok {
 		s.signinFailed(r, keys)
 		st.sess.PendingTries++
 		st.dirty = true
@@ -163,12 +164,13 @@ func (s *server) otpSubmit(w http.ResponseWriter, r *http.Request, st *state) {
 			})
 			return
 		}
-		s.render(w, r, st, http.StatusUnauthorized, "otp", otpPage{
-			Error: "That one-time code is not right. Enter the 6 digits your authenticator app shows now.",
-		})
+		msg := accounts.WrongTOTPMessage
+		if used {
+			msg = accounts.TOTPUsedMessage
+		}
+		s.render(w, r, st, http.StatusUnauthorized, "otp", otpPage{Error: msg})
 		return
 	}
-	s.replay.use(u.Subject, otp, now)
 	s.sessions.signIn(st, u.Subject)
 	s.log.InfoContext(r.Context(), "signed in", "subject", u.Subject, "amr", "pwd otp")
 	s.redirect(w, r, st, s.afterSignIn(st))
@@ -192,7 +194,7 @@ func (s *server) checkSigninLimit(w http.ResponseWriter, r *http.Request, st *st
 		w.Header().Set("Retry-After", links.RetryAfterSeconds(retry))
 		s.render(w, r, st, http.StatusTooManyRequests, "message", messagePage{
 			Title: "Too many tries", Heading: "Too many sign-in attempts", Kind: "error",
-			Body: fmt.Sprintf("For your safety, signing in to this account is paused. Wait %d minutes, then try again.", mins),
+			Body: accounts.SignInPausedMessage(mins),
 			Link: "/signin", LinkText: "Back to sign-in",
 		})
 		return false

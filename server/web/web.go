@@ -98,6 +98,9 @@ type Config struct {
 	// (argon2id; RFC 6238).
 	VerifyPassword PasswordVerifier
 	VerifyTOTP     TOTPVerifier
+	// TOTPReplay refuses a one-time code already used to sign in; give the provider's
+	// sign-in page the same one. nil: one of the pages' own.
+	TOTPReplay *accounts.TOTPReplay
 	// ClientIP returns the caller's address; nil uses r.RemoteAddr's host.
 	ClientIP func(r *http.Request) string
 	// Now is the clock; nil means time.Now.
@@ -113,7 +116,7 @@ type server struct {
 	log      *slog.Logger
 	sessions *sessions
 	pages    map[string]*template.Template
-	replay   *totpReplay
+	replay   *accounts.TOTPReplay
 }
 
 // New returns the handler of the web pages. It serves the full paths listed in Paths.
@@ -126,6 +129,9 @@ func New(cfg Config) http.Handler {
 	}
 	if cfg.VerifyTOTP == nil {
 		cfg.VerifyTOTP = checkTOTP
+	}
+	if cfg.TOTPReplay == nil {
+		cfg.TOTPReplay = accounts.NewTOTPReplay()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -152,7 +158,7 @@ func New(cfg Config) http.Handler {
 		log:      cfg.Logger.With("component", "web"),
 		sessions: sess,
 		pages:    parsePages(),
-		replay:   newTOTPReplay(),
+		replay:   cfg.TOTPReplay,
 	}
 
 	mux := http.NewServeMux()

@@ -166,7 +166,7 @@ func TestSignInWithTOTP(t *testing.T) {
 	p = b2.submit(p, "/signin", url.Values{"username": {"bob"}, "password": {password}})
 	p = b2.submit(p, "/signin", url.Values{"otp": {otp}})
 	p.WantStatus(t, http.StatusUnauthorized)
-	p.MustSay(t, "That one-time code is not right")
+	p.MustSay(t, "That one-time code was already used", "Wait for the next code")
 	// The next step's code does.
 	p = b2.submit(p, "/signin", url.Values{"otp": {totpAt(totpSecret, e.clock().Add(30*time.Second))}})
 	p.WantStatus(t, http.StatusOK)

@@ -65,6 +65,27 @@ func (db *DB) UserBySubject(ctx context.Context, subject string) (store.User, er
 	return u, nil
 }
 
+// ListUsers returns every account, by username.
+func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY username_key`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list users: %w", err)
+	}
+	defer rows.Close()
+	var out []store.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list users: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list users: %w", err)
+	}
+	return out, nil
+}
+
 // SetUserTOTP sets (or, with "", clears) an account's TOTP secret.
 func (db *DB) SetUserTOTP(ctx context.Context, subject, secret string) error {
 	return db.inTx(ctx, "set user totp", func(tx *sql.Tx) error {

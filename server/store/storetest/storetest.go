@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -164,6 +165,20 @@ func testUsers(t *testing.T, s store.Store) {
 	wantErr(t, s.SetUserTOTP(ctx, "nobody", "X"), store.ErrNotFound)
 	_, err = s.UserBySubject(ctx, "nobody")
 	wantErr(t, err, store.ErrNotFound)
+
+	// ListUsers: every account, by username whatever its case.
+	must(t, s.CreateUser(ctx, store.User{Subject: "sub-3", Username: "bob", CreatedAt: base}))
+	must(t, s.CreateUser(ctx, store.User{Subject: "sub-4", Username: "Aaron", CreatedAt: base}))
+	must(t, s.SetUserTOTP(ctx, "sub-3", "JBSWY3DPEHPK3PXP"))
+	list, err := s.ListUsers(ctx)
+	must(t, err)
+	var names []string
+	for _, u := range list {
+		names = append(names, u.Username)
+	}
+	if strings.Join(names, ",") != "Aaron,Alice,bob" || list[2].TOTPSecret == "" || list[1].Email != u.Email {
+		t.Errorf("ListUsers = %v (%+v)", names, list)
+	}
 }
 
 func testClients(t *testing.T, s store.Store) {
