@@ -48,6 +48,7 @@ type DevicesScreen struct {
 	progress  busyBar
 	banner    *banner
 	unlinkAll *widget.Button
+	tools     *fyne.Container // the search field and buttons
 	root      fyne.CanvasObject
 
 	load   task
@@ -100,9 +101,8 @@ func NewDevicesScreen(svc DeviceService, w fyne.Window, onLinked func(devices.De
 	s.unlinkAll.Importance = widget.DangerImportance
 	s.unlinkAll.Disable()
 
-	top = container.NewVBox(s.banner.root,
-		container.NewBorder(nil, nil, nil, container.NewHBox(refresh, s.unlinkAll), s.search),
-		s.progress)
+	s.tools = container.NewBorder(nil, nil, nil, container.NewHBox(refresh, s.unlinkAll), s.search)
+	top = container.NewVBox(s.banner.root, s.tools, s.progress)
 	listArea := container.NewStack(s.list, s.empty, container.NewCenter(s.noMatch))
 	split := container.NewHSplit(listArea, container.NewPadded(s.detail))
 	split.Offset = 0.55
@@ -339,10 +339,13 @@ func (s *DevicesScreen) applyFilter() {
 		s.empty.Hide()
 		s.list.Show()
 	}
-	if q == "" {
-		s.unlinkAll.SetText("Unlink all")
-	} else {
-		s.unlinkAll.SetText("Unlink these")
+	label := "Unlink all"
+	if q != "" {
+		label = "Unlink these"
+	}
+	if s.unlinkAll.Text != label {
+		s.unlinkAll.SetText(label)
+		s.tools.Refresh() // the button's new width
 	}
 	if len(s.shown) == 0 {
 		s.unlinkAll.Disable()
