@@ -144,13 +144,21 @@ func (s *DevicesScreen) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 
 func (s *DevicesScreen) summary(d devices.Device) string {
 	parts := []string{clientName(d.Client), "linked " + d.LinkedAt.Local().Format("2 Jan 2006")}
-	parts = append(parts, "last seen "+s.lastSeen(d))
+	if seen := s.lastSeen(d); seen == notUsedYet {
+		parts = append(parts, seen)
+	} else {
+		parts = append(parts, "last seen "+seen)
+	}
 	return strings.Join(parts, " · ")
 }
 
+// notUsedYet is what a linked device that has not called the service since
+// is said to be, rather than "last seen never".
+const notUsedYet = "not used yet"
+
 func (s *DevicesScreen) lastSeen(d devices.Device) string {
 	if d.LastSeenAt == nil || d.LastSeenAt.IsZero() {
-		return "not used yet"
+		return notUsedYet
 	}
 	return ago(s.now().Sub(*d.LastSeenAt))
 }
