@@ -391,4 +391,3 @@ func TestKioskExpiredCodeIsNotCalledUnlinked(t *testing.T) {
 	}
 	shot(t, w, "kiosk-code-expired")
 }
-

@@ -183,4 +183,3 @@ func (f *LinkFlow) stopConfirm() {
 		f.confirm = nil
 	}
 }
-
