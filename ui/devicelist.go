@@ -479,7 +479,6 @@ func (s *DevicesScreen) confirmUnlink(d devices.Device) {
 				return s.svc.Unlink(ctx, d.ID)
 			}, func() { s.removeIDs(d.ID) })
 		}, s.window)
-	dlg.SetDismissText("Cancel")
 	dlg.SetConfirmText("Unlink")
 	dlg.SetConfirmImportance(widget.DangerImportance)
 	showDialog(s.window, dlg)
@@ -514,7 +513,6 @@ func (s *DevicesScreen) confirmUnlinkAll() {
 				return nil
 			}, func() { s.removeIDs(ids...) })
 		}, s.window)
-	dlg.SetDismissText("Cancel")
 	dlg.SetConfirmText(button)
 	dlg.SetConfirmImportance(widget.DangerImportance)
 	showDialog(s.window, dlg)

@@ -53,6 +53,17 @@ func TestConfirmBackKeepsCodeAndDecidesNothing(t *testing.T) {
 			t.Fatal("Escape on Decline did not go back")
 		}
 	})
+	// And with nothing focused, from the window's Escape (App passes it on).
+	continueToConfirm(t, f)
+	locked(func() {
+		w.Canvas().Unfocus()
+		if !f.Escape() || f.confirm != nil {
+			t.Fatal("the window's Escape did not go back")
+		}
+		if f.Escape() {
+			t.Fatal("Escape on the code screen claims to have gone back")
+		}
+	})
 	if _, approved, denied := svc.calls(); len(approved) != 0 || len(denied) != 0 {
 		t.Fatalf("going back decided: approved %v denied %v", approved, denied)
 	}

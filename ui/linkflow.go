@@ -138,6 +138,17 @@ func (f *LinkFlow) Focus(c fyne.Canvas) {
 	f.Code.Focus(c)
 }
 
+// Escape goes back from the confirm screen to the code (keeping it) when the
+// flow is on show, for an Escape the window got with nothing focused; it
+// reports whether it did.
+func (f *LinkFlow) Escape() bool {
+	if f.confirm == nil || !f.stack.Visible() {
+		return false
+	}
+	f.confirm.Back()
+	return true
+}
+
 // DeviceUnlinked follows an unlink made anywhere: a result screen saying that
 // device "is now linked" gives way to the code screen.
 func (f *LinkFlow) DeviceUnlinked(id string) {
