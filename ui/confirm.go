@@ -101,8 +101,14 @@ func NewConfirmScreen(svc LinkDecider, code string, req devices.LinkRequest, acc
 	s.progress = newBusyBar()
 	s.banner = newBanner()
 
+	title := heading("Link this device?")
+	// The banner takes the heading's place, so the screen fits as before.
+	s.banner.onVisible = func(shown bool) {
+		setVisible(title, !shown)
+		s.body.Refresh()
+	}
 	body := container.NewVBox(
-		heading("Link this device?"),
+		title,
 		widget.NewCard("", "", deviceBox),
 		widget.NewForm(
 			widget.NewFormItem("App", widget.NewLabelWithStyle(clientName(req.Client), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})),

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/test"
 
 	"github.com/linkdesk/linkdesk/auth/device"
@@ -82,7 +83,8 @@ func continueToConfirm(t *testing.T, f *LinkFlow) *ConfirmScreen {
 func TestConfirmBannerKeepsButtonsOnScreen(t *testing.T) {
 	svc := &fakeLink{req: demoRequest()}
 	f, w := newFlowTest(t, svc)
-	locked(func() { w.Resize(fyne.NewSize(720, 640)) })
+	// The tab's size in the app's window at its default 900×680.
+	locked(func() { w.Resize(fyne.NewSize(720, 635)) })
 	c := toConfirm(t, f)
 	svc.mu.Lock()
 	svc.apprErr = &devices.NetworkError{Op: "POST /api/v1/links", Err: &url.Error{Op: "Post", URL: "https://link.example.com/api/v1/links",
@@ -101,6 +103,12 @@ func TestConfirmBannerKeepsButtonsOnScreen(t *testing.T) {
 			if pos.Y+b.Size().Height > win.Height || b.Size().Height == 0 {
 				t.Errorf("%s at y=%v (h %v) is off the %v-high window", b.Text, pos.Y, b.Size().Height, win.Height)
 			}
+		}
+		// Nothing needs scrolling: the banner took the heading's place.
+		var scroll *container.Scroll
+		walk(c.Content(), func(o fyne.CanvasObject) bool { scroll, _ = o.(*container.Scroll); return scroll != nil })
+		if need, have := scroll.Content.MinSize().Height, scroll.Size().Height; need > have {
+			t.Errorf("the details need %v but have %v: a scrollbar shows", need, have)
 		}
 	})
 }

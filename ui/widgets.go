@@ -20,6 +20,9 @@ type banner struct {
 	onTry func()
 	// parent is the container laid out around the banner, set by the screen.
 	parent *fyne.Container
+	// onVisible, when set, hears the banner appear or go, so a screen can make
+	// room for it (the confirm screen hides its heading).
+	onVisible func(shown bool)
 }
 
 func newBanner() *banner {
@@ -49,12 +52,18 @@ func (b *banner) show(msg string, retry func()) {
 	} else {
 		b.retry.Show()
 	}
+	if !b.root.Visible() && b.onVisible != nil {
+		b.onVisible(true)
+	}
 	b.root.Show()
 }
 
 func (b *banner) hide() {
 	if b.root.Visible() {
 		b.root.Hide()
+		if b.onVisible != nil {
+			b.onVisible(false)
+		}
 		b.relayout()
 	}
 }
