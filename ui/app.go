@@ -85,6 +85,7 @@ func NewApp(a fyne.App, svc Services, opts Options) *App {
 	app.link.EnableScanning(svc.Pictures)
 	app.win.SetOnDropped(app.dropped)
 	app.devs = NewDevicesScreen(devSvc, app.win, app.notifyLinked)
+	app.devs.OnUnlinked = app.link.DeviceUnlinked
 	app.accts = NewAccountsScreen(svc.Session, app.win, app.accountChanged, app.showAddAccount, app.showSettings)
 	app.accts.SetIssuer(opts.Issuer)
 

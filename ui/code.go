@@ -22,7 +22,7 @@ type CodeScreen struct {
 
 	entry    *codeEntry
 	hint     *widget.Label
-	cont     *widget.Button
+	cont     *focusButton
 	progress busyBar
 	banner   *banner
 	form     *fyne.Container
@@ -50,7 +50,7 @@ func NewCodeScreen(svc CodeLookup, issuer func() string, onFound func(code strin
 	s.hint.Importance = widget.DangerImportance
 	s.hint.Hide()
 
-	s.cont = widget.NewButtonWithIcon("Continue", theme.NavigateNextIcon(), s.Submit)
+	s.cont = newFocusButton("Continue", theme.NavigateNextIcon(), s.Submit)
 	s.cont.Importance = widget.HighImportance
 	s.cont.Disable()
 
@@ -66,7 +66,7 @@ func NewCodeScreen(svc CodeLookup, issuer func() string, onFound func(code strin
 		intro,
 		big,
 		s.hint,
-		container.NewHBox(layoutSpacer(), s.cont),
+		container.NewHBox(layoutSpacer(), s.cont.object()),
 		s.progress,
 		s.scanning.row,
 	)

@@ -16,7 +16,7 @@ import (
 
 // ConfirmScreen shows exactly what asks to be linked — device, app, permissions,
 // where the request came from, the account — with a live countdown, and lets the
-// person link or deny it.
+// person link or decline it, or go back to the code without deciding.
 type ConfirmScreen struct {
 	svc     LinkDecider
 	code    string
@@ -24,11 +24,15 @@ type ConfirmScreen struct {
 	now     func() time.Time
 	onDone  func(ConfirmResult)
 	onError func(error) // code problems go back to the code screen
+	// onBack returns to the code screen with the code kept, deciding nothing
+	// (Back and Escape); nil hides Back.
+	onBack func()
 
-	name      *widget.Entry
+	name      *escapeEntry
 	countdown *widget.Label
-	approve   *widget.Button
-	deny      *widget.Button
+	approve   *focusButton
+	deny      *focusButton
+	back      *focusButton
 	progress  busyBar
 	banner    *banner
 	body      *fyne.Container
@@ -80,21 +84,31 @@ func NewConfirmScreen(svc LinkDecider, code string, req devices.LinkRequest, acc
 			widget.NewIcon(theme.NewWarningThemedResource(theme.WarningIcon())), nil, warn))
 	}
 
-	s.name = widget.NewEntry()
+	s.name = newEscapeEntry(s.Back)
 	s.name.SetText(req.Device.Name)
 	s.name.PlaceHolder = "Name shown in your linked devices"
 
 	s.countdown = widget.NewLabel("")
 	s.countdown.TextStyle = fyne.TextStyle{Bold: true}
 
-	s.approve = widget.NewButtonWithIcon("Link device", theme.ConfirmIcon(), s.Approve)
+	s.approve = newFocusButton("Link device", theme.ConfirmIcon(), s.Approve)
 	s.approve.Importance = widget.HighImportance
-	s.deny = widget.NewButtonWithIcon("Deny", theme.CancelIcon(), s.Deny)
+	s.deny = newFocusButton("Decline", theme.CancelIcon(), s.Deny)
+	s.back = newFocusButton("Back", theme.NavigateBackIcon(), s.Back)
+	for _, b := range []*focusButton{s.approve, s.deny, s.back} {
+		b.onEscape = s.Back
+	}
 	s.progress = newBusyBar()
 	s.banner = newBanner()
 
+	title := heading("Link this device?")
+	// The banner takes the heading's place, so the screen fits as before.
+	s.banner.onVisible = func(shown bool) {
+		setVisible(title, !shown)
+		s.body.Refresh()
+	}
 	body := container.NewVBox(
-		heading("Link this device?"),
+		title,
 		widget.NewCard("", "", deviceBox),
 		widget.NewForm(
 			widget.NewFormItem("App", widget.NewLabelWithStyle(clientName(req.Client), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})),
@@ -106,10 +120,12 @@ func NewConfirmScreen(svc LinkDecider, code string, req devices.LinkRequest, acc
 		perms,
 		origin,
 		s.countdown,
-		s.progress,
-		container.NewHBox(layoutSpacer(), s.deny, s.approve),
 	)
-	root := container.NewBorder(s.banner.root, nil, nil, nil,
+	// The buttons stay at the bottom whatever the banner or the window's height
+	// do to the details above them, which scroll when they must.
+	buttons := container.NewPadded(limitWidth(560, container.NewVBox(s.progress,
+		container.NewHBox(s.back.object(), layoutSpacer(), s.deny.object(), s.approve.object()))))
+	root := container.NewBorder(s.banner.root, buttons, nil, nil,
 		container.NewVScroll(container.NewPadded(limitWidth(560, body))))
 	s.banner.parent = root
 	s.body = body
@@ -177,7 +193,17 @@ func (s *ConfirmScreen) Approve() {
 	}, s.Approve)
 }
 
-// Deny refuses the request; the device is told no.
+// Back returns to the code screen, keeping the code, without approving or
+// declining: the device keeps waiting until its code expires.
+func (s *ConfirmScreen) Back() {
+	if s.onBack == nil {
+		return
+	}
+	s.Stop()
+	s.onBack()
+}
+
+// Deny declines the request; the device is told no.
 func (s *ConfirmScreen) Deny() {
 	if s.submit.running() {
 		return
@@ -231,12 +257,14 @@ func (s *ConfirmScreen) setBusy(busy bool) {
 	}
 	s.progress.set(busy)
 	s.body.Refresh()
+	s.banner.relayout()
 }
 
-// resultScreen is the final screen after approving or denying, and its
+// resultScreen is the final screen after approving or declining, and its
 // "Link another device" button (which gets the keyboard focus: Enter or Space
-// goes back to the code field, which is harmless if pressed by mistake).
-func resultScreen(r ConfirmResult, account devices.Me, again func()) (fyne.CanvasObject, *widget.Button) {
+// goes back to the code field, which is harmless if pressed by mistake; a
+// typed character goes there too, to onRune).
+func resultScreen(r ConfirmResult, account devices.Me, again func(), onRune func(rune)) (fyne.CanvasObject, *focusButton) {
 	var icon fyne.Resource
 	var title, text string
 	name := r.Request.Device.Name
@@ -253,18 +281,19 @@ func resultScreen(r ConfirmResult, account devices.Me, again func()) (fyne.Canva
 			"You can unlink it at any time under Linked devices.", name, accountName(account))
 	} else {
 		icon = theme.NewErrorThemedResource(theme.CancelIcon())
-		title = "Request denied"
-		text = fmt.Sprintf("%s was not linked. It will show that the request was denied.", name)
+		title = "Request declined"
+		text = fmt.Sprintf("%s was not linked. It will show that the request was declined.", name)
 	}
 	img := container.NewGridWrap(fyne.NewSquareSize(theme.IconInlineSize()*4), widget.NewIcon(icon))
-	btn := widget.NewButtonWithIcon("Link another device", theme.ContentAddIcon(), again)
+	btn := newFocusButton("Link another device", theme.ContentAddIcon(), again)
 	btn.Importance = widget.HighImportance
+	btn.onRune = onRune
 	msg := wrapped(text)
 	msg.Alignment = fyne.TextAlignCenter
 	return centered(480,
 		container.NewCenter(img),
 		container.NewCenter(heading(title)),
 		msg,
-		container.NewCenter(btn),
+		container.NewCenter(btn.object()),
 	), btn
 }

@@ -47,8 +47,8 @@ func TestConfirmShowsWhatAsks(t *testing.T) {
 		if !contains(c.countdown.Text, "Code expires in 9:") {
 			t.Errorf("countdown = %q", c.countdown.Text)
 		}
-		if findButton(root, "Link device") == nil || findButton(root, "Deny") == nil {
-			t.Error("missing Link device / Deny buttons")
+		if findButton(root, "Link device") == nil || findButton(root, "Decline") == nil {
+			t.Error("missing Link device / Decline buttons")
 		}
 	})
 	shot(t, w, "confirm")
@@ -120,7 +120,7 @@ func TestDenyShowsDenied(t *testing.T) {
 	f, w := newFlowTest(t, svc)
 	c := toConfirm(t, f)
 	locked(func() { test.Tap(c.deny) })
-	waitFor(t, "the denied screen", func() bool { return hasText(w.Content(), "Request denied") })
+	waitFor(t, "the denied screen", func() bool { return hasText(w.Content(), "Request declined") })
 	shot(t, w, "denied")
 	if _, approved, denied := svc.calls(); len(denied) != 1 || len(approved) != 0 {
 		t.Fatalf("denied %v approved %v", denied, approved)

@@ -25,6 +25,13 @@ type DevicesScreen struct {
 	window   fyne.Window
 	onLinked func(devices.Device)
 	now      func() time.Time
+	// OnUnlinked, when set, hears of every device that stopped being linked
+	// (unlinked here or elsewhere), so other screens can stop saying it is.
+	OnUnlinked func(id string)
+	// retryMin is the first wait before loading again by itself after a
+	// failure; it doubles up to a minute while the failures last.
+	retryMin time.Duration
+	retryIn  time.Duration
 
 	all      []devices.Device
 	shown    []devices.Device
@@ -33,22 +40,27 @@ type DevicesScreen struct {
 	search    *widget.Entry
 	list      *widget.List
 	empty     fyne.CanvasObject
+	emptyHead *widget.RichText
+	emptyText *widget.Label
+	hadAny    bool // the list held devices since it was last cleared
 	noMatch   *widget.Label
 	detail    *fyne.Container
 	progress  busyBar
 	banner    *banner
 	unlinkAll *widget.Button
+	tools     *fyne.Container // the search field and buttons
 	root      fyne.CanvasObject
 
 	load   task
 	action task
 	events task
+	retry  task // the wait before loading again by itself
 }
 
 // NewDevicesScreen makes the linked-devices screen; w hosts its dialogs and
 // onLinked (optional) hears of devices linked elsewhere, for a notification.
 func NewDevicesScreen(svc DeviceService, w fyne.Window, onLinked func(devices.Device)) *DevicesScreen {
-	s := &DevicesScreen{svc: svc, window: w, onLinked: onLinked, now: time.Now}
+	s := &DevicesScreen{svc: svc, window: w, onLinked: onLinked, now: time.Now, retryMin: time.Second}
 
 	s.search = widget.NewEntry()
 	s.search.PlaceHolder = "Search by name, app or model"
@@ -67,13 +79,13 @@ func NewDevicesScreen(svc DeviceService, w fyne.Window, onLinked func(devices.De
 		}
 	}
 
-	emptyText := wrapped("To link a TV, console or kiosk, open its sign-in screen: it shows a short code. " +
-		"Enter that code under “Link a device”, check what is asking, and choose Link device.")
-	emptyText.Alignment = fyne.TextAlignCenter
+	s.emptyText = wrapped(howToLink)
+	s.emptyText.Alignment = fyne.TextAlignCenter
+	s.emptyHead = subheading("No linked devices yet")
 	s.empty = centered(420,
 		container.NewCenter(container.NewGridWrap(fyne.NewSquareSize(theme.IconInlineSize()*3), widget.NewIcon(theme.InfoIcon()))),
-		container.NewCenter(subheading("No linked devices yet")),
-		emptyText,
+		container.NewCenter(s.emptyHead),
+		s.emptyText,
 	)
 	s.empty.Hide()
 	s.noMatch = widget.NewLabelWithStyle("No devices match your search.", fyne.TextAlignCenter, fyne.TextStyle{Italic: true})
@@ -89,9 +101,8 @@ func NewDevicesScreen(svc DeviceService, w fyne.Window, onLinked func(devices.De
 	s.unlinkAll.Importance = widget.DangerImportance
 	s.unlinkAll.Disable()
 
-	top = container.NewVBox(s.banner.root,
-		container.NewBorder(nil, nil, nil, container.NewHBox(refresh, s.unlinkAll), s.search),
-		s.progress)
+	s.tools = container.NewBorder(nil, nil, nil, container.NewHBox(refresh, s.unlinkAll), s.search)
+	top = container.NewVBox(s.banner.root, s.tools, s.progress)
 	listArea := container.NewStack(s.list, s.empty, container.NewCenter(s.noMatch))
 	split := container.NewHSplit(listArea, container.NewPadded(s.detail))
 	split.Offset = 0.55
@@ -101,6 +112,9 @@ func NewDevicesScreen(svc DeviceService, w fyne.Window, onLinked func(devices.De
 	s.showDetail()
 	return s
 }
+
+const howToLink = "To link a TV, console or kiosk, open its sign-in screen: it shows a short code. " +
+	"Enter that code under “Link a device”, check what is asking, and choose Link device."
 
 // Content is the screen's canvas object.
 func (s *DevicesScreen) Content() fyne.CanvasObject { return s.root }
@@ -130,13 +144,21 @@ func (s *DevicesScreen) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 
 func (s *DevicesScreen) summary(d devices.Device) string {
 	parts := []string{clientName(d.Client), "linked " + d.LinkedAt.Local().Format("2 Jan 2006")}
-	parts = append(parts, "last seen "+s.lastSeen(d))
+	if seen := s.lastSeen(d); seen == notUsedYet {
+		parts = append(parts, seen)
+	} else {
+		parts = append(parts, "last seen "+seen)
+	}
 	return strings.Join(parts, " · ")
 }
 
+// notUsedYet is what a linked device that has not called the service since
+// is said to be, rather than "last seen never".
+const notUsedYet = "not used yet"
+
 func (s *DevicesScreen) lastSeen(d devices.Device) string {
 	if d.LastSeenAt == nil || d.LastSeenAt.IsZero() {
-		return "never"
+		return notUsedYet
 	}
 	return ago(s.now().Sub(*d.LastSeenAt))
 }
@@ -157,12 +179,15 @@ func ago(d time.Duration) string {
 
 // Reload fetches the device list and (re)starts following the events stream.
 func (s *DevicesScreen) Reload() {
+	s.retry.stop()
+	s.retryIn = 0
 	s.setBusy(true)
 	s.fetch(func() { s.setBusy(false) }, s.followEvents)
 }
 
 // fetch loads the list off the UI goroutine; done runs first whatever happened, then
-// the list is shown and loaded runs, or the error is shown with Retry.
+// the list is shown and loaded runs, or the error is shown with Retry (and
+// the screen tries again by itself, see retryLater).
 func (s *DevicesScreen) fetch(done, loaded func()) {
 	var list []devices.Device
 	s.load.start(func(ctx context.Context) error {
@@ -173,10 +198,36 @@ func (s *DevicesScreen) fetch(done, loaded func()) {
 		done()
 		if err != nil {
 			s.banner.show(Explain(err), s.Reload)
+			if !isSignedOut(err) {
+				s.retryLater()
+			}
 			return
 		}
+		s.retryIn = 0
+		s.banner.hide()
 		s.setAll(list)
 		loaded()
+	})
+}
+
+// retryLater loads the list and restarts the events stream by itself after a
+// wait that doubles from retryMin up to a minute, so the screen recovers when
+// the service is back without anyone pressing Retry. The banner stays until
+// then.
+func (s *DevicesScreen) retryLater() {
+	s.retryIn = min(max(2*s.retryIn, s.retryMin), time.Minute)
+	wait := s.retryIn
+	s.retry.start(func(ctx context.Context) error {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}, func(error) {
+		s.fetch(func() {}, s.followEvents)
 	})
 }
 
@@ -185,12 +236,19 @@ func (s *DevicesScreen) Stop() {
 	s.load.stop()
 	s.action.stop()
 	s.events.stop()
+	s.retry.stop()
+	s.retryIn = 0
 }
 
-// Clear forgets the shown devices, for another account.
+// Clear forgets the shown devices and any error or search, for another
+// account: nothing of one account is shown to the next.
 func (s *DevicesScreen) Clear() {
 	s.Stop()
 	s.selected = ""
+	s.hadAny = false
+	s.progress.set(false)
+	s.banner.hide()
+	s.search.SetText("")
 	s.setAll(nil)
 	s.empty.Hide()
 }
@@ -210,8 +268,15 @@ func (s *DevicesScreen) followEvents() {
 		}
 		return ctx.Err()
 	}, func(err error) {
-		// The stream ended: say so quietly and offer a refresh, which restarts it.
-		s.banner.show("Live updates stopped. Refresh to see the latest devices.", s.Reload)
+		// The stream ended (the service restarted, or the network went): say
+		// so, and load the list again and reconnect by itself after a wait;
+		// Retry does it at once.
+		msg := "Live updates stopped. Reconnecting…"
+		if err != nil {
+			msg = Explain(err) + " Reconnecting…"
+		}
+		s.banner.show(msg, s.Reload)
+		s.retryLater()
 	})
 }
 
@@ -236,6 +301,7 @@ func (s *DevicesScreen) apply(ev devices.Event) {
 		if i >= 0 {
 			s.all = slices.Delete(s.all, i, i+1)
 		}
+		s.unlinked(ev.Device.ID)
 	case devices.EventResync:
 		// The stream reconnected and may have missed events: load the list again,
 		// keeping the stream that is already running.
@@ -245,6 +311,14 @@ func (s *DevicesScreen) apply(ev devices.Event) {
 		return
 	}
 	s.applyFilter()
+}
+
+func (s *DevicesScreen) unlinked(ids ...string) {
+	if s.OnUnlinked != nil {
+		for _, id := range ids {
+			s.OnUnlinked(id)
+		}
+	}
 }
 
 func (s *DevicesScreen) setAll(list []devices.Device) {
@@ -261,12 +335,29 @@ func (s *DevicesScreen) applyFilter() {
 		}
 	}
 	if len(s.all) == 0 {
+		if s.hadAny {
+			s.setEmptyText("No linked devices", "You unlinked every device. "+howToLink)
+		} else {
+			s.setEmptyText("No linked devices yet", howToLink)
+		}
 		s.empty.Show()
 		s.list.Hide()
-		s.unlinkAll.Disable()
 	} else {
+		s.hadAny = true
 		s.empty.Hide()
 		s.list.Show()
+	}
+	label := "Unlink all"
+	if q != "" {
+		label = "Unlink these"
+	}
+	if s.unlinkAll.Text != label {
+		s.unlinkAll.SetText(label)
+		s.tools.Refresh() // the button's new width
+	}
+	if len(s.shown) == 0 {
+		s.unlinkAll.Disable()
+	} else {
 		s.unlinkAll.Enable()
 	}
 	if len(s.all) > 0 && len(s.shown) == 0 {
@@ -282,6 +373,14 @@ func (s *DevicesScreen) applyFilter() {
 		s.selected = ""
 	}
 	s.showDetail()
+}
+
+func (s *DevicesScreen) setEmptyText(head, text string) {
+	if s.emptyHead.String() != head {
+		s.emptyHead.Segments[0].(*widget.TextSegment).Text = head
+		s.emptyHead.Refresh()
+	}
+	s.emptyText.SetText(text)
 }
 
 func (s *DevicesScreen) selectedDevice() (devices.Device, bool) {
@@ -333,6 +432,7 @@ func (s *DevicesScreen) showDetail() {
 
 func (s *DevicesScreen) confirmRename(d devices.Device) {
 	entry := newEscEntry(s.window)
+	var dlg *dialog.FormDialog
 	entry.SetText(d.Name)
 	entry.Validator = func(v string) error {
 		if strings.TrimSpace(v) == "" {
@@ -340,7 +440,7 @@ func (s *DevicesScreen) confirmRename(d devices.Device) {
 		}
 		return nil
 	}
-	dlg := dialog.NewForm("Rename device", "Rename", "Cancel",
+	dlg = dialog.NewForm("Rename device", "Rename", "Cancel",
 		[]*widget.FormItem{widget.NewFormItem("Name", entry)}, func(ok bool) {
 			if !ok {
 				return
@@ -362,6 +462,7 @@ func (s *DevicesScreen) confirmRename(d devices.Device) {
 				s.applyFilter()
 			})
 		}, s.window)
+	entry.OnSubmitted = func(string) { dlg.Submit() } // Enter renames (when the name is valid)
 	dlg.Resize(fyne.NewSize(400, dlg.MinSize().Height))
 	showDialog(s.window, dlg)
 	s.window.Canvas().Focus(entry)
@@ -383,16 +484,19 @@ func (s *DevicesScreen) confirmUnlink(d devices.Device) {
 	showDialog(s.window, dlg)
 }
 
+// confirmUnlinkAll unlinks every device shown: all of them, or only those
+// matching the search when one is typed (the dialog says which).
 func (s *DevicesScreen) confirmUnlinkAll() {
-	ids := make([]string, 0, len(s.all))
-	for _, d := range s.all {
+	ids := make([]string, 0, len(s.shown))
+	for _, d := range s.shown {
 		ids = append(ids, d.ID)
 	}
 	if len(ids) == 0 {
 		return
 	}
-	dlg := dialog.NewConfirm(fmt.Sprintf("Unlink all %s?", plural(len(ids), "device")),
-		"Every linked device will be signed out at once and will need a new code to link again.",
+	filtered := len(s.shown) < len(s.all)
+	title, text, button := unlinkManyWords(s.shown, filtered, strings.TrimSpace(s.search.Text))
+	dlg := dialog.NewConfirm(title, text,
 		func(ok bool) {
 			if !ok {
 				return
@@ -409,14 +513,34 @@ func (s *DevicesScreen) confirmUnlinkAll() {
 				return nil
 			}, func() { s.removeIDs(ids...) })
 		}, s.window)
-	dlg.SetConfirmText("Unlink all")
+	dlg.SetConfirmText(button)
 	dlg.SetConfirmImportance(widget.DangerImportance)
 	showDialog(s.window, dlg)
+}
+
+// unlinkManyWords words the dialog unlinking the devices shown: the title,
+// the text and the confirm button's label.
+func unlinkManyWords(shown []devices.Device, filtered bool, query string) (title, text, button string) {
+	const after = " signed out at once and will need a new code to link again."
+	n := len(shown)
+	switch {
+	case n == 1 && filtered:
+		return "Unlink " + linkedLabel(shown[0]).title() + "?",
+			"Only this device, which matches “" + query + "”, will be unlinked; the others stay linked. It will be" + after, "Unlink"
+	case n == 1:
+		return "Unlink " + linkedLabel(shown[0]).title() + "?", "Your only linked device will be" + after, "Unlink"
+	case filtered:
+		return fmt.Sprintf("Unlink these %d devices?", n),
+			fmt.Sprintf("Only the %d devices matching “%s” will be unlinked; the others stay linked. They will be", n, query) + after,
+			fmt.Sprintf("Unlink %d devices", n)
+	}
+	return fmt.Sprintf("Unlink all %d devices?", n), "Every linked device will be" + after, "Unlink all"
 }
 
 func (s *DevicesScreen) removeIDs(ids ...string) {
 	s.all = slices.DeleteFunc(s.all, func(d devices.Device) bool { return slices.Contains(ids, d.ID) })
 	s.applyFilter()
+	s.unlinked(ids...)
 }
 
 func (s *DevicesScreen) runAction(work func(ctx context.Context) error, ok func()) {

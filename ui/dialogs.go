@@ -11,10 +11,15 @@ import (
 // openDialogs remembers each window's open dialog, so Escape can dismiss it.
 var openDialogs sync.Map // fyne.Window -> dialog.Dialog
 
-// showDialog shows d on w and lets Escape close it.
+// showDialog shows d on w and lets Escape close it. A confirm dialog's way
+// out says "Cancel" (Fyne's default is "No", which reads oddly under a
+// question like "Unlink Front desk?" whose other answer is "Unlink").
 func showDialog(w fyne.Window, d dialog.Dialog) {
 	if w == nil {
 		return
+	}
+	if c, ok := d.(*dialog.ConfirmDialog); ok {
+		c.SetDismissText("Cancel")
 	}
 	openDialogs.Store(w, d)
 	d.SetOnClosed(func() { openDialogs.CompareAndDelete(w, d) })

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/url"
+	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/linkdesk/linkdesk/auth"
@@ -97,19 +101,53 @@ func explain(err error) string {
 	if auth.IsCertificateError(err) {
 		return certificateText
 	}
-	if devices.IsOffline(err) {
-		return "Can't reach the Linkdesk service. Check your internet connection, then try again."
-	}
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) {
-		return "Can't find the Linkdesk service. Check the address and your internet connection."
-	}
-	var netErr net.Error
-	var opErr *net.OpError
-	if errors.As(err, &opErr) || errors.As(err, &netErr) {
-		return "Can't reach the Linkdesk service. Check your internet connection, then try again."
+	if msg, ok := explainNetwork(err); ok {
+		return msg
 	}
 	return "Something went wrong. Try again, and if it keeps happening, contact whoever runs your Linkdesk service."
+}
+
+// explainNetwork words a request that got no answer, saying whose fault it
+// looks like from the typed error: the service refusing or dropping the
+// connection (it is down or restarting), this computer having no network, the
+// name not resolving, or, when the error can't tell, only that the service's
+// host can't be reached.
+func explainNetwork(err error) (string, bool) {
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	var netErr net.Error
+	if !devices.IsOffline(err) && !errors.As(err, &dnsErr) && !errors.As(err, &opErr) && !errors.As(err, &netErr) {
+		return "", false
+	}
+	host := "the Linkdesk service"
+	var urlErr *url.Error
+	if u, perr := url.Parse(urlOf(err, &urlErr)); perr == nil && u.Host != "" {
+		host = u.Host
+	}
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "The Linkdesk service at " + host + " isn't answering: it may be down or restarting. " +
+			"Your internet connection looks fine.", true
+	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.ENETDOWN):
+		return "This computer isn't connected to a network. Check your internet connection.", true
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return "Can't find " + host + ". Check the service address in Settings.", true
+	case errors.As(err, &dnsErr):
+		return "Can't look up " + host + ". Check your internet connection.", true
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.As(err, &netErr) && netErr.Timeout():
+		return host + " didn't answer in time. The service or your network may be down.", true
+	}
+	return "Can't reach " + host + ".", true
+}
+
+// urlOf is the address of the request that failed with err, or "".
+func urlOf(err error, urlErr **url.Error) string {
+	if errors.As(err, urlErr) {
+		return (*urlErr).URL
+	}
+	return ""
 }
 
 // explainCodeInput words what is wrong with a typed, pasted or scanned code.

@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,7 +27,16 @@ func TestExplain(t *testing.T) {
 		{fmt.Errorf("lookup: %w", &devices.APIError{Status: 410, Code: devices.CodeExpiredCode}), "Get a new code on your device"},
 		{&devices.APIError{Status: 429, Code: devices.CodeRateLimited, RetryAfter: time.Second}, "Wait 1 second"},
 		{&devices.APIError{Status: 502, Code: devices.CodeInternal}, "has a problem right now"},
-		{&devices.NetworkError{Op: "GET /api/v1/devices", Err: &net.OpError{Op: "dial", Err: errors.New("refused")}}, "Can't reach"},
+		{&devices.NetworkError{Op: "GET /api/v1/devices", Err: &net.OpError{Op: "dial", Err: errors.New("refused")}}, "Can't reach the Linkdesk service."},
+		// Which side is down is said when the typed error tells.
+		{&devices.NetworkError{Op: "GET /api/v1/devices", Err: &url.Error{Op: "Get", URL: "https://link.example.com/api/v1/devices",
+			Err: &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}}, "service at link.example.com isn't answering"},
+		{&devices.NetworkError{Op: "GET /api/v1/devices", Err: &url.Error{Op: "Get", URL: "https://link.example.com/api/v1/devices",
+			Err: &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ENETUNREACH)}}}, "isn't connected to a network"},
+		{&devices.NetworkError{Op: "GET /api/v1/devices", Err: &url.Error{Op: "Get", URL: "https://link.example.com/x",
+			Err: &net.DNSError{Name: "link.example.com", IsNotFound: true}}}, "Can't find link.example.com"},
+		{&devices.NetworkError{Op: "GET /api/v1/devices", Err: &url.Error{Op: "Get", URL: "https://link.example.com/x",
+			Err: &net.OpError{Op: "dial", Err: errors.New("mystery")}}}, "Can't reach link.example.com."},
 		{&auth.DiscoveryError{Issuer: "http://x", Kind: auth.ErrNotHTTPS}, "must start with https://"},
 		{&auth.DiscoveryError{Issuer: "https://x", Kind: auth.ErrBadCertificate, Err: x509.UnknownAuthorityError{}}, "certificate isn't trusted"},
 		{&auth.DiscoveryError{Issuer: "https://x", Kind: auth.ErrUnreachable}, "Can't reach the service"},

@@ -20,7 +20,7 @@ func TestGoldenCodeHint(t *testing.T) {
 func TestGoldenDenied(t *testing.T) {
 	test.NewTempApp(t)
 	r := ConfirmResult{Request: demoRequest()}
-	screen, _ := resultScreen(r, demoAccount(), func() {})
+	screen, _ := resultScreen(r, demoAccount(), func() {}, nil)
 	w := test.NewWindow(screen)
 	w.Resize(fyne.NewSize(640, 420))
 	t.Cleanup(func() { locked(w.Close) })

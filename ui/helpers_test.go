@@ -78,6 +78,10 @@ func findButton(o fyne.CanvasObject, text string) *widget.Button {
 			found = b
 			return true
 		}
+		if b, ok := c.(*focusButton); ok && b.Text == text {
+			found = &b.Button
+			return true
+		}
 		return false
 	})
 	return found

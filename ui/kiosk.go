@@ -42,7 +42,9 @@ type KioskScreen struct {
 	unlink      *widget.Button
 	unlinkTx    *canvas.Text // the button's label, drawn large enough to read from afar
 	lay         *kioskLayout
-	wasUnlinked bool // the link just ended: say so beside the next code
+	wasUnlinked bool          // the link just ended: say so beside the next code
+	account     string        // whom the display is linked to, for the unlink question
+	ask         *widget.PopUp // the "Unlink this display?" question on show, or nil
 
 	mu        sync.Mutex // guards the fields below
 	expiresAt time.Time
@@ -52,8 +54,9 @@ type KioskScreen struct {
 	stopTick func() // ends the countdown ticker
 }
 
-// NewKioskScreen builds the screen; onUnlink runs (off the UI goroutine) when the
-// "Unlink this display" button is tapped.
+// NewKioskScreen builds the screen; onUnlink runs (off the UI goroutine) once
+// "Unlink this display" was tapped and confirmed (it is a public screen, so one
+// stray tap never unlinks it).
 func NewKioskScreen(onUnlink func()) *KioskScreen {
 	k := &KioskScreen{onUnlink: onUnlink, now: time.Now}
 	k.heading = canvas.NewText("To link this display, scan the code or go to", theme.Color(theme.ColorNameForeground))
@@ -75,12 +78,7 @@ func NewKioskScreen(onUnlink func()) *KioskScreen {
 	k.unlinkTx = canvas.NewText("Unlink this display", theme.Color(theme.ColorNameForegroundOnError))
 	k.unlinkTx.TextStyle = fyne.TextStyle{Bold: true}
 	k.unlinkTx.Alignment = fyne.TextAlignCenter
-	k.unlink = widget.NewButton("", func() {
-		k.unlink.Disable()
-		if k.onUnlink != nil {
-			go k.onUnlink()
-		}
-	})
+	k.unlink = widget.NewButton("", k.confirmUnlink)
 	k.unlink.Importance = widget.DangerImportance
 	k.lay = &kioskLayout{k: k}
 	k.root = container.New(k.lay, k.heading, k.enter, k.code, k.address, k.qrBack, k.qr, k.countTxt, k.status, k.linked, k.unlink, k.unlinkTx)
@@ -107,10 +105,20 @@ func (k *KioskScreen) show(s device.State) {
 	case device.Connecting:
 		k.setStatus("Connecting…", false)
 	case device.ShowingCode:
+		k.closeAsk()
+		k.mu.Lock()
+		// A new code after one whose time was (about) up: the old one expired.
+		expired := k.showing && !k.expiresAt.IsZero() && !k.now().Before(k.expiresAt.Add(-10*time.Second)) &&
+			s.UserCode != k.code.Text
+		k.mu.Unlock()
 		k.showCode(s)
 		switch {
 		case s.AfterDecline:
+			k.wasUnlinked = false
 			k.setStatus("Link was declined — here is a new code", true)
+		case expired:
+			k.wasUnlinked = false
+			k.setStatus("That code expired — here is a new one", false)
 		case k.wasUnlinked:
 			k.setStatus("This display was unlinked — enter this code to link it again", false)
 		default:
@@ -123,6 +131,7 @@ func (k *KioskScreen) show(s device.State) {
 	case device.Error:
 		k.setStatus("Can't link right now — retrying", true)
 	case device.Unlinked:
+		k.closeAsk()
 		k.wasUnlinked = true
 		k.setMode(false, false)
 		k.setStatus("This display was unlinked", false)
@@ -135,12 +144,46 @@ func (k *KioskScreen) show(s device.State) {
 		if name == "" {
 			name = "your account" // the provider did not say whose account
 		}
+		k.account = name
 		k.linked.Text = "Linked to " + name
 		k.unlink.Enable()
 		k.setMode(false, true)
 		k.setStatus("", false)
 	}
 	k.root.Refresh()
+}
+
+// confirmUnlink asks "Unlink this display?" over the screen, with Cancel
+// and Unlink.
+func (k *KioskScreen) confirmUnlink() {
+	c := fyne.CurrentApp().Driver().CanvasForObject(k.root)
+	if c == nil || k.ask != nil {
+		return
+	}
+	text := wrapped("It will be signed out of " + k.account + " and show a new code to link it again.")
+	cancel := widget.NewButtonWithIcon("Cancel", theme.CancelIcon(), k.closeAsk)
+	unlink := widget.NewButtonWithIcon("Unlink", theme.DeleteIcon(), func() {
+		k.closeAsk()
+		k.unlink.Disable()
+		if k.onUnlink != nil {
+			go k.onUnlink()
+		}
+	})
+	unlink.Importance = widget.DangerImportance
+	k.ask = widget.NewModalPopUp(container.NewPadded(limitWidth(420, container.NewVBox(
+		subheading("Unlink this display?"), text,
+		container.NewHBox(layoutSpacer(), cancel, unlink)))), c)
+	k.ask.Resize(fyne.NewSize(440, k.ask.MinSize().Height))
+	k.ask.Show()
+	c.Focus(cancel)
+}
+
+// closeAsk hides the unlink question, if it is on show.
+func (k *KioskScreen) closeAsk() {
+	if k.ask != nil {
+		k.ask.Hide()
+		k.ask = nil
+	}
 }
 
 func (k *KioskScreen) showCode(s device.ShowingCode) {

@@ -55,7 +55,10 @@ func TestKioskAgainstLinkd(t *testing.T) {
 	}
 	waitFor(t, "linked", func() bool { return k.linked.Visible() && k.linked.Text == "Linked to Ada" })
 
-	locked(func() { test.Tap(k.unlink) })
+	locked(func() {
+		test.Tap(k.unlink)
+		test.Tap(findButton(topOverlay(w), "Unlink"))
+	})
 	waitFor(t, "a new code", func() bool { return k.code.Visible() && k.code.Text != "" && k.code.Text != code })
 	list, err := app.Devices(t.Context())
 	if err != nil || len(list) != 0 {

@@ -142,6 +142,18 @@ func TestKioskLinkedAndUnlink(t *testing.T) {
 	}
 	shot(t, w, "kiosk-linked")
 	test.Tap(k.unlink)
+	// A public screen asks first: nothing is unlinked until Unlink is chosen.
+	ask := topOverlay(w)
+	if ask == nil || !hasText(ask, "Unlink this display?") || len(unlinked) != 0 {
+		t.Fatalf("no question before unlinking (overlay %v, unlinked %d)", ask, len(unlinked))
+	}
+	shot(t, w, "kiosk-unlink-ask")
+	test.Tap(findButton(ask, "Cancel"))
+	if topOverlay(w) != nil || len(unlinked) != 0 || k.unlink.Disabled() {
+		t.Fatal("Cancel did not leave the display linked")
+	}
+	test.Tap(k.unlink)
+	test.Tap(findButton(topOverlay(w), "Unlink"))
 	select {
 	case <-unlinked:
 	case <-time.After(5 * time.Second):

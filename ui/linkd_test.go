@@ -160,7 +160,7 @@ func TestRealLinkdDenyAndBadCodes(t *testing.T) {
 	var c *ConfirmScreen
 	waitFor(t, "the confirm screen", func() bool { c = flow.confirm; return c != nil })
 	locked(func() { test.Tap(c.deny) })
-	waitFor(t, "the denied screen", func() bool { return hasText(w.Content(), "Request denied") })
+	waitFor(t, "the denied screen", func() bool { return hasText(w.Content(), "Request declined") })
 	select {
 	case err := <-errs:
 		var re *oauth2.RetrieveError

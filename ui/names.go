@@ -34,12 +34,23 @@ func (l deviceLabel) model() string {
 	return kindName(l.Kind)
 }
 
-// clientName is how an app (OAuth client) is named on screen.
+// clientName is how an app (OAuth client) is named on screen: the name the
+// service sends, else the built-in clients' names (an older service sends
+// none for them), else the client's ID.
 func clientName(c devices.ClientInfo) string {
-	if c.Name != "" {
-		return c.Name
+	if name := strings.TrimSpace(c.Name); name != "" && name != c.ID {
+		return name
+	}
+	if name, ok := builtInClients[c.ID]; ok {
+		return name
 	}
 	return c.ID
+}
+
+// builtInClients names the clients every Linkdesk service has built in.
+var builtInClients = map[string]string{
+	"linkdesk":       "Linkdesk",
+	"linkdesk-kiosk": "Linkdesk kiosk",
 }
 
 // scopeText is a permission in plain words, or its name when it has no description.

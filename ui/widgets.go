@@ -20,6 +20,9 @@ type banner struct {
 	onTry func()
 	// parent is the container laid out around the banner, set by the screen.
 	parent *fyne.Container
+	// onVisible, when set, hears the banner appear or go, so a screen can make
+	// room for it (the confirm screen hides its heading).
+	onVisible func(shown bool)
 }
 
 func newBanner() *banner {
@@ -49,12 +52,18 @@ func (b *banner) show(msg string, retry func()) {
 	} else {
 		b.retry.Show()
 	}
+	if !b.root.Visible() && b.onVisible != nil {
+		b.onVisible(true)
+	}
 	b.root.Show()
 }
 
 func (b *banner) hide() {
 	if b.root.Visible() {
 		b.root.Hide()
+		if b.onVisible != nil {
+			b.onVisible(false)
+		}
 		b.relayout()
 	}
 }
@@ -165,4 +174,98 @@ func (b busyBar) set(on bool) {
 		b.Stop()
 		b.Hide()
 	}
+}
+
+// focusButton is a button whose keyboard focus shows plainly: a ring in the
+// text colour around it while focused (Fyne's own cue is a faint tint that is
+// easy to miss on a coloured button). Escape runs onEscape and a typed
+// character runs onRune, when set, so a focused button never swallows them.
+type focusButton struct {
+	widget.Button
+	ring     *canvas.Rectangle
+	box      *fyne.Container
+	onEscape func()
+	onRune   func(rune)
+}
+
+func newFocusButton(text string, icon fyne.Resource, tapped func()) *focusButton {
+	b := &focusButton{}
+	b.Text, b.Icon, b.OnTapped = text, icon, tapped
+	b.ExtendBaseWidget(b)
+	b.ring = canvas.NewRectangle(color.Transparent)
+	b.ring.StrokeWidth = 2
+	b.ring.CornerRadius = theme.InputRadiusSize() + 2
+	b.ring.Hide()
+	b.box = container.New(ringLayout{}, b, b.ring)
+	return b
+}
+
+// object is what to put in a container: the button with its ring.
+func (b *focusButton) object() fyne.CanvasObject { return b.box }
+
+// FocusGained shows the ring.
+func (b *focusButton) FocusGained() {
+	b.Button.FocusGained()
+	b.ring.StrokeColor = theme.Color(theme.ColorNameForeground)
+	b.ring.Show()
+	b.ring.Refresh()
+}
+
+// FocusLost hides the ring.
+func (b *focusButton) FocusLost() {
+	b.Button.FocusLost()
+	b.ring.Hide()
+}
+
+// TypedKey runs onEscape on Escape; other keys act as on any button.
+func (b *focusButton) TypedKey(ev *fyne.KeyEvent) {
+	if ev.Name == fyne.KeyEscape && b.onEscape != nil {
+		b.onEscape()
+		return
+	}
+	b.Button.TypedKey(ev)
+}
+
+// TypedRune hands a typed character to onRune.
+func (b *focusButton) TypedRune(r rune) {
+	if b.onRune != nil {
+		b.onRune(r)
+	}
+}
+
+// ringLayout sizes its first object to the space and draws the second (the
+// focus ring) a little outside it.
+type ringLayout struct{}
+
+const ringGap = 3
+
+func (ringLayout) MinSize(objs []fyne.CanvasObject) fyne.Size { return objs[0].MinSize() }
+
+func (ringLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {
+	objs[0].Move(fyne.NewPos(0, 0))
+	objs[0].Resize(size)
+	objs[1].Move(fyne.NewPos(-ringGap, -ringGap))
+	objs[1].Resize(size.AddWidthHeight(2*ringGap, 2*ringGap))
+}
+
+// escapeEntry is an entry that runs onEscape on Escape (after closing an open
+// dialog of its window, if any), which the entry would otherwise swallow.
+type escapeEntry struct {
+	widget.Entry
+	onEscape func()
+}
+
+func newEscapeEntry(onEscape func()) *escapeEntry {
+	e := &escapeEntry{onEscape: onEscape}
+	e.ExtendBaseWidget(e)
+	return e
+}
+
+// TypedKey runs onEscape on Escape and otherwise edits as usual.
+func (e *escapeEntry) TypedKey(ev *fyne.KeyEvent) {
+	if ev.Name == fyne.KeyEscape && e.onEscape != nil {
+		e.onEscape()
+		return
+	}
+	e.Entry.TypedKey(ev)
 }
