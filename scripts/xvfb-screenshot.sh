@@ -177,9 +177,9 @@ before Linkdesk
 xdotool key --window "$win" Return
 shot linkdesk-confirm Linkdesk "confirm screen" 60 logged app 'screen=confirm'
 
-# Tab from the device-name field to the buttons: Deny comes first, then Link device.
+# Tab from the device-name field to the buttons, left to right: Back, Decline, then Link device.
 before Linkdesk
-xdotool key --window "$win" Tab Tab space
+xdotool key --window "$win" Tab Tab Tab space
 shot linkdesk-linked Linkdesk "device linked" 60 logged device 'Linked to'
 
 # A linkdesk:// link opened through the desktop: register the scheme, then the real
@@ -197,7 +197,7 @@ before Linkdesk
 /usr/bin/xdg-open "linkdesk://link?issuer=$enc_issuer&user_code=$code2"
 shot linkdesk-openlink Linkdesk "confirm screen for the opened link" 60 logged_times app 'screen=confirm' 2
 wait_for "link handed to the running window" 5 logged app 'link handed over'
-xdotool key --window "$win" Tab Tab space
+xdotool key --window "$win" Tab Tab Tab space
 wait_for "second device linked" 60 logged device2 'Linked to'
 if [ "$(pgrep -c -f "^$work/linkdesk( |\$)" || true)" != 1 ]; then
   echo "xvfb: a second linkdesk window is running" >&2; exit 1
@@ -222,7 +222,7 @@ xdotool key --window "$win" space      # "Link another device" has the focus
 shot linkdesk-code-again Linkdesk "code screen again" 30 logged_times app 'screen=code' $((seen + 1))
 xdotool key --window "$win" ctrl+v     # no text on the clipboard: scan its picture
 shot linkdesk-scan-confirm Linkdesk "confirm screen for the pasted picture" 60 logged_times app 'screen=confirm' 3
-xdotool key --window "$win" Tab Tab space
+xdotool key --window "$win" Tab Tab Tab space
 wait_for "kiosk linked" 60 logged kiosk 'state=device.Linked'
 xdotool windowmap "$kiosk_win"
 # The kiosk's screen before is the code it showed (kiosk.png): it was unmapped since.
