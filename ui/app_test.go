@@ -352,3 +352,69 @@ func TestAppOpenLinkWaitsForSignIn(t *testing.T) {
 		t.Fatalf("a foreign link was looked up: %v", looked)
 	}
 }
+
+// Errors and codes of one account never show in another's tabs: after a switch,
+// and after signing out.
+func TestAppAccountChangeStartsFromCleanTabs(t *testing.T) {
+	a := test.NewTempApp(t)
+	grace := devices.Me{Subject: "u2", DisplayName: "Grace Hopper"}
+	sess := &fakeSession{accounts: []devices.Me{demoAccount(), grace}, current: "u1"}
+	link := &fakeLink{lookErr: &devices.APIError{Status: 429, Code: devices.CodeRateLimited}}
+	desk, w := startApp(t, a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: link,
+		Devices: &fakeDevices{list: sampleDevices(2), events: make(chan devices.Event)}}, Options{Issuer: testIssuer})
+	waitFor(t, "the main tabs", func() bool { return desk.account.Subject == "u1" && desk.devs != nil && len(desk.devs.all) == 2 })
+	locked(func() {
+		test.Type(desk.link.Code.entry, "WDJBMJHT")
+		test.Tap(desk.link.Code.cont)
+	})
+	waitFor(t, "Too many tries", func() bool { return hasText(w.Content(), "Too many tries") })
+
+	locked(func() { desk.accts.SwitchTo("u2") })
+	waitFor(t, "the switch to Grace", func() bool { return desk.account.Subject == "u2" })
+	locked(func() {
+		if hasText(w.Content(), "Too many tries") || desk.link.Code.entry.Text != "" {
+			t.Fatalf("Ada's code or error shown to Grace (entry %q)", desk.link.Code.entry.Text)
+		}
+	})
+
+	locked(func() {
+		test.Type(desk.link.Code.entry, "WDJBMJHT")
+		test.Tap(desk.link.Code.cont)
+	})
+	waitFor(t, "Too many tries for Grace", func() bool { return hasText(w.Content(), "Too many tries") })
+	locked(func() { desk.accts.SignOut("u2") })
+	waitFor(t, "Ada again", func() bool { return desk.account.Subject == "u1" })
+	locked(func() { desk.accts.SignOut("u1") })
+	waitFor(t, "the sign-in screen", func() bool { return desk.signIn != nil && desk.account.Subject == "" })
+	locked(func() {
+		if desk.link != nil || desk.devs != nil {
+			t.Fatal("signed out, yet the link or devices tab is kept")
+		}
+	})
+}
+
+// A computer without a system keyring: the app asks at once whether to sign in
+// for this session only, and once signed in says it won't remember.
+func TestAppWithoutKeyringSignsInForThisSessionOnly(t *testing.T) {
+	a := test.NewTempApp(t)
+	sess := &keyringlessSession{fakeSession: fakeSession{next: []devices.Me{demoAccount()}}, accountsErr: true}
+	desk, w := startApp(t, a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: &fakeLink{},
+		Devices: &fakeDevices{events: make(chan devices.Event)}}, Options{Issuer: testIssuer})
+	waitFor(t, "the question", func() bool { return desk.signIn != nil && desk.signIn.noKeyring.Visible() })
+	locked(func() {
+		if desk.signIn.status.Visible() || desk.signIn.start.Visible() {
+			t.Errorf("a keyring error or the plain sign-in button shown beside the question: %q", desk.signIn.status.Text)
+		}
+		test.Tap(findButton(desk.signIn.noKeyring, "Sign in for this session only"))
+	})
+	waitFor(t, "the main tabs", func() bool { return desk.account.Subject == "u1" })
+	shot(t, w, "main-session-only")
+	locked(func() {
+		if !desk.memoryNote.Visible() || !hasText(w.Content(), "Not remembered after you close Linkdesk") {
+			t.Error("no word that the sign-in won't be remembered")
+		}
+	})
+	if sess.browserOpenings() != 1 {
+		t.Fatalf("browser opened %d times", sess.browserOpenings())
+	}
+}
