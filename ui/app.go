@@ -181,11 +181,18 @@ func (a *App) Start() {
 	})
 }
 
-// savePrefs remembers the service address and CA file (never tokens).
+// savePrefs remembers the service address and CA file (never tokens). It writes
+// only what changed: each write makes Fyne rewrite its preferences file (truncate,
+// then write), and Fyne's watcher of that file may read it empty in between
+// ("Preferences load error: EOF"). Fyne itself skips a value that is unchanged,
+// but not "" for a key never set, which was written on every start.
 func (a *App) savePrefs() {
 	prefs := a.fyneApp.Preferences()
-	prefs.SetString(PrefIssuer, a.opts.Issuer)
-	prefs.SetString(PrefCAFile, a.opts.CAFile)
+	for k, v := range map[string]string{PrefIssuer: a.opts.Issuer, PrefCAFile: a.opts.CAFile} {
+		if prefs.String(k) != v {
+			prefs.SetString(k, v)
+		}
+	}
 }
 
 func (a *App) showBusy(msg string) {
@@ -318,6 +325,7 @@ func (a *App) showMain(me devices.Me) {
 	if me.Subject != a.account.Subject {
 		a.dropAccountScreens() // another account: start from empty tabs
 	}
+	fresh := a.tabs == nil
 	a.buildMain()
 	a.account = me
 	a.accts.SetCurrent(me)
@@ -328,10 +336,16 @@ func (a *App) showMain(me devices.Me) {
 		a.memoryNote.Hide()
 	}
 	a.win.SetContent(container.NewBorder(a.header, nil, nil, nil, a.tabs))
+	logScreen("main")
+	if fresh {
+		a.link.ShowCode() // logs "ui: screen code" now that it is on the window
+	} else if a.tabs.SelectedIndex() == 0 {
+		// Only the shown tab can take the focus (else Fyne logs "Failed to focus
+		// object which is not part of the canvas").
+		a.link.Focus(a.win.Canvas())
+	}
 	a.devs.Reload()
 	a.accts.Load()
-	a.link.Focus(a.win.Canvas())
-	logScreen("main")
 	if a.pendingLink != nil {
 		link := *a.pendingLink
 		a.pendingLink = nil

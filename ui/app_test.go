@@ -244,7 +244,7 @@ func TestAppEscapeClosesDialog(t *testing.T) {
 	devs := &fakeDevices{list: sampleDevices(3), events: make(chan devices.Event)}
 	desk, w := startApp(t, a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: &fakeLink{},
 		Devices: devs}, Options{Issuer: testIssuer})
-	waitFor(t, "the devices", func() bool { return len(desk.devs.all) == 3 })
+	waitFor(t, "the devices", func() bool { return desk.devs != nil && len(desk.devs.all) == 3 })
 	locked(func() {
 		desk.tabs.SelectIndex(1)
 		test.Tap(desk.devs.unlinkAll)
@@ -332,7 +332,7 @@ func TestAppOpenLinkWaitsForSignIn(t *testing.T) {
 		t.Fatalf("looked up before sign-in: %v", looked)
 	}
 	locked(func() { test.Tap(desk.signIn.start) })
-	waitFor(t, "the confirm screen for the opened link", func() bool { return desk.link.confirm != nil })
+	waitFor(t, "the confirm screen for the opened link", func() bool { return desk.link != nil && desk.link.confirm != nil })
 	if looked, _, _ := svc.calls(); len(looked) != 1 || looked[0] != "WDJBMJHT" {
 		t.Fatalf("looked up %v, want the link's code once", looked)
 	}
@@ -417,4 +417,22 @@ func TestAppWithoutKeyringSignsInForThisSessionOnly(t *testing.T) {
 	if sess.browserOpenings() != 1 {
 		t.Fatalf("browser opened %d times", sess.browserOpenings())
 	}
+}
+
+// A start with the saved service writes no preferences: every write rewrites
+// Fyne's preferences file, which its watcher may then read half-written.
+func TestAppStartWritesNoUnchangedPreferences(t *testing.T) {
+	a := test.NewTempApp(t)
+	a.Preferences().SetString(PrefIssuer, testIssuer)
+	var writes int // under the UI lock: listeners run where the write happens
+	a.Preferences().AddChangeListener(func() { writes++ })
+	sess := &fakeSession{accounts: []devices.Me{demoAccount()}, current: "u1"}
+	desk, _ := startApp(t, a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: &fakeLink{},
+		Devices: &fakeDevices{events: make(chan devices.Event)}}, Options{Issuer: testIssuer})
+	waitFor(t, "the main tabs", func() bool { return desk.account.Subject == "u1" })
+	locked(func() {
+		if writes != 0 {
+			t.Errorf("%d preference writes on a start with nothing new to remember", writes)
+		}
+	})
 }
