@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/app"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/linkdesk/linkdesk/assets"
 	"github.com/linkdesk/linkdesk/auth"
+	_ "github.com/linkdesk/linkdesk/internal/clocale" // before Fyne's lang init: no "Error parsing user locale C"
 	"github.com/linkdesk/linkdesk/ui"
 	"github.com/linkdesk/linkdesk/ui/desktop"
 	"github.com/linkdesk/linkdesk/ui/kioskapp"
@@ -32,7 +32,6 @@ func main() {
 
 func run(args []string) int {
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
-	plainLocale()
 	if len(args) > 0 {
 		switch args[0] {
 		case "kiosk":
@@ -117,29 +116,6 @@ func run(args []string) int {
 	}
 	w.ShowAndRun()
 	return 0
-}
-
-// plainLocale keeps Fyne from logging "Error parsing user locale C" under a C or
-// POSIX locale with an encoding (C.UTF-8, the default of many containers): its
-// locale lookup passes the "C" on as a language tag. That locale means no
-// translation, which is English, so LANGUAGE (which the lookup reads first then)
-// says so. Any other locale, or a LANGUAGE already set, is left alone.
-func plainLocale() {
-	if os.Getenv("LANGUAGE") != "" {
-		return
-	}
-	for _, k := range []string{"LC_ALL", "LC_MESSAGES", "LANG"} { // the order of precedence
-		v := os.Getenv(k)
-		if v == "" {
-			continue
-		}
-		lang, _, _ := strings.Cut(v, ".")
-		lang, _, _ = strings.Cut(lang, "@")
-		if lang != v && (lang == "C" || lang == "POSIX") {
-			os.Setenv("LANGUAGE", "en")
-		}
-		return
-	}
 }
 
 // runRegisterScheme is `linkdesk register-scheme`: it makes this program the

@@ -402,6 +402,9 @@ func TestAppWithoutKeyringSignsInForThisSessionOnly(t *testing.T) {
 		Devices: &fakeDevices{events: make(chan devices.Event)}}, Options{Issuer: testIssuer})
 	waitFor(t, "the question", func() bool { return desk.signIn != nil && desk.signIn.noKeyring.Visible() })
 	locked(func() {
+		if w.Canvas().Focused() != desk.signIn.sessionOnly {
+			t.Errorf("focus on %T, want the session-only button", w.Canvas().Focused())
+		}
 		if desk.signIn.status.Visible() || desk.signIn.start.Visible() {
 			t.Errorf("a keyring error or the plain sign-in button shown beside the question: %q", desk.signIn.status.Text)
 		}

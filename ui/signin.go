@@ -30,15 +30,16 @@ type SignInScreen struct {
 	svc        SessionService
 	onSignedIn func(devices.Me)
 
-	start     *widget.Button
-	cancel    *widget.Button
-	waiting   *fyne.Container
-	status    *widget.Label
-	noKeyring *fyne.Container // the "this session only?" question
-	service   *widget.Label
-	body      *fyne.Container
-	progress  busyBar
-	root      fyne.CanvasObject
+	start       *widget.Button
+	cancel      *widget.Button
+	waiting     *fyne.Container
+	status      *widget.Label
+	noKeyring   *fyne.Container // the "this session only?" question
+	sessionOnly *widget.Button
+	service     *widget.Label
+	body        *fyne.Container
+	progress    busyBar
+	root        fyne.CanvasObject
 
 	signIn task
 }
@@ -60,10 +61,10 @@ func NewSignInScreen(svc SessionService, issuer string, onSignedIn func(devices.
 	s.waiting.Hide()
 	question := wrapped(sessionOnlyQuestion)
 	question.Alignment = fyne.TextAlignCenter
-	sessionOnly := widget.NewButtonWithIcon("Sign in for this session only", theme.LoginIcon(), s.signInForThisRunOnly)
-	sessionOnly.Importance = widget.HighImportance
+	s.sessionOnly = widget.NewButtonWithIcon("Sign in for this session only", theme.LoginIcon(), s.signInForThisRunOnly)
+	s.sessionOnly.Importance = widget.HighImportance
 	s.noKeyring = container.NewVBox(question, container.NewCenter(container.NewHBox(
-		widget.NewButtonWithIcon("Cancel", theme.CancelIcon(), s.Cancel), sessionOnly)))
+		widget.NewButtonWithIcon("Cancel", theme.CancelIcon(), s.Cancel), s.sessionOnly)))
 	s.noKeyring.Hide()
 	s.status = wrapped("")
 	s.status.Alignment = fyne.TextAlignCenter
@@ -147,6 +148,10 @@ func (s *SignInScreen) askSessionOnly() {
 	s.start.Hide()
 	s.noKeyring.Show()
 	s.relayout()
+	// The focused sign-in button is hidden now: the keyboard goes to the answer.
+	if c := fyne.CurrentApp().Driver().CanvasForObject(s.root); c != nil {
+		c.Focus(s.sessionOnly)
+	}
 }
 
 // signInForThisRunOnly keeps sign-ins in memory from now on and signs in.

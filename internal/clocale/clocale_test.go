@@ -1,4 +1,4 @@
-package main
+package clocale
 
 import (
 	"os"
@@ -7,7 +7,7 @@ import (
 	"fyne.io/fyne/v2/lang"
 )
 
-// Under C.UTF-8 Fyne finds no language to parse once plainLocale ran; real
+// Under C.UTF-8 Fyne finds no language to parse once Apply ran; real
 // locales and an explicit LANGUAGE are left as they were.
 func TestPlainLocale(t *testing.T) {
 	for _, c := range []struct {
@@ -25,7 +25,7 @@ func TestPlainLocale(t *testing.T) {
 		t.Setenv("LC_MESSAGES", "")
 		t.Setenv("LANG", c.lang)
 		t.Setenv("LANGUAGE", c.language)
-		plainLocale()
+		Apply()
 		if got := os.Getenv("LANGUAGE"); got != c.want {
 			t.Errorf("LC_ALL=%q LANG=%q LANGUAGE=%q: LANGUAGE became %q, want %q", c.lcAll, c.lang, c.language, got, c.want)
 		}
