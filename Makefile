@@ -26,3 +26,7 @@ screenshot:
 # make test from a fresh clone, three times, with every core kept busy by stress-ng.
 stress-proof:
 	scripts/stress-proof.sh
+
+# Start-up, memory and idle CPU against a bare Fyne window, under Xvfb (see scripts/startbench).
+bench-startup:
+	xvfb-run -a go run ./scripts/startbench
