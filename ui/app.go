@@ -322,6 +322,10 @@ func (a *App) showAddAccount() { a.showSignIn(true) }
 // showMain shows the tabs for account me.
 func (a *App) showMain(me devices.Me) {
 	a.stopScreens()
+	tab := 0 // the tab on show stays on show across a switch
+	if a.tabs != nil {
+		tab = a.tabs.SelectedIndex()
+	}
 	if me.Subject != a.account.Subject {
 		a.dropAccountScreens() // another account: start from empty tabs
 	}
@@ -337,9 +341,12 @@ func (a *App) showMain(me devices.Me) {
 	}
 	a.win.SetContent(container.NewBorder(a.header, nil, nil, nil, a.tabs))
 	logScreen("main")
-	if fresh {
+	switch {
+	case fresh && tab == 0:
 		a.link.ShowCode() // logs "ui: screen code" now that it is on the window
-	} else if a.tabs.SelectedIndex() == 0 {
+	case fresh:
+		a.tabs.SelectIndex(tab)
+	case tab == 0:
 		// Only the shown tab can take the focus (else Fyne logs "Failed to focus
 		// object which is not part of the canvas").
 		a.link.Focus(a.win.Canvas())

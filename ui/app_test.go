@@ -160,6 +160,11 @@ func TestAppFirstRunSetupSignInAndSwitch(t *testing.T) {
 	}
 	locked(func() { test.Tap(use) })
 	waitFor(t, "the switch to Ada", func() bool { return desk.account.Subject == "u1" })
+	locked(func() {
+		if desk.tabs.SelectedIndex() != 2 {
+			t.Errorf("after switching on the accounts tab, tab %d is on show", desk.tabs.SelectedIndex())
+		}
+	})
 
 	// Signing out the last account returns to sign-in.
 	locked(func() { desk.accts.SignOut("u1") })
