@@ -34,3 +34,7 @@ trust-dev-ca:
 
 untrust-dev-ca:
 	scripts/dev-ca.sh untrust
+
+# Start-up, memory and idle CPU against a bare Fyne window, under Xvfb (see scripts/startbench).
+bench-startup:
+	xvfb-run -a go run ./scripts/startbench

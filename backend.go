@@ -26,10 +26,11 @@ type backend struct {
 	prefs       fyne.Preferences // may be nil (tests)
 	openBrowser func(url string) error
 
-	mu       sync.Mutex
-	sessions *auth.Sessions
-	session  *auth.Session
-	client   *devices.Client
+	mu         sync.Mutex
+	memoryOnly bool // sign-ins are kept in memory for this run only (no system keyring)
+	sessions   *auth.Sessions
+	session    *auth.Session
+	client     *devices.Client
 }
 
 func newBackend(store *auth.TokenStore, prefs fyne.Preferences, openBrowser func(string) error) *backend {
@@ -93,7 +94,9 @@ func (b *backend) use(sessions *auth.Sessions, sess *auth.Session) {
 		b.client = devices.NewClient(sessions.Provider.Issuer, sess.HTTPClient())
 		key = sess.Account.Key()
 	}
-	if b.prefs != nil {
+	// Only a change is written: each write rewrites Fyne's preferences file, and
+	// an account kept for this run only is not remembered at all.
+	if b.prefs != nil && !b.memoryOnly && b.prefs.String(prefAccount) != key {
 		b.prefs.SetString(prefAccount, key)
 	}
 }
@@ -177,6 +180,40 @@ func (b *backend) SignOut(ctx context.Context, subject string) error {
 		b.use(sessions, nil)
 	}
 	return err
+}
+
+// CheckKeyring probes the token store: nil when a sign-in can be kept there (always,
+// once sign-ins are kept for this run only).
+func (b *backend) CheckKeyring(ctx context.Context) error {
+	b.mu.Lock()
+	store := b.store
+	b.mu.Unlock()
+	return store.Probe(ctx)
+}
+
+// RememberForThisRunOnly keeps later sign-ins in memory only, for a computer whose
+// system keyring can't be reached: they work until Linkdesk quits and never touch disk.
+func (b *backend) RememberForThisRunOnly() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.memoryOnly {
+		return
+	}
+	b.memoryOnly = true
+	b.store = auth.NewTokenStore(auth.MemoryKeyring(), 0)
+	if b.sessions != nil {
+		s := *b.sessions
+		s.Store = b.store
+		b.sessions = &s
+		b.session, b.client = nil, nil
+	}
+}
+
+// RemembersSignIns reports whether sign-ins outlive this run (they are in the system keyring).
+func (b *backend) RemembersSignIns() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.memoryOnly
 }
 
 // LinkRequest looks up the pending request behind code.
@@ -263,5 +300,6 @@ var (
 	_ ui.SessionService   = (*backend)(nil)
 	_ ui.LinkService      = (*backend)(nil)
 	_ ui.DeviceService    = (*backend)(nil)
+	_ ui.KeyringChecker   = (*backend)(nil)
 	_ ui.PictureSource    = computerPictures{}
 )

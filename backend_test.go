@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fyne.io/fyne/v2/test"
+
 	"context"
 	"encoding/json"
 	"encoding/pem"
@@ -212,5 +214,49 @@ func TestBackendKeyringFailureIsExplained(t *testing.T) {
 	_, err := be.SignIn(ctx)
 	if got := ui.Explain(err); !strings.Contains(got, "keyring") {
 		t.Fatalf("sign-in with a broken keyring: %q (%v)", got, err)
+	}
+}
+
+// Without a keyring: the probe says so before any browser opens; after
+// RememberForThisRunOnly a real sign-in works, is listed, can sign out, and its
+// account is not remembered in the preferences.
+func TestBackendSignsInForThisRunOnlyWithoutKeyring(t *testing.T) {
+	in := linkdtest.Start(t, linkdtest.Options{})
+	in.CreateUser(t, "ada", "pw-ada-123")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	prefs := test.NewTempApp(t).Preferences()
+	opened := 0
+	browse := scriptedBrowser(t, in, "ada", "pw-ada-123")
+	be := newBackend(auth.NewTokenStore(brokenKeyring{}, auth.DefaultKeyringTimeout), prefs, func(u string) error { opened++; return browse(u) })
+	if err := be.Connect(ctx, in.Issuer, in.CAFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := be.CheckKeyring(ctx); !errors.Is(err, auth.ErrKeyringUnavailable) || !be.RemembersSignIns() {
+		t.Fatalf("probe: %v, remembers %v", err, be.RemembersSignIns())
+	}
+	be.RememberForThisRunOnly()
+	if err := be.CheckKeyring(ctx); err != nil || be.RemembersSignIns() {
+		t.Fatalf("after choosing this run only: probe %v, remembers %v", err, be.RemembersSignIns())
+	}
+	ada, err := be.SignIn(ctx)
+	if err != nil || ada.Username != "ada" || opened != 1 {
+		t.Fatalf("sign in: %+v %v (browser opened %d times)", ada, err, opened)
+	}
+	list, current, err := be.Accounts(ctx)
+	if err != nil || len(list) != 1 || current != ada.Subject {
+		t.Fatalf("accounts = %v, current %q, %v", list, current, err)
+	}
+	if devs, err := be.Devices(ctx); err != nil || len(devs) != 0 {
+		t.Fatalf("devices: %v %v", devs, err)
+	}
+	if got := prefs.String(prefAccount); got != "" {
+		t.Fatalf("a this-run-only account was remembered: %q", got)
+	}
+	if err := be.SignOut(ctx, ada.Subject); err != nil {
+		t.Fatal(err)
+	}
+	if list, _, err := be.Accounts(ctx); err != nil || len(list) != 0 {
+		t.Fatalf("after sign-out: %v %v", list, err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/linkdesk/linkdesk/assets"
 	"github.com/linkdesk/linkdesk/auth"
+	_ "github.com/linkdesk/linkdesk/ui/clocale" // before Fyne's lang init: no "Error parsing user locale C"
 	"github.com/linkdesk/linkdesk/ui"
 	"github.com/linkdesk/linkdesk/ui/desktop"
 	"github.com/linkdesk/linkdesk/ui/kioskapp"

@@ -418,3 +418,58 @@ func (s *TokenStore) RemoveAccount(ctx context.Context, key string) error {
 	}
 	return errors.Join(delErr, idxErr)
 }
+
+// probeItem is the item Probe writes and deletes again; no token or index uses the name.
+const probeItem = "probe"
+
+// Probe checks that the keyring can keep a sign-in, by writing and deleting a small
+// item, within the store's timeout. Run it before a sign-in opens the browser, so
+// the browser never says "signed in" while the app can't keep the sign-in. It
+// returns ErrKeyringTimeout or an error wrapping ErrKeyringUnavailable when not.
+func (s *TokenStore) Probe(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.set(ctx, probeItem, "1"); err != nil {
+		return err
+	}
+	return s.del(ctx, probeItem)
+}
+
+// memoryKeyring is a Keyring held in this process's memory only.
+type memoryKeyring struct {
+	mu    sync.Mutex
+	items map[string]string
+}
+
+// MemoryKeyring returns an empty Keyring that lives in this process's memory and
+// nowhere else: what it holds is gone when the process ends. The app uses it for
+// "sign in for this session only" when the system keyring can't be reached.
+func MemoryKeyring() Keyring { return &memoryKeyring{items: map[string]string{}} }
+
+func (m *memoryKeyring) Get(service, user string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.items[service+"\x00"+user]
+	if !ok {
+		return "", keyring.ErrNotFound
+	}
+	return v, nil
+}
+
+func (m *memoryKeyring) Set(service, user, password string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.items[service+"\x00"+user] = password
+	return nil
+}
+
+func (m *memoryKeyring) Delete(service, user string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := service + "\x00" + user
+	if _, ok := m.items[k]; !ok {
+		return keyring.ErrNotFound
+	}
+	delete(m.items, k)
+	return nil
+}

@@ -221,3 +221,66 @@ func TestTokenStoreHonoursContext(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// failingKeyring refuses every call, like a Secret Service that isn't running.
+type failingKeyring struct{}
+
+var errNoSecretService = errors.New("org.freedesktop.secrets was not provided by any .service files")
+
+func (failingKeyring) Get(string, string) (string, error) { return "", errNoSecretService }
+func (failingKeyring) Set(string, string, string) error   { return errNoSecretService }
+func (failingKeyring) Delete(string, string) error        { return errNoSecretService }
+
+func TestTokenStoreProbe(t *testing.T) {
+	ctx := t.Context()
+	if err := NewTokenStore(failingKeyring{}, 0).Probe(ctx); !errors.Is(err, ErrKeyringUnavailable) {
+		t.Fatalf("probe of a keyring that refuses: %v, want ErrKeyringUnavailable", err)
+	}
+	b := &blockingKeyring{release: make(chan struct{})}
+	defer b.unblock()
+	if err := NewTokenStore(b, 20*time.Millisecond).Probe(ctx); !errors.Is(err, ErrKeyringTimeout) {
+		t.Fatalf("probe of a keyring that hangs: %v, want ErrKeyringTimeout", err)
+	}
+	keyring.MockInit()
+	s := NewTokenStore(nil, 0)
+	if err := s.Probe(ctx); err != nil {
+		t.Fatalf("probe of a working keyring: %v", err)
+	}
+	if _, err := keyring.Get(KeyringService, probeItem); !errors.Is(err, keyring.ErrNotFound) {
+		t.Fatalf("the probe left its item behind: %v", err)
+	}
+}
+
+// The memory keyring keeps a session-only sign-in for as long as its store lives,
+// and nothing of it reaches the system keyring or a later store.
+func TestMemoryKeyringKeepsSignInForThisRunOnly(t *testing.T) {
+	keyring.MockInit() // stands in for the system keyring, to see that nothing lands there
+	ctx := t.Context()
+	s := NewTokenStore(MemoryKeyring(), 0)
+	if err := s.Probe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	acct := Account{Issuer: "https://link.example", Subject: "u1", Username: "ada"}
+	tok := &oauth2.Token{AccessToken: strings.Repeat("a", 2*ChunkSize), RefreshToken: "r1"}
+	if err := s.SaveAccount(ctx, acct, tok); err != nil {
+		t.Fatal(err)
+	}
+	got, gotTok, err := s.LoadAccount(ctx, acct.Key())
+	if err != nil || got != acct || gotTok.AccessToken != tok.AccessToken || gotTok.RefreshToken != "r1" {
+		t.Fatalf("load from memory: %+v %v %v", got, gotTok, err)
+	}
+
+	if list, err := NewTokenStore(nil, 0).Accounts(ctx); err != nil || len(list) != 0 {
+		t.Fatalf("the system keyring holds %v (%v); want nothing", list, err)
+	}
+	if list, err := NewTokenStore(MemoryKeyring(), 0).Accounts(ctx); err != nil || len(list) != 0 {
+		t.Fatalf("a new run's memory store holds %v (%v); want nothing", list, err)
+	}
+
+	if err := s.RemoveAccount(ctx, acct.Key()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.LoadAccount(ctx, acct.Key()); !errors.Is(err, ErrNoToken) {
+		t.Fatalf("after sign-out: %v, want ErrNoToken", err)
+	}
+}

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 
@@ -10,6 +11,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/linkdesk/linkdesk/auth"
 	"github.com/linkdesk/linkdesk/devices"
 )
 
@@ -48,6 +50,8 @@ type App struct {
 
 	account devices.Me // the current account; the list of all is the accounts screen's
 
+	// link, devs, accts and tabs are built when first shown (see buildMain);
+	// link and devs are nil while no account is signed in.
 	link      *LinkFlow
 	devs      *DevicesScreen
 	accts     *AccountsScreen
@@ -58,6 +62,8 @@ type App struct {
 	brand     *fyne.Container
 	acctLabel *widget.Label
 	acctMenu  *widget.Button
+	// memoryNote says that sign-ins are kept for this run only (no system keyring).
+	memoryNote *widget.Label
 
 	startup task
 	// pendingLink is a link opened before the person was signed in; it is
@@ -65,7 +71,9 @@ type App struct {
 	pendingLink *string
 }
 
-// NewApp builds the main window; call Start, then ShowAndRun on the window.
+// NewApp makes the main window; call Start, then ShowAndRun on the window. The
+// signed-in screens (the tabs) are built when first shown, not here, so the
+// first screen is drawn without paying for them.
 func NewApp(a fyne.App, svc Services, opts Options) *App {
 	app := &App{fyneApp: a, svc: svc, opts: opts}
 	app.win = a.NewWindow("Linkdesk")
@@ -74,42 +82,79 @@ func NewApp(a fyne.App, svc Services, opts Options) *App {
 	}
 	app.win.Resize(fyne.NewSize(900, 680))
 	app.win.Canvas().SetOnTypedKey(func(ev *fyne.KeyEvent) {
-		if ev.Name == fyne.KeyEscape {
-			dismissDialog(app.win)
+		// Escape closes a dialog; with none open it leaves the confirm screen for the
+		// code, deciding nothing (wherever the keyboard focus is).
+		if ev.Name == fyne.KeyEscape && !dismissDialog(app.win) && app.link != nil {
+			app.link.Escape()
 		}
 	})
-
-	linkSvc := watchLink{LinkService: svc.Link, onSignedOut: app.signedOut}
-	devSvc := watchDevices{DeviceService: svc.Devices, onSignedOut: app.signedOut}
-	app.link = NewLinkFlow(linkSvc, app.Issuer, func() devices.Me { return app.account }, app.win)
-	app.link.EnableScanning(svc.Pictures)
 	app.win.SetOnDropped(app.dropped)
-	app.devs = NewDevicesScreen(devSvc, app.win, app.notifyLinked)
-	app.devs.OnUnlinked = app.link.DeviceUnlinked
-	app.accts = NewAccountsScreen(svc.Session, app.win, app.accountChanged, app.showAddAccount, app.showSettings)
-	app.accts.SetIssuer(opts.Issuer)
+	return app
+}
 
-	app.tabs = container.NewAppTabs(
-		container.NewTabItemWithIcon("Link a device", theme.ContentAddIcon(), app.link.Content()),
-		container.NewTabItemWithIcon("Linked devices", theme.ListIcon(), app.devs.Content()),
-		container.NewTabItemWithIcon("Accounts & settings", theme.SettingsIcon(), app.accts.Content()),
+// accounts is the accounts screen, made on first use: it also holds the app's
+// one list of accounts, which the header's menu reads.
+func (a *App) accounts() *AccountsScreen {
+	if a.accts == nil {
+		a.accts = NewAccountsScreen(a.svc.Session, a.win, a.accountChanged, a.showAddAccount, a.showSettings)
+		a.accts.SetIssuer(a.opts.Issuer)
+	}
+	return a.accts
+}
+
+// buildMain makes the tabs and the header, the first time they are shown and
+// again after the account changed (see dropAccountScreens).
+func (a *App) buildMain() {
+	if a.tabs != nil {
+		return
+	}
+	linkSvc := watchLink{LinkService: a.svc.Link, onSignedOut: a.signedOut}
+	devSvc := watchDevices{DeviceService: a.svc.Devices, onSignedOut: a.signedOut}
+	link := NewLinkFlow(linkSvc, a.Issuer, func() devices.Me { return a.account }, a.win)
+	link.EnableScanning(a.svc.Pictures)
+	a.link = link
+	a.devs = NewDevicesScreen(devSvc, a.win, a.notifyLinked)
+	a.devs.OnUnlinked = link.DeviceUnlinked
+	accts := a.accounts()
+
+	a.tabs = container.NewAppTabs(
+		container.NewTabItemWithIcon("Link a device", theme.ContentAddIcon(), link.Content()),
+		container.NewTabItemWithIcon("Linked devices", theme.ListIcon(), a.devs.Content()),
+		container.NewTabItemWithIcon("Accounts & settings", theme.SettingsIcon(), accts.Content()),
 	)
-	app.tabs.SetTabLocation(container.TabLocationLeading)
-	app.tabs.OnSelected = func(t *container.TabItem) {
+	a.tabs.SetTabLocation(container.TabLocationLeading)
+	a.tabs.OnSelected = func(t *container.TabItem) {
 		switch t.Content {
-		case app.link.Content():
-			app.link.Focus(app.win.Canvas())
-		case app.accts.Content():
-			app.accts.Load()
+		case link.Content():
+			link.Focus(a.win.Canvas())
+		case accts.Content():
+			accts.Load()
 		}
 	}
 
-	app.acctLabel = widget.NewLabel("")
-	app.acctMenu = widget.NewButtonWithIcon("", theme.AccountIcon(), app.showAccountMenu)
-	app.brand = container.NewHBox(app.brandCopy()...)
-	app.header = container.NewBorder(nil, widget.NewSeparator(), app.brand,
-		container.NewHBox(app.acctLabel, app.acctMenu))
-	return app
+	if a.header == nil {
+		a.acctLabel = widget.NewLabel("")
+		a.memoryNote = widget.NewLabelWithStyle("Not remembered after you close Linkdesk", fyne.TextAlignTrailing, fyne.TextStyle{Italic: true})
+		a.memoryNote.Importance = widget.WarningImportance
+		a.memoryNote.Hide()
+		a.acctMenu = widget.NewButtonWithIcon("", theme.AccountIcon(), a.showAccountMenu)
+		a.brand = container.NewHBox(a.brandCopy()...)
+		a.header = container.NewBorder(nil, widget.NewSeparator(), a.brand,
+			container.NewHBox(a.memoryNote, a.acctLabel, a.acctMenu))
+	}
+}
+
+// dropAccountScreens ends and forgets the link and devices tabs, so nothing an
+// account saw there (a code, an error, "Too many tries", its devices) survives
+// into another account's; they are built afresh when next shown.
+func (a *App) dropAccountScreens() {
+	if a.link != nil {
+		a.link.Stop()
+	}
+	if a.devs != nil {
+		a.devs.Stop()
+	}
+	a.link, a.devs, a.tabs = nil, nil, nil
 }
 
 // Window is the main window.
@@ -139,11 +184,18 @@ func (a *App) Start() {
 	})
 }
 
-// savePrefs remembers the service address and CA file (never tokens).
+// savePrefs remembers the service address and CA file (never tokens). It writes
+// only what changed: each write makes Fyne rewrite its preferences file (truncate,
+// then write), and Fyne's watcher of that file may read it empty in between
+// ("Preferences load error: EOF"). Fyne itself skips a value that is unchanged,
+// but not "" for a key never set, which was written on every start.
 func (a *App) savePrefs() {
 	prefs := a.fyneApp.Preferences()
-	prefs.SetString(PrefIssuer, a.opts.Issuer)
-	prefs.SetString(PrefCAFile, a.opts.CAFile)
+	for k, v := range map[string]string{PrefIssuer: a.opts.Issuer, PrefCAFile: a.opts.CAFile} {
+		if prefs.String(k) != v {
+			prefs.SetString(k, v)
+		}
+	}
 }
 
 func (a *App) showBusy(msg string) {
@@ -185,12 +237,20 @@ func (a *App) afterConnect() {
 		list, current, err = a.svc.Session.Accounts(ctx)
 		return err
 	}, func(err error) {
-		a.accts.SetAccounts(list, current)
+		a.accounts().SetAccounts(list, current)
 		if i := slices.IndexFunc(list, func(m devices.Me) bool { return m.Subject == current }); i >= 0 {
 			a.showMain(list[i])
 			return
 		}
 		a.showSignIn(false)
+		if errors.Is(err, auth.ErrKeyringUnavailable) || errors.Is(err, auth.ErrKeyringTimeout) {
+			if _, ok := a.svc.Session.(KeyringChecker); ok {
+				// No keyring to read accounts from: offer this session only at once.
+				slog.Info("ui: keyring can't keep sign-ins", "err", err)
+				a.signIn.askSessionOnly()
+				return
+			}
+		}
 		if err != nil {
 			// Say why no account could be loaded (say, a locked keyring); signing in may still work.
 			a.signIn.ShowStatus(Explain(err))
@@ -204,10 +264,10 @@ func (a *App) showSetup(err error, canGoBack bool) {
 		changed := issuer != a.opts.Issuer
 		a.opts.Issuer, a.opts.CAFile = issuer, caFile
 		a.savePrefs()
-		a.accts.SetIssuer(issuer)
+		a.accounts().SetIssuer(issuer)
 		if changed {
 			a.account = devices.Me{}
-			a.devs.Clear()
+			a.dropAccountScreens()
 		}
 		a.afterConnect()
 	})
@@ -265,19 +325,37 @@ func (a *App) showAddAccount() { a.showSignIn(true) }
 // showMain shows the tabs for account me.
 func (a *App) showMain(me devices.Me) {
 	a.stopScreens()
-	switched := me.Subject != a.account.Subject
+	tab := 0 // the tab on show stays on show across a switch
+	if a.tabs != nil {
+		tab = a.tabs.SelectedIndex()
+	}
+	if me.Subject != a.account.Subject {
+		a.dropAccountScreens() // another account: start from empty tabs
+	}
+	fresh := a.tabs == nil
+	a.buildMain()
 	a.account = me
 	a.accts.SetCurrent(me)
 	a.acctLabel.SetText(accountName(me))
+	if kc, ok := a.svc.Session.(KeyringChecker); ok && !kc.RemembersSignIns() {
+		a.memoryNote.Show()
+	} else {
+		a.memoryNote.Hide()
+	}
 	a.win.SetContent(container.NewBorder(a.header, nil, nil, nil, a.tabs))
 	logScreen("main")
-	if switched {
-		a.devs.Clear()
-		a.link.ShowCode()
+	switch {
+	case fresh && tab == 0:
+		a.link.ShowCode() // logs "ui: screen code" now that it is on the window
+	case fresh:
+		a.tabs.SelectIndex(tab)
+	case tab == 0:
+		// Only the shown tab can take the focus (else Fyne logs "Failed to focus
+		// object which is not part of the canvas").
+		a.link.Focus(a.win.Canvas())
 	}
 	a.devs.Reload()
 	a.accts.Load()
-	a.link.Focus(a.win.Canvas())
 	if a.pendingLink != nil {
 		link := *a.pendingLink
 		a.pendingLink = nil
@@ -326,7 +404,9 @@ func (a *App) signedOut() {
 	if a.signIn != nil || a.account.Subject == "" {
 		return // already on the sign-in screen
 	}
-	a.devs.Stop()
+	if a.devs != nil {
+		a.devs.Stop()
+	}
 	a.showSignIn(false)
 	a.signIn.ShowStatus("Your sign-in has ended. Sign in again to continue.")
 }
@@ -335,8 +415,7 @@ func (a *App) signedOut() {
 func (a *App) accountChanged(current *devices.Me) {
 	if current == nil {
 		a.account = devices.Me{}
-		a.devs.Clear()
-		a.link.Reset()
+		a.dropAccountScreens()
 		a.showSignIn(false)
 		return
 	}
@@ -345,7 +424,7 @@ func (a *App) accountChanged(current *devices.Me) {
 
 func (a *App) showAccountMenu() {
 	items := []*fyne.MenuItem{}
-	for _, m := range a.accts.Accounts() {
+	for _, m := range a.accounts().Accounts() {
 		item := fyne.NewMenuItem(accountName(m), func() {
 			if m.Subject != a.account.Subject {
 				a.accts.SwitchTo(m.Subject)
@@ -368,7 +447,7 @@ func (a *App) showAccountMenu() {
 // was linked to their account.
 // Links made in this window are not announced again.
 func (a *App) notifyLinked(d devices.Device) {
-	if a.link.LinkedHere(d.ID) {
+	if a.link != nil && a.link.LinkedHere(d.ID) {
 		return
 	}
 	name := linkedLabel(d).title()
@@ -392,7 +471,8 @@ func (a *App) stopScreens() {
 // Stop ends all background work (on quit).
 func (a *App) Stop() {
 	a.stopScreens()
-	a.link.Stop()
-	a.devs.Stop()
-	a.accts.Stop()
+	a.dropAccountScreens()
+	if a.accts != nil {
+		a.accts.Stop()
+	}
 }

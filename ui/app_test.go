@@ -160,6 +160,11 @@ func TestAppFirstRunSetupSignInAndSwitch(t *testing.T) {
 	}
 	locked(func() { test.Tap(use) })
 	waitFor(t, "the switch to Ada", func() bool { return desk.account.Subject == "u1" })
+	locked(func() {
+		if desk.tabs.SelectedIndex() != 2 {
+			t.Errorf("after switching on the accounts tab, tab %d is on show", desk.tabs.SelectedIndex())
+		}
+	})
 
 	// Signing out the last account returns to sign-in.
 	locked(func() { desk.accts.SignOut("u1") })
@@ -244,7 +249,7 @@ func TestAppEscapeClosesDialog(t *testing.T) {
 	devs := &fakeDevices{list: sampleDevices(3), events: make(chan devices.Event)}
 	desk, w := startApp(t, a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: &fakeLink{},
 		Devices: devs}, Options{Issuer: testIssuer})
-	waitFor(t, "the devices", func() bool { return len(desk.devs.all) == 3 })
+	waitFor(t, "the devices", func() bool { return desk.devs != nil && len(desk.devs.all) == 3 })
 	locked(func() {
 		desk.tabs.SelectIndex(1)
 		test.Tap(desk.devs.unlinkAll)
@@ -332,7 +337,7 @@ func TestAppOpenLinkWaitsForSignIn(t *testing.T) {
 		t.Fatalf("looked up before sign-in: %v", looked)
 	}
 	locked(func() { test.Tap(desk.signIn.start) })
-	waitFor(t, "the confirm screen for the opened link", func() bool { return desk.link.confirm != nil })
+	waitFor(t, "the confirm screen for the opened link", func() bool { return desk.link != nil && desk.link.confirm != nil })
 	if looked, _, _ := svc.calls(); len(looked) != 1 || looked[0] != "WDJBMJHT" {
 		t.Fatalf("looked up %v, want the link's code once", looked)
 	}
@@ -351,4 +356,91 @@ func TestAppOpenLinkWaitsForSignIn(t *testing.T) {
 	if looked, _, _ := svc.calls(); len(looked) != 1 {
 		t.Fatalf("a foreign link was looked up: %v", looked)
 	}
+}
+
+// Errors and codes of one account never show in another's tabs: after a switch,
+// and after signing out.
+func TestAppAccountChangeStartsFromCleanTabs(t *testing.T) {
+	a := test.NewTempApp(t)
+	grace := devices.Me{Subject: "u2", DisplayName: "Grace Hopper"}
+	sess := &fakeSession{accounts: []devices.Me{demoAccount(), grace}, current: "u1"}
+	link := &fakeLink{lookErr: &devices.APIError{Status: 429, Code: devices.CodeRateLimited}}
+	desk, w := startApp(t, a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: link,
+		Devices: &fakeDevices{list: sampleDevices(2), events: make(chan devices.Event)}}, Options{Issuer: testIssuer})
+	waitFor(t, "the main tabs", func() bool { return desk.account.Subject == "u1" && desk.devs != nil && len(desk.devs.all) == 2 })
+	locked(func() {
+		test.Type(desk.link.Code.entry, "WDJBMJHT")
+		test.Tap(desk.link.Code.cont)
+	})
+	waitFor(t, "Too many tries", func() bool { return hasText(w.Content(), "Too many tries") })
+
+	locked(func() { desk.accts.SwitchTo("u2") })
+	waitFor(t, "the switch to Grace", func() bool { return desk.account.Subject == "u2" })
+	locked(func() {
+		if hasText(w.Content(), "Too many tries") || desk.link.Code.entry.Text != "" {
+			t.Fatalf("Ada's code or error shown to Grace (entry %q)", desk.link.Code.entry.Text)
+		}
+	})
+
+	locked(func() {
+		test.Type(desk.link.Code.entry, "WDJBMJHT")
+		test.Tap(desk.link.Code.cont)
+	})
+	waitFor(t, "Too many tries for Grace", func() bool { return hasText(w.Content(), "Too many tries") })
+	locked(func() { desk.accts.SignOut("u2") })
+	waitFor(t, "Ada again", func() bool { return desk.account.Subject == "u1" })
+	locked(func() { desk.accts.SignOut("u1") })
+	waitFor(t, "the sign-in screen", func() bool { return desk.signIn != nil && desk.account.Subject == "" })
+	locked(func() {
+		if desk.link != nil || desk.devs != nil {
+			t.Fatal("signed out, yet the link or devices tab is kept")
+		}
+	})
+}
+
+// A computer without a system keyring: the app asks at once whether to sign in
+// for this session only, and once signed in says it won't remember.
+func TestAppWithoutKeyringSignsInForThisSessionOnly(t *testing.T) {
+	a := test.NewTempApp(t)
+	sess := &keyringlessSession{fakeSession: fakeSession{next: []devices.Me{demoAccount()}}, accountsErr: true}
+	desk, w := startApp(t, a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: &fakeLink{},
+		Devices: &fakeDevices{events: make(chan devices.Event)}}, Options{Issuer: testIssuer})
+	waitFor(t, "the question", func() bool { return desk.signIn != nil && desk.signIn.noKeyring.Visible() })
+	locked(func() {
+		if w.Canvas().Focused() != desk.signIn.sessionOnly {
+			t.Errorf("focus on %T, want the session-only button", w.Canvas().Focused())
+		}
+		if desk.signIn.status.Visible() || desk.signIn.start.Visible() {
+			t.Errorf("a keyring error or the plain sign-in button shown beside the question: %q", desk.signIn.status.Text)
+		}
+		test.Tap(findButton(desk.signIn.noKeyring, "Sign in for this session only"))
+	})
+	waitFor(t, "the main tabs", func() bool { return desk.account.Subject == "u1" })
+	shot(t, w, "main-session-only")
+	locked(func() {
+		if !desk.memoryNote.Visible() || !hasText(w.Content(), "Not remembered after you close Linkdesk") {
+			t.Error("no word that the sign-in won't be remembered")
+		}
+	})
+	if sess.browserOpenings() != 1 {
+		t.Fatalf("browser opened %d times", sess.browserOpenings())
+	}
+}
+
+// A start with the saved service writes no preferences: every write rewrites
+// Fyne's preferences file, which its watcher may then read half-written.
+func TestAppStartWritesNoUnchangedPreferences(t *testing.T) {
+	a := test.NewTempApp(t)
+	a.Preferences().SetString(PrefIssuer, testIssuer)
+	var writes int // under the UI lock: listeners run where the write happens
+	a.Preferences().AddChangeListener(func() { writes++ })
+	sess := &fakeSession{accounts: []devices.Me{demoAccount()}, current: "u1"}
+	desk, _ := startApp(t, a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: &fakeLink{},
+		Devices: &fakeDevices{events: make(chan devices.Event)}}, Options{Issuer: testIssuer})
+	waitFor(t, "the main tabs", func() bool { return desk.account.Subject == "u1" })
+	locked(func() {
+		if writes != 0 {
+			t.Errorf("%d preference writes on a start with nothing new to remember", writes)
+		}
+	})
 }

@@ -59,3 +59,14 @@ type PictureSource interface {
 	OpenCamera(ctx context.Context) (scan.FrameReader, error)
 	ClipboardImage(ctx context.Context) (image.Image, error)
 }
+
+// KeyringChecker is what sign-in needs so the browser and the app never
+// disagree: before the browser opens, CheckKeyring says whether the sign-in can
+// be kept (nil when it can). When it can't, the person may choose
+// RememberForThisRunOnly: sign-ins are then kept in memory until Linkdesk
+// quits, and RemembersSignIns reports false. A SessionService may implement it.
+type KeyringChecker interface {
+	CheckKeyring(ctx context.Context) error
+	RememberForThisRunOnly()
+	RemembersSignIns() bool
+}

@@ -2,14 +2,27 @@ package ui
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/linkdesk/linkdesk/auth"
 	"github.com/linkdesk/linkdesk/devices"
 )
+
+// sessionOnlyQuestion is asked when the system keyring can't keep a sign-in,
+// before the browser opens.
+const sessionOnlyQuestion = "Linkdesk can't reach your system keyring, so it won't remember this sign-in " +
+	"after you close it. Sign in for this session only?"
+
+// errNoKeyring marks a sign-in stopped before the browser opened because the
+// keyring can't keep it.
+var errNoKeyring = errors.New("ui: keyring can't keep a sign-in")
 
 // SignInScreen signs a person in through their browser: one button, then a
 // waiting state with progress and Cancel, and plain-words failures.
@@ -17,14 +30,16 @@ type SignInScreen struct {
 	svc        SessionService
 	onSignedIn func(devices.Me)
 
-	start    *widget.Button
-	cancel   *widget.Button
-	waiting  *fyne.Container
-	status   *widget.Label
-	service  *widget.Label
-	body     *fyne.Container
-	progress busyBar
-	root     fyne.CanvasObject
+	start       *widget.Button
+	cancel      *widget.Button
+	waiting     *fyne.Container
+	status      *widget.Label
+	noKeyring   *fyne.Container // the "this session only?" question
+	sessionOnly *widget.Button
+	service     *widget.Label
+	body        *fyne.Container
+	progress    busyBar
+	root        fyne.CanvasObject
 
 	signIn task
 }
@@ -39,11 +54,18 @@ func NewSignInScreen(svc SessionService, issuer string, onSignedIn func(devices.
 	s.cancel = widget.NewButtonWithIcon("Cancel", theme.CancelIcon(), s.Cancel)
 	s.progress = newBusyBar()
 	s.waiting = container.NewVBox(
-		widget.NewLabelWithStyle("Finish signing in in your browser…", fyne.TextAlignCenter, fyne.TextStyle{Bold: true}),
+		widget.NewLabelWithStyle("Finish signing in with your browser…", fyne.TextAlignCenter, fyne.TextStyle{Bold: true}),
 		s.progress.ProgressBarInfinite,
 		container.NewCenter(s.cancel),
 	)
 	s.waiting.Hide()
+	question := wrapped(sessionOnlyQuestion)
+	question.Alignment = fyne.TextAlignCenter
+	s.sessionOnly = widget.NewButtonWithIcon("Sign in for this session only", theme.LoginIcon(), s.signInForThisRunOnly)
+	s.sessionOnly.Importance = widget.HighImportance
+	s.noKeyring = container.NewVBox(question, container.NewCenter(container.NewHBox(
+		widget.NewButtonWithIcon("Cancel", theme.CancelIcon(), s.Cancel), s.sessionOnly)))
+	s.noKeyring.Hide()
 	s.status = wrapped("")
 	s.status.Alignment = fyne.TextAlignCenter
 	s.status.Importance = widget.DangerImportance
@@ -64,6 +86,7 @@ func NewSignInScreen(svc SessionService, issuer string, onSignedIn func(devices.
 		s.service,
 		container.NewCenter(s.start),
 		s.waiting,
+		s.noKeyring,
 		s.status,
 	}
 	if onSettings != nil {
@@ -86,14 +109,28 @@ func (s *SignInScreen) Start() {
 		return
 	}
 	s.ShowStatus("")
+	s.noKeyring.Hide()
 	s.setWaiting(true)
+	kc, _ := s.svc.(KeyringChecker)
 	var me devices.Me
 	s.signIn.start(func(ctx context.Context) error {
+		// Check the keyring before the browser opens: the browser must not say
+		// "signed in" when the app can't keep the sign-in.
+		if kc != nil && kc.RemembersSignIns() {
+			if err := kc.CheckKeyring(ctx); errors.Is(err, auth.ErrKeyringUnavailable) || errors.Is(err, auth.ErrKeyringTimeout) {
+				return fmt.Errorf("%w: %w", errNoKeyring, err)
+			}
+		}
 		var err error
 		me, err = s.svc.SignIn(ctx)
 		return err
 	}, func(err error) {
 		s.setWaiting(false)
+		if errors.Is(err, errNoKeyring) {
+			slog.Info("ui: keyring can't keep a sign-in; asking to sign in for this session only", "err", err)
+			s.askSessionOnly()
+			return
+		}
 		if err != nil {
 			s.ShowStatus(Explain(err))
 			return
@@ -104,9 +141,31 @@ func (s *SignInScreen) Start() {
 	})
 }
 
-// Cancel stops waiting for the browser.
+// askSessionOnly asks whether to sign in for this session only, the system
+// keyring being out of reach; it replaces the sign-in button until answered.
+func (s *SignInScreen) askSessionOnly() {
+	s.ShowStatus("")
+	s.start.Hide()
+	s.noKeyring.Show()
+	s.relayout()
+	// The focused sign-in button is hidden now: the keyboard goes to the answer.
+	if c := fyne.CurrentApp().Driver().CanvasForObject(s.root); c != nil {
+		c.Focus(s.sessionOnly)
+	}
+}
+
+// signInForThisRunOnly keeps sign-ins in memory from now on and signs in.
+func (s *SignInScreen) signInForThisRunOnly() {
+	if kc, ok := s.svc.(KeyringChecker); ok {
+		kc.RememberForThisRunOnly()
+	}
+	s.Start()
+}
+
+// Cancel stops waiting for the browser, or declines signing in for this session only.
 func (s *SignInScreen) Cancel() {
 	s.signIn.stop()
+	s.noKeyring.Hide()
 	s.setWaiting(false)
 	s.ShowStatus("")
 }

@@ -2,6 +2,8 @@ package ui
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -119,4 +121,90 @@ func TestSignInCancelStopsWaiting(t *testing.T) {
 			t.Errorf("signed in %v, want %v", *got, demoAccount())
 		}
 	})
+}
+
+// keyringlessSession is a computer without a reachable system keyring: the probe
+// fails until sign-ins are kept for this run only. It counts browser openings
+// (SignIn calls).
+type keyringlessSession struct {
+	fakeSession
+	memoryOnly  bool
+	signIns     int
+	accountsErr bool // Accounts fails too, as reading a missing keyring does
+}
+
+func (s *keyringlessSession) CheckKeyring(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.memoryOnly {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", auth.ErrKeyringUnavailable, errors.New("org.freedesktop.secrets was not provided"))
+}
+
+func (s *keyringlessSession) RememberForThisRunOnly() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.memoryOnly = true
+}
+
+func (s *keyringlessSession) RemembersSignIns() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.memoryOnly
+}
+
+func (s *keyringlessSession) SignIn(ctx context.Context) (devices.Me, error) {
+	s.mu.Lock()
+	s.signIns++
+	s.mu.Unlock()
+	return s.fakeSession.SignIn(ctx)
+}
+
+func (s *keyringlessSession) Accounts(ctx context.Context) ([]devices.Me, string, error) {
+	s.mu.Lock()
+	failing := s.accountsErr && !s.memoryOnly
+	s.mu.Unlock()
+	if failing {
+		return nil, "", s.CheckKeyring(ctx)
+	}
+	return s.fakeSession.Accounts(ctx)
+}
+
+func (s *keyringlessSession) browserOpenings() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.signIns
+}
+
+// Without a keyring the browser never opens before the person agreed to a
+// sign-in that lasts this session only; then it signs in, kept in memory.
+func TestSignInWithoutKeyringAsksBeforeTheBrowserOpens(t *testing.T) {
+	svc := &keyringlessSession{fakeSession: fakeSession{next: []devices.Me{demoAccount(), demoAccount()}}}
+	s, w, got := newSignInTest(t, svc)
+
+	// Cancel leaves the person where they were, nothing opened.
+	locked(func() { test.Tap(s.start) })
+	waitFor(t, "the session-only question", func() bool { return s.noKeyring.Visible() })
+	locked(func() {
+		if s.start.Visible() || s.status.Visible() || svc.browserOpenings() != 0 {
+			t.Errorf("start visible %v, status %q, browser opened %d times", s.start.Visible(), s.status.Text, svc.browserOpenings())
+		}
+		test.Tap(findButton(s.noKeyring, "Cancel"))
+		if s.noKeyring.Visible() || !s.start.Visible() {
+			t.Error("Cancel did not return to the sign-in button")
+		}
+	})
+
+	locked(func() { test.Tap(s.start) })
+	waitFor(t, "the session-only question again", func() bool { return s.noKeyring.Visible() })
+	shot(t, w, "signin-no-keyring")
+	if !svc.RemembersSignIns() || svc.browserOpenings() != 0 {
+		t.Fatal("the question changed the keyring or opened the browser")
+	}
+	locked(func() { test.Tap(findButton(s.noKeyring, "Sign in for this session only")) })
+	waitFor(t, "the sign-in", func() bool { return len(*got) == 1 })
+	if svc.RemembersSignIns() || svc.browserOpenings() != 1 {
+		t.Fatalf("remembers %v, browser opened %d times; want memory only, once", svc.RemembersSignIns(), svc.browserOpenings())
+	}
 }
