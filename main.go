@@ -17,8 +17,8 @@ import (
 
 	"github.com/linkdesk/linkdesk/assets"
 	"github.com/linkdesk/linkdesk/auth"
-	_ "github.com/linkdesk/linkdesk/ui/clocale" // before Fyne's lang init: no "Error parsing user locale C"
 	"github.com/linkdesk/linkdesk/ui"
+	_ "github.com/linkdesk/linkdesk/ui/clocale" // before Fyne's lang init: no "Error parsing user locale C"
 	"github.com/linkdesk/linkdesk/ui/desktop"
 	"github.com/linkdesk/linkdesk/ui/kioskapp"
 )
