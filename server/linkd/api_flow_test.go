@@ -127,13 +127,13 @@ func TestLoginPageRefusesForgedFormsAndBadRedirects(t *testing.T) {
 	}
 	b, _ := io.ReadAll(page.Body)
 	page.Body.Close()
-	if page.StatusCode != 200 || !strings.Contains(string(b), `name="username"`) || !strings.Contains(string(b), `name="csrf"`) || !strings.Contains(string(b), "Linkdesk") {
+	if page.StatusCode != 200 || !strings.Contains(string(b), `name="username"`) || !strings.Contains(string(b), `name="csrf_token"`) || !strings.Contains(string(b), "Linkdesk") {
 		t.Fatalf("login page %d: %s", page.StatusCode, b)
 	}
 	if csp := page.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
 		t.Fatalf("CSP %q", csp)
 	}
-	resp, err = noRedirect.PostForm(in.URL+"/login", url.Values{"authRequestID": {id}, "csrf": {"forged"}, "username": {"ivan"}, "password": {"pw"}})
+	resp, err = noRedirect.PostForm(in.URL+"/login", url.Values{"authRequestID": {id}, "csrf_token": {"forged"}, "username": {"ivan"}, "password": {"pw"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,13 +75,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	hub := events.NewHub()
 	ls := links.New(links.Config{Store: cfg.Store, Events: hub, Logger: cfg.Logger, Now: cfg.Now,
 		DescribeScope: provider.Describe})
-	// One replay guard for every sign-in page: a one-time code used on one is refused
-	// on the others too.
-	replay := accounts.NewTOTPReplay()
 	p, err := provider.New(ctx, provider.Config{
 		Issuer: cfg.Issuer, Store: cfg.Store, Logger: cfg.Logger,
 		DeviceCodeLifetime: cfg.DeviceCodeLifetime, PollInterval: cfg.PollInterval, Now: cfg.Now,
-		TOTPReplay: replay, Links: ls, SignInLimiter: ls.Limiter(),
+		Links: ls,
 	})
 	if err != nil {
 		return nil, err
@@ -94,8 +91,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		VerifyTOTP: func(_, secret, code string, now time.Time) bool {
 			return accounts.CheckTOTP(secret, code, now)
 		},
-		TOTPReplay: replay,
-		Now:        cfg.Now,
+		// One sign-in for the phone pages (/signin) and the app (/login): one form,
+		// one failure count (the links limiter), one one-time-code replay guard.
+		AuthRequests: p,
+		Now:          cfg.Now,
 	})
 
 	mux := http.NewServeMux()

@@ -1,8 +1,9 @@
 // Package provider is linkd's OpenID provider: zitadel/oidc's op.Provider over
 // store.Store, with the device authorization grant (RFC 8628) carrying device_name,
 // device_model and device_kind, opaque access tokens checked against storage on every
-// use, rotating refresh tokens, and a small server-rendered sign-in page for the
-// authorization-code flow of the linkdesk app.
+// use, and rotating refresh tokens. The sign-in page of the linkdesk app's
+// authorization-code flow (/login, the login URL) is server/web's one sign-in, which
+// finishes an auth request through AuthRequestClient and CompleteAuthRequest.
 package provider
 
 import (
@@ -20,7 +21,6 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/text/language"
 
-	"github.com/linkdesk/linkdesk/server/accounts"
 	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/store"
 )
@@ -52,20 +52,6 @@ type Config struct {
 	// token, so the unlink is logged and published like any other (server/links). nil:
 	// the grant is deleted in the store alone.
 	Links SelfUnlinker
-	// SignInLimiter throttles password and one-time-code guessing under
-	// links.SignInKeys; give the web pages the same one (links.Service.Limiter), so both
-	// sign-in pages share one count. nil: a links.Limiter over Store with default limits.
-	SignInLimiter SignInLimiter
-	// TOTPReplay refuses a one-time code already used to sign in; give the web pages
-	// the same one. nil: the provider's own.
-	TOTPReplay *accounts.TOTPReplay
-}
-
-// SignInLimiter counts failed sign-ins and refuses keys over their limit
-// (links.Limiter has it).
-type SignInLimiter interface {
-	Check(ctx context.Context, keys ...string) (time.Duration, error)
-	Fail(ctx context.Context, keys ...string) error
 }
 
 // SelfUnlinker ends a device's own link: links.Service has it.
@@ -79,7 +65,6 @@ type Provider struct {
 	log     *slog.Logger
 	storage *storage
 	op      *op.Provider
-	login   *login
 	handler http.Handler
 }
 
@@ -97,12 +82,6 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.SignInLimiter == nil {
-		cfg.SignInLimiter = links.NewLimiter(cfg.Store, links.Limits{}, cfg.Now)
-	}
-	if cfg.TOTPReplay == nil {
-		cfg.TOTPReplay = accounts.NewTOTPReplay()
 	}
 	if cfg.DeviceCodeLifetime <= 0 {
 		cfg.DeviceCodeLifetime = DefaultDeviceCodeLifetime
@@ -152,14 +131,10 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	p.op = o
-	csrfKey := sha256.Sum256(append([]byte("linkd login csrf v1\x00"), p.storage.oldestKeyDER()...))
-	p.login = newLogin(p, csrfKey[:])
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+DeviceAuthorizationPath, p.deviceAuthorization)
 	mux.Handle("POST /oauth/token", p.checkDeviceClientAuth(o))
-	mux.Handle("/login", p.login)
-	mux.Handle("/login/", p.login)
 	mux.Handle("/", o)
 	p.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := withGrantHolder(r.Context())
@@ -189,8 +164,8 @@ func (p *Provider) checkDeviceClientAuth(next http.Handler) http.Handler {
 }
 
 // Handler serves the provider's endpoints (discovery, authorize, token, userinfo,
-// introspection, revocation, keys, device authorization) and the sign-in page /login.
-// Mount it at "/".
+// introspection, revocation, keys, device authorization); mount it at "/". /login is served by
+// server/web (Config.AuthRequests).
 func (p *Provider) Handler() http.Handler { return p.handler }
 
 // Issuer returns the issuer URL.

@@ -41,11 +41,9 @@ type Store interface {
 	RotateRefreshToken(ctx context.Context, old string, next store.RefreshToken, access store.AccessToken) error
 	RevokeRefreshToken(ctx context.Context, token string) error
 
-	// Signing keys, and the sign-in page's failure counters.
+	// Signing keys.
 	SigningKeys(ctx context.Context) ([]store.SigningKey, error)
 	AddSigningKey(ctx context.Context, k store.SigningKey) error
-	AddFailure(ctx context.Context, key string, now, since time.Time) (int, error)
-	CountFailures(ctx context.Context, key string, since time.Time) (int, error)
 }
 
 var _ Store = store.Store(nil) // linkd's whole store serves as one

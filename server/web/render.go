@@ -37,10 +37,14 @@ func (s *server) csrf(h handler) handler {
 		}
 		if !checkCSRF(st, r.PostForm.Get("csrf_token")) {
 			s.log.InfoContext(r.Context(), "form refused: bad or missing CSRF token", "path", r.URL.Path)
+			reload := r.URL.Path
+			if id := r.PostForm.Get("authRequestID"); id != "" && reload == "/login" {
+				reload = flow{Action: "/login", AuthRequestID: id}.start()
+			}
 			s.render(w, r, st, http.StatusForbidden, "message", messagePage{
 				Title: "Form expired", Heading: "This form has expired",
 				Body: "For your safety the form could not be sent. It may have been open too long, or you signed in or out in another tab. Reload the page and try again.",
-				Link: r.URL.Path, LinkText: "Reload the page",
+				Link: reload, LinkText: "Reload the page",
 			})
 			return
 		}

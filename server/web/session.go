@@ -45,6 +45,7 @@ type session struct {
 	PendingSubject string `json:"p,omitempty"`
 	PendingUntil   int64  `json:"pu,omitempty"`
 	PendingTries   int    `json:"pt,omitempty"`
+	PendingFor     string `json:"pf,omitempty"` // the auth request of the app's sign-in (/login); "" for /signin
 	Code           string `json:"u,omitempty"`  // canonical user code being linked
 	Next           string `json:"n,omitempty"`  // where to go after sign-in (a local path)
 	Flash          string `json:"f,omitempty"`  // one-time notice for the next page

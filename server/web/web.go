@@ -8,6 +8,8 @@
 //	GET  /link/confirm            device, app, permissions, origin, account, "not you?"
 //	POST /link/confirm            action=approve|deny, then the final result page
 //	GET|POST /signin              username + password, then otp when the account has TOTP
+//	GET|POST /login               the same sign-in for the app's authorization-code flow
+//	                              (authRequestID from the provider; Config.AuthRequests)
 //	GET|POST /signout             sign out (switch=1 keeps the pending code: "not you?")
 //	GET  /devices                 linked devices with rename (POST /devices/{id}/rename)
 //	GET|POST /devices/{id}/unlink unlink, with a confirm step
@@ -101,6 +103,9 @@ type Config struct {
 	// TOTPReplay refuses a one-time code already used to sign in; give the provider's
 	// sign-in page the same one. nil: one of the pages' own.
 	TOTPReplay *accounts.TOTPReplay
+	// AuthRequests, when set, lets the same sign-in pages serve the app's sign-in at
+	// /login (the provider's login URL); nil: /login is not served.
+	AuthRequests AuthRequests
 	// ClientIP returns the caller's address; nil uses r.RemoteAddr's host.
 	ClientIP func(r *http.Request) string
 	// Now is the clock; nil means time.Now.
@@ -108,7 +113,7 @@ type Config struct {
 }
 
 // Paths are the URL patterns New's handler serves; linkd mounts the handler on each.
-var Paths = []string{"/link", "/link/", "/devices", "/devices/", "/signin", "/signout", "/static/"}
+var Paths = []string{"/link", "/link/", "/devices", "/devices/", "/signin", "/signout", "/login", "/static/"}
 
 type server struct {
 	cfg      Config
@@ -172,6 +177,10 @@ func New(cfg Config) http.Handler {
 
 	mux.HandleFunc("GET /signin", s.withSession(s.signinForm))
 	mux.HandleFunc("POST /signin", s.withSession(s.csrf(s.signinSubmit)))
+	if cfg.AuthRequests != nil {
+		mux.HandleFunc("GET /login", s.withSession(s.loginForm))
+		mux.HandleFunc("POST /login", s.withSession(s.csrf(s.loginSubmit)))
+	}
 	mux.HandleFunc("GET /signout", s.withSession(s.signoutForm))
 	mux.HandleFunc("POST /signout", s.withSession(s.csrf(s.signoutSubmit)))
 
