@@ -149,19 +149,30 @@ func bearer(r *http.Request) (string, bool) {
 	return tok, tok != ""
 }
 
+// accessToken is the live access token r carries as a bearer. Without one it answers
+// 401 (missing says what was expected) and false; a dead token (expired, revoked, or
+// its link gone) gets 401 invalid_token.
+func (s *server) accessToken(w http.ResponseWriter, r *http.Request, missing string) (store.AccessToken, bool) {
+	tok, ok := bearer(r)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="linkd"`)
+		writeProblem(w, http.StatusUnauthorized, devices.CodeUnauthorized, "Unauthorized", missing)
+		return store.AccessToken{}, false
+	}
+	at, err := s.cfg.Verifier.VerifyAccessToken(r.Context(), tok)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="linkd", error="invalid_token"`)
+		writeProblem(w, http.StatusUnauthorized, devices.CodeUnauthorized, "Unauthorized", "the access token is invalid, expired or revoked")
+		return store.AccessToken{}, false
+	}
+	return at, true
+}
+
 // authed accepts only live access tokens of the linkdesk app.
 func (s *server) authed(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := bearer(r)
+		at, ok := s.accessToken(w, r, "a bearer access token is required")
 		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="linkd"`)
-			writeProblem(w, http.StatusUnauthorized, devices.CodeUnauthorized, "Unauthorized", "a bearer access token is required")
-			return
-		}
-		at, err := s.cfg.Verifier.VerifyAccessToken(r.Context(), tok)
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="linkd", error="invalid_token"`)
-			writeProblem(w, http.StatusUnauthorized, devices.CodeUnauthorized, "Unauthorized", "the access token is invalid, expired or revoked")
 			return
 		}
 		if at.ClientID != devices.AppClientID {

@@ -31,17 +31,9 @@ func (s *server) linkedWait(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusMethodNotAllowed, devices.CodeBadRequest, "Method not allowed", "use POST")
 		return
 	}
-	tok, ok := bearer(r)
+	// A dead token is also what an unlinked device hears: its tokens died with its link.
+	at, ok := s.accessToken(w, r, "the device's bearer access token is required")
 	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="linkd"`)
-		writeProblem(w, http.StatusUnauthorized, devices.CodeUnauthorized, "Unauthorized", "the device's bearer access token is required")
-		return
-	}
-	at, err := s.cfg.Verifier.VerifyAccessToken(r.Context(), tok)
-	if err != nil {
-		// Also what an unlinked device hears: its tokens died with its link.
-		w.Header().Set("WWW-Authenticate", `Bearer realm="linkd", error="invalid_token"`)
-		writeProblem(w, http.StatusUnauthorized, devices.CodeUnauthorized, "Unauthorized", "the access token is invalid, expired or revoked")
 		return
 	}
 	// A server-wide WriteTimeout shorter than the long poll would cut the answer off.

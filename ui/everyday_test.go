@@ -18,7 +18,7 @@ import (
 	"github.com/linkdesk/linkdesk/devices"
 )
 
-// Screens after a newcomer's walk-through (issue 10): ways back, no stale
+// Everyday use of the screens, as a newcomer walked them: ways back, no stale
 // screens, recovery without Retry, and the words.
 
 func TestConfirmBackKeepsCodeAndDecidesNothing(t *testing.T) {
