@@ -69,10 +69,14 @@ cat >"$work/bin/xdg-open" <<EOF
 #!/usr/bin/env bash
 jar=\$(mktemp)
 page=\$(curl -fsS --cacert "$ca" -c "\$jar" -b "\$jar" -L "\$1")
-field() { printf '%s' "\$page" | grep -o "name=\"\$1\" value=\"[^\"]*\"" | head -n 1 | sed 's/.*value="//;s/"\$//'; }
+# Every hidden field of the form (the CSRF token, the sign-in request), as a browser sends them.
+hidden=()
+while IFS= read -r f; do
+  hidden+=(--data-urlencode "\$f")
+done < <(printf '%s' "\$page" | grep -oE '<input type="hidden" name="[^"]*" value="[^"]*"' |
+  sed -E 's/.*name="([^"]*)" value="([^"]*)"/\1=\2/')
 curl -fsS --cacert "$ca" -c "\$jar" -b "\$jar" -L -o /dev/null \
-  --data-urlencode "authRequestID=\$(field authRequestID)" --data-urlencode "csrf=\$(field csrf)" \
-  -d username=demo -d password=demo "$issuer/login"
+  "\${hidden[@]}" -d username=demo -d password=demo "$issuer/login"
 echo "browser: signed in (\$?)"
 EOF
 chmod +x "$work/bin/xdg-open"
