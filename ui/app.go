@@ -172,15 +172,26 @@ func (a *App) Start() {
 	}
 	a.showBusy("Connecting to " + a.opts.Issuer + "…")
 	issuer, caFile := a.opts.Issuer, a.opts.CAFile
+	// Connect and read the accounts in one go off the UI goroutine, so the first
+	// screen after "Connecting…" is the one that stays (no second busy screen
+	// and UI round trip in between).
+	var connErr error
+	var list []devices.Me
+	var current string
 	a.startup.start(func(ctx context.Context) error {
-		return a.svc.Connector.Connect(ctx, issuer, caFile)
+		if connErr = a.svc.Connector.Connect(ctx, issuer, caFile); connErr != nil {
+			return connErr
+		}
+		var err error
+		list, current, err = a.svc.Session.Accounts(ctx)
+		return err
 	}, func(err error) {
-		if err != nil {
-			a.showSetup(err, false)
+		if connErr != nil {
+			a.showSetup(connErr, false)
 			return
 		}
 		a.savePrefs()
-		a.afterConnect()
+		a.accountsLoaded(list, current, err)
 	})
 }
 
@@ -236,26 +247,30 @@ func (a *App) afterConnect() {
 		var err error
 		list, current, err = a.svc.Session.Accounts(ctx)
 		return err
-	}, func(err error) {
-		a.accounts().SetAccounts(list, current)
-		if i := slices.IndexFunc(list, func(m devices.Me) bool { return m.Subject == current }); i >= 0 {
-			a.showMain(list[i])
+	}, func(err error) { a.accountsLoaded(list, current, err) })
+}
+
+// accountsLoaded shows the tabs for the current account, or sign-in (saying why
+// no account could be read, when one could not).
+func (a *App) accountsLoaded(list []devices.Me, current string, err error) {
+	a.accounts().SetAccounts(list, current)
+	if i := slices.IndexFunc(list, func(m devices.Me) bool { return m.Subject == current }); i >= 0 {
+		a.showMain(list[i])
+		return
+	}
+	a.showSignIn(false)
+	if errors.Is(err, auth.ErrKeyringUnavailable) || errors.Is(err, auth.ErrKeyringTimeout) {
+		if _, ok := a.svc.Session.(KeyringChecker); ok {
+			// No keyring to read accounts from: offer this session only at once.
+			slog.Info("ui: keyring can't keep sign-ins", "err", err)
+			a.signIn.askSessionOnly()
 			return
 		}
-		a.showSignIn(false)
-		if errors.Is(err, auth.ErrKeyringUnavailable) || errors.Is(err, auth.ErrKeyringTimeout) {
-			if _, ok := a.svc.Session.(KeyringChecker); ok {
-				// No keyring to read accounts from: offer this session only at once.
-				slog.Info("ui: keyring can't keep sign-ins", "err", err)
-				a.signIn.askSessionOnly()
-				return
-			}
-		}
-		if err != nil {
-			// Say why no account could be loaded (say, a locked keyring); signing in may still work.
-			a.signIn.ShowStatus(Explain(err))
-		}
-	})
+	}
+	if err != nil {
+		// Say why no account could be loaded (say, a locked keyring); signing in may still work.
+		a.signIn.ShowStatus(Explain(err))
+	}
 }
 
 func (a *App) showSetup(err error, canGoBack bool) {

@@ -138,7 +138,7 @@ func TestAppFirstRunSetupSignInAndSwitch(t *testing.T) {
 	waitFor(t, "the waiting state", func() bool { return desk.signIn.waiting.Visible() })
 	shot(t, w, "signin-waiting")
 	close(sess.release)
-	waitFor(t, "the main tabs", func() bool { return desk.acctLabel.Text == "Ada Lovelace (ada@example.com)" })
+	waitFor(t, "the main tabs", func() bool { return desk.acctLabel != nil && desk.acctLabel.Text == "Ada Lovelace (ada@example.com)" })
 	waitFor(t, "the devices to load", func() bool { return len(desk.devs.all) == 4 })
 	shot(t, w, "main-link")
 	locked(func() {

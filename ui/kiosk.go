@@ -237,7 +237,10 @@ func (k *KioskScreen) setStatus(text string, warn bool) {
 	k.status.Refresh()
 }
 
-// updateCountdown rewrites "Code expires in m:ss"; runs on the UI goroutine.
+// updateCountdown rewrites the countdown; runs on the UI goroutine once a second.
+// It redraws only the countdown, and only when its words change: whole minutes
+// ("Code expires in 9 min", once a minute), seconds only in the last minute, so
+// an idle kiosk repaints about once a minute (issue 10 item 17).
 func (k *KioskScreen) updateCountdown() {
 	k.mu.Lock()
 	exp, showing := k.expiresAt, k.showing
@@ -245,14 +248,24 @@ func (k *KioskScreen) updateCountdown() {
 	if !showing {
 		return
 	}
-	left := exp.Sub(k.now()).Round(time.Second)
-	text := "Getting a new code…"
-	if left > 0 {
-		text = fmt.Sprintf("Code expires in %d:%02d", int(left.Minutes()), int(left.Seconds())%60)
-	}
+	text := countdownText(exp.Sub(k.now()).Round(time.Second))
 	if k.countTxt.Text != text {
 		k.countTxt.Text = text
 		k.countTxt.Refresh()
+	}
+}
+
+// countdownText is the kiosk's countdown for a code with left to go: whole minutes
+// while a minute or more is left (rounded down, so it never promises more time than
+// there is), then seconds.
+func countdownText(left time.Duration) string {
+	switch {
+	case left >= time.Minute:
+		return fmt.Sprintf("Code expires in %d min", int(left/time.Minute))
+	case left > 0:
+		return fmt.Sprintf("Code expires in %d s", int(left/time.Second))
+	default:
+		return "Getting a new code…"
 	}
 }
 

@@ -83,7 +83,7 @@ func TestKioskShowsCodeQRAndCountdown(t *testing.T) {
 	if k.address.Text != "link.example.com/link" {
 		t.Fatalf("address shows %q", k.address.Text)
 	}
-	if k.countTxt.Text != "Code expires in 10:00" {
+	if k.countTxt.Text != "Code expires in 10 min" {
 		t.Fatalf("countdown shows %q", k.countTxt.Text)
 	}
 	if got := decodeKioskQR(t, k, w); got != "https://link.example.com/link?user_code=BCDF-GHJK" {
@@ -92,7 +92,7 @@ func TestKioskShowsCodeQRAndCountdown(t *testing.T) {
 
 	clock.Add(61 * time.Second)
 	k.updateCountdown()
-	if k.countTxt.Text != "Code expires in 8:59" {
+	if k.countTxt.Text != "Code expires in 8 min" {
 		t.Fatalf("countdown shows %q", k.countTxt.Text)
 	}
 
@@ -100,7 +100,7 @@ func TestKioskShowsCodeQRAndCountdown(t *testing.T) {
 	next := kioskCode(clock, "LMNP-QRST")
 	next.AfterDecline = true
 	k.Show(next)
-	if k.code.Text != "LMNP-QRST" || k.countTxt.Text != "Code expires in 10:00" {
+	if k.code.Text != "LMNP-QRST" || k.countTxt.Text != "Code expires in 10 min" {
 		t.Fatalf("after new code: %q %q", k.code.Text, k.countTxt.Text)
 	}
 	if !strings.Contains(k.status.Text, "declined") {
@@ -187,4 +187,40 @@ func TestKioskScreenshot(t *testing.T) {
 	k, w, clock := newKioskTest(t, nil)
 	k.Show(kioskCode(clock, "BCDF-GHJK"))
 	shot(t, w, "kiosk")
+}
+
+// The kiosk's countdown changes its words once a minute, and every second only
+// in the last minute, so an idle kiosk redraws it rarely (issue 10 item 17).
+func TestKioskCountdownChangesOncePerMinuteUntilTheLast(t *testing.T) {
+	k, _, clock := newKioskTest(t, nil)
+	k.Show(kioskCode(clock, "BCDF-GHJK")) // 10 minutes to go
+	changes := 0
+	last := k.countTxt.Text
+	for range 8 * 60 { // to 2:00 left
+		clock.Add(time.Second)
+		k.updateCountdown()
+		if k.countTxt.Text != last {
+			changes++
+			last = k.countTxt.Text
+		}
+	}
+	if changes != 8 || last != "Code expires in 2 min" {
+		t.Fatalf("over 8 minutes the countdown changed %d times, ending at %q; want 8, \"Code expires in 2 min\"", changes, last)
+	}
+	for _, c := range []struct {
+		after time.Duration
+		want  string
+	}{
+		{59 * time.Second, "Code expires in 1 min"},
+		{time.Second, "Code expires in 1 min"},
+		{time.Second, "Code expires in 59 s"},
+		{58 * time.Second, "Code expires in 1 s"},
+		{time.Second, "Getting a new code…"},
+	} {
+		clock.Add(c.after)
+		k.updateCountdown()
+		if k.countTxt.Text != c.want {
+			t.Fatalf("countdown shows %q, want %q", k.countTxt.Text, c.want)
+		}
+	}
 }
