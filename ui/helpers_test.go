@@ -18,14 +18,16 @@ import (
 	"github.com/linkdesk/linkdesk/devices"
 )
 
-// waitFor polls cond (read under the UI lock) until it holds or the deadline passes.
+// waitFor polls cond (read under the UI lock, released even if cond panics, so one
+// failing test cannot hang the package) until it holds or the deadline passes. The
+// deadline is generous: it only matters when something is really stuck, and CI
+// machines are busy.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
-		uiMu.Lock()
-		ok := cond()
-		uiMu.Unlock()
+		var ok bool
+		locked(func() { ok = cond() })
 		if ok {
 			return
 		}
@@ -128,9 +130,8 @@ func topOverlay(w fyne.Window) fyne.CanvasObject { return w.Canvas().Overlays().
 // shot saves w's canvas as ui/name.png under the test artifacts directory for a look by eye.
 func shot(t *testing.T, w fyne.Window, name string) {
 	t.Helper()
-	uiMu.Lock()
-	img := w.Canvas().Capture()
-	uiMu.Unlock()
+	var img image.Image
+	locked(func() { img = w.Canvas().Capture() })
 	savePNG(t, name, img)
 }
 
