@@ -137,6 +137,10 @@ const (
 	CodeNotFound     = "not_found"
 	CodeBadRequest   = "bad_request"
 	CodeInternal     = "internal"
+	// CodeUnavailable means linkd could not read or save right now (its disk is full,
+	// its database unreachable); nothing was changed, and the call can be repeated
+	// after Retry-After.
+	CodeUnavailable = "unavailable"
 )
 
 // Well-known paths and parameters shared by linkd and its clients.

@@ -30,6 +30,9 @@ type Config struct {
 	DeviceCodeLifetime time.Duration
 	// PollInterval is the devices' polling interval (default 5 s).
 	PollInterval time.Duration
+	// LostAnswerWindow is how long a device may repeat a token request whose answer it
+	// never received, with the same device code or refresh token (default 60 s).
+	LostAnswerWindow time.Duration
 	Logger       *slog.Logger // nil: slog.Default()
 	// Dev seeds the demo user demo/demo and the demo TV client demo-tv.
 	Dev bool
@@ -77,7 +80,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		DescribeScope: provider.Describe})
 	p, err := provider.New(ctx, provider.Config{
 		Issuer: cfg.Issuer, Store: cfg.Store, Logger: cfg.Logger,
-		DeviceCodeLifetime: cfg.DeviceCodeLifetime, PollInterval: cfg.PollInterval, Now: cfg.Now,
+		DeviceCodeLifetime: cfg.DeviceCodeLifetime, PollInterval: cfg.PollInterval, LostAnswerWindow: cfg.LostAnswerWindow, Now: cfg.Now,
 		Links: ls,
 	})
 	if err != nil {

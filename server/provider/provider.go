@@ -31,6 +31,7 @@ const (
 	DefaultPollInterval         = 5 * time.Second
 	DefaultAccessTokenLifetime  = time.Hour
 	DefaultRefreshTokenLifetime = 90 * 24 * time.Hour
+	DefaultLostAnswerWindow     = time.Minute
 )
 
 // Config is what the provider needs; Issuer and Store are required.
@@ -44,6 +45,10 @@ type Config struct {
 	PollInterval         time.Duration
 	AccessTokenLifetime  time.Duration // default 1 hour
 	RefreshTokenLifetime time.Duration // default 90 days
+	// LostAnswerWindow is how long a device may repeat a token request whose answer it
+	// never received: the same device code collects its tokens again, or a rotated
+	// refresh token works again while its successor is unused (default 60 s).
+	LostAnswerWindow time.Duration
 	// ClientIP returns the caller's address; nil uses r.RemoteAddr's host.
 	ClientIP func(r *http.Request) string
 	// Now is the clock; nil means time.Now.
@@ -95,6 +100,9 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	}
 	if cfg.RefreshTokenLifetime <= 0 {
 		cfg.RefreshTokenLifetime = DefaultRefreshTokenLifetime
+	}
+	if cfg.LostAnswerWindow <= 0 {
+		cfg.LostAnswerWindow = DefaultLostAnswerWindow
 	}
 	if cfg.ClientIP == nil {
 		cfg.ClientIP = remoteIP

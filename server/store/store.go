@@ -22,6 +22,10 @@ var (
 	// ErrRefreshReused means a rotated refresh token was presented again; the
 	// store has already deleted the whole grant when it returns this.
 	ErrRefreshReused = errors.New("store: refresh token reused")
+	// ErrUnavailable wraps a storage fault that may pass (disk full, read-only or
+	// unreachable database, I/O error, lock timeout): nothing was changed, and callers
+	// answer "try again later" instead of a final answer.
+	ErrUnavailable = errors.New("store: temporarily unavailable")
 )
 
 // User is an account that can sign in and own links.
