@@ -33,7 +33,7 @@ type Config struct {
 	// LostAnswerWindow is how long a device may repeat a token request whose answer it
 	// never received, with the same device code or refresh token (default 60 s).
 	LostAnswerWindow time.Duration
-	Logger       *slog.Logger // nil: slog.Default()
+	Logger           *slog.Logger // nil: slog.Default()
 	// Dev seeds the demo user demo/demo and the demo TV client demo-tv.
 	Dev bool
 	// SessionKey seals the web pages' session cookies; empty: random per start.
