@@ -56,7 +56,8 @@ type Client struct {
 type DeviceAuthState string
 
 // Device authorization states. Pending becomes Approved or Denied exactly once;
-// Approved becomes Consumed when the device collects its tokens (single use).
+// Approved becomes Consumed when the device collects its tokens (single use, but for a
+// short retry of an answer the device never received: see CollectDeviceTokens).
 const (
 	DeviceAuthPending  DeviceAuthState = "pending"
 	DeviceAuthApproved DeviceAuthState = "approved"
@@ -81,6 +82,14 @@ type DeviceAuth struct {
 	Subject    string // who approved or denied
 	GrantID    string // the grant created on approval
 	AuthTime   time.Time
+	// CollectedAt is when the device collected its tokens (zero before).
+	CollectedAt time.Time
+}
+
+// DeviceTokens is what one answer to a device's token request stores.
+type DeviceTokens struct {
+	Access  AccessToken
+	Refresh RefreshToken // Token "" when the answer carries no refresh token
 }
 
 // PollResult is what one poll of a device code found.
@@ -205,10 +214,17 @@ type Store interface {
 	ApproveDeviceAuth(ctx context.Context, userCode, subject, name string, now time.Time) (Grant, error)
 	// DenyDeviceAuth marks a pending, unexpired request denied. Same errors as approve.
 	DenyDeviceAuth(ctx context.Context, userCode, subject string, now time.Time) error
-	// ConsumeDeviceAuth moves an approved request to consumed and returns it, exactly once;
-	// ErrAlreadyUsed afterwards (and for pending or denied requests). ErrNotFound when the
-	// grant was deleted before the device collected it (the request becomes denied).
-	ConsumeDeviceAuth(ctx context.Context, clientID, deviceCode string) (DeviceAuth, error)
+	// CollectDeviceTokens hands clientID's approved request its tokens in one
+	// transaction: the request becomes consumed, tokens are stored (their GrantID,
+	// Subject and AuthTime taken from the request) and the grant is marked seen at now
+	// from ip, so a crash leaves either an approved request or a device with tokens.
+	// A repeat for a request consumed less than window ago, whose earlier refresh token
+	// was never used (the device never got that answer), revokes the earlier answer's
+	// tokens and stores these instead. It returns the request as consumed.
+	// ErrAlreadyUsed when the request is not approved (or consumed, outside those
+	// terms); ErrNotFound for an unknown code or when the grant was deleted before the
+	// device collected it (the request then becomes denied).
+	CollectDeviceTokens(ctx context.Context, clientID, deviceCode string, tokens DeviceTokens, ip string, now time.Time, window time.Duration) (DeviceAuth, error)
 
 	CreateGrant(ctx context.Context, g Grant) error
 	// GrantByID returns a grant; subject "" matches any owner.
@@ -229,13 +245,19 @@ type Store interface {
 	DeleteAccessToken(ctx context.Context, id string) error
 
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
-	// RefreshTokenByToken looks a live refresh token up; ErrRefreshReused (grant already
-	// deleted) when it was rotated before; ErrNotFound when unknown or expired.
-	RefreshTokenByToken(ctx context.Context, token string, now time.Time) (RefreshToken, error)
-	// RotateRefreshToken marks old used and stores next and access, atomically; an empty
-	// GrantID in next or access means old's grant. ErrRefreshReused (grant deleted) when
-	// old was already rotated; ErrNotFound when old is unknown.
-	RotateRefreshToken(ctx context.Context, old string, next RefreshToken, access AccessToken) error
+	// RefreshTokenByToken looks a refresh token up for use at now: a live one, or one
+	// rotated less than grace ago whose successor was never used (its answer was lost;
+	// the caller rotates it again). Any other rotated token is reuse: its grant is
+	// deleted and ErrRefreshReused returned with the token's record, so the caller can
+	// name the client and link. ErrNotFound when unknown or expired.
+	RefreshTokenByToken(ctx context.Context, token string, now time.Time, grace time.Duration) (RefreshToken, error)
+	// RotateRefreshToken marks old used and stores next and access (issued together),
+	// atomically; an empty GrantID in next or access means old's grant. When old was
+	// rotated less than grace before next.CreatedAt and its successor was never used,
+	// that successor and its access token are revoked and next replaces them (a retry
+	// of a lost answer). Any other rotated old is reuse: ErrRefreshReused, grant
+	// deleted. ErrNotFound when old is unknown.
+	RotateRefreshToken(ctx context.Context, old string, next RefreshToken, access AccessToken, grace time.Duration) error
 	// RevokeRefreshToken deletes the grant the token belongs to (RFC 7009 §2.1);
 	// ErrNotFound when the token is unknown (so the caller can try it as an access token).
 	RevokeRefreshToken(ctx context.Context, token string) error

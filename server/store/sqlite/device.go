@@ -15,20 +15,23 @@ import (
 const slowDownStep = 5 * time.Second
 
 const deviceAuthCols = `user_code, client_id, scopes, device_name, device_model, device_kind,
-	request_ip, created_at, expires_at, interval_ns, last_poll_at, state, subject, grant_id, auth_time`
+	request_ip, created_at, expires_at, interval_ns, last_poll_at, state, subject, grant_id, auth_time,
+	collected_at`
 
 func scanDeviceAuth(s scanner) (store.DeviceAuth, error) {
 	var d store.DeviceAuth
 	var scopes, kind, state string
-	var created, expires, interval, lastPoll, authTime int64
+	var created, expires, interval, lastPoll, authTime, collected int64
 	err := s.Scan(&d.UserCode, &d.ClientID, &scopes, &d.Device.Name, &d.Device.Model, &kind,
-		&d.RequestIP, &created, &expires, &interval, &lastPoll, &state, &d.Subject, &d.GrantID, &authTime)
+		&d.RequestIP, &created, &expires, &interval, &lastPoll, &state, &d.Subject, &d.GrantID, &authTime,
+		&collected)
 	if err != nil {
 		return store.DeviceAuth{}, err
 	}
 	d.Device.Kind = devices.DeviceKind(kind)
 	d.State = store.DeviceAuthState(state)
 	d.CreatedAt, d.ExpiresAt, d.LastPollAt, d.AuthTime = tm(created), tm(expires), tm(lastPoll), tm(authTime)
+	d.CollectedAt = tm(collected)
 	d.Interval = time.Duration(interval)
 	d.Scopes, err = unlist(scopes)
 	return d, err
@@ -62,10 +65,10 @@ func (db *DB) CreateDeviceAuth(ctx context.Context, d store.DeviceAuth) error {
 			return fmt.Errorf("sqlite: create device auth: %w", store.ErrDuplicateUserCode)
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO device_auths (device_code_hash, `+deviceAuthCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			hash(d.DeviceCode), d.UserCode, d.ClientID, list(d.Scopes), d.Device.Name, d.Device.Model,
 			string(d.Device.Kind), d.RequestIP, ts(d.CreatedAt), ts(d.ExpiresAt), int64(d.Interval),
-			ts(d.LastPollAt), string(d.State), d.Subject, d.GrantID, ts(d.AuthTime))
+			ts(d.LastPollAt), string(d.State), d.Subject, d.GrantID, ts(d.AuthTime), ts(d.CollectedAt))
 		if isUnique(err) {
 			return fmt.Errorf("sqlite: create device auth: device code: %w", store.ErrDuplicate)
 		}
@@ -226,44 +229,101 @@ func (db *DB) DenyDeviceAuth(ctx context.Context, userCode, subject string, now 
 	})
 }
 
-// ConsumeDeviceAuth moves clientID's approved request to consumed and returns it (in
-// the consumed state), exactly once. store.ErrAlreadyUsed for any request that is not
-// approved (pending, denied, or consumed before); store.ErrNotFound for an unknown code
-// or when the person deleted the grant between approval and this call — the request is
-// then marked denied, so the device's next poll answers access_denied.
-func (db *DB) ConsumeDeviceAuth(ctx context.Context, clientID, deviceCode string) (store.DeviceAuth, error) {
+// CollectDeviceTokens consumes clientID's approved request and stores the tokens of
+// the answer in the same transaction (see store.Store). A repeat within window of the
+// first collection, while the earlier answer's refresh token is unused, deletes that
+// answer's tokens and stores the new ones: at most one answer's tokens live per
+// approval.
+func (db *DB) CollectDeviceTokens(ctx context.Context, clientID, deviceCode string, tokens store.DeviceTokens, ip string, now time.Time, window time.Duration) (store.DeviceAuth, error) {
 	var d store.DeviceAuth
 	h := hash(deviceCode)
-	err := db.inTx(ctx, "consume device auth", func(tx *sql.Tx) error {
+	err := db.inTx(ctx, "collect device tokens", func(tx *sql.Tx) error {
 		var err error
-		d, err = scanDeviceAuth(tx.QueryRowContext(ctx, `SELECT `+deviceAuthCols+
-			` FROM device_auths WHERE device_code_hash = ? AND client_id = ?`, h, clientID))
+		var prevAccess, prevRefresh string
+		row := tx.QueryRowContext(ctx, `SELECT answer_access_id, answer_refresh_hash, `+deviceAuthCols+
+			` FROM device_auths WHERE device_code_hash = ? AND client_id = ?`, h, clientID)
+		d, err = scanDeviceAuth(scanFunc(func(dest ...any) error {
+			return row.Scan(append([]any{&prevAccess, &prevRefresh}, dest...)...)
+		}))
 		if err != nil {
-			return notFound(err, "consume device auth")
+			return notFound(err, "collect device tokens")
 		}
-		if d.State != store.DeviceAuthApproved {
-			return fmt.Errorf("sqlite: consume device auth: request is %s: %w", d.State, store.ErrAlreadyUsed)
+		switch d.State {
+		case store.DeviceAuthApproved:
+		case store.DeviceAuthConsumed:
+			if err := lostAnswer(ctx, tx, d, prevAccess, prevRefresh, now, window); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("sqlite: collect device tokens: request is %s: %w", d.State, store.ErrAlreadyUsed)
 		}
-		var live int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM grants WHERE id = ?`, d.GrantID).Scan(&live); err != nil {
-			return fmt.Errorf("sqlite: consume device auth: %w", err)
+		if err := grantExists(ctx, tx, d.GrantID); errors.Is(err, store.ErrNotFound) {
+			// Unlinked before the device collected its tokens: the request ends denied.
+			if _, err := tx.ExecContext(ctx, `UPDATE device_auths SET state = ? WHERE device_code_hash = ?`,
+				string(store.DeviceAuthDenied), h); err != nil {
+				return fmt.Errorf("sqlite: collect device tokens: %w", err)
+			}
+			d.State = store.DeviceAuthDenied
+			return commitThen(fmt.Errorf("sqlite: collect device tokens: grant was deleted: %w", store.ErrNotFound))
+		} else if err != nil {
+			return err
 		}
-		next := store.DeviceAuthConsumed
-		if live == 0 {
-			next = store.DeviceAuthDenied
+		at, rt := tokens.Access, tokens.Refresh
+		at.GrantID, at.Subject = d.GrantID, d.Subject
+		if err := insertAccessToken(ctx, tx, at); err != nil {
+			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE device_auths SET state = ? WHERE device_code_hash = ?`,
-			string(next), h); err != nil {
-			return fmt.Errorf("sqlite: consume device auth: %w", err)
+		refreshHash := ""
+		if rt.Token != "" {
+			rt.GrantID, rt.Subject, rt.AuthTime = d.GrantID, d.Subject, d.AuthTime
+			if err := insertRefreshToken(ctx, tx, rt, at.ID); err != nil {
+				return err
+			}
+			refreshHash = hash(rt.Token)
 		}
-		d.State = next
-		if live == 0 {
-			return commitThen(fmt.Errorf("sqlite: consume device auth: grant was deleted: %w", store.ErrNotFound))
+		collected := d.CollectedAt
+		if collected.IsZero() {
+			collected = now
 		}
+		if _, err := tx.ExecContext(ctx, `UPDATE device_auths SET state = ?, collected_at = ?,
+			answer_access_id = ?, answer_refresh_hash = ? WHERE device_code_hash = ?`,
+			string(store.DeviceAuthConsumed), ts(collected), at.ID, refreshHash, h); err != nil {
+			return fmt.Errorf("sqlite: collect device tokens: %w", err)
+		}
+		if err := touchGrant(ctx, tx, d.GrantID, ip, now); err != nil {
+			return err
+		}
+		d.State, d.CollectedAt = store.DeviceAuthConsumed, tm(ts(collected))
 		return nil
 	})
 	if err != nil {
 		return store.DeviceAuth{}, err
 	}
 	return d, nil
+}
+
+// lostAnswer decides whether a consumed request may collect again: only within window
+// of its first collection and while the earlier answer's refresh token was never used
+// (so the device cannot have received it). It then revokes that earlier answer.
+func lostAnswer(ctx context.Context, tx *sql.Tx, d store.DeviceAuth, accessID, refreshHash string, now time.Time, window time.Duration) error {
+	if d.CollectedAt.IsZero() || now.Sub(d.CollectedAt) >= window {
+		return fmt.Errorf("sqlite: collect device tokens: collected at %s: %w", d.CollectedAt, store.ErrAlreadyUsed)
+	}
+	if refreshHash != "" {
+		var usedAt int64
+		err := tx.QueryRowContext(ctx, `SELECT used_at FROM refresh_tokens WHERE token_hash = ?`, refreshHash).Scan(&usedAt)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && usedAt != 0) {
+			return fmt.Errorf("sqlite: collect device tokens: earlier answer was used: %w", store.ErrAlreadyUsed)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: collect device tokens: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE token_hash = ?`, refreshHash); err != nil {
+			return fmt.Errorf("sqlite: collect device tokens: revoke earlier answer: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM access_tokens WHERE id = ?`, accessID); err != nil {
+		return fmt.Errorf("sqlite: collect device tokens: revoke earlier answer: %w", err)
+	}
+	return nil
 }

@@ -158,12 +158,14 @@ func deleteGrant(ctx context.Context, tx *sql.Tx, id string) error {
 // TouchGrant records that the grant was used at now from ip (an empty ip keeps the
 // last one known).
 func (db *DB) TouchGrant(ctx context.Context, id, ip string, now time.Time) error {
-	return db.inTx(ctx, "touch grant", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE grants SET last_seen_at = ?,
-			last_ip = CASE WHEN ? = '' THEN last_ip ELSE ? END WHERE id = ?`, ts(now), ip, ip, id)
-		if err != nil {
-			return fmt.Errorf("sqlite: touch grant: %w", err)
-		}
-		return mustAffect(res, "touch grant")
-	})
+	return db.inTx(ctx, "touch grant", func(tx *sql.Tx) error { return touchGrant(ctx, tx, id, ip, now) })
+}
+
+func touchGrant(ctx context.Context, tx *sql.Tx, id, ip string, now time.Time) error {
+	res, err := tx.ExecContext(ctx, `UPDATE grants SET last_seen_at = ?,
+		last_ip = CASE WHEN ? = '' THEN last_ip ELSE ? END WHERE id = ?`, ts(now), ip, ip, id)
+	if err != nil {
+		return fmt.Errorf("sqlite: touch grant: %w", err)
+	}
+	return mustAffect(res, "touch grant")
 }

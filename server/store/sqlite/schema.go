@@ -152,6 +152,17 @@ CREATE TABLE failures (
 CREATE INDEX failures_key_at ON failures (key, at);
 CREATE INDEX failures_at ON failures (at);
 `,
+	// 2: lost answers. A device whose token answer was lost may ask again for a short
+	// while: device_auths remembers when its tokens were collected and which they were
+	// (to revoke them on a repeat), and a rotated refresh token remembers its successor
+	// and the access token issued with it.
+	`
+ALTER TABLE device_auths ADD COLUMN collected_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE device_auths ADD COLUMN answer_access_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE device_auths ADD COLUMN answer_refresh_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE refresh_tokens ADD COLUMN successor_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE refresh_tokens ADD COLUMN access_token_id TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // migrate brings the database to the newest schema version in one transaction, so a

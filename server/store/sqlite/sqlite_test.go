@@ -91,11 +91,13 @@ func TestReopen(t *testing.T) {
 	if err != nil || got.Name != "Den TV" {
 		t.Fatalf("grant after reopen = %+v, %v", got, err)
 	}
-	da, err := db.ConsumeDeviceAuth(ctx, "tv", d.DeviceCode)
+	da, err := db.CollectDeviceTokens(ctx, "tv", d.DeviceCode, store.DeviceTokens{
+		Access: store.AccessToken{ID: "at-reopen", ClientID: "tv", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}},
+		"", t0, 0)
 	if err != nil || da.GrantID != g.ID {
 		t.Fatalf("consume after reopen = %+v, %v", da, err)
 	}
-	if _, err := db.RefreshTokenByToken(ctx, "rt-secret", t0); err != nil {
+	if _, err := db.RefreshTokenByToken(ctx, "rt-secret", t0, 0); err != nil {
 		t.Fatalf("refresh token after reopen: %v", err)
 	}
 	if n, err := db.CountFailures(ctx, "ip:1", t0); err != nil || n != 1 {
@@ -241,7 +243,12 @@ func TestMixedLoad(t *testing.T) {
 						_, err := db.ApproveDeviceAuth(ctx, d.UserCode, sub, "", t0.Add(time.Second))
 						return err
 					},
-					func() error { _, err := db.ConsumeDeviceAuth(ctx, "tv", d.DeviceCode); return err },
+					func() error {
+						_, err := db.CollectDeviceTokens(ctx, "tv", d.DeviceCode, store.DeviceTokens{
+							Access: store.AccessToken{ID: fmt.Sprint("at-", n), ClientID: "tv", CreatedAt: t0,
+								ExpiresAt: t0.Add(time.Hour)}}, "", t0.Add(2*time.Second), 0)
+						return err
+					},
 					func() error { _, err := db.AddFailure(ctx, "ip:load", t0, t0); return err },
 				}
 				for i, step := range steps {

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -80,15 +81,17 @@ func (db *DB) DeleteAccessToken(ctx context.Context, id string) error {
 	})
 }
 
-func insertRefreshToken(ctx context.Context, tx *sql.Tx, t store.RefreshToken) error {
+// insertRefreshToken stores t, remembering accessID, the access token issued with it
+// (revoked with it when its answer is retried).
+func insertRefreshToken(ctx context.Context, tx *sql.Tx, t store.RefreshToken, accessID string) error {
 	if t.Token == "" || t.GrantID == "" {
 		return fmt.Errorf("sqlite: create refresh token: token and grant id are required")
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens
-		(token_hash, grant_id, subject, client_id, scopes, auth_time, amr, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		(token_hash, grant_id, subject, client_id, scopes, auth_time, amr, created_at, expires_at, access_token_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		hash(t.Token), t.GrantID, t.Subject, t.ClientID, list(t.Scopes), ts(t.AuthTime), list(t.AMR),
-		ts(t.CreatedAt), ts(t.ExpiresAt))
+		ts(t.CreatedAt), ts(t.ExpiresAt), accessID)
 	if isUnique(err) {
 		return fmt.Errorf("sqlite: create refresh token: %w", store.ErrDuplicate)
 	}
@@ -105,14 +108,17 @@ func (db *DB) CreateRefreshToken(ctx context.Context, t store.RefreshToken) erro
 		if err := grantExists(ctx, tx, t.GrantID); err != nil {
 			return err
 		}
-		return insertRefreshToken(ctx, tx, t)
+		return insertRefreshToken(ctx, tx, t, "")
 	})
 }
 
-// refreshRow is a refresh token row as stored, with its reuse marker.
+// refreshRow is a refresh token row as stored: when it was rotated (0: live), the
+// token that replaced it, and the access token issued with it.
 type refreshRow struct {
 	store.RefreshToken
-	usedAt int64
+	usedAt        int64
+	successorHash string
+	accessID      string
 }
 
 func refreshByHash(ctx context.Context, tx *sql.Tx, h string) (refreshRow, error) {
@@ -120,8 +126,9 @@ func refreshByHash(ctx context.Context, tx *sql.Tx, h string) (refreshRow, error
 	var scopes, amr string
 	var authTime, created, expires int64
 	err := tx.QueryRowContext(ctx, `SELECT grant_id, subject, client_id, scopes, auth_time, amr,
-		created_at, expires_at, used_at FROM refresh_tokens WHERE token_hash = ?`, h).
-		Scan(&r.GrantID, &r.Subject, &r.ClientID, &scopes, &authTime, &amr, &created, &expires, &r.usedAt)
+		created_at, expires_at, used_at, successor_hash, access_token_id FROM refresh_tokens WHERE token_hash = ?`, h).
+		Scan(&r.GrantID, &r.Subject, &r.ClientID, &scopes, &authTime, &amr, &created, &expires, &r.usedAt,
+			&r.successorHash, &r.accessID)
 	if err != nil {
 		return refreshRow{}, notFound(err, "refresh token")
 	}
@@ -144,50 +151,99 @@ func reused(ctx context.Context, tx *sql.Tx, r refreshRow) error {
 	return commitThen(fmt.Errorf("sqlite: refresh token of grant %q: %w", r.GrantID, store.ErrRefreshReused))
 }
 
-// RefreshTokenByToken returns a live refresh token (Token left empty). A token that
-// was already rotated deletes its whole grant and returns store.ErrRefreshReused;
-// unknown tokens and tokens expired at now are store.ErrNotFound.
-func (db *DB) RefreshTokenByToken(ctx context.Context, token string, now time.Time) (store.RefreshToken, error) {
+// retryable reports whether a rotated refresh token may be rotated again at now: it was
+// rotated less than grace ago and its successor was never used, so the device cannot
+// have received the answer that carried the successor.
+func retryable(ctx context.Context, tx *sql.Tx, r refreshRow, now time.Time, grace time.Duration) (bool, error) {
+	if r.usedAt == 0 || r.successorHash == "" || now.Sub(tm(r.usedAt)) >= grace {
+		return false, nil
+	}
+	var usedAt int64
+	err := tx.QueryRowContext(ctx, `SELECT used_at FROM refresh_tokens WHERE token_hash = ?`, r.successorHash).Scan(&usedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("sqlite: refresh token successor: %w", err)
+	}
+	return usedAt == 0, nil
+}
+
+// RefreshTokenByToken returns a refresh token (Token left empty) that may be used at
+// now: a live one, or a rotated one within grace whose successor is unused (its answer
+// was lost). Any other rotated token deletes its grant and returns
+// store.ErrRefreshReused with the token's record; unknown tokens and tokens expired at
+// now are store.ErrNotFound.
+func (db *DB) RefreshTokenByToken(ctx context.Context, token string, now time.Time, grace time.Duration) (store.RefreshToken, error) {
 	var t store.RefreshToken
 	err := db.inTx(ctx, "refresh token", func(tx *sql.Tx) error {
 		r, err := refreshByHash(ctx, tx, hash(token))
 		if err != nil {
 			return err
 		}
-		if r.usedAt != 0 {
-			return reused(ctx, tx, r)
-		}
 		if !now.Before(r.ExpiresAt) {
 			return fmt.Errorf("sqlite: refresh token expired: %w", store.ErrNotFound)
 		}
 		t = r.RefreshToken
+		if r.usedAt != 0 {
+			ok, err := retryable(ctx, tx, r, now, grace)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return reused(ctx, tx, r)
+			}
+		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrRefreshReused) {
 		return store.RefreshToken{}, err
 	}
-	return t, nil
+	return t, err
 }
 
 // RotateRefreshToken marks old used and stores next and access in one transaction.
-// An empty GrantID in next or access is filled with old's grant. store.ErrRefreshReused
-// (grant deleted) when old was already rotated; store.ErrNotFound when old is unknown.
-// Expiry of old is the caller's check (RefreshTokenByToken).
-func (db *DB) RotateRefreshToken(ctx context.Context, old string, next store.RefreshToken, access store.AccessToken) error {
+// An empty GrantID in next or access is filled with old's grant. A retry of a lost
+// answer (old rotated less than grace before next.CreatedAt, successor unused) revokes
+// that successor and its access token and stores next in their place; any other rotated
+// old is reuse: store.ErrRefreshReused, grant deleted. store.ErrNotFound when old is
+// unknown. Expiry of old is the caller's check (RefreshTokenByToken).
+func (db *DB) RotateRefreshToken(ctx context.Context, old string, next store.RefreshToken, access store.AccessToken, grace time.Duration) error {
+	now := next.CreatedAt
+	if now.IsZero() {
+		now = time.Now()
+	}
 	return db.inTx(ctx, "rotate refresh token", func(tx *sql.Tx) error {
 		h := hash(old)
 		r, err := refreshByHash(ctx, tx, h)
 		if err != nil {
 			return err
 		}
+		usedAt := ts(now)
 		if r.usedAt != 0 {
-			return reused(ctx, tx, r)
+			ok, err := retryable(ctx, tx, r, now, grace)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return reused(ctx, tx, r)
+			}
+			succ, err := refreshByHash(ctx, tx, r.successorHash)
+			if err != nil {
+				return err
+			}
+			for _, q := range []struct{ sql, arg string }{
+				{`DELETE FROM access_tokens WHERE id = ?`, succ.accessID},
+				{`DELETE FROM refresh_tokens WHERE token_hash = ?`, r.successorHash},
+			} {
+				if _, err := tx.ExecContext(ctx, q.sql, q.arg); err != nil {
+					return fmt.Errorf("sqlite: rotate refresh token: revoke lost answer: %w", err)
+				}
+			}
+			usedAt = r.usedAt // the grace period runs from the first rotation
 		}
-		usedAt := ts(next.CreatedAt)
-		if usedAt == 0 {
-			usedAt = time.Now().UnixNano()
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ?`, usedAt, h); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ?, successor_hash = ? WHERE token_hash = ?`,
+			usedAt, hash(next.Token), h); err != nil {
 			return fmt.Errorf("sqlite: rotate refresh token: %w", err)
 		}
 		if next.GrantID == "" {
@@ -196,7 +252,7 @@ func (db *DB) RotateRefreshToken(ctx context.Context, old string, next store.Ref
 		if access.GrantID == "" {
 			access.GrantID = r.GrantID
 		}
-		if err := insertRefreshToken(ctx, tx, next); err != nil {
+		if err := insertRefreshToken(ctx, tx, next, access.ID); err != nil {
 			return err
 		}
 		return insertAccessToken(ctx, tx, access)

@@ -37,6 +37,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Deny", testDeny},
 		{"ConsumeOnce", testConsumeOnce},
 		{"ConsumeAfterUnlink", testConsumeAfterUnlink},
+		{"CollectStoresTokens", testCollectStoresTokens},
+		{"CollectLostAnswer", testCollectLostAnswer},
+		{"CollectAfterAnswerUsed", testCollectAfterAnswerUsed},
+		{"ConcurrentCollectRepeats", testConcurrentCollectRepeats},
 		{"ConcurrentApprove", testConcurrentApprove},
 		{"ConcurrentConsume", testConcurrentConsume},
 		{"CanceledContext", testCanceledContext},
@@ -46,6 +50,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RefreshRotation", testRefreshRotation},
 		{"RefreshReuseByLookup", testRefreshReuseByLookup},
 		{"RotateAtomic", testRotateAtomic},
+		{"RefreshLostAnswer", testRefreshLostAnswer},
+		{"RefreshGraceEnds", testRefreshGraceEnds},
 		{"RefreshExpired", testRefreshExpired},
 		{"RevokeRefreshToken", testRevokeRefreshToken},
 		{"AuthRequests", testAuthRequests},
@@ -327,7 +333,7 @@ func testPollWrongClient(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrNotFound)
 	_, err = s.PollDeviceAuth(ctx, tvClient, "unknown-device-code", base)
 	wantErr(t, err, store.ErrNotFound)
-	_, err = s.ConsumeDeviceAuth(ctx, "other-client", d.DeviceCode)
+	_, err = collect(s, "other-client", d.DeviceCode, "c1", base.Add(time.Minute), 0)
 	wantErr(t, err, store.ErrNotFound)
 }
 
@@ -485,7 +491,7 @@ func testDeny(t *testing.T, s store.Store) {
 	}
 	_, err = s.ApproveDeviceAuth(ctx, d.UserCode, "sub-1", "", base.Add(2*time.Minute))
 	wantErr(t, err, store.ErrAlreadyUsed)
-	_, err = s.ConsumeDeviceAuth(ctx, tvClient, d.DeviceCode)
+	_, err = collect(s, tvClient, d.DeviceCode, "c2", base.Add(time.Minute), 0)
 	wantErr(t, err, store.ErrAlreadyUsed)
 	wantErr(t, s.DenyDeviceAuth(ctx, "ZZZZZZZZ", "sub-1", base), store.ErrNotFound)
 }
@@ -494,20 +500,20 @@ func testConsumeOnce(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	seedClient(t, s)
 	d := createDeviceAuth(t, s, 1)
-	_, err := s.ConsumeDeviceAuth(ctx, tvClient, d.DeviceCode)
+	_, err := collect(s, tvClient, d.DeviceCode, "c3", base.Add(time.Minute), 0)
 	wantErr(t, err, store.ErrAlreadyUsed) // pending: nothing to collect yet
 	g, err := s.ApproveDeviceAuth(ctx, d.UserCode, "sub-1", "", base.Add(time.Minute))
 	must(t, err)
-	got, err := s.ConsumeDeviceAuth(ctx, tvClient, d.DeviceCode)
+	got, err := collect(s, tvClient, d.DeviceCode, "c4", base.Add(time.Minute), 0)
 	must(t, err)
 	if got.State != store.DeviceAuthConsumed || got.GrantID != g.ID || got.Subject != "sub-1" ||
 		got.ClientID != tvClient || got.DeviceCode != "" {
 		t.Errorf("ConsumeDeviceAuth = %+v", got)
 	}
 	sameList(t, "Scopes", got.Scopes, d.Scopes)
-	_, err = s.ConsumeDeviceAuth(ctx, tvClient, d.DeviceCode)
+	_, err = collect(s, tvClient, d.DeviceCode, "c5", base.Add(time.Minute), 0)
 	wantErr(t, err, store.ErrAlreadyUsed)
-	_, err = s.ConsumeDeviceAuth(ctx, tvClient, "unknown-device-code")
+	_, err = collect(s, tvClient, "unknown-device-code", "c6", base.Add(time.Minute), 0)
 	wantErr(t, err, store.ErrNotFound)
 	res, err := s.PollDeviceAuth(ctx, tvClient, d.DeviceCode, base.Add(2*time.Minute))
 	must(t, err)
@@ -525,11 +531,11 @@ func testConsumeAfterUnlink(t *testing.T, s store.Store) {
 	_, err = s.DeleteGrant(ctx, "sub-1", g.ID)
 	must(t, err)
 	// The person unlinked before the device collected its tokens: no tokens, ever.
-	_, err = s.ConsumeDeviceAuth(ctx, tvClient, d.DeviceCode)
+	_, err = collect(s, tvClient, d.DeviceCode, "c7", base.Add(time.Minute), 0)
 	if err == nil {
 		t.Fatal("consumed a request whose grant was deleted")
 	}
-	_, err = s.ConsumeDeviceAuth(ctx, tvClient, d.DeviceCode)
+	_, err = collect(s, tvClient, d.DeviceCode, "c8", base.Add(time.Minute), 0)
 	if err == nil {
 		t.Fatal("second consume succeeded")
 	}
@@ -590,7 +596,7 @@ func testConcurrentConsume(t *testing.T, s store.Store) {
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i := range n {
-		wg.Go(func() { _, errs[i] = s.ConsumeDeviceAuth(ctx, tvClient, d.DeviceCode) })
+		wg.Go(func() { _, errs[i] = collect(s, tvClient, d.DeviceCode, fmt.Sprint(i), base.Add(time.Minute), 0) })
 	}
 	wg.Wait()
 	wins := 0
@@ -740,14 +746,14 @@ func testDeleteGrantCascades(t *testing.T, s store.Store) {
 	must(t, err)
 	_, err = s.AccessTokenByID(ctx, "at1", base)
 	wantErr(t, err, store.ErrNotFound)
-	_, err = s.RefreshTokenByToken(ctx, "rt1", base)
+	_, err = s.RefreshTokenByToken(ctx, "rt1", base, 0)
 	wantErr(t, err, store.ErrNotFound)
-	_, err = s.RefreshTokenByToken(ctx, "rt1b", base)
+	_, err = s.RefreshTokenByToken(ctx, "rt1b", base, 0)
 	wantErr(t, err, store.ErrNotFound)
 	// The other grant's tokens are untouched.
 	_, err = s.AccessTokenByID(ctx, "at2", base)
 	must(t, err)
-	_, err = s.RefreshTokenByToken(ctx, "rt2", base)
+	_, err = s.RefreshTokenByToken(ctx, "rt2", base, 0)
 	must(t, err)
 	// No token can be minted for a deleted grant.
 	if err := s.CreateAccessToken(ctx, accessToken("at3", "g1", later)); err == nil {
@@ -794,7 +800,7 @@ func testRefreshRotation(t *testing.T, s store.Store) {
 	must(t, s.CreateRefreshToken(ctx, refreshToken("rt1", "g1", exp)))
 	wantErr(t, s.CreateRefreshToken(ctx, refreshToken("rt1", "g1", exp)), store.ErrDuplicate)
 
-	got, err := s.RefreshTokenByToken(ctx, "rt1", base)
+	got, err := s.RefreshTokenByToken(ctx, "rt1", base, 0)
 	must(t, err)
 	want := refreshToken("rt1", "g1", exp)
 	if got.Token != "" {
@@ -811,25 +817,25 @@ func testRefreshRotation(t *testing.T, s store.Store) {
 	// Rotate with empty grant IDs: they are filled from the old token's grant.
 	next := refreshToken("rt2", "", exp)
 	next.CreatedAt = base.Add(time.Hour)
-	must(t, s.RotateRefreshToken(ctx, "rt1", next, accessToken("at2", "", base.Add(2*time.Hour))))
+	must(t, s.RotateRefreshToken(ctx, "rt1", next, accessToken("at2", "", base.Add(2*time.Hour)), 0))
 	at, err := s.AccessTokenByID(ctx, "at2", base.Add(time.Hour))
 	must(t, err)
 	if at.GrantID != "g1" {
 		t.Errorf("rotated access token grant = %q", at.GrantID)
 	}
-	rt, err := s.RefreshTokenByToken(ctx, "rt2", base.Add(time.Hour))
+	rt, err := s.RefreshTokenByToken(ctx, "rt2", base.Add(time.Hour), 0)
 	must(t, err)
 	if rt.GrantID != "g1" {
 		t.Errorf("rotated refresh token grant = %q", rt.GrantID)
 	}
 	wantErr(t, s.RotateRefreshToken(ctx, "unknown", refreshToken("rtx", "g1", exp),
-		accessToken("atx", "g1", exp)), store.ErrNotFound)
+		accessToken("atx", "g1", exp), 0), store.ErrNotFound)
 
 	// A second chain link works too.
-	must(t, s.RotateRefreshToken(ctx, "rt2", refreshToken("rt3", "g1", exp), accessToken("at3", "g1", exp)))
+	must(t, s.RotateRefreshToken(ctx, "rt2", refreshToken("rt3", "g1", exp), accessToken("at3", "g1", exp), 0))
 
 	// rt1 was rotated long ago: presenting it again kills the whole link.
-	err = s.RotateRefreshToken(ctx, "rt1", refreshToken("rt4", "g1", exp), accessToken("at4", "g1", exp))
+	err = s.RotateRefreshToken(ctx, "rt1", refreshToken("rt4", "g1", exp), accessToken("at4", "g1", exp), 0)
 	wantErr(t, err, store.ErrRefreshReused)
 	_, err = s.GrantByID(ctx, "", "g1")
 	wantErr(t, err, store.ErrNotFound)
@@ -838,7 +844,7 @@ func testRefreshRotation(t *testing.T, s store.Store) {
 		wantErr(t, err, store.ErrNotFound)
 	}
 	for _, tok := range []string{"rt3", "rt4"} {
-		_, err = s.RefreshTokenByToken(ctx, tok, base)
+		_, err = s.RefreshTokenByToken(ctx, tok, base, 0)
 		wantErr(t, err, store.ErrNotFound)
 	}
 }
@@ -848,12 +854,12 @@ func testRefreshReuseByLookup(t *testing.T, s store.Store) {
 	must(t, s.CreateGrant(ctx, newGrant("g1", "sub-1", store.FlowDevice, base)))
 	exp := base.Add(time.Hour)
 	must(t, s.CreateRefreshToken(ctx, refreshToken("rt1", "g1", exp)))
-	must(t, s.RotateRefreshToken(ctx, "rt1", refreshToken("rt2", "g1", exp), accessToken("at2", "g1", exp)))
-	_, err := s.RefreshTokenByToken(ctx, "rt1", base)
+	must(t, s.RotateRefreshToken(ctx, "rt1", refreshToken("rt2", "g1", exp), accessToken("at2", "g1", exp), 0))
+	_, err := s.RefreshTokenByToken(ctx, "rt1", base, 0)
 	wantErr(t, err, store.ErrRefreshReused)
 	_, err = s.GrantByID(ctx, "", "g1")
 	wantErr(t, err, store.ErrNotFound)
-	_, err = s.RefreshTokenByToken(ctx, "rt2", base)
+	_, err = s.RefreshTokenByToken(ctx, "rt2", base, 0)
 	wantErr(t, err, store.ErrNotFound)
 	_, err = s.AccessTokenByID(ctx, "at2", base)
 	wantErr(t, err, store.ErrNotFound)
@@ -867,15 +873,15 @@ func testRotateAtomic(t *testing.T, s store.Store) {
 	exp := base.Add(time.Hour)
 	must(t, s.CreateRefreshToken(ctx, refreshToken("rt1", "g1", exp)))
 	must(t, s.CreateAccessToken(ctx, accessToken("taken", "g1", exp)))
-	err := s.RotateRefreshToken(ctx, "rt1", refreshToken("rt2", "g1", exp), accessToken("taken", "g1", exp))
+	err := s.RotateRefreshToken(ctx, "rt1", refreshToken("rt2", "g1", exp), accessToken("taken", "g1", exp), 0)
 	if err == nil {
 		t.Fatal("rotation with a clashing access token ID succeeded")
 	}
-	_, err = s.RefreshTokenByToken(ctx, "rt2", base)
+	_, err = s.RefreshTokenByToken(ctx, "rt2", base, 0)
 	wantErr(t, err, store.ErrNotFound)
-	_, err = s.RefreshTokenByToken(ctx, "rt1", base)
+	_, err = s.RefreshTokenByToken(ctx, "rt1", base, 0)
 	must(t, err) // not ErrRefreshReused: the failed rotation did not mark it used
-	must(t, s.RotateRefreshToken(ctx, "rt1", refreshToken("rt2", "g1", exp), accessToken("at2", "g1", exp)))
+	must(t, s.RotateRefreshToken(ctx, "rt1", refreshToken("rt2", "g1", exp), accessToken("at2", "g1", exp), 0))
 	_, err = s.GrantByID(ctx, "", "g1")
 	must(t, err)
 }
@@ -885,9 +891,9 @@ func testRefreshExpired(t *testing.T, s store.Store) {
 	must(t, s.CreateGrant(ctx, newGrant("g1", "sub-1", store.FlowDevice, base)))
 	exp := base.Add(time.Hour)
 	must(t, s.CreateRefreshToken(ctx, refreshToken("rt1", "g1", exp)))
-	_, err := s.RefreshTokenByToken(ctx, "rt1", exp)
+	_, err := s.RefreshTokenByToken(ctx, "rt1", exp, 0)
 	wantErr(t, err, store.ErrNotFound)
-	_, err = s.RefreshTokenByToken(ctx, "nope", base)
+	_, err = s.RefreshTokenByToken(ctx, "nope", base, 0)
 	wantErr(t, err, store.ErrNotFound)
 	// Expiry alone does not unlink the device.
 	_, err = s.GrantByID(ctx, "", "g1")
@@ -1071,9 +1077,9 @@ func testPurge(t *testing.T, s store.Store) {
 	must(t, err)
 	_, err = s.AccessTokenByID(ctx, "at-old", base) // would be live at base, but is purged
 	wantErr(t, err, store.ErrNotFound)
-	_, err = s.RefreshTokenByToken(ctx, "rt-old", base)
+	_, err = s.RefreshTokenByToken(ctx, "rt-old", base, 0)
 	wantErr(t, err, store.ErrNotFound)
-	_, err = s.RefreshTokenByToken(ctx, "rt-new", base)
+	_, err = s.RefreshTokenByToken(ctx, "rt-new", base, 0)
 	must(t, err)
 	n, err := s.CountFailures(ctx, "k", base)
 	must(t, err)
@@ -1083,4 +1089,212 @@ func testPurge(t *testing.T, s store.Store) {
 	// Grants are never purged.
 	_, err = s.GrantByID(ctx, "", "g1")
 	must(t, err)
+}
+
+// collect collects an approved device code's tokens at now (access token "at-"+tag,
+// refresh token "rt-"+tag) with a lost-answer window, as the provider does.
+func collect(s store.Store, clientID, deviceCode, tag string, now time.Time, window time.Duration) (store.DeviceAuth, error) {
+	exp := now.Add(time.Hour)
+	tokens := store.DeviceTokens{
+		Access: store.AccessToken{ID: "at-" + tag, ClientID: clientID, Scopes: []string{"openid"},
+			CreatedAt: now, ExpiresAt: exp},
+		Refresh: store.RefreshToken{Token: "rt-" + tag, ClientID: clientID, Scopes: []string{"openid", "offline_access"},
+			AMR: []string{"pwd"}, CreatedAt: now, ExpiresAt: exp},
+	}
+	return s.CollectDeviceTokens(context.Background(), clientID, deviceCode, tokens, "198.51.100.9", now, window)
+}
+
+// approved creates the n-th device authorization and approves it for sub-1.
+func approved(t *testing.T, s store.Store, n int) (store.DeviceAuth, store.Grant) {
+	t.Helper()
+	seedClient(t, s)
+	d := createDeviceAuth(t, s, n)
+	g, err := s.ApproveDeviceAuth(context.Background(), d.UserCode, "sub-1", "", base.Add(time.Minute))
+	must(t, err)
+	return d, g
+}
+
+// live reports whether access token "at-"+tag and refresh token "rt-"+tag work at now.
+func live(t *testing.T, s store.Store, tag string, now time.Time) (access, refresh bool) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := s.AccessTokenByID(ctx, "at-"+tag, now)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err)
+	}
+	access = err == nil
+	_, err = s.RefreshTokenByToken(ctx, "rt-"+tag, now, 0)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err)
+	}
+	return access, err == nil
+}
+
+// testCollectStoresTokens: collecting consumes the request, stores both tokens on the
+// request's grant and marks the grant seen, all at once.
+func testCollectStoresTokens(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	d, g := approved(t, s, 1)
+	at := base.Add(2 * time.Minute)
+	got, err := collect(s, tvClient, d.DeviceCode, "a", at, 0)
+	must(t, err)
+	if got.State != store.DeviceAuthConsumed || got.GrantID != g.ID || got.Subject != "sub-1" {
+		t.Errorf("CollectDeviceTokens = %+v", got)
+	}
+	sameTime(t, "CollectedAt", got.CollectedAt, at)
+	tok, err := s.AccessTokenByID(ctx, "at-a", at)
+	must(t, err)
+	if tok.GrantID != g.ID || tok.Subject != "sub-1" {
+		t.Errorf("access token = %+v", tok)
+	}
+	rt, err := s.RefreshTokenByToken(ctx, "rt-a", at, 0)
+	must(t, err)
+	if rt.GrantID != g.ID || rt.Subject != "sub-1" {
+		t.Errorf("refresh token = %+v", rt)
+	}
+	sameTime(t, "refresh AuthTime", rt.AuthTime, base.Add(time.Minute))
+	seen, err := s.GrantByID(ctx, "sub-1", g.ID)
+	must(t, err)
+	sameTime(t, "LastSeenAt", seen.LastSeenAt, at)
+	if seen.LastIP != "198.51.100.9" {
+		t.Errorf("LastIP = %q", seen.LastIP)
+	}
+	byUser, err := s.DeviceAuthByUserCode(ctx, d.UserCode)
+	must(t, err)
+	sameTime(t, "stored CollectedAt", byUser.CollectedAt, at)
+	_, err = collect(s, tvClient, d.DeviceCode, "b", at, 0) // no window: single use
+	wantErr(t, err, store.ErrAlreadyUsed)
+}
+
+// testCollectLostAnswer: within the window a repeat gets new tokens and the earlier
+// answer's tokens die; after it, the code is used up and the last answer stays.
+func testCollectLostAnswer(t *testing.T, s store.Store) {
+	d, _ := approved(t, s, 1)
+	t1 := base.Add(2 * time.Minute)
+	const window = time.Minute
+	_, err := collect(s, tvClient, d.DeviceCode, "a", t1, window)
+	must(t, err)
+	got, err := collect(s, tvClient, d.DeviceCode, "b", t1.Add(30*time.Second), window)
+	must(t, err)
+	sameTime(t, "CollectedAt after a repeat", got.CollectedAt, t1) // the window does not slide
+	now := t1.Add(31 * time.Second)
+	if a, r := live(t, s, "a", now); a || r {
+		t.Errorf("earlier answer still live after a repeat: access %v, refresh %v", a, r)
+	}
+	if a, r := live(t, s, "b", now); !a || !r {
+		t.Errorf("repeat's answer not live: access %v, refresh %v", a, r)
+	}
+	_, err = collect(s, tvClient, d.DeviceCode, "c", t1.Add(window), window)
+	wantErr(t, err, store.ErrAlreadyUsed)
+	if a, r := live(t, s, "b", now); !a || !r {
+		t.Errorf("a refused repeat revoked the answer: access %v, refresh %v", a, r)
+	}
+}
+
+// testCollectAfterAnswerUsed: once the device used the refresh token of its answer, it
+// evidently got that answer, so a repeat is refused and the answer stays.
+func testCollectAfterAnswerUsed(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	d, _ := approved(t, s, 1)
+	t1 := base.Add(2 * time.Minute)
+	_, err := collect(s, tvClient, d.DeviceCode, "a", t1, time.Hour)
+	must(t, err)
+	next := refreshToken("rt-next", "", t1.Add(time.Hour))
+	next.CreatedAt = t1.Add(time.Second)
+	must(t, s.RotateRefreshToken(ctx, "rt-a", next, accessToken("at-next", "", t1.Add(time.Hour)), 0))
+	_, err = collect(s, tvClient, d.DeviceCode, "b", t1.Add(2*time.Second), time.Hour)
+	wantErr(t, err, store.ErrAlreadyUsed)
+	_, err = s.RefreshTokenByToken(ctx, "rt-next", t1.Add(3*time.Second), 0)
+	must(t, err)
+}
+
+// testConcurrentCollectRepeats races repeats of one device code within the window:
+// each may succeed, but exactly one answer's tokens live afterwards.
+func testConcurrentCollectRepeats(t *testing.T, s store.Store) {
+	d, g := approved(t, s, 1)
+	const n = 12
+	now := base.Add(2 * time.Minute)
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { _, errs[i] = collect(s, tvClient, d.DeviceCode, fmt.Sprint(i), now, time.Hour) })
+	}
+	wg.Wait()
+	liveAccess, liveRefresh := 0, 0
+	for i, err := range errs {
+		must(t, err)
+		a, r := live(t, s, fmt.Sprint(i), now)
+		if a {
+			liveAccess++
+		}
+		if r {
+			liveRefresh++
+		}
+	}
+	if liveAccess != 1 || liveRefresh != 1 {
+		t.Errorf("after %d repeats: %d access and %d refresh tokens live, want 1 and 1", n, liveAccess, liveRefresh)
+	}
+	list, err := s.ListGrants(context.Background(), "sub-1", store.FlowDevice)
+	must(t, err)
+	if len(list) != 1 || list[0].ID != g.ID {
+		t.Errorf("grants after repeats = %+v, want just %s", list, g.ID)
+	}
+}
+
+// testRefreshLostAnswer: a rotated refresh token works again within the grace period
+// while its successor is unused; the lost successor and its access token die.
+func testRefreshLostAnswer(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateGrant(ctx, newGrant("g1", "sub-1", store.FlowDevice, base)))
+	exp := base.Add(time.Hour)
+	const grace = time.Minute
+	must(t, s.CreateRefreshToken(ctx, refreshToken("rt1", "g1", exp)))
+	rotate := func(old, next string, at time.Time) error {
+		rt := refreshToken(next, "", exp)
+		rt.CreatedAt = at
+		return s.RotateRefreshToken(ctx, old, rt, accessToken("at-"+next, "", exp), grace)
+	}
+	t1 := base.Add(time.Minute)
+	must(t, rotate("rt1", "rt2", t1)) // the answer carrying rt2 is lost
+	got, err := s.RefreshTokenByToken(ctx, "rt1", t1.Add(10*time.Second), grace)
+	must(t, err)
+	if got.GrantID != "g1" {
+		t.Errorf("rt1 in grace = %+v", got)
+	}
+	must(t, rotate("rt1", "rt3", t1.Add(10*time.Second)))
+	_, err = s.RefreshTokenByToken(ctx, "rt2", t1.Add(11*time.Second), grace)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.AccessTokenByID(ctx, "at-rt2", t1.Add(11*time.Second))
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.AccessTokenByID(ctx, "at-rt3", t1.Add(11*time.Second))
+	must(t, err)
+
+	// The device uses rt3: it got that answer, so rt1 is now plain reuse.
+	must(t, rotate("rt3", "rt4", t1.Add(20*time.Second)))
+	got, err = s.RefreshTokenByToken(ctx, "rt1", t1.Add(30*time.Second), grace)
+	wantErr(t, err, store.ErrRefreshReused)
+	if got.GrantID != "g1" || got.ClientID != tvClient {
+		t.Errorf("reuse did not return the token's record for the log: %+v", got)
+	}
+	_, err = s.GrantByID(ctx, "", "g1")
+	wantErr(t, err, store.ErrNotFound)
+}
+
+// testRefreshGraceEnds: after the grace period a rotated token is reuse, even when its
+// successor was never used, and the link is revoked.
+func testRefreshGraceEnds(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateGrant(ctx, newGrant("g1", "sub-1", store.FlowDevice, base)))
+	exp := base.Add(time.Hour)
+	const grace = time.Minute
+	must(t, s.CreateRefreshToken(ctx, refreshToken("rt1", "g1", exp)))
+	next := refreshToken("rt2", "", exp)
+	next.CreatedAt = base
+	must(t, s.RotateRefreshToken(ctx, "rt1", next, accessToken("at2", "", exp), grace))
+	late := refreshToken("rt3", "", exp)
+	late.CreatedAt = base.Add(grace)
+	err := s.RotateRefreshToken(ctx, "rt1", late, accessToken("at3", "", exp), grace)
+	wantErr(t, err, store.ErrRefreshReused)
+	_, err = s.GrantByID(ctx, "", "g1")
+	wantErr(t, err, store.ErrNotFound)
 }
