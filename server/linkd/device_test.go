@@ -17,6 +17,7 @@ import (
 	"github.com/linkdesk/linkdesk/server/accounts"
 	"github.com/linkdesk/linkdesk/server/linkd"
 	"github.com/linkdesk/linkdesk/server/linkd/linkdtest"
+	"github.com/linkdesk/linkdesk/server/provider"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -62,7 +63,8 @@ func tokenRequest(t *testing.T, in *linkdtest.Instance, clientID, deviceCode str
 }
 
 func TestDeviceFlowWithXOAuth2(t *testing.T) {
-	in := linkdtest.Start(t, linkdtest.Options{Dev: true})
+	clock := linkdtest.NewClock(time.Time{})
+	in := linkdtest.Start(t, linkdtest.Options{Dev: true, Clock: clock})
 	alice := in.CreateUser(t, "alice", "pw")
 	ctx := in.Context(context.Background())
 	conf := deviceConfig(in, linkd.DemoClientID)
@@ -106,7 +108,8 @@ func TestDeviceFlowWithXOAuth2(t *testing.T) {
 		t.Fatal("no refresh token with offline_access")
 	}
 
-	// The code is single use.
+	// The code is single use once the lost-answer window is over.
+	clock.Advance(provider.DefaultLostAnswerWindow)
 	if got := tokenRequest(t, in, linkd.DemoClientID, da.DeviceCode); got != "access_denied" {
 		t.Fatalf("second redemption answered %q", got)
 	}
@@ -123,6 +126,7 @@ func TestDeviceFlowWithXOAuth2(t *testing.T) {
 	if _, err := in.Server.Provider().VerifyAccessToken(context.Background(), next.AccessToken); err != nil {
 		t.Fatalf("refreshed access token: %v", err)
 	}
+	clock.Advance(provider.DefaultLostAnswerWindow) // past the grace for a lost answer
 	_, err = conf.TokenSource(ctx, &oauth2.Token{RefreshToken: old}).Token()
 	if oauthErrorCode(err) != "invalid_grant" {
 		t.Fatalf("reused refresh token: %v", err)

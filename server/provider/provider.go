@@ -7,6 +7,7 @@
 package provider
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -142,34 +144,66 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+DeviceAuthorizationPath, p.deviceAuthorization)
-	mux.Handle("POST /oauth/token", p.checkDeviceClientAuth(o))
+	mux.Handle("POST /oauth/token", p.tokenEndpoint(o))
 	mux.Handle("/", o)
 	p.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := withGrantHolder(r.Context())
-		ctx = context.WithValue(ctx, ipKey{}, p.cfg.ClientIP(r))
+		ctx := context.WithValue(r.Context(), ipKey{}, p.cfg.ClientIP(r))
 		mux.ServeHTTP(w, r.WithContext(ctx))
 	})
 	return p, nil
 }
 
-// checkDeviceClientAuth refuses a device-code token request of a confidential client
-// that carries no credentials before zitadel sees it: zitadel checks client
-// authentication only after reading (and, when approved, consuming) the device code,
-// so such a request would burn an approved code.
-func (p *Provider) checkDeviceClientAuth(next http.Handler) http.Handler {
+// tokenEndpoint serves the device_code grant itself (deviceToken) and hands every other
+// grant to zitadel. A storage fault there must not read as a final answer: zitadel turns
+// any failed refresh-token lookup into invalid_grant, which ends a device's link, so
+// such an answer (marked by the storage through the request's context), and any
+// server_error, goes out as 503 with Retry-After instead; the client keeps its tokens
+// and tries again.
+func (p *Provider) tokenEndpoint(zitadel http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err == nil && r.PostForm.Get("grant_type") == string(oidc.GrantTypeDeviceCode) {
-			_, _, basic := r.BasicAuth()
-			if !basic && r.PostForm.Get("client_secret") == "" {
-				if c, err := p.storage.clientByID(r.Context(), r.PostForm.Get("client_id")); err == nil && op.IsConfidentialType(c) {
-					op.RequestError(w, r, oidc.ErrInvalidClient().WithDescription("confidential client requires authentication"), p.log)
-					return
-				}
-			}
+			p.deviceToken(w, r)
+			return
 		}
-		next.ServeHTTP(w, r)
+		fault := new(atomic.Bool)
+		buf := &bufferedAnswer{header: make(http.Header), status: http.StatusOK}
+		zitadel.ServeHTTP(buf, r.WithContext(context.WithValue(r.Context(), storeFaultKey{}, fault)))
+		if fault.Load() || buf.status == http.StatusInternalServerError {
+			w.Header().Set("Retry-After", "5")
+			w.Header().Set("Cache-Control", "no-store")
+			writeJSON(w, http.StatusServiceUnavailable, oidc.ErrServerError().
+				WithDescription("linkd could not read or save just now; try again in a moment"))
+			return
+		}
+		for k, v := range buf.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(buf.status)
+		w.Write(buf.body.Bytes())
 	})
 }
+
+// storeFaultKey marks, in a token request's context, a flag the storage sets when a
+// storage fault (not the token itself) made the request fail.
+type storeFaultKey struct{}
+
+// markStoreFault records on ctx's request that a storage fault made it fail.
+func markStoreFault(ctx context.Context) {
+	if f, ok := ctx.Value(storeFaultKey{}).(*atomic.Bool); ok {
+		f.Store(true)
+	}
+}
+
+// bufferedAnswer holds zitadel's token answer until tokenEndpoint has decided to send it.
+type bufferedAnswer struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedAnswer) Header() http.Header         { return b.header }
+func (b *bufferedAnswer) WriteHeader(status int)      { b.status = status }
+func (b *bufferedAnswer) Write(p []byte) (int, error) { return b.body.Write(p) }
 
 // Handler serves the provider's endpoints (discovery, authorize, token, userinfo,
 // introspection, revocation, keys, device authorization); mount it at "/". /login is served by

@@ -286,40 +286,10 @@ func (r *refreshRequest) GetScopes() []string         { return r.current }
 func (r *refreshRequest) GetSubject() string          { return r.Subject }
 func (r *refreshRequest) SetCurrentScopes(s []string) { r.current = s }
 
-// grantHolder carries the grant of a just-consumed device authorization from
-// GetDeviceAuthorizatonState to the token-creation call of the same request, which
-// zitadel gives only a *op.DeviceAuthorizationState.
-type grantHolder struct {
-	mu      sync.Mutex
-	grantID string
-}
-
-type holderKey struct{}
-
-func withGrantHolder(ctx context.Context) context.Context {
-	return context.WithValue(ctx, holderKey{}, &grantHolder{})
-}
-
-func holderFrom(ctx context.Context) *grantHolder {
-	h, _ := ctx.Value(holderKey{}).(*grantHolder)
-	return h
-}
-
 // grantFor finds (or, for a redeemed sign-in code, creates) the grant the new tokens
-// belong to.
+// belong to. Device-code grants never get here: Provider.deviceToken serves them.
 func (s *storage) grantFor(ctx context.Context, req op.TokenRequest) (grantID, clientID string, authTime time.Time, amr []string, err error) {
 	switch r := req.(type) {
-	case *op.DeviceAuthorizationState:
-		h := holderFrom(ctx)
-		if h == nil {
-			return "", "", time.Time{}, nil, errors.New("provider: device token request without grant")
-		}
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		if h.grantID == "" {
-			return "", "", time.Time{}, nil, errors.New("provider: device token request without grant")
-		}
-		return h.grantID, r.ClientID, r.AuthTime, r.AMR, nil
 	case *authRequest:
 		c, err := s.clientByID(ctx, r.ClientID)
 		if err != nil {
@@ -369,14 +339,15 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 		ExpiresAt: now.Add(s.cfg.RefreshTokenLifetime)}
 	if rr, ok := req.(*refreshRequest); ok && current != "" {
 		next.Scopes = rr.Scopes // a narrower request narrows the access token, not the grant
-		if err := s.store.RotateRefreshToken(ctx, current, next, at); err != nil {
+		if err := s.store.RotateRefreshToken(ctx, current, next, at, s.cfg.LostAnswerWindow); err != nil {
 			if errors.Is(err, store.ErrRefreshReused) {
-				s.log.Warn("refresh token reused; link revoked", "grant", grantID, "client", clientID)
+				s.logReuse(rr.RefreshToken)
 			}
 			if errors.Is(err, store.ErrRefreshReused) || errors.Is(err, store.ErrNotFound) {
 				return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token is no longer valid")
 			}
-			return "", "", time.Time{}, err
+			markStoreFault(ctx)
+			return "", "", time.Time{}, unavailable(err)
 		}
 	} else {
 		if err := s.store.CreateAccessToken(ctx, at); err != nil {
@@ -393,20 +364,39 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 }
 
 func (s *storage) TokenRequestByRefreshToken(ctx context.Context, token string) (op.RefreshTokenRequest, error) {
-	rt, err := s.store.RefreshTokenByToken(ctx, token, s.now())
-	if errors.Is(err, store.ErrRefreshReused) {
-		s.log.Warn("refresh token reused; link revoked", "client", rt.ClientID)
-	}
-	if err != nil {
+	rt, err := s.store.RefreshTokenByToken(ctx, token, s.now(), s.cfg.LostAnswerWindow)
+	switch {
+	case errors.Is(err, store.ErrRefreshReused):
+		s.logReuse(rt)
 		return nil, op.ErrInvalidRefreshToken
+	case errors.Is(err, store.ErrNotFound):
+		return nil, op.ErrInvalidRefreshToken
+	case err != nil:
+		// Not a final answer: the device keeps its refresh token and tries again.
+		markStoreFault(ctx)
+		return nil, unavailable(err)
 	}
 	return &refreshRequest{RefreshToken: rt, current: rt.Scopes}, nil
+}
+
+// logReuse warns that a rotated refresh token came back after its successor was used
+// (or after the grace period): a sign the token was copied, so the link is gone.
+func (s *storage) logReuse(rt store.RefreshToken) {
+	s.log.Warn("refresh token reused; link revoked", "client", rt.ClientID, "link", rt.GrantID, "subject", rt.Subject)
+}
+
+// unavailable turns a storage fault on the token endpoint into server_error (which
+// tokenEndpoint sends as 503 with Retry-After), leaving the caller's refresh token
+// untouched, instead of an invalid_grant that would end the link.
+func unavailable(err error) error {
+	return oidc.ErrServerError().WithParent(err).
+		WithDescription("linkd could not read or save just now; try again in a moment")
 }
 
 func (s *storage) TerminateSession(context.Context, string, string) error { return nil }
 
 func (s *storage) GetRefreshTokenInfo(ctx context.Context, clientID, token string) (string, string, error) {
-	rt, err := s.store.RefreshTokenByToken(ctx, token, s.now())
+	rt, err := s.store.RefreshTokenByToken(ctx, token, s.now(), s.cfg.LostAnswerWindow)
 	if err != nil || rt.ClientID != clientID {
 		return "", "", op.ErrInvalidRefreshToken
 	}
@@ -418,7 +408,7 @@ func (s *storage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID s
 		// A device giving up its link (a kiosk's "Unlink this display"): unlink it as
 		// the account would, so it is logged and the account's screens hear of it.
 		if s.cfg.Links != nil {
-			if r, err := s.store.RefreshTokenByToken(ctx, rt, s.now()); err == nil && r.ClientID == clientID {
+			if r, err := s.store.RefreshTokenByToken(ctx, rt, s.now(), s.cfg.LostAnswerWindow); err == nil && r.ClientID == clientID {
 				_, err := s.cfg.Links.UnlinkSelf(ctx, clientID, r.Subject, r.GrantID)
 				if err == nil {
 					return nil
@@ -549,66 +539,9 @@ func (s *storage) StoreDeviceAuthorization(ctx context.Context, clientID, device
 	return err
 }
 
-// errSlowDown makes zitadel answer slow_down (it maps context.DeadlineExceeded so).
-var errSlowDown = fmt.Errorf("provider: polling too fast: %w", context.DeadlineExceeded)
-
-func (s *storage) GetDeviceAuthorizatonState(ctx context.Context, clientID, deviceCode string) (*op.DeviceAuthorizationState, error) {
-	now := s.now()
-	res, err := s.store.PollDeviceAuth(ctx, clientID, deviceCode, now)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, err // access_denied: not a code of this client
-	}
-	if err != nil {
-		// A storage hiccup must never make a device give up: answer slow_down.
-		s.log.Warn("device poll failed; answering slow_down", "client", clientID, "err", err)
-		return nil, fmt.Errorf("provider: poll: %w (%w)", context.DeadlineExceeded, err)
-	}
-	d := res.Auth
-	// Only a pending, unexpired request answers slow_down: final answers (expired,
-	// denied, used, tokens) are given whatever the pace.
-	if res.SlowDown && d.State == store.DeviceAuthPending && now.Before(d.ExpiresAt) {
-		return nil, errSlowDown
-	}
-	// zitadel judges expiry against the real time.Now; hand it our clock's verdict as
-	// a time that real clock reads the same way (the same time left), so an injected
-	// clock (tests) decides expired_token.
-	expires := time.Time{} // long past
-	if now.Before(d.ExpiresAt) {
-		expires = time.Now().Add(d.ExpiresAt.Sub(now))
-	}
-	st := &op.DeviceAuthorizationState{ClientID: clientID, Scopes: d.Scopes, Expires: expires,
-		Subject: d.Subject, AuthTime: d.AuthTime, AMR: []string{"pwd"}}
-	switch d.State {
-	case store.DeviceAuthPending:
-		return st, nil
-	case store.DeviceAuthDenied:
-		st.Denied = true
-		return st, nil
-	case store.DeviceAuthConsumed:
-		return nil, store.ErrAlreadyUsed // access_denied: the code is single use
-	case store.DeviceAuthApproved:
-		got, err := s.store.ConsumeDeviceAuth(ctx, clientID, deviceCode)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			st.Denied = true // unlinked before the device collected its tokens
-			return st, nil
-		case errors.Is(err, store.ErrAlreadyUsed):
-			return nil, err
-		case err != nil:
-			s.log.Warn("device consume failed; answering slow_down", "client", clientID, "err", err)
-			return nil, fmt.Errorf("provider: consume: %w (%w)", context.DeadlineExceeded, err)
-		}
-		h := holderFrom(ctx)
-		if h == nil {
-			return nil, errors.New("provider: token request outside the provider handler")
-		}
-		h.mu.Lock()
-		h.grantID = got.GrantID
-		h.mu.Unlock()
-		st.Done = true
-		st.Subject, st.AuthTime, st.Scopes = got.Subject, got.AuthTime, got.Scopes
-		st.Expires = now.Add(time.Minute)
-		return st, nil
-	}
-	return nil, fmt.Errorf("provider: unknown device state %q", d.State)
+// GetDeviceAuthorizatonState is part of zitadel's device storage, whose presence
+// turns the device flow on; linkd serves the device_code grant itself
+// (Provider.deviceToken), so zitadel never reaches this.
+func (s *storage) GetDeviceAuthorizatonState(context.Context, string, string) (*op.DeviceAuthorizationState, error) {
+	return nil, errors.New("provider: device token requests are served by Provider.deviceToken")
 }

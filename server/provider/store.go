@@ -20,7 +20,7 @@ type Store interface {
 	// The device flow, from the device's side.
 	CreateDeviceAuth(ctx context.Context, d store.DeviceAuth) error
 	PollDeviceAuth(ctx context.Context, clientID, deviceCode string, now time.Time) (store.PollResult, error)
-	ConsumeDeviceAuth(ctx context.Context, clientID, deviceCode string) (store.DeviceAuth, error)
+	CollectDeviceTokens(ctx context.Context, clientID, deviceCode string, tokens store.DeviceTokens, ip string, now time.Time, window time.Duration) (store.DeviceAuth, error)
 
 	// Authorization-code sign-ins of the app.
 	CreateAuthRequest(ctx context.Context, a store.AuthRequest) error
@@ -37,8 +37,8 @@ type Store interface {
 	AccessTokenByID(ctx context.Context, id string, now time.Time) (store.AccessToken, error)
 	DeleteAccessToken(ctx context.Context, id string) error
 	CreateRefreshToken(ctx context.Context, t store.RefreshToken) error
-	RefreshTokenByToken(ctx context.Context, token string, now time.Time) (store.RefreshToken, error)
-	RotateRefreshToken(ctx context.Context, old string, next store.RefreshToken, access store.AccessToken) error
+	RefreshTokenByToken(ctx context.Context, token string, now time.Time, grace time.Duration) (store.RefreshToken, error)
+	RotateRefreshToken(ctx context.Context, old string, next store.RefreshToken, access store.AccessToken, grace time.Duration) error
 	RevokeRefreshToken(ctx context.Context, token string) error
 
 	// Signing keys.

@@ -1,0 +1,186 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/linkdesk/linkdesk/server/store"
+)
+
+// deviceToken serves the device_code grant of the token endpoint (RFC 8628 §3.4) in
+// place of zitadel's, so that:
+//   - collecting the tokens is one store transaction (CollectDeviceTokens): the code is
+//     consumed and the tokens exist, or neither;
+//   - a device that repeats the request within LostAnswerWindow after an answer it
+//     never received gets a working answer again;
+//   - every storage fault answers slow_down: the device keeps polling and links once
+//     the store is back, where server_error would make an RFC 8628 client give up;
+//   - routine answers (authorization_pending, slow_down) are not logged per request.
+//
+// The client is authenticated before the device code is looked at, so a request
+// without the credentials of a confidential client never burns an approved code.
+func (p *Provider) deviceToken(w http.ResponseWriter, r *http.Request) {
+	ctx := op.ContextWithIssuer(r.Context(), p.cfg.Issuer)
+	r = r.WithContext(ctx)
+	clientID, authenticated, err := op.ClientIDFromRequest(r, p.op)
+	if err != nil {
+		p.tokenFault(w, r, "", err)
+		return
+	}
+	c, err := p.storage.clientByID(ctx, clientID)
+	if err != nil {
+		p.tokenFault(w, r, clientID, err)
+		return
+	}
+	if !op.ValidateGrantType(c, oidc.GrantTypeDeviceCode) {
+		writeTokenError(w, oidc.ErrUnauthorizedClient().WithDescription("client may not use the device code grant"))
+		return
+	}
+	if op.IsConfidentialType(c) && !authenticated && r.PostForm.Get("client_secret") != "" {
+		// client_secret in the body (RFC 6749 §2.3.1), as x/oauth2 sends it by default.
+		if err := p.storage.AuthorizeClientIDSecret(ctx, clientID, r.PostForm.Get("client_secret")); err != nil {
+			p.tokenFault(w, r, clientID, err)
+			return
+		}
+		authenticated = true
+	}
+	if op.IsConfidentialType(c) && !authenticated {
+		writeTokenError(w, oidc.ErrInvalidClient().WithDescription("confidential client requires authentication"))
+		return
+	}
+	deviceCode := r.PostForm.Get("device_code")
+	if deviceCode == "" {
+		writeTokenError(w, oidc.ErrInvalidRequest().WithDescription("device_code is required"))
+		return
+	}
+
+	now := p.cfg.Now()
+	res, err := p.cfg.Store.PollDeviceAuth(ctx, clientID, deviceCode, now)
+	if errors.Is(err, store.ErrNotFound) {
+		writeTokenError(w, oidc.ErrAccessDenied().WithDescription("unknown device code"))
+		return
+	}
+	if err != nil {
+		p.tokenFault(w, r, clientID, err)
+		return
+	}
+	d := res.Auth
+	switch d.State {
+	case store.DeviceAuthPending:
+		// Only a pending request is paced: final answers are given whatever the pace.
+		switch {
+		case !now.Before(d.ExpiresAt):
+			writeTokenError(w, oidc.ErrExpiredDeviceCode())
+		case res.SlowDown:
+			writeTokenError(w, oidc.ErrSlowDown())
+		default:
+			writeTokenError(w, oidc.ErrAuthorizationPending())
+		}
+	case store.DeviceAuthDenied:
+		writeTokenError(w, oidc.ErrAccessDenied())
+	case store.DeviceAuthConsumed:
+		if d.CollectedAt.IsZero() || now.Sub(d.CollectedAt) >= p.cfg.LostAnswerWindow {
+			writeTokenError(w, oidc.ErrAccessDenied().WithDescription("the device code was already used"))
+			return
+		}
+		p.collect(w, r, c, deviceCode, d, now)
+	case store.DeviceAuthApproved:
+		p.collect(w, r, c, deviceCode, d, now)
+	default:
+		p.tokenFault(w, r, clientID, errors.New("provider: unknown device authorization state "+string(d.State)))
+	}
+}
+
+// collect builds the whole answer for an approved (or, within the lost-answer window,
+// already collected) device code first, then stores its tokens in one transaction and
+// only then answers: a crash at any point leaves either no tokens or tokens the device
+// can collect again.
+func (p *Provider) collect(w http.ResponseWriter, r *http.Request, c *client, deviceCode string, d store.DeviceAuth, now time.Time) {
+	ctx := r.Context()
+	clientID := c.GetID()
+	at := p.storage.newAccess("", d.Subject, clientID, d.Scopes)
+	var rt store.RefreshToken
+	if slices.Contains(d.Scopes, oidc.ScopeOfflineAccess) && op.ValidateGrantType(c, oidc.GrantTypeRefreshToken) {
+		rt = store.RefreshToken{Token: randomToken(32), ClientID: clientID, Scopes: d.Scopes,
+			AMR: deviceAMR, CreatedAt: now, ExpiresAt: now.Add(p.cfg.RefreshTokenLifetime)}
+	}
+	access, err := op.CreateBearerToken(at.ID, d.Subject, p.op.Crypto())
+	if err != nil {
+		p.tokenFault(w, r, clientID, err)
+		return
+	}
+	resp := oidc.AccessTokenResponse{AccessToken: access, RefreshToken: rt.Token, TokenType: oidc.BearerToken,
+		ExpiresIn: uint64(p.cfg.AccessTokenLifetime.Seconds()), Scope: d.Scopes}
+	if slices.Contains(d.Scopes, oidc.ScopeOpenID) {
+		req := &op.DeviceAuthorizationState{ClientID: clientID, Scopes: d.Scopes, Subject: d.Subject,
+			AuthTime: d.AuthTime, AMR: deviceAMR, Done: true}
+		if resp.IDToken, err = op.CreateIDToken(ctx, p.cfg.Issuer, req, c.IDTokenLifetime(), access, "", p.storage, c); err != nil {
+			p.tokenFault(w, r, clientID, err)
+			return
+		}
+	}
+	got, err := p.cfg.Store.CollectDeviceTokens(ctx, clientID, deviceCode, store.DeviceTokens{Access: at, Refresh: rt},
+		p.cfg.ClientIP(r), now, p.cfg.LostAnswerWindow)
+	switch {
+	case errors.Is(err, store.ErrAlreadyUsed):
+		writeTokenError(w, oidc.ErrAccessDenied().WithDescription("the device code was already used"))
+		return
+	case errors.Is(err, store.ErrNotFound):
+		// Unlinked before the device collected its tokens.
+		writeTokenError(w, oidc.ErrAccessDenied())
+		return
+	case err != nil:
+		p.tokenFault(w, r, clientID, err)
+		return
+	}
+	if !got.CollectedAt.Equal(now) {
+		p.log.Info("device collected its tokens again after a lost answer; the earlier ones are revoked",
+			"client", clientID, "link", got.GrantID, "first", got.CollectedAt)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// deviceAMR is what a device-flow grant's tokens say about the approval: a password
+// sign-in of the approver.
+var deviceAMR = []string{"pwd"}
+
+// tokenFault answers a device-token request that failed for a reason of its own: an
+// OAuth error (a bad client) as such, anything else, a storage fault above all, as
+// slow_down, so the device keeps its code and polls again.
+func (p *Provider) tokenFault(w http.ResponseWriter, r *http.Request, clientID string, err error) {
+	var oe *oidc.Error
+	if errors.As(err, &oe) && oe.ErrorType != oidc.ServerError {
+		writeTokenError(w, oe)
+		return
+	}
+	if !errors.Is(err, context.Canceled) {
+		p.log.Debug("device token request failed; answering slow_down", "client", clientID, "err", err)
+	}
+	writeTokenError(w, oidc.ErrSlowDown().WithDescription("linkd is busy; poll again more slowly"))
+}
+
+// writeTokenError writes an RFC 6749 §5.2 error answer: 401 for invalid_client, 400
+// for everything else (authorization_pending and slow_down included).
+func writeTokenError(w http.ResponseWriter, e *oidc.Error) {
+	status := http.StatusBadRequest
+	if e.ErrorType == oidc.InvalidClient {
+		status = http.StatusUnauthorized
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, status, e)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
