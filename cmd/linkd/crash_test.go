@@ -52,6 +52,9 @@ type crashRig struct {
 	app      *oauth2.Token
 	kiosk    *oauth2.Config
 	userinfo string
+
+	reapproved  atomic.Int64 // approvals asked again after a broken connection
+	alreadyUsed atomic.Int64 // of those, answered "already used": committed before the kill
 }
 
 func newCrashRig(t *testing.T) *crashRig {
@@ -155,11 +158,15 @@ func (r *crashRig) approveRetrying(d *crashDevice) bool {
 				r.t.Errorf("approve %s: %v", d.name, err)
 				return false
 			}
+			if !retried {
+				r.reapproved.Add(1)
+			}
 			retried = true
 		case status == http.StatusOK:
 			d.acked = true
 			return true
 		case status == http.StatusConflict && code == devices.CodeAlreadyUsed && retried:
+			r.alreadyUsed.Add(1)
 			d.acked = true
 			return true
 		default:
@@ -350,8 +357,9 @@ func (r *crashRig) verify(label string, devs []*crashDevice) {
 	for _, d := range devs {
 		retries += d.retries
 	}
-	t.Logf("%s: acknowledged %d, linked %d, lost %d, doubled %d (listed without working tokens %d, holding tokens but unlisted %d, never seen %d; reconnections %d)",
-		label, c.acknowledged, c.linked, c.lost, c.doubled, c.phantom, c.unlisted, c.unseen, retries)
+	t.Logf("%s: acknowledged %d, linked %d, lost %d, doubled %d (listed without working tokens %d, holding tokens but unlisted %d, never seen %d; "+
+		"device reconnections %d; approvals asked again %d, of them already used %d)",
+		label, c.acknowledged, c.linked, c.lost, c.doubled, c.phantom, c.unlisted, c.unseen, retries, r.reapproved.Load(), r.alreadyUsed.Load())
 	reasons := make([]string, 0, len(why))
 	for k, n := range why {
 		reasons = append(reasons, fmt.Sprintf("%d× %s", n, k))

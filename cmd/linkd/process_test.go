@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -135,7 +134,6 @@ func (p *linkdProcess) Kill() {
 	p.mu.Unlock()
 	cmd.Process.Kill()
 	<-exited
-	fmt.Fprintf(&p.logs, "--- killed with SIGKILL ---\n")
 }
 
 // Restart starts linkd again on the same data directory and port.
@@ -158,17 +156,28 @@ func (p *linkdProcess) WaitUp(ctx context.Context) error {
 	}
 }
 
-// logWarnings logs linkd's warnings and errors (at most 60 lines) for a failed test.
+// logWarnings logs linkd's distinct warnings and errors, with how often each came
+// (timestamps left out), for a failed test.
 func (p *linkdProcess) logWarnings() {
-	n := 0
+	var order []string
+	seen := map[string]int{}
 	for _, line := range strings.Split(p.logs.String(), "\n") {
-		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") || strings.HasPrefix(line, "---") {
-			if n++; n > 60 {
-				p.t.Log("linkd: … more warnings left out")
-				return
-			}
-			p.t.Log("linkd:", line)
+		if !strings.Contains(line, "level=WARN") && !strings.Contains(line, "level=ERROR") {
+			continue
 		}
+		if i := strings.Index(line, "level="); i > 0 {
+			line = line[i:]
+		}
+		if seen[line]++; seen[line] == 1 {
+			order = append(order, line)
+		}
+	}
+	for i, line := range order {
+		if i == 40 {
+			p.t.Logf("linkd: … %d more kinds of warning left out", len(order)-i)
+			break
+		}
+		p.t.Logf("linkd (%d×): %s", seen[line], line)
 	}
 }
 
