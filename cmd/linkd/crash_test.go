@@ -32,7 +32,7 @@ import (
 )
 
 const (
-	crashDevices  = 36 // devices per run
+	crashDevices  = 30 // devices per run
 	crashRefresh  = 4  // refreshes per device in the refresh scenario
 	crashApprover = 6  // concurrent approvers: at most this many "already used" answers, under the lookup limit
 	crashRetries  = 20 // reconnections a client tries before the test calls it stuck
