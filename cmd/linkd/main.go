@@ -2,6 +2,7 @@
 // authorization grant, the management API for the linkdesk app, and web pages.
 //
 //	linkd serve   --data DIR --addr 127.0.0.1:8443 [--issuer URL] [--tls-cert F --tls-key F] [--dev] [--db sqlite:PATH] [--code-lifetime 10m]
+//	              [--poll-interval 5s] [--lost-answer-window 60s]
 //	linkd users add --username NAME [--display-name …] [--email …] --password-stdin
 //	linkd users list
 //	linkd users totp [--off] NAME
@@ -255,6 +256,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	keyFile := fs.String("tls-key", "", "TLS private key file (PEM) of --tls-cert")
 	dev := fs.Bool("dev", false, "also seed the demo user demo (password demo) and the demo TV client demo-tv, for trying things out")
 	lifetime := fs.Duration("code-lifetime", 10*time.Minute, "how long a user code lives")
+	pollInterval := fs.Duration("poll-interval", 5*time.Second, "how often a device waiting for approval may ask for its tokens (whole seconds, 1s to 60s)")
+	lostAnswer := fs.Duration("lost-answer-window", time.Minute,
+		"how long a device may repeat a token request whose answer it never received (a crash, a dropped connection) and still get working tokens (up to 10m)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -266,6 +270,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *lifetime < time.Minute || *lifetime > 24*time.Hour {
 		return usageError{msg: "--code-lifetime must be between 1m and 24h"}
+	}
+	// RFC 8628 §3.2 gives the interval to devices in whole seconds.
+	if *pollInterval < time.Second || *pollInterval > time.Minute || *pollInterval%time.Second != 0 {
+		return usageError{msg: "--poll-interval must be a whole number of seconds between 1s and 60s", help: help(fs)}
+	}
+	if *lostAnswer <= 0 || *lostAnswer > 10*time.Minute {
+		return usageError{msg: "--lost-answer-window must be more than 0 and at most 10m", help: help(fs)}
 	}
 	host, _, err := net.SplitHostPort(*addr)
 	if err != nil {
@@ -311,7 +322,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("session key: %w", err)
 	}
 	srv, err := linkd.New(ctx, linkd.Config{Issuer: *issuer, Store: st, DeviceCodeLifetime: *lifetime,
-		Logger: logger, Dev: *dev, SessionKey: sessionKey})
+		PollInterval: *pollInterval, LostAnswerWindow: *lostAnswer, Logger: logger, Dev: *dev, SessionKey: sessionKey})
 	if err != nil {
 		return err
 	}

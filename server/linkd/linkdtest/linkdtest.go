@@ -41,6 +41,8 @@ type Options struct {
 	DeviceCodeLifetime time.Duration
 	// PollInterval is the devices' polling interval (default 1 s here).
 	PollInterval time.Duration
+	// LostAnswerWindow is linkd.Config.LostAnswerWindow (0: linkd's default).
+	LostAnswerWindow time.Duration
 	// Dev seeds the demo user and demo-tv client.
 	Dev bool
 	// WrapStore, if set, wraps the store linkd uses (for injecting failures); the
@@ -165,7 +167,8 @@ func Start(t testing.TB, opts Options) *Instance {
 		now = opts.Clock.Now
 	}
 	s, err := linkd.New(ctx, linkd.Config{Issuer: srv.URL, Store: used, Logger: opts.Logger,
-		DeviceCodeLifetime: opts.DeviceCodeLifetime, PollInterval: opts.PollInterval, Dev: opts.Dev, Now: now})
+		DeviceCodeLifetime: opts.DeviceCodeLifetime, PollInterval: opts.PollInterval,
+		LostAnswerWindow: opts.LostAnswerWindow, Dev: opts.Dev, Now: now})
 	if err != nil {
 		srv.Close()
 		db.Close()
@@ -202,11 +205,14 @@ func (in *Instance) Context(ctx context.Context) context.Context {
 }
 
 // Endpoint returns the instance's OAuth endpoints.
-func (in *Instance) Endpoint() oauth2.Endpoint {
+func (in *Instance) Endpoint() oauth2.Endpoint { return endpoint(in.URL) }
+
+// endpoint is the OAuth endpoints of the linkd at baseURL.
+func endpoint(baseURL string) oauth2.Endpoint {
 	return oauth2.Endpoint{
-		AuthURL:       in.URL + "/authorize",
-		TokenURL:      in.URL + "/oauth/token",
-		DeviceAuthURL: in.URL + "/device_authorization",
+		AuthURL:       baseURL + "/authorize",
+		TokenURL:      baseURL + "/oauth/token",
+		DeviceAuthURL: baseURL + "/device_authorization",
 		AuthStyle:     oauth2.AuthStyleInParams,
 	}
 }
@@ -257,7 +263,11 @@ func (in *Instance) AppTokenWithTOTP(t testing.TB, username, password, totpSecre
 
 // AppConfig is the oauth2 configuration of the linkdesk app against this instance.
 func (in *Instance) AppConfig(redirectURL string) *oauth2.Config {
-	return &oauth2.Config{ClientID: devices.AppClientID, Endpoint: in.Endpoint(), RedirectURL: redirectURL,
+	return appConfig(in.URL, redirectURL)
+}
+
+func appConfig(baseURL, redirectURL string) *oauth2.Config {
+	return &oauth2.Config{ClientID: devices.AppClientID, Endpoint: endpoint(baseURL), RedirectURL: redirectURL,
 		Scopes: []string{"openid", "profile", "email", "offline_access"}}
 }
 
@@ -268,19 +278,29 @@ func (in *Instance) Browser() *browsertest.Browser {
 }
 
 // SignIn runs the authorization-code flow with PKCE for the linkdesk client in a fresh
-// Browser: it fills in the login form (and the TOTP step when totpSecret is set, with
-// the code for the instance's time) and captures the loopback redirect without
-// listening on it. Errors describe what the pages said.
+// Browser, as SignInAt does, with the TOTP code for the instance's time.
 func (in *Instance) SignIn(ctx context.Context, username, password, totpSecret string) (*oauth2.Token, error) {
+	return SignInAt(ctx, in.URL, in.Client, in.Now, username, password, totpSecret)
+}
+
+// SignInAt signs in to the linkdesk client of the linkd at baseURL (any linkd, also one
+// running in another process) through client: a fresh scripted browser fills in the
+// login form (and the TOTP step when totpSecret is set, with the code for now(); nil
+// means time.Now), the loopback redirect is captured without listening on it, and the
+// code is exchanged with PKCE. Errors describe what the pages said.
+func SignInAt(ctx context.Context, baseURL string, client *http.Client, now func() time.Time, username, password, totpSecret string) (*oauth2.Token, error) {
 	const loopback = "127.0.0.1:49999"
-	conf := in.AppConfig("http://" + loopback + "/callback")
+	if now == nil {
+		now = time.Now
+	}
+	conf := appConfig(baseURL, "http://"+loopback+"/callback")
 	verifier := oauth2.GenerateVerifier()
 	state := oauth2.GenerateVerifier()
-	b := in.Browser()
+	b := browsertest.New(baseURL, client.Transport)
 	b.StopAt = func(u *url.URL) bool { return u.Host == loopback }
 	var otp func() (string, error)
 	if totpSecret != "" {
-		otp = func() (string, error) { return accounts.TOTPCode(totpSecret, in.Now()) }
+		otp = func() (string, error) { return accounts.TOTPCode(totpSecret, now()) }
 	}
 	p, err := b.SignIn(conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)), username, password, otp)
 	if err != nil {
@@ -297,7 +317,7 @@ func (in *Instance) SignIn(ctx context.Context, username, password, totpSecret s
 	if q.Get("state") != state || q.Get("code") == "" {
 		return nil, errors.New("callback without code or with the wrong state")
 	}
-	return conf.Exchange(in.Context(ctx), q.Get("code"), oauth2.VerifierOption(verifier))
+	return conf.Exchange(context.WithValue(ctx, oauth2.HTTPClient, client), q.Get("code"), oauth2.VerifierOption(verifier))
 }
 
 // Approve approves a pending user code (any format the person might type) for the
