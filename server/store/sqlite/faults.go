@@ -102,9 +102,10 @@ func kindOf(err error) faultKind {
 	return noFault
 }
 
-// relogAfter is how long after its ERROR line the same fault, back after writes had
-// worked again in between, is logged at WARN instead: a disk hovering at full while
-// space trickles back must not flood the log with ERROR lines.
+// relogAfter is how long after its ERROR line the same fault is not logged at ERROR
+// again: a disk hovering at full while space trickles back (writes failing and
+// working by turns) logs one ERROR, one WARN that it is full again and the first
+// recovery of each, not a line per flap.
 const relogAfter = 10 * time.Minute
 
 // faults remembers which operator-visible fault the writes are in, so a full disk or a
@@ -116,7 +117,9 @@ type faults struct {
 
 	mu       sync.Mutex
 	current  faultKind
+	announce bool // the current fault was logged, so its end is too
 	loggedAt map[faultKind]time.Time
+	warned   map[faultKind]bool // logged again at WARN since its ERROR
 }
 
 func (f *faults) logger() *slog.Logger {
@@ -127,7 +130,7 @@ func (f *faults) logger() *slog.Logger {
 }
 
 // failed notes a failed write; a disk-full or read-only fault that starts now is
-// logged.
+// logged at ERROR, or at WARN once when it comes back soon after its ERROR.
 func (f *faults) failed(err error) {
 	k := kindOf(err)
 	if k == noFault {
@@ -139,30 +142,34 @@ func (f *faults) failed(err error) {
 		return
 	}
 	f.current = k
-	now := time.Now()
-	dir := filepath.Dir(f.path)
+	if f.loggedAt == nil {
+		f.loggedAt, f.warned = map[faultKind]time.Time{}, map[faultKind]bool{}
+	}
 	var msg string
 	switch k {
 	case diskFull:
 		msg = "sqlite: the disk holding " + f.path + " is full: free space on it; until then devices are told to slow down, " +
 			"people are asked to try again in a moment, and nothing saved is lost"
 	case readOnly:
-		msg = "sqlite: " + f.path + " cannot be written (read-only file or directory " + dir + "): make both writable by " +
-			"the user linkd runs as; until then devices are told to slow down, people are asked to try again in a moment, " +
-			"and nothing saved is lost"
+		msg = "sqlite: " + f.path + " cannot be written (read-only file or directory " + filepath.Dir(f.path) + "): make both " +
+			"writable by the user linkd runs as; until then devices are told to slow down, people are asked to try again " +
+			"in a moment, and nothing saved is lost"
 	}
-	if f.loggedAt == nil {
-		f.loggedAt = map[faultKind]time.Time{}
-	}
-	if last, ok := f.loggedAt[k]; ok && now.Sub(last) < relogAfter {
+	now := time.Now()
+	last, ok := f.loggedAt[k]
+	switch {
+	case !ok || now.Sub(last) >= relogAfter:
+		f.loggedAt[k], f.warned[k], f.announce = now, false, true
+		f.logger().Error(msg, "err", err)
+	case !f.warned[k]:
+		f.warned[k], f.announce = true, true
 		f.logger().Warn(msg+" (again)", "err", err)
-		return
+	default:
+		f.announce = false
 	}
-	f.loggedAt[k] = now
-	f.logger().Error(msg, "err", err)
 }
 
-// committed notes a successful write: the end of a fault is logged once.
+// succeeded notes a successful write: the end of a logged fault is logged once.
 func (f *faults) succeeded() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -170,5 +177,7 @@ func (f *faults) succeeded() {
 		return
 	}
 	f.current = noFault
-	f.logger().Info("sqlite: writes to " + f.path + " work again")
+	if f.announce {
+		f.logger().Info("sqlite: writes to " + f.path + " work again")
+	}
 }

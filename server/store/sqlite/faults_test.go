@@ -118,6 +118,27 @@ func TestDiskFullLoggedOnce(t *testing.T) {
 	if n := log.lines("ERROR", "is full"); n != 1 {
 		t.Fatalf("disk-full ERROR lines = %d, want still 1", n)
 	}
+
+	// Space trickling back: full and working by turns. One WARN and one more INFO,
+	// then silence, however often it flaps.
+	for flap := range 3 {
+		if err := db.write.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.write.ExecContext(ctx, `PRAGMA max_page_count = `+strconv.Itoa(pages)); err != nil {
+			t.Fatal(err)
+		}
+		wantUnavailable(t, writeFailure(db, big+"flap"+strconv.Itoa(flap)), sqlite3.SQLITE_FULL)
+		if _, err := db.write.ExecContext(ctx, `PRAGMA max_page_count = 1000000`); err != nil {
+			t.Fatal(err)
+		}
+		if err := writeFailure(db, big+"flap"+strconv.Itoa(flap)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e, w, i := log.lines("ERROR", "is full"), log.lines("WARN", "is full"), log.lines("INFO", "work again"); e != 1 || w != 1 || i != 2 {
+		t.Fatalf("after 3 flaps: %d ERROR, %d WARN, %d INFO lines; want 1, 1 and 2:\n%s", e, w, i, log.b.String())
+	}
 }
 
 // TestReadOnlyLoggedOnce makes the writer read-only: writes wrap store.ErrUnavailable
