@@ -22,7 +22,7 @@ type APIError struct {
 	Code       string
 	Title      string
 	Detail     string
-	RetryAfter time.Duration // from Retry-After, for rate_limited
+	RetryAfter time.Duration // from Retry-After: rate_limited (429) and unavailable (503)
 }
 
 func (e *APIError) Error() string {
@@ -100,6 +100,8 @@ func codeForStatus(status int) string {
 		return CodeNotFound
 	case status == http.StatusTooManyRequests:
 		return CodeRateLimited
+	case status == http.StatusServiceUnavailable:
+		return CodeUnavailable
 	case status >= 500:
 		return CodeInternal
 	}

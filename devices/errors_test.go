@@ -22,6 +22,17 @@ func TestProblemFromResponse(t *testing.T) {
 			t.Errorf("status %d: %+v", status, e)
 		}
 	}
+	// linkd's storage fault: the code and the wait both reach the caller.
+	e = problemFromResponse(&http.Response{StatusCode: 503, Header: http.Header{"Retry-After": {"5"}}},
+		[]byte(`{"type":"about:blank","title":"Service unavailable","status":503,"code":"unavailable","detail":"nothing was changed"}`))
+	if e.Code != CodeUnavailable || e.RetryAfter != 5*time.Second || !e.ServerFault() {
+		t.Errorf("503 unavailable: %+v", e)
+	}
+	// A proxy's 503 without a problem body reads the same way.
+	e = problemFromResponse(&http.Response{StatusCode: 503, Header: http.Header{"Retry-After": {"30"}}}, []byte("<html>Service Unavailable</html>"))
+	if e.Code != CodeUnavailable || e.RetryAfter != 30*time.Second {
+		t.Errorf("bare 503: %+v", e)
+	}
 	if !(&APIError{Status: 503}).ServerFault() || (&APIError{Status: 404}).ServerFault() {
 		t.Error("ServerFault wrong")
 	}

@@ -27,6 +27,9 @@ func TestExplain(t *testing.T) {
 		{fmt.Errorf("lookup: %w", &devices.APIError{Status: 410, Code: devices.CodeExpiredCode}), "Get a new code on your device"},
 		{&devices.APIError{Status: 429, Code: devices.CodeRateLimited, RetryAfter: time.Second}, "Wait 1 second"},
 		{&devices.APIError{Status: 502, Code: devices.CodeInternal}, "has a problem right now"},
+		// linkd's disk is full or its database busy: nothing was saved, and it passes.
+		{fmt.Errorf("approve: %w", &devices.APIError{Status: 503, Code: devices.CodeUnavailable, RetryAfter: 5 * time.Second}),
+			"Linkdesk's service couldn't save that just now. Nothing changed — try again in a moment."},
 		{&devices.NetworkError{Op: "GET /api/v1/devices", Err: &net.OpError{Op: "dial", Err: errors.New("refused")}}, "Can't reach the Linkdesk service."},
 		// Which side is down is said when the typed error tells.
 		{&devices.NetworkError{Op: "GET /api/v1/devices", Err: &url.Error{Op: "Get", URL: "https://link.example.com/api/v1/devices",

@@ -160,6 +160,12 @@ func (s *server) accessToken(w http.ResponseWriter, r *http.Request, missing str
 		return store.AccessToken{}, false
 	}
 	at, err := s.cfg.Verifier.VerifyAccessToken(r.Context(), tok)
+	if errors.Is(err, store.ErrUnavailable) {
+		// The token could not be checked, which says nothing about the token: the
+		// caller must not sign out over it.
+		s.unavailable(w, r, "verify access token", err)
+		return store.AccessToken{}, false
+	}
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="linkd", error="invalid_token"`)
 		writeProblem(w, http.StatusUnauthorized, devices.CodeUnauthorized, "Unauthorized", "the access token is invalid, expired or revoked")
@@ -202,13 +208,37 @@ func writeProblem(w http.ResponseWriter, status int, code, title, detail string)
 	})
 }
 
-// internal logs err (never secrets: callers pass store errors only) and answers 500.
+// internal logs err (never secrets: callers pass store errors only) and answers 500,
+// or 503 unavailable for a storage fault that may pass (store.ErrUnavailable).
 func (s *server) internal(w http.ResponseWriter, r *http.Request, what string, err error) {
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		return // the client went away; nobody to answer
 	}
+	if errors.Is(err, store.ErrUnavailable) {
+		s.unavailable(w, r, what, err)
+		return
+	}
 	s.log.ErrorContext(r.Context(), what, "method", r.Method, "path", redactPath(r.URL.Path), "err", err)
 	writeProblem(w, http.StatusInternalServerError, devices.CodeInternal, "Internal error", "")
+}
+
+// unavailableRetryAfter is the Retry-After linkd sends with a 503 for a storage fault
+// that may pass (a full disk, a busy database): long enough not to hammer it, short
+// enough that a person retrying by hand finds it working.
+const unavailableRetryAfter = 5 * time.Second
+
+// unavailableDetail is the detail of the 503 unavailable problem, worded for whoever
+// reads it.
+const unavailableDetail = "linkd could not save this right now; nothing was changed, try again in a moment"
+
+// unavailable answers 503 unavailable with Retry-After for a storage fault that may
+// pass, logging it at WARN once for this request. The store logs the fault itself
+// (a full disk once at ERROR), so this line only says which request it cost.
+func (s *server) unavailable(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.log.WarnContext(r.Context(), what+": storage unavailable, asked the caller to retry",
+		"method", r.Method, "path", redactPath(r.URL.Path), "err", err)
+	w.Header().Set("Retry-After", links.RetryAfterSeconds(unavailableRetryAfter))
+	writeProblem(w, http.StatusServiceUnavailable, devices.CodeUnavailable, "Service unavailable", unavailableDetail)
 }
 
 // redactPath hides a user code in a logged path.

@@ -3,11 +3,14 @@ package web
 import (
 	"bytes"
 	"context"
+	"errors"
 	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/linkdesk/linkdesk/server/store"
 )
 
 // maxForm bounds a form body: every form here is a few short fields.
@@ -125,13 +128,44 @@ func (s *server) redirect(w http.ResponseWriter, r *http.Request, st *state, to 
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
-// internal shows a plain apology and logs what failed.
+// internal shows a plain apology and logs what failed; a storage fault that may pass
+// (store.ErrUnavailable) gets the "try again in a moment" page instead.
 func (s *server) internal(w http.ResponseWriter, r *http.Request, st *state, what string, err error) {
+	if errors.Is(err, store.ErrUnavailable) {
+		s.unavailable(w, r, st, what, err)
+		return
+	}
 	s.log.ErrorContext(r.Context(), what, "err", err, "path", r.URL.Path)
 	s.render(w, r, st, http.StatusInternalServerError, "message", messagePage{
 		Title: "Something went wrong", Heading: "Something went wrong on our side",
 		Body: "Nothing was changed. Wait a moment and try again.",
 		Link: r.URL.RequestURI(), LinkText: "Try again",
+	})
+}
+
+// unavailableRetryAfter is the Retry-After of the storage-fault page, as the
+// management API sends it.
+const unavailableRetryAfter = "5"
+
+// unavailable answers 503 with Retry-After and a page saying, in plain words, that
+// nothing was saved and to try again in a moment; logged at WARN once for this
+// request (the store logs a full disk itself, once). The code in the session is kept,
+// so "Try again" returns to the same step.
+func (s *server) unavailable(w http.ResponseWriter, r *http.Request, st *state, what string, err error) {
+	s.log.WarnContext(r.Context(), what+": storage unavailable, asked the person to try again", "err", err, "path", r.URL.Path)
+	w.Header().Set("Retry-After", unavailableRetryAfter)
+	link := r.URL.RequestURI()
+	switch {
+	case r.Method == http.MethodGet:
+	case strings.HasPrefix(r.URL.Path, "/devices/"):
+		link = "/devices" // where the rename and unlink forms are
+	default:
+		link = r.URL.Path // a GET of the form's action shows the form again
+	}
+	s.render(w, r, st, http.StatusServiceUnavailable, "message", messagePage{
+		Title: "Try again in a moment", Heading: "Linkdesk couldn’t save that just now", Kind: "warning",
+		Body: "Nothing was changed. The service can’t save anything for a moment; wait a few seconds and try again.",
+		Link: link, LinkText: "Try again",
 	})
 }
 

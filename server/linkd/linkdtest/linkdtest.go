@@ -145,7 +145,7 @@ func Start(t testing.TB, opts Options) *Instance {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(opts.Dir, "linkd.db"))
+	db, err := sqlite.Open(ctx, filepath.Join(opts.Dir, "linkd.db"), sqlite.WithLogger(opts.Logger))
 	if err != nil {
 		t.Fatalf("linkdtest: open store: %v", err)
 	}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -215,23 +216,47 @@ func (db *DB) CountFailures(ctx context.Context, key string, since time.Time) (i
 	return n, nil
 }
 
+// purgeBatch is how many rows one purge transaction deletes from one table, so a
+// purge of many rows never holds the writer for long: device polls and approvals get
+// their turn between batches.
+const purgeBatch = 500
+
 // Purge deletes device authorizations, auth requests, access and refresh tokens that
-// expired before before, and failures recorded before before. Grants are never purged:
-// they live until the person unlinks them.
+// expired before before, and failures recorded before before, purgeBatch rows per
+// transaction, then checkpoints the WAL (see Checkpoint) so the space the deleted rows
+// took is not held in the WAL. Grants are never purged: they live until the person
+// unlinks them. A checkpoint that readers held back is not an error.
 func (db *DB) Purge(ctx context.Context, before time.Time) error {
 	b := ts(before)
-	return db.inTx(ctx, "purge", func(tx *sql.Tx) error {
-		for _, q := range []string{
-			`DELETE FROM device_auths WHERE expires_at < ?`,
-			`DELETE FROM auth_requests WHERE expires_at < ?`,
-			`DELETE FROM access_tokens WHERE expires_at < ?`,
-			`DELETE FROM refresh_tokens WHERE expires_at < ?`,
-			`DELETE FROM failures WHERE at < ?`,
-		} {
-			if _, err := tx.ExecContext(ctx, q, b); err != nil {
-				return fmt.Errorf("sqlite: purge: %w", err)
+	for _, table := range []struct{ name, column string }{
+		{"device_auths", "expires_at"},
+		{"auth_requests", "expires_at"},
+		{"access_tokens", "expires_at"},
+		{"refresh_tokens", "expires_at"},
+		{"failures", "at"},
+	} {
+		q := fmt.Sprintf(`DELETE FROM %[1]s WHERE rowid IN (SELECT rowid FROM %[1]s WHERE %[2]s < ? LIMIT %[3]d)`,
+			table.name, table.column, purgeBatch)
+		for {
+			var n int64
+			err := db.inTx(ctx, "purge "+table.name, func(tx *sql.Tx) error {
+				res, err := tx.ExecContext(ctx, q, b)
+				if err != nil {
+					return fmt.Errorf("sqlite: purge %s: %w", table.name, err)
+				}
+				n, err = res.RowsAffected()
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if n < purgeBatch {
+				break
 			}
 		}
-		return nil
-	})
+	}
+	if err := db.Checkpoint(ctx); err != nil && !errors.Is(err, errCheckpointBusy) {
+		return err
+	}
+	return nil
 }

@@ -36,17 +36,22 @@ const busyTimeout = 10 * time.Second
 // reads concurrently with the writer. Other processes on the same file are
 // serialised by SQLite's file locks and busy_timeout.
 type DB struct {
-	write *sql.DB
-	read  *sql.DB
+	write  *sql.DB
+	read   *sql.DB
+	faults faults
 }
 
 var _ store.Store = (*DB)(nil)
 
 // Open opens (creating if needed) the SQLite database at path and migrates it to the
 // current schema.
-func Open(ctx context.Context, path string) (*DB, error) {
+func Open(ctx context.Context, path string, opt ...Option) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
+	}
+	o := options{walLimit: DefaultWALLimit}
+	for _, f := range opt {
+		f(&o)
 	}
 	// synchronous=FULL: in WAL mode NORMAL only syncs the WAL at checkpoints, so a
 	// power loss can roll back transactions that had already committed — such as an
@@ -58,7 +63,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		"foreign_keys(1)",
 		"synchronous(FULL)",
 	}
-	writeDSN := dsn(path, append(common, "journal_mode(WAL)"), "immediate")
+	// The writer also bounds the WAL (see WithWALLimit); these pragmas act on the
+	// connection that writes and checkpoints.
+	writePragmas := append(append([]string{"journal_mode(WAL)"}, common...), walPragmas(o.walLimit)...)
+	writeDSN := dsn(path, writePragmas, "immediate")
 	w, err := sql.Open("sqlite", writeDSN)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -80,7 +88,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	db := &DB{write: w, read: r}
+	db := &DB{write: w, read: r, faults: faults{path: path, log: o.log}}
 	if err := db.Health(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -116,6 +124,25 @@ func (db *DB) Health(ctx context.Context) error {
 	return nil
 }
 
+// Checkpoint copies the whole WAL into the database file and truncates the WAL to
+// zero bytes (wal_checkpoint(TRUNCATE)), waiting up to busy_timeout for readers. It
+// fails when readers kept part of the WAL in use.
+func (db *DB) Checkpoint(ctx context.Context) error {
+	var busy, logFrames, done int
+	err := db.write.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done)
+	if err != nil {
+		return db.failed(fmt.Errorf("sqlite: checkpoint: %w", err))
+	}
+	if busy != 0 {
+		return fmt.Errorf("sqlite: checkpoint: %w", errCheckpointBusy)
+	}
+	return nil
+}
+
+// errCheckpointBusy means a checkpoint could not finish because readers still used
+// the WAL; a later one will.
+var errCheckpointBusy = errors.New("readers still use the WAL; try again later")
+
 // Close closes both pools; the WAL is checkpointed by SQLite when the last
 // connection closes.
 func (db *DB) Close() error {
@@ -134,33 +161,44 @@ func (c *committed) Unwrap() error { return c.err }
 func commitThen(err error) error { return &committed{err} }
 
 // inTx runs fn in one write transaction (BEGIN IMMEDIATE) and commits it when fn
-// returns nil or commitThen(err); anything else rolls back.
+// returns nil or commitThen(err); anything else rolls back. A storage fault that may
+// pass (see transient) at begin, in fn or at commit comes back wrapped with
+// store.ErrUnavailable, and a full disk or read-only database is logged once.
 func (db *DB) inTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlite: %s: begin: %w", what, err)
+		return db.failed(fmt.Errorf("sqlite: %s: begin: %w", what, err))
 	}
 	ferr := fn(tx)
 	var c *committed
 	if ferr != nil && !errors.As(ferr, &c) {
 		tx.Rollback()
-		return ferr
+		return db.failed(ferr)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: %s: commit: %w", what, err)
+		return db.failed(fmt.Errorf("sqlite: %s: commit: %w", what, err))
 	}
+	db.faults.succeeded()
 	if c != nil {
 		return c.err
 	}
 	return nil
 }
 
-// notFound turns sql.ErrNoRows into store.ErrNotFound, adding what was looked for.
+// failed notes a failed write (for the once-only fault log) and wraps a transient
+// fault with store.ErrUnavailable.
+func (db *DB) failed(err error) error {
+	db.faults.failed(err)
+	return unavailable(err)
+}
+
+// notFound turns sql.ErrNoRows into store.ErrNotFound, adding what was looked for; a
+// transient fault (see transient) is wrapped with store.ErrUnavailable.
 func notFound(err error, what string) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("sqlite: %s: %w", what, store.ErrNotFound)
 	}
-	return fmt.Errorf("sqlite: %s: %w", what, err)
+	return unavailable(fmt.Errorf("sqlite: %s: %w", what, err))
 }
 
 // isUnique reports whether err is a UNIQUE or PRIMARY KEY constraint violation.
