@@ -70,19 +70,19 @@ func (db *DB) UserBySubject(ctx context.Context, subject string) (store.User, er
 func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY username_key`)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: list users: %w", err)
+		return nil, unavailable(fmt.Errorf("sqlite: list users: %w", err))
 	}
 	defer rows.Close()
 	var out []store.User
 	for rows.Next() {
 		u, err := scanUser(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: list users: %w", err)
+			return nil, unavailable(fmt.Errorf("sqlite: list users: %w", err))
 		}
 		out = append(out, u)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list users: %w", err)
+		return nil, unavailable(fmt.Errorf("sqlite: list users: %w", err))
 	}
 	return out, nil
 }
@@ -150,7 +150,7 @@ func (db *DB) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT id, algorithm, private_key_pem, created_at
 		FROM signing_keys ORDER BY created_at DESC, rowid DESC`)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: signing keys: %w", err)
+		return nil, unavailable(fmt.Errorf("sqlite: signing keys: %w", err))
 	}
 	defer rows.Close()
 	var keys []store.SigningKey
@@ -158,13 +158,13 @@ func (db *DB) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 		var k store.SigningKey
 		var created int64
 		if err := rows.Scan(&k.ID, &k.Algorithm, &k.PrivateKeyPEM, &created); err != nil {
-			return nil, fmt.Errorf("sqlite: signing keys: %w", err)
+			return nil, unavailable(fmt.Errorf("sqlite: signing keys: %w", err))
 		}
 		k.CreatedAt = tm(created)
 		keys = append(keys, k)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: signing keys: %w", err)
+		return nil, unavailable(fmt.Errorf("sqlite: signing keys: %w", err))
 	}
 	return keys, nil
 }
@@ -198,7 +198,7 @@ func (db *DB) AddFailure(ctx context.Context, key string, now, since time.Time) 
 		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM failures WHERE key = ? AND at >= ?`,
 			key, ts(since)).Scan(&n)
 		if err != nil {
-			return fmt.Errorf("sqlite: count failures: %w", err)
+			return unavailable(fmt.Errorf("sqlite: count failures: %w", err))
 		}
 		return nil
 	})
@@ -211,7 +211,7 @@ func (db *DB) CountFailures(ctx context.Context, key string, since time.Time) (i
 	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM failures WHERE key = ? AND at >= ?`,
 		key, ts(since)).Scan(&n)
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: count failures: %w", err)
+		return 0, unavailable(fmt.Errorf("sqlite: count failures: %w", err))
 	}
 	return n, nil
 }

@@ -85,19 +85,19 @@ func (db *DB) ListGrants(ctx context.Context, subject string, flow store.GrantFl
 	rows, err := db.read.QueryContext(ctx, `SELECT `+grantCols+` FROM grants
 		WHERE subject = ? AND flow = ? ORDER BY created_at DESC, rowid DESC`, subject, string(flow))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: list grants: %w", err)
+		return nil, unavailable(fmt.Errorf("sqlite: list grants: %w", err))
 	}
 	defer rows.Close()
 	out := []store.Grant{}
 	for rows.Next() {
 		g, err := scanGrant(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: list grants: %w", err)
+			return nil, unavailable(fmt.Errorf("sqlite: list grants: %w", err))
 		}
 		out = append(out, g)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list grants: %w", err)
+		return nil, unavailable(fmt.Errorf("sqlite: list grants: %w", err))
 	}
 	return out, nil
 }
