@@ -177,7 +177,14 @@ func TestLostRefreshAnswer(t *testing.T) {
 // number of times each.
 type faultyStore struct {
 	store.Store
-	pollFaults, collectFaults, rotateFaults, lookupFaults atomic.Int32
+	pollFaults, collectFaults, rotateFaults, lookupFaults, createFaults atomic.Int32
+}
+
+func (f *faultyStore) CreateDeviceAuth(ctx context.Context, d store.DeviceAuth) error {
+	if f.createFaults.Add(-1) >= 0 {
+		return errDiskFull
+	}
+	return f.Store.CreateDeviceAuth(ctx, d)
 }
 
 var errDiskFull = fmt.Errorf("sqlite: commit: database or disk is full: %w", store.ErrUnavailable)
@@ -222,6 +229,12 @@ func TestStorageFaultsOnTheTokenPath(t *testing.T) {
 	hal := in.CreateUser(t, "hal", "pw")
 	ctx := in.Context(context.Background())
 	conf := deviceConfig(in, devices.KioskClientID)
+	fs.createFaults.Store(1)
+	_, err := conf.DeviceAuth(ctx)
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) || re.Response.StatusCode != http.StatusServiceUnavailable || re.Response.Header.Get("Retry-After") == "" {
+		t.Fatalf("device authorization during a fault: %v, want 503 with Retry-After", err)
+	}
 	da, err := conf.DeviceAuth(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +255,6 @@ func TestStorageFaultsOnTheTokenPath(t *testing.T) {
 	for _, fault := range []*atomic.Int32{&fs.lookupFaults, &fs.rotateFaults} {
 		fault.Store(1)
 		_, err = conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
-		var re *oauth2.RetrieveError
 		if !errors.As(err, &re) || re.Response.StatusCode != http.StatusServiceUnavailable || re.Response.Header.Get("Retry-After") == "" {
 			t.Fatalf("refresh during a fault: %v, want 503 with Retry-After", err)
 		}

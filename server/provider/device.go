@@ -14,6 +14,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/server/store"
 )
 
 // userCodeAttempts bounds the retries after a user-code clash; with 20^8 codes a
@@ -84,6 +85,14 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		}
 		if errors.Is(err, op.ErrDuplicateUserCode) && attempt+1 < userCodeAttempts {
 			continue
+		}
+		if errors.Is(err, store.ErrUnavailable) {
+			// A passing storage fault (logged once by the store): the device asks again.
+			w.Header().Set("Retry-After", "5")
+			w.Header().Set("Cache-Control", "no-store")
+			writeJSON(w, http.StatusServiceUnavailable, oidc.ErrServerError().
+				WithDescription("linkd could not save just now; try again in a moment"))
+			return
 		}
 		p.log.Error("device authorization failed", "client", clientID, "err", err)
 		op.RequestError(w, r, op.NewStatusError(oidc.ErrServerError().WithDescription("could not start linking; try again"), http.StatusInternalServerError), p.log)
