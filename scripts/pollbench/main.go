@@ -31,6 +31,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,12 +53,16 @@ func main() {
 	conns := flag.Int("connections", 64, "concurrent connections")
 	threads := flag.Int("threads", 2, "wrk threads")
 	codes := flag.Int("codes", 10000, "pending device codes per server")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of linkd's rounds to this file")
 	flag.Parse()
 	if err := run(*rounds, *duration, *conns, *threads, *codes); err != nil {
 		fmt.Fprintln(os.Stderr, "pollbench:", err)
 		os.Exit(1)
 	}
 }
+
+// cpuProfile, when set, is where linkd's rounds are profiled (go tool pprof).
+var cpuProfile string
 
 // target is one server under test: where to poll and how to authenticate.
 type target struct {
@@ -116,7 +121,9 @@ func run(rounds int, duration time.Duration, conns, threads, nCodes int) error {
 	results := map[string][]wrkResult{}
 	for r := range rounds {
 		for _, tg := range targets {
+			stop := profile(tg.name == ld.name)
 			res, err := poll(wrk, script, tg, duration, conns, threads)
+			stop()
 			if err != nil {
 				return fmt.Errorf("%s: %w", tg.name, err)
 			}
@@ -142,6 +149,25 @@ func run(rounds int, duration time.Duration, conns, threads, nCodes int) error {
 	fmt.Printf("ratios: linkd/bare %.2f× (goal ≥ 0.5), linkd/zitadel-example %.2f× (goal ≥ 1.2), linkd p99 %.1f ms (goal ≤ 20)\n",
 		med(ld.name, rps)/med(bare.name, rps), med(ld.name, rps)/med(example.name, rps), med(ld.name, p99))
 	return nil
+}
+
+// profile starts a CPU profile when on and cpuProfile is set (appending rounds is not
+// possible, so the last linkd round wins) and returns the function that stops it.
+func profile(on bool) func() {
+	if !on || cpuProfile == "" {
+		return func() {}
+	}
+	f, err := os.Create(cpuProfile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pollbench: profile:", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		fmt.Fprintln(os.Stderr, "pollbench: profile:", err)
+		return func() {}
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

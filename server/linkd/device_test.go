@@ -211,11 +211,11 @@ type flakyStore struct {
 	failing atomic.Bool
 }
 
-func (f *flakyStore) PollDeviceAuth(ctx context.Context, clientID, deviceCode string, now time.Time) (store.PollResult, error) {
+func (f *flakyStore) DeviceAuthByDeviceCode(ctx context.Context, clientID, deviceCode string) (store.DeviceAuth, error) {
 	if f.failing.Load() {
-		return store.PollResult{}, errors.New("database is locked")
+		return store.DeviceAuth{}, errors.New("database is locked")
 	}
-	return f.Store.PollDeviceAuth(ctx, clientID, deviceCode, now)
+	return f.Store.DeviceAuthByDeviceCode(ctx, clientID, deviceCode)
 }
 
 func TestStorageErrorWhilePollingIsSlowDown(t *testing.T) {

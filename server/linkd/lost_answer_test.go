@@ -189,11 +189,11 @@ func (f *faultyStore) CreateDeviceAuth(ctx context.Context, d store.DeviceAuth) 
 
 var errDiskFull = fmt.Errorf("sqlite: commit: database or disk is full: %w", store.ErrUnavailable)
 
-func (f *faultyStore) PollDeviceAuth(ctx context.Context, clientID, deviceCode string, now time.Time) (store.PollResult, error) {
+func (f *faultyStore) DeviceAuthByDeviceCode(ctx context.Context, clientID, deviceCode string) (store.DeviceAuth, error) {
 	if f.pollFaults.Add(-1) >= 0 {
-		return store.PollResult{}, errDiskFull
+		return store.DeviceAuth{}, errDiskFull
 	}
-	return f.Store.PollDeviceAuth(ctx, clientID, deviceCode, now)
+	return f.Store.DeviceAuthByDeviceCode(ctx, clientID, deviceCode)
 }
 
 func (f *faultyStore) CollectDeviceTokens(ctx context.Context, clientID, deviceCode string, tokens store.DeviceTokens, ip string, now time.Time, window time.Duration) (store.DeviceAuth, error) {

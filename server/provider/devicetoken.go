@@ -61,8 +61,10 @@ func (p *Provider) deviceToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// A poll reads (from the store's read pool) and paces in memory; only a real change
+	// of state (collecting the tokens) writes.
 	now := p.cfg.Now()
-	res, err := p.cfg.Store.PollDeviceAuth(ctx, clientID, deviceCode, now)
+	d, err := p.cfg.Store.DeviceAuthByDeviceCode(ctx, clientID, deviceCode)
 	if errors.Is(err, store.ErrNotFound) {
 		writeTokenError(w, oidc.ErrAccessDenied().WithDescription("unknown device code"))
 		return
@@ -71,14 +73,14 @@ func (p *Provider) deviceToken(w http.ResponseWriter, r *http.Request) {
 		p.tokenFault(w, r, clientID, err)
 		return
 	}
-	d := res.Auth
 	switch d.State {
 	case store.DeviceAuthPending:
 		// Only a pending request is paced: final answers are given whatever the pace.
 		switch {
 		case !now.Before(d.ExpiresAt):
+			p.pacer.forget(clientID, deviceCode)
 			writeTokenError(w, oidc.ErrExpiredDeviceCode())
-		case res.SlowDown:
+		case p.pacer.poll(clientID, deviceCode, d.Interval, d.ExpiresAt):
 			writeTokenError(w, oidc.ErrSlowDown())
 		default:
 			writeTokenError(w, oidc.ErrAuthorizationPending())
@@ -140,6 +142,7 @@ func (p *Provider) collect(w http.ResponseWriter, r *http.Request, c *client, de
 		p.tokenFault(w, r, clientID, err)
 		return
 	}
+	p.pacer.forget(clientID, deviceCode)
 	if !got.CollectedAt.Equal(now) {
 		p.log.Info("device collected its tokens again after a lost answer; the earlier ones are revoked",
 			"client", clientID, "link", got.GrantID, "first", got.CollectedAt)

@@ -73,6 +73,7 @@ type Provider struct {
 	storage *storage
 	op      *op.Provider
 	handler http.Handler
+	pacer   *pacer
 }
 
 // DeviceAuthorizationPath is where devices ask for a code (RFC 8628 §3.1).
@@ -109,7 +110,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if cfg.ClientIP == nil {
 		cfg.ClientIP = remoteIP
 	}
-	p := &Provider{cfg: cfg, log: cfg.Logger.With("component", "provider")}
+	p := &Provider{cfg: cfg, log: cfg.Logger.With("component", "provider"), pacer: newPacer(cfg.Now)}
 	p.storage = &storage{store: cfg.Store, log: p.log, now: cfg.Now, cfg: &p.cfg,
 		loginURL: func(id string) string { return "/login?authRequestID=" + url.QueryEscape(id) }}
 	if err := p.storage.loadKeys(ctx); err != nil {

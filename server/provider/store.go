@@ -19,7 +19,7 @@ type Store interface {
 
 	// The device flow, from the device's side.
 	CreateDeviceAuth(ctx context.Context, d store.DeviceAuth) error
-	PollDeviceAuth(ctx context.Context, clientID, deviceCode string, now time.Time) (store.PollResult, error)
+	DeviceAuthByDeviceCode(ctx context.Context, clientID, deviceCode string) (store.DeviceAuth, error)
 	CollectDeviceTokens(ctx context.Context, clientID, deviceCode string, tokens store.DeviceTokens, ip string, now time.Time, window time.Duration) (store.DeviceAuth, error)
 
 	// Authorization-code sign-ins of the app.

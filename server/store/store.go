@@ -208,6 +208,10 @@ type Store interface {
 	// even expired (the caller checks ExpiresAt); ErrNotFound for an unknown code or a
 	// code of another client.
 	PollDeviceAuth(ctx context.Context, clientID, deviceCode string, now time.Time) (PollResult, error)
+	// DeviceAuthByDeviceCode reads clientID's request by device code without recording
+	// anything (a device's poll is a read), in any state and even expired until purged;
+	// ErrNotFound when unknown or issued to another client.
+	DeviceAuthByDeviceCode(ctx context.Context, clientID, deviceCode string) (DeviceAuth, error)
 	// ApproveDeviceAuth turns a pending, unexpired request into a device grant named
 	// name (else the device's own name, else the client's name) in one transaction.
 	// ErrNotFound; ErrAlreadyUsed when not pending (checked first); ErrExpired.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/linkdesk/linkdesk/devices"
@@ -91,13 +92,49 @@ func (db *DB) DeviceAuthByUserCode(ctx context.Context, userCode string) (store.
 	return d, nil
 }
 
-// DeviceAuthByDeviceCode reads clientID's request by device code without recording a
-// poll (so it never causes slow_down), whatever its state and even when expired (until
-// purged); store.ErrNotFound when unknown or issued to another client. It is not part
-// of store.Store: the push channel (links.DeviceAuthReader) asserts it.
+// hotStatements are the read pool's statements on the hot path (every device poll),
+// prepared once per connection instead of parsed on every call.
+type hotStatements struct {
+	mu           sync.Mutex
+	byDeviceCode *sql.Stmt
+}
+
+// byDeviceCode returns the prepared device-code lookup, preparing it on first use (a
+// failed prepare is tried again on the next call).
+func (db *DB) byDeviceCode(ctx context.Context) (*sql.Stmt, error) {
+	db.hot.mu.Lock()
+	defer db.hot.mu.Unlock()
+	if db.hot.byDeviceCode == nil {
+		st, err := db.read.PrepareContext(ctx, `SELECT `+deviceAuthCols+
+			` FROM device_auths WHERE device_code_hash = ? AND client_id = ?`)
+		if err != nil {
+			return nil, unavailable(fmt.Errorf("sqlite: prepare: %w", err))
+		}
+		db.hot.byDeviceCode = st
+	}
+	return db.hot.byDeviceCode, nil
+}
+
+// closeHot closes the prepared statements.
+func (db *DB) closeHot() error {
+	db.hot.mu.Lock()
+	defer db.hot.mu.Unlock()
+	if db.hot.byDeviceCode == nil {
+		return nil
+	}
+	return db.hot.byDeviceCode.Close()
+}
+
+// DeviceAuthByDeviceCode reads clientID's request by device code without recording
+// anything (a device's poll is a read, served by the read pool), whatever its state
+// and even when expired (until purged); store.ErrNotFound when unknown or issued to
+// another client.
 func (db *DB) DeviceAuthByDeviceCode(ctx context.Context, clientID, deviceCode string) (store.DeviceAuth, error) {
-	d, err := scanDeviceAuth(db.read.QueryRowContext(ctx, `SELECT `+deviceAuthCols+
-		` FROM device_auths WHERE device_code_hash = ? AND client_id = ?`, hash(deviceCode), clientID))
+	st, err := db.byDeviceCode(ctx)
+	if err != nil {
+		return store.DeviceAuth{}, err
+	}
+	d, err := scanDeviceAuth(st.QueryRowContext(ctx, hash(deviceCode), clientID))
 	if err != nil {
 		return store.DeviceAuth{}, notFound(err, "device auth by device code")
 	}

@@ -39,6 +39,7 @@ type DB struct {
 	write  *sql.DB
 	read   *sql.DB
 	faults faults
+	hot    hotStatements
 }
 
 var _ store.Store = (*DB)(nil)
@@ -146,7 +147,7 @@ var errCheckpointBusy = errors.New("readers still use the WAL; try again later")
 // Close closes both pools; the WAL is checkpointed by SQLite when the last
 // connection closes.
 func (db *DB) Close() error {
-	return errors.Join(db.read.Close(), db.write.Close())
+	return errors.Join(db.closeHot(), db.read.Close(), db.write.Close())
 }
 
 // committed wraps an error that a transaction returns after its changes must still be
