@@ -288,3 +288,62 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// requestCounter counts the token endpoint's requests and their OAuth error codes.
+type requestCounter struct {
+	next   http.RoundTripper
+	mu     sync.Mutex
+	tokens int
+	errors map[string]int
+}
+
+func (c *requestCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(r)
+	if err != nil || !strings.HasSuffix(r.URL.Path, "/oauth/token") {
+		return resp, err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	var e struct {
+		Error string `json:"error"`
+	}
+	_ = jsonDecode(&http.Response{Body: io.NopCloser(bytes.NewReader(body))}, &e)
+	c.mu.Lock()
+	c.tokens++
+	if e.Error != "" {
+		c.errors[e.Error]++
+	}
+	c.mu.Unlock()
+	return resp, nil
+}
+
+// TestXOAuth2AutoDetectSendsEachRequestOnce: x/oauth2's default auth style first tries
+// HTTP Basic (with an empty secret for a public client); linkd accepts it, so a device
+// sends one request per poll and per refresh, never a refused one first.
+func TestXOAuth2AutoDetectSendsEachRequestOnce(t *testing.T) {
+	in := linkdtest.Start(t, linkdtest.Options{})
+	ivy := in.CreateUser(t, "ivy", "pw")
+	counter := &requestCounter{next: in.Client.Transport, errors: map[string]int{}}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: counter})
+	conf := deviceConfig(in, devices.KioskClientID)
+	conf.Endpoint.AuthStyle = oauth2.AuthStyleAutoDetect
+	da, err := conf.DeviceAuth(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	approve(t, in, da.UserCode, ivy.Subject)
+	tok, err := conf.DeviceAccessToken(ctx, da)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err != nil {
+		t.Fatal(err)
+	}
+	counter.mu.Lock()
+	defer counter.mu.Unlock()
+	if counter.tokens != 2 || len(counter.errors) != 0 {
+		t.Fatalf("token endpoint saw %d requests, errors %v; want 2 (one collection, one refresh) and none refused",
+			counter.tokens, counter.errors)
+	}
+}
