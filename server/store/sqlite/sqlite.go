@@ -40,6 +40,7 @@ type DB struct {
 	read   *sql.DB
 	faults faults
 	hot    hotStatements
+	group  groupCommit
 }
 
 var _ store.Store = (*DB)(nil)
@@ -160,31 +161,6 @@ func (c *committed) Unwrap() error { return c.err }
 
 // commitThen makes inTx commit the transaction and then return err.
 func commitThen(err error) error { return &committed{err} }
-
-// inTx runs fn in one write transaction (BEGIN IMMEDIATE) and commits it when fn
-// returns nil or commitThen(err); anything else rolls back. A storage fault that may
-// pass (see transient) at begin, in fn or at commit comes back wrapped with
-// store.ErrUnavailable, and a full disk or read-only database is logged once.
-func (db *DB) inTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return db.failed(fmt.Errorf("sqlite: %s: begin: %w", what, err))
-	}
-	ferr := fn(tx)
-	var c *committed
-	if ferr != nil && !errors.As(ferr, &c) {
-		tx.Rollback()
-		return db.failed(ferr)
-	}
-	if err := tx.Commit(); err != nil {
-		return db.failed(fmt.Errorf("sqlite: %s: commit: %w", what, err))
-	}
-	db.faults.succeeded()
-	if c != nil {
-		return c.err
-	}
-	return nil
-}
 
 // failed notes a failed write (for the once-only fault log) and wraps a transient
 // fault with store.ErrUnavailable.

@@ -1,0 +1,178 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+
+	"modernc.org/sqlite"
+)
+
+// maxBatch bounds how many write operations share one transaction, and so one fsync.
+const maxBatch = 64
+
+// writeOp is one caller's write transaction waiting for the writer.
+type writeOp struct {
+	ctx  context.Context
+	what string
+	fn   func(tx *sql.Tx) error
+	done chan error    // the operation's result, once it is durable (or failed)
+	lead chan struct{} // this caller is to run the next batch
+}
+
+// groupCommit lets concurrent write transactions share one commit. With
+// synchronous=FULL every commit waits for an fsync of the WAL; when approvals, device
+// authorizations and token collections arrive together they queue for the single
+// writer anyway, so the caller at the head of the queue runs everyone waiting (up to
+// maxBatch) in one transaction, each in a savepoint of its own, and commits once. Every
+// caller hears its result only after that commit: an acknowledged write is as durable
+// as before. There is no background goroutine: the first caller to find the writer
+// idle leads, and hands leadership to the next waiting caller when its batch is done.
+type groupCommit struct {
+	mu      sync.Mutex
+	queue   []*writeOp
+	running bool
+	shared  int // operations committed in a shared transaction so far (tests read it)
+}
+
+// inTx runs fn in a write transaction, alone or in a batch with others (see
+// groupCommit), and commits it when fn returns nil or commitThen(err); anything else
+// rolls fn's changes back. A storage fault that may pass (see transient) comes back
+// wrapped with store.ErrUnavailable, and a full disk or read-only database is logged
+// once.
+func (db *DB) inTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	op := &writeOp{ctx: ctx, what: what, fn: fn, done: make(chan error, 1), lead: make(chan struct{}, 1)}
+	g := &db.group
+	g.mu.Lock()
+	g.queue = append(g.queue, op)
+	if !g.running {
+		g.running = true
+		op.lead <- struct{}{}
+	}
+	g.mu.Unlock()
+	select {
+	case err := <-op.done:
+		return err
+	case <-op.lead:
+		db.runBatch()
+		return <-op.done
+	}
+}
+
+// runBatch takes the waiting operations (the leader's first), runs and delivers them,
+// and passes leadership on.
+func (db *DB) runBatch() {
+	g := &db.group
+	g.mu.Lock()
+	n := min(len(g.queue), maxBatch)
+	batch := append([]*writeOp(nil), g.queue[:n]...)
+	g.queue = g.queue[n:]
+	g.mu.Unlock()
+
+	if len(batch) == 1 || !db.commitBatch(batch) {
+		for _, op := range batch {
+			op.done <- db.runAlone(op)
+		}
+	}
+
+	g.mu.Lock()
+	if len(g.queue) > 0 {
+		g.queue[0].lead <- struct{}{}
+	} else {
+		g.running = false
+	}
+	g.mu.Unlock()
+}
+
+// runAlone runs one operation in a transaction of its own (BEGIN IMMEDIATE).
+func (db *DB) runAlone(op *writeOp) error {
+	tx, err := db.write.BeginTx(op.ctx, nil)
+	if err != nil {
+		return db.failed(fmt.Errorf("sqlite: %s: begin: %w", op.what, err))
+	}
+	ferr := op.fn(tx)
+	var c *committed
+	if ferr != nil && !errors.As(ferr, &c) {
+		tx.Rollback()
+		return db.failed(ferr)
+	}
+	if err := tx.Commit(); err != nil {
+		return db.failed(fmt.Errorf("sqlite: %s: commit: %w", op.what, err))
+	}
+	db.faults.succeeded()
+	if c != nil {
+		return c.err
+	}
+	return nil
+}
+
+// commitBatch runs batch in one transaction, each operation in a savepoint, commits
+// once and delivers every result. An operation that refuses (a store error such as
+// ErrNotFound) rolls back to its savepoint and leaves the others be. When anything
+// else goes wrong — a SQLite error (which may have rolled the whole transaction back),
+// a cancelled context, a failed commit — it rolls everything back, delivers nothing and
+// reports false, and the caller runs each operation alone, so every caller gets the
+// answer its own transaction would have given.
+func (db *DB) commitBatch(batch []*writeOp) bool {
+	tx, err := db.write.BeginTx(context.Background(), nil)
+	if err != nil {
+		return false
+	}
+	results := make([]error, len(batch))
+	for i, op := range batch {
+		if err := op.ctx.Err(); err != nil {
+			results[i] = err // gone before its turn: nothing was done
+			continue
+		}
+		if _, err := tx.Exec(`SAVEPOINT op`); err != nil {
+			tx.Rollback()
+			return false
+		}
+		ferr := op.fn(tx)
+		var c *committed
+		switch {
+		case ferr == nil || errors.As(ferr, &c):
+			if _, err := tx.Exec(`RELEASE op`); err != nil {
+				tx.Rollback()
+				return false
+			}
+			if c != nil {
+				results[i] = c.err
+			}
+		case breaksBatch(ferr):
+			tx.Rollback()
+			return false
+		default:
+			if _, err := tx.Exec(`ROLLBACK TO op`); err != nil {
+				tx.Rollback()
+				return false
+			}
+			if _, err := tx.Exec(`RELEASE op`); err != nil {
+				tx.Rollback()
+				return false
+			}
+			results[i] = ferr
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return false
+	}
+	db.faults.succeeded()
+	db.group.mu.Lock()
+	db.group.shared += len(batch)
+	db.group.mu.Unlock()
+	for i, op := range batch {
+		op.done <- results[i]
+	}
+	return true
+}
+
+// breaksBatch reports whether an operation's error may have ended the shared
+// transaction or come from outside the store's own rules: a SQLite error or a context
+// error.
+func breaksBatch(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
