@@ -128,3 +128,22 @@ func TestDevicesLongLabel(t *testing.T) {
 	})
 	shot(t, w, "devices-long-name-unlink")
 }
+
+// The confirm screen of a device with a 100-character name and model, in the
+// golden images' theme and size: name and model on one line each, cut with an
+// ellipsis, and shown whole in the small line below.
+func TestGoldenImageConfirmLongName(t *testing.T) {
+	req := longRequest()
+	var s *ConfirmScreen
+	w := goldenWindow(t, 640, 720, func() fyne.CanvasObject {
+		s = NewConfirmScreen(&fakeLink{req: req}, "BCDFGHJK", req, demoAccount(), nil, nil)
+		return s.Content()
+	})
+	t.Cleanup(func() { locked(s.Stop) })
+	locked(func() {
+		// Freeze the countdown at 9:30 left, whenever the ticker fires.
+		s.now = func() time.Time { return req.ExpiresAt.Add(-9*time.Minute - 30*time.Second) }
+		s.tick()
+	})
+	assertGolden(t, w, "confirm_long_name.png")
+}
