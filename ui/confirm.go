@@ -61,8 +61,19 @@ func NewConfirmScreen(svc LinkDecider, code string, req devices.LinkRequest, acc
 	label := deviceLabel(req.Device)
 	icon := widget.NewIcon(kindIcon(req.Device.Kind))
 	iconBox := container.NewGridWrap(fyne.NewSquareSize(theme.IconInlineSize()*3), icon)
-	deviceBox := container.NewBorder(nil, nil, iconBox, nil,
-		container.NewVBox(subheading(label.title()), widget.NewLabel(label.model())))
+	// The device names itself: its name and model take one line each, cut with an
+	// ellipsis, so a long one neither widens the window (pushing Decline and Link
+	// device out of it) nor pushes the network warning below the fold; one that is
+	// cut is shown whole in a small wrapped line below (and the name in Name).
+	title := labelHeading(label.title())
+	title.Wrapping, title.Truncation = fyne.TextWrapOff, fyne.TextTruncateEllipsis
+	model := widget.NewLabel(label.model())
+	model.Truncation = fyne.TextTruncateEllipsis
+	labels := container.NewVBox(title, model)
+	if full := fullLabels(label, title, model); full != "" {
+		labels.Add(full.widget())
+	}
+	deviceBox := container.NewBorder(nil, nil, iconBox, nil, labels)
 
 	perms := container.NewVBox()
 	for _, sc := range req.Scopes {
@@ -101,14 +112,14 @@ func NewConfirmScreen(svc LinkDecider, code string, req devices.LinkRequest, acc
 	s.progress = newBusyBar()
 	s.banner = newBanner()
 
-	title := heading("Link this device?")
+	head := heading("Link this device?")
 	// The banner takes the heading's place, so the screen fits as before.
 	s.banner.onVisible = func(shown bool) {
-		setVisible(title, !shown)
+		setVisible(head, !shown)
 		s.body.Refresh()
 	}
 	body := container.NewVBox(
-		title,
+		head,
 		widget.NewCard("", "", deviceBox),
 		widget.NewForm(
 			widget.NewFormItem("App", widget.NewLabelWithStyle(clientName(req.Client), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})),
@@ -258,6 +269,43 @@ func (s *ConfirmScreen) setBusy(busy bool) {
 	s.progress.set(busy)
 	s.body.Refresh()
 	s.banner.relayout()
+}
+
+// confirmColumn is the widest the confirm screen's details get (see limitWidth).
+const confirmColumn = 560
+
+// fullText is the whole of a device's labels, for when a one-line label cuts them.
+type fullText string
+
+// fullLabels is the device's name and model in full, one a line, for those of
+// title and model that would be cut even at the screen's widest; "" when both fit.
+func fullLabels(l deviceLabel, title, model *widget.Label) fullText {
+	// The room beside the kind icon, inside the card, at the screen's widest.
+	room := float32(confirmColumn) - theme.IconInlineSize()*3 - 8*theme.Padding()
+	fits := func(w *widget.Label) bool {
+		size := theme.Size(w.SizeName)
+		if w.SizeName == "" {
+			size = theme.TextSize()
+		}
+		return fyne.MeasureText(w.Text, size, w.TextStyle).Width <= room
+	}
+	var lines []string
+	if !fits(title) {
+		lines = append(lines, "Name: "+l.title())
+	}
+	if !fits(model) {
+		lines = append(lines, "Model: "+l.Model)
+	}
+	return fullText(strings.Join(lines, "\n"))
+}
+
+// widget is the full text as a small label that wraps anywhere, so a long word
+// fills its lines rather than starting a new one.
+func (f fullText) widget() *widget.Label {
+	l := widget.NewLabel(string(f))
+	l.Wrapping = fyne.TextWrapBreak
+	l.SizeName = theme.SizeNameCaptionText
+	return l
 }
 
 // resultScreen is the final screen after approving or declining, and its

@@ -415,9 +415,9 @@ func (s *DevicesScreen) showDetail() {
 	}
 	s.detail.Objects = []fyne.CanvasObject{container.NewVScroll(container.NewVBox(
 		container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSquareSize(theme.IconInlineSize()*2), widget.NewIcon(kindIcon(d.Kind))), nil,
-			subheading(linkedLabel(d).title())),
+			labelHeading(linkedLabel(d).title())),
 		widget.NewForm(
-			widget.NewFormItem("Device", widget.NewLabel(linkedLabel(d).model())),
+			widget.NewFormItem("Device", wrapped(linkedLabel(d).model())),
 			widget.NewFormItem("App", widget.NewLabel(clientName(d.Client))),
 			widget.NewFormItem("Linked", widget.NewLabel(d.LinkedAt.Local().Format("2 Jan 2006, 15:04"))),
 			widget.NewFormItem("Last seen", widget.NewLabel(s.lastSeen(d))),
@@ -469,7 +469,7 @@ func (s *DevicesScreen) confirmRename(d devices.Device) {
 }
 
 func (s *DevicesScreen) confirmUnlink(d devices.Device) {
-	dlg := dialog.NewConfirm("Unlink "+linkedLabel(d).title()+"?",
+	dlg := dialog.NewConfirm("Unlink "+linkedLabel(d).shortTitle()+"?",
 		"It will be signed out at once and will need a new code to link again.",
 		func(ok bool) {
 			if !ok {
@@ -525,10 +525,10 @@ func unlinkManyWords(shown []devices.Device, filtered bool, query string) (title
 	n := len(shown)
 	switch {
 	case n == 1 && filtered:
-		return "Unlink " + linkedLabel(shown[0]).title() + "?",
+		return "Unlink " + linkedLabel(shown[0]).shortTitle() + "?",
 			"Only this device, which matches “" + query + "”, will be unlinked; the others stay linked. It will be" + after, "Unlink"
 	case n == 1:
-		return "Unlink " + linkedLabel(shown[0]).title() + "?", "Your only linked device will be" + after, "Unlink"
+		return "Unlink " + linkedLabel(shown[0]).shortTitle() + "?", "Your only linked device will be" + after, "Unlink"
 	case filtered:
 		return fmt.Sprintf("Unlink these %d devices?", n),
 			fmt.Sprintf("Only the %d devices matching “%s” will be unlinked; the others stay linked. They will be", n, query) + after,

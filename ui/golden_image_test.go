@@ -20,9 +20,13 @@ import (
 func goldenWindow(t *testing.T, w, h float32, build func() fyne.CanvasObject) fyne.Window {
 	t.Helper()
 	a := test.NewTempApp(t)
-	a.Settings().SetTheme(theme.DefaultTheme())
-	win := test.NewWindow(build())
-	win.Resize(fyne.NewSize(w, h))
+	var win fyne.Window
+	// Under the UI lock: a screen's ticker may fire while the window is made.
+	locked(func() {
+		a.Settings().SetTheme(theme.DefaultTheme())
+		win = test.NewWindow(build())
+		win.Resize(fyne.NewSize(w, h))
+	})
 	t.Cleanup(func() { locked(win.Close) })
 	return win
 }

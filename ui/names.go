@@ -5,6 +5,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
 
 	"github.com/linkdesk/linkdesk/devices"
 )
@@ -24,6 +25,30 @@ func (l deviceLabel) title() string {
 		return l.Name
 	}
 	return "Unnamed " + strings.ToLower(kindName(l.Kind))
+}
+
+// shortTitle is the title cut to shortTitleLen characters with an ellipsis, for
+// places that cannot wrap it, such as a dialog's title, which would otherwise
+// grow as wide as the name.
+func (l deviceLabel) shortTitle() string {
+	t := l.title()
+	if r := []rune(t); len(r) > shortTitleLen {
+		return strings.TrimSpace(string(r[:shortTitleLen-1])) + "…"
+	}
+	return t
+}
+
+// shortTitleLen is how many characters of a device's name a dialog title shows.
+const shortTitleLen = 40
+
+// labelHeading is a device's name as the bold heading of a screen or panel. It
+// wraps, breaking a long word if it must, so the whole name is shown and a long
+// one never widens the window or pushes buttons out of it.
+func labelHeading(text string) *widget.Label {
+	l := widget.NewLabelWithStyle(text, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	l.SizeName = theme.SizeNameSubHeadingText
+	l.Wrapping = fyne.TextWrapWord
+	return l
 }
 
 // model is the kind and, when known, the model: "TV · Bravia XR".

@@ -8,21 +8,18 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
 // userCodeAttempts bounds the retries after a user-code clash; with 20^8 codes a
 // second clash in a row means something else is wrong.
 const userCodeAttempts = 8
-
-// maxInfoLen bounds what a device may say about itself.
-const maxInfoLen = 100
 
 // deviceAuthorization serves the RFC 8628 device authorization endpoint in place of
 // zitadel's: it reads the extension parameters and the caller's address into the
@@ -113,22 +110,10 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(resp)
 }
 
-// clean trims a device-supplied label, drops control characters and bounds its length.
-func clean(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
-		return r
-	}, strings.TrimSpace(s))
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "")
-	}
-	if r := []rune(s); len(r) > maxInfoLen {
-		s = string(r[:maxInfoLen])
-	}
-	return s
-}
+// clean makes a label a device supplies (name, model) fit to show: the rule typed names
+// follow (links.Label), with hidden characters dropped rather than refused so the device
+// still links.
+func clean(s string) string { return links.Label(s) }
 
 // remoteIP is the host part of r.RemoteAddr, trusting no forwarding headers.
 func remoteIP(r *http.Request) string {
