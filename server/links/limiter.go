@@ -168,7 +168,12 @@ func (l *Limiter) Reserve(ctx context.Context, limits ...store.AttemptLimit) (At
 		return Attempt{}, 0, fmt.Errorf("links: reserve attempt: %w", err)
 	}
 	if wait > 0 {
-		return Attempt{}, (wait + time.Second - 1).Truncate(time.Second), ErrRateLimited
+		// Whole seconds, never longer than the longest window.
+		longest := time.Duration(0)
+		for _, lim := range limits {
+			longest = max(longest, lim.Window)
+		}
+		return Attempt{}, min((wait + time.Second - 1).Truncate(time.Second), longest), ErrRateLimited
 	}
 	keys := make([]string, 0, len(limits))
 	for _, lim := range limits {

@@ -65,8 +65,9 @@ func attemptWait(ctx context.Context, tx *sql.Tx, l store.AttemptLimit, now time
 	n := len(ats)
 	var wait time.Duration
 	if l.Max > 0 && n >= l.Max {
-		// The attempt that must leave the window for one more to fit.
-		leaves := time.Unix(0, ats[n-l.Max]).Add(l.Window)
+		// The attempt that must leave the window for one more to fit; one at exactly
+		// now-Window still counts.
+		leaves := time.Unix(0, ats[n-l.Max]).Add(l.Window + time.Nanosecond)
 		wait = max(wait, leaves.Sub(now))
 	}
 	if l.Free > 0 && l.Backoff > 0 && n >= l.Free {
