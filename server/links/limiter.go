@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/linkdesk/linkdesk/server/store"
@@ -55,6 +56,9 @@ type Limiter struct {
 	store  FailureCounter
 	limits Limits
 	now    func() time.Time
+
+	mu      sync.Mutex
+	unfreed []Attempt // releases a storage fault refused, retried before each Reserve
 }
 
 // FailureCounter is the part of the store a Limiter needs: the shared counters of
@@ -162,6 +166,7 @@ type Attempt struct {
 // limit is reached it records nothing and returns ErrRateLimited with how long to wait
 // (to the second).
 func (l *Limiter) Reserve(ctx context.Context, limits ...store.AttemptLimit) (Attempt, time.Duration, error) {
+	l.retryReleases(ctx)
 	now := l.now()
 	wait, err := l.store.ReserveAttempt(ctx, limits, now)
 	if err != nil {
@@ -190,9 +195,34 @@ func (l *Limiter) Release(ctx context.Context, a Attempt) error {
 		return nil
 	}
 	if err := l.store.ReleaseAttempt(ctx, a.keys, a.at); err != nil {
+		// Keep it, so a passing storage fault does not leave a success counted.
+		l.mu.Lock()
+		if len(l.unfreed) < maxUnfreed {
+			l.unfreed = append(l.unfreed, a)
+		}
+		l.mu.Unlock()
 		return fmt.Errorf("links: release attempt: %w", err)
 	}
 	return nil
+}
+
+// maxUnfreed bounds the releases a Limiter keeps for retrying.
+const maxUnfreed = 1024
+
+// retryReleases tries again the releases that failed; those failing again are kept.
+func (l *Limiter) retryReleases(ctx context.Context) {
+	l.mu.Lock()
+	todo := l.unfreed
+	l.unfreed = nil
+	l.mu.Unlock()
+	for i, a := range todo {
+		if err := l.store.ReleaseAttempt(ctx, a.keys, a.at); err != nil {
+			l.mu.Lock()
+			l.unfreed = append(l.unfreed, todo[i:]...)
+			l.mu.Unlock()
+			return
+		}
+	}
 }
 
 // reserveCode reserves one user-code lookup against keys' limits.
