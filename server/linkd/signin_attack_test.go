@@ -2,6 +2,7 @@ package linkd_test
 
 import (
 	"bufio"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -92,5 +93,47 @@ func TestSignInBurstChecksOnlyTheLimit(t *testing.T) {
 	// The growth over the start is linkd's (the race detector's shadow memory included).
 	if peak-before > 512<<20 {
 		t.Errorf("peak RSS grew by %d MiB, want under 512 MiB", (peak-before)>>20)
+	}
+}
+
+// Forty wrong user codes looked up at once by one account: exactly the account's
+// limit are looked up (404), the rest refused before the lookup (429).
+func TestUserCodeBurstChecksOnlyTheLimit(t *testing.T) {
+	in := linkdtest.Start(t, linkdtest.Options{})
+	in.CreateUser(t, "vera", "pw")
+	tok := in.AppToken(t, "vera", "pw")
+	const n = 40
+	statuses := map[int]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			// Distinct well-formed codes that were never issued.
+			code := fmt.Sprintf("BBBB-%c%c%cB", "BCDFGHJK"[i%8], "BCDFG"[i/8%5], "BC"[i/40%2])
+			req, _ := http.NewRequest("GET", in.URL+"/api/v1/link-requests/"+code, nil)
+			req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+			resp, err := in.Client.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			mu.Lock()
+			statuses[resp.StatusCode]++
+			mu.Unlock()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	t.Logf("answers %v", statuses)
+	if got := statuses[http.StatusNotFound]; got != links.DefaultAccountFailures {
+		t.Errorf("%d of %d unknown codes looked up, want exactly %d", got, n, links.DefaultAccountFailures)
+	}
+	if statuses[http.StatusNotFound]+statuses[http.StatusTooManyRequests] != n {
+		t.Errorf("answers %v, want only 404 and 429", statuses)
 	}
 }
