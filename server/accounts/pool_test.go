@@ -50,8 +50,10 @@ func TestPoolWaitBounded(t *testing.T) {
 
 func TestGate(t *testing.T) {
 	g := NewGate(2)
-	if !g.Enter("a") || !g.Enter("a") {
-		t.Fatal("refused under the cap")
+	for i := range 2 {
+		if !g.Enter("a") {
+			t.Fatalf("entry %d refused under the cap", i)
+		}
 	}
 	if g.Enter("a") {
 		t.Fatal("let a third in")
