@@ -67,22 +67,35 @@ func TOTPCode(secret string, t time.Time) (string, error) {
 // CheckTOTP reports whether code is valid for the base32 secret at now, allowing one
 // step of clock drift either way. Spaces in code are ignored.
 func CheckTOTP(secret, code string, now time.Time) bool {
+	_, ok := MatchTOTP(secret, code, now)
+	return ok
+}
+
+// MatchTOTP is CheckTOTP that also returns the time step whose code matched, for the
+// replay guard (store.UseTOTPStep): a step once used signs in no more.
+func MatchTOTP(secret, code string, now time.Time) (int64, bool) {
 	key, err := decodeSecret(secret)
 	if err != nil || len(key) == 0 {
-		return false
+		return 0, false
 	}
 	code = strings.ReplaceAll(code, " ", "")
 	if len(code) != TOTPDigits {
-		return false
+		return 0, false
 	}
-	step := uint64(now.Unix()) / uint64(TOTPPeriod/time.Second)
+	step := TOTPStep(now)
+	var matched int64
 	ok := 0
 	for d := -totpSkew; d <= totpSkew; d++ {
-		want := HOTP(key, uint64(int64(step)+int64(d)), TOTPDigits)
-		ok |= subtle.ConstantTimeCompare([]byte(want), []byte(code))
+		want := HOTP(key, uint64(step+int64(d)), TOTPDigits)
+		eq := subtle.ConstantTimeCompare([]byte(want), []byte(code))
+		matched = int64(subtle.ConstantTimeSelect(eq, int(step+int64(d)), int(matched)))
+		ok |= eq
 	}
-	return ok == 1
+	return matched, ok == 1
 }
+
+// TOTPStep is the RFC 6238 time step of t.
+func TOTPStep(t time.Time) int64 { return t.Unix() / int64(TOTPPeriod/time.Second) }
 
 // TOTPURI returns the otpauth:// URI an authenticator app scans to add the account.
 func TOTPURI(issuer, account, secret string) string {

@@ -17,5 +17,8 @@ const (
 // SignInPausedMessage says that signing in is paused for minutes more after too many
 // wrong passwords or one-time codes.
 func SignInPausedMessage(minutes int) string {
-	return fmt.Sprintf("For your safety, signing in to this account is paused. Wait %d minutes, then try again.", max(minutes, 1))
+	if minutes <= 1 {
+		return "For your safety, signing in to this account is paused. Wait 1 minute, then try again."
+	}
+	return fmt.Sprintf("For your safety, signing in to this account is paused. Wait %d minutes, then try again.", minutes)
 }

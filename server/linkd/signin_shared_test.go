@@ -16,7 +16,7 @@ import (
 func TestSignInPagesShareOneCount(t *testing.T) {
 	in := linkdtest.Start(t, linkdtest.Options{})
 	in.CreateUser(t, "quinn", "right")
-	for n := range links.DefaultAccountFailures {
+	for n := range links.SignInFreeTries {
 		_, err := in.SignIn(context.Background(), "quinn", "wrong", "")
 		if err == nil || !strings.Contains(err.Error(), "That username and password don’t match") {
 			t.Fatalf("wrong password %d on /login: %v", n, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/events"
@@ -17,14 +18,15 @@ import (
 // LookUp returns the pending request behind code for c to judge. Errors:
 // *RateLimitError, ErrInvalidCode, ErrExpiredCode, ErrUsedCode, or internal ones.
 func (s *Service) LookUp(ctx context.Context, c Caller, code string) (Request, error) {
-	canon, keys, err := s.openCode(ctx, c, code)
+	canon, att, err := s.openCode(ctx, c, code)
 	if err != nil {
 		return Request{}, err
 	}
 	d, err := s.pending(ctx, canon)
 	if err != nil {
-		return Request{}, s.codeFailed(ctx, keys, err)
+		return Request{}, s.codeFailed(ctx, att, err)
 	}
+	s.release(ctx, att)
 	client, err := s.client(ctx, d.ClientID)
 	if err != nil {
 		return Request{}, fmt.Errorf("links: client of link request: %w", err)
@@ -43,14 +45,15 @@ func (s *Service) Approve(ctx context.Context, c Caller, code, name string) (Lin
 			return Link{}, err
 		}
 	}
-	canon, keys, err := s.openCode(ctx, c, code)
+	canon, att, err := s.openCode(ctx, c, code)
 	if err != nil {
 		return Link{}, err
 	}
 	g, err := s.cfg.Store.ApproveDeviceAuth(ctx, canon, c.Subject, name, s.cfg.Now())
 	if err != nil {
-		return Link{}, s.codeFailed(ctx, keys, err)
+		return Link{}, s.codeFailed(ctx, att, err)
 	}
+	s.release(ctx, att)
 	s.cfg.Events.PublishDeviceAuth(events.DeviceAuthKey(canon), store.DeviceAuthApproved)
 	s.log.InfoContext(ctx, "device linked", "subject", c.Subject, "device", g.ID, "client", g.ClientID)
 	l := s.saved(ctx, g)
@@ -61,17 +64,18 @@ func (s *Service) Approve(ctx context.Context, c Caller, code, name string) (Lin
 // Deny refuses the request behind code for c's account, wakes the waiting device and
 // logs the refusal. It returns the request as it was, for naming it. Errors as LookUp.
 func (s *Service) Deny(ctx context.Context, c Caller, code string) (Request, error) {
-	canon, keys, err := s.openCode(ctx, c, code)
+	canon, att, err := s.openCode(ctx, c, code)
 	if err != nil {
 		return Request{}, err
 	}
 	d, err := s.pending(ctx, canon)
 	if err != nil {
-		return Request{}, s.codeFailed(ctx, keys, err)
+		return Request{}, s.codeFailed(ctx, att, err)
 	}
 	if err := s.cfg.Store.DenyDeviceAuth(ctx, canon, c.Subject, s.cfg.Now()); err != nil {
-		return Request{}, s.codeFailed(ctx, keys, err)
+		return Request{}, s.codeFailed(ctx, att, err)
 	}
+	s.release(ctx, att)
 	s.cfg.Events.PublishDeviceAuth(events.DeviceAuthKey(canon), store.DeviceAuthDenied)
 	s.log.InfoContext(ctx, "link request denied", "subject", c.Subject, "client", d.ClientID)
 	client, err := s.client(ctx, d.ClientID)
@@ -89,37 +93,40 @@ func (s *Service) Deny(ctx context.Context, c Caller, code string) (Request, err
 // and counted by ip's address alone. Errors: *RateLimitError, ErrInvalidCode,
 // ErrExpiredCode, ErrUsedCode, or internal ones.
 func (s *Service) Check(ctx context.Context, ip, code string) error {
-	canon, keys, err := s.openCodeKeys(ctx, []string{AddressKey(ip)}, code)
+	canon, att, err := s.openCodeKeys(ctx, []string{AddressKey(ip)}, code)
 	if err != nil {
 		return err
 	}
 	if _, err := s.pending(ctx, canon); err != nil {
-		return s.codeFailed(ctx, keys, err)
+		return s.codeFailed(ctx, att, err)
 	}
+	s.release(ctx, att)
 	return nil
 }
 
-// openCode checks c's limits and normalises code, counting a malformed code.
-func (s *Service) openCode(ctx context.Context, c Caller, code string) (string, []string, error) {
+// openCode reserves one lookup against c's limits and normalises code (a malformed
+// code keeps its reservation: it counts as a failure).
+func (s *Service) openCode(ctx context.Context, c Caller, code string) (string, Attempt, error) {
 	return s.openCodeKeys(ctx, c.keys(), code)
 }
 
-// openCodeKeys checks the limits of keys and normalises code, counting a malformed code
-// against them.
-func (s *Service) openCodeKeys(ctx context.Context, keys []string, code string) (string, []string, error) {
-	retry, err := s.limiter.Check(ctx, keys...)
+// openCodeKeys reserves one lookup against the limits of keys, before the code is
+// looked at, and normalises code. The caller releases the reservation when the code
+// worked; a failed lookup keeps it, counted.
+func (s *Service) openCodeKeys(ctx context.Context, keys []string, code string) (string, Attempt, error) {
+	att, retry, err := s.limiter.reserveCode(ctx, keys)
 	if errors.Is(err, ErrRateLimited) {
-		return "", nil, &RateLimitError{RetryAfter: retry}
+		s.log.WarnContext(ctx, "code lookups limited", "keys", strings.Join(keys, " "), "retry_after", retry)
+		return "", Attempt{}, &RateLimitError{RetryAfter: retry}
 	}
 	if err != nil {
-		return "", nil, err
+		return "", Attempt{}, err
 	}
 	canon, err := devices.NormalizeCode(code)
 	if err != nil {
-		s.fail(ctx, keys)
-		return "", nil, ErrInvalidCode
+		return "", Attempt{}, ErrInvalidCode
 	}
-	return canon, keys, nil
+	return canon, att, nil
 }
 
 // pending reads a request by canonical code and turns one that is no longer pending,
@@ -138,9 +145,9 @@ func (s *Service) pending(ctx context.Context, code string) (store.DeviceAuth, e
 	return d, nil
 }
 
-// codeFailed turns a store error of a code operation into the Service's error,
-// counting lookup failures against keys.
-func (s *Service) codeFailed(ctx context.Context, keys []string, err error) error {
+// codeFailed turns a store error of a code operation into the Service's error. A
+// lookup failure stays counted (att's reservation); any other error releases it.
+func (s *Service) codeFailed(ctx context.Context, att Attempt, err error) error {
 	var out error
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -150,15 +157,16 @@ func (s *Service) codeFailed(ctx context.Context, keys []string, err error) erro
 	case errors.Is(err, store.ErrAlreadyUsed):
 		out = ErrUsedCode
 	default:
+		s.release(ctx, att)
 		return fmt.Errorf("links: code: %w", err)
 	}
-	s.fail(ctx, keys)
 	return out
 }
 
-// fail counts a failed lookup; a counter error is logged, not shown to the caller.
-func (s *Service) fail(ctx context.Context, keys []string) {
-	if err := s.limiter.Fail(ctx, keys...); err != nil {
-		s.log.ErrorContext(ctx, "count failed code lookup", "err", err)
+// release uncounts a lookup that worked; a counter error is logged, not shown to the
+// caller.
+func (s *Service) release(ctx context.Context, att Attempt) {
+	if err := s.limiter.Release(ctx, att); err != nil {
+		s.log.ErrorContext(ctx, "release code lookup", "err", err)
 	}
 }

@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/linkdesk/linkdesk/server/store"
 )
 
 // Limits bound how many failed user-code lookups (unknown, expired or already used
@@ -38,23 +42,30 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// ErrRateLimited is returned by Limiter.Check when a key is over its limit.
+// ErrRateLimited is returned by Limiter.Reserve when a limit is reached.
 var ErrRateLimited = errors.New("links: too many failed code lookups")
 
-// Limiter throttles user-code guessing per account and per address. Its counters live
-// in the store (store.AddFailure), so the management API, the web pages and every
-// linkd replica share them.
+// Limiter throttles guessing: user codes per account and per address, and (for the
+// web pages) passwords and one-time codes. Every attempt is reserved in the store
+// before the code, password or one-time code is looked at (store.ReserveAttempt counts
+// and records in one transaction), so a burst of concurrent guesses gets exactly the
+// limit's number checked, and an attempt that succeeds is released, so only failures
+// count. The counters live in the store, so the management API, the web pages and
+// every linkd replica share them.
 type Limiter struct {
 	store  FailureCounter
 	limits Limits
 	now    func() time.Time
+
+	mu      sync.Mutex
+	unfreed []Attempt // releases a storage fault refused, retried before each Reserve
 }
 
 // FailureCounter is the part of the store a Limiter needs: the shared counters of
 // failed attempts (store.Store has them).
 type FailureCounter interface {
-	AddFailure(ctx context.Context, key string, now, since time.Time) (int, error)
-	CountFailures(ctx context.Context, key string, since time.Time) (int, error)
+	ReserveAttempt(ctx context.Context, limits []store.AttemptLimit, now time.Time) (time.Duration, error)
+	ReleaseAttempt(ctx context.Context, keys []string, at time.Time) error
 }
 
 // NewLimiter returns a limiter over s's failure counters; now may be nil (time.Now).
@@ -83,84 +94,140 @@ func AddressKey(ip string) string {
 	return "ip:" + a.String()
 }
 
-// SignInKeys are the failure-counter keys of a sign-in attempt: the username (with the
-// account limit) and the address (with the address limit). They are distinct from the
-// code-lookup keys, so mistyped passwords never block code entry, and every sign-in
-// page uses them, so the app's sign-in and the phone pages share one count.
-func SignInKeys(username, ip string) []string {
-	return []string{
-		"signin:" + strings.ToLower(strings.TrimSpace(username)),
-		"ip:signin:" + strings.TrimPrefix(AddressKey(ip), "ip:"),
+// Sign-in limits, shared by every sign-in page. Wrong passwords count per account and
+// address together, so a stranger's guesses elsewhere never lock the account's owner
+// out: SignInFreeTries at once, then each further try only after SignInBackoff,
+// doubling (30 s, 1 min, 2 min…), at most SignInPairMax in SignInWindow. Looser
+// bounds per account (guesses from many addresses) and per address (many accounts
+// from one) come on top. The one-time-code step allows OneTimeCodeTries wrong codes
+// per account in SignInWindow, whatever the cookie says.
+const (
+	SignInWindow       = 15 * time.Minute
+	SignInFreeTries    = 3
+	SignInBackoff      = 30 * time.Second
+	SignInPairMax      = 10
+	SignInAccountMax   = 30
+	SignInAddressFree  = 10
+	SignInAddressMax   = 30
+	OneTimeCodeTries   = 5
+	signInAddressDelay = 10 * time.Second
+)
+
+// signInKeys are the counter keys of a sign-in by username from ip: the account and
+// address together, the account, the address (IPv6 per /64). They are distinct from
+// the code-lookup keys, so mistyped passwords never block code entry.
+func signInKeys(username, ip string) (pair, account, address string) {
+	user := strings.ToLower(strings.TrimSpace(username))
+	addr := strings.TrimPrefix(AddressKey(ip), "ip:")
+	return "signin:" + user + "@" + addr, "signin:" + user, "ip:signin:" + addr
+}
+
+// SignInLimits are the limits of one password try for username from ip.
+func SignInLimits(username, ip string) []store.AttemptLimit {
+	pair, account, address := signInKeys(username, ip)
+	return []store.AttemptLimit{
+		{Key: pair, Max: SignInPairMax, Window: SignInWindow, Free: SignInFreeTries, Backoff: SignInBackoff},
+		{Key: account, Max: SignInAccountMax, Window: SignInWindow},
+		{Key: address, Max: SignInAddressMax, Window: SignInWindow, Free: SignInAddressFree, Backoff: signInAddressDelay},
 	}
 }
 
-func (l *Limiter) limitOf(key string) int {
-	if len(key) >= 3 && key[:3] == "ip:" {
-		return l.limits.AddressFailures
+// OneTimeCodeLimits are the limits of one one-time code tried for the account subject
+// from ip: OneTimeCodeTries per account, and the address's sign-in bound.
+func OneTimeCodeLimits(subject, ip string) []store.AttemptLimit {
+	_, _, address := signInKeys("", ip)
+	return []store.AttemptLimit{
+		{Key: "otp:" + subject, Max: OneTimeCodeTries, Window: SignInWindow},
+		{Key: address, Max: SignInAddressMax, Window: SignInWindow, Free: SignInAddressFree, Backoff: signInAddressDelay},
 	}
-	return l.limits.AccountFailures
 }
 
-// Check reports whether every key is still under its limit. When one is not it
-// returns ErrRateLimited and how long to wait before that key is under its limit
-// again (to the second). Keys starting with "ip:" get the address limit, all others
-// the account limit.
-func (l *Limiter) Check(ctx context.Context, keys ...string) (time.Duration, error) {
+// codeLimits are the user-code lookup limits of keys: "ip:" keys get the address
+// limit, all others the account limit.
+func (l *Limiter) codeLimits(keys []string) []store.AttemptLimit {
+	out := make([]store.AttemptLimit, len(keys))
+	for i, k := range keys {
+		max := l.limits.AccountFailures
+		if strings.HasPrefix(k, "ip:") {
+			max = l.limits.AddressFailures
+		}
+		out[i] = store.AttemptLimit{Key: k, Max: max, Window: l.limits.Window}
+	}
+	return out
+}
+
+// Attempt is a reserved attempt; Release it when it succeeded.
+type Attempt struct {
+	keys []string
+	at   time.Time
+}
+
+// Reserve counts one attempt against every limit before the guess is checked. When a
+// limit is reached it records nothing and returns ErrRateLimited with how long to wait
+// (to the second).
+func (l *Limiter) Reserve(ctx context.Context, limits ...store.AttemptLimit) (Attempt, time.Duration, error) {
+	l.retryReleases(ctx)
 	now := l.now()
-	since := now.Add(-l.limits.Window)
-	var wait time.Duration
-	for _, k := range keys {
-		n, err := l.store.CountFailures(ctx, k, since)
-		if err != nil {
-			return 0, fmt.Errorf("links: count failures: %w", err)
-		}
-		if n >= l.limitOf(k) {
-			d, err := l.until(ctx, k, now)
-			if err != nil {
-				return 0, err
-			}
-			wait = max(wait, d)
-		}
+	wait, err := l.store.ReserveAttempt(ctx, limits, now)
+	if err != nil {
+		return Attempt{}, 0, fmt.Errorf("links: reserve attempt: %w", err)
 	}
 	if wait > 0 {
-		return wait, ErrRateLimited
+		// Whole seconds, never longer than the longest window.
+		longest := time.Duration(0)
+		for _, lim := range limits {
+			longest = max(longest, lim.Window)
+		}
+		return Attempt{}, min((wait + time.Second - 1).Truncate(time.Second), longest), ErrRateLimited
 	}
-	return 0, nil
+	keys := make([]string, 0, len(limits))
+	for _, lim := range limits {
+		if !slices.Contains(keys, lim.Key) {
+			keys = append(keys, lim.Key)
+		}
+	}
+	return Attempt{keys: keys, at: now}, 0, nil
 }
 
-// until finds, by binary search over whole seconds, how long from now until enough of
-// key's failures have left the window for key to be under its limit. The store keeps
-// timestamps but only answers counts, so this costs about log2(window in seconds)
-// queries — only ever on the already-throttled path.
-func (l *Limiter) until(ctx context.Context, key string, now time.Time) (time.Duration, error) {
-	limit := l.limitOf(key)
-	lo, hi := int64(1), int64((l.limits.Window+time.Second-1)/time.Second)
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		n, err := l.store.CountFailures(ctx, key, now.Add(-l.limits.Window+time.Duration(mid)*time.Second))
-		if err != nil {
-			return 0, fmt.Errorf("links: count failures: %w", err)
-		}
-		if n < limit {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
+// Release uncounts a reserved attempt that succeeded, so only failures count.
+func (l *Limiter) Release(ctx context.Context, a Attempt) error {
+	if len(a.keys) == 0 {
+		return nil
 	}
-	return time.Duration(lo) * time.Second, nil
+	if err := l.store.ReleaseAttempt(ctx, a.keys, a.at); err != nil {
+		// Keep it, so a passing storage fault does not leave a success counted.
+		l.mu.Lock()
+		if len(l.unfreed) < maxUnfreed {
+			l.unfreed = append(l.unfreed, a)
+		}
+		l.mu.Unlock()
+		return fmt.Errorf("links: release attempt: %w", err)
+	}
+	return nil
 }
 
-// Fail counts one failed lookup against every key.
-func (l *Limiter) Fail(ctx context.Context, keys ...string) error {
-	now := l.now()
-	since := now.Add(-l.limits.Window)
-	var errs []error
-	for _, k := range keys {
-		if _, err := l.store.AddFailure(ctx, k, now, since); err != nil {
-			errs = append(errs, fmt.Errorf("links: add failure: %w", err))
+// maxUnfreed bounds the releases a Limiter keeps for retrying.
+const maxUnfreed = 1024
+
+// retryReleases tries again the releases that failed; those failing again are kept.
+func (l *Limiter) retryReleases(ctx context.Context) {
+	l.mu.Lock()
+	todo := l.unfreed
+	l.unfreed = nil
+	l.mu.Unlock()
+	for i, a := range todo {
+		if err := l.store.ReleaseAttempt(ctx, a.keys, a.at); err != nil {
+			l.mu.Lock()
+			l.unfreed = append(l.unfreed, todo[i:]...)
+			l.mu.Unlock()
+			return
 		}
 	}
-	return errors.Join(errs...)
+}
+
+// reserveCode reserves one user-code lookup against keys' limits.
+func (l *Limiter) reserveCode(ctx context.Context, keys []string) (Attempt, time.Duration, error) {
+	return l.Reserve(ctx, l.codeLimits(keys)...)
 }
 
 // RetryAfterSeconds renders d for a Retry-After header: whole seconds, at least 1.

@@ -282,10 +282,34 @@ type Store interface {
 	AddFailure(ctx context.Context, key string, now, since time.Time) (int, error)
 	// CountFailures returns key's failures since since without adding one.
 	CountFailures(ctx context.Context, key string, since time.Time) (int, error)
+	// ReserveAttempt records one attempt at now under every limit's key when none is
+	// over its limit, counting and recording in one transaction so that concurrent
+	// callers never get more attempts than the limits allow; otherwise it records
+	// nothing and returns how long until the attempt would be allowed (> 0).
+	ReserveAttempt(ctx context.Context, limits []AttemptLimit, now time.Time) (time.Duration, error)
+	// ReleaseAttempt removes one attempt recorded at at under each of keys: a reserved
+	// attempt that succeeded and should not count.
+	ReleaseAttempt(ctx context.Context, keys []string, at time.Time) error
+	// UseTOTPStep records that subject signed in with the one-time code of step; it
+	// returns false (recording nothing) when a code of that step or a later one
+	// already did, so no code is ever accepted twice (RFC 6238 §5.2).
+	UseTOTPStep(ctx context.Context, subject string, step int64) (bool, error)
 
 	// Purge deletes device authorizations, auth requests and tokens that expired before
 	// before, and failure records from before before. before is a retention cutoff, not
 	// "now": pass now minus the longest failure window, so expired codes still answer
 	// "expired" for a while and rate limits keep counting. Grants are never purged.
 	Purge(ctx context.Context, before time.Time) error
+}
+
+// AttemptLimit bounds the attempts recorded under Key (in the failures table): at most
+// Max within Window and, once Free are in the window, each further one only Backoff
+// after the latest, the wait doubling with every further attempt (Free or Backoff
+// zero: no backoff).
+type AttemptLimit struct {
+	Key     string
+	Max     int
+	Window  time.Duration
+	Free    int
+	Backoff time.Duration
 }

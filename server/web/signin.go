@@ -112,11 +112,26 @@ func (s *server) signinSubmit(w http.ResponseWriter, r *http.Request, st *state)
 	s.signinStep(w, r, st, webFlow)
 }
 
+// signinGate caps the sign-in steps one address (IPv6: one /64) may have in progress
+// at once, in this process, so one caller cannot fill the password pool's queue.
+var signinGate = accounts.NewGate(maxSigninsPerAddress)
+
+// maxSigninsPerAddress is signinGate's cap.
+const maxSigninsPerAddress = 4
+
 // signinStep runs one posted step of flow f: the one-time code when the form has otp,
 // else username and password. It is the one code path of every sign-in.
 func (s *server) signinStep(w http.ResponseWriter, r *http.Request, st *state, f flow) {
+	ip := s.cfg.ClientIP(r)
+	addr := links.AddressKey(ip)
+	if !signinGate.Enter(addr) {
+		s.log.WarnContext(r.Context(), "sign-in refused: too many at once from one address", "address", ip)
+		s.signinBusy(w, r, st, f, http.StatusTooManyRequests, "1")
+		return
+	}
+	defer signinGate.Leave(addr)
 	if _, hasOTP := r.PostForm["otp"]; hasOTP {
-		s.otpSubmit(w, r, st, f)
+		s.otpSubmit(w, r, st, f, ip)
 		return
 	}
 	username := strings.TrimSpace(r.PostForm.Get("username"))
@@ -127,28 +142,41 @@ func (s *server) signinStep(w http.ResponseWriter, r *http.Request, st *state, f
 		s.render(w, r, st, http.StatusUnprocessableEntity, "signin", page)
 		return
 	}
-	keys := links.SignInKeys(username, s.cfg.ClientIP(r))
-	if !s.checkSigninLimit(w, r, st, f, keys) {
+	tag := accounts.UserTag(username)
+	att, ok := s.reserveSignin(w, r, st, f, links.SignInLimits(username, ip), "password", ip, tag)
+	if !ok {
 		return
 	}
 	u, err := s.cfg.Store.UserByUsername(r.Context(), username)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.release(r, att)
 		s.internal(w, r, st, "look up user", err)
 		return
 	}
-	var ok bool
-	if err != nil {
-		// Unknown username: spend a password check's time so both answers take as long.
-		accounts.CheckNoUser(password)
-	} else {
-		ok = u.PasswordHash != "" && s.cfg.VerifyPassword(u.PasswordHash, password)
+	var good bool
+	perr := accounts.Passwords.Do(r.Context(), func() {
+		if err != nil {
+			// Unknown username: spend a password check's time (and place in the pool)
+			// so both answers take as long.
+			accounts.CheckNoUser(password)
+		} else {
+			good = u.PasswordHash != "" && s.cfg.VerifyPassword(u.PasswordHash, password)
+		}
+	})
+	if perr != nil {
+		// Not checked: the attempt does not count.
+		s.release(r, att)
+		s.log.WarnContext(r.Context(), "sign-in refused: password checks busy", "address", ip, "user", tag, "err", perr)
+		s.signinBusy(w, r, st, f, http.StatusServiceUnavailable, busyRetryAfter)
+		return
 	}
-	if !ok {
-		s.signinFailed(r, keys)
+	if !good {
+		s.log.WarnContext(r.Context(), "sign-in failed: wrong username or password", "address", ip, "user", tag)
 		page.Error = accounts.WrongPasswordMessage
 		s.render(w, r, st, http.StatusUnauthorized, "signin", page)
 		return
 	}
+	s.release(r, att)
 	if u.TOTPSecret != "" {
 		if f.AuthRequestID == "" {
 			// The web session is about to sign in: a new id, so a planted cookie never gets there.
@@ -166,7 +194,11 @@ func (s *server) signinStep(w http.ResponseWriter, r *http.Request, st *state, f
 	s.completeSignin(w, r, st, f, u.Subject, []string{"pwd"})
 }
 
-func (s *server) otpSubmit(w http.ResponseWriter, r *http.Request, st *state, f flow) {
+// otpSubmit is the one-time-code step. Wrong codes count in the store per account
+// (links.OneTimeCodeLimits), not in the cookie, so replaying an earlier cookie gains
+// no tries; a code's time step, once it signed in, is refused for good (the store's
+// replay guard, shared by every page, restart and replica).
+func (s *server) otpSubmit(w http.ResponseWriter, r *http.Request, st *state, f flow, ip string) {
 	if !s.pendingFor(st, f) {
 		s.clearPending(st)
 		s.render(w, r, st, http.StatusUnprocessableEntity, "signin", signinPage{flow: f,
@@ -179,8 +211,9 @@ func (s *server) otpSubmit(w http.ResponseWriter, r *http.Request, st *state, f 
 		s.internal(w, r, st, "look up user", err)
 		return
 	}
-	keys := links.SignInKeys(u.Username, s.cfg.ClientIP(r))
-	if !s.checkSigninLimit(w, r, st, f, keys) {
+	tag := accounts.UserTag(u.Username)
+	att, ok := s.reserveSignin(w, r, st, f, links.OneTimeCodeLimits(u.Subject, ip), "one-time code", ip, tag)
+	if !ok {
 		return
 	}
 	otp := strings.Map(func(r rune) rune {
@@ -190,29 +223,32 @@ func (s *server) otpSubmit(w http.ResponseWriter, r *http.Request, st *state, f 
 		return r
 	}, r.PostForm.Get("otp"))
 	now := s.cfg.Now()
-	used := otp != "" && s.replay.Seen(u.Subject, otp, now)
-	ok := !used && otp != "" && s.cfg.VerifyTOTP(u.Subject, u.TOTPSecret, otp, now)
-	if ok && !s.replay.Use(u.Subject, otp, now) {
-		ok, used = false, true // another sign-in took this code a moment ago
-	}
-	if !ok {
-		s.signinFailed(r, keys)
-		st.sess.PendingTries++
-		st.dirty = true
-		if st.sess.PendingTries >= maxTOTPTries {
-			s.clearPending(st)
-			s.render(w, r, st, http.StatusUnauthorized, "signin", signinPage{flow: f,
-				Error: "Too many wrong one-time codes. Enter your username and password again.", Linking: f.AuthRequestID == "" && st.sess.Code != "",
-			})
+	good := otp != "" && s.cfg.VerifyTOTP(u.Subject, u.TOTPSecret, otp, now)
+	used := false
+	if good {
+		step, matched := accounts.MatchTOTP(u.TOTPSecret, otp, now)
+		if !matched {
+			step = accounts.TOTPStep(now) // a verifier of its own: guard the current step
+		}
+		fresh, err := s.cfg.Store.UseTOTPStep(r.Context(), u.Subject, step)
+		if err != nil {
+			s.release(r, att)
+			s.internal(w, r, st, "one-time code replay guard", err)
 			return
 		}
+		good, used = fresh, !fresh
+	}
+	if !good {
+		reason := "wrong one-time code"
 		msg := accounts.WrongTOTPMessage
 		if used {
-			msg = accounts.TOTPUsedMessage
+			reason, msg = "one-time code already used", accounts.TOTPUsedMessage
 		}
+		s.log.WarnContext(r.Context(), "sign-in failed: "+reason, "address", ip, "user", tag)
 		s.render(w, r, st, http.StatusUnauthorized, "otp", otpPage{flow: f, Error: msg})
 		return
 	}
+	s.release(r, att)
 	s.completeSignin(w, r, st, f, u.Subject, []string{"pwd", "otp"})
 }
 
@@ -236,19 +272,35 @@ func (s *server) completeSignin(w http.ResponseWriter, r *http.Request, st *stat
 	s.redirect(w, r, st, to)
 }
 
-func (s *server) signinFailed(r *http.Request, keys []string) {
-	if err := s.cfg.SignInLimiter.Fail(r.Context(), keys...); err != nil {
-		s.log.ErrorContext(r.Context(), "count failed sign-in", "err", err)
+// busyRetryAfter is the Retry-After (seconds) when the password checks are busy.
+const busyRetryAfter = "5"
+
+// signinBusy answers that linkd is too busy for this sign-in now, with Retry-After.
+func (s *server) signinBusy(w http.ResponseWriter, r *http.Request, st *state, f flow, status int, retryAfter string) {
+	w.Header().Set("Retry-After", retryAfter)
+	s.render(w, r, st, status, "message", messagePage{
+		Title: "Busy", Heading: "Too many sign-ins at once", Kind: "error",
+		Body: "Too many sign-ins are being checked right now. Wait a few seconds, then try again.",
+		Link: f.start(), LinkText: "Back to sign-in",
+	})
+}
+
+// release uncounts an attempt that succeeded (or was never checked); a counter error
+// is logged, not shown.
+func (s *server) release(r *http.Request, att links.Attempt) {
+	if err := s.cfg.SignInLimiter.Release(r.Context(), att); err != nil {
+		s.log.ErrorContext(r.Context(), "release sign-in attempt", "err", err)
 	}
 }
 
-func (s *server) checkSigninLimit(w http.ResponseWriter, r *http.Request, st *state, f flow, keys []string) bool {
-	retry, err := s.cfg.SignInLimiter.Check(r.Context(), keys...)
+// reserveSignin counts one try of step (password or one-time code) against limits
+// before it is checked. Over a limit it answers 429 with Retry-After, logs the trip
+// and reports false.
+func (s *server) reserveSignin(w http.ResponseWriter, r *http.Request, st *state, f flow, limits []store.AttemptLimit, step, ip, tag string) (links.Attempt, bool) {
+	att, retry, err := s.cfg.SignInLimiter.Reserve(r.Context(), limits...)
 	if isRateLimited(retry, err) {
+		s.log.WarnContext(r.Context(), "sign-in limited", "step", step, "address", ip, "user", tag, "retry_after", retry)
 		mins := int((retry + time.Minute - 1) / time.Minute)
-		if mins < 1 {
-			mins = 1
-		}
 		s.clearPending(st)
 		w.Header().Set("Retry-After", links.RetryAfterSeconds(retry))
 		s.render(w, r, st, http.StatusTooManyRequests, "message", messagePage{
@@ -256,13 +308,13 @@ func (s *server) checkSigninLimit(w http.ResponseWriter, r *http.Request, st *st
 			Body: accounts.SignInPausedMessage(mins),
 			Link: f.start(), LinkText: "Back to sign-in",
 		})
-		return false
+		return att, false
 	}
 	if err != nil {
 		s.internal(w, r, st, "sign-in rate limit check", err)
-		return false
+		return att, false
 	}
-	return true
+	return att, true
 }
 
 // signoutForm is GET /signout: a button, since signing out changes state (POST only).

@@ -49,12 +49,12 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// Limiter throttles sign-in guessing; *links.Limiter implements it. Check returns a
-// non-nil error (links.ErrRateLimited) and how long to wait when a key is over its
-// limit.
+// Limiter throttles sign-in guessing; *links.Limiter implements it. Reserve counts an
+// attempt before the password or code is checked, or returns links.ErrRateLimited
+// and how long to wait; Release uncounts an attempt that succeeded.
 type Limiter interface {
-	Check(ctx context.Context, keys ...string) (time.Duration, error)
-	Fail(ctx context.Context, keys ...string) error
+	Reserve(ctx context.Context, limits ...store.AttemptLimit) (links.Attempt, time.Duration, error)
+	Release(ctx context.Context, a links.Attempt) error
 }
 
 // PasswordVerifier checks a password against a stored PHC hash (an unknown username never
@@ -72,6 +72,9 @@ type (
 type Store interface {
 	UserByUsername(ctx context.Context, username string) (store.User, error)
 	UserBySubject(ctx context.Context, subject string) (store.User, error)
+	// UseTOTPStep is the one-time-code replay guard, in the store so it holds across
+	// restarts and replicas.
+	UseTOTPStep(ctx context.Context, subject string, step int64) (bool, error)
 }
 
 var _ Store = store.Store(nil) // linkd's whole store serves as one
@@ -100,9 +103,6 @@ type Config struct {
 	// (argon2id; RFC 6238).
 	VerifyPassword PasswordVerifier
 	VerifyTOTP     TOTPVerifier
-	// TOTPReplay refuses a one-time code already used to sign in; give the provider's
-	// sign-in page the same one. nil: one of the pages' own.
-	TOTPReplay *accounts.TOTPReplay
 	// AuthRequests, when set, lets the same sign-in pages serve the app's sign-in at
 	// /login (the provider's login URL); nil: /login is not served.
 	AuthRequests AuthRequests
@@ -121,7 +121,6 @@ type server struct {
 	log      *slog.Logger
 	sessions *sessions
 	pages    map[string]*template.Template
-	replay   *accounts.TOTPReplay
 }
 
 // New returns the handler of the web pages. It serves the full paths listed in Paths.
@@ -134,9 +133,6 @@ func New(cfg Config) http.Handler {
 	}
 	if cfg.VerifyTOTP == nil {
 		cfg.VerifyTOTP = checkTOTP
-	}
-	if cfg.TOTPReplay == nil {
-		cfg.TOTPReplay = accounts.NewTOTPReplay()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -163,7 +159,6 @@ func New(cfg Config) http.Handler {
 		log:      cfg.Logger.With("component", "web"),
 		sessions: sess,
 		pages:    parsePages(),
-		replay:   cfg.TOTPReplay,
 	}
 
 	mux := http.NewServeMux()

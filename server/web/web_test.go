@@ -200,7 +200,8 @@ func TestSignInRateLimited(t *testing.T) {
 	}
 	p = b.submit(p, "/signin", url.Values{"username": {"alice"}, "password": {password}})
 	p.WantStatus(t, http.StatusTooManyRequests)
-	p.MustSay(t, "Too many sign-in attempts", "Wait 15 minutes")
+	// Three wrong passwords from this address, then backoff (links.SignInBackoff).
+	p.MustSay(t, "Too many sign-in attempts", "Wait 1 minute,")
 }
 
 func TestCSRFRejected(t *testing.T) {

@@ -163,6 +163,15 @@ ALTER TABLE device_auths ADD COLUMN answer_refresh_hash TEXT NOT NULL DEFAULT ''
 ALTER TABLE refresh_tokens ADD COLUMN successor_hash TEXT NOT NULL DEFAULT '';
 ALTER TABLE refresh_tokens ADD COLUMN access_token_id TEXT NOT NULL DEFAULT '';
 `,
+	// 3: sign-in limits. The last one-time-code step that signed each account in, so a
+	// code (or an older one) is never accepted twice, across restarts and replicas.
+	// Attempt reservations share the failures table.
+	`
+CREATE TABLE totp_steps (
+	subject TEXT PRIMARY KEY,
+	step    INTEGER NOT NULL
+);
+`,
 }
 
 // migrate brings the database to the newest schema version in one transaction, so a

@@ -57,6 +57,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuthRequests", testAuthRequests},
 		{"SigningKeys", testSigningKeys},
 		{"Failures", testFailures},
+		{"ReserveAttempt", testReserveAttempt},
+		{"ReserveAttemptConcurrent", testReserveAttemptConcurrent},
+		{"ReserveAttemptBackoff", testReserveAttemptBackoff},
+		{"UseTOTPStep", testUseTOTPStep},
 		{"Purge", testPurge},
 	}
 	for _, tc := range tests {
