@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -222,4 +223,62 @@ func TestAttackSlowBody(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// Issue 12 item 4: linkd holds a bounded number of connections; the rest wait in the
+// backlog until one closes.
+func TestAttackConnectionLimit(t *testing.T) {
+	const limit, tries = 20, 30
+	in := linkdtest.Start(t, linkdtest.Options{MaxConnections: limit})
+	host := strings.TrimPrefix(in.URL, "https://")
+	tlsCfg := in.Client.Transport.(*http.Transport).TLSClientConfig.Clone()
+	tlsCfg.NextProtos = []string{"http/1.1"}
+	tlsCfg.ServerName = "127.0.0.1"
+	dial := func(wait time.Duration) (*tls.Conn, error) {
+		raw, err := net.Dial("tcp", host)
+		if err != nil {
+			return nil, err
+		}
+		c := tls.Client(raw, tlsCfg)
+		c.SetDeadline(time.Now().Add(wait))
+		if err := c.Handshake(); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		c.SetDeadline(time.Time{})
+		return c, nil
+	}
+	var mu sync.Mutex
+	var held []*tls.Conn
+	var wg sync.WaitGroup
+	for range tries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// The limit's worth is served at once; the deadline ends the others' wait.
+			if c, err := dial(5 * time.Second); err == nil {
+				mu.Lock()
+				held = append(held, c)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d of %d connections served at once (limit %d)", len(held), tries, limit)
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	if len(held) > limit || len(held) == 0 {
+		t.Fatalf("%d of %d connections served at once, want at most %d", len(held), tries, limit)
+	}
+	// Closing one lets the next caller in.
+	held[0].Close()
+	held = held[1:]
+	c, err := dial(30 * time.Second)
+	if err != nil {
+		t.Fatalf("no connection after one closed: %v", err)
+	}
+	c.Close()
 }
