@@ -135,7 +135,9 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if u, err := url.Parse(cfg.Issuer); err == nil && u.Scheme == "http" {
 		opts = append(opts, op.WithAllowInsecure())
 	}
-	opts = append(opts, op.WithLogger(p.log))
+	// No CORS from zitadel: its default echoes any Origin with credentials allowed.
+	// Only the public metadata is readable from other sites (publicCORS).
+	opts = append(opts, op.WithLogger(p.log), op.WithCORSOptions(nil))
 	o, err := op.NewProvider(opCfg, p.storage, op.StaticIssuer(cfg.Issuer), opts...)
 	if err != nil {
 		return nil, err
@@ -145,6 +147,9 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+DeviceAuthorizationPath, p.deviceAuthorization)
 	mux.Handle("POST /oauth/token", p.tokenEndpoint(o))
+	mux.Handle("GET /.well-known/openid-configuration", publicCORS(o))
+	mux.Handle("GET /keys", publicCORS(o))
+	mux.Handle("/authorize", appRedirectOnly(o))
 	mux.Handle("/", o)
 	p.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := context.WithValue(r.Context(), ipKey{}, p.cfg.ClientIP(r))
