@@ -258,8 +258,14 @@ func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRe
 	return &authRequest{a}, nil
 }
 
+// SaveAuthCode issues the request's one code; a re-opened callback gets an error
+// (sent to the app's redirect) instead of a second code that would break the first.
 func (s *storage) SaveAuthCode(ctx context.Context, id, code string) error {
-	return s.store.SaveAuthCode(ctx, id, code)
+	err := s.store.SaveAuthCode(ctx, id, code)
+	if errors.Is(err, store.ErrAlreadyUsed) {
+		return oidc.ErrInvalidRequest().WithDescription("this sign-in already gave the app its code; start again")
+	}
+	return err
 }
 
 func (s *storage) DeleteAuthRequest(ctx context.Context, id string) error {

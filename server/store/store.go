@@ -264,7 +264,10 @@ type Store interface {
 
 	CreateAuthRequest(ctx context.Context, a AuthRequest) error
 	AuthRequestByID(ctx context.Context, id string) (AuthRequest, error)
+	// AuthRequestByCode claims a code: it returns the request and marks the code used in
+	// one transaction, so a second claim (even a concurrent one) gets ErrNotFound.
 	AuthRequestByCode(ctx context.Context, code string) (AuthRequest, error)
+	// SaveAuthCode issues a request's one code; ErrAlreadyUsed when it had one already.
 	SaveAuthCode(ctx context.Context, id, code string) error
 	CompleteAuthRequest(ctx context.Context, id, subject string, authTime time.Time, amr []string) error
 	// DeleteAuthRequest deletes a request and its code; ErrNotFound when there was none.

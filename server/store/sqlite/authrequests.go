@@ -81,31 +81,61 @@ func (db *DB) AuthRequestByID(ctx context.Context, id string) (store.AuthRequest
 	return a, nil
 }
 
-// AuthRequestByCode returns the authorization request an auth code was issued for.
+// AuthRequestByCode claims an auth code: it returns the request the code was issued
+// for and, in the same transaction, marks the code used, so of concurrent redemptions
+// exactly one finds it and every later one gets store.ErrNotFound.
 func (db *DB) AuthRequestByCode(ctx context.Context, code string) (store.AuthRequest, error) {
-	a, err := scanAuthRequest(db.read.QueryRowContext(ctx,
-		`SELECT `+authRequestCols+` FROM auth_requests WHERE code_hash = ?`, hash(code)))
+	var a store.AuthRequest
+	err := db.inTx(ctx, "claim auth code", func(tx *sql.Tx) error {
+		var err error
+		a, err = scanAuthRequest(tx.QueryRowContext(ctx,
+			`SELECT `+authRequestCols+` FROM auth_requests WHERE code_hash = ?`, hash(code)))
+		if err != nil {
+			return notFound(err, "auth request by code")
+		}
+		// A used code keeps a placeholder, so SaveAuthCode cannot issue another.
+		_, err = tx.ExecContext(ctx, `UPDATE auth_requests SET code_hash = ? WHERE id = ?`, usedCode+a.ID, a.ID)
+		if err != nil {
+			return fmt.Errorf("sqlite: claim auth code: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return store.AuthRequest{}, notFound(err, "auth request by code")
+		return store.AuthRequest{}, err
 	}
 	return a, nil
 }
 
-// SaveAuthCode attaches an auth code (stored as its SHA-256) to a request, replacing
-// any earlier one.
+// usedCode prefixes the placeholder a claimed code's hash is replaced with; no SHA-256
+// hex matches it.
+const usedCode = "used:"
+
+// SaveAuthCode attaches an auth code (stored as its SHA-256) to a request that has
+// none yet: one code per request. store.ErrAlreadyUsed when a code was issued before
+// (a re-opened callback), store.ErrNotFound when there is no such request.
 func (db *DB) SaveAuthCode(ctx context.Context, id, code string) error {
 	if code == "" {
 		return fmt.Errorf("sqlite: save auth code: empty code")
 	}
 	return db.inTx(ctx, "save auth code", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE auth_requests SET code_hash = ? WHERE id = ?`, hash(code), id)
+		res, err := tx.ExecContext(ctx, `UPDATE auth_requests SET code_hash = ? WHERE id = ? AND code_hash IS NULL`, hash(code), id)
 		if isUnique(err) {
 			return fmt.Errorf("sqlite: save auth code: %w", store.ErrDuplicate)
 		}
 		if err != nil {
 			return fmt.Errorf("sqlite: save auth code: %w", err)
 		}
-		return mustAffect(res, "save auth code")
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
+		var exists int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM auth_requests WHERE id = ?`, id).Scan(&exists); err != nil {
+			return fmt.Errorf("sqlite: save auth code: %w", err)
+		}
+		if exists == 0 {
+			return fmt.Errorf("sqlite: save auth code: %w", store.ErrNotFound)
+		}
+		return fmt.Errorf("sqlite: save auth code: %w", store.ErrAlreadyUsed)
 	})
 }
 

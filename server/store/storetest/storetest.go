@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RefreshExpired", testRefreshExpired},
 		{"RevokeRefreshToken", testRevokeRefreshToken},
 		{"AuthRequests", testAuthRequests},
+		{"AuthCodeClaimedOnce", testAuthCodeClaimedOnce},
 		{"SigningKeys", testSigningKeys},
 		{"Failures", testFailures},
 		{"Purge", testPurge},
