@@ -55,6 +55,10 @@ type Config struct {
 	ClientIP func(r *http.Request) string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// DeviceAuthCaps bounds the device authorizations unauthenticated callers can make
+	// linkd store (zero: DefaultDeviceAuthCaps); AuthRequestCaps likewise the
+	// authorization requests of GET /authorize (zero: DefaultAuthRequestCaps).
+	DeviceAuthCaps, AuthRequestCaps store.RequestCaps
 	// Links, when set, ends a device's link when the device revokes its own refresh
 	// token, so the unlink is logged and published like any other (server/links). nil:
 	// the grant is deleted in the store alone.
@@ -65,6 +69,18 @@ type Config struct {
 type SelfUnlinker interface {
 	UnlinkSelf(ctx context.Context, clientID, subject, grantID string) (links.Link, error)
 }
+
+// DefaultDeviceAuthCaps bound device authorizations: 20 a minute and 50 waiting per
+// address, 600 a minute and 1,000 waiting per client, 10,000 waiting overall; a
+// never-approved one is kept an hour after it expired, so its code answers "expired".
+var DefaultDeviceAuthCaps = store.RequestCaps{Window: time.Minute, PerIPRate: 20, PerClientRate: 600,
+	PerIP: 50, PerClient: 1000, Total: 10000, Keep: time.Hour}
+
+// DefaultAuthRequestCaps bound authorization requests (GET /authorize): 30 a minute and
+// 50 waiting for a sign-in per address, 10,000 waiting overall, kept an hour after
+// they expired.
+var DefaultAuthRequestCaps = store.RequestCaps{Window: time.Minute, PerIPRate: 30, PerIP: 50, Total: 10000,
+	Keep: time.Hour}
 
 // Provider is the OpenID provider; serve it with Handler.
 type Provider struct {
@@ -108,6 +124,12 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	}
 	if cfg.ClientIP == nil {
 		cfg.ClientIP = remoteIP
+	}
+	if cfg.DeviceAuthCaps == (store.RequestCaps{}) {
+		cfg.DeviceAuthCaps = DefaultDeviceAuthCaps
+	}
+	if cfg.AuthRequestCaps == (store.RequestCaps{}) {
+		cfg.AuthRequestCaps = DefaultAuthRequestCaps
 	}
 	p := &Provider{cfg: cfg, log: cfg.Logger.With("component", "provider")}
 	p.storage = &storage{store: cfg.Store, log: p.log, now: cfg.Now, cfg: &p.cfg,

@@ -11,7 +11,7 @@ import (
 
 const authRequestCols = `id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode,
 	code_challenge, code_challenge_method, prompt, max_age, login_hint, subject, auth_time, amr, done,
-	created_at, expires_at`
+	created_at, expires_at, request_ip`
 
 func scanAuthRequest(s scanner) (store.AuthRequest, error) {
 	var a store.AuthRequest
@@ -20,7 +20,7 @@ func scanAuthRequest(s scanner) (store.AuthRequest, error) {
 	var authTime, created, expires int64
 	err := s.Scan(&a.ID, &a.ClientID, &a.RedirectURI, &a.State, &a.Nonce, &scopes, &a.ResponseType,
 		&a.ResponseMode, &a.CodeChallenge, &a.CodeChallengeMethod, &prompt, &maxAge, &a.LoginHint,
-		&a.Subject, &authTime, &amr, &a.Done, &created, &expires)
+		&a.Subject, &authTime, &amr, &a.Done, &created, &expires, &a.RequestIP)
 	if err != nil {
 		return store.AuthRequest{}, err
 	}
@@ -44,30 +44,44 @@ func scanAuthRequest(s scanner) (store.AuthRequest, error) {
 // CreateAuthRequest stores a new authorization request; store.ErrDuplicate if its ID
 // exists. A zero CreatedAt is set to the current time.
 func (db *DB) CreateAuthRequest(ctx context.Context, a store.AuthRequest) error {
+	a, err := authRequestDefaults(a)
+	if err != nil {
+		return err
+	}
+	return db.inTx(ctx, "create auth request", func(tx *sql.Tx) error {
+		return createAuthRequestTx(ctx, tx, a)
+	})
+}
+
+// authRequestDefaults checks a new request and fills in its CreatedAt.
+func authRequestDefaults(a store.AuthRequest) (store.AuthRequest, error) {
 	if a.ID == "" || a.ClientID == "" {
-		return fmt.Errorf("sqlite: create auth request: id and client id are required")
+		return a, fmt.Errorf("sqlite: create auth request: id and client id are required")
 	}
 	if a.CreatedAt.IsZero() {
 		a.CreatedAt = time.Now()
 	}
+	return a, nil
+}
+
+// createAuthRequestTx is CreateAuthRequest's insert inside tx.
+func createAuthRequestTx(ctx context.Context, tx *sql.Tx, a store.AuthRequest) error {
 	var maxAge sql.NullInt64
 	if a.MaxAge != nil {
 		maxAge = sql.NullInt64{Int64: int64(*a.MaxAge), Valid: true}
 	}
-	return db.inTx(ctx, "create auth request", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO auth_requests (`+authRequestCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			a.ID, a.ClientID, a.RedirectURI, a.State, a.Nonce, list(a.Scopes), a.ResponseType,
-			a.ResponseMode, a.CodeChallenge, a.CodeChallengeMethod, list(a.Prompt), maxAge, a.LoginHint,
-			a.Subject, ts(a.AuthTime), list(a.AMR), a.Done, ts(a.CreatedAt), ts(a.ExpiresAt))
-		if isUnique(err) {
-			return fmt.Errorf("sqlite: create auth request: %w", store.ErrDuplicate)
-		}
-		if err != nil {
-			return fmt.Errorf("sqlite: create auth request: %w", err)
-		}
-		return nil
-	})
+	_, err := tx.ExecContext(ctx, `INSERT INTO auth_requests (`+authRequestCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.ID, a.ClientID, a.RedirectURI, a.State, a.Nonce, list(a.Scopes), a.ResponseType,
+		a.ResponseMode, a.CodeChallenge, a.CodeChallengeMethod, list(a.Prompt), maxAge, a.LoginHint,
+		a.Subject, ts(a.AuthTime), list(a.AMR), a.Done, ts(a.CreatedAt), ts(a.ExpiresAt), a.RequestIP)
+	if isUnique(err) {
+		return fmt.Errorf("sqlite: create auth request: %w", store.ErrDuplicate)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: create auth request: %w", err)
+	}
+	return nil
 }
 
 // AuthRequestByID returns an authorization request, expired or not (until purged);

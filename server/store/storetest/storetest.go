@@ -56,6 +56,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RevokeRefreshToken", testRevokeRefreshToken},
 		{"AuthRequests", testAuthRequests},
 		{"AuthCodeClaimedOnce", testAuthCodeClaimedOnce},
+		{"DeviceAuthCaps", testDeviceAuthCaps},
+		{"AuthRequestCaps", testAuthRequestCaps},
 		{"SigningKeys", testSigningKeys},
 		{"Failures", testFailures},
 		{"Purge", testPurge},
