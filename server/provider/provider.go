@@ -70,10 +70,11 @@ type SelfUnlinker interface {
 	UnlinkSelf(ctx context.Context, clientID, subject, grantID string) (links.Link, error)
 }
 
-// DefaultDeviceAuthCaps bound device authorizations: 20 a minute and 50 waiting per
-// address, 600 a minute and 1,000 waiting per client, 10,000 waiting overall; a
-// never-approved one is kept an hour after it expired, so its code answers "expired".
-var DefaultDeviceAuthCaps = store.RequestCaps{Window: time.Minute, PerIPRate: 20, PerClientRate: 600,
+// DefaultDeviceAuthCaps bound device authorizations: 60 a minute and 50 waiting per
+// address (a shop setting up a few dozen screens behind one NAT fits), 600 a minute
+// and 1,000 waiting per client, 10,000 waiting overall; a never-approved one is kept
+// an hour after it expired, so its code answers "expired".
+var DefaultDeviceAuthCaps = store.RequestCaps{Window: time.Minute, PerIPRate: 60, PerClientRate: 600,
 	PerIP: 50, PerClient: 1000, Total: 10000, Keep: time.Hour}
 
 // DefaultAuthRequestCaps bound authorization requests (GET /authorize): 30 a minute and
