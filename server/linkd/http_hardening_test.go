@@ -90,6 +90,20 @@ func TestAttackBigBodies(t *testing.T) {
 			t.Errorf("%s: 9 MB form answered %d, want 413 or 400", path, resp.StatusCode)
 		}
 	}
+	// Without a declared length (chunked), the body is cut at the cap while it is read.
+	form := url.Values{"client_id": {devices.KioskClientID}, "scope": {"openid"}, "pad": {pad}}.Encode()
+	resp, err := in.Client.Post(in.URL+"/device_authorization", "application/x-www-form-urlencoded",
+		io.MultiReader(strings.NewReader(form))) // no length known: sent chunked
+	if err != nil {
+		t.Logf("chunked: %v (connection cut)", err)
+		return
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	t.Logf("chunked 9 MB form answered %d", resp.StatusCode)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge && resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("chunked 9 MB form answered %d, want 413 or 400", resp.StatusCode)
+	}
 }
 
 // Issue 12 item 14: every answer carries Strict-Transport-Security.

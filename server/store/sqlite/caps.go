@@ -40,8 +40,9 @@ func checkCaps(ctx context.Context, tx *sql.Tx, what string, qs []capQuery) erro
 }
 
 // CreateDeviceAuthCapped is CreateDeviceAuth under caps, all in one transaction: the
-// counts of d.RequestIP's and d.ClientID's requests, the insert, and the deletion of a
-// few pending or denied requests that expired more than caps.Keep before d.CreatedAt.
+// counts of d.RequestIP's and d.ClientID's requests (a refusal writes nothing), the
+// deletion of a few pending or denied requests that expired more than caps.Keep before
+// d.CreatedAt, and the insert.
 func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, caps store.RequestCaps) error {
 	if d.DeviceCode == "" || d.UserCode == "" || d.ClientID == "" {
 		return fmt.Errorf("sqlite: create device auth: device code, user code and client id are required")
@@ -55,13 +56,6 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 	now, since := ts(d.CreatedAt), ts(d.CreatedAt.Add(-caps.Window))
 	pending := string(store.DeviceAuthPending)
 	return db.inTx(ctx, "create device auth", func(tx *sql.Tx) error {
-		if caps.Keep > 0 {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM device_auths WHERE rowid IN (
-				SELECT rowid FROM device_auths WHERE state IN (?, ?) AND expires_at < ? LIMIT ?)`,
-				pending, string(store.DeviceAuthDenied), ts(d.CreatedAt.Add(-caps.Keep)), keepBatch); err != nil {
-				return fmt.Errorf("sqlite: create device auth: delete old: %w", err)
-			}
-		}
 		err := checkCaps(ctx, tx, "create device auth", []capQuery{
 			{"address rate", caps.PerIPRate,
 				`SELECT COUNT(*) FROM device_auths WHERE request_ip = ? AND created_at > ?`, []any{d.RequestIP, since}},
@@ -76,6 +70,13 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 		})
 		if err != nil {
 			return err
+		}
+		if caps.Keep > 0 {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM device_auths WHERE rowid IN (
+				SELECT rowid FROM device_auths WHERE state IN (?, ?) AND expires_at < ? LIMIT ?)`,
+				pending, string(store.DeviceAuthDenied), ts(d.CreatedAt.Add(-caps.Keep)), keepBatch); err != nil {
+				return fmt.Errorf("sqlite: create device auth: delete old: %w", err)
+			}
 		}
 		return createDeviceAuthTx(ctx, tx, d)
 	})
@@ -92,13 +93,6 @@ func (db *DB) CreateAuthRequestCapped(ctx context.Context, a store.AuthRequest, 
 	}
 	now, since := ts(a.CreatedAt), ts(a.CreatedAt.Add(-caps.Window))
 	return db.inTx(ctx, "create auth request", func(tx *sql.Tx) error {
-		if caps.Keep > 0 {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM auth_requests WHERE rowid IN (
-				SELECT rowid FROM auth_requests WHERE done = 0 AND expires_at < ? LIMIT ?)`,
-				ts(a.CreatedAt.Add(-caps.Keep)), keepBatch); err != nil {
-				return fmt.Errorf("sqlite: create auth request: delete old: %w", err)
-			}
-		}
 		err := checkCaps(ctx, tx, "create auth request", []capQuery{
 			{"address rate", caps.PerIPRate,
 				`SELECT COUNT(*) FROM auth_requests WHERE request_ip = ? AND created_at > ?`, []any{a.RequestIP, since}},
@@ -113,6 +107,13 @@ func (db *DB) CreateAuthRequestCapped(ctx context.Context, a store.AuthRequest, 
 		})
 		if err != nil {
 			return err
+		}
+		if caps.Keep > 0 {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM auth_requests WHERE rowid IN (
+				SELECT rowid FROM auth_requests WHERE done = 0 AND expires_at < ? LIMIT ?)`,
+				ts(a.CreatedAt.Add(-caps.Keep)), keepBatch); err != nil {
+				return fmt.Errorf("sqlite: create auth request: delete old: %w", err)
+			}
 		}
 		return createAuthRequestTx(ctx, tx, a)
 	})
