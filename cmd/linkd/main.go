@@ -22,7 +22,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -330,13 +329,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	ln = srv.Listener(ln) // at most linkd.DefaultMaxConnections at once
+	hs := srv.HTTPServer(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
 	fmt.Fprintln(stdout, "issuer:", strings.TrimRight(*issuer, "/"))
 	if *dev {
 		fmt.Fprintln(stdout, "dev mode: user demo / password demo, client demo-tv")

@@ -52,6 +52,12 @@ type Config struct {
 	Heartbeat time.Duration
 	// WaitTimeout bounds one POST /device/wait; default 25 s.
 	WaitTimeout time.Duration
+	// MaxWaitsPerCode and MaxWaitsPerAddress cap the POST /device/wait calls running at
+	// once on one device code and from one address (defaults 3 and 20).
+	MaxWaitsPerCode, MaxWaitsPerAddress int
+	// MaxStreamsPerAccount caps the event streams open at once for one account
+	// (default 5).
+	MaxStreamsPerAccount int
 }
 
 // maxBody bounds request bodies: every body this API takes is a few short fields.
@@ -61,6 +67,8 @@ type server struct {
 	cfg   Config
 	log   *slog.Logger
 	links *links.Service
+
+	waitsByIP, waitsByCode, streams gate
 }
 
 func newServer(cfg Config) *server {
@@ -78,6 +86,15 @@ func newServer(cfg Config) *server {
 	}
 	if cfg.WaitTimeout <= 0 {
 		cfg.WaitTimeout = 25 * time.Second
+	}
+	if cfg.MaxWaitsPerCode <= 0 {
+		cfg.MaxWaitsPerCode = DefaultMaxWaitsPerCode
+	}
+	if cfg.MaxWaitsPerAddress <= 0 {
+		cfg.MaxWaitsPerAddress = DefaultMaxWaitsPerAddress
+	}
+	if cfg.MaxStreamsPerAccount <= 0 {
+		cfg.MaxStreamsPerAccount = DefaultMaxStreamsPerAccount
 	}
 	return &server{cfg: cfg, log: cfg.Logger.With("component", "api"), links: cfg.Links}
 }

@@ -82,6 +82,11 @@ func (s *server) deleteDevice(w http.ResponseWriter, r *http.Request) {
 func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	at := tokenFrom(r.Context())
 	tok, _ := bearer(r)
+	if !s.streams.acquire(at.Subject, s.cfg.MaxStreamsPerAccount) {
+		s.tooManyWaits(w, "event streams", "this account already has as many event streams open as linkd allows")
+		return
+	}
+	defer s.streams.release(at.Subject)
 	rc := http.NewResponseController(w)
 	// A server-wide WriteTimeout would cut a long stream; each write gets its own deadline.
 	_ = rc.SetWriteDeadline(time.Time{})

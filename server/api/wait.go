@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/linkdesk/linkdesk/devices"
@@ -45,6 +46,19 @@ func (s *server) deviceWait(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusBadRequest, devices.CodeBadRequest, "Bad request", "client_id and device_code are required")
 		return
 	}
+	// Each wait holds a connection and a goroutine: bound them per address and per code.
+	ip := s.cfg.ClientIP(r)
+	if !s.waitsByIP.acquire(ip, s.cfg.MaxWaitsPerAddress) {
+		s.tooManyWaits(w, "waits", "this address already has as many waits running as linkd allows")
+		return
+	}
+	defer s.waitsByIP.release(ip)
+	codeKey := clientID + "\x00" + deviceCode
+	if !s.waitsByCode.acquire(codeKey, s.cfg.MaxWaitsPerCode) {
+		s.tooManyWaits(w, "waits", "this device code already has as many waits running as linkd allows")
+		return
+	}
+	defer s.waitsByCode.release(codeKey)
 	// A server-wide WriteTimeout shorter than the long poll would cut the answer off.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.WaitTimeout + 10*time.Second))
 	st, err := s.links.Wait(r.Context(), clientID, deviceCode, s.cfg.WaitTimeout)
@@ -58,4 +72,48 @@ func (s *server) deviceWait(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, WaitStatus{Status: st})
 	}
+}
+
+// Defaults of the caps on long-lived requests (Config.MaxWaitsPerCode and the others).
+const (
+	DefaultMaxWaitsPerCode      = 3
+	DefaultMaxWaitsPerAddress   = 20
+	DefaultMaxStreamsPerAccount = 5
+)
+
+// gate counts the long-lived requests running per key, in this process (they are
+// connections of this process), and refuses one over a cap.
+type gate struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// acquire counts one more request for key unless max are running; it reports
+// whether the request may go on (then release must follow).
+func (g *gate) acquire(key string, max int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.n == nil {
+		g.n = make(map[string]int)
+	}
+	if g.n[key] >= max {
+		return false
+	}
+	g.n[key]++
+	return true
+}
+
+// release ends one request of key.
+func (g *gate) release(key string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.n[key]--; g.n[key] <= 0 {
+		delete(g.n, key)
+	}
+}
+
+// tooManyWaits answers 429 with Retry-After for a request over a gate's cap.
+func (s *server) tooManyWaits(w http.ResponseWriter, what, detail string) {
+	w.Header().Set("Retry-After", "5")
+	writeProblem(w, http.StatusTooManyRequests, devices.CodeRateLimited, "Too many "+what, detail+"; wait before asking again")
 }

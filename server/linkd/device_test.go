@@ -341,11 +341,11 @@ type clashStore struct {
 	clashes atomic.Int32
 }
 
-func (c *clashStore) CreateDeviceAuth(ctx context.Context, d store.DeviceAuth) error {
+func (c *clashStore) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, caps store.RequestCaps) error {
 	if c.clashes.Add(-1) >= 0 {
 		return store.ErrDuplicateUserCode
 	}
-	return c.Store.CreateDeviceAuth(ctx, d)
+	return c.Store.CreateDeviceAuthCapped(ctx, d, caps)
 }
 
 func TestUserCodeClashIsRetried(t *testing.T) {

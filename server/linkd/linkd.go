@@ -6,11 +6,16 @@ package linkd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"log"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
+
+	"golang.org/x/net/netutil"
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/accounts"
@@ -40,7 +45,22 @@ type Config struct {
 	SessionKey []byte
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// BodyReadTimeout bounds how long reading one request body may take, so a body
+	// trickled a byte at a time cannot hold a connection (default 10 s).
+	BodyReadTimeout time.Duration
+	// MaxConnections bounds the connections Listener accepts at once (default 4096).
+	MaxConnections int
 }
+
+// Defaults and fixed bounds of the HTTP side.
+const (
+	DefaultBodyReadTimeout = 10 * time.Second
+	DefaultMaxConnections  = 4096
+	// MaxBodyBytes bounds every request body: linkd takes only short forms and JSON.
+	MaxBodyBytes = 64 << 10
+	// hstsValue is sent on every answer of an https linkd.
+	hstsValue = "max-age=31536000"
+)
 
 // Server is an assembled linkd; serve Handler over TLS.
 type Server struct {
@@ -69,6 +89,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.BodyReadTimeout <= 0 {
+		cfg.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = DefaultMaxConnections
 	}
 	if cfg.Dev {
 		if err := SeedDemo(ctx, cfg.Store); err != nil {
@@ -108,7 +134,53 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		mux.Handle(path, pages)
 	}
 	mux.Handle("/", p.Handler())
-	return &Server{cfg: cfg, provider: p, events: hub, links: ls, handler: mux}, nil
+	return &Server{cfg: cfg, provider: p, events: hub, links: ls, handler: harden(mux, cfg)}, nil
+}
+
+// harden wraps every request linkd serves: HSTS on every answer of an https issuer,
+// bodies over MaxBodyBytes refused (413 when the length is declared, a read error
+// that handlers answer 400 otherwise), and a deadline on reading the body. The
+// deadline ends when the body has been read: net/http clears it then to watch for
+// the client going away, so long waits and event streams are not cut.
+func harden(next http.Handler, cfg Config) http.Handler {
+	hsts := strings.HasPrefix(cfg.Issuer, "https://")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hsts {
+			w.Header().Set("Strict-Transport-Security", hstsValue)
+		}
+		if r.ContentLength > MaxBodyBytes {
+			w.Header().Set("Connection", "close")
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(cfg.BodyReadTimeout))
+			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// HTTPServer returns the http.Server linkd is served with: its handler, tlsConfig,
+// timeouts for headers, whole requests and idle connections, and errorLog. Serve it on
+// Listener's listener.
+func (s *Server) HTTPServer(tlsConfig *tls.Config, errorLog *log.Logger) *http.Server {
+	return &http.Server{
+		Handler:           s.handler,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: 10 * time.Second,
+		// A backstop behind the body deadline of harden; net/http lifts it once the
+		// body is read, so long waits and streams are not cut.
+		ReadTimeout: 2 * s.cfg.BodyReadTimeout,
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    errorLog,
+	}
+}
+
+// Listener bounds ln to Config.MaxConnections connections at once; further callers
+// wait in the kernel's backlog until one closes.
+func (s *Server) Listener(ln net.Listener) net.Listener {
+	return netutil.LimitListener(ln, s.cfg.MaxConnections)
 }
 
 // Handler serves everything linkd offers; mount it at "/".

@@ -180,11 +180,11 @@ type faultyStore struct {
 	pollFaults, collectFaults, rotateFaults, lookupFaults, createFaults atomic.Int32
 }
 
-func (f *faultyStore) CreateDeviceAuth(ctx context.Context, d store.DeviceAuth) error {
+func (f *faultyStore) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, caps store.RequestCaps) error {
 	if f.createFaults.Add(-1) >= 0 {
 		return errDiskFull
 	}
-	return f.Store.CreateDeviceAuth(ctx, d)
+	return f.Store.CreateDeviceAuthCapped(ctx, d, caps)
 }
 
 var errDiskFull = fmt.Errorf("sqlite: commit: database or disk is full: %w", store.ErrUnavailable)

@@ -1,7 +1,10 @@
 package provider
 
 import (
+	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -12,8 +15,56 @@ import (
 )
 
 // AppRedirectURI is the registered redirect of the linkdesk app; any port on the
-// loopback address is accepted (RFC 8252 §7.3), the path must be /callback.
+// loopback address is accepted (RFC 8252 §7.3), the path must be /callback. See
+// ValidAppRedirect for the exact form.
 const AppRedirectURI = "http://127.0.0.1/callback"
+
+// ValidAppRedirect reports whether uri is exactly http://127.0.0.1:{port}/callback
+// with a port from 1 to 65535 written without leading zeros: the only redirect the
+// linkdesk app uses (it listens on 127.0.0.1 alone). localhost (which a hosts file or
+// resolver may point elsewhere), [::1] (the app never listens there), other loopback
+// addresses, https, userinfo, queries and fragments are refused (RFC 8252 §7.3, §8.3).
+func ValidAppRedirect(uri string) bool {
+	rest, ok := strings.CutPrefix(uri, "http://127.0.0.1:")
+	if !ok {
+		return false
+	}
+	port, ok := strings.CutSuffix(rest, "/callback")
+	if !ok || port == "" || len(port) > 5 || port[0] == '0' {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+		return false
+	}
+	return true
+}
+
+// appRedirectOnly refuses an authorization request of the linkdesk app whose
+// redirect_uri is not ValidAppRedirect, before zitadel (whose loopback rule is wider)
+// sees it. The refusal is a page, never a redirect to the doubtful address.
+func appRedirectOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "the request could not be read", http.StatusBadRequest)
+			return
+		}
+		if r.Form.Get("client_id") == devices.AppClientID && !ValidAppRedirect(r.Form.Get("redirect_uri")) {
+			http.Error(w, "invalid redirect_uri: the linkdesk app uses http://127.0.0.1:{port}/callback", http.StatusBadRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// publicCORS lets any web page read public metadata (discovery, signing keys), without
+// credentials; no other endpoint answers cross-origin requests.
+func publicCORS(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		next.ServeHTTP(w, r)
+	})
+}
 
 // DefaultScopes are the scopes a client may ask for when it names none.
 var DefaultScopes = []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess}

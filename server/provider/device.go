@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -82,6 +84,17 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		}
 		if errors.Is(err, op.ErrDuplicateUserCode) && attempt+1 < userCodeAttempts {
 			continue
+		}
+		if errors.Is(err, store.ErrLimited) {
+			// Too many requests from this address or client, or waiting overall. RFC 8628
+			// defines no error for this endpoint; slow_down belongs to the token endpoint,
+			// so the answer is HTTP 429 with RFC 6749's temporarily_unavailable.
+			p.log.Warn("device authorizations limited", "client", clientID, "ip", dr.ip)
+			w.Header().Set("Retry-After", strconv.Itoa(int(max(p.cfg.DeviceAuthCaps.Window, time.Second).Seconds())))
+			w.Header().Set("Cache-Control", "no-store")
+			writeJSON(w, http.StatusTooManyRequests, errTemporarilyUnavailable(
+				"too many devices asked to link from this network or for this app; try again in a minute"))
+			return
 		}
 		if errors.Is(err, store.ErrUnavailable) {
 			// A passing storage fault (logged once by the store): the device asks again.

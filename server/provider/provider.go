@@ -55,6 +55,10 @@ type Config struct {
 	ClientIP func(r *http.Request) string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// DeviceAuthCaps bounds the device authorizations unauthenticated callers can make
+	// linkd store (zero: DefaultDeviceAuthCaps); AuthRequestCaps likewise the
+	// authorization requests of GET /authorize (zero: DefaultAuthRequestCaps).
+	DeviceAuthCaps, AuthRequestCaps store.RequestCaps
 	// Links, when set, ends a device's link when the device revokes its own refresh
 	// token, so the unlink is logged and published like any other (server/links). nil:
 	// the grant is deleted in the store alone.
@@ -65,6 +69,19 @@ type Config struct {
 type SelfUnlinker interface {
 	UnlinkSelf(ctx context.Context, clientID, subject, grantID string) (links.Link, error)
 }
+
+// DefaultDeviceAuthCaps bound device authorizations: 60 a minute and 50 waiting per
+// address (a shop setting up a few dozen screens behind one NAT fits), 600 a minute
+// and 1,000 waiting per client, 10,000 waiting overall; a never-approved one is kept
+// an hour after it expired, so its code answers "expired".
+var DefaultDeviceAuthCaps = store.RequestCaps{Window: time.Minute, PerIPRate: 60, PerClientRate: 600,
+	PerIP: 50, PerClient: 1000, Total: 10000, Keep: time.Hour}
+
+// DefaultAuthRequestCaps bound authorization requests (GET /authorize): 30 a minute and
+// 50 waiting for a sign-in per address, 10,000 waiting overall, kept an hour after
+// they expired.
+var DefaultAuthRequestCaps = store.RequestCaps{Window: time.Minute, PerIPRate: 30, PerIP: 50, Total: 10000,
+	Keep: time.Hour}
 
 // Provider is the OpenID provider; serve it with Handler.
 type Provider struct {
@@ -110,6 +127,12 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if cfg.ClientIP == nil {
 		cfg.ClientIP = remoteIP
 	}
+	if cfg.DeviceAuthCaps == (store.RequestCaps{}) {
+		cfg.DeviceAuthCaps = DefaultDeviceAuthCaps
+	}
+	if cfg.AuthRequestCaps == (store.RequestCaps{}) {
+		cfg.AuthRequestCaps = DefaultAuthRequestCaps
+	}
 	p := &Provider{cfg: cfg, log: cfg.Logger.With("component", "provider"), pacer: newPacer(cfg.Now)}
 	p.storage = &storage{store: cfg.Store, log: p.log, now: cfg.Now, cfg: &p.cfg,
 		loginURL: func(id string) string { return "/login?authRequestID=" + url.QueryEscape(id) }}
@@ -136,7 +159,9 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if u, err := url.Parse(cfg.Issuer); err == nil && u.Scheme == "http" {
 		opts = append(opts, op.WithAllowInsecure())
 	}
-	opts = append(opts, op.WithLogger(p.log))
+	// No CORS from zitadel: its default echoes any Origin with credentials allowed.
+	// Only the public metadata is readable from other sites (publicCORS).
+	opts = append(opts, op.WithLogger(p.log), op.WithCORSOptions(nil))
 	o, err := op.NewProvider(opCfg, p.storage, op.StaticIssuer(cfg.Issuer), opts...)
 	if err != nil {
 		return nil, err
@@ -146,6 +171,9 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+DeviceAuthorizationPath, p.deviceAuthorization)
 	mux.Handle("POST /oauth/token", p.tokenEndpoint(o))
+	mux.Handle("GET /.well-known/openid-configuration", publicCORS(o))
+	mux.Handle("GET /keys", publicCORS(o))
+	mux.Handle("/authorize", appRedirectOnly(o))
 	mux.Handle("/", o)
 	p.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := context.WithValue(r.Context(), ipKey{}, p.cfg.ClientIP(r))

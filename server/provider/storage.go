@@ -235,9 +235,14 @@ func (s *storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 		Nonce: req.Nonce, Scopes: c.allowScopes(req.Scopes), ResponseType: string(req.ResponseType),
 		ResponseMode: string(req.ResponseMode), CodeChallenge: req.CodeChallenge,
 		CodeChallengeMethod: string(req.CodeChallengeMethod), Prompt: req.Prompt, MaxAge: req.MaxAge,
-		LoginHint: req.LoginHint, CreatedAt: now, ExpiresAt: now.Add(authRequestLifetime),
+		LoginHint: req.LoginHint, RequestIP: clientIPFrom(ctx), CreatedAt: now, ExpiresAt: now.Add(authRequestLifetime),
 	}
-	if err := s.store.CreateAuthRequest(ctx, a); err != nil {
+	if err := s.store.CreateAuthRequestCapped(ctx, a, s.cfg.AuthRequestCaps); err != nil {
+		if errors.Is(err, store.ErrLimited) {
+			// zitadel sends this to the app's (checked) redirect URI.
+			s.log.Warn("authorization requests limited", "ip", a.RequestIP, "client", a.ClientID)
+			return nil, errTemporarilyUnavailable("too many sign-ins were started from your network; try again in a minute")
+		}
 		return nil, err
 	}
 	return &authRequest{a}, nil
@@ -265,8 +270,14 @@ func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRe
 	return &authRequest{a}, nil
 }
 
+// SaveAuthCode issues the request's one code; a re-opened callback gets an error
+// (sent to the app's redirect) instead of a second code that would break the first.
 func (s *storage) SaveAuthCode(ctx context.Context, id, code string) error {
-	return s.store.SaveAuthCode(ctx, id, code)
+	err := s.store.SaveAuthCode(ctx, id, code)
+	if errors.Is(err, store.ErrAlreadyUsed) {
+		return oidc.ErrInvalidRequest().WithDescription("this sign-in already gave the app its code; start again")
+	}
+	return err
 }
 
 func (s *storage) DeleteAuthRequest(ctx context.Context, id string) error {
@@ -390,6 +401,12 @@ func (s *storage) TokenRequestByRefreshToken(ctx context.Context, token string) 
 // (or after the grace period): a sign the token was copied, so the link is gone.
 func (s *storage) logReuse(rt store.RefreshToken) {
 	s.log.Warn("refresh token reused; link revoked", "client", rt.ClientID, "link", rt.GrantID, "subject", rt.Subject)
+}
+
+// errTemporarilyUnavailable is the OAuth error temporarily_unavailable (RFC 6749
+// §4.1.2.1) with description.
+func errTemporarilyUnavailable(description string) *oidc.Error {
+	return &oidc.Error{ErrorType: "temporarily_unavailable", Description: description}
 }
 
 // unavailable turns a storage fault on the token endpoint into server_error (which
@@ -535,11 +552,11 @@ func (s *storage) StoreDeviceAuthorization(ctx context.Context, clientID, device
 	if err != nil {
 		return err
 	}
-	err = s.store.CreateDeviceAuth(ctx, store.DeviceAuth{
+	err = s.store.CreateDeviceAuthCapped(ctx, store.DeviceAuth{
 		DeviceCode: deviceCode, UserCode: code, ClientID: clientID, Scopes: c.allowScopes(scopes),
 		Device: dr.info, RequestIP: dr.ip, CreatedAt: s.now(), ExpiresAt: expires,
 		Interval: s.cfg.PollInterval, State: store.DeviceAuthPending,
-	})
+	}, s.cfg.DeviceAuthCaps)
 	if errors.Is(err, store.ErrDuplicateUserCode) {
 		return fmt.Errorf("%w: %w", op.ErrDuplicateUserCode, err)
 	}

@@ -18,12 +18,12 @@ type Store interface {
 	ClientByID(ctx context.Context, id string) (store.Client, error)
 
 	// The device flow, from the device's side.
-	CreateDeviceAuth(ctx context.Context, d store.DeviceAuth) error
+	CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, caps store.RequestCaps) error
 	DeviceAuthByDeviceCode(ctx context.Context, clientID, deviceCode string) (store.DeviceAuth, error)
 	CollectDeviceTokens(ctx context.Context, clientID, deviceCode string, tokens store.DeviceTokens, ip string, now time.Time, window time.Duration) (store.DeviceAuth, error)
 
 	// Authorization-code sign-ins of the app.
-	CreateAuthRequest(ctx context.Context, a store.AuthRequest) error
+	CreateAuthRequestCapped(ctx context.Context, a store.AuthRequest, caps store.RequestCaps) error
 	AuthRequestByID(ctx context.Context, id string) (store.AuthRequest, error)
 	AuthRequestByCode(ctx context.Context, code string) (store.AuthRequest, error)
 	SaveAuthCode(ctx context.Context, id, code string) error

@@ -26,7 +26,26 @@ var (
 	// unreachable database, I/O error, lock timeout): nothing was changed, and callers
 	// answer "try again later" instead of a final answer.
 	ErrUnavailable = errors.New("store: temporarily unavailable")
+	// ErrLimited means a RequestCaps cap was reached: nothing was stored, the caller
+	// answers "too many requests".
+	ErrLimited = errors.New("store: limit reached")
 )
+
+// RequestCaps bounds the requests nobody has approved yet (pending device
+// authorizations, auth requests not signed in) that unauthenticated callers make linkd
+// store. The counts are taken in the transaction that stores the new request, so a
+// burst cannot pass them. A zero cap is no cap.
+type RequestCaps struct {
+	Window        time.Duration // the span PerIPRate and PerClientRate count over
+	PerIPRate     int           // new requests from one address within Window
+	PerClientRate int           // new requests of one client within Window
+	PerIP         int           // unexpired requests waiting, from one address
+	PerClient     int           // unexpired requests waiting, of one client
+	Total         int           // unexpired requests waiting, overall
+	// Keep is how long a never-approved request is kept after it expired (so its code
+	// still answers "expired"); each capped create deletes a few older ones.
+	Keep time.Duration
+}
 
 // User is an account that can sign in and own links.
 type User struct {
@@ -168,6 +187,7 @@ type AuthRequest struct {
 	AuthTime            time.Time
 	AMR                 []string
 	Done                bool
+	RequestIP           string // the caller that started the request
 	CreatedAt           time.Time
 	ExpiresAt           time.Time
 }
@@ -200,6 +220,10 @@ type Store interface {
 	// code clashes with one that is not yet expired at d.CreatedAt (the caller retries
 	// with a new code). An expired request holding the same code is deleted.
 	CreateDeviceAuth(ctx context.Context, d DeviceAuth) error
+	// CreateDeviceAuthCapped is CreateDeviceAuth under caps, counted at d.CreatedAt for
+	// d.RequestIP and d.ClientID in the same transaction: ErrLimited when over one. It
+	// also deletes a few pending or denied requests that expired more than caps.Keep ago.
+	CreateDeviceAuthCapped(ctx context.Context, d DeviceAuth, caps RequestCaps) error
 	// DeviceAuthByUserCode returns the request in any state, expired or not, until it is
 	// purged, so callers can tell expired and used codes from invalid ones.
 	DeviceAuthByUserCode(ctx context.Context, userCode string) (DeviceAuth, error)
@@ -267,8 +291,16 @@ type Store interface {
 	RevokeRefreshToken(ctx context.Context, token string) error
 
 	CreateAuthRequest(ctx context.Context, a AuthRequest) error
+	// CreateAuthRequestCapped is CreateAuthRequest under caps (waiting = not done),
+	// counted at a.CreatedAt for a.RequestIP and a.ClientID in the same transaction:
+	// ErrLimited when over one. It also deletes a few requests never signed in that
+	// expired more than caps.Keep ago.
+	CreateAuthRequestCapped(ctx context.Context, a AuthRequest, caps RequestCaps) error
 	AuthRequestByID(ctx context.Context, id string) (AuthRequest, error)
+	// AuthRequestByCode claims a code: it returns the request and marks the code used in
+	// one transaction, so a second claim (even a concurrent one) gets ErrNotFound.
 	AuthRequestByCode(ctx context.Context, code string) (AuthRequest, error)
+	// SaveAuthCode issues a request's one code; ErrAlreadyUsed when it had one already.
 	SaveAuthCode(ctx context.Context, id, code string) error
 	CompleteAuthRequest(ctx context.Context, id, subject string, authTime time.Time, amr []string) error
 	// DeleteAuthRequest deletes a request and its code; ErrNotFound when there was none.

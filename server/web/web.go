@@ -36,6 +36,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/linkdesk/linkdesk/server/accounts"
@@ -163,7 +164,7 @@ func New(cfg Config) http.Handler {
 
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
-	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+	mux.Handle("GET /static/", http.StripPrefix("/static/", filesOnly(static, cacheStatic(http.FileServerFS(static)))))
 
 	mux.HandleFunc("GET /link", s.withSession(s.linkForm))
 	mux.HandleFunc("POST /link", s.withSession(s.csrf(s.linkSubmit)))
@@ -222,6 +223,19 @@ func securityHeaders(w http.ResponseWriter) {
 func headers(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		securityHeaders(w)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// filesOnly answers 404 for anything in fsys that is not a file, so no directory of
+// the static files is listed.
+func filesOnly(fsys fs.FS, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fi, err := fs.Stat(fsys, strings.TrimSuffix(r.URL.Path, "/"))
+		if err != nil || fi.IsDir() {
+			http.NotFound(w, r)
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }

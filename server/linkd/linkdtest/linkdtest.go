@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -50,6 +51,8 @@ type Options struct {
 	WrapStore func(store.Store) store.Store
 	// Logger; nil discards logs.
 	Logger *slog.Logger
+	// MaxConnections is linkd.Config.MaxConnections (0: linkd's default).
+	MaxConnections int
 	// Clock, if set, is the clock linkd reads for every expiry it judges (user and
 	// device codes, tokens, sessions, rate-limit windows), so a test advances it instead
 	// of waiting. nil: real time.
@@ -153,30 +156,29 @@ func Start(t testing.TB, opts Options) *Instance {
 	if opts.WrapStore != nil {
 		used = opts.WrapStore(db)
 	}
-	var h http.Handler
-	var mu sync.RWMutex
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.RLock()
-		hh := h
-		mu.RUnlock()
-		hh.ServeHTTP(w, r)
-	}))
-	srv.StartTLS()
+	// Listen first, so linkd knows its issuer, then serve it with the listener bound and
+	// the http.Server settings the linkd command uses.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		db.Close()
+		t.Fatalf("linkdtest: listen: %v", err)
+	}
+	issuer := "https://" + ln.Addr().String()
 	var now func() time.Time
 	if opts.Clock != nil {
 		now = opts.Clock.Now
 	}
-	s, err := linkd.New(ctx, linkd.Config{Issuer: srv.URL, Store: used, Logger: opts.Logger,
+	s, err := linkd.New(ctx, linkd.Config{Issuer: issuer, Store: used, Logger: opts.Logger,
 		DeviceCodeLifetime: opts.DeviceCodeLifetime, PollInterval: opts.PollInterval,
-		LostAnswerWindow: opts.LostAnswerWindow, Dev: opts.Dev, Now: now})
+		LostAnswerWindow: opts.LostAnswerWindow, Dev: opts.Dev, Now: now,
+		MaxConnections: opts.MaxConnections})
 	if err != nil {
-		srv.Close()
+		ln.Close()
 		db.Close()
 		t.Fatalf("linkdtest: %v", err)
 	}
-	mu.Lock()
-	h = s.Handler()
-	mu.Unlock()
+	srv := &httptest.Server{Listener: s.Listener(ln), Config: s.HTTPServer(nil, nil)}
+	srv.StartTLS()
 	if opts.Clock != nil {
 		opts.Clock.onMove(s.Events().WakeDeviceAuths)
 	}

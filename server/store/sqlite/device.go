@@ -53,31 +53,36 @@ func (db *DB) CreateDeviceAuth(ctx context.Context, d store.DeviceAuth) error {
 		d.State = store.DeviceAuthPending
 	}
 	return db.inTx(ctx, "create device auth", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM device_auths WHERE user_code = ? AND expires_at <= ?`,
-			d.UserCode, ts(d.CreatedAt)); err != nil {
-			return fmt.Errorf("sqlite: create device auth: purge expired: %w", err)
-		}
-		var clash int
-		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM device_auths WHERE user_code = ?`, d.UserCode).Scan(&clash)
-		if err != nil {
-			return fmt.Errorf("sqlite: create device auth: %w", err)
-		}
-		if clash > 0 {
-			return fmt.Errorf("sqlite: create device auth: %w", store.ErrDuplicateUserCode)
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO device_auths (device_code_hash, `+deviceAuthCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			hash(d.DeviceCode), d.UserCode, d.ClientID, list(d.Scopes), d.Device.Name, d.Device.Model,
-			string(d.Device.Kind), d.RequestIP, ts(d.CreatedAt), ts(d.ExpiresAt), int64(d.Interval),
-			ts(d.LastPollAt), string(d.State), d.Subject, d.GrantID, ts(d.AuthTime), ts(d.CollectedAt))
-		if isUnique(err) {
-			return fmt.Errorf("sqlite: create device auth: device code: %w", store.ErrDuplicate)
-		}
-		if err != nil {
-			return fmt.Errorf("sqlite: create device auth: %w", err)
-		}
-		return nil
+		return createDeviceAuthTx(ctx, tx, d)
 	})
+}
+
+// createDeviceAuthTx is CreateDeviceAuth's work inside tx (d already defaulted).
+func createDeviceAuthTx(ctx context.Context, tx *sql.Tx, d store.DeviceAuth) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM device_auths WHERE user_code = ? AND expires_at <= ?`,
+		d.UserCode, ts(d.CreatedAt)); err != nil {
+		return fmt.Errorf("sqlite: create device auth: purge expired: %w", err)
+	}
+	var clash int
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM device_auths WHERE user_code = ?`, d.UserCode).Scan(&clash)
+	if err != nil {
+		return fmt.Errorf("sqlite: create device auth: %w", err)
+	}
+	if clash > 0 {
+		return fmt.Errorf("sqlite: create device auth: %w", store.ErrDuplicateUserCode)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO device_auths (device_code_hash, `+deviceAuthCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		hash(d.DeviceCode), d.UserCode, d.ClientID, list(d.Scopes), d.Device.Name, d.Device.Model,
+		string(d.Device.Kind), d.RequestIP, ts(d.CreatedAt), ts(d.ExpiresAt), int64(d.Interval),
+		ts(d.LastPollAt), string(d.State), d.Subject, d.GrantID, ts(d.AuthTime), ts(d.CollectedAt))
+	if isUnique(err) {
+		return fmt.Errorf("sqlite: create device auth: device code: %w", store.ErrDuplicate)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: create device auth: %w", err)
+	}
+	return nil
 }
 
 // DeviceAuthByUserCode returns the request holding a canonical user code, whatever its

@@ -172,6 +172,21 @@ CREATE TABLE totp_steps (
 	step    INTEGER NOT NULL
 );
 `,
+	// 4: caps on requests nobody approved yet (store.RequestCaps). Auth
+	// requests remember their caller; indexes let the caps count by address, client and
+	// state, and find never-approved requests to delete soon after they expire.
+	`
+ALTER TABLE auth_requests ADD COLUMN request_ip TEXT NOT NULL DEFAULT '';
+CREATE INDEX auth_requests_ip_created ON auth_requests (request_ip, created_at);
+CREATE INDEX auth_requests_ip_waiting ON auth_requests (request_ip, done, expires_at);
+CREATE INDEX auth_requests_client_waiting ON auth_requests (client_id, done, expires_at);
+CREATE INDEX auth_requests_done_expires ON auth_requests (done, expires_at);
+CREATE INDEX device_auths_ip_created ON device_auths (request_ip, created_at);
+CREATE INDEX device_auths_client_created ON device_auths (client_id, created_at);
+CREATE INDEX device_auths_ip_waiting ON device_auths (request_ip, state, expires_at);
+CREATE INDEX device_auths_client_waiting ON device_auths (client_id, state, expires_at);
+CREATE INDEX device_auths_state_expires ON device_auths (state, expires_at);
+`,
 }
 
 // migrate brings the database to the newest schema version in one transaction, so a
