@@ -34,7 +34,11 @@ import (
 const (
 	crashDevices  = 30 // devices per run
 	crashRefresh  = 4  // refreshes per device in the refresh scenario
-	crashApprover = 6  // concurrent approvers: at most this many "already used" answers, under the lookup limit
+	// crashApprover is how many approvals run at once. Each holds a reservation of the
+	// account's code-lookup limit (10 per 15 minutes) while in flight; a kill leaks those,
+	// and the retries after the restart hold as many again plus any "already used"
+	// answers: 3 + 3 + 3 stays under the limit.
+	crashApprover = 3
 	crashRetries  = 20 // reconnections a client tries before the test calls it stuck
 	crashPassword = "correct horse battery staple"
 )
