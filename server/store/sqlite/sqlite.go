@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/url"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/linkdesk/linkdesk/server/sealing"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -39,12 +41,19 @@ type DB struct {
 	write  *sql.DB
 	read   *sql.DB
 	faults faults
+	// box encrypts signing keys and TOTP secrets at rest (WithSecretsKey); nil: they
+	// are stored as given.
+	box *sealing.Box
+	log *slog.Logger
 }
 
 var _ store.Store = (*DB)(nil)
 
 // Open opens (creating if needed) the SQLite database at path and migrates it to the
-// current schema.
+// current schema. The database and its -wal and -shm files are made 0600, and a
+// directory that group or others may read or write is tightened to 0700 when this
+// process owns it, and refused otherwise (see secureFiles). With WithSecretsKey it
+// encrypts any signing key or TOTP secret still stored in plaintext.
 func Open(ctx context.Context, path string, opt ...Option) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
@@ -52,6 +61,16 @@ func Open(ctx context.Context, path string, opt ...Option) (*DB, error) {
 	o := options{walLimit: DefaultWALLimit}
 	for _, f := range opt {
 		f(&o)
+	}
+	var box *sealing.Box
+	if o.secretsKey != nil {
+		var err error
+		if box, err = sealing.NewBox(o.secretsKey); err != nil {
+			return nil, fmt.Errorf("sqlite: secrets key: %w", err)
+		}
+	}
+	if err := secureFiles(path); err != nil {
+		return nil, err
 	}
 	// synchronous=FULL: in WAL mode NORMAL only syncs the WAL at checkpoints, so a
 	// power loss can roll back transactions that had already committed — such as an
@@ -88,8 +107,20 @@ func Open(ctx context.Context, path string, opt ...Option) (*DB, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	db := &DB{write: w, read: r, faults: faults{path: path, log: o.log}}
+	log := o.log
+	if log == nil {
+		log = slog.Default()
+	}
+	db := &DB{write: w, read: r, faults: faults{path: path, log: o.log}, box: box, log: log}
 	if err := db.Health(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := secureSidecars(path); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.sealPlaintext(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
