@@ -72,6 +72,7 @@ type (
 type Store interface {
 	UserByUsername(ctx context.Context, username string) (store.User, error)
 	UserBySubject(ctx context.Context, subject string) (store.User, error)
+	SignOutStore
 }
 
 var _ Store = store.Store(nil) // linkd's whole store serves as one
@@ -153,7 +154,7 @@ func New(cfg Config) http.Handler {
 	if cfg.SignInLimiter == nil {
 		cfg.SignInLimiter = cfg.Links.Limiter()
 	}
-	sess, err := newSessions(cfg.SessionKey, cfg.SecureCookies, cfg.SessionLifetime, cfg.Now)
+	sess, err := newSessions(cfg.SessionKey, cfg.SecureCookies, cfg.SessionLifetime, cfg.Now, cfg.Store, cfg.Logger.With("component", "web"))
 	if err != nil {
 		panic("web: " + err.Error())
 	}

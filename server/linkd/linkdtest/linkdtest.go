@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -27,6 +28,7 @@ import (
 	"github.com/linkdesk/linkdesk/server/linkd"
 	"github.com/linkdesk/linkdesk/server/linkd/linkdtest/browsertest"
 	"github.com/linkdesk/linkdesk/server/links"
+	"github.com/linkdesk/linkdesk/server/sealing"
 	"github.com/linkdesk/linkdesk/server/store"
 	"github.com/linkdesk/linkdesk/server/store/sqlite"
 )
@@ -50,6 +52,8 @@ type Options struct {
 	WrapStore func(store.Store) store.Store
 	// Logger; nil discards logs.
 	Logger *slog.Logger
+	// TrustedProxies is linkd.Config.TrustedProxies (the --trusted-proxy networks).
+	TrustedProxies []netip.Prefix
 	// Clock, if set, is the clock linkd reads for every expiry it judges (user and
 	// device codes, tokens, sessions, rate-limit windows), so a test advances it instead
 	// of waiting. nil: real time.
@@ -145,7 +149,18 @@ func Start(t testing.TB, opts Options) *Instance {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(opts.Dir, "linkd.db"), sqlite.WithLogger(opts.Logger))
+	// Like linkd serve: the secrets and session keys live in the data directory, made
+	// on first start, so a restart on the same Dir keeps tokens, secrets and sessions.
+	secretsKey, err := sealing.LoadOrCreateKey(filepath.Join(opts.Dir, "secrets.key"))
+	if err != nil {
+		t.Fatalf("linkdtest: secrets key: %v", err)
+	}
+	sessionKey, err := sealing.LoadOrCreateKey(filepath.Join(opts.Dir, "session.key"))
+	if err != nil {
+		t.Fatalf("linkdtest: session key: %v", err)
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(opts.Dir, "linkd.db"), sqlite.WithLogger(opts.Logger),
+		sqlite.WithSecretsKey(sealing.Derive(secretsKey, sealing.LabelStore)))
 	if err != nil {
 		t.Fatalf("linkdtest: open store: %v", err)
 	}
@@ -168,7 +183,8 @@ func Start(t testing.TB, opts Options) *Instance {
 	}
 	s, err := linkd.New(ctx, linkd.Config{Issuer: srv.URL, Store: used, Logger: opts.Logger,
 		DeviceCodeLifetime: opts.DeviceCodeLifetime, PollInterval: opts.PollInterval,
-		LostAnswerWindow: opts.LostAnswerWindow, Dev: opts.Dev, Now: now})
+		LostAnswerWindow: opts.LostAnswerWindow, Dev: opts.Dev, Now: now,
+		SecretsKey: secretsKey, SessionKey: sessionKey, TrustedProxies: opts.TrustedProxies})
 	if err != nil {
 		srv.Close()
 		db.Close()

@@ -7,37 +7,25 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+
+	"github.com/linkdesk/linkdesk/server/sealing"
 )
 
-// Modes of the database's files and directory: only linkd's own user may read them,
+// fileMode is the mode of the database's files: only linkd's own user may read them,
 // whatever the umask, since the database holds password hashes and (without a
 // secrets key) signing keys.
-const (
-	fileMode = 0o600
-	dirMode  = 0o700
-)
+const fileMode = 0o600
 
-// secureFiles prepares path before SQLite opens it: a directory that group or others
-// may read or write is tightened to 0700 when this process's user owns it, and refused
-// otherwise; the database file is created 0600 (or an existing one tightened to 0600).
+// secureFiles prepares path before SQLite opens it: its directory is made private
+// (sealing.PrivateDir: tightened to 0700 when this process's user owns it, refused
+// otherwise); the database file is created 0600 (or an existing one tightened to 0600).
 // On Windows, where modes do not describe access, it does nothing.
 func secureFiles(path string) error {
 	if runtime.GOOS == "windows" {
 		return nil
 	}
-	dir := filepath.Dir(path)
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("sqlite: data directory: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		if !ownedByMe(fi) {
-			return fmt.Errorf("sqlite: data directory %s is open to other users (%v) and belongs to another user: "+
-				"make it accessible to linkd's user only (chmod 700) or choose another directory", dir, fi.Mode().Perm())
-		}
-		if err := os.Chmod(dir, dirMode); err != nil {
-			return fmt.Errorf("sqlite: data directory %s is open to other users (%v): %w", dir, fi.Mode().Perm(), err)
-		}
+	if err := sealing.PrivateDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, fileMode)
 	switch {
