@@ -83,8 +83,10 @@ func Open(ctx context.Context, path string, opt ...Option) (*DB, error) {
 		"synchronous(FULL)",
 	}
 	// The writer also bounds the WAL (see WithWALLimit); these pragmas act on the
-	// connection that writes and checkpoints.
-	writePragmas := append(append([]string{"journal_mode(WAL)"}, common...), walPragmas(o.walLimit)...)
+	// connection that writes and checkpoints. secure_delete zeroes the space a deleted
+	// or rewritten row leaves, so a secret replaced (encrypted, turned off) does not
+	// linger in the file's free space.
+	writePragmas := append(append([]string{"journal_mode(WAL)", "secure_delete(1)"}, common...), walPragmas(o.walLimit)...)
 	writeDSN := dsn(path, writePragmas, "immediate")
 	w, err := sql.Open("sqlite", writeDSN)
 	if err != nil {

@@ -1,0 +1,201 @@
+package linkd_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/server/linkd/linkdtest"
+	"github.com/linkdesk/linkdesk/server/store/sqlite"
+)
+
+// meStatus is the status /api/v1/me answers for an access token.
+func meStatus(t *testing.T, in *linkdtest.Instance, token string) int {
+	t.Helper()
+	return call(t, in, http.MethodGet, devices.APIPrefix+"/me", token, "", nil)
+}
+
+// checkpointedDB returns the bytes of in's database file with the WAL copied into it,
+// as a backup taken with the service running would hold them.
+func checkpointedDB(t *testing.T, in *linkdtest.Instance) []byte {
+	t.Helper()
+	if err := in.Store.(*sqlite.DB).Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(in.Dir, "linkd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// secretsIn lists which secrets a scan of a database file finds.
+func secretsIn(db []byte, totpSecret string) []string {
+	var found []string
+	if bytes.Contains(db, []byte("PRIVATE KEY")) {
+		found = append(found, "a PEM private key")
+	}
+	if bytes.Contains(db, []byte(totpSecret)) {
+		found = append(found, "the TOTP secret")
+	}
+	return found
+}
+
+// A copy of the database (a backup, a stolen disk image) is started as a linkd of its
+// own, with a secrets key of its own as it must: the original's access token is
+// refused there, and the file holds no private key and no TOTP secret.
+func TestCopiedDatabaseForgesNoTokensAndShowsNoKeys(t *testing.T) {
+	orig := linkdtest.Start(t, linkdtest.Options{})
+	_, secret := orig.CreateUserWithTOTP(t, "alice", "correct horse battery")
+	tok := orig.AppTokenWithTOTP(t, "alice", "correct horse battery", secret)
+	if got := meStatus(t, orig, tok.AccessToken); got != http.StatusOK {
+		t.Fatalf("original linkd: /me answers %d, want 200", got)
+	}
+	db := checkpointedDB(t, orig)
+	if found := secretsIn(db, secret); len(found) > 0 {
+		t.Errorf("the database file holds %s", strings.Join(found, " and "))
+	}
+
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "linkd.db"), db, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	copied := linkdtest.Start(t, linkdtest.Options{Dir: dir})
+	if got := meStatus(t, copied, tok.AccessToken); got != http.StatusUnauthorized {
+		t.Errorf("linkd on a copy of the database: /me answers %d to the original's access token, want 401", got)
+	}
+	// The original still serves it: the copy broke nothing.
+	if got := meStatus(t, orig, tok.AccessToken); got != http.StatusOK {
+		t.Errorf("original linkd after the copy: /me answers %d, want 200", got)
+	}
+}
+
+// fixture is what testdata/linkd-schema2.json says about linkd-schema2.db, a database
+// written by linkd before secrets were encrypted (schema version 2: plaintext signing
+// key and TOTP secret, plaintext access-token ids).
+type fixture struct {
+	TOTPSecret   string    `json:"totp_secret"`
+	AccessToken  string    `json:"access_token"`
+	RefreshToken string    `json:"refresh_token"`
+	KeyID        string    `json:"kid"`
+	Created      time.Time `json:"created"`
+}
+
+// jwksKeyIDs lists the key ids in the instance's published key set.
+func jwksKeyIDs(t *testing.T, in *linkdtest.Instance) []string {
+	t.Helper()
+	var disc struct {
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if code := call(t, in, http.MethodGet, "/.well-known/openid-configuration", "", "", &disc); code != http.StatusOK || disc.JWKSURI == "" {
+		t.Fatalf("discovery: %d %+v", code, disc)
+	}
+	u, err := url.Parse(disc.JWKSURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	if code := call(t, in, http.MethodGet, u.Path, "", "", &set); code != http.StatusOK {
+		t.Fatalf("jwks: %d", code)
+	}
+	var ids []string
+	for _, k := range set.Keys {
+		ids = append(ids, k.Kid)
+	}
+	return ids
+}
+
+// idTokenKeyID is the kid in the header of tok's ID token.
+func idTokenKeyID(t *testing.T, tok *oauth2.Token) string {
+	t.Helper()
+	idt, _ := tok.Extra("id_token").(string)
+	hdr, err := base64.RawURLEncoding.DecodeString(strings.Split(idt, ".")[0])
+	if err != nil {
+		t.Fatalf("id token %q: %v", idt, err)
+	}
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	if err := json.Unmarshal(hdr, &h); err != nil || h.Kid == "" {
+		t.Fatalf("id token header %s: %v", hdr, err)
+	}
+	return h.Kid
+}
+
+// A database from before encryption at rest keeps working: the account with a second
+// factor signs in, the refresh token the app holds still refreshes, the old signing
+// key stays published, and after the first start the file holds no plaintext key or
+// TOTP secret. Access tokens issued before the upgrade are refused (they were sealed
+// with a key derived from the database); the app and devices refresh on 401.
+func TestPlaintextDatabaseFromBeforeUpgrades(t *testing.T) {
+	raw, err := os.ReadFile("testdata/linkd-schema2.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx fixture
+	if err := json.Unmarshal(raw, &fx); err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.ReadFile("testdata/linkd-schema2.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found := secretsIn(old, fx.TOTPSecret); len(found) != 2 {
+		t.Fatalf("fixture should hold the plaintext key and TOTP secret, holds %v", found)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "linkd.db"), old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clock := linkdtest.NewClock(fx.Created.Add(5 * time.Minute))
+	in := linkdtest.Start(t, linkdtest.Options{Dir: dir, Clock: clock})
+
+	if got := meStatus(t, in, fx.AccessToken); got != http.StatusUnauthorized {
+		t.Errorf("access token from before the upgrade: /me answers %d, want 401 (refresh instead)", got)
+	}
+	ctx := in.Context(context.Background())
+	fresh, err := in.AppConfig("http://127.0.0.1:1/callback").TokenSource(ctx,
+		&oauth2.Token{RefreshToken: fx.RefreshToken, Expiry: clock.Now().Add(-time.Minute)}).Token()
+	if err != nil {
+		t.Fatalf("refresh token from before the upgrade: %v", err)
+	}
+	if got := meStatus(t, in, fresh.AccessToken); got != http.StatusOK {
+		t.Errorf("refreshed access token: /me answers %d, want 200", got)
+	}
+	if kids := jwksKeyIDs(t, in); len(kids) != 1 || kids[0] != fx.KeyID {
+		t.Errorf("published keys %v, want the old key %s", kids, fx.KeyID)
+	}
+	tok := in.AppTokenWithTOTP(t, "alice", "correct horse battery", fx.TOTPSecret)
+	if kid := idTokenKeyID(t, tok); kid != fx.KeyID {
+		t.Errorf("ID token signed with %s, want the old key %s", kid, fx.KeyID)
+	}
+	in.AppToken(t, "bob", "bob's long password")
+	if found := secretsIn(checkpointedDB(t, in), fx.TOTPSecret); len(found) > 0 {
+		t.Errorf("after the upgrade the database file still holds %s", strings.Join(found, " and "))
+	}
+
+	// A restart with the same data directory (and so the same secrets.key) reads the
+	// encrypted secrets back.
+	in.Close()
+	clock.Advance(time.Minute) // a new one-time code
+	again := linkdtest.Start(t, linkdtest.Options{Dir: dir, Clock: clock})
+	again.AppTokenWithTOTP(t, "alice", "correct horse battery", fx.TOTPSecret)
+	if got := meStatus(t, again, fresh.AccessToken); got != http.StatusOK {
+		t.Errorf("access token after a restart: /me answers %d, want 200", got)
+	}
+}
