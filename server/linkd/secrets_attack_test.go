@@ -16,7 +16,9 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/server/linkd"
 	"github.com/linkdesk/linkdesk/server/linkd/linkdtest"
+	"github.com/linkdesk/linkdesk/server/linkd/linkdtest/browsertest"
 	"github.com/linkdesk/linkdesk/server/store/sqlite"
 )
 
@@ -197,5 +199,141 @@ func TestPlaintextDatabaseFromBeforeUpgrades(t *testing.T) {
 	again.AppTokenWithTOTP(t, "alice", "correct horse battery", fx.TOTPSecret)
 	if got := meStatus(t, again, fresh.AccessToken); got != http.StatusOK {
 		t.Errorf("access token after a restart: /me answers %d, want 200", got)
+	}
+}
+
+// A data directory that already existed open to others (0755) with a database others
+// could read (0644), as an older linkd or a careless install left it: after linkd
+// starts, the directory is 0700 and the database and its -wal and -shm files 0600.
+func TestDatabaseFilesArePrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	first := linkdtest.Start(t, linkdtest.Options{Dir: dir})
+	first.CreateUser(t, "alice", "correct horse battery")
+	first.Close()
+	for _, f := range []struct {
+		path string
+		mode os.FileMode
+	}{{dir, 0o755}, {filepath.Join(dir, "linkd.db"), 0o644}} {
+		if err := os.Chmod(f.path, f.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	in := linkdtest.Start(t, linkdtest.Options{Dir: dir})
+	in.AppToken(t, "alice", "correct horse battery") // writes, so the WAL exists
+	want := map[string]os.FileMode{dir: 0o700, "linkd.db": 0o600, "linkd.db-wal": 0o600, "linkd.db-shm": 0o600,
+		"secrets.key": 0o600, "session.key": 0o600}
+	open := 0
+	for name, mode := range want {
+		p := name
+		if name != dir {
+			p = filepath.Join(dir, name)
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if got := fi.Mode().Perm(); got != mode {
+			open++
+			t.Errorf("%s is %v, want %v", name, got, mode)
+		}
+	}
+	t.Logf("%d of %d files open to other users", open, len(want))
+}
+
+// viaProxy is a transport that adds forwarding headers, as a reverse proxy in front of
+// linkd would (or as any caller may try).
+type viaProxy struct {
+	base   http.RoundTripper
+	header http.Header
+}
+
+func (v viaProxy) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, vs := range v.header {
+		r.Header[k] = vs
+	}
+	return v.base.RoundTrip(r)
+}
+
+// Behind a reverse proxy on 127.0.0.1, linkd sees the callers' own addresses only when
+// told to trust the proxy (--trusted-proxy): a TV asking for a code from one network and
+// a phone confirming from another are then told apart, and the confirm page warns.
+// Without it, the forwarding headers are ignored, as before.
+func TestTrustedProxyNamesTheCaller(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		trusted   []string
+		tv, phone http.Header
+		wantTV    string
+		wantWarn  bool
+	}{
+		{name: "untrusted peer: headers ignored",
+			tv:     http.Header{"X-Forwarded-For": {"203.0.113.7"}},
+			phone:  http.Header{"X-Forwarded-For": {"198.51.100.9"}},
+			wantTV: "127.0.0.1"},
+		{name: "trusted proxy, X-Forwarded-For", trusted: []string{"127.0.0.1/32"},
+			// the client's own claim (192.0.2.1) comes first; the proxy appended the real one
+			tv:     http.Header{"X-Forwarded-For": {"192.0.2.1, 203.0.113.7"}},
+			phone:  http.Header{"X-Forwarded-For": {"198.51.100.9"}},
+			wantTV: "203.0.113.7", wantWarn: true},
+		{name: "trusted proxy, Forwarded", trusted: []string{"127.0.0.1/32", "10.0.0.0/8"},
+			tv:     http.Header{"Forwarded": {`for="[2001:db8::7]:4711";proto=https, for=10.1.2.3`}},
+			phone:  http.Header{"Forwarded": {"for=198.51.100.9"}},
+			wantTV: "2001:db8::7", wantWarn: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			trusted, err := linkd.ParseTrustedProxies(tc.trusted)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := linkdtest.Start(t, linkdtest.Options{TrustedProxies: trusted})
+			in.CreateUser(t, "alice", "correct horse battery")
+			tvClient := &http.Client{Transport: viaProxy{in.Client.Transport, tc.tv}}
+			resp, err := tvClient.PostForm(in.URL+"/device_authorization", url.Values{
+				"client_id": {devices.KioskClientID}, "scope": {"openid offline_access"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var code struct {
+				UserCode string `json:"user_code"`
+			}
+			if err := jsonDecode(resp, &code); err != nil || code.UserCode == "" {
+				t.Fatalf("device authorization: %d %v", resp.StatusCode, err)
+			}
+			resp.Body.Close()
+			canonical, err := devices.NormalizeCode(code.UserCode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := in.Store.DeviceAuthByUserCode(context.Background(), canonical)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.RequestIP != tc.wantTV {
+				t.Errorf("request_ip %q, want %q", d.RequestIP, tc.wantTV)
+			}
+
+			phone := browsertest.New(in.URL, viaProxy{in.Client.Transport, tc.phone})
+			if _, err := phone.SignIn("/signin", "alice", "correct horse battery", nil); err != nil {
+				t.Fatal(err)
+			}
+			p, err := phone.Get("/link")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err = phone.Submit(p, "/link", url.Values{"user_code": {code.UserCode}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			page := p.Text()
+			if warned := strings.Contains(page, "(not your network)"); warned != tc.wantWarn || !strings.Contains(page, tc.wantTV) {
+				t.Errorf("confirm page (warning %v, want %v; TV address %s): %.800s", warned, tc.wantWarn, tc.wantTV, page)
+			}
+		})
 	}
 }
