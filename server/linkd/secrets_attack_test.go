@@ -337,3 +337,68 @@ func TestTrustedProxyNamesTheCaller(t *testing.T) {
 		})
 	}
 }
+
+// replayCookie asks for /devices with only the given session cookie, as someone who
+// copied it would, and reports whether linkd treated it as signed in.
+func replayCookie(t *testing.T, in *linkdtest.Instance, c *http.Cookie) bool {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, in.URL+"/devices", nil)
+	req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	client := &http.Client{Transport: in.Client.Transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// A web session signed out on /signout stays signed out when linkd restarts (its
+// session key, kept in the data directory, still opens the cookie): the sign-out is
+// in the store, not in the process's memory.
+func TestSignOutSurvivesRestart(t *testing.T) {
+	in := linkdtest.Start(t, linkdtest.Options{})
+	in.CreateUser(t, "alice", "correct horse battery")
+	phone := in.Browser()
+	p, err := phone.SignIn("/signin", "alice", "correct horse battery", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(in.URL)
+	var session *http.Cookie
+	for _, c := range phone.Client.Jar.Cookies(u) {
+		if strings.HasSuffix(c.Name, "linkd_web") {
+			session = c
+		}
+	}
+	if session == nil || !replayCookie(t, in, session) {
+		t.Fatalf("no working session cookie after sign-in (page %s)", p.URL)
+	}
+	if p, err = phone.Get("/devices"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = phone.Submit(p, "/signout", nil); err != nil {
+		t.Fatal(err)
+	}
+	if replayCookie(t, in, session) {
+		t.Fatalf("signed-out cookie accepted before any restart (page after sign-out: %.300s)", p.Text())
+	}
+
+	dir := in.Dir
+	in.Close()
+	again := linkdtest.Start(t, linkdtest.Options{Dir: dir})
+	if replayCookie(t, again, session) {
+		t.Error("signed-out cookie accepted again after linkd restarted")
+	}
+	// A session that was not signed out still works after the restart.
+	other := again.Browser()
+	if _, err := other.SignIn("/signin", "alice", "correct horse battery", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range other.Client.Jar.Cookies(u) {
+		if strings.HasSuffix(c.Name, "linkd_web") && !replayCookie(t, again, c) {
+			t.Error("a live session was refused")
+		}
+	}
+}
