@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/linkdesk/linkdesk/server/linkd"
 	"github.com/linkdesk/linkdesk/server/linkd/linkdtest"
 	"github.com/linkdesk/linkdesk/server/linkd/linkdtest/browsertest"
+	"github.com/linkdesk/linkdesk/server/provider"
 	"github.com/linkdesk/linkdesk/server/store/sqlite"
 )
 
@@ -400,5 +402,40 @@ func TestSignOutSurvivesRestart(t *testing.T) {
 		if strings.HasSuffix(c.Name, "linkd_web") && !replayCookie(t, again, c) {
 			t.Error("a live session was refused")
 		}
+	}
+}
+
+// A rotated signing key signs new ID tokens within a minute while the old key stays
+// published, so ID tokens it signed still verify; the purge retires the old key only
+// once a day has passed since it was replaced.
+func TestSigningKeyRotation(t *testing.T) {
+	clock := linkdtest.NewClock(time.Time{})
+	in := linkdtest.Start(t, linkdtest.Options{Clock: clock})
+	in.CreateUser(t, "alice", "correct horse battery")
+	oldKid := idTokenKeyID(t, in.AppToken(t, "alice", "correct horse battery"))
+
+	newKid, err := provider.RotateSigningKey(context.Background(), in.Store, clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute) // linkd reads its keys again after a minute
+	if kid := idTokenKeyID(t, in.AppToken(t, "alice", "correct horse battery")); kid != newKid {
+		t.Errorf("after rotation ID tokens are signed with %s, want the new key %s", kid, newKid)
+	}
+	if kids := jwksKeyIDs(t, in); !slices.Equal(kids, []string{newKid, oldKid}) {
+		t.Errorf("published keys %v, want new %s and old %s", kids, newKid, oldKid)
+	}
+
+	day := 24 * time.Hour
+	if n, err := in.Store.RetireSigningKeys(context.Background(), clock.Now().Add(-day)); err != nil || n != 0 {
+		t.Errorf("retired %d keys (%v) a minute after rotation", n, err)
+	}
+	clock.Advance(day)
+	if n, err := in.Store.RetireSigningKeys(context.Background(), clock.Now().Add(-day)); err != nil || n != 1 {
+		t.Errorf("retired %d keys (%v) a day after rotation, want 1", n, err)
+	}
+	clock.Advance(time.Minute)
+	if kids := jwksKeyIDs(t, in); !slices.Equal(kids, []string{newKid}) {
+		t.Errorf("published keys after retirement %v, want only %s", kids, newKid)
 	}
 }

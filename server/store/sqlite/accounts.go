@@ -206,8 +206,11 @@ func (db *DB) AddSigningKey(ctx context.Context, k store.SigningKey) error {
 func (db *DB) RetireSigningKeys(ctx context.Context, before time.Time) (int, error) {
 	var n int64
 	err := db.inTx(ctx, "retire signing keys", func(tx *sql.Tx) error {
+		// "Newer" is SigningKeys' order: by creation time, then by insertion.
 		res, err := tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE EXISTS (SELECT 1 FROM signing_keys n
-			WHERE n.created_at > signing_keys.created_at AND n.created_at < ?)`, ts(before))
+			WHERE (n.created_at > signing_keys.created_at
+				OR (n.created_at = signing_keys.created_at AND n.rowid > signing_keys.rowid))
+			AND n.created_at < ?)`, ts(before))
 		if err != nil {
 			return fmt.Errorf("sqlite: retire signing keys: %w", err)
 		}

@@ -56,6 +56,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RevokeRefreshToken", testRevokeRefreshToken},
 		{"AuthRequests", testAuthRequests},
 		{"SigningKeys", testSigningKeys},
+		{"RetireSigningKeys", testRetireSigningKeys},
+		{"SignOuts", testSignOuts},
 		{"Failures", testFailures},
 		{"Purge", testPurge},
 	}
