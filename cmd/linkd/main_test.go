@@ -16,7 +16,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
 )
 
 // syncBuffer is a bytes.Buffer safe for one writer and one reader goroutine; Wrote
