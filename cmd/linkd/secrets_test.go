@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -54,5 +55,26 @@ func TestTrustedProxyFlag(t *testing.T) {
 	code, _, errOut := runCmd(t, "", "serve", "--data", t.TempDir(), "--trusted-proxy", "10.0.0.0/8,nonsense")
 	if code != exitUsage || !strings.Contains(errOut, "--trusted-proxy") {
 		t.Fatalf("bad --trusted-proxy: %d %q", code, errOut)
+	}
+}
+
+// The commands make an existing data directory private and keep the database and the
+// secrets key 0600, whatever the umask left.
+func TestDataDirectoryMadePrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runCmd(t, "pw-long-enough\n", "users", "add", "--data", dir, "--username", "ann", "--password-stdin"); code != 0 {
+		t.Fatalf("users add: %d %q %q", code, out, errOut)
+	}
+	for name, want := range map[string]os.FileMode{"": 0o700, "linkd.db": 0o600, "secrets.key": 0o600} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%q: %v %v, want %v", name, fi.Mode().Perm(), err, want)
+		}
 	}
 }
