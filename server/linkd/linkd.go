@@ -7,6 +7,7 @@ package linkd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -86,6 +87,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 	var tokenKey []byte
+	if n := len(cfg.SecretsKey); n != 0 && n != sealing.KeySize {
+		return nil, fmt.Errorf("linkd: Config.SecretsKey is %d bytes, want %d", n, sealing.KeySize)
+	}
 	if len(cfg.SecretsKey) > 0 {
 		tokenKey = sealing.Derive(cfg.SecretsKey, sealing.LabelAccessTokens)
 	}

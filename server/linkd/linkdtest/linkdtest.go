@@ -36,8 +36,9 @@ import (
 // Options tune the instance; the zero value is a fresh linkd with default lifetimes
 // and a 1-second polling interval (so device-flow tests run quickly).
 type Options struct {
-	// Dir is the data directory (holding linkd.db); "" makes a temporary one. Pass an
-	// earlier Instance's Dir to restart on the same data.
+	// Dir is the data directory (holding linkd.db, and secrets.key and session.key, made
+	// on first start as linkd serve makes them); "" makes a temporary one. Pass an
+	// earlier Instance's Dir to restart on the same data, keys included.
 	Dir string
 	// DeviceCodeLifetime is how long user codes live (default 10 minutes).
 	DeviceCodeLifetime time.Duration
