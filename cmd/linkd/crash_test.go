@@ -32,8 +32,8 @@ import (
 )
 
 const (
-	crashDevices  = 30 // devices per run
-	crashRefresh  = 4  // refreshes per device in the refresh scenario
+	crashDevices = 30 // devices per run
+	crashRefresh = 4  // refreshes per device in the refresh scenario
 	// crashApprover is how many approvals run at once. Each holds a reservation of the
 	// account's code-lookup limit (10 per 15 minutes) while in flight; a kill leaks those,
 	// and the retries after the restart hold as many again plus any "already used"

@@ -2,11 +2,17 @@
 // authorization grant, the management API for the linkdesk app, and web pages.
 //
 //	linkd serve   --data DIR --addr 127.0.0.1:8443 [--issuer URL] [--tls-cert F --tls-key F] [--dev] [--db sqlite:PATH] [--code-lifetime 10m]
-//	              [--poll-interval 5s] [--lost-answer-window 60s]
+//	              [--poll-interval 5s] [--lost-answer-window 60s] [--trusted-proxy CIDR[,CIDR…]]
 //	linkd users add --username NAME [--display-name …] [--email …] --password-stdin
 //	linkd users list
 //	linkd users totp [--off] NAME
 //	linkd clients add --id ID --name NAME [--logo-uri …] [--scopes …]
+//	linkd keys rotate
+//
+// DIR holds secrets.key, the key that seals access tokens and encrypts signing keys and
+// TOTP secrets in the database: back it up with the database (a database without its
+// secrets.key keeps its accounts and links but loses second factors and live tokens),
+// and give replicas the same file.
 //
 // `linkd --help` lists the commands and `linkd COMMAND --help` describes one's flags.
 package main
@@ -36,6 +42,8 @@ import (
 	"github.com/linkdesk/linkdesk/devices/termqr"
 	"github.com/linkdesk/linkdesk/server/accounts"
 	"github.com/linkdesk/linkdesk/server/linkd"
+	"github.com/linkdesk/linkdesk/server/provider"
+	"github.com/linkdesk/linkdesk/server/sealing"
 	"github.com/linkdesk/linkdesk/server/store"
 	"github.com/linkdesk/linkdesk/server/store/sqlite"
 	"github.com/linkdesk/linkdesk/server/tlsca"
@@ -97,6 +105,9 @@ func init() {
 		{"clients add", "--id ID --name NAME [--logo-uri URL] [--scopes LIST] [--data DIR]",
 			"register a device client (a TV or console app) that may use the device flow",
 			func(ctx context.Context, args []string, t terminal) error { return clientsAdd(ctx, args, t.stdout) }},
+		{"keys rotate", "[--data DIR]",
+			"add a new token-signing key; linkd signs with it within a minute, and the old key stays published until its ID tokens expire",
+			func(ctx context.Context, args []string, t terminal) error { return keysRotate(ctx, args, t.stdout) }},
 	}
 }
 
@@ -228,10 +239,24 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// openStore opens the database named by --db (or DIR/linkd.db).
+// openStore opens the database named by --db (or DIR/linkd.db), encrypting its
+// secrets with a key derived from DIR/secrets.key (made on first use).
 func openStore(ctx context.Context, c common) (store.Store, error) {
+	st, _, err := openStoreKey(ctx, c)
+	return st, err
+}
+
+// openStoreKey is openStore that also returns the secrets key.
+func openStoreKey(ctx context.Context, c common) (store.Store, []byte, error) {
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+		return nil, nil, fmt.Errorf("data directory: %w", err)
+	}
+	if err := sealing.PrivateDir(c.data); err != nil {
+		return nil, nil, err
+	}
+	secrets, err := sealing.LoadOrCreateKey(filepath.Join(c.data, "secrets.key"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("secrets key: %w", err)
 	}
 	path := filepath.Join(c.data, "linkd.db")
 	switch {
@@ -239,12 +264,22 @@ func openStore(ctx context.Context, c common) (store.Store, error) {
 	case strings.HasPrefix(c.db, "sqlite:"):
 		path = strings.TrimPrefix(c.db, "sqlite:")
 	case strings.HasPrefix(c.db, "postgres://"), strings.HasPrefix(c.db, "postgresql://"):
-		return nil, usageError{msg: "PostgreSQL is not supported by this build yet; use --db sqlite:PATH"}
+		return nil, nil, usageError{msg: "PostgreSQL is not supported by this build yet; use --db sqlite:PATH"}
 	default:
-		return nil, usageError{msg: "--db must be sqlite:PATH"}
+		return nil, nil, usageError{msg: "--db must be sqlite:PATH"}
 	}
-	return sqlite.Open(ctx, path)
+	db, err := sqlite.Open(ctx, path, sqlite.WithSecretsKey(sealing.Derive(secrets, sealing.LabelStore)))
+	if err != nil {
+		return nil, nil, err
+	}
+	return db, secrets, nil
 }
+
+// stringList is a flag that may be repeated.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c common
@@ -258,11 +293,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	pollInterval := fs.Duration("poll-interval", 5*time.Second, "how often a device waiting for approval may ask for its tokens (whole seconds, 1s to 60s)")
 	lostAnswer := fs.Duration("lost-answer-window", time.Minute,
 		"how long a device may repeat a token request whose answer it never received (a crash, a dropped connection) and still get working tokens (up to 10m)")
+	var proxies stringList
+	fs.Var(&proxies, "trusted-proxy", "CIDR[,CIDR…] of reverse proxies whose X-Forwarded-For (or Forwarded) header names the caller; "+
+		"repeatable. Without it the headers are ignored and the connection's address is the caller")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{msg: "unexpected argument " + fs.Arg(0)}
+	}
+	trusted, err := linkd.ParseTrustedProxies(proxies)
+	if err != nil {
+		return usageError{msg: "--trusted-proxy: " + err.Error(), help: help(fs)}
 	}
 	if (*certFile == "") != (*keyFile == "") {
 		return usageError{msg: "--tls-cert and --tls-key go together"}
@@ -311,7 +353,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "CA certificate:", caPath)
 	}
 
-	st, err := openStore(ctx, c)
+	st, secrets, err := openStoreKey(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -321,7 +363,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("session key: %w", err)
 	}
 	srv, err := linkd.New(ctx, linkd.Config{Issuer: *issuer, Store: st, DeviceCodeLifetime: *lifetime,
-		PollInterval: *pollInterval, LostAnswerWindow: *lostAnswer, Logger: logger, Dev: *dev, SessionKey: sessionKey})
+		PollInterval: *pollInterval, LostAnswerWindow: *lostAnswer, Logger: logger, Dev: *dev, SessionKey: sessionKey,
+		SecretsKey: secrets, TrustedProxies: trusted})
 	if err != nil {
 		return err
 	}
@@ -366,9 +409,11 @@ func loadOrCreateKey(path string) ([]byte, error) {
 }
 
 // purge deletes expired records every few minutes, keeping a day for "expired" answers
-// and rate limits.
+// and rate limits, and retires signing keys replaced more than a day ago (the ID tokens
+// they signed live an hour).
 func purge(ctx context.Context, st interface {
 	Purge(ctx context.Context, before time.Time) error
+	RetireSigningKeys(ctx context.Context, before time.Time) (int, error)
 }, log *slog.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
@@ -379,6 +424,11 @@ func purge(ctx context.Context, st interface {
 		case <-t.C:
 			if err := st.Purge(ctx, time.Now().Add(-24*time.Hour)); err != nil {
 				log.Warn("purge", "err", err)
+			}
+			if n, err := st.RetireSigningKeys(ctx, time.Now().Add(-24*time.Hour)); err != nil {
+				log.Warn("retire signing keys", "err", err)
+			} else if n > 0 {
+				log.Info("retired signing keys", "count", n)
 			}
 		}
 	}
@@ -550,5 +600,28 @@ func clientsAdd(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "added client %s (%s)\n", cl.ID, cl.Name)
+	return nil
+}
+
+// keysRotate adds a new signing key (linkd keys rotate).
+func keysRotate(ctx context.Context, args []string, stdout io.Writer) error {
+	var c common
+	fs := newFlags("keys rotate", &c)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{msg: "unexpected argument " + fs.Arg(0), help: help(fs)}
+	}
+	st, err := openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	id, err := provider.RotateSigningKey(ctx, st, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "new signing key %s: linkd signs with it within a minute; older keys are removed a day after it\n", id)
 	return nil
 }

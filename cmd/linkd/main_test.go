@@ -16,8 +16,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/linkdesk/linkdesk/server/store/sqlite"
 )
 
 // syncBuffer is a bytes.Buffer safe for one writer and one reader goroutine; Wrote
@@ -104,10 +102,7 @@ func TestUsersAndClients(t *testing.T) {
 		t.Fatalf("unknown command: %d", code)
 	}
 
-	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "linkd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openData(t, dir)
 	defer db.Close()
 	user, err := db.UserByUsername(context.Background(), "alice")
 	if err != nil || user.DisplayName != "Alice A" || user.Email != "a@example.com" || user.TOTPSecret == "" {
@@ -257,10 +252,7 @@ func TestUsersListAndTOTPOff(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "off for zoe") {
 		t.Fatalf("totp --off: %d %q %q", code, out, errOut)
 	}
-	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "linkd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openData(t, dir)
 	u, err := db.UserByUsername(context.Background(), "zoe")
 	db.Close()
 	if err != nil || u.TOTPSecret != "" {

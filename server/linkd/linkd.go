@@ -8,10 +8,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 	"github.com/linkdesk/linkdesk/server/events"
 	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/provider"
+	"github.com/linkdesk/linkdesk/server/sealing"
 	"github.com/linkdesk/linkdesk/server/store"
 	"github.com/linkdesk/linkdesk/server/web"
 )
@@ -43,6 +46,14 @@ type Config struct {
 	Dev bool
 	// SessionKey seals the web pages' session cookies; empty: random per start.
 	SessionKey []byte
+	// SecretsKey is the 32-byte key kept outside the database (DIR/secrets.key, see
+	// server/sealing); access tokens are sealed with a key derived from it. Open Store
+	// with sqlite.WithSecretsKey(sealing.Derive(SecretsKey, sealing.LabelStore)).
+	// Empty: a random key per start (access tokens end when linkd restarts).
+	SecretsKey []byte
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For / Forwarded headers
+	// name the caller (see ClientIP); empty: the direct peer is the caller.
+	TrustedProxies []netip.Prefix
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// BodyReadTimeout bounds how long reading one request body may take, so a body
@@ -101,18 +112,26 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	var tokenKey []byte
+	if n := len(cfg.SecretsKey); n != 0 && n != sealing.KeySize {
+		return nil, fmt.Errorf("linkd: Config.SecretsKey is %d bytes, want %d", n, sealing.KeySize)
+	}
+	if len(cfg.SecretsKey) > 0 {
+		tokenKey = sealing.Derive(cfg.SecretsKey, sealing.LabelAccessTokens)
+	}
+	clientIP := ClientIP(cfg.TrustedProxies)
 	hub := events.NewHub()
 	ls := links.New(links.Config{Store: cfg.Store, Events: hub, Logger: cfg.Logger, Now: cfg.Now,
 		DescribeScope: provider.Describe})
 	p, err := provider.New(ctx, provider.Config{
 		Issuer: cfg.Issuer, Store: cfg.Store, Logger: cfg.Logger,
 		DeviceCodeLifetime: cfg.DeviceCodeLifetime, PollInterval: cfg.PollInterval, LostAnswerWindow: cfg.LostAnswerWindow, Now: cfg.Now,
-		Links: ls,
+		Links: ls, TokenKey: tokenKey, ClientIP: clientIP,
 	})
 	if err != nil {
 		return nil, err
 	}
-	apiCfg := api.Config{Links: ls, Store: cfg.Store, Verifier: p, Logger: cfg.Logger, Issuer: cfg.Issuer}
+	apiCfg := api.Config{Links: ls, Store: cfg.Store, Verifier: p, Logger: cfg.Logger, Issuer: cfg.Issuer, ClientIP: clientIP}
 	pages := web.New(web.Config{
 		Links: ls, Store: cfg.Store, Issuer: cfg.Issuer, Logger: cfg.Logger,
 		SecureCookies: true, SessionKey: cfg.SessionKey,
@@ -123,6 +142,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		// One sign-in for the phone pages (/signin) and the app (/login): one form,
 		// one failure count (the links limiter), one one-time-code replay guard.
 		AuthRequests: p,
+		ClientIP:     clientIP,
 		Now:          cfg.Now,
 	})
 

@@ -90,10 +90,3 @@ func (p *pacer) sweep(now time.Time) {
 		}
 	}
 }
-
-// size is how many codes the pacer tracks.
-func (p *pacer) size() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.entries)
-}

@@ -9,7 +9,7 @@ package provider
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,6 +53,11 @@ type Config struct {
 	LostAnswerWindow time.Duration
 	// ClientIP returns the caller's address; nil uses r.RemoteAddr's host.
 	ClientIP func(r *http.Request) string
+	// TokenKey (32 bytes) seals opaque access tokens. It must not come from the database
+	// (linkd derives it from the secrets key file), so a copy of the database cannot
+	// forge tokens; give every replica the same. Empty: a random key per start, so
+	// access tokens stop working when the provider restarts (refresh tokens still do).
+	TokenKey []byte
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// DeviceAuthCaps bounds the device authorizations unauthenticated callers can make
@@ -139,9 +144,15 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if err := p.storage.loadKeys(ctx); err != nil {
 		return nil, fmt.Errorf("provider: signing keys: %w", err)
 	}
-	// The AES key sealing opaque access tokens is derived from the stored signing key,
-	// so it survives restarts and is shared by replicas on one store.
-	secret := sha256.Sum256(append([]byte("linkd access token key v1\x00"), p.storage.oldestKeyDER()...))
+	var secret [32]byte
+	switch len(cfg.TokenKey) {
+	case 0:
+		rand.Read(secret[:]) // never fails (crypto/rand panics instead)
+	case len(secret):
+		copy(secret[:], cfg.TokenKey)
+	default:
+		return nil, fmt.Errorf("provider: Config.TokenKey is %d bytes, want %d", len(cfg.TokenKey), len(secret))
+	}
 	opCfg := &op.Config{
 		CryptoKey:             secret,
 		CodeMethodS256:        true,

@@ -36,8 +36,9 @@ type storage struct {
 	loginURL func(string) string
 	cfg      *Config
 
-	mu   sync.RWMutex
-	keys []parsedKey // newest first
+	mu     sync.RWMutex
+	keys   []parsedKey // newest first
+	keysAt time.Time   // when keys were read from the store
 }
 
 type parsedKey struct {
@@ -63,32 +64,68 @@ func newID() string { return randomToken(16) }
 
 // ---- signing keys ----
 
-// loadKeys reads the signing keys, creating an RS256 key on first start.
+// keyRefresh is how often the signing keys are read again from the store, so a key
+// added by `linkd keys rotate` (or by another replica) signs, and a retired one leaves
+// the published key set, without a restart.
+const keyRefresh = time.Minute
+
+// NewSigningKey makes a new RS256 signing key created at now.
+func NewSigningKey(now time.Time) (store.SigningKey, error) {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	return store.SigningKey{ID: newID(), Algorithm: string(jose.RS256),
+		PrivateKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), CreatedAt: now}, nil
+}
+
+// RotateSigningKey adds a new signing key to st and returns its id. Running linkd sign
+// with it within a minute (keyRefresh); older keys stay published, so ID tokens they
+// signed still verify, until RetireSigningKeys removes them after those have expired.
+func RotateSigningKey(ctx context.Context, st interface {
+	AddSigningKey(ctx context.Context, k store.SigningKey) error
+}, now time.Time) (string, error) {
+	k, err := NewSigningKey(now)
+	if err != nil {
+		return "", err
+	}
+	if err := st.AddSigningKey(ctx, k); err != nil {
+		return "", err
+	}
+	return k.ID, nil
+}
+
+// loadKeys reads the signing keys, creating an RS256 key on first start (or when no
+// stored key opens with this linkd's secrets key).
 func (s *storage) loadKeys(ctx context.Context) error {
 	ks, err := s.store.SigningKeys(ctx)
 	if err != nil {
 		return err
 	}
 	if len(ks) == 0 {
-		priv, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			return err
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(priv)
-		if err != nil {
-			return err
-		}
-		k := store.SigningKey{ID: newID(), Algorithm: string(jose.RS256),
-			PrivateKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), CreatedAt: s.now()}
-		if err := s.store.AddSigningKey(ctx, k); err != nil {
+		if _, err := RotateSigningKey(ctx, s.store, s.now()); err != nil {
 			return err
 		}
 		if ks, err = s.store.SigningKeys(ctx); err != nil {
 			return err
 		}
 	}
+	s.mu.RLock()
+	known := make(map[string]parsedKey, len(s.keys))
+	for _, k := range s.keys {
+		known[k.id] = k
+	}
+	s.mu.RUnlock()
 	var parsed []parsedKey
 	for _, k := range ks {
+		if p, ok := known[k.ID]; ok {
+			parsed = append(parsed, p)
+			continue
+		}
 		blk, _ := pem.Decode(k.PrivateKeyPEM)
 		if blk == nil {
 			return fmt.Errorf("provider: signing key %s is not PEM", k.ID)
@@ -103,19 +140,33 @@ func (s *storage) loadKeys(ctx context.Context) error {
 		}
 		parsed = append(parsed, parsedKey{id: k.ID, key: rk})
 	}
+	if len(parsed) == 0 {
+		return errors.New("provider: no signing key")
+	}
 	s.mu.Lock()
 	s.keys = parsed
+	s.keysAt = s.now()
 	s.mu.Unlock()
 	return nil
 }
 
-// cryptoKey derives the AES key that seals opaque access tokens from the oldest
-// signing key, so every replica on one store seals and opens the same tokens.
-func (s *storage) oldestKeyDER() []byte {
+// currentKeys returns the signing keys, newest first, reading them again from the store
+// when they are older than keyRefresh; a failed refresh keeps the keys it had.
+func (s *storage) currentKeys(ctx context.Context) []parsedKey {
+	s.mu.RLock()
+	stale := s.now().Sub(s.keysAt) >= keyRefresh
+	s.mu.RUnlock()
+	if stale {
+		if err := s.loadKeys(ctx); err != nil {
+			s.log.Warn("signing keys not refreshed", "err", err)
+			s.mu.Lock()
+			s.keysAt = s.now() // try again after keyRefresh, not on every request
+			s.mu.Unlock()
+		}
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	der, _ := x509.MarshalPKCS8PrivateKey(s.keys[len(s.keys)-1].key)
-	return der
+	return s.keys
 }
 
 type signingKey struct{ parsedKey }
@@ -131,21 +182,18 @@ func (k publicKey) Algorithm() jose.SignatureAlgorithm { return jose.RS256 }
 func (k publicKey) Use() string                        { return "sig" }
 func (k publicKey) Key() any                           { return &k.key.PublicKey }
 
-func (s *storage) SigningKey(context.Context) (op.SigningKey, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return signingKey{s.keys[0]}, nil
+func (s *storage) SigningKey(ctx context.Context) (op.SigningKey, error) {
+	return signingKey{s.currentKeys(ctx)[0]}, nil
 }
 
 func (s *storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
 	return []jose.SignatureAlgorithm{jose.RS256}, nil
 }
 
-func (s *storage) KeySet(context.Context) ([]op.Key, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := make([]op.Key, len(s.keys))
-	for i, k := range s.keys {
+func (s *storage) KeySet(ctx context.Context) ([]op.Key, error) {
+	keys := s.currentKeys(ctx)
+	out := make([]op.Key, len(keys))
+	for i, k := range keys {
 		out[i] = publicKey{k}
 	}
 	return out, nil

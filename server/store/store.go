@@ -308,6 +308,15 @@ type Store interface {
 
 	SigningKeys(ctx context.Context) ([]SigningKey, error) // newest first
 	AddSigningKey(ctx context.Context, k SigningKey) error
+	// RetireSigningKeys deletes every signing key replaced by a newer key created before
+	// before (so tokens it signed have expired) and reports how many; the newest stays.
+	RetireSigningKeys(ctx context.Context, before time.Time) (int, error)
+
+	// AddSignOut records that a web session was signed out, until expires (the session's
+	// own expiry); records expired at now are dropped.
+	AddSignOut(ctx context.Context, sessionID string, expires, now time.Time) error
+	// SignedOut reports whether a web session was signed out (and its record is live at now).
+	SignedOut(ctx context.Context, sessionID string, now time.Time) (bool, error)
 
 	// AddFailure counts one failed user-code lookup against key (e.g. "sub:…", "ip:…")
 	// and returns how many failures key has had since since. Shared by API and web pages.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -9,8 +10,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 )
 
@@ -19,9 +20,10 @@ import (
 // user code and account id are not readable by the browser). The key comes from
 // Config.SessionKey or is made at start and kept only in memory.
 //
-// A cookie cannot be withdrawn from a browser, so sign-out also records the session id
-// in an in-memory deny list until the session would have expired anyway. With several
-// replicas that list is per process; a copied cookie still dies at its expiry.
+// A cookie cannot be withdrawn from a browser, so sign-out (and every replacement of a
+// session at sign-in) also records the session id in the store until the session would
+// have expired anyway (SignOutStore): the refusal holds across restarts and replicas,
+// and the store drops records as they expire, so the list stays bounded.
 
 const (
 	cookieSecure   = "__Host-linkd_web" // __Host-: Secure, Path=/, no Domain (cannot be set by a sibling host)
@@ -30,8 +32,6 @@ const (
 	anonymousLifetime = time.Hour
 	// totpLifetime bounds the step between a correct password and the one-time code.
 	totpLifetime = 5 * time.Minute
-	// maxTOTPTries is how many wrong one-time codes end the pending sign-in.
-	maxTOTPTries = 5
 )
 
 // session is what the cookie carries. Short JSON names keep the cookie small.
@@ -44,7 +44,6 @@ type session struct {
 	// Pending second factor: the password was right for PendingSubject.
 	PendingSubject string `json:"p,omitempty"`
 	PendingUntil   int64  `json:"pu,omitempty"`
-	PendingTries   int    `json:"pt,omitempty"`
 	PendingFor     string `json:"pf,omitempty"` // the auth request of the app's sign-in (/login); "" for /signin
 	Code           string `json:"u,omitempty"`  // canonical user code being linked
 	Next           string `json:"n,omitempty"`  // where to go after sign-in (a local path)
@@ -61,18 +60,26 @@ type state struct {
 
 func (st *state) signedIn() bool { return st.sess.Subject != "" }
 
+// SignOutStore keeps signed-out sessions (store.Store has it).
+type SignOutStore interface {
+	AddSignOut(ctx context.Context, sessionID string, expires, now time.Time) error
+	SignedOut(ctx context.Context, sessionID string, now time.Time) (bool, error)
+}
+
+// signOutTimeout bounds recording a sign-out, which runs outside any request context.
+const signOutTimeout = 10 * time.Second
+
 type sessions struct {
 	aead     cipher.AEAD
 	name     string
 	secure   bool
 	lifetime time.Duration
 	now      func() time.Time
-
-	mu      sync.Mutex
-	revoked map[string]int64 // session id -> expiry (unix seconds)
+	signOuts SignOutStore
+	log      *slog.Logger
 }
 
-func newSessions(key []byte, secure bool, lifetime time.Duration, now func() time.Time) (*sessions, error) {
+func newSessions(key []byte, secure bool, lifetime time.Duration, now func() time.Time, signOuts SignOutStore, log *slog.Logger) (*sessions, error) {
 	var k [32]byte
 	if len(key) == 0 {
 		if _, err := rand.Read(k[:]); err != nil {
@@ -94,7 +101,7 @@ func newSessions(key []byte, secure bool, lifetime time.Duration, now func() tim
 	if secure {
 		name = cookieSecure
 	}
-	return &sessions{aead: aead, name: name, secure: secure, lifetime: lifetime, now: now, revoked: map[string]int64{}}, nil
+	return &sessions{aead: aead, name: name, secure: secure, lifetime: lifetime, now: now, signOuts: signOuts, log: log}, nil
 }
 
 func randomToken() string {
@@ -115,14 +122,14 @@ func (m *sessions) fresh() session {
 func (m *sessions) load(r *http.Request) *state {
 	c, err := r.Cookie(m.name)
 	if err == nil {
-		if s, err := m.open(c.Value); err == nil {
+		if s, err := m.open(r.Context(), c.Value); err == nil {
 			return &state{sess: s}
 		}
 	}
 	return &state{sess: m.fresh(), dirty: true}
 }
 
-func (m *sessions) open(value string) (session, error) {
+func (m *sessions) open(ctx context.Context, value string) (session, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(value)
 	if err != nil {
 		return session{}, err
@@ -143,9 +150,12 @@ func (m *sessions) open(value string) (session, error) {
 	if s.ID == "" || s.CSRF == "" || s.Expires <= now {
 		return session{}, errors.New("expired session")
 	}
-	m.mu.Lock()
-	_, gone := m.revoked[s.ID]
-	m.mu.Unlock()
+	// A storage fault refuses the session too: better signed out than a sign-out ignored.
+	gone, err := m.signOuts.SignedOut(ctx, s.ID, m.now())
+	if err != nil {
+		m.log.Warn("session sign-out check failed", "err", err)
+		return session{}, err
+	}
 	if gone {
 		return session{}, errors.New("signed-out session")
 	}
@@ -224,17 +234,17 @@ func (m *sessions) signOut(st *state) {
 	st.dirty = true
 }
 
+// revoke records s as signed out in the store until it expires. A failure is logged:
+// the cookie is still replaced in this browser, and the session dies at its expiry.
 func (m *sessions) revoke(s session) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	now := m.now().Unix()
-	for id, exp := range m.revoked {
-		if exp <= now {
-			delete(m.revoked, id)
-		}
+	now := m.now()
+	if s.ID == "" || s.Expires <= now.Unix() {
+		return
 	}
-	if s.ID != "" && s.Expires > now {
-		m.revoked[s.ID] = s.Expires
+	ctx, cancel := context.WithTimeout(context.Background(), signOutTimeout)
+	defer cancel()
+	if err := m.signOuts.AddSignOut(ctx, s.ID, time.Unix(s.Expires, 0), now); err != nil {
+		m.log.Warn("session sign-out not recorded", "err", err)
 	}
 }
 

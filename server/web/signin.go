@@ -84,7 +84,7 @@ func (s *server) pendingFor(st *state, f flow) bool {
 }
 
 func (s *server) clearPending(st *state) {
-	st.sess.PendingSubject, st.sess.PendingFor, st.sess.PendingUntil, st.sess.PendingTries = "", "", 0, 0
+	st.sess.PendingSubject, st.sess.PendingFor, st.sess.PendingUntil = "", "", 0
 	st.dirty = true
 }
 

@@ -76,6 +76,7 @@ type Store interface {
 	// UseTOTPStep is the one-time-code replay guard, in the store so it holds across
 	// restarts and replicas.
 	UseTOTPStep(ctx context.Context, subject string, step int64) (bool, error)
+	SignOutStore
 }
 
 var _ Store = store.Store(nil) // linkd's whole store serves as one
@@ -150,7 +151,7 @@ func New(cfg Config) http.Handler {
 	if cfg.SignInLimiter == nil {
 		cfg.SignInLimiter = cfg.Links.Limiter()
 	}
-	sess, err := newSessions(cfg.SessionKey, cfg.SecureCookies, cfg.SessionLifetime, cfg.Now)
+	sess, err := newSessions(cfg.SessionKey, cfg.SecureCookies, cfg.SessionLifetime, cfg.Now, cfg.Store, cfg.Logger.With("component", "web"))
 	if err != nil {
 		panic("web: " + err.Error())
 	}

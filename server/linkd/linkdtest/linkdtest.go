@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -28,6 +29,7 @@ import (
 	"github.com/linkdesk/linkdesk/server/linkd"
 	"github.com/linkdesk/linkdesk/server/linkd/linkdtest/browsertest"
 	"github.com/linkdesk/linkdesk/server/links"
+	"github.com/linkdesk/linkdesk/server/sealing"
 	"github.com/linkdesk/linkdesk/server/store"
 	"github.com/linkdesk/linkdesk/server/store/sqlite"
 )
@@ -35,8 +37,9 @@ import (
 // Options tune the instance; the zero value is a fresh linkd with default lifetimes
 // and a 1-second polling interval (so device-flow tests run quickly).
 type Options struct {
-	// Dir is the data directory (holding linkd.db); "" makes a temporary one. Pass an
-	// earlier Instance's Dir to restart on the same data.
+	// Dir is the data directory (holding linkd.db, and secrets.key and session.key, made
+	// on first start as linkd serve makes them); "" makes a temporary one. Pass an
+	// earlier Instance's Dir to restart on the same data, keys included.
 	Dir string
 	// DeviceCodeLifetime is how long user codes live (default 10 minutes).
 	DeviceCodeLifetime time.Duration
@@ -53,6 +56,8 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxConnections is linkd.Config.MaxConnections (0: linkd's default).
 	MaxConnections int
+	// TrustedProxies is linkd.Config.TrustedProxies (the --trusted-proxy networks).
+	TrustedProxies []netip.Prefix
 	// Clock, if set, is the clock linkd reads for every expiry it judges (user and
 	// device codes, tokens, sessions, rate-limit windows), so a test advances it instead
 	// of waiting. nil: real time.
@@ -148,7 +153,18 @@ func Start(t testing.TB, opts Options) *Instance {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(opts.Dir, "linkd.db"), sqlite.WithLogger(opts.Logger))
+	// Like linkd serve: the secrets and session keys live in the data directory, made
+	// on first start, so a restart on the same Dir keeps tokens, secrets and sessions.
+	secretsKey, err := sealing.LoadOrCreateKey(filepath.Join(opts.Dir, "secrets.key"))
+	if err != nil {
+		t.Fatalf("linkdtest: secrets key: %v", err)
+	}
+	sessionKey, err := sealing.LoadOrCreateKey(filepath.Join(opts.Dir, "session.key"))
+	if err != nil {
+		t.Fatalf("linkdtest: session key: %v", err)
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(opts.Dir, "linkd.db"), sqlite.WithLogger(opts.Logger),
+		sqlite.WithSecretsKey(sealing.Derive(secretsKey, sealing.LabelStore)))
 	if err != nil {
 		t.Fatalf("linkdtest: open store: %v", err)
 	}
@@ -171,7 +187,8 @@ func Start(t testing.TB, opts Options) *Instance {
 	s, err := linkd.New(ctx, linkd.Config{Issuer: issuer, Store: used, Logger: opts.Logger,
 		DeviceCodeLifetime: opts.DeviceCodeLifetime, PollInterval: opts.PollInterval,
 		LostAnswerWindow: opts.LostAnswerWindow, Dev: opts.Dev, Now: now,
-		MaxConnections: opts.MaxConnections})
+		MaxConnections: opts.MaxConnections,
+		SecretsKey:     secretsKey, SessionKey: sessionKey, TrustedProxies: opts.TrustedProxies})
 	if err != nil {
 		ln.Close()
 		db.Close()

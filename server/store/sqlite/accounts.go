@@ -22,7 +22,7 @@ func (db *DB) CreateUser(ctx context.Context, u store.User) error {
 			(subject, username, username_key, display_name, email, password_hash, totp_secret, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			u.Subject, u.Username, usernameKey(u.Username), u.DisplayName, u.Email,
-			u.PasswordHash, u.TOTPSecret, ts(u.CreatedAt))
+			u.PasswordHash, db.sealTOTP(u.Subject, u.TOTPSecret), ts(u.CreatedAt))
 		if isUnique(err) {
 			return fmt.Errorf("sqlite: create user %q: %w", u.Username, store.ErrDuplicate)
 		}
@@ -38,17 +38,23 @@ func usernameKey(username string) string { return strings.ToLower(username) }
 
 const userCols = `subject, username, display_name, email, password_hash, totp_secret, created_at`
 
-func scanUser(s scanner) (store.User, error) {
+// scanUser reads a row of userCols, decrypting the TOTP secret.
+func (db *DB) scanUser(s scanner) (store.User, error) {
 	var u store.User
 	var created int64
-	err := s.Scan(&u.Subject, &u.Username, &u.DisplayName, &u.Email, &u.PasswordHash, &u.TOTPSecret, &created)
+	var totp string
+	if err := s.Scan(&u.Subject, &u.Username, &u.DisplayName, &u.Email, &u.PasswordHash, &totp, &created); err != nil {
+		return store.User{}, err
+	}
 	u.CreatedAt = tm(created)
+	var err error
+	u.TOTPSecret, err = db.openTOTP(u.Subject, totp)
 	return u, err
 }
 
 // UserByUsername finds an account by username, case-insensitively.
 func (db *DB) UserByUsername(ctx context.Context, username string) (store.User, error) {
-	u, err := scanUser(db.read.QueryRowContext(ctx,
+	u, err := db.scanUser(db.read.QueryRowContext(ctx,
 		`SELECT `+userCols+` FROM users WHERE username_key = ?`, usernameKey(username)))
 	if err != nil {
 		return store.User{}, notFound(err, "user by username")
@@ -58,7 +64,7 @@ func (db *DB) UserByUsername(ctx context.Context, username string) (store.User, 
 
 // UserBySubject finds an account by its subject.
 func (db *DB) UserBySubject(ctx context.Context, subject string) (store.User, error) {
-	u, err := scanUser(db.read.QueryRowContext(ctx,
+	u, err := db.scanUser(db.read.QueryRowContext(ctx,
 		`SELECT `+userCols+` FROM users WHERE subject = ?`, subject))
 	if err != nil {
 		return store.User{}, notFound(err, "user by subject")
@@ -75,7 +81,7 @@ func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
 	defer rows.Close()
 	var out []store.User
 	for rows.Next() {
-		u, err := scanUser(rows)
+		u, err := db.scanUser(rows)
 		if err != nil {
 			return nil, unavailable(fmt.Errorf("sqlite: list users: %w", err))
 		}
@@ -90,7 +96,7 @@ func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
 // SetUserTOTP sets (or, with "", clears) an account's TOTP secret.
 func (db *DB) SetUserTOTP(ctx context.Context, subject, secret string) error {
 	return db.inTx(ctx, "set user totp", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE users SET totp_secret = ? WHERE subject = ?`, secret, subject)
+		res, err := tx.ExecContext(ctx, `UPDATE users SET totp_secret = ? WHERE subject = ?`, db.sealTOTP(subject, secret), subject)
 		if err != nil {
 			return fmt.Errorf("sqlite: set user totp: %w", err)
 		}
@@ -145,7 +151,9 @@ func (db *DB) ClientByID(ctx context.Context, id string) (store.Client, error) {
 	return c, nil
 }
 
-// SigningKeys returns every signing key, newest first.
+// SigningKeys returns every signing key, newest first, decrypted. A key that does not
+// open with this store's secrets key (a database restored without its key file) is
+// left out with a warning, so linkd starts with a new key rather than not at all.
 func (db *DB) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT id, algorithm, private_key_pem, created_at
 		FROM signing_keys ORDER BY created_at DESC, rowid DESC`)
@@ -161,6 +169,12 @@ func (db *DB) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 			return nil, unavailable(fmt.Errorf("sqlite: signing keys: %w", err))
 		}
 		k.CreatedAt = tm(created)
+		pem, err := db.openKey(k.ID, k.PrivateKeyPEM)
+		if err != nil {
+			db.log.Warn("sqlite: signing key left out", "kid", k.ID, "err", err)
+			continue
+		}
+		k.PrivateKeyPEM = pem
 		keys = append(keys, k)
 	}
 	if err := rows.Err(); err != nil {
@@ -176,7 +190,7 @@ func (db *DB) AddSigningKey(ctx context.Context, k store.SigningKey) error {
 	}
 	return db.inTx(ctx, "add signing key", func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (id, algorithm, private_key_pem, created_at)
-			VALUES (?, ?, ?, ?)`, k.ID, k.Algorithm, k.PrivateKeyPEM, ts(k.CreatedAt))
+			VALUES (?, ?, ?, ?)`, k.ID, k.Algorithm, db.sealKey(k.ID, k.PrivateKeyPEM), ts(k.CreatedAt))
 		if isUnique(err) {
 			return fmt.Errorf("sqlite: add signing key %q: %w", k.ID, store.ErrDuplicate)
 		}
@@ -185,6 +199,25 @@ func (db *DB) AddSigningKey(ctx context.Context, k store.SigningKey) error {
 		}
 		return nil
 	})
+}
+
+// RetireSigningKeys deletes every signing key that a newer key, created before before,
+// has replaced, and reports how many it deleted; the newest key always stays.
+func (db *DB) RetireSigningKeys(ctx context.Context, before time.Time) (int, error) {
+	var n int64
+	err := db.inTx(ctx, "retire signing keys", func(tx *sql.Tx) error {
+		// "Newer" is SigningKeys' order: by creation time, then by insertion.
+		res, err := tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE EXISTS (SELECT 1 FROM signing_keys n
+			WHERE (n.created_at > signing_keys.created_at
+				OR (n.created_at = signing_keys.created_at AND n.rowid > signing_keys.rowid))
+			AND n.created_at < ?)`, ts(before))
+		if err != nil {
+			return fmt.Errorf("sqlite: retire signing keys: %w", err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
 }
 
 // AddFailure records one failure for key at now and counts key's failures at or

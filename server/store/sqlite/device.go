@@ -329,7 +329,7 @@ func (db *DB) CollectDeviceTokens(ctx context.Context, clientID, deviceCode stri
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE device_auths SET state = ?, collected_at = ?,
 			answer_access_id = ?, answer_refresh_hash = ? WHERE device_code_hash = ?`,
-			string(store.DeviceAuthConsumed), ts(collected), at.ID, refreshHash, h); err != nil {
+			string(store.DeviceAuthConsumed), ts(collected), accessIDKey(at.ID), refreshHash, h); err != nil {
 			return fmt.Errorf("sqlite: collect device tokens: %w", err)
 		}
 		if err := touchGrant(ctx, tx, d.GrantID, ip, now); err != nil {

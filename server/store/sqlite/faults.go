@@ -20,6 +20,8 @@ type Option func(*options)
 type options struct {
 	log      *slog.Logger
 	walLimit int64
+	// secretsKey encrypts secrets at rest (WithSecretsKey, server/store/sqlite/secrets.go).
+	secretsKey []byte
 }
 
 // WithLogger makes the store log storage faults (a full disk, a read-only data

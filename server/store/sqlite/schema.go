@@ -187,6 +187,24 @@ CREATE INDEX device_auths_ip_waiting ON device_auths (request_ip, state, expires
 CREATE INDEX device_auths_client_waiting ON device_auths (client_id, state, expires_at);
 CREATE INDEX device_auths_state_expires ON device_auths (state, expires_at);
 `,
+	// 5: access-token ids are kept only as SHA-256 (hex), like the other secrets
+	// the store must find but never show, so a copy of the database names no live
+	// access token. linkd_sha256_hex is registered by this package (secrets.go).
+	`
+UPDATE access_tokens SET id = linkd_sha256_hex(id);
+UPDATE refresh_tokens SET access_token_id = linkd_sha256_hex(access_token_id) WHERE access_token_id != '';
+UPDATE device_auths SET answer_access_id = linkd_sha256_hex(answer_access_id) WHERE answer_access_id != '';
+`,
+	// 6: sign-outs. A web session signed out before it expired, by the SHA-256 of its id,
+	// kept until the session would have expired anyway, so a sign-out holds across
+	// restarts and replicas.
+	`
+CREATE TABLE web_signouts (
+	session_hash TEXT PRIMARY KEY,
+	expires_at   INTEGER NOT NULL
+);
+CREATE INDEX web_signouts_expires_at ON web_signouts (expires_at);
+`,
 }
 
 // migrate brings the database to the newest schema version in one transaction, so a

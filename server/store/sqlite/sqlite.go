@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/url"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/linkdesk/linkdesk/server/sealing"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -41,12 +43,19 @@ type DB struct {
 	faults faults
 	hot    hotStatements
 	group  groupCommit
+	// box encrypts signing keys and TOTP secrets at rest (WithSecretsKey); nil: they
+	// are stored as given.
+	box *sealing.Box
+	log *slog.Logger
 }
 
 var _ store.Store = (*DB)(nil)
 
 // Open opens (creating if needed) the SQLite database at path and migrates it to the
-// current schema.
+// current schema. The database and its -wal and -shm files are made 0600, and a
+// directory that group or others may read or write is tightened to 0700 when this
+// process owns it, and refused otherwise (see secureFiles). With WithSecretsKey it
+// encrypts any signing key or TOTP secret still stored in plaintext.
 func Open(ctx context.Context, path string, opt ...Option) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
@@ -54,6 +63,16 @@ func Open(ctx context.Context, path string, opt ...Option) (*DB, error) {
 	o := options{walLimit: DefaultWALLimit}
 	for _, f := range opt {
 		f(&o)
+	}
+	var box *sealing.Box
+	if o.secretsKey != nil {
+		var err error
+		if box, err = sealing.NewBox(o.secretsKey); err != nil {
+			return nil, fmt.Errorf("sqlite: secrets key: %w", err)
+		}
+	}
+	if err := secureFiles(path); err != nil {
+		return nil, err
 	}
 	// synchronous=FULL: in WAL mode NORMAL only syncs the WAL at checkpoints, so a
 	// power loss can roll back transactions that had already committed — such as an
@@ -66,8 +85,10 @@ func Open(ctx context.Context, path string, opt ...Option) (*DB, error) {
 		"synchronous(FULL)",
 	}
 	// The writer also bounds the WAL (see WithWALLimit); these pragmas act on the
-	// connection that writes and checkpoints.
-	writePragmas := append(append([]string{"journal_mode(WAL)"}, common...), walPragmas(o.walLimit)...)
+	// connection that writes and checkpoints. secure_delete zeroes the space a deleted
+	// or rewritten row leaves, so a secret replaced (encrypted, turned off) does not
+	// linger in the file's free space.
+	writePragmas := append(append([]string{"journal_mode(WAL)", "secure_delete(1)"}, common...), walPragmas(o.walLimit)...)
 	writeDSN := dsn(path, writePragmas, "immediate")
 	w, err := sql.Open("sqlite", writeDSN)
 	if err != nil {
@@ -90,8 +111,20 @@ func Open(ctx context.Context, path string, opt ...Option) (*DB, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	db := &DB{write: w, read: r, faults: faults{path: path, log: o.log}}
+	log := o.log
+	if log == nil {
+		log = slog.Default()
+	}
+	db := &DB{write: w, read: r, faults: faults{path: path, log: o.log}, box: box, log: log}
 	if err := db.Health(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := secureSidecars(path); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.sealPlaintext(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}

@@ -16,7 +16,7 @@ func insertAccessToken(ctx context.Context, tx *sql.Tx, t store.AccessToken) err
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO access_tokens
 		(id, grant_id, subject, client_id, scopes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.GrantID, t.Subject, t.ClientID, list(t.Scopes), ts(t.CreatedAt), ts(t.ExpiresAt))
+		accessIDKey(t.ID), t.GrantID, t.Subject, t.ClientID, list(t.Scopes), ts(t.CreatedAt), ts(t.ExpiresAt))
 	if isUnique(err) {
 		return fmt.Errorf("sqlite: create access token: %w", store.ErrDuplicate)
 	}
@@ -50,18 +50,20 @@ func grantExists(ctx context.Context, tx *sql.Tx, id string) error {
 }
 
 // AccessTokenByID returns a live access token: store.ErrNotFound when unknown, revoked,
-// expired at now, or when its grant is gone.
+// expired at now, or when its grant is gone. Ids are stored as SHA-256 (accessIDKey),
+// so the returned ID is the one asked for.
 func (db *DB) AccessTokenByID(ctx context.Context, id string, now time.Time) (store.AccessToken, error) {
 	var t store.AccessToken
 	var scopes string
 	var created, expires int64
-	err := db.read.QueryRowContext(ctx, `SELECT a.id, a.grant_id, a.subject, a.client_id, a.scopes,
+	err := db.read.QueryRowContext(ctx, `SELECT a.grant_id, a.subject, a.client_id, a.scopes,
 		a.created_at, a.expires_at FROM access_tokens a JOIN grants g ON g.id = a.grant_id
-		WHERE a.id = ? AND a.expires_at > ?`, id, ts(now)).
-		Scan(&t.ID, &t.GrantID, &t.Subject, &t.ClientID, &scopes, &created, &expires)
+		WHERE a.id = ? AND a.expires_at > ?`, accessIDKey(id), ts(now)).
+		Scan(&t.GrantID, &t.Subject, &t.ClientID, &scopes, &created, &expires)
 	if err != nil {
 		return store.AccessToken{}, notFound(err, "access token")
 	}
+	t.ID = id
 	t.CreatedAt, t.ExpiresAt = tm(created), tm(expires)
 	if t.Scopes, err = unlist(scopes); err != nil {
 		return store.AccessToken{}, err
@@ -73,7 +75,7 @@ func (db *DB) AccessTokenByID(ctx context.Context, id string, now time.Time) (st
 // (callers revoking per RFC 7009 treat that as success).
 func (db *DB) DeleteAccessToken(ctx context.Context, id string) error {
 	return db.inTx(ctx, "delete access token", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM access_tokens WHERE id = ?`, id)
+		res, err := tx.ExecContext(ctx, `DELETE FROM access_tokens WHERE id = ?`, accessIDKey(id))
 		if err != nil {
 			return fmt.Errorf("sqlite: delete access token: %w", err)
 		}
@@ -81,8 +83,8 @@ func (db *DB) DeleteAccessToken(ctx context.Context, id string) error {
 	})
 }
 
-// insertRefreshToken stores t, remembering accessID, the access token issued with it
-// (revoked with it when its answer is retried).
+// insertRefreshToken stores t, remembering accessID (as accessIDKey), the access token
+// issued with it (revoked with it when its answer is retried).
 func insertRefreshToken(ctx context.Context, tx *sql.Tx, t store.RefreshToken, accessID string) error {
 	if t.Token == "" || t.GrantID == "" {
 		return fmt.Errorf("sqlite: create refresh token: token and grant id are required")
@@ -91,7 +93,7 @@ func insertRefreshToken(ctx context.Context, tx *sql.Tx, t store.RefreshToken, a
 		(token_hash, grant_id, subject, client_id, scopes, auth_time, amr, created_at, expires_at, access_token_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		hash(t.Token), t.GrantID, t.Subject, t.ClientID, list(t.Scopes), ts(t.AuthTime), list(t.AMR),
-		ts(t.CreatedAt), ts(t.ExpiresAt), accessID)
+		ts(t.CreatedAt), ts(t.ExpiresAt), accessIDKey(accessID))
 	if isUnique(err) {
 		return fmt.Errorf("sqlite: create refresh token: %w", store.ErrDuplicate)
 	}

@@ -59,6 +59,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeviceAuthCaps", testDeviceAuthCaps},
 		{"AuthRequestCaps", testAuthRequestCaps},
 		{"SigningKeys", testSigningKeys},
+		{"RetireSigningKeys", testRetireSigningKeys},
+		{"SignOuts", testSignOuts},
 		{"Failures", testFailures},
 		{"ReserveAttempt", testReserveAttempt},
 		{"ReserveAttemptConcurrent", testReserveAttemptConcurrent},
