@@ -148,10 +148,10 @@ type Link struct {
 // device's own, else "Unnamed device".
 func (l Link) Name() string {
 	switch {
-	case l.Grant.Name != "":
-		return l.Grant.Name
-	case l.Grant.Device.Name != "":
-		return l.Grant.Device.Name
+	case Label(l.Grant.Name) != "":
+		return Label(l.Grant.Name)
+	case Label(l.Grant.Device.Name) != "":
+		return Label(l.Grant.Device.Name)
 	}
 	return "Unnamed device"
 }
@@ -169,6 +169,7 @@ type Request struct {
 func (r Request) LinkRequest() devices.LinkRequest {
 	d := r.Auth.Device
 	d.Kind = devices.ParseKind(string(d.Kind))
+	d.Name, d.Model = Label(d.Name), Label(d.Model) // also labels stored before cleaning
 	return devices.LinkRequest{
 		UserCode:    devices.FormatCode(r.Auth.UserCode),
 		Client:      r.Client,

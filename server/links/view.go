@@ -68,9 +68,9 @@ func (s *Service) saved(ctx context.Context, g store.Grant) Link {
 func device(g store.Grant, c devices.ClientInfo, scopes []devices.Scope) devices.Device {
 	d := devices.Device{
 		ID:       g.ID,
-		Name:     g.Name,
+		Name:     Label(g.Name), // stored before labels were cleaned on the way in
 		Kind:     devices.ParseKind(string(g.Device.Kind)),
-		Model:    g.Device.Model,
+		Model:    Label(g.Device.Model),
 		Client:   c,
 		Scopes:   scopes,
 		LinkedAt: g.CreatedAt.UTC(),
