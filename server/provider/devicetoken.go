@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -79,10 +80,13 @@ func (p *Provider) deviceToken(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case !now.Before(d.ExpiresAt):
 			p.pacer.forget(clientID, deviceCode)
+			p.polls.expired.Add(1)
 			writeTokenError(w, oidc.ErrExpiredDeviceCode())
 		case p.pacer.poll(clientID, deviceCode, d.Interval, d.ExpiresAt):
+			p.polls.slowDown.Add(1)
 			writeTokenError(w, oidc.ErrSlowDown())
 		default:
+			p.polls.pending.Add(1)
 			writeTokenError(w, oidc.ErrAuthorizationPending())
 		}
 	case store.DeviceAuthDenied:
@@ -147,9 +151,27 @@ func (p *Provider) collect(w http.ResponseWriter, r *http.Request, c *client, de
 		p.log.Info("device collected its tokens again after a lost answer; the earlier ones are revoked",
 			"client", clientID, "link", got.GrantID, "first", got.CollectedAt)
 	}
+	p.polls.tokens.Add(1)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// PollAnswers counts the device-token answers linkd gave since it started, by kind.
+// Routine answers are counted here instead of logged one line each (a poll every 5 s
+// from every waiting device would fill a disk with log lines).
+type PollAnswers struct {
+	Pending, SlowDown, Expired, Tokens, StorageFaults int64
+}
+
+type pollCounters struct {
+	pending, slowDown, expired, tokens, faults atomic.Int64
+}
+
+// PollAnswers returns the device-token answers given so far.
+func (p *Provider) PollAnswers() PollAnswers {
+	return PollAnswers{Pending: p.polls.pending.Load(), SlowDown: p.polls.slowDown.Load(),
+		Expired: p.polls.expired.Load(), Tokens: p.polls.tokens.Load(), StorageFaults: p.polls.faults.Load()}
 }
 
 // deviceAMR is what a device-flow grant's tokens say about the approval: a password
@@ -165,6 +187,7 @@ func (p *Provider) tokenFault(w http.ResponseWriter, r *http.Request, clientID s
 		writeTokenError(w, oe)
 		return
 	}
+	p.polls.faults.Add(1)
 	if !errors.Is(err, context.Canceled) {
 		p.log.Debug("device token request failed; answering slow_down", "client", clientID, "err", err)
 	}

@@ -96,6 +96,7 @@ type Provider struct {
 	op      *op.Provider
 	handler http.Handler
 	pacer   *pacer
+	polls   pollCounters
 }
 
 // DeviceAuthorizationPath is where devices ask for a code (RFC 8628 §3.1).
