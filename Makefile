@@ -1,6 +1,6 @@
 # Linkdesk: `make run` tries everything locally, `make test` runs every test.
 TAGS := migrated_fynedo
-.PHONY: run test build bench bench-polls fuzz screenshot deps stress-proof trust-dev-ca untrust-dev-ca
+.PHONY: run test build bench bench-linkd bench-polls fuzz screenshot deps stress-proof trust-dev-ca untrust-dev-ca
 
 run:
 	@scripts/run.sh
@@ -35,10 +35,11 @@ trust-dev-ca:
 untrust-dev-ca:
 	scripts/dev-ca.sh untrust
 
-# Device-token polls/s of linkd against a bare HTTPS handler and zitadel's example provider,
-# with wrk (installed by apt-get when run as root; see scripts/pollbench).
-bench-polls:
-	go run ./scripts/pollbench
+# linkd's polls, approvals and device authorizations per second against references in the
+# same run (a bare HTTPS handler, GET /api/v1/me, zitadel's example provider), with wrk
+# (installed by apt-get when run as root; see scripts/linkdbench). bench-polls is the old name.
+bench-linkd bench-polls:
+	go run ./scripts/linkdbench $(BENCH_FLAGS)
 
 # Start-up, memory and idle CPU against a bare Fyne window, under Xvfb (see scripts/startbench).
 bench-startup:

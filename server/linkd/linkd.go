@@ -61,6 +61,9 @@ type Config struct {
 	BodyReadTimeout time.Duration
 	// MaxConnections bounds the connections Listener accepts at once (default 4096).
 	MaxConnections int
+	// DeviceAuthCaps bounds the device authorizations callers can make (zero: the
+	// provider's DefaultDeviceAuthCaps); benchmarks lift it to measure the endpoint.
+	DeviceAuthCaps store.RequestCaps
 }
 
 // Defaults and fixed bounds of the HTTP side.
@@ -126,7 +129,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	p, err := provider.New(ctx, provider.Config{
 		Issuer: cfg.Issuer, Store: cfg.Store, Logger: cfg.Logger,
 		DeviceCodeLifetime: cfg.DeviceCodeLifetime, PollInterval: cfg.PollInterval, LostAnswerWindow: cfg.LostAnswerWindow, Now: cfg.Now,
-		Links: ls, TokenKey: tokenKey, ClientIP: clientIP,
+		Links: ls, TokenKey: tokenKey, ClientIP: clientIP, DeviceAuthCaps: cfg.DeviceAuthCaps,
 	})
 	if err != nil {
 		return nil, err
