@@ -95,8 +95,7 @@ type DeviceAuth struct {
 	RequestIP  string
 	CreatedAt  time.Time
 	ExpiresAt  time.Time
-	Interval   time.Duration // current polling interval; grows by 5 s on each slow_down
-	LastPollAt time.Time     // zero before the first poll
+	Interval   time.Duration // polling interval the device was given (pacing is per process, in memory)
 	State      DeviceAuthState
 	Subject    string // who approved or denied
 	GrantID    string // the grant created on approval
@@ -109,12 +108,6 @@ type DeviceAuth struct {
 type DeviceTokens struct {
 	Access  AccessToken
 	Refresh RefreshToken // Token "" when the answer carries no refresh token
-}
-
-// PollResult is what one poll of a device code found.
-type PollResult struct {
-	Auth     DeviceAuth
-	SlowDown bool // the device polled sooner than Interval; Interval has been increased
 }
 
 // GrantFlow says how a grant was made.
@@ -227,11 +220,6 @@ type Store interface {
 	// DeviceAuthByUserCode returns the request in any state, expired or not, until it is
 	// purged, so callers can tell expired and used codes from invalid ones.
 	DeviceAuthByUserCode(ctx context.Context, userCode string) (DeviceAuth, error)
-	// PollDeviceAuth records a poll at now and reports whether it came too soon (then
-	// Interval has grown by 5 s and is persisted). It returns the request in any state,
-	// even expired (the caller checks ExpiresAt); ErrNotFound for an unknown code or a
-	// code of another client.
-	PollDeviceAuth(ctx context.Context, clientID, deviceCode string, now time.Time) (PollResult, error)
 	// DeviceAuthByDeviceCode reads clientID's request by device code without recording
 	// anything (a device's poll is a read), in any state and even expired until purged;
 	// ErrNotFound when unknown or issued to another client.

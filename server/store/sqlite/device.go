@@ -12,9 +12,6 @@ import (
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
-// slowDownStep is how much the polling interval grows on each slow_down (RFC 8628 §3.5).
-const slowDownStep = 5 * time.Second
-
 const deviceAuthCols = `user_code, client_id, scopes, device_name, device_model, device_kind,
 	request_ip, created_at, expires_at, interval_ns, last_poll_at, state, subject, grant_id, auth_time,
 	collected_at`
@@ -31,7 +28,8 @@ func scanDeviceAuth(s scanner) (store.DeviceAuth, error) {
 	}
 	d.Device.Kind = devices.DeviceKind(kind)
 	d.State = store.DeviceAuthState(state)
-	d.CreatedAt, d.ExpiresAt, d.LastPollAt, d.AuthTime = tm(created), tm(expires), tm(lastPoll), tm(authTime)
+	_ = lastPoll // last_poll_at is no longer written: polls are read-only (schema 2 and older wrote it)
+	d.CreatedAt, d.ExpiresAt, d.AuthTime = tm(created), tm(expires), tm(authTime)
 	d.CollectedAt = tm(collected)
 	d.Interval = time.Duration(interval)
 	d.Scopes, err = unlist(scopes)
@@ -75,7 +73,7 @@ func createDeviceAuthTx(ctx context.Context, tx *sql.Tx, d store.DeviceAuth) err
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		hash(d.DeviceCode), d.UserCode, d.ClientID, list(d.Scopes), d.Device.Name, d.Device.Model,
 		string(d.Device.Kind), d.RequestIP, ts(d.CreatedAt), ts(d.ExpiresAt), int64(d.Interval),
-		ts(d.LastPollAt), string(d.State), d.Subject, d.GrantID, ts(d.AuthTime), ts(d.CollectedAt))
+		0, string(d.State), d.Subject, d.GrantID, ts(d.AuthTime), ts(d.CollectedAt))
 	if isUnique(err) {
 		return fmt.Errorf("sqlite: create device auth: device code: %w", store.ErrDuplicate)
 	}
@@ -144,36 +142,6 @@ func (db *DB) DeviceAuthByDeviceCode(ctx context.Context, clientID, deviceCode s
 		return store.DeviceAuth{}, notFound(err, "device auth by device code")
 	}
 	return d, nil
-}
-
-// PollDeviceAuth records a poll at now of clientID's device code and returns the
-// request in whatever state it is, expired or not (the caller answers expired_token
-// from ExpiresAt). A poll sooner than Interval after the previous one sets SlowDown and
-// grows the stored Interval by 5 s. store.ErrNotFound when the code is unknown or was
-// issued to another client.
-func (db *DB) PollDeviceAuth(ctx context.Context, clientID, deviceCode string, now time.Time) (store.PollResult, error) {
-	var res store.PollResult
-	h := hash(deviceCode)
-	err := db.inTx(ctx, "poll device auth", func(tx *sql.Tx) error {
-		d, err := scanDeviceAuth(tx.QueryRowContext(ctx, `SELECT `+deviceAuthCols+
-			` FROM device_auths WHERE device_code_hash = ? AND client_id = ?`, h, clientID))
-		if err != nil {
-			return notFound(err, "poll device auth")
-		}
-		if !d.LastPollAt.IsZero() && now.Sub(d.LastPollAt) < d.Interval {
-			res.SlowDown = true
-			d.Interval += slowDownStep
-		}
-		d.LastPollAt = now
-		if _, err := tx.ExecContext(ctx, `UPDATE device_auths SET last_poll_at = ?, interval_ns = ?
-			WHERE device_code_hash = ?`, ts(now), int64(d.Interval), h); err != nil {
-			return fmt.Errorf("sqlite: poll device auth: %w", err)
-		}
-		d.LastPollAt = tm(ts(now))
-		res.Auth = d
-		return nil
-	})
-	return res, err
 }
 
 // pendingByUserCode loads a request that approve or deny may act on: it must exist,

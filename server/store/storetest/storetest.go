@@ -28,7 +28,6 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Clients", testClients},
 		{"DeviceAuthCreate", testDeviceAuthCreate},
 		{"DeviceAuthUserCodeReuse", testDeviceAuthUserCodeReuse},
-		{"PollSlowDown", testPollSlowDown},
 		{"PollWrongClient", testPollWrongClient},
 		{"DeviceAuthByDeviceCode", testDeviceAuthByDeviceCode},
 		{"Approve", testApprove},
@@ -234,7 +233,7 @@ func testDeviceAuthCreate(t *testing.T, s store.Store) {
 	}
 	if got.UserCode != d.UserCode || got.ClientID != d.ClientID || got.Device != d.Device ||
 		got.RequestIP != d.RequestIP || got.Interval != d.Interval || got.State != store.DeviceAuthPending ||
-		got.Subject != "" || got.GrantID != "" || !got.LastPollAt.IsZero() || !got.AuthTime.IsZero() {
+		got.Subject != "" || got.GrantID != "" || !got.AuthTime.IsZero() {
 		t.Errorf("DeviceAuthByUserCode = %+v, want %+v", got, d)
 	}
 	sameList(t, "Scopes", got.Scopes, d.Scopes)
@@ -278,115 +277,40 @@ func testDeviceAuthUserCodeReuse(t *testing.T, s store.Store) {
 	}
 	sameTime(t, "ExpiresAt", got.ExpiresAt, d2.ExpiresAt)
 	// The old device code is gone with its row.
-	_, err = s.PollDeviceAuth(ctx, tvClient, d.DeviceCode, d2.CreatedAt)
+	_, err = s.DeviceAuthByDeviceCode(ctx, tvClient, d.DeviceCode)
 	wantErr(t, err, store.ErrNotFound)
-	res, err := s.PollDeviceAuth(ctx, tvClient, d2.DeviceCode, d2.CreatedAt)
+	res, err := s.DeviceAuthByDeviceCode(ctx, tvClient, d2.DeviceCode)
 	must(t, err)
-	if res.Auth.UserCode != d.UserCode {
-		t.Errorf("poll of new code found %+v", res.Auth)
+	if res.UserCode != d.UserCode {
+		t.Errorf("poll of new code found %+v", res)
 	}
-}
-
-func testPollSlowDown(t *testing.T, s store.Store) {
-	ctx := context.Background()
-	d := createDeviceAuth(t, s, 1)
-	poll := func(at time.Duration) store.PollResult {
-		t.Helper()
-		res, err := s.PollDeviceAuth(ctx, tvClient, d.DeviceCode, base.Add(at))
-		must(t, err)
-		sameTime(t, "LastPollAt", res.Auth.LastPollAt, base.Add(at))
-		if res.Auth.DeviceCode != "" {
-			t.Errorf("DeviceCode read back as %q", res.Auth.DeviceCode)
-		}
-		return res
-	}
-	steps := []struct {
-		at           time.Duration
-		slowDown     bool
-		wantInterval time.Duration
-	}{
-		{0, false, 5 * time.Second}, // first poll is never too soon
-		{5 * time.Second, false, 5 * time.Second},
-		{9 * time.Second, true, 10 * time.Second},  // 4 s < 5 s
-		{15 * time.Second, true, 15 * time.Second}, // 6 s < 10 s
-		{30 * time.Second, false, 15 * time.Second},
-		{44 * time.Second, true, 20 * time.Second}, // 14 s < 15 s
-		{64 * time.Second, false, 20 * time.Second},
-	}
-	for _, st := range steps {
-		res := poll(st.at)
-		if res.SlowDown != st.slowDown || res.Auth.Interval != st.wantInterval {
-			t.Fatalf("poll at +%v: SlowDown=%v Interval=%v, want %v %v",
-				st.at, res.SlowDown, res.Auth.Interval, st.slowDown, st.wantInterval)
-		}
-		if res.Auth.State != store.DeviceAuthPending {
-			t.Fatalf("state %s, want pending", res.Auth.State)
-		}
-	}
-	got, err := s.DeviceAuthByUserCode(ctx, d.UserCode)
-	must(t, err)
-	if got.Interval != 20*time.Second {
-		t.Errorf("persisted Interval = %v, want 20s", got.Interval)
-	}
-	sameTime(t, "persisted LastPollAt", got.LastPollAt, base.Add(64*time.Second))
-
-	// Polling an expired request still answers, so the caller can say expired_token.
-	res := poll(11 * time.Minute)
-	sameTime(t, "ExpiresAt", res.Auth.ExpiresAt, d.ExpiresAt)
 }
 
 func testPollWrongClient(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	d := createDeviceAuth(t, s, 1)
-	_, err := s.PollDeviceAuth(ctx, "other-client", d.DeviceCode, base)
+	_, err := s.DeviceAuthByDeviceCode(ctx, "other-client", d.DeviceCode)
 	wantErr(t, err, store.ErrNotFound)
-	_, err = s.PollDeviceAuth(ctx, tvClient, "unknown-device-code", base)
+	_, err = s.DeviceAuthByDeviceCode(ctx, tvClient, "unknown-device-code")
 	wantErr(t, err, store.ErrNotFound)
 	_, err = collect(s, "other-client", d.DeviceCode, "c1", base.Add(time.Minute), 0)
 	wantErr(t, err, store.ErrNotFound)
 }
 
-// DeviceAuthByDeviceCoder is an optional store method: read a device authorization by
-// (client, device code) without recording a poll. Run tests it when the store has it.
-type DeviceAuthByDeviceCoder interface {
-	DeviceAuthByDeviceCode(ctx context.Context, clientID, deviceCode string) (store.DeviceAuth, error)
-}
-
+// testDeviceAuthByDeviceCode: a device's poll is a read, of its own client's request.
 func testDeviceAuthByDeviceCode(t *testing.T, s store.Store) {
-	r, ok := s.(DeviceAuthByDeviceCoder)
-	if !ok {
-		t.Skip("store has no DeviceAuthByDeviceCode")
-	}
 	ctx := context.Background()
 	seedClient(t, s)
 	d := createDeviceAuth(t, s, 1)
-	_, err := s.PollDeviceAuth(ctx, tvClient, d.DeviceCode, base)
+	got, err := s.DeviceAuthByDeviceCode(ctx, tvClient, d.DeviceCode)
 	must(t, err)
-	for range 3 { // reading is not polling: no slow_down, LastPollAt unchanged
-		got, err := r.DeviceAuthByDeviceCode(ctx, tvClient, d.DeviceCode)
-		must(t, err)
-		if got.UserCode != d.UserCode || got.State != store.DeviceAuthPending || got.Interval != d.Interval ||
-			got.DeviceCode != "" {
-			t.Fatalf("DeviceAuthByDeviceCode = %+v", got)
-		}
-		sameTime(t, "LastPollAt", got.LastPollAt, base)
+	if got.UserCode != d.UserCode || got.State != store.DeviceAuthPending || got.Interval != d.Interval ||
+		got.DeviceCode != "" {
+		t.Fatalf("DeviceAuthByDeviceCode = %+v", got)
 	}
-	res, err := s.PollDeviceAuth(ctx, tvClient, d.DeviceCode, base.Add(d.Interval))
-	must(t, err)
-	if res.SlowDown {
-		t.Error("reads counted as polls")
-	}
-	_, err = r.DeviceAuthByDeviceCode(ctx, "other-client", d.DeviceCode)
+	sameTime(t, "ExpiresAt", got.ExpiresAt, d.ExpiresAt)
+	_, err = s.DeviceAuthByDeviceCode(ctx, "other-client", d.DeviceCode)
 	wantErr(t, err, store.ErrNotFound)
-	_, err = r.DeviceAuthByDeviceCode(ctx, tvClient, "unknown")
-	wantErr(t, err, store.ErrNotFound)
-	g, err := s.ApproveDeviceAuth(ctx, d.UserCode, "sub-1", "", base.Add(time.Minute))
-	must(t, err)
-	got, err := r.DeviceAuthByDeviceCode(ctx, tvClient, d.DeviceCode)
-	must(t, err)
-	if got.State != store.DeviceAuthApproved || got.GrantID != g.ID {
-		t.Errorf("after approve: %+v", got)
-	}
 }
 
 func testApprove(t *testing.T, s store.Store) {
@@ -420,10 +344,10 @@ func testApprove(t *testing.T, s store.Store) {
 	}
 	sameTime(t, "AuthTime", got.AuthTime, now)
 
-	res, err := s.PollDeviceAuth(ctx, tvClient, d.DeviceCode, now.Add(time.Minute))
+	res, err := s.DeviceAuthByDeviceCode(ctx, tvClient, d.DeviceCode)
 	must(t, err)
-	if res.Auth.State != store.DeviceAuthApproved || res.Auth.GrantID != g.ID || res.Auth.Subject != "sub-1" {
-		t.Errorf("poll after approve: %+v", res.Auth)
+	if res.State != store.DeviceAuthApproved || res.GrantID != g.ID || res.Subject != "sub-1" {
+		t.Errorf("poll after approve: %+v", res)
 	}
 	list, err := s.ListGrants(ctx, "sub-1", store.FlowDevice)
 	must(t, err)
@@ -493,10 +417,10 @@ func testDeny(t *testing.T, s store.Store) {
 	if got.State != store.DeviceAuthDenied || got.Subject != "sub-1" || got.GrantID != "" {
 		t.Errorf("after deny: %+v", got)
 	}
-	res, err := s.PollDeviceAuth(ctx, tvClient, d.DeviceCode, base.Add(2*time.Minute))
+	res, err := s.DeviceAuthByDeviceCode(ctx, tvClient, d.DeviceCode)
 	must(t, err)
-	if res.Auth.State != store.DeviceAuthDenied {
-		t.Errorf("poll after deny: state %s", res.Auth.State)
+	if res.State != store.DeviceAuthDenied {
+		t.Errorf("poll after deny: state %s", res.State)
 	}
 	_, err = s.ApproveDeviceAuth(ctx, d.UserCode, "sub-1", "", base.Add(2*time.Minute))
 	wantErr(t, err, store.ErrAlreadyUsed)
@@ -524,10 +448,10 @@ func testConsumeOnce(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrAlreadyUsed)
 	_, err = collect(s, tvClient, "unknown-device-code", "c6", base.Add(time.Minute), 0)
 	wantErr(t, err, store.ErrNotFound)
-	res, err := s.PollDeviceAuth(ctx, tvClient, d.DeviceCode, base.Add(2*time.Minute))
+	res, err := s.DeviceAuthByDeviceCode(ctx, tvClient, d.DeviceCode)
 	must(t, err)
-	if res.Auth.State != store.DeviceAuthConsumed {
-		t.Errorf("poll after consume: state %s", res.Auth.State)
+	if res.State != store.DeviceAuthConsumed {
+		t.Errorf("poll after consume: state %s", res.State)
 	}
 }
 
