@@ -19,7 +19,7 @@ func TestPacer(t *testing.T) {
 		slowDown bool
 	}{
 		{0, false},
-		{4998 * time.Millisecond, false},             // x/oauth2's 5 s ticker, 2 ms early
+		{4998 * time.Millisecond, false}, // x/oauth2's 5 s ticker, 2 ms early
 		{4998*time.Millisecond + 3*time.Second, true}, // 3 s < 5 s - 1 s: interval now 10 s
 		{4998*time.Millisecond + 12*time.Second, false},
 		{4998*time.Millisecond + 17*time.Second, true}, // 5 s < 10 s - 1 s: interval now 15 s
