@@ -5,16 +5,17 @@
 //     authorization_pending without looking at anything (the limit) and zitadel/oidc's
 //     example OpenID provider (in memory), each holding the same number of pending
 //     device codes (10,000 by default), polled round-robin;
+//   - device authorizations: POST /device_authorization of linkd (the public kiosk
+//     client, its per-address caps lifted through linkd.Config.DeviceAuthCaps) against
+//     zitadel's example (its confidential "device" client, HTTP Basic), with the polls'
+//     pending codes still waiting;
 //   - approvals: POST /api/v1/link-requests/{code}/approve through linkd's management
 //     API against GET /api/v1/me with the same access tokens and connections; each
 //     pending user code is approved once, the requests go round-robin over many
 //     accounts (200 by default, signed in through linkd's real sign-in) and, through
 //     X-Forwarded-For from a trusted proxy (127.0.0.1), from one address per account,
 //     as phones would, so the per-account and per-address lookup limits hold only the
-//     reservations of requests in flight;
-//   - device authorizations: POST /device_authorization of linkd (the public kiosk
-//     client, its per-address caps lifted through linkd.Config.DeviceAuthCaps) against
-//     zitadel's example (its confidential "device" client, HTTP Basic).
+//     reservations of requests in flight.
 //
 // The load comes from wrk (Debian's wrk, a separate C process, so the load generator
 // does not share the Go scheduler with the servers) in rounds that alternate between
@@ -86,8 +87,8 @@ func main() {
 	flag.IntVar(&o.threads, "threads", 2, "wrk threads")
 	flag.IntVar(&o.codes, "codes", 10000, "pending device codes per server (polls table)")
 	flag.IntVar(&o.accounts, "accounts", 200, "accounts whose tokens approve (approvals table)")
-	flag.IntVar(&o.approveRate, "approve-codes-per-second", 2500, "pending user codes made per second of each approval round; a round that runs out says so")
-	flag.StringVar(&o.tables, "tables", "polls,approvals,authorizations", "tables to print, comma-separated")
+	flag.IntVar(&o.approveRate, "approve-codes-per-second", 2000, "pending user codes made per second of each approval round; a round that runs out says so")
+	flag.StringVar(&o.tables, "tables", "polls,authorizations,approvals", "tables to print, comma-separated")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of linkd's last round of each table to FILE.TABLE")
 	flag.Parse()
 	if err := run(&o); err != nil {
@@ -358,8 +359,9 @@ func startLinkd(ctx context.Context, o *options) (*linkdServer, error) {
 		close: func() { srv.Close(); db.Close() }}, nil
 }
 
-// createPending stores n pending kiosk requests directly in linkd's store, a few at a
-// time, and returns their device and user codes.
+// createPending stores n pending kiosk requests directly in linkd's store, four at a
+// time, from addresses of the benchmarking range, and returns their device and user
+// codes.
 func createPending(ctx context.Context, db *sqlite.DB, n int) (deviceCodes, userCodes []string, err error) {
 	deviceCodes, userCodes = make([]string, n), make([]string, n)
 	now := time.Now()
@@ -384,7 +386,7 @@ func createPending(ctx context.Context, db *sqlite.DB, n int) (deviceCodes, user
 					}
 					err = db.CreateDeviceAuth(ctx, store.DeviceAuth{DeviceCode: deviceCodes[i], UserCode: uc,
 						ClientID: devices.KioskClientID, Scopes: []string{"openid", "offline_access"},
-						Device: devices.DeviceInfo{Kind: devices.KindKiosk}, RequestIP: "127.0.0.1",
+						Device: devices.DeviceInfo{Kind: devices.KindKiosk}, RequestIP: deviceAddr(i),
 						CreatedAt: now, ExpiresAt: now.Add(time.Hour), Interval: 5 * time.Second, State: store.DeviceAuthPending})
 					if err == nil {
 						userCodes[i] = uc
@@ -400,6 +402,12 @@ func createPending(ctx context.Context, db *sqlite.DB, n int) (deviceCodes, user
 	}
 	wg.Wait()
 	return deviceCodes, userCodes, errors.Join(errs...)
+}
+
+// deviceAddr is the address pending request i came from: 198.18.0.0/15, the
+// benchmarking range, 100 requests each.
+func deviceAddr(i int) string {
+	return fmt.Sprintf("198.%d.%d.%d", 18+i/100>>16&1, i/100>>8&255, i/100&255)
 }
 
 // insecureClient trusts the servers' test certificates.
@@ -544,7 +552,9 @@ func (f forwardedFor) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func approvalsTable(ctx context.Context, o *options, ld *linkdServer) (table, error) {
+	start := time.Now()
 	tokens, err := signIn(ctx, o, ld)
+	signedIn := time.Since(start).Round(100 * time.Millisecond)
 	if err != nil {
 		return table{}, err
 	}
@@ -585,8 +595,8 @@ func approvalsTable(ctx context.Context, o *options, ld *linkdServer) (table, er
 		check: func() error {
 			return expect(http.MethodGet, api+"/me", header, "", http.StatusOK, `"bench0"`)
 		}}
-	t := table{name: fmt.Sprintf("approvals: POST %s/link-requests/{code}/approve vs GET %s/me, %d accounts round-robin, %d fresh codes a round",
-		devices.APIPrefix, devices.APIPrefix, o.accounts, perRound), unit: "req/s", benches: []bench{approve, me}}
+	t := table{name: fmt.Sprintf("approvals: POST %s/link-requests/{code}/approve vs GET %s/me, %d accounts round-robin (signed in in %s), %d fresh codes a round",
+		devices.APIPrefix, devices.APIPrefix, o.accounts, signedIn, perRound), unit: "req/s", benches: []bench{approve, me}}
 	t.ratios = func(rps, p99 func(string) float64) {
 		fmt.Printf("  ratios: approvals/me %.2f× (goal ≥ 0.5), approve p99 %.1f ms\n",
 			rps(approve.name)/rps(me.name), p99(approve.name))
