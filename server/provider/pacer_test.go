@@ -47,8 +47,10 @@ func TestPacerBounded(t *testing.T) {
 	for i := range maxPacedCodes {
 		p.poll("tv", fmt.Sprint(i), 5*time.Second, now.Add(time.Minute))
 	}
-	if p.poll("tv", "one-more", 5*time.Second, now.Add(time.Minute)) || p.poll("tv", "one-more", 5*time.Second, now.Add(time.Minute)) {
-		t.Fatal("a full pacer paced a code it could not track")
+	for range 2 { // the second poll at once would be slow_down if the code were tracked
+		if p.poll("tv", "one-more", 5*time.Second, now.Add(time.Minute)) {
+			t.Fatal("a full pacer paced a code it could not track")
+		}
 	}
 	if n := len(p.entries); n != maxPacedCodes {
 		t.Fatalf("pacer grew to %d entries, bound %d", n, maxPacedCodes)
