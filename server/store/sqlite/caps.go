@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"time"
 
 	"github.com/linkdesk/linkdesk/server/store"
 )
@@ -44,14 +43,9 @@ func checkCaps(ctx context.Context, tx *sql.Tx, what string, qs []capQuery) erro
 // deletion of a few pending or denied requests that expired more than caps.Keep before
 // d.CreatedAt, and the insert.
 func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, caps store.RequestCaps) error {
-	if d.DeviceCode == "" || d.UserCode == "" || d.ClientID == "" {
-		return fmt.Errorf("sqlite: create device auth: device code, user code and client id are required")
-	}
-	if d.CreatedAt.IsZero() {
-		d.CreatedAt = time.Now()
-	}
-	if d.State == "" {
-		d.State = store.DeviceAuthPending
+	d, err := newDeviceAuth(d)
+	if err != nil {
+		return err
 	}
 	now, since := ts(d.CreatedAt), ts(d.CreatedAt.Add(-caps.Window))
 	pending := string(store.DeviceAuthPending)

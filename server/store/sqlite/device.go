@@ -41,14 +41,9 @@ func scanDeviceAuth(s scanner) (store.DeviceAuth, error) {
 // is deleted first; one that has not yet expired makes this fail with
 // store.ErrDuplicateUserCode.
 func (db *DB) CreateDeviceAuth(ctx context.Context, d store.DeviceAuth) error {
-	if d.DeviceCode == "" || d.UserCode == "" || d.ClientID == "" {
-		return fmt.Errorf("sqlite: create device auth: device code, user code and client id are required")
-	}
-	if d.CreatedAt.IsZero() {
-		d.CreatedAt = time.Now()
-	}
-	if d.State == "" {
-		d.State = store.DeviceAuthPending
+	d, err := newDeviceAuth(d)
+	if err != nil {
+		return err
 	}
 	return db.inTx(ctx, "create device auth", func(tx *sql.Tx) error {
 		return createDeviceAuthTx(ctx, tx, d)
@@ -81,6 +76,21 @@ func createDeviceAuthTx(ctx context.Context, tx *sql.Tx, d store.DeviceAuth) err
 		return fmt.Errorf("sqlite: create device auth: %w", err)
 	}
 	return nil
+}
+
+// newDeviceAuth checks a request about to be stored and fills its defaults: created now,
+// pending.
+func newDeviceAuth(d store.DeviceAuth) (store.DeviceAuth, error) {
+	if d.DeviceCode == "" || d.UserCode == "" || d.ClientID == "" {
+		return d, fmt.Errorf("sqlite: create device auth: device code, user code and client id are required")
+	}
+	if d.CreatedAt.IsZero() {
+		d.CreatedAt = time.Now()
+	}
+	if d.State == "" {
+		d.State = store.DeviceAuthPending
+	}
+	return d, nil
 }
 
 // DeviceAuthByUserCode returns the request holding a canonical user code, whatever its

@@ -171,6 +171,19 @@ func retryable(ctx context.Context, tx *sql.Tx, r refreshRow, now time.Time, gra
 	return usedAt == 0, nil
 }
 
+// retryOrReused judges a rotated refresh token presented at now: nil when it may be
+// rotated again (retryable), else its grant is deleted and ErrRefreshReused returned.
+func retryOrReused(ctx context.Context, tx *sql.Tx, r refreshRow, now time.Time, grace time.Duration) error {
+	ok, err := retryable(ctx, tx, r, now, grace)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return reused(ctx, tx, r)
+	}
+	return nil
+}
+
 // RefreshTokenByToken returns a refresh token (Token left empty) that may be used at
 // now: a live one, or a rotated one within grace whose successor is unused (its answer
 // was lost). Any other rotated token deletes its grant and returns
@@ -188,13 +201,7 @@ func (db *DB) RefreshTokenByToken(ctx context.Context, token string, now time.Ti
 		}
 		t = r.RefreshToken
 		if r.usedAt != 0 {
-			ok, err := retryable(ctx, tx, r, now, grace)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return reused(ctx, tx, r)
-			}
+			return retryOrReused(ctx, tx, r, now, grace)
 		}
 		return nil
 	})
@@ -223,12 +230,8 @@ func (db *DB) RotateRefreshToken(ctx context.Context, old string, next store.Ref
 		}
 		usedAt := ts(now)
 		if r.usedAt != 0 {
-			ok, err := retryable(ctx, tx, r, now, grace)
-			if err != nil {
+			if err := retryOrReused(ctx, tx, r, now, grace); err != nil {
 				return err
-			}
-			if !ok {
-				return reused(ctx, tx, r)
 			}
 			succ, err := refreshByHash(ctx, tx, r.successorHash)
 			if err != nil {
