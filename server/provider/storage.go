@@ -390,7 +390,7 @@ func (s *storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (s
 	if err := s.store.CreateAccessToken(ctx, at); err != nil {
 		return "", time.Time{}, err
 	}
-	return at.ID, at.ExpiresAt, nil
+	return at.ID, s.realTime(at.ExpiresAt), nil
 }
 
 func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
@@ -426,7 +426,15 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 	if err := s.store.TouchGrant(ctx, grantID, clientIPFrom(ctx), now); err != nil {
 		s.log.Debug("touch grant", "err", err)
 	}
-	return at.ID, next.Token, at.ExpiresAt, nil
+	return at.ID, next.Token, s.realTime(at.ExpiresAt), nil
+}
+
+// realTime hands zitadel a time of our clock as the real-clock time with the same time
+// left: zitadel computes expires_in against time.Now, so with an injected clock (tests)
+// a token's lifetime would come out wrong, or negative and wrapped around. With the
+// real clock it is t itself.
+func (s *storage) realTime(t time.Time) time.Time {
+	return time.Now().Add(t.Sub(s.now()))
 }
 
 func (s *storage) TokenRequestByRefreshToken(ctx context.Context, token string) (op.RefreshTokenRequest, error) {
