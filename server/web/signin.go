@@ -112,11 +112,9 @@ func (s *server) signinSubmit(w http.ResponseWriter, r *http.Request, st *state)
 	s.signinStep(w, r, st, webFlow)
 }
 
-// signinGate caps the sign-in steps one address (IPv6: one /64) may have in progress
-// at once, in this process, so one caller cannot fill the password pool's queue.
-var signinGate = accounts.NewGate(maxSigninsPerAddress)
-
-// maxSigninsPerAddress is signinGate's cap.
+// maxSigninsPerAddress caps the sign-in steps one address (IPv6: one /64) may have in
+// progress at once in this process (server.gate), so one caller cannot fill the
+// password pool's queue.
 const maxSigninsPerAddress = 4
 
 // signinStep runs one posted step of flow f: the one-time code when the form has otp,
@@ -124,12 +122,12 @@ const maxSigninsPerAddress = 4
 func (s *server) signinStep(w http.ResponseWriter, r *http.Request, st *state, f flow) {
 	ip := s.cfg.ClientIP(r)
 	addr := links.AddressKey(ip)
-	if !signinGate.Enter(addr) {
+	if !s.gate.Enter(addr) {
 		s.log.WarnContext(r.Context(), "sign-in refused: too many at once from one address", "address", ip)
 		s.signinBusy(w, r, st, f, http.StatusTooManyRequests, "1")
 		return
 	}
-	defer signinGate.Leave(addr)
+	defer s.gate.Leave(addr)
 	if _, hasOTP := r.PostForm["otp"]; hasOTP {
 		s.otpSubmit(w, r, st, f, ip)
 		return

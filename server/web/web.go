@@ -123,6 +123,7 @@ type server struct {
 	log      *slog.Logger
 	sessions *sessions
 	pages    map[string]*template.Template
+	gate     *accounts.Gate // sign-ins in progress per address
 }
 
 // New returns the handler of the web pages. It serves the full paths listed in Paths.
@@ -161,6 +162,7 @@ func New(cfg Config) http.Handler {
 		log:      cfg.Logger.With("component", "web"),
 		sessions: sess,
 		pages:    parsePages(),
+		gate:     accounts.NewGate(maxSigninsPerAddress),
 	}
 
 	mux := http.NewServeMux()
