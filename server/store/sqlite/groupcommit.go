@@ -35,6 +35,8 @@ type groupCommit struct {
 	queue   []*writeOp
 	running bool
 	shared  int // operations committed in a shared transaction so far (tests read it)
+	// queued, when set (tests), is told the queue's length after each operation joins.
+	queued func(n int)
 }
 
 // inTx runs fn in a write transaction, alone or in a batch with others (see
@@ -47,6 +49,9 @@ func (db *DB) inTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) 
 	g := &db.group
 	g.mu.Lock()
 	g.queue = append(g.queue, op)
+	if g.queued != nil {
+		g.queued(len(g.queue))
+	}
 	if !g.running {
 		g.running = true
 		op.lead <- struct{}{}

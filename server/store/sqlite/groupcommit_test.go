@@ -29,21 +29,27 @@ func holdWriter(t *testing.T, db *DB, release <-chan struct{}) <-chan error {
 	return res
 }
 
-// waitQueued waits until n operations queue behind the writer.
-func waitQueued(t *testing.T, db *DB, n int) {
+// notifyQueued returns a channel closed once n operations queue behind the writer.
+// Set it before the writes start.
+func notifyQueued(db *DB, n int) <-chan struct{} {
+	ch := make(chan struct{})
+	db.group.mu.Lock()
+	db.group.queued = func(got int) {
+		if got == n {
+			close(ch)
+		}
+	}
+	db.group.mu.Unlock()
+	return ch
+}
+
+// waitQueued waits for notifyQueued's signal, with a deadline.
+func waitQueued(t *testing.T, queued <-chan struct{}, n int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		db.group.mu.Lock()
-		got := len(db.group.queue)
-		db.group.mu.Unlock()
-		if got >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d operations queued, want %d", got, n)
-		}
-		time.Sleep(time.Millisecond)
+	select {
+	case <-queued:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%d operations never queued behind the writer", n)
 	}
 }
 
@@ -56,6 +62,7 @@ func TestGroupCommitSharesOneTransaction(t *testing.T) {
 	held := holdWriter(t, db, release)
 
 	const n = 20
+	queued := notifyQueued(db, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -67,7 +74,7 @@ func TestGroupCommitSharesOneTransaction(t *testing.T) {
 			errs[i] = db.CreateDeviceAuth(ctx, d)
 		})
 	}
-	waitQueued(t, db, n)
+	waitQueued(t, queued, n)
 	close(release)
 	wg.Wait()
 	if err := <-held; err != nil {
@@ -112,6 +119,7 @@ func TestGroupCommitFallsBackAlone(t *testing.T) {
 	held := holdWriter(t, db, release)
 
 	const n = 6
+	queued := notifyQueued(db, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -126,7 +134,7 @@ func TestGroupCommitFallsBackAlone(t *testing.T) {
 			errs[i] = db.CreateDeviceAuth(ctx, deviceAuth(100+i))
 		})
 	}
-	waitQueued(t, db, n)
+	waitQueued(t, queued, n)
 	close(release)
 	wg.Wait()
 	if err := <-held; err != nil {
