@@ -10,7 +10,7 @@ import (
 // pendingFreshFor bounds how long a cached pending state is trusted without news from
 // the hub: a change whose event was somehow missed delays that device's link by at most
 // this long, never loses it (the store stays the truth; only "still pending" is cached).
-const pendingFreshFor = 30 * time.Second
+const pendingFreshFor = time.Minute
 
 // pendingCache remembers device authorizations that were pending when a poll read
 // them, so the next polls of a still-pending code answer from memory instead of the
