@@ -393,6 +393,24 @@ func TestConfidentialDeviceClient(t *testing.T) {
 	if got := tokenRequest(t, in, "secret-tv", da.DeviceCode); got != "invalid_client" {
 		t.Fatalf("no secret: %q", got)
 	}
+	// Nor is one with a wrong secret in HTTP Basic.
+	req, err := http.NewRequest(http.MethodPost, in.URL+"/oauth/token", strings.NewReader(url.Values{
+		"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {da.DeviceCode}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("secret-tv", "not-the-secret")
+	resp, err := in.Client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wrong struct {
+		Error string `json:"error"`
+	}
+	if err := jsonDecode(resp, &wrong); err != nil || resp.StatusCode < 400 || wrong.Error == "" {
+		t.Fatalf("wrong secret in Basic: %d %q %v", resp.StatusCode, wrong.Error, err)
+	}
 	if _, err := conf.DeviceAccessToken(ctx, da); err != nil {
 		t.Fatal(err)
 	}
