@@ -8,8 +8,9 @@ import (
 
 // PrivateDir makes sure only its owner can use dir, which holds the database and the
 // key files: a directory that group or others may read, write or enter is tightened to
-// 0700 when this process's user owns it, and refused with an explanation otherwise. On
-// Windows, where modes do not describe access, it does nothing.
+// 0700 when this process's user owns it, and refused with an explanation otherwise. A
+// shared sticky directory such as /tmp is refused, never tightened. On Windows, where
+// modes do not describe access, it does nothing.
 func PrivateDir(dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil
@@ -20,6 +21,10 @@ func PrivateDir(dir string) error {
 	}
 	if fi.Mode().Perm()&0o077 == 0 {
 		return nil
+	}
+	if fi.Mode()&os.ModeSticky != 0 {
+		// A shared directory such as /tmp: tightening it would lock every other user out.
+		return fmt.Errorf("data directory %s is a shared directory (like /tmp): give linkd a directory of its own", dir)
 	}
 	if !ownedByMe(fi) {
 		return fmt.Errorf("data directory %s is open to other users (%v) and belongs to another user: "+

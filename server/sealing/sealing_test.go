@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -59,5 +60,40 @@ func TestDeriveAndBox(t *testing.T) {
 	}
 	if _, err := NewBox([]byte("short")); err == nil {
 		t.Error("short key accepted")
+	}
+}
+
+// TestPrivateDirRefusesSharedDir: a data directory like /tmp (world-writable, sticky) is
+// refused and left as it was, never tightened to 0700, which would lock everyone else out
+// of it; a directory of its own that is open to others is tightened.
+func TestPrivateDirRefusesSharedDir(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("modes do not describe access on Windows")
+	}
+	shared := filepath.Join(t.TempDir(), "shared")
+	if err := os.Mkdir(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(shared, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	if err := PrivateDir(shared); err == nil || !strings.Contains(err.Error(), "shared directory") {
+		t.Fatalf("shared dir: %v", err)
+	}
+	if fi, err := os.Stat(shared); err != nil || fi.Mode().Perm() != 0o777 {
+		t.Fatalf("shared dir was changed: %v %v", fi.Mode(), err)
+	}
+	own := filepath.Join(t.TempDir(), "own")
+	if err := os.Mkdir(own, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(own, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := PrivateDir(own); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(own); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("own dir: %v %v", fi.Mode(), err)
 	}
 }
