@@ -5,7 +5,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -232,34 +231,16 @@ func mustAffect(res sql.Result, what string) error {
 }
 
 // The stored forms shared with the other stores (package stored): hash for secrets
-// looked up but never shown, ts and tm for times, newID for new identifiers.
+// looked up but never shown, ts and tm for times, list and unlist for string lists,
+// newID for new identifiers.
 var (
-	hash  = stored.Hash
-	newID = stored.NewID
-	ts    = stored.Nanos
-	tm    = stored.Time
+	hash   = stored.Hash
+	newID  = stored.NewID
+	ts     = stored.Nanos
+	tm     = stored.Time
+	list   = stored.List
+	unlist = stored.Unlist
 )
-
-// list is the stored form of a string list: a JSON array, never null.
-func list(s []string) string {
-	if len(s) == 0 {
-		return "[]"
-	}
-	b, _ := json.Marshal(s) // marshalling []string cannot fail
-	return string(b)
-}
-
-// unlist is the inverse of list; an empty list comes back as nil.
-func unlist(s string) ([]string, error) {
-	var out []string
-	if err := json.Unmarshal([]byte(s), &out); err != nil {
-		return nil, fmt.Errorf("sqlite: decode list: %w", err)
-	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	return out, nil
-}
 
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface {

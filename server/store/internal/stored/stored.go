@@ -9,6 +9,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"math"
 	"time"
 )
@@ -61,4 +63,25 @@ func NewID() string {
 	b := make([]byte, 16)
 	rand.Read(b) // never fails (crypto/rand documents it panics on failure instead)
 	return hex.EncodeToString(b)
+}
+
+// List is the stored form of a string list: a JSON array, never null.
+func List(s []string) string {
+	if len(s) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(s) // marshalling []string cannot fail
+	return string(b)
+}
+
+// Unlist is the inverse of List; an empty list comes back as nil.
+func Unlist(s string) ([]string, error) {
+	var out []string
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		return nil, fmt.Errorf("store: decode list: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
 }

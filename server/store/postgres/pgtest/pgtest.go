@@ -249,9 +249,10 @@ func Start(bin string) (*Cluster, error) {
 }
 
 // tempDir makes the cluster's directory where the user the server runs as (runAs) can
-// reach it: under the temporary directory, or under /tmp when that is closed to them.
+// reach it: under the temporary directory, or, when that is closed to them (a 0700
+// /tmp), under /var/tmp or /dev/shm.
 func tempDir(runAs []string) (string, error) {
-	for _, parent := range []string{os.TempDir(), "/tmp"} {
+	for _, parent := range []string{os.TempDir(), "/tmp", "/var/tmp", "/dev/shm"} {
 		dir, err := os.MkdirTemp(parent, "pgtest-")
 		if err != nil {
 			continue
