@@ -197,6 +197,21 @@ const migrationLock = 0x6c696e6b646d6967
 // PostgreSQL's DDL is transactional, so a crash mid-migration leaves the previous
 // version intact. It refuses a database written by a newer linkd.
 func migrate(ctx context.Context, db *sql.DB) error {
+	// Up to date already (every start but the first): nothing to lock or write, so a
+	// replica also starts on a read-only database.
+	var exists bool
+	if err := db.QueryRowContext(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return fmt.Errorf("postgres: read schema version: %w", err)
+	}
+	if exists {
+		var current int
+		if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+			return fmt.Errorf("postgres: read schema version: %w", err)
+		}
+		if current == len(migrations) {
+			return nil
+		}
+	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("postgres: begin migration: %w", err)
@@ -211,14 +226,14 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	)`); err != nil {
 		return fmt.Errorf("postgres: create schema_migrations: %w", err)
 	}
-	var current int
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+	var version int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&version); err != nil {
 		return fmt.Errorf("postgres: read schema version: %w", err)
 	}
-	if current > len(migrations) {
-		return fmt.Errorf("postgres: database schema version %d is newer than this program knows (%d)", current, len(migrations))
+	if version > len(migrations) {
+		return fmt.Errorf("postgres: database schema version %d is newer than this program knows (%d)", version, len(migrations))
 	}
-	for v := current + 1; v <= len(migrations); v++ {
+	for v := version + 1; v <= len(migrations); v++ {
 		if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
 			return fmt.Errorf("postgres: migration %d: %w", v, err)
 		}
