@@ -1,11 +1,15 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,13 +44,19 @@ func TestReadOnlyIsUnavailable(t *testing.T) {
 	if _, err := db.db.ExecContext(ctx, `ALTER DATABASE `+name+` SET default_transaction_read_only = on`); err != nil {
 		t.Fatal(err)
 	}
-	ro, err := openExisting(t, u) // new connections take the setting
+	var logs syncBuffer
+	ro, err := openExisting(t, u, WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))) // new connections take the setting
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = ro.CreateUser(ctx, store.User{Subject: "s2", Username: "two"})
-	if !errors.Is(err, store.ErrUnavailable) || pgCode(err) != "25006" {
-		t.Fatalf("write to a read-only database: %v, want store.ErrUnavailable (25006)", err)
+	for i := range 5 {
+		err = ro.CreateUser(ctx, store.User{Subject: fmt.Sprint("s", i+2), Username: fmt.Sprint("u", i)})
+		if !errors.Is(err, store.ErrUnavailable) || pgCode(err) != "25006" {
+			t.Fatalf("write to a read-only database: %v, want store.ErrUnavailable (25006)", err)
+		}
+	}
+	if n := logs.count("level=ERROR", "read-only"); n != 1 {
+		t.Errorf("%d ERROR lines for 5 writes refused by a read-only database, want 1:\n%s", n, logs.String())
 	}
 	if _, err := ro.UserByUsername(ctx, "one"); err != nil {
 		t.Fatalf("read from a read-only database: %v", err)
@@ -94,10 +104,43 @@ func mustParse(t *testing.T, s string) *url.URL {
 	return u
 }
 
+// syncBuffer is a log sink tests read while the store writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// count is how many lines hold every one of subs.
+func (s *syncBuffer) count(subs ...string) int {
+	n := 0
+	for _, l := range strings.Split(s.String(), "\n") {
+		all := true
+		for _, sub := range subs {
+			all = all && strings.Contains(l, sub)
+		}
+		if all && l != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // openExisting opens another store on the database at u.
-func openExisting(t *testing.T, u string) (*DB, error) {
+func openExisting(t *testing.T, u string, opt ...Option) (*DB, error) {
 	t.Helper()
-	db, err := Open(context.Background(), u)
+	db, err := Open(context.Background(), u, opt...)
 	if err != nil {
 		return nil, err
 	}

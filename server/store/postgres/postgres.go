@@ -32,14 +32,16 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 
 	"github.com/linkdesk/linkdesk/server/store"
+	"github.com/linkdesk/linkdesk/server/store/internal/faultlog"
 	"github.com/linkdesk/linkdesk/server/store/internal/stored"
 )
 
 // DB is a store.Store backed by a PostgreSQL database.
 type DB struct {
-	db  *sql.DB
-	box *stored.Sealer // nil: secrets stored as given (see WithSecretsKey)
-	log *slog.Logger
+	db     *sql.DB
+	box    *stored.Sealer // nil: secrets stored as given (see WithSecretsKey)
+	log    *slog.Logger
+	faults faultlog.Log
 }
 
 var _ store.Store = (*DB)(nil)
@@ -92,7 +94,7 @@ func Open(ctx context.Context, url string, opt ...Option) (*DB, error) {
 	sdb.SetMaxOpenConns(o.maxConns)
 	sdb.SetMaxIdleConns(o.maxConns)
 	sdb.SetConnMaxIdleTime(5 * time.Minute)
-	db := &DB{db: sdb, box: box, log: o.log}
+	db := &DB{db: sdb, box: box, log: o.log, faults: faultlog.Log{Logger: o.log}}
 	if err := migrate(ctx, sdb); err != nil {
 		sdb.Close()
 		return nil, unavailable(err)
@@ -142,10 +144,45 @@ func (db *DB) inTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) 
 		}
 		err = db.tryTx(ctx, what, fn)
 		if !retryable(err) {
+			db.noteFault(err)
 			return unavailable(err)
 		}
 	}
 	return unavailable(fmt.Errorf("postgres: %s: gave up after %d tries: %w", what, maxTries, err))
+}
+
+// The faults of PostgreSQL an operator has to act on (faultlog kinds).
+const (
+	diskFull = faultlog.Kind(iota + 1)
+	readOnly
+	unreachable
+	tooManyConnections
+)
+
+// noteFault logs the start of an operator-visible fault once (and its end once, on the
+// next write that succeeds, err nil).
+func (db *DB) noteFault(err error) {
+	const meanwhile = "; until then devices are told to slow down, people are asked to try again in a moment, and nothing saved is lost"
+	if !transient(err) {
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) { // the server answered
+			db.faults.Succeeded("postgres: writes to the database work again")
+		}
+		return
+	}
+	code := pgCode(err)
+	switch {
+	case code == "53100":
+		db.faults.Failed(diskFull, "postgres: the database server's disk is full: free space on it"+meanwhile, err)
+	case code == "25006":
+		db.faults.Failed(readOnly, "postgres: the database is read-only (a standby, or default_transaction_read_only): "+
+			"point --db at the primary"+meanwhile, err)
+	case code == "53300":
+		db.faults.Failed(tooManyConnections, "postgres: the database server has no connection slot left: raise its "+
+			"max_connections or run fewer replicas"+meanwhile, err)
+	case code == "" || code[:2] == "08" || code[:3] == "57P":
+		db.faults.Failed(unreachable, "postgres: the database server cannot be reached or went away: start it or check "+
+			"the network"+meanwhile, err)
+	}
 }
 
 func (db *DB) tryTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {

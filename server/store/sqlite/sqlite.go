@@ -17,6 +17,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/linkdesk/linkdesk/server/store"
+	"github.com/linkdesk/linkdesk/server/store/internal/faultlog"
 	"github.com/linkdesk/linkdesk/server/store/internal/stored"
 )
 
@@ -110,7 +111,7 @@ func Open(ctx context.Context, path string, opt ...Option) (*DB, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	db := &DB{write: w, read: r, faults: faults{path: path, log: o.log}, box: box, log: log}
+	db := &DB{write: w, read: r, faults: faults{path: path, once: faultlog.Log{Logger: o.log}}, box: box, log: log}
 	if err := db.Health(ctx); err != nil {
 		db.Close()
 		return nil, err
