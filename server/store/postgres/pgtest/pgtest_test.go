@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -40,5 +41,15 @@ func TestFreshDatabases(t *testing.T) {
 	var user string
 	if err := da.QueryRowContext(ctx, `SELECT current_setting('fsync')`).Scan(&user); err != nil || user != "off" {
 		t.Fatalf("fsync = %q, %v; want off", user, err)
+	}
+}
+
+// Without binaries where LINKD_PG_BIN points, findBin says so (DB then skips, or fails
+// under CI=true) instead of searching elsewhere.
+func TestMissingBinariesNamed(t *testing.T) {
+	t.Setenv(BinEnv, t.TempDir())
+	bin, why := findBin()
+	if bin != "" || !strings.Contains(why, BinEnv) {
+		t.Fatalf("findBin with an empty %s = %q, %q", BinEnv, bin, why)
 	}
 }
