@@ -7,9 +7,10 @@ set -euo pipefail
 # friends for the real-window test (xclip puts a picture on the clipboard, xdg-utils
 # opens linkdesk:// links), gnome-keyring + dbus for the Secret Service test,
 # Chromium for the web page tests, libnss3-tools (certutil) for make trust-dev-ca and
-# its test.
+# its test, postgresql for linkd's PostgreSQL store tests (they start a private cluster
+# in a temporary directory with initdb and pg_ctl from /usr/lib/postgresql/*/bin).
 packages=(gcc pkg-config libgl1-mesa-dev xorg-dev xvfb x11-utils xdotool imagemagick xclip xdg-utils
-  dbus dbus-x11 gnome-keyring libsecret-tools chromium fonts-dejavu-core libnss3-tools)
+  dbus dbus-x11 gnome-keyring libsecret-tools chromium fonts-dejavu-core libnss3-tools postgresql)
 
 missing=()
 for p in "${packages[@]}"; do

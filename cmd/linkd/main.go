@@ -1,7 +1,7 @@
 // Command linkd is the Linkdesk linking service: an OpenID provider with the device
 // authorization grant, the management API for the linkdesk app, and web pages.
 //
-//	linkd serve   --data DIR --addr 127.0.0.1:8443 [--issuer URL] [--tls-cert F --tls-key F] [--dev] [--db sqlite:PATH] [--code-lifetime 10m]
+//	linkd serve   --data DIR --addr 127.0.0.1:8443 [--issuer URL] [--tls-cert F --tls-key F] [--dev] [--db sqlite:PATH|postgres://…] [--code-lifetime 10m]
 //	              [--poll-interval 5s] [--lost-answer-window 60s] [--trusted-proxy CIDR[,CIDR…]]
 //	linkd users add --username NAME [--display-name …] [--email …] --password-stdin
 //	linkd users list
@@ -45,6 +45,7 @@ import (
 	"github.com/linkdesk/linkdesk/server/provider"
 	"github.com/linkdesk/linkdesk/server/sealing"
 	"github.com/linkdesk/linkdesk/server/store"
+	"github.com/linkdesk/linkdesk/server/store/postgres"
 	"github.com/linkdesk/linkdesk/server/store/sqlite"
 	"github.com/linkdesk/linkdesk/server/tlsca"
 )
@@ -203,7 +204,8 @@ func newFlags(name string, c *common) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.data, "data", defaultDataDir(), "data directory (keys, certificates and the database)")
-	fs.StringVar(&c.db, "db", "", "database: sqlite:PATH (default: DIR/linkd.db)")
+	fs.StringVar(&c.db, "db", os.Getenv("LINKD_DB"), "database: sqlite:PATH, or postgres://USER@HOST/DB for several replicas on one "+
+		"PostgreSQL (default: $LINKD_DB, else DIR/linkd.db)")
 	return fs
 }
 
@@ -239,8 +241,10 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// openStore opens the database named by --db (or DIR/linkd.db), encrypting its
-// secrets with a key derived from DIR/secrets.key (made on first use).
+// openStore opens the database named by --db (else $LINKD_DB, else DIR/linkd.db):
+// SQLite, or PostgreSQL for a postgres:// or postgresql:// URL, encrypting its secrets
+// with a key derived from DIR/secrets.key (made on first use; replicas on one
+// PostgreSQL need the same file).
 func openStore(ctx context.Context, c common) (store.Store, error) {
 	st, _, err := openStoreKey(ctx, c)
 	return st, err
@@ -258,17 +262,22 @@ func openStoreKey(ctx context.Context, c common) (store.Store, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("secrets key: %w", err)
 	}
+	storeKey := sealing.Derive(secrets, sealing.LabelStore)
 	path := filepath.Join(c.data, "linkd.db")
 	switch {
 	case c.db == "":
 	case strings.HasPrefix(c.db, "sqlite:"):
 		path = strings.TrimPrefix(c.db, "sqlite:")
 	case strings.HasPrefix(c.db, "postgres://"), strings.HasPrefix(c.db, "postgresql://"):
-		return nil, nil, usageError{msg: "PostgreSQL is not supported by this build yet; use --db sqlite:PATH"}
+		db, err := postgres.Open(ctx, c.db, postgres.WithSecretsKey(storeKey))
+		if err != nil {
+			return nil, nil, err
+		}
+		return db, secrets, nil
 	default:
-		return nil, nil, usageError{msg: "--db must be sqlite:PATH"}
+		return nil, nil, usageError{msg: "--db must be sqlite:PATH or postgres://…"}
 	}
-	db, err := sqlite.Open(ctx, path, sqlite.WithSecretsKey(sealing.Derive(secrets, sealing.LabelStore)))
+	db, err := sqlite.Open(ctx, path, sqlite.WithSecretsKey(storeKey))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/linkdesk/linkdesk/server/store/postgres/pgtest"
 )
 
 // runMainEnv makes the test binary run linkd's main instead of the tests, so a test
@@ -21,7 +23,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(runMainEnv) == "1" {
 		main() // exits
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m)) // runs the tests; stops the PostgreSQL cluster if one was started
 }
 
 // linkdProcess is `linkd serve` running as a child process (this test binary re-executed

@@ -342,3 +342,26 @@ type AttemptLimit struct {
 	Free    int
 	Backoff time.Duration
 }
+
+// Wait is how long from now until l allows one more attempt, given the attempts
+// recorded under l.Key within l.Window before now (oldest first); 0 when it allows one
+// now. Every store judges ReserveAttempt with it, so they agree to the nanosecond.
+func (l AttemptLimit) Wait(ats []time.Time, now time.Time) time.Duration {
+	n := len(ats)
+	var wait time.Duration
+	if l.Max > 0 && n >= l.Max {
+		// The attempt that must leave the window for one more to fit; one at exactly
+		// now-Window still counts.
+		leaves := ats[n-l.Max].Add(l.Window + time.Nanosecond)
+		wait = max(wait, leaves.Sub(now))
+	}
+	if l.Free > 0 && l.Backoff > 0 && n >= l.Free {
+		delay := l.Window
+		if shift := n - l.Free; shift < 30 {
+			delay = min(delay, l.Backoff<<shift)
+		}
+		next := ats[n-1].Add(delay)
+		wait = max(wait, next.Sub(now))
+	}
+	return wait
+}

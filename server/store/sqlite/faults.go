@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"sync"
-	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/linkdesk/linkdesk/server/store"
+	"github.com/linkdesk/linkdesk/server/store/internal/faultlog"
 )
 
 // Option changes how Open sets up the database.
@@ -80,17 +79,15 @@ func unavailable(err error) error {
 	return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 }
 
-// faultKind is a storage fault the operator has to act on.
-type faultKind int
-
+// The operator-visible faults of SQLite (faultlog kinds).
 const (
-	noFault faultKind = iota
-	diskFull
+	noFault  = faultlog.None
+	diskFull = faultlog.Kind(iota)
 	readOnly
 )
 
 // kindOf tells which operator-visible fault err is, if any.
-func kindOf(err error) faultKind {
+func kindOf(err error) faultlog.Kind {
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
 		return noFault
@@ -104,50 +101,18 @@ func kindOf(err error) faultKind {
 	return noFault
 }
 
-// relogAfter is how long after its ERROR line the same fault is not logged at ERROR
-// again: a disk hovering at full while space trickles back (writes failing and
-// working by turns) logs one ERROR, one WARN that it is full again and the first
-// recovery of each, not a line per flap.
-const relogAfter = 10 * time.Minute
-
-// faults remembers which operator-visible fault the writes are in, so a full disk or a
-// read-only directory is logged once at ERROR with what to do, not once per request,
-// and its end once at INFO.
+// faults logs a full disk or a read-only directory once at ERROR with what to do, not
+// once per request, and its end once at INFO (see faultlog.Log).
 type faults struct {
 	path string
-	log  *slog.Logger // nil: slog.Default() when logging
-
-	mu       sync.Mutex
-	current  faultKind
-	announce bool // the current fault was logged, so its end is too
-	loggedAt map[faultKind]time.Time
-	warned   map[faultKind]bool // logged again at WARN since its ERROR
-}
-
-func (f *faults) logger() *slog.Logger {
-	if f.log != nil {
-		return f.log
-	}
-	return slog.Default()
+	once faultlog.Log // its Logger nil: slog.Default() when logging
 }
 
 // failed notes a failed write; a disk-full or read-only fault that starts now is
 // logged at ERROR, or at WARN once when it comes back soon after its ERROR.
 func (f *faults) failed(err error) {
-	k := kindOf(err)
-	if k == noFault {
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.current == k {
-		return
-	}
-	f.current = k
-	if f.loggedAt == nil {
-		f.loggedAt, f.warned = map[faultKind]time.Time{}, map[faultKind]bool{}
-	}
 	var msg string
+	k := kindOf(err)
 	switch k {
 	case diskFull:
 		msg = "sqlite: the disk holding " + f.path + " is full: free space on it; until then devices are told to slow down, " +
@@ -156,30 +121,13 @@ func (f *faults) failed(err error) {
 		msg = "sqlite: " + f.path + " cannot be written (read-only file or directory " + filepath.Dir(f.path) + "): make both " +
 			"writable by the user linkd runs as; until then devices are told to slow down, people are asked to try again " +
 			"in a moment, and nothing saved is lost"
-	}
-	now := time.Now()
-	last, ok := f.loggedAt[k]
-	switch {
-	case !ok || now.Sub(last) >= relogAfter:
-		f.loggedAt[k], f.warned[k], f.announce = now, false, true
-		f.logger().Error(msg, "err", err)
-	case !f.warned[k]:
-		f.warned[k], f.announce = true, true
-		f.logger().Warn(msg+" (again)", "err", err)
 	default:
-		f.announce = false
+		return
 	}
+	f.once.Failed(k, msg, err)
 }
 
 // succeeded notes a successful write: the end of a logged fault is logged once.
 func (f *faults) succeeded() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.current == noFault {
-		return
-	}
-	f.current = noFault
-	if f.announce {
-		f.logger().Info("sqlite: writes to " + f.path + " work again")
-	}
+	f.once.Succeeded("sqlite: writes to " + f.path + " work again")
 }

@@ -51,34 +51,18 @@ func attemptWait(ctx context.Context, tx *sql.Tx, l store.AttemptLimit, now time
 		return 0, fmt.Errorf("sqlite: count attempts: %w", err)
 	}
 	defer rows.Close()
-	var ats []int64
+	var ats []time.Time
 	for rows.Next() {
 		var at int64
 		if err := rows.Scan(&at); err != nil {
 			return 0, fmt.Errorf("sqlite: count attempts: %w", err)
 		}
-		ats = append(ats, at)
+		ats = append(ats, tm(at))
 	}
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("sqlite: count attempts: %w", err)
 	}
-	n := len(ats)
-	var wait time.Duration
-	if l.Max > 0 && n >= l.Max {
-		// The attempt that must leave the window for one more to fit; one at exactly
-		// now-Window still counts.
-		leaves := time.Unix(0, ats[n-l.Max]).Add(l.Window + time.Nanosecond)
-		wait = max(wait, leaves.Sub(now))
-	}
-	if l.Free > 0 && l.Backoff > 0 && n >= l.Free {
-		delay := l.Window
-		if shift := n - l.Free; shift < 30 {
-			delay = min(delay, l.Backoff<<shift)
-		}
-		next := time.Unix(0, ats[n-1]).Add(delay)
-		wait = max(wait, next.Sub(now))
-	}
-	return wait, nil
+	return l.Wait(ats, now), nil
 }
 
 // ReleaseAttempt deletes one attempt recorded at at under each of keys.

@@ -6,12 +6,12 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"strings"
 
 	"modernc.org/sqlite"
+
+	"github.com/linkdesk/linkdesk/server/store/internal/stored"
 )
 
 // Secrets at rest. Signing keys and TOTP secrets are stored encrypted with a key
@@ -27,21 +27,14 @@ func WithSecretsKey(key []byte) Option {
 	return func(o *options) { o.secretsKey = bytes.Clone(key) }
 }
 
-// Prefixes marking an encrypted value: a TOTP secret (text, base64 after the prefix)
-// and a signing key (bytes after the prefix). Plaintext never starts with them: a TOTP
-// secret is base32 and a key is PEM.
+// Prefixes marking an encrypted value (see stored.Sealer).
 const (
-	sealedTOTPPrefix = "sealed1:"
-	sealedKeyPrefix  = "linkd-sealed-1\n"
+	sealedTOTPPrefix = stored.SealedTOTPPrefix
+	sealedKeyPrefix  = stored.SealedKeyPrefix
 )
 
 // accessIDKey is the stored form of an access-token id: its SHA-256 in hex.
-func accessIDKey(id string) string {
-	if id == "" {
-		return ""
-	}
-	return hash(id)
-}
+var accessIDKey = stored.AccessID
 
 func init() {
 	// linkd_sha256_hex lets a migration hash the access-token ids stored before
@@ -67,67 +60,23 @@ func init() {
 	}
 }
 
-func totpContext(subject string) []byte { return []byte("totp\x00" + subject) }
-func keyContext(id string) []byte       { return []byte("signing key\x00" + id) }
+// sealTOTP is the stored form of subject's TOTP secret (stored.Sealer.SealTOTP).
+func (db *DB) sealTOTP(subject, secret string) string { return db.box.SealTOTP(subject, secret) }
 
-// sealTOTP is the stored form of subject's TOTP secret.
-func (db *DB) sealTOTP(subject, secret string) string {
-	if secret == "" || db.box == nil {
-		return secret
-	}
-	return sealedTOTPPrefix + base64.RawStdEncoding.EncodeToString(db.box.Seal([]byte(secret), totpContext(subject)))
-}
+// openTOTP is the inverse of sealTOTP.
+func (db *DB) openTOTP(subject, s string) (string, error) { return db.box.OpenTOTP(subject, s) }
 
-// openTOTP is the inverse of sealTOTP; a plaintext secret (stored before encryption
-// was on) comes back as it is.
-func (db *DB) openTOTP(subject, stored string) (string, error) {
-	rest, ok := strings.CutPrefix(stored, sealedTOTPPrefix)
-	if !ok {
-		return stored, nil
-	}
-	if db.box == nil {
-		return "", fmt.Errorf("sqlite: TOTP secret of %s is encrypted and the store was opened without the secrets key", subject)
-	}
-	raw, err := base64.RawStdEncoding.DecodeString(rest)
-	if err != nil {
-		return "", fmt.Errorf("sqlite: TOTP secret of %s: %w", subject, err)
-	}
-	plain, err := db.box.Open(raw, totpContext(subject))
-	if err != nil {
-		return "", fmt.Errorf("sqlite: TOTP secret of %s: %w", subject, err)
-	}
-	return string(plain), nil
-}
-
-// sealKey is the stored form of signing key id's private key.
-func (db *DB) sealKey(id string, pem []byte) []byte {
-	if db.box == nil {
-		return pem
-	}
-	return append([]byte(sealedKeyPrefix), db.box.Seal(pem, keyContext(id))...)
-}
+// sealKey is the stored form of signing key id's private key (stored.Sealer.SealKey).
+func (db *DB) sealKey(id string, pem []byte) []byte { return db.box.SealKey(id, pem) }
 
 // openKey is the inverse of sealKey.
-func (db *DB) openKey(id string, stored []byte) ([]byte, error) {
-	rest, ok := bytes.CutPrefix(stored, []byte(sealedKeyPrefix))
-	if !ok {
-		return stored, nil
-	}
-	if db.box == nil {
-		return nil, fmt.Errorf("sqlite: signing key %s is encrypted and the store was opened without the secrets key", id)
-	}
-	plain, err := db.box.Open(rest, keyContext(id))
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: signing key %s: %w", id, err)
-	}
-	return plain, nil
-}
+func (db *DB) openKey(id string, s []byte) ([]byte, error) { return db.box.OpenKey(id, s) }
 
 // sealPlaintext encrypts, in one transaction, every TOTP secret and signing key still
 // stored in plaintext (a database from before encryption at rest). Without a secrets
 // key it does nothing.
 func (db *DB) sealPlaintext(ctx context.Context) error {
-	if db.box == nil {
+	if !db.box.Enabled() {
 		return nil
 	}
 	return db.inTx(ctx, "encrypt secrets", func(tx *sql.Tx) error {
@@ -167,7 +116,7 @@ func (db *DB) sealPlaintext(ctx context.Context) error {
 		}
 		sealedKeys := 0
 		for _, k := range keys {
-			if bytes.HasPrefix(k.value, []byte(sealedKeyPrefix)) {
+			if stored.KeySealed(k.value) {
 				continue
 			}
 			sealedKeys++

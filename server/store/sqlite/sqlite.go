@@ -4,15 +4,10 @@ package sqlite
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/url"
 	"path/filepath"
 	"runtime"
@@ -21,8 +16,9 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
-	"github.com/linkdesk/linkdesk/server/sealing"
 	"github.com/linkdesk/linkdesk/server/store"
+	"github.com/linkdesk/linkdesk/server/store/internal/faultlog"
+	"github.com/linkdesk/linkdesk/server/store/internal/stored"
 )
 
 // busyTimeout is how long a connection waits for another connection or process that
@@ -45,7 +41,7 @@ type DB struct {
 	group  groupCommit
 	// box encrypts signing keys and TOTP secrets at rest (WithSecretsKey); nil: they
 	// are stored as given.
-	box *sealing.Box
+	box *stored.Sealer
 	log *slog.Logger
 }
 
@@ -64,10 +60,10 @@ func Open(ctx context.Context, path string, opt ...Option) (*DB, error) {
 	for _, f := range opt {
 		f(&o)
 	}
-	var box *sealing.Box
+	var box *stored.Sealer
 	if o.secretsKey != nil {
 		var err error
-		if box, err = sealing.NewBox(o.secretsKey); err != nil {
+		if box, err = stored.NewSealer(o.secretsKey); err != nil {
 			return nil, fmt.Errorf("sqlite: secrets key: %w", err)
 		}
 	}
@@ -115,7 +111,7 @@ func Open(ctx context.Context, path string, opt ...Option) (*DB, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	db := &DB{write: w, read: r, faults: faults{path: path, log: o.log}, box: box, log: log}
+	db := &DB{write: w, read: r, faults: faults{path: path, once: faultlog.Log{Logger: o.log}}, box: box, log: log}
 	if err := db.Health(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -235,67 +231,17 @@ func mustAffect(res sql.Result, what string) error {
 	return nil
 }
 
-// hash is the stored form of a secret: lowercase hex SHA-256.
-func hash(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:])
-}
-
-// newID returns a random 128-bit identifier in hex.
-func newID() string {
-	b := make([]byte, 16)
-	rand.Read(b) // never fails (crypto/rand documents it panics on failure instead)
-	return hex.EncodeToString(b)
-}
-
-// Unix nanoseconds in an int64 cover 1678 to 2262; times outside are clamped to these
-// bounds (a "never expires" far-future time stays far in the future).
+// The stored forms shared with the other stores (package stored): hash for secrets
+// looked up but never shown, ts and tm for times, list and unlist for string lists,
+// newID for new identifiers.
 var (
-	minTime = time.Unix(0, math.MinInt64+1).UTC()
-	maxTime = time.Unix(0, math.MaxInt64).UTC()
+	hash   = stored.Hash
+	newID  = stored.NewID
+	ts     = stored.Nanos
+	tm     = stored.Time
+	list   = stored.List
+	unlist = stored.Unlist
 )
-
-// ts is the stored form of a time: UTC unix nanoseconds, 0 for the zero time.
-func ts(t time.Time) int64 {
-	switch {
-	case t.IsZero():
-		return 0
-	case t.After(maxTime):
-		return math.MaxInt64
-	case t.Before(minTime):
-		return math.MinInt64 + 1
-	}
-	return t.UnixNano()
-}
-
-// tm is the inverse of ts; times come back in UTC.
-func tm(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
-
-// list is the stored form of a string list: a JSON array, never null.
-func list(s []string) string {
-	if len(s) == 0 {
-		return "[]"
-	}
-	b, _ := json.Marshal(s) // marshalling []string cannot fail
-	return string(b)
-}
-
-// unlist is the inverse of list; an empty list comes back as nil.
-func unlist(s string) ([]string, error) {
-	var out []string
-	if err := json.Unmarshal([]byte(s), &out); err != nil {
-		return nil, fmt.Errorf("sqlite: decode list: %w", err)
-	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	return out, nil
-}
 
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface {

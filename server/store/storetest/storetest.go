@@ -65,6 +65,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ReserveAttemptConcurrent", testReserveAttemptConcurrent},
 		{"ReserveAttemptBackoff", testReserveAttemptBackoff},
 		{"UseTOTPStep", testUseTOTPStep},
+		{"ConcurrentRotateRetries", testConcurrentRotateRetries},
+		{"ConcurrentRotateNoGrace", testConcurrentRotateNoGrace},
+		{"ConcurrentTOTPStep", testConcurrentTOTPStep},
+		{"ConcurrentCaps", testConcurrentCaps},
 		{"Purge", testPurge},
 	}
 	for _, tc := range tests {

@@ -1,0 +1,283 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/linkdesk/linkdesk/server/store"
+	"github.com/linkdesk/linkdesk/server/store/internal/stored"
+)
+
+// CreateUser stores a new account; store.ErrDuplicate when the username (compared
+// case-insensitively) or the subject is taken. One INSERT (READ COMMITTED): the unique
+// indexes settle concurrent creates.
+func (db *DB) CreateUser(ctx context.Context, u store.User) error {
+	if u.Subject == "" || u.Username == "" {
+		return fmt.Errorf("postgres: create user: subject and username are required")
+	}
+	return db.inTx(ctx, "create user", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO users
+			(subject, username, username_key, display_name, email, password_hash, totp_secret, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			u.Subject, u.Username, usernameKey(u.Username), u.DisplayName, u.Email,
+			u.PasswordHash, db.box.SealTOTP(u.Subject, u.TOTPSecret), ts(u.CreatedAt))
+		if _, dup := isUnique(err); dup {
+			return fmt.Errorf("postgres: create user %q: %w", u.Username, store.ErrDuplicate)
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: create user: %w", err)
+		}
+		return nil
+	})
+}
+
+// usernameKey is the case-folded username that uniqueness and lookups use (the same
+// folding as the SQLite store's).
+func usernameKey(username string) string { return strings.ToLower(username) }
+
+const userCols = `subject, username, display_name, email, password_hash, totp_secret, created_at`
+
+func (db *DB) scanUser(s scanner) (store.User, error) {
+	var u store.User
+	var created int64
+	var totp string
+	if err := s.Scan(&u.Subject, &u.Username, &u.DisplayName, &u.Email, &u.PasswordHash, &totp, &created); err != nil {
+		return store.User{}, err
+	}
+	u.CreatedAt = tm(created)
+	var err error
+	u.TOTPSecret, err = db.box.OpenTOTP(u.Subject, totp)
+	return u, err
+}
+
+// UserByUsername finds an account by username, case-insensitively.
+func (db *DB) UserByUsername(ctx context.Context, username string) (store.User, error) {
+	u, err := db.scanUser(db.db.QueryRowContext(ctx,
+		`SELECT `+userCols+` FROM users WHERE username_key = $1`, usernameKey(username)))
+	if err != nil {
+		return store.User{}, notFound(err, "user by username")
+	}
+	return u, nil
+}
+
+// UserBySubject finds an account by its subject.
+func (db *DB) UserBySubject(ctx context.Context, subject string) (store.User, error) {
+	u, err := db.scanUser(db.db.QueryRowContext(ctx,
+		`SELECT `+userCols+` FROM users WHERE subject = $1`, subject))
+	if err != nil {
+		return store.User{}, notFound(err, "user by subject")
+	}
+	return u, nil
+}
+
+// ListUsers returns every account, by username.
+func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY username_key COLLATE "C"`)
+	if err != nil {
+		return nil, unavailable(fmt.Errorf("postgres: list users: %w", err))
+	}
+	defer rows.Close()
+	var out []store.User
+	for rows.Next() {
+		u, err := db.scanUser(rows)
+		if err != nil {
+			return nil, unavailable(fmt.Errorf("postgres: list users: %w", err))
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable(fmt.Errorf("postgres: list users: %w", err))
+	}
+	return out, nil
+}
+
+// SetUserTOTP sets (or, with "", clears) an account's TOTP secret: one UPDATE.
+func (db *DB) SetUserTOTP(ctx context.Context, subject, secret string) error {
+	return db.inTx(ctx, "set user totp", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET totp_secret = $1 WHERE subject = $2`,
+			db.box.SealTOTP(subject, secret), subject)
+		if err != nil {
+			return fmt.Errorf("postgres: set user totp: %w", err)
+		}
+		return mustAffect(res, "set user totp")
+	})
+}
+
+// UpsertClient creates a client or replaces every field of an existing one but its
+// creation time: one INSERT … ON CONFLICT, atomic on its own.
+func (db *DB) UpsertClient(ctx context.Context, c store.Client) error {
+	if c.ID == "" {
+		return fmt.Errorf("postgres: upsert client: id is required")
+	}
+	return db.inTx(ctx, "upsert client", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO clients
+			(id, name, logo_uri, secret_hash, scopes, redirect_uris, grant_types, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (id) DO UPDATE SET
+				name = excluded.name, logo_uri = excluded.logo_uri,
+				secret_hash = excluded.secret_hash, scopes = excluded.scopes,
+				redirect_uris = excluded.redirect_uris, grant_types = excluded.grant_types`,
+			c.ID, c.Name, c.LogoURI, c.SecretHash, list(c.Scopes), list(c.RedirectURIs),
+			list(c.GrantTypes), ts(c.CreatedAt))
+		if err != nil {
+			return fmt.Errorf("postgres: upsert client: %w", err)
+		}
+		return nil
+	})
+}
+
+// ClientByID finds a registered client.
+func (db *DB) ClientByID(ctx context.Context, id string) (store.Client, error) {
+	var c store.Client
+	var scopes, redirects, grantTypes string
+	var created int64
+	err := db.db.QueryRowContext(ctx, `SELECT id, name, logo_uri, secret_hash, scopes,
+		redirect_uris, grant_types, created_at FROM clients WHERE id = $1`, id).
+		Scan(&c.ID, &c.Name, &c.LogoURI, &c.SecretHash, &scopes, &redirects, &grantTypes, &created)
+	if err != nil {
+		return store.Client{}, notFound(err, "client by id")
+	}
+	c.CreatedAt = tm(created)
+	if c.Scopes, err = unlist(scopes); err != nil {
+		return store.Client{}, err
+	}
+	if c.RedirectURIs, err = unlist(redirects); err != nil {
+		return store.Client{}, err
+	}
+	if c.GrantTypes, err = unlist(grantTypes); err != nil {
+		return store.Client{}, err
+	}
+	return c, nil
+}
+
+// SigningKeys returns every signing key, newest first, decrypted. A key that does not
+// open with this store's secrets key is left out with a warning, as in the SQLite store.
+func (db *DB) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT id, algorithm, private_key_pem, created_at
+		FROM signing_keys ORDER BY created_at DESC, seq DESC`)
+	if err != nil {
+		return nil, unavailable(fmt.Errorf("postgres: signing keys: %w", err))
+	}
+	defer rows.Close()
+	var keys []store.SigningKey
+	for rows.Next() {
+		var k store.SigningKey
+		var created int64
+		if err := rows.Scan(&k.ID, &k.Algorithm, &k.PrivateKeyPEM, &created); err != nil {
+			return nil, unavailable(fmt.Errorf("postgres: signing keys: %w", err))
+		}
+		k.CreatedAt = tm(created)
+		pem, err := db.box.OpenKey(k.ID, k.PrivateKeyPEM)
+		if err != nil {
+			db.log.Warn("postgres: signing key left out", "kid", k.ID, "err", err)
+			continue
+		}
+		k.PrivateKeyPEM = pem
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable(fmt.Errorf("postgres: signing keys: %w", err))
+	}
+	return keys, nil
+}
+
+// AddSigningKey stores a new signing key; store.ErrDuplicate when its ID exists.
+func (db *DB) AddSigningKey(ctx context.Context, k store.SigningKey) error {
+	if k.ID == "" || len(k.PrivateKeyPEM) == 0 {
+		return fmt.Errorf("postgres: add signing key: id and key are required")
+	}
+	return db.inTx(ctx, "add signing key", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (id, algorithm, private_key_pem, created_at)
+			VALUES ($1, $2, $3, $4)`, k.ID, k.Algorithm, db.box.SealKey(k.ID, k.PrivateKeyPEM), ts(k.CreatedAt))
+		if _, dup := isUnique(err); dup {
+			return fmt.Errorf("postgres: add signing key %q: %w", k.ID, store.ErrDuplicate)
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: add signing key: %w", err)
+		}
+		return nil
+	})
+}
+
+// RetireSigningKeys deletes every signing key that a newer key, created before before,
+// has replaced, and reports how many; the newest key always stays. One DELETE.
+func (db *DB) RetireSigningKeys(ctx context.Context, before time.Time) (int, error) {
+	var n int64
+	err := db.inTx(ctx, "retire signing keys", func(tx *sql.Tx) error {
+		// "Newer" is SigningKeys' order: by creation time, then by insertion.
+		res, err := tx.ExecContext(ctx, `DELETE FROM signing_keys o WHERE EXISTS (SELECT 1 FROM signing_keys n
+			WHERE (n.created_at > o.created_at OR (n.created_at = o.created_at AND n.seq > o.seq))
+			AND n.created_at < $1)`, ts(before))
+		if err != nil {
+			return fmt.Errorf("postgres: retire signing keys: %w", err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+// sealPlaintext encrypts, in one transaction, every TOTP secret and signing key still
+// stored in plaintext (written by a linkd without the secrets key). Without a secrets
+// key it does nothing. Rows are locked (FOR UPDATE) so replicas starting together
+// encrypt each once.
+func (db *DB) sealPlaintext(ctx context.Context) error {
+	if !db.box.Enabled() {
+		return nil
+	}
+	return db.inTx(ctx, "encrypt secrets", func(tx *sql.Tx) error {
+		type row struct {
+			id    string
+			value []byte
+		}
+		read := func(q string, args ...any) ([]row, error) {
+			rows, err := tx.QueryContext(ctx, q, args...)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			var out []row
+			for rows.Next() {
+				var r row
+				if err := rows.Scan(&r.id, &r.value); err != nil {
+					return nil, err
+				}
+				out = append(out, r)
+			}
+			return out, rows.Err()
+		}
+		users, err := read(`SELECT subject, totp_secret FROM users
+			WHERE totp_secret != '' AND NOT starts_with(totp_secret, $1) FOR UPDATE`, stored.SealedTOTPPrefix)
+		if err != nil {
+			return fmt.Errorf("postgres: encrypt TOTP secrets: %w", err)
+		}
+		for _, u := range users {
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET totp_secret = $1 WHERE subject = $2`,
+				db.box.SealTOTP(u.id, string(u.value)), u.id); err != nil {
+				return fmt.Errorf("postgres: encrypt TOTP secrets: %w", err)
+			}
+		}
+		keys, err := read(`SELECT id, private_key_pem FROM signing_keys FOR UPDATE`)
+		if err != nil {
+			return fmt.Errorf("postgres: encrypt signing keys: %w", err)
+		}
+		sealedKeys := 0
+		for _, k := range keys {
+			if stored.KeySealed(k.value) {
+				continue
+			}
+			sealedKeys++
+			if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET private_key_pem = $1 WHERE id = $2`,
+				db.box.SealKey(k.id, k.value), k.id); err != nil {
+				return fmt.Errorf("postgres: encrypt signing keys: %w", err)
+			}
+		}
+		if len(users)+sealedKeys > 0 {
+			db.log.Info("postgres: encrypted secrets that were stored in plaintext", "totp_secrets", len(users), "signing_keys", sealedKeys)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,142 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/linkdesk/linkdesk/server/store"
+)
+
+// keepBatch is how many long-expired never-approved requests one capped create
+// deletes: more than one, so deleting keeps up with creating.
+const keepBatch = 20
+
+// Advisory lock keys (pg_advisory_xact_lock) under which capped creates count and
+// insert: "linkdcdv" and "linkdcar" in ASCII.
+const (
+	lockDeviceCaps  = 0x6c696e6b64636476
+	lockAuthReqCaps = 0x6c696e6b64636172
+)
+
+// capQuery is one count a cap is checked against.
+type capQuery struct {
+	name  string
+	limit int
+	query string
+	args  []any
+}
+
+// checkCaps runs the counts of qs in tx and fails with store.ErrLimited, naming the
+// cap, at the first that has reached its limit. A zero limit is skipped.
+func checkCaps(ctx context.Context, tx *sql.Tx, what string, qs []capQuery) error {
+	for _, q := range qs {
+		if q.limit <= 0 {
+			continue
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, q.query, q.args...).Scan(&n); err != nil {
+			return fmt.Errorf("postgres: %s: count %s: %w", what, q.name, err)
+		}
+		if n >= q.limit {
+			return fmt.Errorf("postgres: %s: %s reached %d: %w", what, q.name, q.limit, store.ErrLimited)
+		}
+	}
+	return nil
+}
+
+// capsLock takes the transaction-scoped advisory lock key when any cap is set. Counts
+// at READ COMMITTED see only rows committed before each statement, so two concurrent
+// creates could both count below a cap and both insert; under the lock, capped creates
+// of every replica take turns, and each counts after the previous one committed. (The
+// caps include a total over all requests, so one lock per kind of request, not per
+// address or client.)
+func capsLock(ctx context.Context, tx *sql.Tx, key int64, caps store.RequestCaps) error {
+	if caps.PerIPRate <= 0 && caps.PerClientRate <= 0 && caps.PerIP <= 0 && caps.PerClient <= 0 && caps.Total <= 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, key); err != nil {
+		return fmt.Errorf("postgres: caps lock: %w", err)
+	}
+	return nil
+}
+
+// CreateDeviceAuthCapped is CreateDeviceAuth under caps, all in one transaction
+// (READ COMMITTED under capsLock): the counts, the deletion of a few pending or denied
+// requests that expired more than caps.Keep before d.CreatedAt, and the insert.
+func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, caps store.RequestCaps) error {
+	d, err := newDeviceAuth(d)
+	if err != nil {
+		return err
+	}
+	now, since := ts(d.CreatedAt), ts(d.CreatedAt.Add(-caps.Window))
+	pending := string(store.DeviceAuthPending)
+	return db.inTx(ctx, "create device auth", func(tx *sql.Tx) error {
+		if err := capsLock(ctx, tx, lockDeviceCaps, caps); err != nil {
+			return err
+		}
+		err := checkCaps(ctx, tx, "create device auth", []capQuery{
+			{"address rate", caps.PerIPRate,
+				`SELECT COUNT(*) FROM device_auths WHERE request_ip = $1 AND created_at > $2`, []any{d.RequestIP, since}},
+			{"client rate", caps.PerClientRate,
+				`SELECT COUNT(*) FROM device_auths WHERE client_id = $1 AND created_at > $2`, []any{d.ClientID, since}},
+			{"waiting per address", caps.PerIP,
+				`SELECT COUNT(*) FROM device_auths WHERE request_ip = $1 AND state = $2 AND expires_at > $3`, []any{d.RequestIP, pending, now}},
+			{"waiting per client", caps.PerClient,
+				`SELECT COUNT(*) FROM device_auths WHERE client_id = $1 AND state = $2 AND expires_at > $3`, []any{d.ClientID, pending, now}},
+			{"waiting overall", caps.Total,
+				`SELECT COUNT(*) FROM device_auths WHERE state = $1 AND expires_at > $2`, []any{pending, now}},
+		})
+		if err != nil {
+			return err
+		}
+		if caps.Keep > 0 {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM device_auths WHERE device_code_hash IN (
+				SELECT device_code_hash FROM device_auths WHERE state IN ($1, $2) AND expires_at < $3 LIMIT $4)`,
+				pending, string(store.DeviceAuthDenied), ts(d.CreatedAt.Add(-caps.Keep)), keepBatch); err != nil {
+				return fmt.Errorf("postgres: create device auth: delete old: %w", err)
+			}
+		}
+		return createDeviceAuthTx(ctx, tx, d)
+	})
+}
+
+// CreateAuthRequestCapped is CreateAuthRequest under caps, all in one transaction
+// (READ COMMITTED under capsLock): the counts of a.RequestIP's and a.ClientID's
+// requests not yet signed in, the deletion of a few such requests that expired more
+// than caps.Keep before a.CreatedAt, and the insert.
+func (db *DB) CreateAuthRequestCapped(ctx context.Context, a store.AuthRequest, caps store.RequestCaps) error {
+	a, err := authRequestDefaults(a)
+	if err != nil {
+		return err
+	}
+	now, since := ts(a.CreatedAt), ts(a.CreatedAt.Add(-caps.Window))
+	return db.inTx(ctx, "create auth request", func(tx *sql.Tx) error {
+		if err := capsLock(ctx, tx, lockAuthReqCaps, caps); err != nil {
+			return err
+		}
+		err := checkCaps(ctx, tx, "create auth request", []capQuery{
+			{"address rate", caps.PerIPRate,
+				`SELECT COUNT(*) FROM auth_requests WHERE request_ip = $1 AND created_at > $2`, []any{a.RequestIP, since}},
+			{"client rate", caps.PerClientRate,
+				`SELECT COUNT(*) FROM auth_requests WHERE client_id = $1 AND created_at > $2`, []any{a.ClientID, since}},
+			{"waiting per address", caps.PerIP,
+				`SELECT COUNT(*) FROM auth_requests WHERE request_ip = $1 AND NOT done AND expires_at > $2`, []any{a.RequestIP, now}},
+			{"waiting per client", caps.PerClient,
+				`SELECT COUNT(*) FROM auth_requests WHERE client_id = $1 AND NOT done AND expires_at > $2`, []any{a.ClientID, now}},
+			{"waiting overall", caps.Total,
+				`SELECT COUNT(*) FROM auth_requests WHERE NOT done AND expires_at > $1`, []any{now}},
+		})
+		if err != nil {
+			return err
+		}
+		if caps.Keep > 0 {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM auth_requests WHERE id IN (
+				SELECT id FROM auth_requests WHERE NOT done AND expires_at < $1 LIMIT $2)`,
+				ts(a.CreatedAt.Add(-caps.Keep)), keepBatch); err != nil {
+				return fmt.Errorf("postgres: create auth request: delete old: %w", err)
+			}
+		}
+		return createAuthRequestTx(ctx, tx, a)
+	})
+}
