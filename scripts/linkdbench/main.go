@@ -23,6 +23,10 @@
 // this process; only one is loaded at a time. linkd runs with its real SQLite store in
 // a temporary directory and logs to a file there, as it would to a journal.
 //
+// With -postgres (the default when PostgreSQL is installed) every table also measures a
+// second linkd on PostgreSQL (a private cluster started for the run, with fsync and
+// synchronous_commit on, as in production) next to the SQLite one (issue 14).
+//
 // It is a measuring tool, not a test: read ratios from the same run, never absolute
 // numbers. Goals (issue 13): polls ≥ 0.5× the bare handler and ≥ 1.2× zitadel's example
 // with p99 ≤ 20 ms at 64 connections; approvals ≥ 0.5× GET /me; device authorizations
@@ -61,6 +65,8 @@ import (
 	"github.com/linkdesk/linkdesk/server/linkd"
 	"github.com/linkdesk/linkdesk/server/linkd/linkdtest"
 	"github.com/linkdesk/linkdesk/server/store"
+	"github.com/linkdesk/linkdesk/server/store/postgres"
+	"github.com/linkdesk/linkdesk/server/store/postgres/pgtest"
 	"github.com/linkdesk/linkdesk/server/store/sqlite"
 )
 
@@ -75,6 +81,7 @@ type options struct {
 	approveRate int // pending user codes made per second of an approval round
 	tables      string
 	cpuProfile  string
+	postgres    bool
 	wrk, work   string
 	logger      *slog.Logger
 }
@@ -89,6 +96,7 @@ func main() {
 	flag.IntVar(&o.accounts, "accounts", 200, "accounts whose tokens approve (approvals table)")
 	flag.IntVar(&o.approveRate, "approve-codes-per-second", 5000, "pending user codes made per second of each approval round; a round that runs out says so")
 	flag.StringVar(&o.tables, "tables", "polls,authorizations,approvals", "tables to print, comma-separated")
+	flag.BoolVar(&o.postgres, "postgres", true, "also measure linkd on PostgreSQL (a private cluster, commits synced), when PostgreSQL is installed")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of linkd's last round of each table to FILE.TABLE")
 	flag.Parse()
 	if err := run(&o); err != nil {
@@ -154,17 +162,26 @@ func run(o *options) error {
 		return err
 	}
 	defer ld.close()
+	var pg *linkdServer
+	if o.postgres {
+		if pg, err = startLinkdPostgres(ctx, o); err != nil {
+			return err
+		}
+		if pg != nil {
+			defer pg.close()
+		}
+	}
 
 	for _, name := range strings.Split(o.tables, ",") {
 		var t table
 		start := time.Now()
 		switch strings.TrimSpace(name) {
 		case "polls":
-			t, err = pollsTable(ctx, o, bare, example, exampleStore, ld)
+			t, err = pollsTable(ctx, o, bare, example, exampleStore, ld, pg)
 		case "approvals":
-			t, err = approvalsTable(ctx, o, ld)
+			t, err = approvalsTable(ctx, o, ld, pg)
 		case "authorizations":
-			t, err = authorizationsTable(o, example, ld)
+			t, err = authorizationsTable(o, example, ld, pg)
 		default:
 			err = fmt.Errorf("unknown table %q", name)
 		}
@@ -330,7 +347,7 @@ var exampleBasic = "Basic " + base64.StdEncoding.EncodeToString([]byte(exampleCl
 // linkdServer is linkd under test, with its store.
 type linkdServer struct {
 	server
-	db    *sqlite.DB
+	db    store.Store
 	close func()
 }
 
@@ -346,6 +363,39 @@ func startLinkd(ctx context.Context, o *options) (*linkdServer, error) {
 	if err != nil {
 		return nil, err
 	}
+	return serveLinkd(ctx, o, "linkd", db)
+}
+
+// startLinkdPostgres runs a second linkd like startLinkd, on a private PostgreSQL
+// cluster that syncs its commits as a production server does; nil when PostgreSQL is
+// not installed (a note says so).
+func startLinkdPostgres(ctx context.Context, o *options) (*linkdServer, error) {
+	cluster, err := pgtest.StartDurable()
+	if err != nil {
+		fmt.Printf("linkd on PostgreSQL left out: %v (scripts/deps.sh installs it)\n", err)
+		return nil, nil
+	}
+	url, err := cluster.CreateDatabase(ctx, "linkdbench")
+	if err == nil {
+		var db *postgres.DB
+		if db, err = postgres.Open(ctx, url, postgres.WithLogger(o.logger)); err == nil {
+			var ld *linkdServer
+			if ld, err = serveLinkd(ctx, o, "linkd on PostgreSQL", db); err == nil {
+				closeLinkd := ld.close
+				ld.close = func() { closeLinkd(); cluster.Stop() }
+				return ld, nil
+			}
+		}
+	}
+	cluster.Stop()
+	return nil, err
+}
+
+// serveLinkd serves linkd on db over HTTPS as `linkd serve` would.
+func serveLinkd(ctx context.Context, o *options, name string, db interface {
+	store.Store
+	Close() error
+}) (*linkdServer, error) {
 	srv, set := tlsServer()
 	s, err := linkd.New(ctx, linkd.Config{Issuer: srv.URL, Store: db, Logger: o.logger,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, DeviceAuthCaps: liftedCaps})
@@ -355,14 +405,14 @@ func startLinkd(ctx context.Context, o *options) (*linkdServer, error) {
 		return nil, err
 	}
 	set(s.Handler())
-	return &linkdServer{server: server{name: "linkd", url: srv.URL}, db: db,
+	return &linkdServer{server: server{name: name, url: srv.URL}, db: db,
 		close: func() { srv.Close(); db.Close() }}, nil
 }
 
 // createPending stores n pending kiosk requests directly in linkd's store, four at a
 // time, from addresses of the benchmarking range, and returns their device and user
 // codes.
-func createPending(ctx context.Context, db *sqlite.DB, n int) (deviceCodes, userCodes []string, err error) {
+func createPending(ctx context.Context, db store.Store, n int) (deviceCodes, userCodes []string, err error) {
 	deviceCodes, userCodes = make([]string, n), make([]string, n)
 	now := time.Now()
 	var next atomic.Int64
@@ -438,7 +488,7 @@ func expect(method, url string, header map[string]string, body string, status in
 
 const pollBody = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&client_id="
 
-func pollsTable(ctx context.Context, o *options, bare, example server, exampleStore *storage.Storage, ld *linkdServer) (table, error) {
+func pollsTable(ctx context.Context, o *options, bare, example server, exampleStore *storage.Storage, ld, pg *linkdServer) (table, error) {
 	bareCodes := make([]string, o.codes)
 	for i := range bareCodes {
 		bareCodes[i] = randomCode()
@@ -458,6 +508,12 @@ func pollsTable(ctx context.Context, o *options, bare, example server, exampleSt
 	linkdCodes, _, err := createPending(ctx, ld.db, o.codes)
 	if err != nil {
 		return table{}, err
+	}
+	var pgCodes []string
+	if pg != nil {
+		if pgCodes, _, err = createPending(ctx, pg.db, o.codes); err != nil {
+			return table{}, err
+		}
 	}
 	poller := func(s server, clientID, basic string, codes []string) (bench, error) {
 		f, err := writeLines(o.work, s.name+".poll-codes", codes)
@@ -483,7 +539,11 @@ func pollsTable(ctx context.Context, o *options, bare, example server, exampleSt
 		clientID string
 		basic    string
 		codes    []string
-	}{{bare, exampleClient, "", bareCodes}, {example, exampleClient, exampleBasic, exampleCodes}, {ld.server, devices.KioskClientID, "", linkdCodes}} {
+	}{{bare, exampleClient, "", bareCodes}, {example, exampleClient, exampleBasic, exampleCodes}, {ld.server, devices.KioskClientID, "", linkdCodes},
+		{pgServer(pg), devices.KioskClientID, "", pgCodes}} {
+		if p.codes == nil {
+			continue
+		}
 		b, err := poller(p.s, p.clientID, p.basic, p.codes)
 		if err != nil {
 			return table{}, err
@@ -493,8 +553,20 @@ func pollsTable(ctx context.Context, o *options, bare, example server, exampleSt
 	t.ratios = func(rps, p99 func(string) float64) {
 		fmt.Printf("  ratios: linkd/bare %.2f× (goal ≥ 0.5), linkd/zitadel example %.2f× (goal ≥ 1.2), linkd p99 %.1f ms (goal ≤ 20)\n",
 			rps(ld.name)/rps(bare.name), rps(ld.name)/rps(example.name), p99(ld.name))
+		if pg != nil {
+			fmt.Printf("  linkd on PostgreSQL: %.2f× linkd on SQLite, %.2f× bare, %.2f× zitadel example, p99 %.1f ms\n",
+				rps(pg.name)/rps(ld.name), rps(pg.name)/rps(bare.name), rps(pg.name)/rps(example.name), p99(pg.name))
+		}
 	}
 	return t, nil
+}
+
+// pgServer is pg's server, or a zero one when linkd on PostgreSQL is not measured.
+func pgServer(pg *linkdServer) server {
+	if pg == nil {
+		return server{}
+	}
+	return pg.server
 }
 
 // --- approvals ---
@@ -551,32 +623,61 @@ func (f forwardedFor) RoundTrip(r *http.Request) (*http.Response, error) {
 	return f.next.RoundTrip(r)
 }
 
-func approvalsTable(ctx context.Context, o *options, ld *linkdServer) (table, error) {
-	start := time.Now()
-	tokens, err := signIn(ctx, o, ld)
-	signedIn := time.Since(start).Round(100 * time.Millisecond)
+func approvalsTable(ctx context.Context, o *options, ld, pg *linkdServer) (table, error) {
+	t := table{name: fmt.Sprintf("approvals: POST %s/link-requests/{code}/approve vs GET %s/me, %d accounts round-robin, %d fresh codes a round",
+		devices.APIPrefix, devices.APIPrefix, o.accounts, o.approveRate*int(o.duration.Seconds())), unit: "req/s"}
+	approve, me, err := approvalBenches(ctx, o, ld)
 	if err != nil {
 		return table{}, err
 	}
-	tokenFile, err := writeLines(o.work, "tokens", tokens)
+	t.benches = append(t.benches, approve, me)
+	var pgApprove, pgMe bench
+	if pg != nil {
+		if pgApprove, pgMe, err = approvalBenches(ctx, o, pg); err != nil {
+			return table{}, err
+		}
+		t.benches = append(t.benches, pgApprove, pgMe)
+	}
+	t.ratios = func(rps, p99 func(string) float64) {
+		fmt.Printf("  ratios: approvals/me %.2f× (goal ≥ 0.5), approve p99 %.1f ms\n",
+			rps(approve.name)/rps(me.name), p99(approve.name))
+		if pg != nil {
+			fmt.Printf("  linkd on PostgreSQL: approvals/me %.2f×, approvals %.2f× linkd on SQLite, approve p99 %.1f ms\n",
+				rps(pgApprove.name)/rps(pgMe.name), rps(pgApprove.name)/rps(approve.name), p99(pgApprove.name))
+		}
+	}
+	return t, nil
+}
+
+// approvalBenches signs o.accounts accounts in to ld and makes fresh pending codes for
+// every round, and returns the approve bench and the GET /me bench it is compared with.
+func approvalBenches(ctx context.Context, o *options, ld *linkdServer) (approve, me bench, err error) {
+	start := time.Now()
+	tokens, err := signIn(ctx, o, ld)
 	if err != nil {
-		return table{}, err
+		return bench{}, bench{}, err
+	}
+	fmt.Printf("  (%s: %d accounts signed in in %s)\n", ld.name, o.accounts, time.Since(start).Round(100*time.Millisecond))
+	tokenFile, err := writeLines(o.work, ld.name+".tokens", tokens)
+	if err != nil {
+		return bench{}, bench{}, err
 	}
 	perRound := o.approveRate * int(o.duration.Seconds())
 	_, userCodes, err := createPending(ctx, ld.db, perRound*o.rounds+1)
 	if err != nil {
-		return table{}, err
+		return bench{}, bench{}, err
 	}
 	codeFiles := make([]string, o.rounds)
 	for r := range codeFiles {
-		if codeFiles[r], err = writeLines(o.work, fmt.Sprintf("approve-%d.codes", r), userCodes[1+r*perRound:1+(r+1)*perRound]); err != nil {
-			return table{}, err
+		if codeFiles[r], err = writeLines(o.work, fmt.Sprintf("%s.approve-%d.codes", ld.name, r), userCodes[1+r*perRound:1+(r+1)*perRound]); err != nil {
+			return bench{}, bench{}, err
 		}
 	}
 	token, addr, _ := strings.Cut(tokens[0], " ")
 	header := map[string]string{"Authorization": "Bearer " + token, "X-Forwarded-For": addr, "Content-Type": "application/json"}
 	api := ld.url + devices.APIPrefix
-	approve := bench{name: "linkd approve", linkd: true,
+	profiled := ld.name == "linkd"
+	approve = bench{name: ld.name + " approve", linkd: profiled,
 		round: func(r int) (wrkResult, error) {
 			res, err := runWrk(o, "approve.lua", ld.url, "CODES="+codeFiles[r], "TOKENS="+tokenFile,
 				"THREADS="+strconv.Itoa(o.threads), "API="+devices.APIPrefix)
@@ -588,27 +689,21 @@ func approvalsTable(ctx context.Context, o *options, ld *linkdServer) (table, er
 		check: func() error {
 			return expect(http.MethodPost, api+"/link-requests/"+userCodes[0]+"/approve", header, "{}", http.StatusOK, `"device"`)
 		}}
-	me := bench{name: "linkd GET /me", linkd: true,
+	me = bench{name: ld.name + " GET /me", linkd: profiled,
 		round: func(int) (wrkResult, error) {
 			return runWrk(o, "me.lua", ld.url, "TOKENS="+tokenFile, "API="+devices.APIPrefix)
 		},
 		check: func() error {
 			return expect(http.MethodGet, api+"/me", header, "", http.StatusOK, `"bench0"`)
 		}}
-	t := table{name: fmt.Sprintf("approvals: POST %s/link-requests/{code}/approve vs GET %s/me, %d accounts round-robin (signed in in %s), %d fresh codes a round",
-		devices.APIPrefix, devices.APIPrefix, o.accounts, signedIn, perRound), unit: "req/s", benches: []bench{approve, me}}
-	t.ratios = func(rps, p99 func(string) float64) {
-		fmt.Printf("  ratios: approvals/me %.2f× (goal ≥ 0.5), approve p99 %.1f ms\n",
-			rps(approve.name)/rps(me.name), p99(approve.name))
-	}
-	return t, nil
+	return approve, me, nil
 }
 
 // --- device authorizations ---
 
 const authorizeScope = "&scope=openid%20offline_access"
 
-func authorizationsTable(o *options, example server, ld *linkdServer) (table, error) {
+func authorizationsTable(o *options, example server, ld, pg *linkdServer) (table, error) {
 	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
 	basic := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Authorization": exampleBasic}
 	authorizer := func(s server, clientID, auth string, header map[string]string, linkd bool) bench {
@@ -625,9 +720,18 @@ func authorizationsTable(o *options, example server, ld *linkdServer) (table, er
 	l := authorizer(ld.server, devices.KioskClientID, "", form, true)
 	t := table{name: "device authorizations: POST /device_authorization (linkd: public kiosk client, caps lifted; zitadel example: confidential client, Basic)",
 		unit: "auths/s", benches: []bench{ex, l}}
+	var lp bench
+	if pg != nil {
+		lp = authorizer(pg.server, devices.KioskClientID, "", form, false)
+		t.benches = append(t.benches, lp)
+	}
 	t.ratios = func(rps, p99 func(string) float64) {
 		fmt.Printf("  ratios: linkd/zitadel example %.2f× (goal ≥ 0.5), linkd p99 %.1f ms\n",
 			rps(l.name)/rps(ex.name), p99(l.name))
+		if pg != nil {
+			fmt.Printf("  linkd on PostgreSQL: %.2f× zitadel example, %.2f× linkd on SQLite, p99 %.1f ms\n",
+				rps(lp.name)/rps(ex.name), rps(lp.name)/rps(l.name), p99(lp.name))
+		}
 	}
 	return t, nil
 }

@@ -182,7 +182,34 @@ func versionOf(binDir string) int {
 }
 
 // Start makes and starts a new cluster with the binaries in bin. The caller stops it.
-func Start(bin string) (*Cluster, error) {
+// It trades durability for speed (fsync off), as tests may.
+func Start(bin string) (*Cluster, error) { return start(bin, true) }
+
+// StartDurable finds PostgreSQL's binaries and starts a new cluster that syncs its
+// commits like a production server (fsync and synchronous_commit on), for measuring
+// linkd on PostgreSQL next to SQLite (scripts/linkdbench). The caller stops it.
+func StartDurable() (*Cluster, error) {
+	bin, why := findBin()
+	if bin == "" {
+		return nil, errors.New("pgtest: " + why)
+	}
+	return start(bin, false)
+}
+
+// CreateDatabase makes an empty database called name and returns its URL.
+func (c *Cluster) CreateDatabase(ctx context.Context, name string) (string, error) {
+	admin, err := c.admin()
+	if err != nil {
+		return "", err
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
+		return "", fmt.Errorf("pgtest: create database %s: %w", name, err)
+	}
+	return c.URL(name), nil
+}
+
+func start(bin string, fast bool) (*Cluster, error) {
 	var runAs []string
 	uid, gid := -1, -1
 	if os.Geteuid() == 0 {
@@ -229,11 +256,14 @@ func Start(bin string) (*Cluster, error) {
 			return nil, err
 		}
 		c.port = port
-		opts := strings.Join([]string{
+		settings := []string{
 			"-c listen_addresses=127.0.0.1", "-p " + strconv.Itoa(port), "-k " + sock,
-			"-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off",
-			"-c max_connections=300", "-c shared_buffers=32MB",
-		}, " ")
+			"-c max_connections=300",
+		}
+		if fast {
+			settings = append(settings, "-c shared_buffers=32MB", "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off")
+		}
+		opts := strings.Join(settings, " ")
 		// -w: pg_ctl returns once the server accepts connections (or has failed).
 		out, err := c.run("pg_ctl", "-D", data, "-l", c.log, "-w", "-t", "120", "-o", opts, "start")
 		if err == nil {
