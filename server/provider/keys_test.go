@@ -48,7 +48,7 @@ func signingID(t *testing.T, s *storage) string {
 }
 
 // Replicas on one store starting at once agree on one first key; a rotation is
-// published by every replica within keyRefresh and signs only from its NotBefore.
+// published by every replica within KeyRefresh and signs only from its NotBefore.
 func TestKeysAcrossReplicas(t *testing.T) {
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "linkd.db"))
@@ -87,7 +87,7 @@ func TestKeysAcrossReplicas(t *testing.T) {
 	if want := clock.Now().Add(MinSignAfter); !rotated.NotBefore.Equal(want) {
 		t.Errorf("NotBefore = %v, want raised to %v", rotated.NotBefore, want)
 	}
-	clock.Advance(keyRefresh)
+	clock.Advance(KeyRefresh)
 	for i, r := range replicas {
 		if got, want := publishedIDs(t, r), []string{rotated.ID, first[0]}; !slices.Equal(got, want) {
 			t.Errorf("replica %d publishes %v a refresh after the rotation, want %v", i, got, want)
@@ -96,7 +96,7 @@ func TestKeysAcrossReplicas(t *testing.T) {
 			t.Errorf("replica %d signs with %s before the new key's NotBefore, want the old %s", i, got, first[0])
 		}
 	}
-	clock.Advance(MinSignAfter - keyRefresh)
+	clock.Advance(MinSignAfter - KeyRefresh)
 	for i, r := range replicas {
 		if got := signingID(t, r); got != rotated.ID {
 			t.Errorf("replica %d signs with %s at the new key's NotBefore, want %s", i, got, rotated.ID)

@@ -68,23 +68,24 @@ func newID() string { return randomToken(16) }
 // ---- signing keys ----
 
 // Every replica on one store serves the same key set: the first key is added exactly
-// once (EnsureSigningKey), each replica reads the keys again at most keyRefresh after
+// once (EnsureSigningKey), each replica reads the keys again at most KeyRefresh after
 // its last read (on the next request that needs them, one request at a time, so
 // signing reads its key from memory), and a rotated key signs only from its NotBefore,
 // at least MinSignAfter after it was stored, by when every replica publishes it.
 const (
-	// keyRefresh is how old a replica's copy of the signing keys may get before it
-	// reads them again.
-	keyRefresh = 10 * time.Second
 	// keyReadTimeout bounds one read of the keys, which a request's cancellation does
 	// not cut short (the keys serve the next requests too).
 	keyReadTimeout = 5 * time.Second
 )
 
+// KeyRefresh is how old a linkd's copy of the signing keys may get before it reads
+// them again, so a key added by another process is published within it.
+const KeyRefresh = 10 * time.Second
+
 // MinSignAfter is the least time between storing a rotated key and its first
 // signature: two refreshes, so every replica that reads the store publishes the key
 // before any signs with it, even one that was reading its keys when it was stored.
-const MinSignAfter = 2 * keyRefresh
+const MinSignAfter = 2 * KeyRefresh
 
 // SignAfter is how long after a rotation the new key starts signing by default.
 const SignAfter = 30 * time.Second
@@ -112,7 +113,7 @@ func RotateSigningKey(ctx context.Context, st interface {
 }
 
 // RotateSigningKeyAfter adds a new signing key to st and returns it (without its
-// private key). Every linkd on st publishes it within keyRefresh and signs with it from
+// private key). Every linkd on st publishes it within KeyRefresh and signs with it from
 // now+after (after is raised to MinSignAfter); older keys stay published, so ID tokens
 // they signed still verify, until RetireSigningKeys removes them after those expired.
 func RotateSigningKeyAfter(ctx context.Context, st interface {
@@ -186,11 +187,11 @@ func (s *storage) loadKeys(ctx context.Context) error {
 }
 
 // currentKeys returns the signing keys, newest first. When they are older than
-// keyRefresh, one caller reads them again from the store while the others go on with
-// the keys they have; a failed read keeps the keys and is tried again after keyRefresh.
+// KeyRefresh, one caller reads them again from the store while the others go on with
+// the keys they have; a failed read keeps the keys and is tried again after KeyRefresh.
 func (s *storage) currentKeys(ctx context.Context) []parsedKey {
 	s.mu.RLock()
-	keys, stale := s.keys, s.now().Sub(s.keysAt) >= keyRefresh
+	keys, stale := s.keys, s.now().Sub(s.keysAt) >= KeyRefresh
 	s.mu.RUnlock()
 	if !stale || !s.refreshing.CompareAndSwap(false, true) {
 		return keys
@@ -201,7 +202,7 @@ func (s *storage) currentKeys(ctx context.Context) []parsedKey {
 	if err := s.loadKeys(rctx); err != nil {
 		s.log.Warn("signing keys not refreshed", "err", err)
 		s.mu.Lock()
-		s.keysAt = s.now() // try again after keyRefresh, not on every request
+		s.keysAt = s.now() // try again after KeyRefresh, not on every request
 		s.mu.Unlock()
 	}
 	s.mu.RLock()
