@@ -27,6 +27,7 @@ import (
 	"github.com/linkdesk/linkdesk/server/provider"
 	"github.com/linkdesk/linkdesk/server/sealing"
 	"github.com/linkdesk/linkdesk/server/store/sqlite"
+	"github.com/linkdesk/linkdesk/server/tlsca"
 )
 
 // publishedKeyIDs is the kids of the JWKS p serves, in its order.
@@ -92,8 +93,8 @@ func verifyAt(ctx context.Context, idToken string, signer, against *linkdProcess
 	return err
 }
 
-// Three linkd processes started at the same moment on one empty SQLite file serve one
-// key set; a key rotated with `linkd keys rotate` is published by every one of them
+// Three linkd processes started at the same moment on one SQLite file without signing
+// keys serve one key set; a key rotated with `linkd keys rotate` is published by every one of them
 // before its NotBefore, signs from then on at each of them, and the ID tokens it signs
 // at one verify against the others' key sets.
 func TestReplicasShareOneKeySet(t *testing.T) {
@@ -115,6 +116,17 @@ func TestReplicasShareOneKeySet(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dirs[i], "secrets.key"), secrets, 0o600); err != nil {
 			t.Fatal(err)
 		}
+		// Certificates made beforehand, so nothing but the store sets the replicas apart
+		// when they start.
+		if _, _, err := tlsca.Ensure(dirs[i], "127.0.0.1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The operator adds the account before the replicas start, so they meet a migrated
+	// database without signing keys and race straight for the first key.
+	if code, out, errOut := runCmd(t, password+"\n", "users", "add", "--data", dirs[0], "--db", dbFlag,
+		"--username", "alice", "--password-stdin"); code != 0 {
+		t.Fatalf("users add: %d %q %q", code, out, errOut)
 	}
 	replicas := make([]*linkdProcess, len(dirs))
 	var wg sync.WaitGroup
@@ -143,10 +155,6 @@ func TestReplicasShareOneKeySet(t *testing.T) {
 		}
 	}
 
-	if code, out, errOut := runCmd(t, password+"\n", "users", "add", "--data", dirs[0], "--db", dbFlag,
-		"--username", "alice", "--password-stdin"); code != 0 {
-		t.Fatalf("users add: %d %q %q", code, out, errOut)
-	}
 	before, err := linkdtest.SignInAt(ctx, replicas[0].URL, replicas[0].Client, nil, "alice", password, "")
 	if err != nil {
 		t.Fatalf("sign in at replica 0: %v", err)
