@@ -31,7 +31,7 @@ type linkdProcess struct {
 	t      *testing.T
 	dir    string
 	addr   string
-	args   []string // more flags for serve
+	args   []string     // more flags for serve
 	URL    string       // the issuer, set by the first start
 	Client *http.Client // trusts the CA linkd printed; set by the first start
 	logs   syncBuffer   // standard error of every run

@@ -38,9 +38,10 @@ type storage struct {
 	cfg      *Config
 
 	mu         sync.RWMutex
-	keys       []parsedKey // newest first
-	keysAt     time.Time   // when keys were read from the store
-	refreshing atomic.Bool // a caller of currentKeys is reading the keys again
+	keys       []parsedKey  // newest first
+	keysAt     time.Time    // when keys were read from the store
+	refreshing atomic.Bool  // a caller of currentKeys is reading the keys again
+	signerID   atomic.Value // string: the kid SigningKey last returned, to log a change
 }
 
 type parsedKey struct {
@@ -239,7 +240,11 @@ func (k publicKey) Use() string                        { return "sig" }
 func (k publicKey) Key() any                           { return &k.key.PublicKey }
 
 func (s *storage) SigningKey(ctx context.Context) (op.SigningKey, error) {
-	return signingKey{signer(s.currentKeys(ctx), s.now())}, nil
+	k := signer(s.currentKeys(ctx), s.now())
+	if last, _ := s.signerID.Swap(k.id).(string); last != k.id {
+		s.log.Info("signing with key", "kid", k.id)
+	}
+	return signingKey{k}, nil
 }
 
 func (s *storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
