@@ -7,7 +7,7 @@
 //	linkd users list
 //	linkd users totp [--off] NAME
 //	linkd clients add --id ID --name NAME [--logo-uri …] [--scopes …]
-//	linkd keys rotate
+//	linkd keys rotate [--sign-after 30s]
 //
 // DIR holds secrets.key, the key that seals access tokens and encrypts signing keys and
 // TOTP secrets in the database: back it up with the database (a database without its
@@ -106,8 +106,9 @@ func init() {
 		{"clients add", "--id ID --name NAME [--logo-uri URL] [--scopes LIST] [--data DIR]",
 			"register a device client (a TV or console app) that may use the device flow",
 			func(ctx context.Context, args []string, t terminal) error { return clientsAdd(ctx, args, t.stdout) }},
-		{"keys rotate", "[--data DIR]",
-			"add a new token-signing key; linkd signs with it within a minute, and the old key stays published until its ID tokens expire",
+		{"keys rotate", "[--sign-after 30s] [--data DIR]",
+			"add a new token-signing key; every linkd on the database publishes it within " + provider.KeyRefresh.String() +
+				" and signs with it after --sign-after, and the old key stays published until its ID tokens expire",
 			func(ctx context.Context, args []string, t terminal) error { return keysRotate(ctx, args, t.stdout) }},
 	}
 }
@@ -612,25 +613,35 @@ func clientsAdd(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-// keysRotate adds a new signing key (linkd keys rotate).
+// keysRotate adds a new signing key (linkd keys rotate). It signs only after
+// --sign-after, by when every replica on the database publishes it.
 func keysRotate(ctx context.Context, args []string, stdout io.Writer) error {
 	var c common
 	fs := newFlags("keys rotate", &c)
+	after := fs.Duration("sign-after", provider.SignAfter,
+		"how long the new key is published before it signs (at least "+provider.MinSignAfter.String()+
+			"); make it longer than any client caches the key set without fetching it again for an unknown key")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{msg: "unexpected argument " + fs.Arg(0), help: help(fs)}
 	}
+	if *after < provider.MinSignAfter {
+		return usageError{msg: "--sign-after must be at least " + provider.MinSignAfter.String() +
+			", so every linkd publishes the key before one signs with it", help: help(fs)}
+	}
 	st, err := openStore(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	id, err := provider.RotateSigningKey(ctx, st, time.Now())
+	now := time.Now()
+	k, err := provider.RotateSigningKeyAfter(ctx, st, now, *after)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "new signing key %s: linkd signs with it within a minute; older keys are removed a day after it\n", id)
+	fmt.Fprintf(stdout, "new signing key %s: published now, signs from %s (in %s); older keys are removed a day after that\n",
+		k.ID, k.NotBefore.Format(time.RFC3339), k.NotBefore.Sub(now).Round(time.Second))
 	return nil
 }

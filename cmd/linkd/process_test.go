@@ -33,6 +33,7 @@ type linkdProcess struct {
 	t      *testing.T
 	dir    string
 	addr   string
+	args   []string     // more flags for serve
 	URL    string       // the issuer, set by the first start
 	Client *http.Client // trusts the CA linkd printed; set by the first start
 	logs   syncBuffer   // standard error of every run
@@ -43,10 +44,11 @@ type linkdProcess struct {
 	exited chan struct{}
 }
 
-// startLinkd starts linkd on dir (whose store the caller may have filled) and waits
-// until it serves; the process is killed when the test ends.
-func startLinkd(t *testing.T, dir string) *linkdProcess {
-	p := &linkdProcess{t: t, dir: dir, addr: freePort(t), up: make(chan struct{})}
+// startLinkd starts linkd on dir (whose store the caller may have filled), with args
+// added to serve's flags, and waits until it serves; the process is killed when the
+// test ends.
+func startLinkd(t *testing.T, dir string, args ...string) *linkdProcess {
+	p := &linkdProcess{t: t, dir: dir, addr: freePort(t), args: args, up: make(chan struct{})}
 	t.Cleanup(func() {
 		p.Kill()
 		if t.Failed() {
@@ -62,8 +64,8 @@ func (p *linkdProcess) start() {
 	t := p.t
 	t.Helper()
 	var out syncBuffer
-	cmd := exec.Command(os.Args[0], "serve", "--data", p.dir, "--addr", p.addr,
-		"--poll-interval", "1s", "--lost-answer-window", "10m")
+	cmd := exec.Command(os.Args[0], append([]string{"serve", "--data", p.dir, "--addr", p.addr,
+		"--poll-interval", "1s", "--lost-answer-window", "10m"}, p.args...)...)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	cmd.Stdout = &out
 	cmd.Stderr = &p.logs

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -36,14 +37,17 @@ type storage struct {
 	loginURL func(string) string
 	cfg      *Config
 
-	mu     sync.RWMutex
-	keys   []parsedKey // newest first
-	keysAt time.Time   // when keys were read from the store
+	mu         sync.RWMutex
+	keys       []parsedKey  // newest first
+	keysAt     time.Time    // when keys were read from the store
+	refreshing atomic.Bool  // a caller of currentKeys is reading the keys again
+	signerID   atomic.Value // string: the kid SigningKey last returned, to log a change
 }
 
 type parsedKey struct {
-	id  string
-	key *rsa.PrivateKey
+	id        string
+	key       *rsa.PrivateKey
+	notBefore time.Time // signs from then on
 }
 
 var (
@@ -64,12 +68,30 @@ func newID() string { return randomToken(16) }
 
 // ---- signing keys ----
 
-// keyRefresh is how often the signing keys are read again from the store, so a key
-// added by `linkd keys rotate` (or by another replica) signs, and a retired one leaves
-// the published key set, without a restart.
-const keyRefresh = time.Minute
+// Every replica on one store serves the same key set: the first key is added exactly
+// once (EnsureSigningKey), each replica reads the keys again at most KeyRefresh after
+// its last read (on the next request that needs them, one request at a time, so
+// signing reads its key from memory), and a rotated key signs only from its NotBefore,
+// at least MinSignAfter after it was stored, by when every replica publishes it.
+const (
+	// keyReadTimeout bounds one read of the keys, which a request's cancellation does
+	// not cut short (the keys serve the next requests too).
+	keyReadTimeout = 5 * time.Second
+)
 
-// NewSigningKey makes a new RS256 signing key created at now.
+// KeyRefresh is how old a linkd's copy of the signing keys may get before it reads
+// them again, so a key added by another process is published within it.
+const KeyRefresh = 10 * time.Second
+
+// MinSignAfter is the least time between storing a rotated key and its first
+// signature: two refreshes, so every replica that reads the store publishes the key
+// before any signs with it, even one that was reading its keys when it was stored.
+const MinSignAfter = 2 * KeyRefresh
+
+// SignAfter is how long after a rotation the new key starts signing by default.
+const SignAfter = 30 * time.Second
+
+// NewSigningKey makes a new RS256 signing key created at now that may sign at once.
 func NewSigningKey(now time.Time) (store.SigningKey, error) {
 	priv, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -80,37 +102,51 @@ func NewSigningKey(now time.Time) (store.SigningKey, error) {
 		return store.SigningKey{}, err
 	}
 	return store.SigningKey{ID: newID(), Algorithm: string(jose.RS256),
-		PrivateKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), CreatedAt: now}, nil
+		PrivateKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), CreatedAt: now, NotBefore: now}, nil
 }
 
-// RotateSigningKey adds a new signing key to st and returns its id. Running linkd sign
-// with it within a minute (keyRefresh); older keys stay published, so ID tokens they
-// signed still verify, until RetireSigningKeys removes them after those have expired.
+// RotateSigningKey is RotateSigningKeyAfter with the default SignAfter.
 func RotateSigningKey(ctx context.Context, st interface {
 	AddSigningKey(ctx context.Context, k store.SigningKey) error
 }, now time.Time) (string, error) {
-	k, err := NewSigningKey(now)
-	if err != nil {
-		return "", err
-	}
-	if err := st.AddSigningKey(ctx, k); err != nil {
-		return "", err
-	}
-	return k.ID, nil
+	k, err := RotateSigningKeyAfter(ctx, st, now, SignAfter)
+	return k.ID, err
 }
 
-// loadKeys reads the signing keys, creating an RS256 key on first start (or when no
-// stored key opens with this linkd's secrets key).
+// RotateSigningKeyAfter adds a new signing key to st and returns it (without its
+// private key). Every linkd on st publishes it within KeyRefresh and signs with it from
+// now+after (after is raised to MinSignAfter); older keys stay published, so ID tokens
+// they signed still verify, until RetireSigningKeys removes them after those expired.
+func RotateSigningKeyAfter(ctx context.Context, st interface {
+	AddSigningKey(ctx context.Context, k store.SigningKey) error
+}, now time.Time, after time.Duration) (store.SigningKey, error) {
+	k, err := NewSigningKey(now)
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	k.NotBefore = now.Add(max(after, MinSignAfter))
+	if err := st.AddSigningKey(ctx, k); err != nil {
+		return store.SigningKey{}, err
+	}
+	k.PrivateKeyPEM = nil
+	return k, nil
+}
+
+// loadKeys reads the signing keys. When the store has no usable key (first start, or
+// no stored key opens with this linkd's secrets key) it adds one with
+// EnsureSigningKey, so replicas starting at once on an empty store add exactly one and
+// all sign with it.
 func (s *storage) loadKeys(ctx context.Context) error {
 	ks, err := s.store.SigningKeys(ctx)
 	if err != nil {
 		return err
 	}
 	if len(ks) == 0 {
-		if _, err := RotateSigningKey(ctx, s.store, s.now()); err != nil {
+		k, err := NewSigningKey(s.now())
+		if err != nil {
 			return err
 		}
-		if ks, err = s.store.SigningKeys(ctx); err != nil {
+		if ks, err = s.store.EnsureSigningKey(ctx, k); err != nil {
 			return err
 		}
 	}
@@ -123,6 +159,7 @@ func (s *storage) loadKeys(ctx context.Context) error {
 	var parsed []parsedKey
 	for _, k := range ks {
 		if p, ok := known[k.ID]; ok {
+			p.notBefore = k.NotBefore
 			parsed = append(parsed, p)
 			continue
 		}
@@ -138,7 +175,7 @@ func (s *storage) loadKeys(ctx context.Context) error {
 		if !ok {
 			return fmt.Errorf("provider: signing key %s is not RSA", k.ID)
 		}
-		parsed = append(parsed, parsedKey{id: k.ID, key: rk})
+		parsed = append(parsed, parsedKey{id: k.ID, key: rk, notBefore: k.NotBefore})
 	}
 	if len(parsed) == 0 {
 		return errors.New("provider: no signing key")
@@ -150,23 +187,43 @@ func (s *storage) loadKeys(ctx context.Context) error {
 	return nil
 }
 
-// currentKeys returns the signing keys, newest first, reading them again from the store
-// when they are older than keyRefresh; a failed refresh keeps the keys it had.
+// currentKeys returns the signing keys, newest first. When they are older than
+// KeyRefresh, one caller reads them again from the store while the others go on with
+// the keys they have; a failed read keeps the keys and is tried again after KeyRefresh.
 func (s *storage) currentKeys(ctx context.Context) []parsedKey {
 	s.mu.RLock()
-	stale := s.now().Sub(s.keysAt) >= keyRefresh
+	keys, stale := s.keys, s.now().Sub(s.keysAt) >= KeyRefresh
 	s.mu.RUnlock()
-	if stale {
-		if err := s.loadKeys(ctx); err != nil {
-			s.log.Warn("signing keys not refreshed", "err", err)
-			s.mu.Lock()
-			s.keysAt = s.now() // try again after keyRefresh, not on every request
-			s.mu.Unlock()
-		}
+	if !stale || !s.refreshing.CompareAndSwap(false, true) {
+		return keys
+	}
+	defer s.refreshing.Store(false)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keyReadTimeout)
+	defer cancel()
+	if err := s.loadKeys(rctx); err != nil {
+		s.log.Warn("signing keys not refreshed", "err", err)
+		s.mu.Lock()
+		s.keysAt = s.now() // try again after KeyRefresh, not on every request
+		s.mu.Unlock()
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.keys
+}
+
+// signer is the key that signs at now: the newest whose NotBefore has come, or, should
+// none have (a store holding only keys of a future rotation), the one that comes first.
+func signer(keys []parsedKey, now time.Time) parsedKey {
+	first := keys[0]
+	for _, k := range keys {
+		if !k.notBefore.After(now) {
+			return k
+		}
+		if k.notBefore.Before(first.notBefore) {
+			first = k
+		}
+	}
+	return first
 }
 
 type signingKey struct{ parsedKey }
@@ -183,7 +240,11 @@ func (k publicKey) Use() string                        { return "sig" }
 func (k publicKey) Key() any                           { return &k.key.PublicKey }
 
 func (s *storage) SigningKey(ctx context.Context) (op.SigningKey, error) {
-	return signingKey{s.currentKeys(ctx)[0]}, nil
+	k := signer(s.currentKeys(ctx), s.now())
+	if last, _ := s.signerID.Swap(k.id).(string); last != k.id {
+		s.log.Info("signing with key", "kid", k.id)
+	}
+	return signingKey{k}, nil
 }
 
 func (s *storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {

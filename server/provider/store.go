@@ -43,7 +43,7 @@ type Store interface {
 
 	// Signing keys.
 	SigningKeys(ctx context.Context) ([]store.SigningKey, error)
-	AddSigningKey(ctx context.Context, k store.SigningKey) error
+	EnsureSigningKey(ctx context.Context, k store.SigningKey) ([]store.SigningKey, error)
 }
 
 var _ Store = store.Store(nil) // linkd's whole store serves as one

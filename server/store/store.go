@@ -185,12 +185,17 @@ type AuthRequest struct {
 	ExpiresAt           time.Time
 }
 
-// SigningKey is a token-signing key; the newest is used to sign, all are published.
+// SigningKey is a token-signing key; all are published, and the newest whose NotBefore
+// has come signs.
 type SigningKey struct {
 	ID            string
 	Algorithm     string // e.g. "RS256"
 	PrivateKeyPEM []byte
 	CreatedAt     time.Time
+	// NotBefore is when the key may start signing: later than CreatedAt for a rotation,
+	// so every replica publishes the key before any signs with it. Zero when adding
+	// means CreatedAt; the store always returns it set.
+	NotBefore time.Time
 }
 
 // Store is everything linkd persists. Every method that changes state is atomic (one
@@ -294,10 +299,17 @@ type Store interface {
 	// DeleteAuthRequest deletes a request and its code; ErrNotFound when there was none.
 	DeleteAuthRequest(ctx context.Context, id string) error
 
-	SigningKeys(ctx context.Context) ([]SigningKey, error) // newest first
+	// SigningKeys returns the keys that open with the store's secrets key, newest
+	// (by CreatedAt, then by insertion) first.
+	SigningKeys(ctx context.Context) ([]SigningKey, error)
 	AddSigningKey(ctx context.Context, k SigningKey) error
-	// RetireSigningKeys deletes every signing key replaced by a newer key created before
-	// before (so tokens it signed have expired) and reports how many; the newest stays.
+	// EnsureSigningKey adds k only if no stored key opens with the store's secrets key
+	// and returns SigningKeys' answer, in one transaction, so replicas starting at once
+	// on an empty database agree on one first key.
+	EnsureSigningKey(ctx context.Context, k SigningKey) ([]SigningKey, error)
+	// RetireSigningKeys deletes every signing key replaced by a newer key whose NotBefore
+	// is before before (so tokens it signed have expired) and reports how many; the
+	// newest stays.
 	RetireSigningKeys(ctx context.Context, before time.Time) (int, error)
 
 	// AddSignOut records that a web session was signed out, until expires (the session's

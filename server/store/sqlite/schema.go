@@ -205,6 +205,13 @@ CREATE TABLE web_signouts (
 );
 CREATE INDEX web_signouts_expires_at ON web_signouts (expires_at);
 `,
+	// 7: a signing key signs only from not_before on, so a rotation is published by
+	// every replica before any of them signs with the new key. Keys stored before
+	// signed from their creation.
+	`
+ALTER TABLE signing_keys ADD COLUMN not_before INTEGER NOT NULL DEFAULT 0;
+UPDATE signing_keys SET not_before = created_at;
+`,
 }
 
 // migrate brings the database to the newest schema version in one transaction, so a

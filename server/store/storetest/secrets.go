@@ -9,7 +9,7 @@ import (
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
-// testRetireSigningKeys: a key goes once a newer key created before the cutoff has
+// testRetireSigningKeys: a key goes once a newer key signing before the cutoff has
 // replaced it; the newest key always stays.
 func testRetireSigningKeys(t *testing.T, s store.Store) {
 	ctx := context.Background()
