@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/linkdesk/linkdesk/server/store"
 	"github.com/linkdesk/linkdesk/server/store/internal/stored"
@@ -151,73 +150,6 @@ func (db *DB) ClientByID(ctx context.Context, id string) (store.Client, error) {
 		return store.Client{}, err
 	}
 	return c, nil
-}
-
-// SigningKeys returns every signing key, newest first, decrypted. A key that does not
-// open with this store's secrets key is left out with a warning, as in the SQLite store.
-func (db *DB) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT id, algorithm, private_key_pem, created_at
-		FROM signing_keys ORDER BY created_at DESC, seq DESC`)
-	if err != nil {
-		return nil, unavailable(fmt.Errorf("postgres: signing keys: %w", err))
-	}
-	defer rows.Close()
-	var keys []store.SigningKey
-	for rows.Next() {
-		var k store.SigningKey
-		var created int64
-		if err := rows.Scan(&k.ID, &k.Algorithm, &k.PrivateKeyPEM, &created); err != nil {
-			return nil, unavailable(fmt.Errorf("postgres: signing keys: %w", err))
-		}
-		k.CreatedAt = tm(created)
-		pem, err := db.box.OpenKey(k.ID, k.PrivateKeyPEM)
-		if err != nil {
-			db.log.Warn("postgres: signing key left out", "kid", k.ID, "err", err)
-			continue
-		}
-		k.PrivateKeyPEM = pem
-		keys = append(keys, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, unavailable(fmt.Errorf("postgres: signing keys: %w", err))
-	}
-	return keys, nil
-}
-
-// AddSigningKey stores a new signing key; store.ErrDuplicate when its ID exists.
-func (db *DB) AddSigningKey(ctx context.Context, k store.SigningKey) error {
-	if k.ID == "" || len(k.PrivateKeyPEM) == 0 {
-		return fmt.Errorf("postgres: add signing key: id and key are required")
-	}
-	return db.inTx(ctx, "add signing key", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (id, algorithm, private_key_pem, created_at)
-			VALUES ($1, $2, $3, $4)`, k.ID, k.Algorithm, db.box.SealKey(k.ID, k.PrivateKeyPEM), ts(k.CreatedAt))
-		if _, dup := isUnique(err); dup {
-			return fmt.Errorf("postgres: add signing key %q: %w", k.ID, store.ErrDuplicate)
-		}
-		if err != nil {
-			return fmt.Errorf("postgres: add signing key: %w", err)
-		}
-		return nil
-	})
-}
-
-// RetireSigningKeys deletes every signing key that a newer key, created before before,
-// has replaced, and reports how many; the newest key always stays. One DELETE.
-func (db *DB) RetireSigningKeys(ctx context.Context, before time.Time) (int, error) {
-	var n int64
-	err := db.inTx(ctx, "retire signing keys", func(tx *sql.Tx) error {
-		// "Newer" is SigningKeys' order: by creation time, then by insertion.
-		res, err := tx.ExecContext(ctx, `DELETE FROM signing_keys o WHERE EXISTS (SELECT 1 FROM signing_keys n
-			WHERE (n.created_at > o.created_at OR (n.created_at = o.created_at AND n.seq > o.seq))
-			AND n.created_at < $1)`, ts(before))
-		if err != nil {
-			return fmt.Errorf("postgres: retire signing keys: %w", err)
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	return int(n), err
 }
 
 // sealPlaintext encrypts, in one transaction, every TOTP secret and signing key still

@@ -185,6 +185,12 @@ CREATE TABLE web_signouts (
 );
 CREATE INDEX web_signouts_expires_at ON web_signouts (expires_at);
 `,
+	// 2: signing keys say when they may start signing (one key set for all replicas:
+	// a rotated key is published before any replica signs with it).
+	`
+ALTER TABLE signing_keys ADD COLUMN not_before BIGINT NOT NULL DEFAULT 0;
+UPDATE signing_keys SET not_before = created_at;
+`,
 }
 
 // migrationLock is the pg_advisory_xact_lock key the migration holds: "linkdmig" in
