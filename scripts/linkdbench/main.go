@@ -238,7 +238,7 @@ func profile(o *options, table string, on bool) func() {
 	if !on || o.cpuProfile == "" {
 		return func() {}
 	}
-	f, err := os.Create(o.cpuProfile + "." + strings.Fields(table)[0])
+	f, err := os.Create(o.cpuProfile + "." + strings.TrimSuffix(strings.Fields(table)[0], ":"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "linkdbench: profile:", err)
 		return func() {}

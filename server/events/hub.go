@@ -33,6 +33,7 @@ type Hub struct {
 	mu       sync.Mutex
 	accounts map[string]map[*AccountSubscription]struct{}
 	auths    map[string]map[*AuthSubscription]struct{}
+	watchers map[*func(key string)]struct{}
 }
 
 // NewHub returns an empty hub.
@@ -40,6 +41,23 @@ func NewHub() *Hub {
 	return &Hub{
 		accounts: make(map[string]map[*AccountSubscription]struct{}),
 		auths:    make(map[string]map[*AuthSubscription]struct{}),
+		watchers: make(map[*func(key string)]struct{}),
+	}
+}
+
+// WatchDeviceAuths calls fn with the key of every device-authorization change published
+// from now on, and with "" for WakeDeviceAuths (any authorization may have changed),
+// until stop is called. fn is called before waiters wake, on the publisher's goroutine
+// with the hub locked, so it must be quick and must not call the hub: the provider's
+// cache of pending polls uses it to forget a state before the kiosk polls again.
+func (h *Hub) WatchDeviceAuths(fn func(key string)) (stop func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.watchers[&fn] = struct{}{}
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		delete(h.watchers, &fn)
 	}
 }
 
@@ -169,6 +187,9 @@ func (s *AuthSubscription) Close() {
 func (h *Hub) PublishDeviceAuth(key string, state store.DeviceAuthState) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	for fn := range h.watchers {
+		(*fn)(key)
+	}
 	for s := range h.auths[key] {
 		for {
 			select {
@@ -194,6 +215,9 @@ func (h *Hub) PublishDeviceAuth(key string, state store.DeviceAuthState) {
 func (h *Hub) WakeDeviceAuths() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	for fn := range h.watchers {
+		(*fn)("")
+	}
 	for _, set := range h.auths {
 		for s := range set {
 			select {

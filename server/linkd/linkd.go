@@ -130,6 +130,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Issuer: cfg.Issuer, Store: cfg.Store, Logger: cfg.Logger,
 		DeviceCodeLifetime: cfg.DeviceCodeLifetime, PollInterval: cfg.PollInterval, LostAnswerWindow: cfg.LostAnswerWindow, Now: cfg.Now,
 		Links: ls, TokenKey: tokenKey, ClientIP: clientIP, DeviceAuthCaps: cfg.DeviceAuthCaps,
+		Changes: hub,
 	})
 	if err != nil {
 		return nil, err

@@ -24,8 +24,16 @@ const maxPacedCodes = 100_000
 type pacer struct {
 	mu      sync.Mutex
 	now     func() time.Time
-	entries map[[sha256.Size]byte]*pace
+	entries map[pollKey]*pace
 	swept   time.Time
+}
+
+// pollKey identifies a device code of a client in the pacer and the pending cache
+// without keeping the code itself in memory.
+type pollKey [sha256.Size]byte
+
+func newPollKey(clientID, deviceCode string) pollKey {
+	return sha256.Sum256([]byte(clientID + "\x00" + deviceCode))
 }
 
 type pace struct {
@@ -35,13 +43,12 @@ type pace struct {
 }
 
 func newPacer(now func() time.Time) *pacer {
-	return &pacer{now: now, entries: make(map[[sha256.Size]byte]*pace)}
+	return &pacer{now: now, entries: make(map[pollKey]*pace)}
 }
 
-// poll records a poll of deviceCode (of clientID) at now for a code expiring at expires
-// whose base interval is base, and reports whether it came too soon.
-func (p *pacer) poll(clientID, deviceCode string, base time.Duration, expires time.Time) (slowDown bool) {
-	key := sha256.Sum256([]byte(clientID + "\x00" + deviceCode))
+// poll records a poll of the code key at now for a code expiring at expires whose base
+// interval is base, and reports whether it came too soon.
+func (p *pacer) poll(key pollKey, base time.Duration, expires time.Time) (slowDown bool) {
 	now := p.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -68,8 +75,7 @@ func (p *pacer) poll(clientID, deviceCode string, base time.Duration, expires ti
 }
 
 // forget drops a code's pacing (it was answered for good).
-func (p *pacer) forget(clientID, deviceCode string) {
-	key := sha256.Sum256([]byte(clientID + "\x00" + deviceCode))
+func (p *pacer) forget(key pollKey) {
 	p.mu.Lock()
 	delete(p.entries, key)
 	p.mu.Unlock()

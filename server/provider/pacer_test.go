@@ -27,14 +27,14 @@ func TestPacer(t *testing.T) {
 	}
 	for _, st := range steps {
 		now = base.Add(st.at)
-		if got := p.poll("tv", "code-1", 5*time.Second, expires); got != st.slowDown {
+		if got := p.poll(newPollKey("tv", "code-1"), 5*time.Second, expires); got != st.slowDown {
 			t.Fatalf("poll at +%v: slow_down %v, want %v", st.at, got, st.slowDown)
 		}
 	}
-	if p.poll("tv", "code-2", 5*time.Second, expires) {
+	if p.poll(newPollKey("tv", "code-2"), 5*time.Second, expires) {
 		t.Fatal("another code's first poll was paced")
 	}
-	if p.poll("other", "code-1", 5*time.Second, expires) {
+	if p.poll(newPollKey("other", "code-1"), 5*time.Second, expires) {
 		t.Fatal("another client's code was paced with this one")
 	}
 }
@@ -45,10 +45,10 @@ func TestPacerBounded(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	p := newPacer(func() time.Time { return now })
 	for i := range maxPacedCodes {
-		p.poll("tv", fmt.Sprint(i), 5*time.Second, now.Add(time.Minute))
+		p.poll(newPollKey("tv", fmt.Sprint(i)), 5*time.Second, now.Add(time.Minute))
 	}
 	for range 2 { // the second poll at once would be slow_down if the code were tracked
-		if p.poll("tv", "one-more", 5*time.Second, now.Add(time.Minute)) {
+		if p.poll(newPollKey("tv", "one-more"), 5*time.Second, now.Add(time.Minute)) {
 			t.Fatal("a full pacer paced a code it could not track")
 		}
 	}
@@ -56,7 +56,7 @@ func TestPacerBounded(t *testing.T) {
 		t.Fatalf("pacer grew to %d entries, bound %d", n, maxPacedCodes)
 	}
 	now = now.Add(2 * time.Minute) // every code has expired
-	p.poll("tv", "fresh", 5*time.Second, now.Add(time.Minute))
+	p.poll(newPollKey("tv", "fresh"), 5*time.Second, now.Add(time.Minute))
 	if n := len(p.entries); n != 1 {
 		t.Fatalf("after expiry the pacer holds %d entries, want 1", n)
 	}

@@ -68,6 +68,17 @@ type Config struct {
 	// token, so the unlink is logged and published like any other (server/links). nil:
 	// the grant is deleted in the store alone.
 	Links SelfUnlinker
+	// Changes, when set, reports every change of a device authorization's state (the
+	// hub that wakes /device/wait, which also carries other replicas' changes): polls
+	// of a code it reported no change for answer from memory. nil: every poll reads
+	// the store.
+	Changes DeviceAuthWatcher
+}
+
+// DeviceAuthWatcher calls fn with the hub key (events.DeviceAuthKey) of every device
+// authorization that changes state, or "" when any may have changed; events.Hub has it.
+type DeviceAuthWatcher interface {
+	WatchDeviceAuths(fn func(key string)) (stop func())
 }
 
 // SelfUnlinker ends a device's own link: links.Service has it.
@@ -96,6 +107,7 @@ type Provider struct {
 	op      *op.Provider
 	handler http.Handler
 	pacer   *pacer
+	pending *pendingCache // nil without Config.Changes
 	polls   pollCounters
 }
 
@@ -140,6 +152,11 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		cfg.AuthRequestCaps = DefaultAuthRequestCaps
 	}
 	p := &Provider{cfg: cfg, log: cfg.Logger.With("component", "provider"), pacer: newPacer(cfg.Now)}
+	if cfg.Changes != nil {
+		// The watch lasts as long as the hub, which lives and dies with this provider.
+		p.pending = newPendingCache(cfg.Now)
+		cfg.Changes.WatchDeviceAuths(p.pending.forget)
+	}
 	p.storage = &storage{store: cfg.Store, log: p.log, now: cfg.Now, cfg: &p.cfg,
 		loginURL: func(id string) string { return "/login?authRequestID=" + url.QueryEscape(id) }}
 	if err := p.storage.loadKeys(ctx); err != nil {
