@@ -50,6 +50,9 @@ type Relay struct {
 	db  *DB
 	cfg *pgx.ConnConfig
 	log *slog.Logger
+
+	quiet  time.Duration // relayHealthEvery; shorter in tests
+	pinged func()        // called after every health check that passed; tests only
 }
 
 var _ events.Relay = (*Relay)(nil)
@@ -66,7 +69,7 @@ func NewRelay(db *DB, url string, log *slog.Logger) (*Relay, error) {
 	if log == nil {
 		log = db.log
 	}
-	return &Relay{db: db, cfg: cfg, log: log}, nil
+	return &Relay{db: db, cfg: cfg, log: log, quiet: relayHealthEvery}, nil
 }
 
 // Publish notifies every listening replica (this one included) of payload. The
@@ -137,7 +140,7 @@ func (r *Relay) listen(ctx context.Context) (*pgx.Conn, error) {
 // receive delivers notifications until the connection fails or ctx ends.
 func (r *Relay) receive(ctx context.Context, conn *pgx.Conn, deliver func(string)) error {
 	for {
-		wctx, cancel := context.WithTimeout(ctx, relayHealthEvery)
+		wctx, cancel := context.WithTimeout(ctx, r.quiet)
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
@@ -152,6 +155,9 @@ func (r *Relay) receive(ctx context.Context, conn *pgx.Conn, deliver func(string
 			cancel()
 			if err != nil {
 				return err
+			}
+			if r.pinged != nil {
+				r.pinged()
 			}
 		default:
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -179,5 +180,104 @@ func TestRelayPayloadLimit(t *testing.T) {
 	}
 	if err := r.Publish(ctx, strings.Repeat("x", MaxRelayPayload+1)); !errors.Is(err, events.ErrPayloadTooLarge) {
 		t.Fatalf("payload over the limit: %v, want events.ErrPayloadTooLarge", err)
+	}
+}
+
+// A quiet listener checks its connection now and then; a check that passes is not a
+// gap, and notifications still arrive afterwards on the same connection.
+func TestRelayQuietHealthChecksKeepTheSubscription(t *testing.T) {
+	url := pgtest.DB(t)
+	db, err := Open(context.Background(), url, WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	r, err := NewRelay(db, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.quiet = 20 * time.Millisecond
+	pings := make(chan struct{}, 100)
+	r.pinged = func() {
+		select {
+		case pings <- struct{}{}:
+		default:
+		}
+	}
+	got := make(chan string, 1)
+	gaps := make(chan struct{}, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Run(ctx, func(p string) { got <- p }, func() { gaps <- struct{}{} })
+	}()
+	defer func() { cancel(); wait(t, done, "Run to return") }()
+	wait(t, gaps, "the first subscription")
+	for i := range 3 {
+		wait(t, pings, "health check "+string(rune('1'+i)))
+	}
+	if err := r.Publish(ctx, "after the quiet"); err != nil {
+		t.Fatal(err)
+	}
+	if p := wait(t, got, "the notification after the health checks"); p != "after the quiet" {
+		t.Fatalf("got %q", p)
+	}
+	select {
+	case <-gaps:
+		t.Fatal("a health check that passed was reported as a gap")
+	default:
+	}
+}
+
+// lineSignal is a log writer that sends every line it is given.
+type lineSignal chan string
+
+func (l lineSignal) Write(p []byte) (int, error) {
+	select {
+	case l <- string(p):
+	default:
+	}
+	return len(p), nil
+}
+
+// While the database cannot be reached the relay keeps retrying, reports no gap, and
+// still stops when its context ends.
+func TestRelayRetriesWhileTheDatabaseIsUnreachable(t *testing.T) {
+	url := pgtest.DB(t)
+	db, err := Open(context.Background(), url, WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := closed.Addr().String()
+	closed.Close() // nothing listens there now
+	lines := make(lineSignal, 16)
+	r, err := NewRelay(db, "postgres://postgres@"+addr+"/x?sslmode=disable&connect_timeout=5", slog.New(slog.NewTextHandler(lines, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	gaps := make(chan struct{}, 1)
+	go func() {
+		defer close(done)
+		r.Run(ctx, func(string) {}, func() { gaps <- struct{}{} })
+	}()
+	for i := range 3 {
+		if l := wait(t, lines, "a retry"); !strings.Contains(l, "cannot listen, retrying") {
+			t.Fatalf("log line %d: %q", i, l)
+		}
+	}
+	cancel()
+	wait(t, done, "Run to return after its context ended")
+	select {
+	case <-gaps:
+		t.Fatal("a gap was reported without a subscription")
+	default:
 	}
 }
