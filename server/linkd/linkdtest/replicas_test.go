@@ -3,9 +3,11 @@ package linkdtest_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,8 +26,8 @@ func bearer(in *linkdtest.Instance, tok *oauth2.Token) *http.Client {
 }
 
 // poll makes one device-code token request, as a device polling per RFC 8628 does,
-// and returns the OAuth error code ("" when tokens came back).
-func poll(t *testing.T, in *linkdtest.Instance, clientID, deviceCode string) string {
+// and returns the OAuth error code, or "" and the access token when tokens came back.
+func poll(t *testing.T, in *linkdtest.Instance, clientID, deviceCode string) (errCode, accessToken string) {
 	t.Helper()
 	resp, err := in.Client.PostForm(in.URL+"/oauth/token", url.Values{
 		"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "client_id": {clientID}, "device_code": {deviceCode}})
@@ -41,12 +43,51 @@ func poll(t *testing.T, in *linkdtest.Instance, clientID, deviceCode string) str
 		t.Fatal(err)
 	}
 	if resp.StatusCode == http.StatusOK && body.AccessToken != "" {
-		return ""
+		return "", body.AccessToken
 	}
 	if body.Error == "" {
 		t.Fatalf("token poll answered %d without an error code", resp.StatusCode)
 	}
-	return body.Error
+	return body.Error, ""
+}
+
+// linkedWait starts the linked device's push wait (POST /device/linked-wait) on in and
+// sends its HTTP status and answer to the returned channel.
+func linkedWait(in *linkdtest.Instance, accessToken string) <-chan string {
+	out := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, in.URL+"/device/linked-wait", nil)
+		req.Header.Set("Authorization", "Bearer "+accessToken)
+		resp, err := in.Client.Do(req)
+		if err != nil {
+			out <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		var ls struct {
+			Status string `json:"status"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&ls)
+		out <- fmt.Sprintf("%d %s", resp.StatusCode, ls.Status)
+	}()
+	return out
+}
+
+// waitSubscribed waits until in's hub has n subscribers (a waiter listening), failing
+// if early answers first.
+func waitSubscribed(t *testing.T, in *linkdtest.Instance, n int, early <-chan string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for in.Server.Events().Subscribers() < n {
+		if time.Now().After(deadline) {
+			t.Fatal("the wait never subscribed")
+		}
+		select {
+		case s := <-early:
+			t.Fatalf("the wait answered %q before the change it waits for", s)
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 // nextEvent returns the next event of an account's stream, failing after a deadline.
@@ -91,7 +132,7 @@ func TestReplicasShareEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A first poll on A: pending, and now in A's cache of pending polls.
-	if e := poll(t, a, devices.KioskClientID, da.DeviceCode); e != "authorization_pending" {
+	if e, _ := poll(t, a, devices.KioskClientID, da.DeviceCode); e != "authorization_pending" {
 		t.Fatalf("first poll on A: %q, want authorization_pending", e)
 	}
 
@@ -111,17 +152,7 @@ func TestReplicasShareEvents(t *testing.T) {
 	}()
 	// Approve only once the wait listens on A's hub, so it is the event from B that
 	// wakes it (not its first read of the store).
-	deadline := time.Now().Add(30 * time.Second)
-	for a.Server.Events().Subscribers() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the device wait on A never subscribed")
-		}
-		select {
-		case s := <-status:
-			t.Fatalf("the device wait on A answered %q before the approval", s)
-		case <-time.After(time.Millisecond):
-		}
-	}
+	waitSubscribed(t, a, 1, status)
 
 	approved := time.Now()
 	dev, err := devices.NewClient(b.URL, bearer(b, tok)).Approve(ctx, da.UserCode, "Hall TV")
@@ -142,7 +173,8 @@ func TestReplicasShareEvents(t *testing.T) {
 		t.Fatal("device wait on A did not answer after the approval on B")
 	}
 	// A's pending cache forgot the code when B's event arrived: tokens at once.
-	if e := poll(t, a, devices.KioskClientID, da.DeviceCode); e != "" {
+	e, deviceToken := poll(t, a, devices.KioskClientID, da.DeviceCode)
+	if e != "" {
 		t.Fatalf("poll on A right after the approval on B: %q, want tokens", e)
 	}
 
@@ -155,11 +187,28 @@ func TestReplicasShareEvents(t *testing.T) {
 	if ev := nextEvent(t, evs, "the rename"); ev.Type != devices.EventRenamed || ev.Device.Name != "Den TV" {
 		t.Fatalf("C's stream: %+v, want %s to Den TV", ev, devices.EventRenamed)
 	}
+	// The device waits on A for its link to go; the unlink is made on B.
+	gone := linkedWait(a, deviceToken)
+	waitSubscribed(t, a, 1, gone)
+	unlinked := time.Now()
 	if err := devices.NewClient(b.URL, bearer(b, tok)).Unlink(ctx, dev.ID); err != nil {
 		t.Fatalf("unlink on B: %v", err)
 	}
+	select {
+	case s := <-gone:
+		t.Logf("linked wait on A answered %q %v after the unlink on B was sent", s, time.Since(unlinked))
+		if s != "200 unlinked" {
+			t.Fatalf("linked wait on A answered %q, want 200 gone", s)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("linked wait on A did not answer after the unlink on B")
+	}
 	if ev := nextEvent(t, evs, "the unlink"); ev.Type != devices.EventUnlinked || ev.Device.ID != dev.ID {
 		t.Fatalf("C's stream: %+v, want %s of %s", ev, devices.EventUnlinked, dev.ID)
+	}
+	// The device's next request on A is refused: its tokens died with its link.
+	if s := <-linkedWait(a, deviceToken); strings.HasPrefix(s, "200 ") {
+		t.Fatalf("the unlinked device's next request on A answered %q, want its token refused", s)
 	}
 	for _, in := range []*linkdtest.Instance{a, b, c} {
 		if st := in.Server.Events().RelayStats(); st.Dropped != 0 || st.Gaps != 1 {
