@@ -41,6 +41,7 @@ import (
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/devices/termqr"
 	"github.com/linkdesk/linkdesk/server/accounts"
+	"github.com/linkdesk/linkdesk/server/events"
 	"github.com/linkdesk/linkdesk/server/linkd"
 	"github.com/linkdesk/linkdesk/server/provider"
 	"github.com/linkdesk/linkdesk/server/sealing"
@@ -372,9 +373,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("session key: %w", err)
 	}
+	// Replicas on one PostgreSQL share their events (approvals, links) through it.
+	var relay events.Relay
+	if pg, ok := st.(*postgres.DB); ok {
+		if relay, err = postgres.NewRelay(pg, c.db, logger); err != nil {
+			return err
+		}
+	}
 	srv, err := linkd.New(ctx, linkd.Config{Issuer: *issuer, Store: st, DeviceCodeLifetime: *lifetime,
 		PollInterval: *pollInterval, LostAnswerWindow: *lostAnswer, Logger: logger, Dev: *dev, SessionKey: sessionKey,
-		SecretsKey: secrets, TrustedProxies: trusted})
+		SecretsKey: secrets, TrustedProxies: trusted, Relay: relay})
 	if err != nil {
 		return err
 	}

@@ -3,10 +3,13 @@
 // management API's server-sent event stream, and device-authorization state changes,
 // which wake a kiosk waiting on the push channel the moment a person approves or denies.
 //
-// The hub is in memory and per process. With several linkd replicas a subscriber only
-// hears about changes made through its own replica, so every waiter also re-reads the
-// store now and then (see server/api); the hub makes the common case instant, the
-// store keeps the rare case correct.
+// The hub is in memory and per process. With several linkd replicas on one database,
+// StartRelay connects the hubs through a Relay (server/store/postgres: LISTEN/NOTIFY):
+// every local publish is also sent to the other replicas, and theirs are delivered
+// here. The relay delivers at most once, so every waiter also re-reads the store now
+// and then (see server/api), and after a gap in the relay's subscription the hub wakes
+// every waiter and drops every account stream; the relay makes the common case
+// instant, the store keeps the rare case correct.
 //
 // Delivery policy: publishers never block. Each subscription has a small buffer.
 //   - An account subscription whose buffer is full is closed (its channel is closed and
@@ -34,6 +37,7 @@ type Hub struct {
 	accounts map[string]map[*AccountSubscription]struct{}
 	auths    map[string]map[*AuthSubscription]struct{}
 	watchers map[*func(key string)]struct{}
+	relay    *relayState // nil without StartRelay
 }
 
 // NewHub returns an empty hub.
@@ -123,10 +127,16 @@ func (s *AccountSubscription) closeLocked() {
 }
 
 // PublishAccount delivers ev to every subscriber of subject without blocking; a
-// subscriber whose buffer is full is dropped (see the package comment).
+// subscriber whose buffer is full is dropped (see the package comment). With a relay
+// it is also queued for the other replicas.
 func (h *Hub) PublishAccount(subject string, ev devices.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.deliverAccountLocked(subject, ev)
+	h.forwardLocked(message{Subject: subject, Event: &ev})
+}
+
+func (h *Hub) deliverAccountLocked(subject string, ev devices.Event) {
 	for s := range h.accounts[subject] {
 		select {
 		case s.ch <- ev:
@@ -134,6 +144,22 @@ func (h *Hub) PublishAccount(subject string, ev devices.Event) {
 			s.dropped = true
 			s.closeLocked()
 		}
+	}
+}
+
+// dropAccountsLocked drops every subscription of subject, as if each had fallen
+// behind: its client reconnects and re-reads.
+func (h *Hub) dropAccountsLocked(subject string) {
+	for s := range h.accounts[subject] {
+		s.dropped = true
+		s.closeLocked()
+	}
+}
+
+// dropAllAccountsLocked drops every account subscription.
+func (h *Hub) dropAllAccountsLocked() {
+	for subject := range h.accounts {
+		h.dropAccountsLocked(subject)
 	}
 }
 
@@ -183,10 +209,16 @@ func (s *AuthSubscription) Close() {
 }
 
 // PublishDeviceAuth tells every waiter on key that the authorization is now in state.
-// It never blocks: an unread older state is replaced by the newer one.
+// It never blocks: an unread older state is replaced by the newer one. With a relay
+// it is also queued for the other replicas.
 func (h *Hub) PublishDeviceAuth(key string, state store.DeviceAuthState) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.deliverDeviceAuthLocked(key, state)
+	h.forwardLocked(message{Key: key, State: state})
+}
+
+func (h *Hub) deliverDeviceAuthLocked(key string, state store.DeviceAuthState) {
 	for fn := range h.watchers {
 		(*fn)(key)
 	}
@@ -211,7 +243,7 @@ func (h *Hub) PublishDeviceAuth(key string, state store.DeviceAuthState) {
 // WakeDeviceAuths tells every device-authorization waiter to look at the store again,
 // without a new state: for changes that touch many requests at once, such as a clock
 // moved forward in a test so codes expire. A waiter that already has a wake-up unread
-// keeps it.
+// keeps it. It is not relayed to other replicas.
 func (h *Hub) WakeDeviceAuths() {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -64,6 +64,10 @@ type Config struct {
 	// DeviceAuthCaps bounds the device authorizations callers can make (zero: the
 	// provider's DefaultDeviceAuthCaps); benchmarks lift it to measure the endpoint.
 	DeviceAuthCaps store.RequestCaps
+	// Relay, when set, shares the event hub's news with the other replicas on the same
+	// database (events.Hub.StartRelay), until the context given to New ends; nil (one
+	// linkd on SQLite) keeps events in this process.
+	Relay events.Relay
 }
 
 // Defaults and fixed bounds of the HTTP side.
@@ -124,6 +128,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	clientIP := ClientIP(cfg.TrustedProxies)
 	hub := events.NewHub()
+	if cfg.Relay != nil {
+		hub.StartRelay(ctx, cfg.Relay, events.RelayOptions{Logger: cfg.Logger})
+	}
 	ls := links.New(links.Config{Store: cfg.Store, Events: hub, Logger: cfg.Logger, Now: cfg.Now,
 		DescribeScope: provider.Describe})
 	p, err := provider.New(ctx, provider.Config{

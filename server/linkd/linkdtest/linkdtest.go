@@ -1,5 +1,5 @@
 // Package linkdtest runs a real linkd for tests: the full handler on
-// httptest.NewTLSServer over a temporary SQLite store, with helpers to create
+// httptest.NewTLSServer over a temporary SQLite store (or a given PostgreSQL database), with helpers to create
 // accounts and to get a linkdesk access token by signing in through the login page
 // with the scripted browser of package browsertest (PKCE, loopback redirect captured).
 package linkdtest
@@ -26,11 +26,13 @@ import (
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/accounts"
+	"github.com/linkdesk/linkdesk/server/events"
 	"github.com/linkdesk/linkdesk/server/linkd"
 	"github.com/linkdesk/linkdesk/server/linkd/linkdtest/browsertest"
 	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/sealing"
 	"github.com/linkdesk/linkdesk/server/store"
+	"github.com/linkdesk/linkdesk/server/store/postgres"
 	"github.com/linkdesk/linkdesk/server/store/sqlite"
 )
 
@@ -62,6 +64,12 @@ type Options struct {
 	// device codes, tokens, sessions, rate-limit windows), so a test advances it instead
 	// of waiting. nil: real time.
 	Clock *Clock
+	// DB, if set, is a postgres:// URL: the instance uses the PostgreSQL store there
+	// instead of Dir/linkd.db, and shares its events with the other instances on that
+	// database through the store's relay, as linkd serve --db does; Start returns once
+	// the relay listens. Instances meant as replicas of one service share Dir too (its
+	// secrets.key).
+	DB string
 }
 
 // Clock is a manual clock for a linkd under test: it stands still until Advance or
@@ -130,6 +138,7 @@ type Instance struct {
 	Clock  *Clock // Options.Clock; nil when linkd reads real time
 
 	closeOnce sync.Once
+	stopRelay context.CancelFunc
 }
 
 // Now is the time as the instance sees it: its Clock's, else real time.
@@ -163,10 +172,31 @@ func Start(t testing.TB, opts Options) *Instance {
 	if err != nil {
 		t.Fatalf("linkdtest: session key: %v", err)
 	}
-	db, err := sqlite.Open(ctx, filepath.Join(opts.Dir, "linkd.db"), sqlite.WithLogger(opts.Logger),
-		sqlite.WithSecretsKey(sealing.Derive(secretsKey, sealing.LabelStore)))
-	if err != nil {
-		t.Fatalf("linkdtest: open store: %v", err)
+	// The relay, if any, runs until the instance is closed.
+	relayCtx, stopRelay := context.WithCancel(ctx)
+	var db store.Store
+	var relay events.Relay
+	if opts.DB != "" {
+		pg, err := postgres.Open(ctx, opts.DB, postgres.WithLogger(opts.Logger),
+			postgres.WithSecretsKey(sealing.Derive(secretsKey, sealing.LabelStore)))
+		if err != nil {
+			stopRelay()
+			t.Fatalf("linkdtest: open store: %v", err)
+		}
+		if relay, err = postgres.NewRelay(pg, opts.DB, opts.Logger); err != nil {
+			stopRelay()
+			pg.Close()
+			t.Fatalf("linkdtest: relay: %v", err)
+		}
+		db = pg
+	} else {
+		sq, err := sqlite.Open(ctx, filepath.Join(opts.Dir, "linkd.db"), sqlite.WithLogger(opts.Logger),
+			sqlite.WithSecretsKey(sealing.Derive(secretsKey, sealing.LabelStore)))
+		if err != nil {
+			stopRelay()
+			t.Fatalf("linkdtest: open store: %v", err)
+		}
+		db = sq
 	}
 	var used store.Store = db
 	if opts.WrapStore != nil {
@@ -176,6 +206,7 @@ func Start(t testing.TB, opts Options) *Instance {
 	// the http.Server settings the linkd command uses.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		stopRelay()
 		db.Close()
 		t.Fatalf("linkdtest: listen: %v", err)
 	}
@@ -184,15 +215,26 @@ func Start(t testing.TB, opts Options) *Instance {
 	if opts.Clock != nil {
 		now = opts.Clock.Now
 	}
-	s, err := linkd.New(ctx, linkd.Config{Issuer: issuer, Store: used, Logger: opts.Logger,
+	s, err := linkd.New(relayCtx, linkd.Config{Issuer: issuer, Store: used, Logger: opts.Logger,
 		DeviceCodeLifetime: opts.DeviceCodeLifetime, PollInterval: opts.PollInterval,
 		LostAnswerWindow: opts.LostAnswerWindow, Dev: opts.Dev, Now: now,
-		MaxConnections: opts.MaxConnections,
-		SecretsKey:     secretsKey, SessionKey: sessionKey, TrustedProxies: opts.TrustedProxies})
+		MaxConnections: opts.MaxConnections, Relay: relay,
+		SecretsKey: secretsKey, SessionKey: sessionKey, TrustedProxies: opts.TrustedProxies})
 	if err != nil {
+		stopRelay()
 		ln.Close()
 		db.Close()
 		t.Fatalf("linkdtest: %v", err)
+	}
+	if relay != nil {
+		select {
+		case <-s.Events().RelayReady():
+		case <-time.After(time.Minute):
+			stopRelay()
+			ln.Close()
+			db.Close()
+			t.Fatal("linkdtest: the event relay did not start listening within a minute")
+		}
 	}
 	srv := &httptest.Server{Listener: s.Listener(ln), Config: s.HTTPServer(nil, nil)}
 	srv.StartTLS()
@@ -204,7 +246,7 @@ func Start(t testing.TB, opts Options) *Instance {
 		t.Fatal(err)
 	}
 	in := &Instance{URL: srv.URL, Issuer: srv.URL, Client: srv.Client(), CAFile: caFile, Dir: opts.Dir,
-		Store: db, Server: s, TLS: srv, Clock: opts.Clock}
+		Store: db, Server: s, TLS: srv, Clock: opts.Clock, stopRelay: stopRelay}
 	t.Cleanup(in.Close)
 	return in
 }
@@ -214,6 +256,7 @@ func (in *Instance) Close() {
 	in.closeOnce.Do(func() {
 		in.TLS.CloseClientConnections()
 		in.TLS.Close()
+		in.stopRelay()
 		in.Store.Close()
 	})
 }
