@@ -46,12 +46,15 @@ func (db *DB) CreateDeviceAuth(ctx context.Context, d store.DeviceAuth) error {
 		return err
 	}
 	return db.inTx(ctx, "create device auth", func(tx *sql.Tx) error {
-		return createDeviceAuthTx(ctx, tx, d)
+		return createDeviceAuthTx(ctx, tx, d, ts(d.CreatedAt), ts(d.CreatedAt))
 	})
 }
 
-// createDeviceAuthTx is CreateDeviceAuth's work inside tx (d already defaulted).
-func createDeviceAuthTx(ctx context.Context, tx *sql.Tx, d store.DeviceAuth) error {
+// createDeviceAuthTx is CreateDeviceAuth's work inside tx (d already defaulted). The
+// row's live and recent flags (see sweepDeviceAuths) are set for now and since; any
+// values keep the counts right, as the next sweep corrects them, but right ones spare
+// it the work.
+func createDeviceAuthTx(ctx context.Context, tx *sql.Tx, d store.DeviceAuth, now, since int64) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM device_auths WHERE user_code = ? AND expires_at <= ?`,
 		d.UserCode, ts(d.CreatedAt)); err != nil {
 		return fmt.Errorf("sqlite: create device auth: purge expired: %w", err)
@@ -64,11 +67,13 @@ func createDeviceAuthTx(ctx context.Context, tx *sql.Tx, d store.DeviceAuth) err
 	if clash > 0 {
 		return fmt.Errorf("sqlite: create device auth: %w", store.ErrDuplicateUserCode)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO device_auths (device_code_hash, `+deviceAuthCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	created, expires := ts(d.CreatedAt), ts(d.ExpiresAt)
+	_, err = tx.ExecContext(ctx, `INSERT INTO device_auths (device_code_hash, `+deviceAuthCols+`, live, recent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		hash(d.DeviceCode), d.UserCode, d.ClientID, list(d.Scopes), d.Device.Name, d.Device.Model,
-		string(d.Device.Kind), d.RequestIP, ts(d.CreatedAt), ts(d.ExpiresAt), int64(d.Interval),
-		0, string(d.State), d.Subject, d.GrantID, ts(d.AuthTime), ts(d.CollectedAt))
+		string(d.Device.Kind), d.RequestIP, created, expires, int64(d.Interval),
+		0, string(d.State), d.Subject, d.GrantID, ts(d.AuthTime), ts(d.CollectedAt),
+		expires > now, created > since)
 	if isUnique(err) {
 		return fmt.Errorf("sqlite: create device auth: device code: %w", store.ErrDuplicate)
 	}

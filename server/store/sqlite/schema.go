@@ -205,6 +205,77 @@ CREATE TABLE web_signouts (
 );
 CREATE INDEX web_signouts_expires_at ON web_signouts (expires_at);
 `,
+	// 7: device authorization caps kept as counts. Counting the waiting requests on
+	// every capped create read every waiting row; instead each row carries two flags
+	// that a capped create brings up to date for its own "now" before counting (live:
+	// expires_at > now; recent: created_at > now - window; see sweepDeviceAuths), and
+	// triggers keep device_auth_counts equal to the number of rows, per kind and key,
+	// that are pending and live ('waiting ip', 'waiting client', 'waiting') or recent
+	// ('rate ip', 'rate client'), whatever statement changes a row. Existing rows start
+	// with both flags off and no counts; the first sweep sets them. The indexes the
+	// counts used are replaced by the sweeps' two.
+	`
+ALTER TABLE device_auths ADD COLUMN live INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE device_auths ADD COLUMN recent INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX device_auths_live ON device_auths (live, expires_at);
+CREATE INDEX device_auths_recent ON device_auths (recent, created_at);
+DROP INDEX device_auths_ip_created;
+DROP INDEX device_auths_client_created;
+DROP INDEX device_auths_ip_waiting;
+DROP INDEX device_auths_client_waiting;
+CREATE TABLE device_auth_counts (
+	kind TEXT NOT NULL,
+	key  TEXT NOT NULL,
+	n    INTEGER NOT NULL,
+	PRIMARY KEY (kind, key)
+) WITHOUT ROWID;
+CREATE TRIGGER device_auths_count_insert AFTER INSERT ON device_auths BEGIN
+	INSERT INTO device_auth_counts (kind, key, n)
+		SELECT kind, key, 1 FROM (
+		SELECT 'waiting ip' AS kind, NEW.request_ip AS key WHERE NEW.state = 'pending' AND NEW.live
+		UNION ALL SELECT 'waiting client', NEW.client_id WHERE NEW.state = 'pending' AND NEW.live
+		UNION ALL SELECT 'waiting', '' WHERE NEW.state = 'pending' AND NEW.live
+		UNION ALL SELECT 'rate ip', NEW.request_ip WHERE NEW.recent
+		UNION ALL SELECT 'rate client', NEW.client_id WHERE NEW.recent)
+		WHERE true ON CONFLICT (kind, key) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER device_auths_count_delete AFTER DELETE ON device_auths BEGIN
+	UPDATE device_auth_counts SET n = n - 1 WHERE (kind, key) IN (
+		SELECT 'waiting ip', OLD.request_ip WHERE OLD.state = 'pending' AND OLD.live
+		UNION ALL SELECT 'waiting client', OLD.client_id WHERE OLD.state = 'pending' AND OLD.live
+		UNION ALL SELECT 'waiting', '' WHERE OLD.state = 'pending' AND OLD.live
+		UNION ALL SELECT 'rate ip', OLD.request_ip WHERE OLD.recent
+		UNION ALL SELECT 'rate client', OLD.client_id WHERE OLD.recent);
+	DELETE FROM device_auth_counts WHERE n = 0 AND (kind, key) IN (
+		SELECT 'waiting ip', OLD.request_ip WHERE OLD.state = 'pending' AND OLD.live
+		UNION ALL SELECT 'waiting client', OLD.client_id WHERE OLD.state = 'pending' AND OLD.live
+		UNION ALL SELECT 'waiting', '' WHERE OLD.state = 'pending' AND OLD.live
+		UNION ALL SELECT 'rate ip', OLD.request_ip WHERE OLD.recent
+		UNION ALL SELECT 'rate client', OLD.client_id WHERE OLD.recent);
+END;
+CREATE TRIGGER device_auths_count_update AFTER UPDATE OF state, live, recent, request_ip, client_id ON device_auths BEGIN
+	UPDATE device_auth_counts SET n = n - 1 WHERE (kind, key) IN (
+		SELECT 'waiting ip', OLD.request_ip WHERE OLD.state = 'pending' AND OLD.live
+		UNION ALL SELECT 'waiting client', OLD.client_id WHERE OLD.state = 'pending' AND OLD.live
+		UNION ALL SELECT 'waiting', '' WHERE OLD.state = 'pending' AND OLD.live
+		UNION ALL SELECT 'rate ip', OLD.request_ip WHERE OLD.recent
+		UNION ALL SELECT 'rate client', OLD.client_id WHERE OLD.recent);
+	DELETE FROM device_auth_counts WHERE n = 0 AND (kind, key) IN (
+		SELECT 'waiting ip', OLD.request_ip WHERE OLD.state = 'pending' AND OLD.live
+		UNION ALL SELECT 'waiting client', OLD.client_id WHERE OLD.state = 'pending' AND OLD.live
+		UNION ALL SELECT 'waiting', '' WHERE OLD.state = 'pending' AND OLD.live
+		UNION ALL SELECT 'rate ip', OLD.request_ip WHERE OLD.recent
+		UNION ALL SELECT 'rate client', OLD.client_id WHERE OLD.recent);
+	INSERT INTO device_auth_counts (kind, key, n)
+		SELECT kind, key, 1 FROM (
+		SELECT 'waiting ip' AS kind, NEW.request_ip AS key WHERE NEW.state = 'pending' AND NEW.live
+		UNION ALL SELECT 'waiting client', NEW.client_id WHERE NEW.state = 'pending' AND NEW.live
+		UNION ALL SELECT 'waiting', '' WHERE NEW.state = 'pending' AND NEW.live
+		UNION ALL SELECT 'rate ip', NEW.request_ip WHERE NEW.recent
+		UNION ALL SELECT 'rate client', NEW.client_id WHERE NEW.recent)
+		WHERE true ON CONFLICT (kind, key) DO UPDATE SET n = n + 1;
+END;
+`,
 }
 
 // migrate brings the database to the newest schema version in one transaction, so a
