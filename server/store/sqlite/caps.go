@@ -49,46 +49,189 @@ func reached(what, name string, n, limit int) error {
 	return nil
 }
 
-// sweepDeviceAuths brings every device authorization's live and recent flags up to
-// date for now and since (live: expires_at > now; recent: created_at > since), so
-// device_auth_counts, which triggers keep equal to the flagged rows (migration 7),
-// holds exact counts for this now and window. Each statement reads only the rows it
-// flips (through device_auths_live and device_auths_recent): with time moving forward
-// these are the requests that expired or left the window since the last sweep, and
-// any time or window is still right, at the cost of the rows it flips.
-func sweepDeviceAuths(ctx context.Context, tx *sql.Tx, now, since int64) error {
-	for _, q := range []struct {
-		query string
-		arg   int64
-	}{
-		{`UPDATE device_auths SET live = 0 WHERE live = 1 AND expires_at <= ?`, now},
-		{`UPDATE device_auths SET live = 1 WHERE live = 0 AND expires_at > ?`, now},
-		{`UPDATE device_auths SET recent = 0 WHERE recent = 1 AND created_at <= ?`, since},
-		{`UPDATE device_auths SET recent = 1 WHERE recent = 0 AND created_at > ?`, since},
-	} {
-		if _, err := tx.ExecContext(ctx, q.query, q.arg); err != nil {
+// stmts are statements prepared on the writer's connection, by query; a query not in
+// it is parsed as usual. Preparing matters most for statements on device_auths,
+// whose delete trigger SQLite compiles into each.
+type stmts map[string]*sql.Stmt
+
+// writeStmts returns the writer's statements for queries, preparing those not yet
+// prepared. It must not be called inside a write transaction (the writer has one
+// connection, which that transaction holds). A failed prepare leaves the query out,
+// to be parsed on each use and prepared again next time.
+func (db *DB) writeStmts(ctx context.Context, queries ...string) stmts {
+	db.hot.mu.Lock()
+	defer db.hot.mu.Unlock()
+	if db.hot.write == nil {
+		db.hot.write = make(map[string]*sql.Stmt)
+	}
+	out := make(stmts, len(queries))
+	for _, q := range queries {
+		st := db.hot.write[q]
+		if st == nil {
+			var err error
+			if st, err = db.write.PrepareContext(ctx, q); err != nil {
+				continue
+			}
+			db.hot.write[q] = st
+		}
+		out[q] = st
+	}
+	return out
+}
+
+// exec runs query in tx, prepared when st holds it.
+func (st stmts) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if p := st[query]; p != nil {
+		return tx.StmtContext(ctx, p).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, query, args...)
+}
+
+// query runs query in tx, prepared when st holds it.
+func (st stmts) query(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	if p := st[query]; p != nil {
+		return tx.StmtContext(ctx, p).QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, query, args...)
+}
+
+// queryRow runs query in tx, prepared when st holds it.
+func (st stmts) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if p := st[query]; p != nil {
+		return tx.StmtContext(ctx, p).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, query, args...)
+}
+
+// countKey is one row of device_auth_counts.
+type countKey struct{ kind, key string }
+
+// deviceAuthKeys are the counts a request from ip for client is in: its waiting
+// counts when waiting, its rate counts when recent.
+func deviceAuthKeys(ip, client string, waiting, recent bool) []countKey {
+	var ks []countKey
+	if waiting {
+		ks = append(ks, countKey{"waiting ip", ip}, countKey{"waiting client", client}, countKey{"waiting", ""})
+	}
+	if recent {
+		ks = append(ks, countKey{"rate ip", ip}, countKey{"rate client", client})
+	}
+	return ks
+}
+
+// The sweeps of sweepDeviceAuths: each flips one flag of the rows where it is wrong
+// for the time given, through an index that holds little more than those rows, and
+// returns them. Flag on: the row joins that flag's counts; off: it leaves them.
+var deviceAuthSweeps = []struct {
+	query           string
+	on              bool // the flag's new value
+	waiting, recent bool // which flag it flips
+	arg             int  // what its argument is: sweepNow, sweepSince or none (0)
+}{
+	{`UPDATE device_auths SET waiting = 0 WHERE waiting = 1 AND expires_at <= ? RETURNING request_ip, client_id`, false, true, false, sweepNow},
+	{`UPDATE device_auths SET waiting = 0 WHERE waiting = 1 AND state != 'pending' RETURNING request_ip, client_id`, false, true, false, 0},
+	{`UPDATE device_auths SET waiting = 1 WHERE waiting = 0 AND state = 'pending' AND expires_at > ? RETURNING request_ip, client_id`, true, true, false, sweepNow},
+	{`UPDATE device_auths SET recent = 0 WHERE recent = 1 AND created_at <= ? RETURNING request_ip, client_id`, false, false, true, sweepSince},
+	{`UPDATE device_auths SET recent = 1 WHERE recent = 0 AND created_at > ? RETURNING request_ip, client_id`, true, false, true, sweepSince},
+}
+
+// The arguments of deviceAuthSweeps.
+const (
+	sweepNow = iota + 1
+	sweepSince
+)
+
+// sweepDeviceAuths brings every device authorization's flags up to date for now and
+// since, and device_auth_counts with them (deltas adds to it). A request is waiting
+// when it is pending and expires after now, and recent when created after since; the
+// counts are the numbers of waiting and recent rows by address and client (migration
+// 7). Each sweep reads only the rows it flips: with time moving forward, the requests
+// that expired, were approved or denied, or left the window since the last sweep;
+// any other time or window is still right, at the cost of the rows it flips.
+func sweepDeviceAuths(ctx context.Context, tx *sql.Tx, st stmts, now, since int64, deltas map[countKey]int) error {
+	for _, s := range deviceAuthSweeps {
+		var args []any
+		switch s.arg {
+		case sweepNow:
+			args = []any{now}
+		case sweepSince:
+			args = []any{since}
+		}
+		rows, err := st.query(ctx, tx, s.query, args...)
+		if err != nil {
+			return fmt.Errorf("sqlite: create device auth: sweep: %w", err)
+		}
+		d := -1
+		if s.on {
+			d = 1
+		}
+		for rows.Next() {
+			var ip, client string
+			if err := rows.Scan(&ip, &client); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlite: create device auth: sweep: %w", err)
+			}
+			for _, k := range deviceAuthKeys(ip, client, s.waiting, s.recent) {
+				deltas[k] += d
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("sqlite: create device auth: sweep: %w", err)
+		}
+		if err := rows.Err(); err != nil {
 			return fmt.Errorf("sqlite: create device auth: sweep: %w", err)
 		}
 	}
 	return nil
 }
 
-// deviceAuthCounts is the counts query of CreateDeviceAuthCapped, in the order its caps
-// are checked: rate per address and client, waiting per address and client, waiting
-// overall.
-const deviceAuthCounts = `SELECT
+// The statements that change device_auth_counts.
+const (
+	addCount   = `INSERT INTO device_auth_counts (kind, key, n) VALUES (?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET n = n + excluded.n`
+	dropCount  = `DELETE FROM device_auth_counts WHERE kind = ? AND key = ? AND n = 0`
+	readCounts = `SELECT
 	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'rate ip' AND key = ?1), 0),
 	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'rate client' AND key = ?2), 0),
 	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting ip' AND key = ?1), 0),
 	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting client' AND key = ?2), 0),
 	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting' AND key = ''), 0)`
+	deleteKept = `DELETE FROM device_auths WHERE rowid IN (
+	SELECT rowid FROM device_auths WHERE state IN (?, ?) AND expires_at < ? LIMIT ?)`
+)
+
+// applyCounts adds deltas to device_auth_counts, dropping counts that reach zero.
+func applyCounts(ctx context.Context, tx *sql.Tx, st stmts, deltas map[countKey]int) error {
+	for k, d := range deltas {
+		if d == 0 {
+			continue
+		}
+		if _, err := st.exec(ctx, tx, addCount, k.kind, k.key, d); err != nil {
+			return fmt.Errorf("sqlite: device auth counts: %w", err)
+		}
+		if d < 0 {
+			if _, err := st.exec(ctx, tx, dropCount, k.kind, k.key); err != nil {
+				return fmt.Errorf("sqlite: device auth counts: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// createCappedQueries are the statements of CreateDeviceAuthCapped, prepared once.
+var createCappedQueries = func() []string {
+	qs := []string{addCount, dropCount, readCounts, deleteKept, purgeUserCode, userCodeClash, insertDeviceAuth}
+	for _, s := range deviceAuthSweeps {
+		qs = append(qs, s.query)
+	}
+	return qs
+}()
 
 // CreateDeviceAuthCapped is CreateDeviceAuth under caps, all in one transaction: the
 // counts of d.RequestIP's and d.ClientID's requests (a refusal writes nothing), the
 // deletion of a few pending or denied requests that expired more than caps.Keep before
 // d.CreatedAt, and the insert. The counts are read from device_auth_counts after a
-// sweep (sweepDeviceAuths), not by counting rows, so a create costs the same with
-// 10 or 100,000 requests waiting.
+// sweep (sweepDeviceAuths), not by counting rows, so a create costs about the same
+// with 10 or 100,000 requests waiting.
 func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, caps store.RequestCaps) error {
 	d, err := newDeviceAuth(d)
 	if err != nil {
@@ -96,12 +239,17 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 	}
 	const what = "create device auth"
 	now, since := ts(d.CreatedAt), ts(d.CreatedAt.Add(-caps.Window))
+	st := db.writeStmts(ctx, createCappedQueries...)
 	return db.inTx(ctx, what, func(tx *sql.Tx) error {
-		if err := sweepDeviceAuths(ctx, tx, now, since); err != nil {
+		deltas := make(map[countKey]int)
+		if err := sweepDeviceAuths(ctx, tx, st, now, since, deltas); err != nil {
+			return err
+		}
+		if err := applyCounts(ctx, tx, st, deltas); err != nil {
 			return err
 		}
 		var ipRate, clientRate, ipWaiting, clientWaiting, waiting int
-		if err := tx.QueryRowContext(ctx, deviceAuthCounts, d.RequestIP, d.ClientID).
+		if err := st.queryRow(ctx, tx, readCounts, d.RequestIP, d.ClientID).
 			Scan(&ipRate, &clientRate, &ipWaiting, &clientWaiting, &waiting); err != nil {
 			return fmt.Errorf("sqlite: %s: counts: %w", what, err)
 		}
@@ -116,17 +264,27 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 			{"waiting overall", waiting, caps.Total},
 		} {
 			if err := reached(what, c.name, c.n, c.limit); err != nil {
-				return err
+				// The sweep's flags and counts agree, so keeping them is right; a
+				// refusal still stores no request.
+				return commitThen(err)
 			}
 		}
 		if caps.Keep > 0 {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM device_auths WHERE rowid IN (
-				SELECT rowid FROM device_auths WHERE state IN (?, ?) AND expires_at < ? LIMIT ?)`,
-				string(store.DeviceAuthPending), string(store.DeviceAuthDenied), ts(d.CreatedAt.Add(-caps.Keep)), keepBatch); err != nil {
+			if _, err := st.exec(ctx, tx, deleteKept, string(store.DeviceAuthPending), string(store.DeviceAuthDenied),
+				ts(d.CreatedAt.Add(-caps.Keep)), keepBatch); err != nil {
 				return fmt.Errorf("sqlite: %s: delete old: %w", what, err)
 			}
 		}
-		return createDeviceAuthTx(ctx, tx, d, now, since)
+		isWaiting := d.State == store.DeviceAuthPending && ts(d.ExpiresAt) > now
+		isRecent := ts(d.CreatedAt) > since
+		if err := createDeviceAuthTx(ctx, tx, st, d, isWaiting, isRecent); err != nil {
+			return err
+		}
+		clear(deltas)
+		for _, k := range deviceAuthKeys(d.RequestIP, d.ClientID, isWaiting, isRecent) {
+			deltas[k]++
+		}
+		return applyCounts(ctx, tx, st, deltas)
 	})
 }
 

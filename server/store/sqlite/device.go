@@ -46,34 +46,30 @@ func (db *DB) CreateDeviceAuth(ctx context.Context, d store.DeviceAuth) error {
 		return err
 	}
 	return db.inTx(ctx, "create device auth", func(tx *sql.Tx) error {
-		return createDeviceAuthTx(ctx, tx, d, ts(d.CreatedAt), ts(d.CreatedAt))
+		// Flags off: the next capped create's sweep counts the row.
+		return createDeviceAuthTx(ctx, tx, nil, d, false, false)
 	})
 }
 
-// createDeviceAuthTx is CreateDeviceAuth's work inside tx (d already defaulted). The
-// row's live and recent flags (see sweepDeviceAuths) are set for now and since; any
-// values keep the counts right, as the next sweep corrects them, but right ones spare
-// it the work.
-func createDeviceAuthTx(ctx context.Context, tx *sql.Tx, d store.DeviceAuth, now, since int64) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM device_auths WHERE user_code = ? AND expires_at <= ?`,
-		d.UserCode, ts(d.CreatedAt)); err != nil {
+// createDeviceAuthTx is CreateDeviceAuth's work inside tx (d already defaulted), with
+// the row's waiting and recent flags (see sweepDeviceAuths) as given; the caller keeps
+// device_auth_counts in step with them. st holds the statements prepared for it (nil:
+// none).
+func createDeviceAuthTx(ctx context.Context, tx *sql.Tx, st stmts, d store.DeviceAuth, waiting, recent bool) error {
+	if _, err := st.exec(ctx, tx, purgeUserCode, d.UserCode, ts(d.CreatedAt)); err != nil {
 		return fmt.Errorf("sqlite: create device auth: purge expired: %w", err)
 	}
 	var clash int
-	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM device_auths WHERE user_code = ?`, d.UserCode).Scan(&clash)
-	if err != nil {
+	if err := st.queryRow(ctx, tx, userCodeClash, d.UserCode).Scan(&clash); err != nil {
 		return fmt.Errorf("sqlite: create device auth: %w", err)
 	}
 	if clash > 0 {
 		return fmt.Errorf("sqlite: create device auth: %w", store.ErrDuplicateUserCode)
 	}
-	created, expires := ts(d.CreatedAt), ts(d.ExpiresAt)
-	_, err = tx.ExecContext(ctx, `INSERT INTO device_auths (device_code_hash, `+deviceAuthCols+`, live, recent)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := st.exec(ctx, tx, insertDeviceAuth,
 		hash(d.DeviceCode), d.UserCode, d.ClientID, list(d.Scopes), d.Device.Name, d.Device.Model,
-		string(d.Device.Kind), d.RequestIP, created, expires, int64(d.Interval),
-		0, string(d.State), d.Subject, d.GrantID, ts(d.AuthTime), ts(d.CollectedAt),
-		expires > now, created > since)
+		string(d.Device.Kind), d.RequestIP, ts(d.CreatedAt), ts(d.ExpiresAt), int64(d.Interval),
+		0, string(d.State), d.Subject, d.GrantID, ts(d.AuthTime), ts(d.CollectedAt), waiting, recent)
 	if isUnique(err) {
 		return fmt.Errorf("sqlite: create device auth: device code: %w", store.ErrDuplicate)
 	}
@@ -82,6 +78,14 @@ func createDeviceAuthTx(ctx context.Context, tx *sql.Tx, d store.DeviceAuth, now
 	}
 	return nil
 }
+
+// The statements of createDeviceAuthTx.
+const (
+	purgeUserCode    = `DELETE FROM device_auths WHERE user_code = ? AND expires_at <= ?`
+	userCodeClash    = `SELECT COUNT(*) FROM device_auths WHERE user_code = ?`
+	insertDeviceAuth = `INSERT INTO device_auths (device_code_hash, ` + deviceAuthCols + `, waiting, recent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
 
 // newDeviceAuth checks a request about to be stored and fills its defaults: created now,
 // pending.
@@ -110,11 +114,13 @@ func (db *DB) DeviceAuthByUserCode(ctx context.Context, userCode string) (store.
 	return d, nil
 }
 
-// hotStatements are the read pool's statements on the hot path (every device poll),
-// prepared once per connection instead of parsed on every call.
+// hotStatements are the statements on the hot paths, prepared once per connection
+// instead of parsed on every call: the read pool's device-code lookup (every device
+// poll) and the writer's statements of a capped device authorization (see stmts).
 type hotStatements struct {
 	mu           sync.Mutex
 	byDeviceCode *sql.Stmt
+	write        map[string]*sql.Stmt
 }
 
 // byDeviceCode returns the prepared device-code lookup, preparing it on first use (a
@@ -137,10 +143,14 @@ func (db *DB) byDeviceCode(ctx context.Context) (*sql.Stmt, error) {
 func (db *DB) closeHot() error {
 	db.hot.mu.Lock()
 	defer db.hot.mu.Unlock()
-	if db.hot.byDeviceCode == nil {
-		return nil
+	var errs []error
+	for _, st := range db.hot.write {
+		errs = append(errs, st.Close())
 	}
-	return db.hot.byDeviceCode.Close()
+	if db.hot.byDeviceCode != nil {
+		errs = append(errs, db.hot.byDeviceCode.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // DeviceAuthByDeviceCode reads clientID's request by device code without recording

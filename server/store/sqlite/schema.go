@@ -205,75 +205,41 @@ CREATE TABLE web_signouts (
 );
 CREATE INDEX web_signouts_expires_at ON web_signouts (expires_at);
 `,
-	// 7: device authorization caps kept as counts. Counting the waiting requests on
-	// every capped create read every waiting row; instead each row carries two flags
-	// that a capped create brings up to date for its own "now" before counting (live:
-	// expires_at > now; recent: created_at > now - window; see sweepDeviceAuths), and
-	// triggers keep device_auth_counts equal to the number of rows, per kind and key,
-	// that are pending and live ('waiting ip', 'waiting client', 'waiting') or recent
-	// ('rate ip', 'rate client'), whatever statement changes a row. Existing rows start
-	// with both flags off and no counts; the first sweep sets them. The indexes the
-	// counts used are replaced by the sweeps' two.
+	// 7: device authorization caps kept as counts (device_auth_counts), so a capped
+	// create reads five numbers instead of counting every waiting row. Each request
+	// carries two flags, waiting (counted as waiting: pending and unexpired) and recent
+	// (counted in the rate window), which the capped create brings up to date for its
+	// own time before it reads the counts (sweepDeviceAuths), adjusting the counts by
+	// the rows it flips; the partial indexes find exactly those rows. A trigger takes a
+	// deleted row's flags out of the counts, whoever deletes it. Existing rows start
+	// with both flags off and no counts; the first sweep sets them. The indexes the old
+	// counts used go.
 	`
-ALTER TABLE device_auths ADD COLUMN live INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE device_auths ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE device_auths ADD COLUMN recent INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX device_auths_live ON device_auths (live, expires_at);
+CREATE INDEX device_auths_waiting_expires ON device_auths (expires_at) WHERE waiting = 1;
+CREATE INDEX device_auths_waiting_done ON device_auths (expires_at) WHERE waiting = 1 AND state != 'pending';
+CREATE INDEX device_auths_pending_unwaiting ON device_auths (expires_at) WHERE waiting = 0 AND state = 'pending';
 CREATE INDEX device_auths_recent ON device_auths (recent, created_at);
 DROP INDEX device_auths_ip_created;
 DROP INDEX device_auths_client_created;
 DROP INDEX device_auths_ip_waiting;
 DROP INDEX device_auths_client_waiting;
 CREATE TABLE device_auth_counts (
-	kind TEXT NOT NULL,
-	key  TEXT NOT NULL,
+	kind TEXT NOT NULL, -- 'waiting ip', 'waiting client', 'waiting', 'rate ip', 'rate client'
+	key  TEXT NOT NULL, -- the address or client id; '' for 'waiting'
 	n    INTEGER NOT NULL,
 	PRIMARY KEY (kind, key)
 ) WITHOUT ROWID;
-CREATE TRIGGER device_auths_count_insert AFTER INSERT ON device_auths BEGIN
-	INSERT INTO device_auth_counts (kind, key, n)
-		SELECT kind, key, 1 FROM (
-		SELECT 'waiting ip' AS kind, NEW.request_ip AS key WHERE NEW.state = 'pending' AND NEW.live
-		UNION ALL SELECT 'waiting client', NEW.client_id WHERE NEW.state = 'pending' AND NEW.live
-		UNION ALL SELECT 'waiting', '' WHERE NEW.state = 'pending' AND NEW.live
-		UNION ALL SELECT 'rate ip', NEW.request_ip WHERE NEW.recent
-		UNION ALL SELECT 'rate client', NEW.client_id WHERE NEW.recent)
-		WHERE true ON CONFLICT (kind, key) DO UPDATE SET n = n + 1;
-END;
-CREATE TRIGGER device_auths_count_delete AFTER DELETE ON device_auths BEGIN
-	UPDATE device_auth_counts SET n = n - 1 WHERE (kind, key) IN (
-		SELECT 'waiting ip', OLD.request_ip WHERE OLD.state = 'pending' AND OLD.live
-		UNION ALL SELECT 'waiting client', OLD.client_id WHERE OLD.state = 'pending' AND OLD.live
-		UNION ALL SELECT 'waiting', '' WHERE OLD.state = 'pending' AND OLD.live
-		UNION ALL SELECT 'rate ip', OLD.request_ip WHERE OLD.recent
-		UNION ALL SELECT 'rate client', OLD.client_id WHERE OLD.recent);
-	DELETE FROM device_auth_counts WHERE n = 0 AND (kind, key) IN (
-		SELECT 'waiting ip', OLD.request_ip WHERE OLD.state = 'pending' AND OLD.live
-		UNION ALL SELECT 'waiting client', OLD.client_id WHERE OLD.state = 'pending' AND OLD.live
-		UNION ALL SELECT 'waiting', '' WHERE OLD.state = 'pending' AND OLD.live
-		UNION ALL SELECT 'rate ip', OLD.request_ip WHERE OLD.recent
-		UNION ALL SELECT 'rate client', OLD.client_id WHERE OLD.recent);
-END;
-CREATE TRIGGER device_auths_count_update AFTER UPDATE OF state, live, recent, request_ip, client_id ON device_auths BEGIN
-	UPDATE device_auth_counts SET n = n - 1 WHERE (kind, key) IN (
-		SELECT 'waiting ip', OLD.request_ip WHERE OLD.state = 'pending' AND OLD.live
-		UNION ALL SELECT 'waiting client', OLD.client_id WHERE OLD.state = 'pending' AND OLD.live
-		UNION ALL SELECT 'waiting', '' WHERE OLD.state = 'pending' AND OLD.live
-		UNION ALL SELECT 'rate ip', OLD.request_ip WHERE OLD.recent
-		UNION ALL SELECT 'rate client', OLD.client_id WHERE OLD.recent);
-	DELETE FROM device_auth_counts WHERE n = 0 AND (kind, key) IN (
-		SELECT 'waiting ip', OLD.request_ip WHERE OLD.state = 'pending' AND OLD.live
-		UNION ALL SELECT 'waiting client', OLD.client_id WHERE OLD.state = 'pending' AND OLD.live
-		UNION ALL SELECT 'waiting', '' WHERE OLD.state = 'pending' AND OLD.live
-		UNION ALL SELECT 'rate ip', OLD.request_ip WHERE OLD.recent
-		UNION ALL SELECT 'rate client', OLD.client_id WHERE OLD.recent);
-	INSERT INTO device_auth_counts (kind, key, n)
-		SELECT kind, key, 1 FROM (
-		SELECT 'waiting ip' AS kind, NEW.request_ip AS key WHERE NEW.state = 'pending' AND NEW.live
-		UNION ALL SELECT 'waiting client', NEW.client_id WHERE NEW.state = 'pending' AND NEW.live
-		UNION ALL SELECT 'waiting', '' WHERE NEW.state = 'pending' AND NEW.live
-		UNION ALL SELECT 'rate ip', NEW.request_ip WHERE NEW.recent
-		UNION ALL SELECT 'rate client', NEW.client_id WHERE NEW.recent)
-		WHERE true ON CONFLICT (kind, key) DO UPDATE SET n = n + 1;
+CREATE TRIGGER device_auths_uncount AFTER DELETE ON device_auths WHEN OLD.waiting OR OLD.recent BEGIN
+	UPDATE device_auth_counts SET n = n - 1 WHERE OLD.waiting AND kind = 'waiting ip' AND key = OLD.request_ip;
+	UPDATE device_auth_counts SET n = n - 1 WHERE OLD.waiting AND kind = 'waiting client' AND key = OLD.client_id;
+	UPDATE device_auth_counts SET n = n - 1 WHERE OLD.waiting AND kind = 'waiting' AND key = '';
+	UPDATE device_auth_counts SET n = n - 1 WHERE OLD.recent AND kind = 'rate ip' AND key = OLD.request_ip;
+	UPDATE device_auth_counts SET n = n - 1 WHERE OLD.recent AND kind = 'rate client' AND key = OLD.client_id;
+	DELETE FROM device_auth_counts WHERE n = 0
+		AND kind IN ('waiting ip', 'waiting client', 'waiting', 'rate ip', 'rate client')
+		AND key IN (OLD.request_ip, OLD.client_id, '');
 END;
 `,
 }
