@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 
 	"github.com/linkdesk/linkdesk/server/store"
 )
@@ -120,7 +121,8 @@ func deviceAuthKeys(ip, client string, waiting, recent bool) []countKey {
 }
 
 // The sweeps of sweepDeviceAuths: each flips one flag of the rows where it is wrong
-// for the time given, through an index that holds little more than those rows, and
+// for the time given, through an index that holds little more than those rows (named,
+// as the planner would rather take device_auths_state_expires for the third), and
 // returns them. Flag on: the row joins that flag's counts; off: it leaves them.
 var deviceAuthSweeps = []struct {
 	query           string
@@ -128,11 +130,11 @@ var deviceAuthSweeps = []struct {
 	waiting, recent bool // which flag it flips
 	arg             int  // what its argument is: sweepNow, sweepSince or none (0)
 }{
-	{`UPDATE device_auths SET waiting = 0 WHERE waiting = 1 AND expires_at <= ? RETURNING request_ip, client_id`, false, true, false, sweepNow},
-	{`UPDATE device_auths SET waiting = 0 WHERE waiting = 1 AND state != 'pending' RETURNING request_ip, client_id`, false, true, false, 0},
-	{`UPDATE device_auths SET waiting = 1 WHERE waiting = 0 AND state = 'pending' AND expires_at > ? RETURNING request_ip, client_id`, true, true, false, sweepNow},
-	{`UPDATE device_auths SET recent = 0 WHERE recent = 1 AND created_at <= ? RETURNING request_ip, client_id`, false, false, true, sweepSince},
-	{`UPDATE device_auths SET recent = 1 WHERE recent = 0 AND created_at > ? RETURNING request_ip, client_id`, true, false, true, sweepSince},
+	{`UPDATE device_auths INDEXED BY device_auths_waiting_expires SET waiting = 0 WHERE waiting = 1 AND expires_at <= ? RETURNING request_ip, client_id`, false, true, false, sweepNow},
+	{`UPDATE device_auths INDEXED BY device_auths_waiting_done SET waiting = 0 WHERE waiting = 1 AND state != 'pending' RETURNING request_ip, client_id`, false, true, false, 0},
+	{`UPDATE device_auths INDEXED BY device_auths_pending_unwaiting SET waiting = 1 WHERE waiting = 0 AND state = 'pending' AND expires_at > ? RETURNING request_ip, client_id`, true, true, false, sweepNow},
+	{`UPDATE device_auths INDEXED BY device_auths_recent SET recent = 0 WHERE recent = 1 AND created_at <= ? RETURNING request_ip, client_id`, false, false, true, sweepSince},
+	{`UPDATE device_auths INDEXED BY device_auths_recent SET recent = 1 WHERE recent = 0 AND created_at > ? RETURNING request_ip, client_id`, true, false, true, sweepSince},
 }
 
 // The arguments of deviceAuthSweeps.
@@ -185,18 +187,33 @@ func sweepDeviceAuths(ctx context.Context, tx *sql.Tx, st stmts, now, since int6
 	return nil
 }
 
-// The statements that change device_auth_counts.
+// The statements that read and change device_auth_counts.
 const (
-	addCount   = `INSERT INTO device_auth_counts (kind, key, n) VALUES (?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET n = n + excluded.n`
-	dropCount  = `DELETE FROM device_auth_counts WHERE kind = ? AND key = ? AND n = 0`
+	addCount  = `INSERT INTO device_auth_counts (kind, key, n) VALUES (?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET n = n + excluded.n`
+	dropCount = `DELETE FROM device_auth_counts WHERE kind = ? AND key = ? AND n = 0`
+	// addAll counts a new request that is both waiting and recent (?1 its address, ?2
+	// its client), the usual case, in one statement.
+	addAll = `INSERT INTO device_auth_counts (kind, key, n) VALUES
+	('waiting ip', ?1, 1), ('waiting client', ?2, 1), ('waiting', '', 1), ('rate ip', ?1, 1), ('rate client', ?2, 1)
+	ON CONFLICT (kind, key) DO UPDATE SET n = n + 1`
+	// readCounts reads the counts of address ?1 and client ?2 in the order the caps are
+	// checked, after whether any sweep has work at now ?3 and since ?4 (the probes of
+	// deviceAuthSweeps) and whether any request is due for deletion (expired before
+	// ?5), so a create with nothing to sweep or delete runs neither.
 	readCounts = `SELECT
+	EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_waiting_expires WHERE waiting = 1 AND expires_at <= ?3)
+	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_waiting_done WHERE waiting = 1 AND state != 'pending')
+	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_pending_unwaiting WHERE waiting = 0 AND state = 'pending' AND expires_at > ?3)
+	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_recent WHERE recent = 1 AND created_at <= ?4)
+	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_recent WHERE recent = 0 AND created_at > ?4),
+	EXISTS (SELECT 1 FROM device_auths WHERE state IN ('pending', 'denied') AND expires_at < ?5),
 	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'rate ip' AND key = ?1), 0),
 	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'rate client' AND key = ?2), 0),
 	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting ip' AND key = ?1), 0),
 	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting client' AND key = ?2), 0),
 	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting' AND key = ''), 0)`
 	deleteKept = `DELETE FROM device_auths WHERE rowid IN (
-	SELECT rowid FROM device_auths WHERE state IN (?, ?) AND expires_at < ? LIMIT ?)`
+	SELECT rowid FROM device_auths WHERE state IN ('pending', 'denied') AND expires_at < ? LIMIT ?)`
 )
 
 // applyCounts adds deltas to device_auth_counts, dropping counts that reach zero.
@@ -219,19 +236,37 @@ func applyCounts(ctx context.Context, tx *sql.Tx, st stmts, deltas map[countKey]
 
 // createCappedQueries are the statements of CreateDeviceAuthCapped, prepared once.
 var createCappedQueries = func() []string {
-	qs := []string{addCount, dropCount, readCounts, deleteKept, purgeUserCode, userCodeClash, insertDeviceAuth}
+	qs := []string{addCount, dropCount, addAll, readCounts, deleteKept, userCodeExpiry, purgeUserCode, insertDeviceAuth}
 	for _, s := range deviceAuthSweeps {
 		qs = append(qs, s.query)
 	}
 	return qs
 }()
 
+// deviceAuthCounts are the counts a capped create checks, and whether a sweep or a
+// deletion has work.
+type deviceAuthCounts struct {
+	sweep, keep                                           bool
+	ipRate, clientRate, ipWaiting, clientWaiting, waiting int
+}
+
+// readDeviceAuthCounts runs readCounts.
+func readDeviceAuthCounts(ctx context.Context, tx *sql.Tx, st stmts, ip, client string, now, since, keepBefore int64) (deviceAuthCounts, error) {
+	var c deviceAuthCounts
+	err := st.queryRow(ctx, tx, readCounts, ip, client, now, since, keepBefore).
+		Scan(&c.sweep, &c.keep, &c.ipRate, &c.clientRate, &c.ipWaiting, &c.clientWaiting, &c.waiting)
+	if err != nil {
+		return c, fmt.Errorf("sqlite: create device auth: counts: %w", err)
+	}
+	return c, nil
+}
+
 // CreateDeviceAuthCapped is CreateDeviceAuth under caps, all in one transaction: the
-// counts of d.RequestIP's and d.ClientID's requests (a refusal writes nothing), the
+// counts of d.RequestIP's and d.ClientID's requests (a refusal stores no request), the
 // deletion of a few pending or denied requests that expired more than caps.Keep before
-// d.CreatedAt, and the insert. The counts are read from device_auth_counts after a
-// sweep (sweepDeviceAuths), not by counting rows, so a create costs about the same
-// with 10 or 100,000 requests waiting.
+// d.CreatedAt, and the insert. The counts are read from device_auth_counts, brought up
+// to date by a sweep when anything changed (sweepDeviceAuths), not by counting rows, so
+// a create costs about the same with 10 or 100,000 requests waiting.
 func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, caps store.RequestCaps) error {
 	d, err := newDeviceAuth(d)
 	if err != nil {
@@ -239,49 +274,61 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 	}
 	const what = "create device auth"
 	now, since := ts(d.CreatedAt), ts(d.CreatedAt.Add(-caps.Window))
+	keepBefore := int64(math.MinInt64) // nothing is that old
+	if caps.Keep > 0 {
+		keepBefore = ts(d.CreatedAt.Add(-caps.Keep))
+	}
 	st := db.writeStmts(ctx, createCappedQueries...)
 	return db.inTx(ctx, what, func(tx *sql.Tx) error {
-		deltas := make(map[countKey]int)
-		if err := sweepDeviceAuths(ctx, tx, st, now, since, deltas); err != nil {
+		c, err := readDeviceAuthCounts(ctx, tx, st, d.RequestIP, d.ClientID, now, since, keepBefore)
+		if err != nil {
 			return err
 		}
-		if err := applyCounts(ctx, tx, st, deltas); err != nil {
-			return err
+		if c.sweep {
+			deltas := make(map[countKey]int)
+			if err := sweepDeviceAuths(ctx, tx, st, now, since, deltas); err != nil {
+				return err
+			}
+			if err := applyCounts(ctx, tx, st, deltas); err != nil {
+				return err
+			}
+			if c, err = readDeviceAuthCounts(ctx, tx, st, d.RequestIP, d.ClientID, now, since, keepBefore); err != nil {
+				return err
+			}
 		}
-		var ipRate, clientRate, ipWaiting, clientWaiting, waiting int
-		if err := st.queryRow(ctx, tx, readCounts, d.RequestIP, d.ClientID).
-			Scan(&ipRate, &clientRate, &ipWaiting, &clientWaiting, &waiting); err != nil {
-			return fmt.Errorf("sqlite: %s: counts: %w", what, err)
-		}
-		for _, c := range []struct {
+		for _, k := range []struct {
 			name     string
 			n, limit int
 		}{
-			{"address rate", ipRate, caps.PerIPRate},
-			{"client rate", clientRate, caps.PerClientRate},
-			{"waiting per address", ipWaiting, caps.PerIP},
-			{"waiting per client", clientWaiting, caps.PerClient},
-			{"waiting overall", waiting, caps.Total},
+			{"address rate", c.ipRate, caps.PerIPRate},
+			{"client rate", c.clientRate, caps.PerClientRate},
+			{"waiting per address", c.ipWaiting, caps.PerIP},
+			{"waiting per client", c.clientWaiting, caps.PerClient},
+			{"waiting overall", c.waiting, caps.Total},
 		} {
-			if err := reached(what, c.name, c.n, c.limit); err != nil {
-				// The sweep's flags and counts agree, so keeping them is right; a
-				// refusal still stores no request.
+			if err := reached(what, k.name, k.n, k.limit); err != nil {
+				// The swept flags and counts agree, so they are kept; no request is.
 				return commitThen(err)
 			}
 		}
-		if caps.Keep > 0 {
-			if _, err := st.exec(ctx, tx, deleteKept, string(store.DeviceAuthPending), string(store.DeviceAuthDenied),
-				ts(d.CreatedAt.Add(-caps.Keep)), keepBatch); err != nil {
+		if c.keep {
+			if _, err := st.exec(ctx, tx, deleteKept, keepBefore, keepBatch); err != nil {
 				return fmt.Errorf("sqlite: %s: delete old: %w", what, err)
 			}
 		}
-		isWaiting := d.State == store.DeviceAuthPending && ts(d.ExpiresAt) > now
-		isRecent := ts(d.CreatedAt) > since
-		if err := createDeviceAuthTx(ctx, tx, st, d, isWaiting, isRecent); err != nil {
+		waiting := d.State == store.DeviceAuthPending && ts(d.ExpiresAt) > now
+		recent := ts(d.CreatedAt) > since
+		if err := createDeviceAuthTx(ctx, tx, st, d, waiting, recent); err != nil {
 			return err
 		}
-		clear(deltas)
-		for _, k := range deviceAuthKeys(d.RequestIP, d.ClientID, isWaiting, isRecent) {
+		if waiting && recent {
+			if _, err := st.exec(ctx, tx, addAll, d.RequestIP, d.ClientID); err != nil {
+				return fmt.Errorf("sqlite: device auth counts: %w", err)
+			}
+			return nil
+		}
+		deltas := make(map[countKey]int)
+		for _, k := range deviceAuthKeys(d.RequestIP, d.ClientID, waiting, recent) {
 			deltas[k]++
 		}
 		return applyCounts(ctx, tx, st, deltas)

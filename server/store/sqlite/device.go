@@ -56,17 +56,20 @@ func (db *DB) CreateDeviceAuth(ctx context.Context, d store.DeviceAuth) error {
 // device_auth_counts in step with them. st holds the statements prepared for it (nil:
 // none).
 func createDeviceAuthTx(ctx context.Context, tx *sql.Tx, st stmts, d store.DeviceAuth, waiting, recent bool) error {
-	if _, err := st.exec(ctx, tx, purgeUserCode, d.UserCode, ts(d.CreatedAt)); err != nil {
-		return fmt.Errorf("sqlite: create device auth: purge expired: %w", err)
-	}
-	var clash int
-	if err := st.queryRow(ctx, tx, userCodeClash, d.UserCode).Scan(&clash); err != nil {
+	var expires int64
+	err := st.queryRow(ctx, tx, userCodeExpiry, d.UserCode).Scan(&expires)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
 		return fmt.Errorf("sqlite: create device auth: %w", err)
-	}
-	if clash > 0 {
+	case expires > ts(d.CreatedAt):
 		return fmt.Errorf("sqlite: create device auth: %w", store.ErrDuplicateUserCode)
+	default: // expired: its code is free again
+		if _, err := st.exec(ctx, tx, purgeUserCode, d.UserCode); err != nil {
+			return fmt.Errorf("sqlite: create device auth: purge expired: %w", err)
+		}
 	}
-	_, err := st.exec(ctx, tx, insertDeviceAuth,
+	_, err = st.exec(ctx, tx, insertDeviceAuth,
 		hash(d.DeviceCode), d.UserCode, d.ClientID, list(d.Scopes), d.Device.Name, d.Device.Model,
 		string(d.Device.Kind), d.RequestIP, ts(d.CreatedAt), ts(d.ExpiresAt), int64(d.Interval),
 		0, string(d.State), d.Subject, d.GrantID, ts(d.AuthTime), ts(d.CollectedAt), waiting, recent)
@@ -81,8 +84,8 @@ func createDeviceAuthTx(ctx context.Context, tx *sql.Tx, st stmts, d store.Devic
 
 // The statements of createDeviceAuthTx.
 const (
-	purgeUserCode    = `DELETE FROM device_auths WHERE user_code = ? AND expires_at <= ?`
-	userCodeClash    = `SELECT COUNT(*) FROM device_auths WHERE user_code = ?`
+	userCodeExpiry   = `SELECT expires_at FROM device_auths WHERE user_code = ?`
+	purgeUserCode    = `DELETE FROM device_auths WHERE user_code = ?`
 	insertDeviceAuth = `INSERT INTO device_auths (device_code_hash, ` + deviceAuthCols + `, waiting, recent)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
