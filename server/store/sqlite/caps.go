@@ -199,21 +199,29 @@ const (
 	// readCounts reads the counts of address ?1 and client ?2 in the order the caps are
 	// checked, after whether any sweep has work at now ?3 and since ?4 (the probes of
 	// deviceAuthSweeps) and whether any request is due for deletion (expired before
-	// ?5), so a create with nothing to sweep or delete runs neither.
+	// ?5; see deleteKept), so a create with nothing to sweep or delete runs neither;
+	// last, when the request holding user code ?6 expires (NULL: none does).
 	readCounts = `SELECT
 	EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_waiting_expires WHERE waiting = 1 AND expires_at <= ?3)
 	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_waiting_done WHERE waiting = 1 AND state != 'pending')
 	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_pending_unwaiting WHERE waiting = 0 AND state = 'pending' AND expires_at > ?3)
 	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_recent WHERE recent = 1 AND created_at <= ?4)
 	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_recent WHERE recent = 0 AND created_at > ?4),
-	EXISTS (SELECT 1 FROM device_auths WHERE state IN ('pending', 'denied') AND expires_at < ?5),
+	EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_pending_unwaiting WHERE waiting = 0 AND state = 'pending' AND expires_at < ?5)
+	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_denied WHERE state = 'denied' AND expires_at < ?5),
 	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'rate ip' AND key = ?1), 0),
 	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'rate client' AND key = ?2), 0),
 	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting ip' AND key = ?1), 0),
 	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting client' AND key = ?2), 0),
-	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting' AND key = ''), 0)`
+	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting' AND key = ''), 0),
+	(SELECT expires_at FROM device_auths WHERE user_code = ?6)`
+	// deleteKept deletes up to ?2 never-approved requests that expired before ?1:
+	// pending ones (no longer waiting once swept) and denied ones.
 	deleteKept = `DELETE FROM device_auths WHERE rowid IN (
-	SELECT rowid FROM device_auths WHERE state IN ('pending', 'denied') AND expires_at < ? LIMIT ?)`
+	SELECT rowid FROM device_auths INDEXED BY device_auths_pending_unwaiting WHERE waiting = 0 AND state = 'pending' AND expires_at < ?1
+	UNION ALL
+	SELECT rowid FROM device_auths INDEXED BY device_auths_denied WHERE state = 'denied' AND expires_at < ?1
+	LIMIT ?2)`
 )
 
 // applyCounts adds deltas to device_auth_counts, dropping counts that reach zero.
@@ -236,25 +244,26 @@ func applyCounts(ctx context.Context, tx *sql.Tx, st stmts, deltas map[countKey]
 
 // createCappedQueries are the statements of CreateDeviceAuthCapped, prepared once.
 var createCappedQueries = func() []string {
-	qs := []string{addCount, dropCount, addAll, readCounts, deleteKept, userCodeExpiry, purgeUserCode, insertDeviceAuth}
+	qs := []string{addCount, dropCount, addAll, readCounts, deleteKept, purgeUserCode, insertDeviceAuth}
 	for _, s := range deviceAuthSweeps {
 		qs = append(qs, s.query)
 	}
 	return qs
 }()
 
-// deviceAuthCounts are the counts a capped create checks, and whether a sweep or a
-// deletion has work.
+// deviceAuthCounts are the counts a capped create checks, whether a sweep or a
+// deletion has work, and when the request holding its user code expires.
 type deviceAuthCounts struct {
 	sweep, keep                                           bool
 	ipRate, clientRate, ipWaiting, clientWaiting, waiting int
+	held                                                  sql.NullInt64
 }
 
 // readDeviceAuthCounts runs readCounts.
-func readDeviceAuthCounts(ctx context.Context, tx *sql.Tx, st stmts, ip, client string, now, since, keepBefore int64) (deviceAuthCounts, error) {
+func readDeviceAuthCounts(ctx context.Context, tx *sql.Tx, st stmts, d store.DeviceAuth, now, since, keepBefore int64) (deviceAuthCounts, error) {
 	var c deviceAuthCounts
-	err := st.queryRow(ctx, tx, readCounts, ip, client, now, since, keepBefore).
-		Scan(&c.sweep, &c.keep, &c.ipRate, &c.clientRate, &c.ipWaiting, &c.clientWaiting, &c.waiting)
+	err := st.queryRow(ctx, tx, readCounts, d.RequestIP, d.ClientID, now, since, keepBefore, d.UserCode).
+		Scan(&c.sweep, &c.keep, &c.ipRate, &c.clientRate, &c.ipWaiting, &c.clientWaiting, &c.waiting, &c.held)
 	if err != nil {
 		return c, fmt.Errorf("sqlite: create device auth: counts: %w", err)
 	}
@@ -279,8 +288,11 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 		keepBefore = ts(d.CreatedAt.Add(-caps.Keep))
 	}
 	st := db.writeStmts(ctx, createCappedQueries...)
+	// The statements run in a shared commit and take microseconds: they are not
+	// interrupted (which costs a goroutine each) when the caller goes away.
+	ctx = context.WithoutCancel(ctx)
 	return db.inTx(ctx, what, func(tx *sql.Tx) error {
-		c, err := readDeviceAuthCounts(ctx, tx, st, d.RequestIP, d.ClientID, now, since, keepBefore)
+		c, err := readDeviceAuthCounts(ctx, tx, st, d, now, since, keepBefore)
 		if err != nil {
 			return err
 		}
@@ -292,7 +304,7 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 			if err := applyCounts(ctx, tx, st, deltas); err != nil {
 				return err
 			}
-			if c, err = readDeviceAuthCounts(ctx, tx, st, d.RequestIP, d.ClientID, now, since, keepBefore); err != nil {
+			if c, err = readDeviceAuthCounts(ctx, tx, st, d, now, since, keepBefore); err != nil {
 				return err
 			}
 		}
@@ -318,7 +330,7 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 		}
 		waiting := d.State == store.DeviceAuthPending && ts(d.ExpiresAt) > now
 		recent := ts(d.CreatedAt) > since
-		if err := createDeviceAuthTx(ctx, tx, st, d, waiting, recent); err != nil {
+		if err := insertDeviceAuthTx(ctx, tx, st, d, c.held, waiting, recent); err != nil {
 			return err
 		}
 		if waiting && recent {

@@ -56,20 +56,28 @@ func (db *DB) CreateDeviceAuth(ctx context.Context, d store.DeviceAuth) error {
 // device_auth_counts in step with them. st holds the statements prepared for it (nil:
 // none).
 func createDeviceAuthTx(ctx context.Context, tx *sql.Tx, st stmts, d store.DeviceAuth, waiting, recent bool) error {
-	var expires int64
-	err := st.queryRow(ctx, tx, userCodeExpiry, d.UserCode).Scan(&expires)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
+	var held sql.NullInt64
+	err := st.queryRow(ctx, tx, userCodeExpiry, d.UserCode).Scan(&held)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("sqlite: create device auth: %w", err)
-	case expires > ts(d.CreatedAt):
+	}
+	return insertDeviceAuthTx(ctx, tx, st, d, held, waiting, recent)
+}
+
+// insertDeviceAuthTx stores d in tx, given when the request already holding d.UserCode
+// expires (held; NULL when none does): an expired one is deleted first, an unexpired
+// one fails with store.ErrDuplicateUserCode.
+func insertDeviceAuthTx(ctx context.Context, tx *sql.Tx, st stmts, d store.DeviceAuth, held sql.NullInt64, waiting, recent bool) error {
+	switch {
+	case !held.Valid:
+	case held.Int64 > ts(d.CreatedAt):
 		return fmt.Errorf("sqlite: create device auth: %w", store.ErrDuplicateUserCode)
 	default: // expired: its code is free again
 		if _, err := st.exec(ctx, tx, purgeUserCode, d.UserCode); err != nil {
 			return fmt.Errorf("sqlite: create device auth: purge expired: %w", err)
 		}
 	}
-	_, err = st.exec(ctx, tx, insertDeviceAuth,
+	_, err := st.exec(ctx, tx, insertDeviceAuth,
 		hash(d.DeviceCode), d.UserCode, d.ClientID, list(d.Scopes), d.Device.Name, d.Device.Model,
 		string(d.Device.Kind), d.RequestIP, ts(d.CreatedAt), ts(d.ExpiresAt), int64(d.Interval),
 		0, string(d.State), d.Subject, d.GrantID, ts(d.AuthTime), ts(d.CollectedAt), waiting, recent)

@@ -213,7 +213,9 @@ CREATE INDEX web_signouts_expires_at ON web_signouts (expires_at);
 	// the rows it flips; the partial indexes find exactly those rows. A trigger takes a
 	// deleted row's flags out of the counts, whoever deletes it. Existing rows start
 	// with both flags off and no counts; the first sweep sets them. The indexes the old
-	// counts used go.
+	// counts used go, and so does device_auths_state_expires: never-approved requests
+	// to delete are found through device_auths_pending_unwaiting and
+	// device_auths_denied, which a new request does not enter.
 	`
 ALTER TABLE device_auths ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE device_auths ADD COLUMN recent INTEGER NOT NULL DEFAULT 0;
@@ -221,6 +223,8 @@ CREATE INDEX device_auths_waiting_expires ON device_auths (expires_at) WHERE wai
 CREATE INDEX device_auths_waiting_done ON device_auths (expires_at) WHERE waiting = 1 AND state != 'pending';
 CREATE INDEX device_auths_pending_unwaiting ON device_auths (expires_at) WHERE waiting = 0 AND state = 'pending';
 CREATE INDEX device_auths_recent ON device_auths (recent, created_at);
+CREATE INDEX device_auths_denied ON device_auths (expires_at) WHERE state = 'denied';
+DROP INDEX device_auths_state_expires;
 DROP INDEX device_auths_ip_created;
 DROP INDEX device_auths_client_created;
 DROP INDEX device_auths_ip_waiting;
