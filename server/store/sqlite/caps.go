@@ -88,14 +88,6 @@ func (st stmts) exec(ctx context.Context, tx *sql.Tx, query string, args ...any)
 	return tx.ExecContext(ctx, query, args...)
 }
 
-// query runs query in tx, prepared when st holds it.
-func (st stmts) query(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
-	if p := st[query]; p != nil {
-		return tx.StmtContext(ctx, p).QueryContext(ctx, args...)
-	}
-	return tx.QueryContext(ctx, query, args...)
-}
-
 // queryRow runs query in tx, prepared when st holds it.
 func (st stmts) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
 	if p := st[query]; p != nil {
@@ -104,37 +96,18 @@ func (st stmts) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...
 	return tx.QueryRowContext(ctx, query, args...)
 }
 
-// countKey is one row of device_auth_counts.
-type countKey struct{ kind, key string }
-
-// deviceAuthKeys are the counts a request from ip for client is in: its waiting
-// counts when waiting, its rate counts when recent.
-func deviceAuthKeys(ip, client string, waiting, recent bool) []countKey {
-	var ks []countKey
-	if waiting {
-		ks = append(ks, countKey{"waiting ip", ip}, countKey{"waiting client", client}, countKey{"waiting", ""})
-	}
-	if recent {
-		ks = append(ks, countKey{"rate ip", ip}, countKey{"rate client", client})
-	}
-	return ks
-}
-
 // The sweeps of sweepDeviceAuths: each flips one flag of the rows where it is wrong
 // for the time given, through an index that holds little more than those rows (named,
-// as the planner would rather take device_auths_state_expires for the third), and
-// returns them. Flag on: the row joins that flag's counts; off: it leaves them.
+// as the planner would rather take another for some).
 var deviceAuthSweeps = []struct {
-	query           string
-	on              bool // the flag's new value
-	waiting, recent bool // which flag it flips
-	arg             int  // what its argument is: sweepNow, sweepSince or none (0)
+	query string
+	arg   int // what its argument is: sweepNow, sweepSince or none (0)
 }{
-	{`UPDATE device_auths INDEXED BY device_auths_waiting_expires SET waiting = 0 WHERE waiting = 1 AND expires_at <= ? RETURNING request_ip, client_id`, false, true, false, sweepNow},
-	{`UPDATE device_auths INDEXED BY device_auths_waiting_done SET waiting = 0 WHERE waiting = 1 AND state != 'pending' RETURNING request_ip, client_id`, false, true, false, 0},
-	{`UPDATE device_auths INDEXED BY device_auths_pending_unwaiting SET waiting = 1 WHERE waiting = 0 AND state = 'pending' AND expires_at > ? RETURNING request_ip, client_id`, true, true, false, sweepNow},
-	{`UPDATE device_auths INDEXED BY device_auths_recent SET recent = 0 WHERE recent = 1 AND created_at <= ? RETURNING request_ip, client_id`, false, false, true, sweepSince},
-	{`UPDATE device_auths INDEXED BY device_auths_recent SET recent = 1 WHERE recent = 0 AND created_at > ? RETURNING request_ip, client_id`, true, false, true, sweepSince},
+	{`UPDATE device_auths INDEXED BY device_auths_waiting_expires SET waiting = 0 WHERE waiting = 1 AND expires_at <= ?`, sweepNow},
+	{`UPDATE device_auths INDEXED BY device_auths_waiting_done SET waiting = 0 WHERE waiting = 1 AND state != 'pending'`, 0},
+	{`UPDATE device_auths INDEXED BY device_auths_pending_unwaiting SET waiting = 1 WHERE waiting = 0 AND state = 'pending' AND expires_at > ?`, sweepNow},
+	{`UPDATE device_auths INDEXED BY device_auths_recent SET recent = 0 WHERE recent = 1 AND created_at <= ?`, sweepSince},
+	{`UPDATE device_auths INDEXED BY device_auths_recent SET recent = 1 WHERE recent = 0 AND created_at > ?`, sweepSince},
 }
 
 // The arguments of deviceAuthSweeps.
@@ -144,13 +117,13 @@ const (
 )
 
 // sweepDeviceAuths brings every device authorization's flags up to date for now and
-// since, and device_auth_counts with them (deltas adds to it). A request is waiting
-// when it is pending and expires after now, and recent when created after since; the
-// counts are the numbers of waiting and recent rows by address and client (migration
-// 7). Each sweep reads only the rows it flips: with time moving forward, the requests
-// that expired, were approved or denied, or left the window since the last sweep;
-// any other time or window is still right, at the cost of the rows it flips.
-func sweepDeviceAuths(ctx context.Context, tx *sql.Tx, st stmts, now, since int64, deltas map[countKey]int) error {
+// since, and so device_auth_counts, which triggers keep equal to the flagged rows
+// (migration 7). A request is waiting when it is pending and expires after now, and
+// recent when created after since. Each sweep reads only the rows it flips: with time
+// moving forward, the requests that expired, were approved or denied, or left the
+// window since the last sweep; any other time or window is still right, at the cost
+// of the rows it flips.
+func sweepDeviceAuths(ctx context.Context, tx *sql.Tx, st stmts, now, since int64) error {
 	for _, s := range deviceAuthSweeps {
 		var args []any
 		switch s.arg {
@@ -159,43 +132,15 @@ func sweepDeviceAuths(ctx context.Context, tx *sql.Tx, st stmts, now, since int6
 		case sweepSince:
 			args = []any{since}
 		}
-		rows, err := st.query(ctx, tx, s.query, args...)
-		if err != nil {
-			return fmt.Errorf("sqlite: create device auth: sweep: %w", err)
-		}
-		d := -1
-		if s.on {
-			d = 1
-		}
-		for rows.Next() {
-			var ip, client string
-			if err := rows.Scan(&ip, &client); err != nil {
-				rows.Close()
-				return fmt.Errorf("sqlite: create device auth: sweep: %w", err)
-			}
-			for _, k := range deviceAuthKeys(ip, client, s.waiting, s.recent) {
-				deltas[k] += d
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return fmt.Errorf("sqlite: create device auth: sweep: %w", err)
-		}
-		if err := rows.Err(); err != nil {
+		if _, err := st.exec(ctx, tx, s.query, args...); err != nil {
 			return fmt.Errorf("sqlite: create device auth: sweep: %w", err)
 		}
 	}
 	return nil
 }
 
-// The statements that read and change device_auth_counts.
+// The statements that read device_auth_counts and delete old requests.
 const (
-	addCount  = `INSERT INTO device_auth_counts (kind, key, n) VALUES (?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET n = n + excluded.n`
-	dropCount = `DELETE FROM device_auth_counts WHERE kind = ? AND key = ? AND n = 0`
-	// addAll counts a new request that is both waiting and recent (?1 its address, ?2
-	// its client), the usual case, in one statement.
-	addAll = `INSERT INTO device_auth_counts (kind, key, n) VALUES
-	('waiting ip', ?1, 1), ('waiting client', ?2, 1), ('waiting', '', 1), ('rate ip', ?1, 1), ('rate client', ?2, 1)
-	ON CONFLICT (kind, key) DO UPDATE SET n = n + 1`
 	// readCounts reads the counts of address ?1 and client ?2 in the order the caps are
 	// checked, after whether any sweep has work at now ?3 and since ?4 (the probes of
 	// deviceAuthSweeps) and whether any request is due for deletion (expired before
@@ -224,27 +169,9 @@ const (
 	LIMIT ?2)`
 )
 
-// applyCounts adds deltas to device_auth_counts, dropping counts that reach zero.
-func applyCounts(ctx context.Context, tx *sql.Tx, st stmts, deltas map[countKey]int) error {
-	for k, d := range deltas {
-		if d == 0 {
-			continue
-		}
-		if _, err := st.exec(ctx, tx, addCount, k.kind, k.key, d); err != nil {
-			return fmt.Errorf("sqlite: device auth counts: %w", err)
-		}
-		if d < 0 {
-			if _, err := st.exec(ctx, tx, dropCount, k.kind, k.key); err != nil {
-				return fmt.Errorf("sqlite: device auth counts: %w", err)
-			}
-		}
-	}
-	return nil
-}
-
 // createCappedQueries are the statements of CreateDeviceAuthCapped, prepared once.
 var createCappedQueries = func() []string {
-	qs := []string{addCount, dropCount, addAll, readCounts, deleteKept, purgeUserCode, insertDeviceAuth}
+	qs := []string{readCounts, deleteKept, purgeUserCode, insertDeviceAuth}
 	for _, s := range deviceAuthSweeps {
 		qs = append(qs, s.query)
 	}
@@ -297,11 +224,7 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 			return err
 		}
 		if c.sweep {
-			deltas := make(map[countKey]int)
-			if err := sweepDeviceAuths(ctx, tx, st, now, since, deltas); err != nil {
-				return err
-			}
-			if err := applyCounts(ctx, tx, st, deltas); err != nil {
+			if err := sweepDeviceAuths(ctx, tx, st, now, since); err != nil {
 				return err
 			}
 			if c, err = readDeviceAuthCounts(ctx, tx, st, d, now, since, keepBefore); err != nil {
@@ -330,20 +253,7 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 		}
 		waiting := d.State == store.DeviceAuthPending && ts(d.ExpiresAt) > now
 		recent := ts(d.CreatedAt) > since
-		if err := insertDeviceAuthTx(ctx, tx, st, d, c.held, waiting, recent); err != nil {
-			return err
-		}
-		if waiting && recent {
-			if _, err := st.exec(ctx, tx, addAll, d.RequestIP, d.ClientID); err != nil {
-				return fmt.Errorf("sqlite: device auth counts: %w", err)
-			}
-			return nil
-		}
-		deltas := make(map[countKey]int)
-		for _, k := range deviceAuthKeys(d.RequestIP, d.ClientID, waiting, recent) {
-			deltas[k]++
-		}
-		return applyCounts(ctx, tx, st, deltas)
+		return insertDeviceAuthTx(ctx, tx, st, d, c.held, waiting, recent)
 	})
 }
 

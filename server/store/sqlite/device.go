@@ -52,9 +52,8 @@ func (db *DB) CreateDeviceAuth(ctx context.Context, d store.DeviceAuth) error {
 }
 
 // createDeviceAuthTx is CreateDeviceAuth's work inside tx (d already defaulted), with
-// the row's waiting and recent flags (see sweepDeviceAuths) as given; the caller keeps
-// device_auth_counts in step with them. st holds the statements prepared for it (nil:
-// none).
+// the row's waiting and recent flags (see sweepDeviceAuths) as given. st holds the
+// statements prepared for it (nil: none).
 func createDeviceAuthTx(ctx context.Context, tx *sql.Tx, st stmts, d store.DeviceAuth, waiting, recent bool) error {
 	var held sql.NullInt64
 	err := st.queryRow(ctx, tx, userCodeExpiry, d.UserCode).Scan(&held)
