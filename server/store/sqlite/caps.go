@@ -3,8 +3,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/linkdesk/linkdesk/server/store"
 )
@@ -55,29 +57,63 @@ func reached(what, name string, n, limit int) error {
 // whose delete trigger SQLite compiles into each.
 type stmts map[string]*sql.Stmt
 
-// writeStmts returns the writer's statements for queries, preparing those not yet
+// writeStatements are the statements prepared on the writer's connection, by query,
+// under a lock of their own: preparing waits for the writer, which must never hold up
+// a poll's prepared lookup.
+type writeStatements struct {
+	mu      sync.Mutex
+	byQuery map[string]*sql.Stmt
+	capped  stmts // createCappedQueries, once all are prepared
+}
+
+// stmts returns the writer's statements for queries, preparing those not yet
 // prepared. It must not be called inside a write transaction (the writer has one
 // connection, which that transaction holds). A failed prepare leaves the query out,
 // to be parsed on each use and prepared again next time.
-func (db *DB) writeStmts(ctx context.Context, queries ...string) stmts {
-	db.hot.mu.Lock()
-	defer db.hot.mu.Unlock()
-	if db.hot.write == nil {
-		db.hot.write = make(map[string]*sql.Stmt)
+func (w *writeStatements) stmts(ctx context.Context, db *sql.DB, queries []string) stmts {
+	if w.byQuery == nil {
+		w.byQuery = make(map[string]*sql.Stmt)
 	}
 	out := make(stmts, len(queries))
 	for _, q := range queries {
-		st := db.hot.write[q]
+		st := w.byQuery[q]
 		if st == nil {
 			var err error
-			if st, err = db.write.PrepareContext(ctx, q); err != nil {
+			if st, err = db.PrepareContext(ctx, q); err != nil {
 				continue
 			}
-			db.hot.write[q] = st
+			w.byQuery[q] = st
 		}
 		out[q] = st
 	}
 	return out
+}
+
+// cappedStmts returns the statements of CreateDeviceAuthCapped (see writeStatements.stmts).
+func (db *DB) cappedStmts(ctx context.Context) stmts {
+	w := &db.hot.write
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.capped != nil {
+		return w.capped
+	}
+	st := w.stmts(ctx, db.write, createCappedQueries)
+	if len(st) == len(createCappedQueries) {
+		w.capped = st
+	}
+	return st
+}
+
+// close closes the statements.
+func (w *writeStatements) close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var errs []error
+	for _, st := range w.byQuery {
+		errs = append(errs, st.Close())
+	}
+	w.byQuery, w.capped = nil, nil
+	return errors.Join(errs...)
 }
 
 // exec runs query in tx, prepared when st holds it.
@@ -214,7 +250,7 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 	if caps.Keep > 0 {
 		keepBefore = ts(d.CreatedAt.Add(-caps.Keep))
 	}
-	st := db.writeStmts(ctx, createCappedQueries...)
+	st := db.cappedStmts(ctx)
 	// The statements run in a shared commit and take microseconds: they are not
 	// interrupted (which costs a goroutine each) when the caller goes away.
 	ctx = context.WithoutCancel(ctx)

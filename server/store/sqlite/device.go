@@ -126,11 +126,12 @@ func (db *DB) DeviceAuthByUserCode(ctx context.Context, userCode string) (store.
 
 // hotStatements are the statements on the hot paths, prepared once per connection
 // instead of parsed on every call: the read pool's device-code lookup (every device
-// poll) and the writer's statements of a capped device authorization (see stmts).
+// poll) and the writer's statements of a capped device authorization (mu does not
+// guard write, which has a lock of its own).
 type hotStatements struct {
 	mu           sync.Mutex
 	byDeviceCode *sql.Stmt
-	write        map[string]*sql.Stmt
+	write        writeStatements
 }
 
 // byDeviceCode returns the prepared device-code lookup, preparing it on first use (a
@@ -151,12 +152,9 @@ func (db *DB) byDeviceCode(ctx context.Context) (*sql.Stmt, error) {
 
 // closeHot closes the prepared statements.
 func (db *DB) closeHot() error {
+	errs := []error{db.hot.write.close()}
 	db.hot.mu.Lock()
 	defer db.hot.mu.Unlock()
-	var errs []error
-	for _, st := range db.hot.write {
-		errs = append(errs, st.Close())
-	}
 	if db.hot.byDeviceCode != nil {
 		errs = append(errs, db.hot.byDeviceCode.Close())
 	}
