@@ -251,10 +251,10 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 		keepBefore = ts(d.CreatedAt.Add(-caps.Keep))
 	}
 	st := db.cappedStmts(ctx)
-	// The statements run in a shared commit and take microseconds: they are not
-	// interrupted (which costs a goroutine each) when the caller goes away.
-	ctx = context.WithoutCancel(ctx)
 	return db.inTx(ctx, what, func(tx *sql.Tx) error {
+		// A caller gone before its turn is skipped (inTx); once begun, the statements
+		// take microseconds and are not interrupted, which costs a goroutine each.
+		ctx := context.WithoutCancel(ctx)
 		c, err := readDeviceAuthCounts(ctx, tx, st, d, now, since, keepBefore)
 		if err != nil {
 			return err
@@ -278,8 +278,11 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 			{"waiting overall", c.waiting, caps.Total},
 		} {
 			if err := reached(what, k.name, k.n, k.limit); err != nil {
-				// The swept flags and counts agree, so they are kept; no request is.
-				return commitThen(err)
+				if c.sweep {
+					// The swept flags and counts agree, so they are kept; no request is.
+					return commitThen(err)
+				}
+				return err
 			}
 		}
 		if c.keep {
