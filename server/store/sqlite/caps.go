@@ -3,7 +3,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"math"
+	"sync"
 
 	"github.com/linkdesk/linkdesk/server/store"
 )
@@ -12,7 +15,8 @@ import (
 // deletes: more than one, so deleting keeps up with creating.
 const keepBatch = 20
 
-// capQuery is one count a cap is checked against.
+// capQuery is one count a cap is checked against: query selects one row per request
+// counted.
 type capQuery struct {
 	name  string
 	limit int
@@ -21,58 +25,274 @@ type capQuery struct {
 }
 
 // checkCaps runs the counts of qs in tx and fails with store.ErrLimited, naming the
-// cap, at the first that has reached its limit. A zero limit is skipped.
+// cap, at the first that has reached its limit. A zero limit is skipped. Each count
+// stops at its limit, so a check reads at most limit rows of an index.
 func checkCaps(ctx context.Context, tx *sql.Tx, what string, qs []capQuery) error {
 	for _, q := range qs {
 		if q.limit <= 0 {
 			continue
 		}
 		var n int
-		if err := tx.QueryRowContext(ctx, q.query, q.args...).Scan(&n); err != nil {
+		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (`+q.query+` LIMIT ?)`, append(q.args, q.limit)...).Scan(&n)
+		if err != nil {
 			return fmt.Errorf("sqlite: %s: count %s: %w", what, q.name, err)
 		}
-		if n >= q.limit {
-			return fmt.Errorf("sqlite: %s: %s reached %d: %w", what, q.name, q.limit, store.ErrLimited)
+		if err := reached(what, q.name, n, q.limit); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
+// reached is store.ErrLimited, naming the cap, when n has reached a non-zero limit.
+func reached(what, name string, n, limit int) error {
+	if limit > 0 && n >= limit {
+		return fmt.Errorf("sqlite: %s: %s reached %d: %w", what, name, limit, store.ErrLimited)
+	}
+	return nil
+}
+
+// stmts are statements prepared on the writer's connection, by query; a query not in
+// it is parsed as usual. Preparing matters most for statements on device_auths,
+// whose delete trigger SQLite compiles into each.
+type stmts map[string]*sql.Stmt
+
+// writeStatements are the statements prepared on the writer's connection, by query,
+// under a lock of their own: preparing waits for the writer, which must never hold up
+// a poll's prepared lookup.
+type writeStatements struct {
+	mu      sync.Mutex
+	byQuery map[string]*sql.Stmt
+	capped  stmts // createCappedQueries, once all are prepared
+}
+
+// stmts returns the writer's statements for queries, preparing those not yet
+// prepared. It must not be called inside a write transaction (the writer has one
+// connection, which that transaction holds). A failed prepare leaves the query out,
+// to be parsed on each use and prepared again next time.
+func (w *writeStatements) stmts(ctx context.Context, db *sql.DB, queries []string) stmts {
+	if w.byQuery == nil {
+		w.byQuery = make(map[string]*sql.Stmt)
+	}
+	out := make(stmts, len(queries))
+	for _, q := range queries {
+		st := w.byQuery[q]
+		if st == nil {
+			var err error
+			if st, err = db.PrepareContext(ctx, q); err != nil {
+				continue
+			}
+			w.byQuery[q] = st
+		}
+		out[q] = st
+	}
+	return out
+}
+
+// cappedStmts returns the statements of CreateDeviceAuthCapped (see writeStatements.stmts).
+func (db *DB) cappedStmts(ctx context.Context) stmts {
+	w := &db.hot.write
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.capped != nil {
+		return w.capped
+	}
+	st := w.stmts(ctx, db.write, createCappedQueries)
+	if len(st) == len(createCappedQueries) {
+		w.capped = st
+	}
+	return st
+}
+
+// close closes the statements.
+func (w *writeStatements) close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var errs []error
+	for _, st := range w.byQuery {
+		errs = append(errs, st.Close())
+	}
+	w.byQuery, w.capped = nil, nil
+	return errors.Join(errs...)
+}
+
+// exec runs query in tx, prepared when st holds it.
+func (st stmts) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if p := st[query]; p != nil {
+		return tx.StmtContext(ctx, p).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, query, args...)
+}
+
+// queryRow runs query in tx, prepared when st holds it.
+func (st stmts) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if p := st[query]; p != nil {
+		return tx.StmtContext(ctx, p).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, query, args...)
+}
+
+// The sweeps of sweepDeviceAuths: each flips one flag of the rows where it is wrong
+// for the time given, through an index that holds little more than those rows (named,
+// as the planner would rather take another for some).
+var deviceAuthSweeps = []struct {
+	query string
+	arg   int // what its argument is: sweepNow, sweepSince or none (0)
+}{
+	{`UPDATE device_auths INDEXED BY device_auths_waiting_expires SET waiting = 0 WHERE waiting = 1 AND expires_at <= ?`, sweepNow},
+	{`UPDATE device_auths INDEXED BY device_auths_waiting_done SET waiting = 0 WHERE waiting = 1 AND state != 'pending'`, 0},
+	{`UPDATE device_auths INDEXED BY device_auths_pending_unwaiting SET waiting = 1 WHERE waiting = 0 AND state = 'pending' AND expires_at > ?`, sweepNow},
+	{`UPDATE device_auths INDEXED BY device_auths_recent SET recent = 0 WHERE recent = 1 AND created_at <= ?`, sweepSince},
+	{`UPDATE device_auths INDEXED BY device_auths_recent SET recent = 1 WHERE recent = 0 AND created_at > ?`, sweepSince},
+}
+
+// The arguments of deviceAuthSweeps.
+const (
+	sweepNow = iota + 1
+	sweepSince
+)
+
+// sweepDeviceAuths brings every device authorization's flags up to date for now and
+// since, and so device_auth_counts, which triggers keep equal to the flagged rows
+// (migration 7). A request is waiting when it is pending and expires after now, and
+// recent when created after since. Each sweep reads only the rows it flips: with time
+// moving forward, the requests that expired, were approved or denied, or left the
+// window since the last sweep; any other time or window is still right, at the cost
+// of the rows it flips.
+func sweepDeviceAuths(ctx context.Context, tx *sql.Tx, st stmts, now, since int64) error {
+	for _, s := range deviceAuthSweeps {
+		var args []any
+		switch s.arg {
+		case sweepNow:
+			args = []any{now}
+		case sweepSince:
+			args = []any{since}
+		}
+		if _, err := st.exec(ctx, tx, s.query, args...); err != nil {
+			return fmt.Errorf("sqlite: create device auth: sweep: %w", err)
+		}
+	}
+	return nil
+}
+
+// The statements that read device_auth_counts and delete old requests.
+const (
+	// readCounts reads the counts of address ?1 and client ?2 in the order the caps are
+	// checked, after whether any sweep has work at now ?3 and since ?4 (the probes of
+	// deviceAuthSweeps) and whether any request is due for deletion (expired before
+	// ?5; see deleteKept), so a create with nothing to sweep or delete runs neither;
+	// last, when the request holding user code ?6 expires (NULL: none does).
+	readCounts = `SELECT
+	EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_waiting_expires WHERE waiting = 1 AND expires_at <= ?3)
+	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_waiting_done WHERE waiting = 1 AND state != 'pending')
+	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_pending_unwaiting WHERE waiting = 0 AND state = 'pending' AND expires_at > ?3)
+	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_recent WHERE recent = 1 AND created_at <= ?4)
+	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_recent WHERE recent = 0 AND created_at > ?4),
+	EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_pending_unwaiting WHERE waiting = 0 AND state = 'pending' AND expires_at < ?5)
+	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_denied WHERE state = 'denied' AND expires_at < ?5),
+	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'rate ip' AND key = ?1), 0),
+	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'rate client' AND key = ?2), 0),
+	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting ip' AND key = ?1), 0),
+	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting client' AND key = ?2), 0),
+	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting' AND key = ''), 0),
+	(SELECT expires_at FROM device_auths WHERE user_code = ?6)`
+	// deleteKept deletes up to ?2 never-approved requests that expired before ?1:
+	// pending ones (no longer waiting once swept) and denied ones.
+	deleteKept = `DELETE FROM device_auths WHERE rowid IN (
+	SELECT rowid FROM device_auths INDEXED BY device_auths_pending_unwaiting WHERE waiting = 0 AND state = 'pending' AND expires_at < ?1
+	UNION ALL
+	SELECT rowid FROM device_auths INDEXED BY device_auths_denied WHERE state = 'denied' AND expires_at < ?1
+	LIMIT ?2)`
+)
+
+// createCappedQueries are the statements of CreateDeviceAuthCapped, prepared once.
+var createCappedQueries = func() []string {
+	qs := []string{readCounts, deleteKept, purgeUserCode, insertDeviceAuth}
+	for _, s := range deviceAuthSweeps {
+		qs = append(qs, s.query)
+	}
+	return qs
+}()
+
+// deviceAuthCounts are the counts a capped create checks, whether a sweep or a
+// deletion has work, and when the request holding its user code expires.
+type deviceAuthCounts struct {
+	sweep, keep                                           bool
+	ipRate, clientRate, ipWaiting, clientWaiting, waiting int
+	held                                                  sql.NullInt64
+}
+
+// readDeviceAuthCounts runs readCounts.
+func readDeviceAuthCounts(ctx context.Context, tx *sql.Tx, st stmts, d store.DeviceAuth, now, since, keepBefore int64) (deviceAuthCounts, error) {
+	var c deviceAuthCounts
+	err := st.queryRow(ctx, tx, readCounts, d.RequestIP, d.ClientID, now, since, keepBefore, d.UserCode).
+		Scan(&c.sweep, &c.keep, &c.ipRate, &c.clientRate, &c.ipWaiting, &c.clientWaiting, &c.waiting, &c.held)
+	if err != nil {
+		return c, fmt.Errorf("sqlite: create device auth: counts: %w", err)
+	}
+	return c, nil
+}
+
 // CreateDeviceAuthCapped is CreateDeviceAuth under caps, all in one transaction: the
-// counts of d.RequestIP's and d.ClientID's requests (a refusal writes nothing), the
+// counts of d.RequestIP's and d.ClientID's requests (a refusal stores no request), the
 // deletion of a few pending or denied requests that expired more than caps.Keep before
-// d.CreatedAt, and the insert.
+// d.CreatedAt, and the insert. The counts are read from device_auth_counts, brought up
+// to date by a sweep when anything changed (sweepDeviceAuths), not by counting rows, so
+// a create costs about the same with 10 or 100,000 requests waiting.
 func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, caps store.RequestCaps) error {
 	d, err := newDeviceAuth(d)
 	if err != nil {
 		return err
 	}
+	const what = "create device auth"
 	now, since := ts(d.CreatedAt), ts(d.CreatedAt.Add(-caps.Window))
-	pending := string(store.DeviceAuthPending)
-	return db.inTx(ctx, "create device auth", func(tx *sql.Tx) error {
-		err := checkCaps(ctx, tx, "create device auth", []capQuery{
-			{"address rate", caps.PerIPRate,
-				`SELECT COUNT(*) FROM device_auths WHERE request_ip = ? AND created_at > ?`, []any{d.RequestIP, since}},
-			{"client rate", caps.PerClientRate,
-				`SELECT COUNT(*) FROM device_auths WHERE client_id = ? AND created_at > ?`, []any{d.ClientID, since}},
-			{"waiting per address", caps.PerIP,
-				`SELECT COUNT(*) FROM device_auths WHERE request_ip = ? AND state = ? AND expires_at > ?`, []any{d.RequestIP, pending, now}},
-			{"waiting per client", caps.PerClient,
-				`SELECT COUNT(*) FROM device_auths WHERE client_id = ? AND state = ? AND expires_at > ?`, []any{d.ClientID, pending, now}},
-			{"waiting overall", caps.Total,
-				`SELECT COUNT(*) FROM device_auths WHERE state = ? AND expires_at > ?`, []any{pending, now}},
-		})
+	keepBefore := int64(math.MinInt64) // nothing is that old
+	if caps.Keep > 0 {
+		keepBefore = ts(d.CreatedAt.Add(-caps.Keep))
+	}
+	st := db.cappedStmts(ctx)
+	return db.inTx(ctx, what, func(tx *sql.Tx) error {
+		// A caller gone before its turn is skipped (inTx); once begun, the statements
+		// take microseconds and are not interrupted, which costs a goroutine each.
+		ctx := context.WithoutCancel(ctx)
+		c, err := readDeviceAuthCounts(ctx, tx, st, d, now, since, keepBefore)
 		if err != nil {
 			return err
 		}
-		if caps.Keep > 0 {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM device_auths WHERE rowid IN (
-				SELECT rowid FROM device_auths WHERE state IN (?, ?) AND expires_at < ? LIMIT ?)`,
-				pending, string(store.DeviceAuthDenied), ts(d.CreatedAt.Add(-caps.Keep)), keepBatch); err != nil {
-				return fmt.Errorf("sqlite: create device auth: delete old: %w", err)
+		if c.sweep {
+			if err := sweepDeviceAuths(ctx, tx, st, now, since); err != nil {
+				return err
+			}
+			if c, err = readDeviceAuthCounts(ctx, tx, st, d, now, since, keepBefore); err != nil {
+				return err
 			}
 		}
-		return createDeviceAuthTx(ctx, tx, d)
+		for _, k := range []struct {
+			name     string
+			n, limit int
+		}{
+			{"address rate", c.ipRate, caps.PerIPRate},
+			{"client rate", c.clientRate, caps.PerClientRate},
+			{"waiting per address", c.ipWaiting, caps.PerIP},
+			{"waiting per client", c.clientWaiting, caps.PerClient},
+			{"waiting overall", c.waiting, caps.Total},
+		} {
+			if err := reached(what, k.name, k.n, k.limit); err != nil {
+				if c.sweep {
+					// The swept flags and counts agree, so they are kept; no request is.
+					return commitThen(err)
+				}
+				return err
+			}
+		}
+		if c.keep {
+			if _, err := st.exec(ctx, tx, deleteKept, keepBefore, keepBatch); err != nil {
+				return fmt.Errorf("sqlite: %s: delete old: %w", what, err)
+			}
+		}
+		waiting := d.State == store.DeviceAuthPending && ts(d.ExpiresAt) > now
+		recent := ts(d.CreatedAt) > since
+		return insertDeviceAuthTx(ctx, tx, st, d, c.held, waiting, recent)
 	})
 }
 
@@ -89,15 +309,15 @@ func (db *DB) CreateAuthRequestCapped(ctx context.Context, a store.AuthRequest, 
 	return db.inTx(ctx, "create auth request", func(tx *sql.Tx) error {
 		err := checkCaps(ctx, tx, "create auth request", []capQuery{
 			{"address rate", caps.PerIPRate,
-				`SELECT COUNT(*) FROM auth_requests WHERE request_ip = ? AND created_at > ?`, []any{a.RequestIP, since}},
+				`SELECT 1 FROM auth_requests WHERE request_ip = ? AND created_at > ?`, []any{a.RequestIP, since}},
 			{"client rate", caps.PerClientRate,
-				`SELECT COUNT(*) FROM auth_requests WHERE client_id = ? AND created_at > ?`, []any{a.ClientID, since}},
+				`SELECT 1 FROM auth_requests WHERE client_id = ? AND created_at > ?`, []any{a.ClientID, since}},
 			{"waiting per address", caps.PerIP,
-				`SELECT COUNT(*) FROM auth_requests WHERE request_ip = ? AND done = 0 AND expires_at > ?`, []any{a.RequestIP, now}},
+				`SELECT 1 FROM auth_requests WHERE request_ip = ? AND done = 0 AND expires_at > ?`, []any{a.RequestIP, now}},
 			{"waiting per client", caps.PerClient,
-				`SELECT COUNT(*) FROM auth_requests WHERE client_id = ? AND done = 0 AND expires_at > ?`, []any{a.ClientID, now}},
+				`SELECT 1 FROM auth_requests WHERE client_id = ? AND done = 0 AND expires_at > ?`, []any{a.ClientID, now}},
 			{"waiting overall", caps.Total,
-				`SELECT COUNT(*) FROM auth_requests WHERE done = 0 AND expires_at > ?`, []any{now}},
+				`SELECT 1 FROM auth_requests WHERE done = 0 AND expires_at > ?`, []any{now}},
 		})
 		if err != nil {
 			return err

@@ -46,29 +46,40 @@ func (db *DB) CreateDeviceAuth(ctx context.Context, d store.DeviceAuth) error {
 		return err
 	}
 	return db.inTx(ctx, "create device auth", func(tx *sql.Tx) error {
-		return createDeviceAuthTx(ctx, tx, d)
+		// Flags off: the next capped create's sweep counts the row.
+		return createDeviceAuthTx(ctx, tx, nil, d, false, false)
 	})
 }
 
-// createDeviceAuthTx is CreateDeviceAuth's work inside tx (d already defaulted).
-func createDeviceAuthTx(ctx context.Context, tx *sql.Tx, d store.DeviceAuth) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM device_auths WHERE user_code = ? AND expires_at <= ?`,
-		d.UserCode, ts(d.CreatedAt)); err != nil {
-		return fmt.Errorf("sqlite: create device auth: purge expired: %w", err)
-	}
-	var clash int
-	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM device_auths WHERE user_code = ?`, d.UserCode).Scan(&clash)
-	if err != nil {
+// createDeviceAuthTx is CreateDeviceAuth's work inside tx (d already defaulted), with
+// the row's waiting and recent flags (see sweepDeviceAuths) as given. st holds the
+// statements prepared for it (nil: none).
+func createDeviceAuthTx(ctx context.Context, tx *sql.Tx, st stmts, d store.DeviceAuth, waiting, recent bool) error {
+	var held sql.NullInt64
+	err := st.queryRow(ctx, tx, userCodeExpiry, d.UserCode).Scan(&held)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("sqlite: create device auth: %w", err)
 	}
-	if clash > 0 {
+	return insertDeviceAuthTx(ctx, tx, st, d, held, waiting, recent)
+}
+
+// insertDeviceAuthTx stores d in tx, given when the request already holding d.UserCode
+// expires (held; NULL when none does): an expired one is deleted first, an unexpired
+// one fails with store.ErrDuplicateUserCode.
+func insertDeviceAuthTx(ctx context.Context, tx *sql.Tx, st stmts, d store.DeviceAuth, held sql.NullInt64, waiting, recent bool) error {
+	switch {
+	case !held.Valid:
+	case held.Int64 > ts(d.CreatedAt):
 		return fmt.Errorf("sqlite: create device auth: %w", store.ErrDuplicateUserCode)
+	default: // expired: its code is free again
+		if _, err := st.exec(ctx, tx, purgeUserCode, d.UserCode); err != nil {
+			return fmt.Errorf("sqlite: create device auth: purge expired: %w", err)
+		}
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO device_auths (device_code_hash, `+deviceAuthCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := st.exec(ctx, tx, insertDeviceAuth,
 		hash(d.DeviceCode), d.UserCode, d.ClientID, list(d.Scopes), d.Device.Name, d.Device.Model,
 		string(d.Device.Kind), d.RequestIP, ts(d.CreatedAt), ts(d.ExpiresAt), int64(d.Interval),
-		0, string(d.State), d.Subject, d.GrantID, ts(d.AuthTime), ts(d.CollectedAt))
+		0, string(d.State), d.Subject, d.GrantID, ts(d.AuthTime), ts(d.CollectedAt), waiting, recent)
 	if isUnique(err) {
 		return fmt.Errorf("sqlite: create device auth: device code: %w", store.ErrDuplicate)
 	}
@@ -77,6 +88,14 @@ func createDeviceAuthTx(ctx context.Context, tx *sql.Tx, d store.DeviceAuth) err
 	}
 	return nil
 }
+
+// The statements of createDeviceAuthTx.
+const (
+	userCodeExpiry   = `SELECT expires_at FROM device_auths WHERE user_code = ?`
+	purgeUserCode    = `DELETE FROM device_auths WHERE user_code = ?`
+	insertDeviceAuth = `INSERT INTO device_auths (device_code_hash, ` + deviceAuthCols + `, waiting, recent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
 
 // newDeviceAuth checks a request about to be stored and fills its defaults: created now,
 // pending.
@@ -105,11 +124,14 @@ func (db *DB) DeviceAuthByUserCode(ctx context.Context, userCode string) (store.
 	return d, nil
 }
 
-// hotStatements are the read pool's statements on the hot path (every device poll),
-// prepared once per connection instead of parsed on every call.
+// hotStatements are the statements on the hot paths, prepared once per connection
+// instead of parsed on every call: the read pool's device-code lookup (every device
+// poll) and the writer's statements of a capped device authorization (mu does not
+// guard write, which has a lock of its own).
 type hotStatements struct {
 	mu           sync.Mutex
 	byDeviceCode *sql.Stmt
+	write        writeStatements
 }
 
 // byDeviceCode returns the prepared device-code lookup, preparing it on first use (a
@@ -130,12 +152,13 @@ func (db *DB) byDeviceCode(ctx context.Context) (*sql.Stmt, error) {
 
 // closeHot closes the prepared statements.
 func (db *DB) closeHot() error {
+	errs := []error{db.hot.write.close()}
 	db.hot.mu.Lock()
 	defer db.hot.mu.Unlock()
-	if db.hot.byDeviceCode == nil {
-		return nil
+	if db.hot.byDeviceCode != nil {
+		errs = append(errs, db.hot.byDeviceCode.Close())
 	}
-	return db.hot.byDeviceCode.Close()
+	return errors.Join(errs...)
 }
 
 // DeviceAuthByDeviceCode reads clientID's request by device code without recording

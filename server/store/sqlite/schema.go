@@ -212,6 +212,79 @@ CREATE INDEX web_signouts_expires_at ON web_signouts (expires_at);
 ALTER TABLE signing_keys ADD COLUMN not_before INTEGER NOT NULL DEFAULT 0;
 UPDATE signing_keys SET not_before = created_at;
 `,
+	// 8: device authorization caps kept as counts (device_auth_counts), so a capped
+	// create reads five numbers instead of counting every waiting row. Each request
+	// carries two flags, waiting (pending and unexpired) and recent (in the rate
+	// window), which a capped create brings up to date for its own time before it
+	// reads the counts (sweepDeviceAuths); the partial indexes find exactly the rows
+	// to flip. Triggers keep the counts equal to the flagged rows, by address and
+	// client, when a row is inserted, deleted (whoever deletes it) or flagged; an
+	// approval or denial is seen by the next sweep, so it compiles no trigger.
+	// Existing rows start with both flags off and no counts; the first sweep sets
+	// them. The indexes the old counts used go, and so does device_auths_state_expires:
+	// never-approved requests to delete are found through
+	// device_auths_pending_unwaiting and device_auths_denied, which a new request
+	// does not enter.
+	`
+ALTER TABLE device_auths ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE device_auths ADD COLUMN recent INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX device_auths_waiting_expires ON device_auths (expires_at) WHERE waiting = 1;
+CREATE INDEX device_auths_waiting_done ON device_auths (expires_at) WHERE waiting = 1 AND state != 'pending';
+CREATE INDEX device_auths_pending_unwaiting ON device_auths (expires_at) WHERE waiting = 0 AND state = 'pending';
+CREATE INDEX device_auths_recent ON device_auths (recent, created_at);
+CREATE INDEX device_auths_denied ON device_auths (expires_at) WHERE state = 'denied';
+DROP INDEX device_auths_state_expires;
+DROP INDEX device_auths_ip_created;
+DROP INDEX device_auths_client_created;
+DROP INDEX device_auths_ip_waiting;
+DROP INDEX device_auths_client_waiting;
+CREATE TABLE device_auth_counts (
+	kind TEXT NOT NULL, -- 'waiting ip', 'waiting client', 'waiting', 'rate ip', 'rate client'
+	key  TEXT NOT NULL, -- the address or client id; '' for 'waiting'
+	n    INTEGER NOT NULL,
+	PRIMARY KEY (kind, key)
+) WITHOUT ROWID;
+CREATE TRIGGER device_auths_count AFTER INSERT ON device_auths WHEN NEW.waiting OR NEW.recent BEGIN
+	INSERT INTO device_auth_counts (kind, key, n)
+		SELECT kind, key, 1 FROM (SELECT 'waiting ip' AS kind, NEW.request_ip AS key
+			UNION ALL SELECT 'waiting client', NEW.client_id UNION ALL SELECT 'waiting', '')
+		WHERE NEW.waiting
+		ON CONFLICT (kind, key) DO UPDATE SET n = n + 1;
+	INSERT INTO device_auth_counts (kind, key, n)
+		SELECT kind, key, 1 FROM (SELECT 'rate ip' AS kind, NEW.request_ip AS key UNION ALL SELECT 'rate client', NEW.client_id)
+		WHERE NEW.recent
+		ON CONFLICT (kind, key) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER device_auths_recount AFTER UPDATE OF waiting, recent, request_ip, client_id ON device_auths BEGIN
+	UPDATE device_auth_counts SET n = n - 1 WHERE OLD.waiting AND kind = 'waiting ip' AND key = OLD.request_ip;
+	UPDATE device_auth_counts SET n = n - 1 WHERE OLD.waiting AND kind = 'waiting client' AND key = OLD.client_id;
+	UPDATE device_auth_counts SET n = n - 1 WHERE OLD.waiting AND kind = 'waiting' AND key = '';
+	UPDATE device_auth_counts SET n = n - 1 WHERE OLD.recent AND kind = 'rate ip' AND key = OLD.request_ip;
+	UPDATE device_auth_counts SET n = n - 1 WHERE OLD.recent AND kind = 'rate client' AND key = OLD.client_id;
+	DELETE FROM device_auth_counts WHERE n = 0
+		AND kind IN ('waiting ip', 'waiting client', 'waiting', 'rate ip', 'rate client')
+		AND key IN (OLD.request_ip, OLD.client_id, '');
+	INSERT INTO device_auth_counts (kind, key, n)
+		SELECT kind, key, 1 FROM (SELECT 'waiting ip' AS kind, NEW.request_ip AS key
+			UNION ALL SELECT 'waiting client', NEW.client_id UNION ALL SELECT 'waiting', '')
+		WHERE NEW.waiting
+		ON CONFLICT (kind, key) DO UPDATE SET n = n + 1;
+	INSERT INTO device_auth_counts (kind, key, n)
+		SELECT kind, key, 1 FROM (SELECT 'rate ip' AS kind, NEW.request_ip AS key UNION ALL SELECT 'rate client', NEW.client_id)
+		WHERE NEW.recent
+		ON CONFLICT (kind, key) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER device_auths_uncount AFTER DELETE ON device_auths WHEN OLD.waiting OR OLD.recent BEGIN
+	UPDATE device_auth_counts SET n = n - 1 WHERE OLD.waiting AND kind = 'waiting ip' AND key = OLD.request_ip;
+	UPDATE device_auth_counts SET n = n - 1 WHERE OLD.waiting AND kind = 'waiting client' AND key = OLD.client_id;
+	UPDATE device_auth_counts SET n = n - 1 WHERE OLD.waiting AND kind = 'waiting' AND key = '';
+	UPDATE device_auth_counts SET n = n - 1 WHERE OLD.recent AND kind = 'rate ip' AND key = OLD.request_ip;
+	UPDATE device_auth_counts SET n = n - 1 WHERE OLD.recent AND kind = 'rate client' AND key = OLD.client_id;
+	DELETE FROM device_auth_counts WHERE n = 0
+		AND kind IN ('waiting ip', 'waiting client', 'waiting', 'rate ip', 'rate client')
+		AND key IN (OLD.request_ip, OLD.client_id, '');
+END;
+`,
 }
 
 // migrate brings the database to the newest schema version in one transaction, so a

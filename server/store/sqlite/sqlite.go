@@ -83,8 +83,11 @@ func Open(ctx context.Context, path string, opt ...Option) (*DB, error) {
 	// The writer also bounds the WAL (see WithWALLimit); these pragmas act on the
 	// connection that writes and checkpoints. secure_delete zeroes the space a deleted
 	// or rewritten row leaves, so a secret replaced (encrypted, turned off) does not
-	// linger in the file's free space.
-	writePragmas := append(append([]string{"journal_mode(WAL)", "secure_delete(1)"}, common...), walPragmas(o.walLimit)...)
+	// linger in the file's free space. temp_store keeps the savepoint journal of each
+	// operation in a shared commit (groupCommit) in memory rather than in a temporary
+	// file written for every page a savepoint first changes; it only serves rollbacks
+	// within a transaction, so durability is unchanged.
+	writePragmas := append(append([]string{"journal_mode(WAL)", "secure_delete(1)", "temp_store(MEMORY)"}, common...), walPragmas(o.walLimit)...)
 	writeDSN := dsn(path, writePragmas, "immediate")
 	w, err := sql.Open("sqlite", writeDSN)
 	if err != nil {

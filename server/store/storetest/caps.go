@@ -136,3 +136,81 @@ func testAuthRequestCaps(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testDeviceAuthCapsAnyOrder checks that the caps of CreateDeviceAuthCapped count
+// exactly for each request's own time and window, whatever the order of the times a
+// store sees (a clock stepped back, replicas a little apart) and whatever changed
+// between two creates: approvals, denials and deletions free places.
+func testDeviceAuthCapsAnyOrder(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seedClient(t, s)
+	const a = "192.0.2.1"
+	at := func(d time.Duration) time.Time { return base.Add(d) }
+	perIP := func(n int) store.RequestCaps { return store.RequestCaps{PerIP: n} }
+	// Requests 0, 1, 2 at base, +1m, +2m; each lives ten minutes.
+	for i := range 3 {
+		must(t, capped(s, i, a, at(time.Duration(i)*time.Minute), perIP(3)))
+	}
+	// At +11m30s only 2 is waiting.
+	must(t, capped(s, 3, a, at(11*time.Minute+30*time.Second), perIP(2)))
+	// Back at +30s, 0, 1, 2 and 3 are all waiting.
+	wantErr(t, capped(s, 4, a, at(30*time.Second), perIP(4)), store.ErrLimited)
+	must(t, capped(s, 4, a, at(30*time.Second), perIP(5)))
+	// Forward again to +11m30s: 2 and 3 (4 expired at +10m30s).
+	wantErr(t, capped(s, 5, a, at(11*time.Minute+30*time.Second), perIP(2)), store.ErrLimited)
+	must(t, capped(s, 5, a, at(11*time.Minute+30*time.Second), perIP(3)))
+
+	// The rate window is the caller's: an hour holds 0 to 5, a minute 3 and 5.
+	now := at(11*time.Minute + 30*time.Second)
+	hour := store.RequestCaps{Window: time.Hour, PerIPRate: 6}
+	wantErr(t, capped(s, 6, a, now, hour), store.ErrLimited)
+	hour.PerIPRate = 7
+	must(t, capped(s, 6, a, now, hour))
+	minute := store.RequestCaps{Window: time.Minute, PerIPRate: 3}
+	wantErr(t, capped(s, 7, a, now, minute), store.ErrLimited)
+	minute.PerIPRate = 4
+	must(t, capped(s, 7, a, now, minute))
+
+	// Waiting at now: 2, 3, 5, 6, 7. Approving 5 and denying 6 free two places.
+	wantErr(t, capped(s, 8, a, now, perIP(5)), store.ErrLimited)
+	_, err := s.ApproveDeviceAuth(ctx, newDeviceAuth(5).UserCode, "sub-1", "", now)
+	must(t, err)
+	must(t, s.DenyDeviceAuth(ctx, newDeviceAuth(6).UserCode, "sub-1", now))
+	wantErr(t, capped(s, 8, a, now, perIP(3)), store.ErrLimited)
+	must(t, capped(s, 8, a, now, perIP(4)))
+	// Per client and overall count the same requests.
+	wantErr(t, capped(s, 9, "192.0.2.2", now, store.RequestCaps{PerClient: 4}), store.ErrLimited)
+	wantErr(t, capped(s, 9, "192.0.2.2", now, store.RequestCaps{Total: 4}), store.ErrLimited)
+
+	// Purged requests no longer count, even read back at a time they would be waiting.
+	must(t, s.Purge(ctx, at(time.Hour)))
+	one := store.RequestCaps{Window: time.Hour, PerIPRate: 1, PerIP: 1, PerClient: 1, Total: 1}
+	must(t, capped(s, 9, a, now, one))
+	wantErr(t, capped(s, 10, "192.0.2.2", now, one), store.ErrLimited)
+}
+
+// testDeviceAuthCapsConcurrent checks that concurrent creates cannot pass a cap: of
+// many at once from one address, exactly the cap's number are stored.
+func testDeviceAuthCapsConcurrent(t *testing.T, s store.Store) {
+	seedClient(t, s)
+	const n, limit = 32, 10
+	caps := store.RequestCaps{Window: time.Minute, PerIPRate: limit, PerIP: limit}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = capped(s, i, "192.0.2.1", base, caps) })
+	}
+	wg.Wait()
+	stored := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			stored++
+		case !errors.Is(err, store.ErrLimited):
+			t.Errorf("create %d: %v", i, err)
+		}
+	}
+	if stored != limit {
+		t.Fatalf("%d of %d concurrent creates stored under a cap of %d", stored, n, limit)
+	}
+}

@@ -56,6 +56,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuthRequests", testAuthRequests},
 		{"AuthCodeClaimedOnce", testAuthCodeClaimedOnce},
 		{"DeviceAuthCaps", testDeviceAuthCaps},
+		{"DeviceAuthCapsAnyOrder", testDeviceAuthCapsAnyOrder},
+		{"DeviceAuthCapsConcurrent", testDeviceAuthCapsConcurrent},
 		{"AuthRequestCaps", testAuthRequestCaps},
 		{"SigningKeys", testSigningKeys},
 		{"RetireSigningKeys", testRetireSigningKeys},
