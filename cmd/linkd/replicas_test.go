@@ -804,7 +804,7 @@ func TestReplicasShareKeysAndEvents(t *testing.T) {
 
 // verifyIDToken checks raw's signature against a key of set.
 func verifyIDToken(raw string, set jose.JSONWebKeySet) error {
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
 	if err != nil {
 		return err
 	}
