@@ -277,6 +277,50 @@ func problemOf(ctx context.Context, client *http.Client, method, u, bearer strin
 	return resp.StatusCode, code, resp.Header.Get("Retry-After"), nil
 }
 
+// woke is the answer of a kiosk's push wait that left the pending state.
+type woke struct {
+	status string
+	at     time.Time // when it came
+	err    error
+}
+
+// kioskWait is a kiosk waiting on POST /device/wait of replica p for d's approval,
+// asking again while the answer is pending; the channel receives the first other answer.
+func kioskWait(ctx context.Context, p *linkdProcess, issuer string, d *crashDevice) <-chan woke {
+	wait := make(chan woke, 1)
+	go func() {
+		for {
+			var ws struct {
+				Status string `json:"status"`
+			}
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, issuer+"/device/wait",
+				strings.NewReader(url.Values{"client_id": {devices.KioskClientID}, "device_code": {d.auth.DeviceCode}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := p.Client.Do(req)
+			if err != nil {
+				wait <- woke{err: err}
+				return
+			}
+			err = json.NewDecoder(resp.Body).Decode(&ws)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				wait <- woke{err: fmt.Errorf("POST /device/wait: %d %v", resp.StatusCode, err)}
+				return
+			}
+			if ws.Status != "pending" {
+				wait <- woke{status: ws.Status, at: time.Now()}
+				return
+			}
+		}
+	}()
+	return wait
+}
+
+// appClient is the app's management client signed in as alice through replica r.
+func (r *crashRig) appClient() *devices.Client {
+	return devices.NewClient(r.p.URL, oauth2.NewClient(r.oauthCtx(), oauth2.StaticTokenSource(r.app)))
+}
+
 // outage is how long TestReplicasDatabaseOutage keeps PostgreSQL down: the 10 s the
 // issue names. It is the fault being injected, not a wait for a result, so it is the
 // one fixed wait of these tests; it is kept short.
@@ -348,6 +392,12 @@ func TestReplicasDatabaseOutage(t *testing.T) {
 		}
 	}
 
+	// The app's event stream on replica 0, open across the outage.
+	evs, err := rs.rigs[0].appClient().Events(ctx)
+	if err != nil {
+		t.Fatalf("events on replica 0: %v", err)
+	}
+
 	if err := cluster.Halt(); err != nil { // returns once PostgreSQL is down
 		t.Fatal(err)
 	}
@@ -371,8 +421,9 @@ func TestReplicasDatabaseOutage(t *testing.T) {
 	for i, p := range rs.ps {
 		status, code, retry, err := problemOf(ctx, p.Client, http.MethodPost, rs.issuer+"/oauth/token", "", url.Values{
 			"grant_type": {"refresh_token"}, "refresh_token": {linked.tok.RefreshToken}, "client_id": {devices.KioskClientID}})
-		if err != nil || status != http.StatusServiceUnavailable || retry == "" {
-			t.Errorf("replica %d: refresh with the database down: %d %q Retry-After %q %v; want 503 with Retry-After",
+		// Never invalid_grant: the device would throw its refresh token away.
+		if err != nil || status != http.StatusServiceUnavailable || code != "server_error" || retry == "" {
+			t.Errorf("replica %d: refresh with the database down: %d %q Retry-After %q %v; want 503 server_error with Retry-After",
 				i, status, code, retry, err)
 		}
 	}
@@ -402,16 +453,51 @@ func TestReplicasDatabaseOutage(t *testing.T) {
 	resumed = true
 	t.Logf("database down for %v", time.Since(downAt).Round(100*time.Millisecond))
 
+	// A kiosk waits on replica 0 for late[1], which is approved through replica 1.
+	wait := kioskWait(ctx, rs.ps[0], rs.issuer, late[1])
 	// The replicas reconnect by themselves: the first approvals after the return
 	// succeed, the one refused during the outage included.
+	var acked1 time.Time
 	for i, d := range late {
 		status, code, err := rs.rigs[i%2].approve(d)
 		if err != nil || status != http.StatusOK {
 			t.Errorf("approve %s through replica %d after the database returned: %d %s %v", d.name, i%2, status, code, err)
 			continue
 		}
+		if i == 1 {
+			acked1 = time.Now()
+		}
 		d.acked = true
 	}
+	// After the outage, news still crosses replicas (needs cross-replica events that
+	// resubscribe after a lost connection; the wait also passes by its re-read).
+	t.Run("cross_replica_after_outage", func(t *testing.T) {
+		select {
+		case w := <-wait:
+			if w.err != nil || w.status != "approved" {
+				t.Errorf("the wait on replica 0 answered %q, %v; want approved", w.status, w.err)
+			} else {
+				t.Logf("the wait on replica 0 woke %v after the approval on replica 1", w.at.Sub(acked1))
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("the wait on replica 0 did not wake within 5 s of the approval on replica 1")
+		}
+		want := map[string]bool{late[1].name: true, late[3].name: true} // approved through replica 1
+		deadline := time.After(10 * time.Second)
+		for len(want) > 0 {
+			select {
+			case ev, ok := <-evs:
+				if !ok {
+					t.Fatalf("the event stream on replica 0 ended; never heard of %v", want)
+				}
+				if ev.Type == devices.EventLinked {
+					delete(want, ev.Device.Name)
+				}
+			case <-deadline:
+				t.Fatalf("the event stream on replica 0 did not hear of the links of %v made on replica 1 after the outage", want)
+			}
+		}
+	})
 	finished := make(chan struct{})
 	go func() {
 		polling.Wait()
@@ -637,46 +723,13 @@ func TestReplicasShareKeysAndEvents(t *testing.T) {
 		}
 	})
 
-	appOn := func(r *crashRig) *devices.Client {
-		return devices.NewClient(rs.issuer, oauth2.NewClient(r.oauthCtx(), oauth2.StaticTokenSource(r.app)))
-	}
-	evs, err := appOn(c).Events(ctx) // buffered: the events are read at the end
+	evs, err := c.appClient().Events(ctx) // buffered: the events are read at the end
 	if err != nil {
 		t.Fatalf("events on C: %v", err)
 	}
 	d := a.newDevice("hall-kiosk")
 
-	type woke struct {
-		status string
-		at     time.Time
-		err    error
-	}
-	wait := make(chan woke, 1)
-	go func() { // the kiosk's push wait on A, asked again while it answers pending
-		for {
-			var ws struct {
-				Status string `json:"status"`
-			}
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, rs.issuer+"/device/wait",
-				strings.NewReader(url.Values{"client_id": {devices.KioskClientID}, "device_code": {d.auth.DeviceCode}}.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			resp, err := a.p.Client.Do(req)
-			if err != nil {
-				wait <- woke{err: err}
-				return
-			}
-			err = json.NewDecoder(resp.Body).Decode(&ws)
-			resp.Body.Close()
-			if err != nil || resp.StatusCode != http.StatusOK {
-				wait <- woke{err: fmt.Errorf("POST /device/wait: %d %v", resp.StatusCode, err)}
-				return
-			}
-			if ws.Status != "pending" {
-				wait <- woke{status: ws.Status, at: time.Now()}
-				return
-			}
-		}
-	}()
+	wait := kioskWait(ctx, a.p, rs.issuer, d)
 	type tokens struct {
 		tok *oauth2.Token
 		err error
@@ -687,10 +740,10 @@ func TestReplicasShareKeysAndEvents(t *testing.T) {
 		polled <- tokens{tok, err}
 	}()
 	// The app looks the code up on B (a round trip, so the wait on A is under way), then approves.
-	if _, err := appOn(b).LinkRequest(ctx, d.auth.UserCode); err != nil {
+	if _, err := b.appClient().LinkRequest(ctx, d.auth.UserCode); err != nil {
 		t.Fatalf("look up the code on B: %v", err)
 	}
-	dev, err := appOn(b).Approve(ctx, d.auth.UserCode, "")
+	dev, err := b.appClient().Approve(ctx, d.auth.UserCode, "")
 	if err != nil {
 		t.Fatalf("approve on B: %v", err)
 	}
@@ -730,14 +783,14 @@ func TestReplicasShareKeysAndEvents(t *testing.T) {
 		}
 	})
 
-	if _, err := appOn(a).Rename(ctx, dev.ID, "Lobby kiosk"); err != nil {
+	if _, err := a.appClient().Rename(ctx, dev.ID, "Lobby kiosk"); err != nil {
 		t.Fatalf("rename on A: %v", err)
 	}
 	t.Run("unlink_on_C_refuses_A", func(t *testing.T) {
 		if status := a.getJSON(a.userinfo, tok.AccessToken, nil); status != http.StatusOK {
 			t.Fatalf("userinfo on A before the unlink: %d", status)
 		}
-		if err := appOn(c).Unlink(ctx, dev.ID); err != nil {
+		if err := c.appClient().Unlink(ctx, dev.ID); err != nil {
 			t.Fatalf("unlink on C: %v", err)
 		}
 		if status := a.getJSON(a.userinfo, tok.AccessToken, nil); status != http.StatusUnauthorized && status != http.StatusForbidden {
