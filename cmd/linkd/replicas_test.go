@@ -587,6 +587,53 @@ func TestReplicasKillOne(t *testing.T) {
 			d.retries++
 		}
 	}
+	// Linked devices refresh in loops through the replicas in turn meanwhile; one whose
+	// refresh broke with the victim asks a survivor with the refresh token it still
+	// holds (the lost-answer window must hold across replicas).
+	var refreshers []*crashDevice
+	for i := range 3 {
+		d := rs.rigs[i].newDevice(fmt.Sprintf("refresher-%d", i))
+		if status, code, err := rs.rigs[(i+1)%3].approve(d); err != nil || status != http.StatusOK {
+			t.Fatalf("approve %s: %d %s %v", d.name, status, code, err)
+		}
+		d.acked = true
+		if collect(d, i); d.tok == nil {
+			t.Fatalf("%s got no tokens: %s", d.name, d.final)
+		}
+		refreshers = append(refreshers, d)
+	}
+	stopRefresh := make(chan struct{})
+	refreshing := goN(len(refreshers), func(i int) {
+		d := refreshers[i]
+		for n := i; ; n++ {
+			select {
+			case <-stopRefresh:
+				return
+			default:
+			}
+			r := rs.rigs[n%3]
+			if !alive(n % 3) {
+				continue
+			}
+			old := *d.tok
+			old.Expiry = time.Now().Add(-time.Minute)
+			tok, err := r.kiosk.TokenSource(r.oauthCtx(), &old).Token()
+			var re *oauth2.RetrieveError
+			switch {
+			case err == nil:
+				d.tok = tok
+				d.refreshed++
+			case errors.As(err, &re):
+				d.final = fmt.Sprintf("refresh through replica %d: %s (HTTP %d)", n%3, re.ErrorCode, re.Response.StatusCode)
+				return
+			case rs.ctx.Err() != nil || d.retries >= crashRetries:
+				d.final = err.Error()
+				return
+			default:
+				d.retries++
+			}
+		}
+	})
 	polling := goN(len(devs), func(i int) { collect(devs[i], rand.IntN(3)) })
 
 	// Approver j approves devices j, j+3, j+6 through replica j; the victim dies once
@@ -625,6 +672,14 @@ func TestReplicasKillOne(t *testing.T) {
 	killed.Store(true)
 	rs.ps[victim].Kill()
 	<-approving
+	close(stopRefresh)
+	<-refreshing
+	refreshes, broken := 0, 0
+	for _, d := range refreshers {
+		refreshes += d.refreshed
+		broken += d.retries
+	}
+	t.Logf("%d refreshes through the replicas, %d broken by the kill and asked again through a survivor", refreshes, broken)
 	for j, ds := range unanswered {
 		if j != victim && len(ds) > 0 {
 			t.Errorf("replica %d, which was not killed, left %d approvals unanswered", j, len(ds))
@@ -654,7 +709,7 @@ func TestReplicasKillOne(t *testing.T) {
 			acked++
 		}
 	}
-	t.Logf("%d approvals acknowledged before or at the kill; of the %d unanswered, %d had been committed, %d were still pending",
+	t.Logf("%d approvals acknowledged at the first ask (the victim's before it died); of the %d unanswered, %d had been committed, %d were still pending",
 		acked-wasLinked-wasPending, len(unanswered[victim]), wasLinked, wasPending)
 	select {
 	case <-polling:
@@ -672,7 +727,7 @@ func TestReplicasKillOne(t *testing.T) {
 		collect(d, i)
 		devs = append(devs, d)
 	}
-	rs.rigs[0].verify("kill one of three replicas", devs)
+	rs.rigs[0].verify("kill one of three replicas", append(devs, refreshers...))
 }
 
 // TestReplicasShareKeysAndEvents starts three replicas A, B, C at the same moment on
