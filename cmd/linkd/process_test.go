@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -33,7 +34,7 @@ type linkdProcess struct {
 	t      *testing.T
 	dir    string
 	addr   string
-	args   []string     // more flags for serve
+	args   []string     // extra serve flags (e.g. --issuer)
 	URL    string       // the issuer, set by the first start
 	Client *http.Client // trusts the CA linkd printed; set by the first start
 	logs   syncBuffer   // standard error of every run
@@ -44,30 +45,57 @@ type linkdProcess struct {
 	exited chan struct{}
 }
 
-// startLinkd starts linkd on dir (whose store the caller may have filled), with args
-// added to serve's flags, and waits until it serves; the process is killed when the
+// startLinkd starts linkd on dir (whose store the caller may have filled) with the
+// extra serve flags args and waits until it serves; the process is killed when the
 // test ends.
 func startLinkd(t *testing.T, dir string, args ...string) *linkdProcess {
-	p := &linkdProcess{t: t, dir: dir, addr: freePort(t), args: args, up: make(chan struct{})}
-	t.Cleanup(func() {
-		p.Kill()
-		if t.Failed() {
-			p.logWarnings()
-		}
-	})
-	p.start()
-	return p
+	return startLinkds(t, []string{dir}, args...)[0]
+}
+
+// startLinkds starts one linkd per data directory at the same moment, each with the
+// serve flags args, and waits until all serve: replicas on one database.
+func startLinkds(t *testing.T, dirs []string, args ...string) []*linkdProcess {
+	t.Helper()
+	ps := make([]*linkdProcess, len(dirs))
+	runs := make([]*linkdRun, len(dirs))
+	for i, dir := range dirs {
+		p := &linkdProcess{t: t, dir: dir, addr: freePort(t), args: args, up: make(chan struct{})}
+		t.Cleanup(func() {
+			p.Kill()
+			if t.Failed() {
+				p.logWarnings()
+			}
+		})
+		ps[i], runs[i] = p, p.launch()
+	}
+	for i, p := range ps {
+		p.serving(runs[i])
+	}
+	return ps
 }
 
 // start runs linkd and returns once it printed its issuer line (it listens by then).
 func (p *linkdProcess) start() {
+	p.t.Helper()
+	p.serving(p.launch())
+}
+
+// linkdRun is one run of the linkd process, launched but maybe not serving yet.
+type linkdRun struct {
+	cmd    *exec.Cmd
+	out    *syncBuffer // its standard output
+	exited chan struct{}
+}
+
+// launch starts the linkd process without waiting for it.
+func (p *linkdProcess) launch() *linkdRun {
 	t := p.t
 	t.Helper()
-	var out syncBuffer
+	out := &syncBuffer{}
 	cmd := exec.Command(os.Args[0], append([]string{"serve", "--data", p.dir, "--addr", p.addr,
 		"--poll-interval", "1s", "--lost-answer-window", "10m"}, p.args...)...)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
-	cmd.Stdout = &out
+	cmd.Stdout = out
 	cmd.Stderr = &p.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start linkd: %v", err)
@@ -77,6 +105,19 @@ func (p *linkdProcess) start() {
 		cmd.Wait()
 		close(exited)
 	}()
+	// A run that never became the current one (a sibling failed to start) ends too.
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	return &linkdRun{cmd: cmd, out: out, exited: exited}
+}
+
+// serving waits until run printed its issuer line and makes it the process's current run.
+func (p *linkdProcess) serving(run *linkdRun) {
+	t := p.t
+	t.Helper()
+	cmd, out, exited := run.cmd, run.out, run.exited
 	deadline := time.After(60 * time.Second)
 	for !strings.Contains(out.String(), "issuer:") {
 		select {
@@ -108,8 +149,14 @@ func (p *linkdProcess) start() {
 			cmd.Process.Kill()
 			t.Fatalf("no certificate in %s", caFile)
 		}
+		// Every connection goes to this process, whatever host the URL names: replicas
+		// share one issuer (a load balancer's address) and a test picks the replica.
+		var dialer net.Dialer
 		p.Client = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 64}}
+			TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 64,
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return dialer.DialContext(ctx, network, p.addr)
+			}}}
 		p.URL = issuer
 	} else {
 		p.Client.CloseIdleConnections() // they led to the killed run

@@ -46,6 +46,7 @@ type Cluster struct {
 	dir  string // temporary directory: data, socket, log
 	bin  string // directory of initdb, pg_ctl
 	port int
+	opts string // the server's options (pg_ctl -o), kept for Resume
 	log  string // the server's log file
 	user []string
 	n    atomic.Int64 // databases made so far
@@ -263,9 +264,9 @@ func start(bin string, fast bool) (*Cluster, error) {
 		if fast {
 			settings = append(settings, "-c shared_buffers=32MB", "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off")
 		}
-		opts := strings.Join(settings, " ")
+		c.opts = strings.Join(settings, " ")
 		// -w: pg_ctl returns once the server accepts connections (or has failed).
-		out, err := c.run("pg_ctl", "-D", data, "-l", c.log, "-w", "-t", "120", "-o", opts, "start")
+		out, err := c.run("pg_ctl", "-D", data, "-l", c.log, "-w", "-t", "120", "-o", c.opts, "start")
 		if err == nil {
 			return c, nil
 		}
@@ -338,6 +339,27 @@ func (c *Cluster) admin() (*sql.DB, error) {
 	}
 	db.SetMaxOpenConns(1)
 	return db, nil
+}
+
+// Halt stops the server as an operator would for maintenance (pg_ctl stop -m fast:
+// sessions are ended, nothing is lost) and returns once it is down; Resume starts it
+// again. Fault tests use the pair for a database outage.
+func (c *Cluster) Halt() error {
+	out, err := c.run("pg_ctl", "-D", filepath.Join(c.dir, "data"), "-w", "-t", "120", "-m", "fast", "stop")
+	if err != nil {
+		return fmt.Errorf("pg_ctl stop: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// Resume starts a halted server again on the same data and port and returns once it
+// accepts connections.
+func (c *Cluster) Resume() error {
+	out, err := c.run("pg_ctl", "-D", filepath.Join(c.dir, "data"), "-l", c.log, "-w", "-t", "120", "-o", c.opts, "start")
+	if err != nil {
+		return fmt.Errorf("pg_ctl start: %w\n%s%s", err, out, c.logTail(0))
+	}
+	return nil
 }
 
 // Stop stops the server at once (pg_ctl stop -m immediate: it is a throwaway) and

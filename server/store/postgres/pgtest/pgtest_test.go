@@ -53,3 +53,32 @@ func TestMissingBinariesNamed(t *testing.T) {
 		t.Fatalf("findBin with an empty %s = %q, %q", BinEnv, bin, why)
 	}
 }
+
+// Halt takes the server down (a query fails) and Resume brings it back on the same
+// port with the data kept (the table made before is still there).
+func TestHaltResume(t *testing.T) {
+	ctx := context.Background()
+	db, err := sql.Open("pgx", DB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE kept (x int)`); err != nil {
+		t.Fatal(err)
+	}
+	c := Shared(t)
+	if err := c.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	_, downErr := db.ExecContext(ctx, `SELECT 1`)
+	if err := c.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if downErr == nil {
+		t.Error("a query succeeded while the server was halted")
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM kept`).Scan(&n); err != nil {
+		t.Fatalf("after Resume: %v", err)
+	}
+}
