@@ -29,8 +29,11 @@ const MaxRelayPayload = 7999
 
 // Relay bounds.
 const (
-	relayMinBackoff  = 100 * time.Millisecond
-	relayMaxBackoff  = 5 * time.Second
+	relayMinBackoff = 100 * time.Millisecond
+	// relayMaxBackoff is short: a replica not listening misses other replicas'
+	// news (its waiters fall back to their slower re-reads), and one connection
+	// attempt a second per replica costs a database nothing.
+	relayMaxBackoff  = time.Second
 	relayConnTimeout = 10 * time.Second
 	// relayHealthEvery is how long the listener waits for a notification before it
 	// checks that its connection still answers, so a connection that died without a
