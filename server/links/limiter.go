@@ -173,12 +173,7 @@ func (l *Limiter) Reserve(ctx context.Context, limits ...store.AttemptLimit) (At
 		return Attempt{}, 0, fmt.Errorf("links: reserve attempt: %w", err)
 	}
 	if wait > 0 {
-		// Whole seconds, never longer than the longest window.
-		longest := time.Duration(0)
-		for _, lim := range limits {
-			longest = max(longest, lim.Window)
-		}
-		return Attempt{}, min((wait + time.Second - 1).Truncate(time.Second), longest), ErrRateLimited
+		return Attempt{}, l.retryAfter(wait, limits), ErrRateLimited
 	}
 	keys := make([]string, 0, len(limits))
 	for _, lim := range limits {
@@ -187,6 +182,16 @@ func (l *Limiter) Reserve(ctx context.Context, limits ...store.AttemptLimit) (At
 		}
 	}
 	return Attempt{keys: keys, at: now}, 0, nil
+}
+
+// retryAfter rounds the store's wait for limits up to whole seconds, never longer than
+// the longest window.
+func (l *Limiter) retryAfter(wait time.Duration, limits []store.AttemptLimit) time.Duration {
+	longest := time.Duration(0)
+	for _, lim := range limits {
+		longest = max(longest, lim.Window)
+	}
+	return min((wait + time.Second - 1).Truncate(time.Second), longest)
 }
 
 // Release uncounts a reserved attempt that succeeded, so only failures count.

@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/linkdesk/linkdesk/server/store"
@@ -15,27 +17,65 @@ import (
 func (db *DB) ReserveAttempt(ctx context.Context, limits []store.AttemptLimit, now time.Time) (time.Duration, error) {
 	var wait time.Duration
 	err := db.inTx(ctx, "reserve attempt", func(tx *sql.Tx) error {
-		for _, l := range limits {
-			d, err := attemptWait(ctx, tx, l, now)
-			if err != nil {
-				return err
-			}
-			wait = max(wait, d)
+		var err error
+		if wait, err = limitsWait(ctx, tx, limits, now); err != nil || wait > 0 {
+			return err
 		}
-		if wait > 0 {
-			return nil
+		return recordAttempt(ctx, tx, limits, now)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return wait, nil
+}
+
+// limitsWait is how long from now until every limit allows one more attempt (0: they
+// do now).
+func limitsWait(ctx context.Context, tx *sql.Tx, limits []store.AttemptLimit, now time.Time) (time.Duration, error) {
+	var wait time.Duration
+	for _, l := range limits {
+		d, err := attemptWait(ctx, tx, l, now)
+		if err != nil {
+			return 0, err
 		}
-		seen := map[string]bool{}
-		for _, l := range limits {
-			if seen[l.Key] {
-				continue
-			}
-			seen[l.Key] = true
-			if _, err := tx.ExecContext(ctx, `INSERT INTO failures (key, at) VALUES (?, ?)`, l.Key, ts(now)); err != nil {
-				return fmt.Errorf("sqlite: reserve attempt: %w", err)
-			}
+		wait = max(wait, d)
+	}
+	return wait, nil
+}
+
+// recordAttempt records one attempt at now under each distinct key of limits.
+func recordAttempt(ctx context.Context, tx *sql.Tx, limits []store.AttemptLimit, now time.Time) error {
+	for i, l := range limits {
+		if slices.ContainsFunc(limits[:i], func(o store.AttemptLimit) bool { return o.Key == l.Key }) {
+			continue
 		}
-		return nil
+		if _, err := tx.ExecContext(ctx, `INSERT INTO failures (key, at) VALUES (?, ?)`, l.Key, ts(now)); err != nil {
+			return fmt.Errorf("sqlite: record attempt: %w", err)
+		}
+	}
+	return nil
+}
+
+// limitedCode runs op, an operation on the request holding a user code, behind limits
+// in one write transaction (see store.Store's ApproveUserCode): when a limit is reached
+// it returns the wait and runs nothing; when op finds the code unknown, used or
+// expired it records one attempt under every limit's key and commits that before
+// returning op's error. A success records nothing.
+func (db *DB) limitedCode(ctx context.Context, what string, limits []store.AttemptLimit, now time.Time, op func(tx *sql.Tx) error) (time.Duration, error) {
+	var wait time.Duration
+	err := db.inTx(ctx, what, func(tx *sql.Tx) error {
+		var err error
+		if wait, err = limitsWait(ctx, tx, limits, now); err != nil || wait > 0 {
+			return err
+		}
+		err = op(tx)
+		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExpired) && !errors.Is(err, store.ErrAlreadyUsed) {
+			return err
+		}
+		if rerr := recordAttempt(ctx, tx, limits, now); rerr != nil {
+			return rerr
+		}
+		return commitThen(err)
 	})
 	if err != nil {
 		return 0, err
