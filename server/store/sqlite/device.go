@@ -154,12 +154,19 @@ func (db *DB) DeviceAuthByDeviceCode(ctx context.Context, clientID, deviceCode s
 	return d, nil
 }
 
+// The statements of approve and deny (hotWrites).
+const (
+	pendingByUserCodeSQL = `SELECT device_code_hash, ` + deviceAuthCols + ` FROM device_auths WHERE user_code = ?`
+	clientNameSQL        = `SELECT name FROM clients WHERE id = ?`
+	approveSQL           = `UPDATE device_auths SET state = ?, subject = ?, grant_id = ?, auth_time = ? WHERE device_code_hash = ?`
+	denySQL              = `UPDATE device_auths SET state = ?, subject = ?, auth_time = ? WHERE device_code_hash = ?`
+)
+
 // pendingByUserCode loads a request that approve or deny may act on: it must exist,
 // be pending, and not be expired at now.
-func pendingByUserCode(ctx context.Context, tx *sql.Tx, userCode string, now time.Time) (store.DeviceAuth, string, error) {
+func pendingByUserCode(ctx context.Context, tx txRunner, userCode string, now time.Time) (store.DeviceAuth, string, error) {
 	var h string
-	row := tx.QueryRowContext(ctx, `SELECT device_code_hash, `+deviceAuthCols+
-		` FROM device_auths WHERE user_code = ?`, userCode)
+	row := tx.QueryRowContext(ctx, pendingByUserCodeSQL, userCode)
 	d, err := scanDeviceAuth(scanFunc(func(dest ...any) error {
 		return row.Scan(append([]any{&h}, dest...)...)
 	}))
@@ -191,7 +198,7 @@ func (db *DB) ApproveDeviceAuth(ctx context.Context, userCode, subject, name str
 	var g store.Grant
 	err := db.inTx(ctx, "approve device auth", func(tx *sql.Tx) error {
 		var err error
-		g, err = approveTx(ctx, tx, userCode, subject, name, now)
+		g, err = approveTx(ctx, db.prepared(tx), userCode, subject, name, now)
 		return err
 	})
 	if err != nil {
@@ -207,7 +214,7 @@ func (db *DB) ApproveUserCode(ctx context.Context, userCode, subject, name strin
 		return store.Grant{}, 0, fmt.Errorf("sqlite: approve device auth: subject is required")
 	}
 	var g store.Grant
-	wait, err := db.limitedCode(ctx, "approve device auth", limits, now, func(tx *sql.Tx) error {
+	wait, err := db.limitedCode(ctx, "approve device auth", limits, now, func(tx txRunner) error {
 		var err error
 		g, err = approveTx(ctx, tx, userCode, subject, name, now)
 		return err
@@ -219,7 +226,7 @@ func (db *DB) ApproveUserCode(ctx context.Context, userCode, subject, name strin
 }
 
 // approveTx is ApproveDeviceAuth's work inside tx.
-func approveTx(ctx context.Context, tx *sql.Tx, userCode, subject, name string, now time.Time) (store.Grant, error) {
+func approveTx(ctx context.Context, tx txRunner, userCode, subject, name string, now time.Time) (store.Grant, error) {
 	d, h, err := pendingByUserCode(ctx, tx, userCode, now)
 	if err != nil {
 		return store.Grant{}, err
@@ -228,7 +235,7 @@ func approveTx(ctx context.Context, tx *sql.Tx, userCode, subject, name string, 
 		name = d.Device.Name
 	}
 	if name == "" {
-		err := tx.QueryRowContext(ctx, `SELECT name FROM clients WHERE id = ?`, d.ClientID).Scan(&name)
+		err := tx.QueryRowContext(ctx, clientNameSQL, d.ClientID).Scan(&name)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return store.Grant{}, fmt.Errorf("sqlite: approve device auth: client name: %w", err)
 		}
@@ -250,8 +257,7 @@ func approveTx(ctx context.Context, tx *sql.Tx, userCode, subject, name string, 
 	if err := insertGrant(ctx, tx, g); err != nil {
 		return store.Grant{}, err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE device_auths SET state = ?, subject = ?, grant_id = ?, auth_time = ?
-		WHERE device_code_hash = ?`, string(store.DeviceAuthApproved), subject, g.ID, ts(now), h)
+	_, err = tx.ExecContext(ctx, approveSQL, string(store.DeviceAuthApproved), subject, g.ID, ts(now), h)
 	if err != nil {
 		return store.Grant{}, fmt.Errorf("sqlite: approve device auth: %w", err)
 	}
@@ -261,7 +267,7 @@ func approveTx(ctx context.Context, tx *sql.Tx, userCode, subject, name string, 
 // DenyDeviceAuth denies a pending, unexpired request; same errors as ApproveDeviceAuth.
 func (db *DB) DenyDeviceAuth(ctx context.Context, userCode, subject string, now time.Time) error {
 	return db.inTx(ctx, "deny device auth", func(tx *sql.Tx) error {
-		_, err := denyTx(ctx, tx, userCode, subject, now)
+		_, err := denyTx(ctx, db.prepared(tx), userCode, subject, now)
 		return err
 	})
 }
@@ -270,7 +276,7 @@ func (db *DB) DenyDeviceAuth(ctx context.Context, userCode, subject string, now 
 // returns the request as it was before the denial (see store.Store).
 func (db *DB) DenyUserCode(ctx context.Context, userCode, subject string, limits []store.AttemptLimit, now time.Time) (store.DeviceAuth, time.Duration, error) {
 	var d store.DeviceAuth
-	wait, err := db.limitedCode(ctx, "deny device auth", limits, now, func(tx *sql.Tx) error {
+	wait, err := db.limitedCode(ctx, "deny device auth", limits, now, func(tx txRunner) error {
 		var err error
 		d, err = denyTx(ctx, tx, userCode, subject, now)
 		return err
@@ -282,13 +288,12 @@ func (db *DB) DenyUserCode(ctx context.Context, userCode, subject string, limits
 }
 
 // denyTx is DenyDeviceAuth's work inside tx; it returns the request as it was.
-func denyTx(ctx context.Context, tx *sql.Tx, userCode, subject string, now time.Time) (store.DeviceAuth, error) {
+func denyTx(ctx context.Context, tx txRunner, userCode, subject string, now time.Time) (store.DeviceAuth, error) {
 	d, h, err := pendingByUserCode(ctx, tx, userCode, now)
 	if err != nil {
 		return store.DeviceAuth{}, err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE device_auths SET state = ?, subject = ?, auth_time = ?
-		WHERE device_code_hash = ?`, string(store.DeviceAuthDenied), subject, ts(now), h)
+	_, err = tx.ExecContext(ctx, denySQL, string(store.DeviceAuthDenied), subject, ts(now), h)
 	if err != nil {
 		return store.DeviceAuth{}, fmt.Errorf("sqlite: deny device auth: %w", err)
 	}
@@ -299,7 +304,7 @@ func denyTx(ctx context.Context, tx *sql.Tx, userCode, subject string, now time.
 // code-lookup limits, in one transaction (see store.Store).
 func (db *DB) PendingUserCode(ctx context.Context, userCode string, limits []store.AttemptLimit, now time.Time) (store.DeviceAuth, time.Duration, error) {
 	var d store.DeviceAuth
-	wait, err := db.limitedCode(ctx, "look up user code", limits, now, func(tx *sql.Tx) error {
+	wait, err := db.limitedCode(ctx, "look up user code", limits, now, func(tx txRunner) error {
 		var err error
 		d, _, err = pendingByUserCode(ctx, tx, userCode, now)
 		return err

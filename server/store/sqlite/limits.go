@@ -18,10 +18,11 @@ func (db *DB) ReserveAttempt(ctx context.Context, limits []store.AttemptLimit, n
 	var wait time.Duration
 	err := db.inTx(ctx, "reserve attempt", func(tx *sql.Tx) error {
 		var err error
-		if wait, err = limitsWait(ctx, tx, limits, now); err != nil || wait > 0 {
+		t := db.prepared(tx)
+		if wait, err = limitsWait(ctx, t, limits, now); err != nil || wait > 0 {
 			return err
 		}
-		return recordAttempt(ctx, tx, limits, now)
+		return recordAttempt(ctx, t, limits, now)
 	})
 	if err != nil {
 		return 0, err
@@ -29,9 +30,16 @@ func (db *DB) ReserveAttempt(ctx context.Context, limits []store.AttemptLimit, n
 	return wait, nil
 }
 
+// The statements of the limits (hotWrites): a key's attempts since a time, oldest
+// first, and one more attempt.
+const (
+	attemptsSQL      = `SELECT at FROM failures WHERE key = ? AND at >= ? ORDER BY at`
+	recordAttemptSQL = `INSERT INTO failures (key, at) VALUES (?, ?)`
+)
+
 // limitsWait is how long from now until every limit allows one more attempt (0: they
 // do now).
-func limitsWait(ctx context.Context, tx *sql.Tx, limits []store.AttemptLimit, now time.Time) (time.Duration, error) {
+func limitsWait(ctx context.Context, tx txRunner, limits []store.AttemptLimit, now time.Time) (time.Duration, error) {
 	var wait time.Duration
 	for _, l := range limits {
 		d, err := attemptWait(ctx, tx, l, now)
@@ -44,12 +52,12 @@ func limitsWait(ctx context.Context, tx *sql.Tx, limits []store.AttemptLimit, no
 }
 
 // recordAttempt records one attempt at now under each distinct key of limits.
-func recordAttempt(ctx context.Context, tx *sql.Tx, limits []store.AttemptLimit, now time.Time) error {
+func recordAttempt(ctx context.Context, tx txRunner, limits []store.AttemptLimit, now time.Time) error {
 	for i, l := range limits {
 		if slices.ContainsFunc(limits[:i], func(o store.AttemptLimit) bool { return o.Key == l.Key }) {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO failures (key, at) VALUES (?, ?)`, l.Key, ts(now)); err != nil {
+		if _, err := tx.ExecContext(ctx, recordAttemptSQL, l.Key, ts(now)); err != nil {
 			return fmt.Errorf("sqlite: record attempt: %w", err)
 		}
 	}
@@ -61,9 +69,10 @@ func recordAttempt(ctx context.Context, tx *sql.Tx, limits []store.AttemptLimit,
 // it returns the wait and runs nothing; when op finds the code unknown, used or
 // expired it records one attempt under every limit's key and commits that before
 // returning op's error. A success records nothing.
-func (db *DB) limitedCode(ctx context.Context, what string, limits []store.AttemptLimit, now time.Time, op func(tx *sql.Tx) error) (time.Duration, error) {
+func (db *DB) limitedCode(ctx context.Context, what string, limits []store.AttemptLimit, now time.Time, op func(tx txRunner) error) (time.Duration, error) {
 	var wait time.Duration
-	err := db.inTx(ctx, what, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, what, func(sqlTx *sql.Tx) error {
+		tx := db.prepared(sqlTx)
 		var err error
 		if wait, err = limitsWait(ctx, tx, limits, now); err != nil || wait > 0 {
 			return err
@@ -84,9 +93,8 @@ func (db *DB) limitedCode(ctx context.Context, what string, limits []store.Attem
 }
 
 // attemptWait is how long from now until l allows one more attempt (0: it does now).
-func attemptWait(ctx context.Context, tx *sql.Tx, l store.AttemptLimit, now time.Time) (time.Duration, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT at FROM failures WHERE key = ? AND at >= ? ORDER BY at`,
-		l.Key, ts(now.Add(-l.Window)))
+func attemptWait(ctx context.Context, tx txRunner, l store.AttemptLimit, now time.Time) (time.Duration, error) {
+	rows, err := tx.QueryContext(ctx, attemptsSQL, l.Key, ts(now.Add(-l.Window)))
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: count attempts: %w", err)
 	}

@@ -42,6 +42,7 @@ type DB struct {
 	read   *sql.DB
 	faults faults
 	hot    hotStatements
+	writes writeStatements
 	group  groupCommit
 	// box encrypts signing keys and TOTP secrets at rest (WithSecretsKey); nil: they
 	// are stored as given.
@@ -88,7 +89,7 @@ func Open(ctx context.Context, path string, opt ...Option) (*DB, error) {
 	// connection that writes and checkpoints. secure_delete zeroes the space a deleted
 	// or rewritten row leaves, so a secret replaced (encrypted, turned off) does not
 	// linger in the file's free space.
-	writePragmas := append(append([]string{"journal_mode(WAL)", "secure_delete(1)"}, common...), walPragmas(o.walLimit)...)
+	writePragmas := append(append([]string{"journal_mode(WAL)", "secure_delete(1)", "temp_store(MEMORY)"}, common...), walPragmas(o.walLimit)...)
 	writeDSN := dsn(path, writePragmas, "immediate")
 	w, err := sql.Open("sqlite", writeDSN)
 	if err != nil {
@@ -116,6 +117,10 @@ func Open(ctx context.Context, path string, opt ...Option) (*DB, error) {
 		log = slog.Default()
 	}
 	db := &DB{write: w, read: r, faults: faults{path: path, log: o.log}, box: box, log: log}
+	if err := db.prepareWrites(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := db.Health(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -181,7 +186,7 @@ var errCheckpointBusy = errors.New("readers still use the WAL; try again later")
 // Close closes both pools; the WAL is checkpointed by SQLite when the last
 // connection closes.
 func (db *DB) Close() error {
-	return errors.Join(db.closeHot(), db.read.Close(), db.write.Close())
+	return errors.Join(db.closeHot(), db.closeWrites(), db.read.Close(), db.write.Close())
 }
 
 // committed wraps an error that a transaction returns after its changes must still be
