@@ -156,30 +156,39 @@ func (db *DB) DeviceAuthByDeviceCode(ctx context.Context, clientID, deviceCode s
 
 // The statements of approve and deny (hotWrites).
 const (
-	pendingByUserCodeSQL = `SELECT device_code_hash, ` + deviceAuthCols + ` FROM device_auths WHERE user_code = ?`
-	clientNameSQL        = `SELECT name FROM clients WHERE id = ?`
-	approveSQL           = `UPDATE device_auths SET state = ?, subject = ?, grant_id = ?, auth_time = ? WHERE device_code_hash = ?`
-	denySQL              = `UPDATE device_auths SET state = ?, subject = ?, auth_time = ? WHERE device_code_hash = ?`
+	pendingByUserCodeSQL = `SELECT device_code_hash,
+		COALESCE((SELECT name FROM clients WHERE clients.id = device_auths.client_id), ''), ` +
+		deviceAuthCols + ` FROM device_auths WHERE user_code = ?`
+	approveSQL = `UPDATE device_auths SET state = ?, subject = ?, grant_id = ?, auth_time = ? WHERE device_code_hash = ?`
+	denySQL    = `UPDATE device_auths SET state = ?, subject = ?, auth_time = ? WHERE device_code_hash = ?`
 )
+
+// pendingRequest is a request that approve or deny may act on, with its row's key and
+// its client's name ("" when the client is not stored).
+type pendingRequest struct {
+	store.DeviceAuth
+	hash, clientName string
+}
 
 // pendingByUserCode loads a request that approve or deny may act on: it must exist,
 // be pending, and not be expired at now.
-func pendingByUserCode(ctx context.Context, tx txRunner, userCode string, now time.Time) (store.DeviceAuth, string, error) {
-	var h string
+func pendingByUserCode(ctx context.Context, tx txRunner, userCode string, now time.Time) (pendingRequest, error) {
+	var p pendingRequest
 	row := tx.QueryRowContext(ctx, pendingByUserCodeSQL, userCode)
 	d, err := scanDeviceAuth(scanFunc(func(dest ...any) error {
-		return row.Scan(append([]any{&h}, dest...)...)
+		return row.Scan(append([]any{&p.hash, &p.clientName}, dest...)...)
 	}))
 	if err != nil {
-		return d, "", notFound(err, "device auth by user code")
+		return p, notFound(err, "device auth by user code")
 	}
+	p.DeviceAuth = d
 	if d.State != store.DeviceAuthPending {
-		return d, "", fmt.Errorf("sqlite: device auth is %s: %w", d.State, store.ErrAlreadyUsed)
+		return p, fmt.Errorf("sqlite: device auth is %s: %w", d.State, store.ErrAlreadyUsed)
 	}
 	if !now.Before(d.ExpiresAt) {
-		return d, "", fmt.Errorf("sqlite: device auth: %w", store.ErrExpired)
+		return p, fmt.Errorf("sqlite: device auth: %w", store.ErrExpired)
 	}
-	return d, h, nil
+	return p, nil
 }
 
 // scanFunc adapts a function to the scanner interface.
@@ -227,21 +236,15 @@ func (db *DB) ApproveUserCode(ctx context.Context, userCode, subject, name strin
 
 // approveTx is ApproveDeviceAuth's work inside tx.
 func approveTx(ctx context.Context, tx txRunner, userCode, subject, name string, now time.Time) (store.Grant, error) {
-	d, h, err := pendingByUserCode(ctx, tx, userCode, now)
+	p, err := pendingByUserCode(ctx, tx, userCode, now)
 	if err != nil {
 		return store.Grant{}, err
 	}
-	if name == "" {
-		name = d.Device.Name
-	}
-	if name == "" {
-		err := tx.QueryRowContext(ctx, clientNameSQL, d.ClientID).Scan(&name)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return store.Grant{}, fmt.Errorf("sqlite: approve device auth: client name: %w", err)
+	d := p.DeviceAuth
+	for _, n := range []string{d.Device.Name, p.clientName, d.ClientID} {
+		if name == "" {
+			name = n
 		}
-	}
-	if name == "" {
-		name = d.ClientID
 	}
 	g := store.Grant{
 		ID:        newID(),
@@ -257,7 +260,7 @@ func approveTx(ctx context.Context, tx txRunner, userCode, subject, name string,
 	if err := insertGrant(ctx, tx, g); err != nil {
 		return store.Grant{}, err
 	}
-	_, err = tx.ExecContext(ctx, approveSQL, string(store.DeviceAuthApproved), subject, g.ID, ts(now), h)
+	_, err = tx.ExecContext(ctx, approveSQL, string(store.DeviceAuthApproved), subject, g.ID, ts(now), p.hash)
 	if err != nil {
 		return store.Grant{}, fmt.Errorf("sqlite: approve device auth: %w", err)
 	}
@@ -289,11 +292,12 @@ func (db *DB) DenyUserCode(ctx context.Context, userCode, subject string, limits
 
 // denyTx is DenyDeviceAuth's work inside tx; it returns the request as it was.
 func denyTx(ctx context.Context, tx txRunner, userCode, subject string, now time.Time) (store.DeviceAuth, error) {
-	d, h, err := pendingByUserCode(ctx, tx, userCode, now)
+	p, err := pendingByUserCode(ctx, tx, userCode, now)
 	if err != nil {
 		return store.DeviceAuth{}, err
 	}
-	_, err = tx.ExecContext(ctx, denySQL, string(store.DeviceAuthDenied), subject, ts(now), h)
+	d := p.DeviceAuth
+	_, err = tx.ExecContext(ctx, denySQL, string(store.DeviceAuthDenied), subject, ts(now), p.hash)
 	if err != nil {
 		return store.DeviceAuth{}, fmt.Errorf("sqlite: deny device auth: %w", err)
 	}
@@ -305,8 +309,8 @@ func denyTx(ctx context.Context, tx txRunner, userCode, subject string, now time
 func (db *DB) PendingUserCode(ctx context.Context, userCode string, limits []store.AttemptLimit, now time.Time) (store.DeviceAuth, time.Duration, error) {
 	var d store.DeviceAuth
 	wait, err := db.limitedCode(ctx, "look up user code", limits, now, func(tx txRunner) error {
-		var err error
-		d, _, err = pendingByUserCode(ctx, tx, userCode, now)
+		p, err := pendingByUserCode(ctx, tx, userCode, now)
+		d = p.DeviceAuth
 		return err
 	})
 	if err != nil || wait > 0 {

@@ -23,7 +23,6 @@ var hotWrites = []string{
 	attemptsSQL,
 	recordAttemptSQL,
 	pendingByUserCodeSQL,
-	clientNameSQL,
 	insertGrantSQL,
 	approveSQL,
 	denySQL,
