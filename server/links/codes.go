@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/events"
@@ -18,15 +19,15 @@ import (
 // LookUp returns the pending request behind code for c to judge. Errors:
 // *RateLimitError, ErrInvalidCode, ErrExpiredCode, ErrUsedCode, or internal ones.
 func (s *Service) LookUp(ctx context.Context, c Caller, code string) (Request, error) {
-	canon, att, err := s.openCode(ctx, c, code)
+	keys := c.keys()
+	canon, err := s.normalize(ctx, keys, code)
 	if err != nil {
 		return Request{}, err
 	}
-	d, err := s.pending(ctx, canon)
-	if err != nil {
-		return Request{}, s.codeFailed(ctx, att, err)
+	d, wait, err := s.cfg.Store.PendingUserCode(ctx, canon, s.limiter.codeLimits(keys), s.cfg.Now())
+	if err := s.codeDone(ctx, keys, wait, err); err != nil {
+		return Request{}, err
 	}
-	s.release(ctx, att)
 	client, err := s.client(ctx, d.ClientID)
 	if err != nil {
 		return Request{}, fmt.Errorf("links: client of link request: %w", err)
@@ -45,15 +46,15 @@ func (s *Service) Approve(ctx context.Context, c Caller, code, name string) (Lin
 			return Link{}, err
 		}
 	}
-	canon, att, err := s.openCode(ctx, c, code)
+	keys := c.keys()
+	canon, err := s.normalize(ctx, keys, code)
 	if err != nil {
 		return Link{}, err
 	}
-	g, err := s.cfg.Store.ApproveDeviceAuth(ctx, canon, c.Subject, name, s.cfg.Now())
-	if err != nil {
-		return Link{}, s.codeFailed(ctx, att, err)
+	g, wait, err := s.cfg.Store.ApproveUserCode(ctx, canon, c.Subject, name, s.limiter.codeLimits(keys), s.cfg.Now())
+	if err := s.codeDone(ctx, keys, wait, err); err != nil {
+		return Link{}, err
 	}
-	s.release(ctx, att)
 	s.cfg.Events.PublishDeviceAuth(events.DeviceAuthKey(canon), store.DeviceAuthApproved)
 	s.log.InfoContext(ctx, "device linked", "subject", c.Subject, "device", g.ID, "client", g.ClientID)
 	l := s.saved(ctx, g)
@@ -64,18 +65,15 @@ func (s *Service) Approve(ctx context.Context, c Caller, code, name string) (Lin
 // Deny refuses the request behind code for c's account, wakes the waiting device and
 // logs the refusal. It returns the request as it was, for naming it. Errors as LookUp.
 func (s *Service) Deny(ctx context.Context, c Caller, code string) (Request, error) {
-	canon, att, err := s.openCode(ctx, c, code)
+	keys := c.keys()
+	canon, err := s.normalize(ctx, keys, code)
 	if err != nil {
 		return Request{}, err
 	}
-	d, err := s.pending(ctx, canon)
-	if err != nil {
-		return Request{}, s.codeFailed(ctx, att, err)
+	d, wait, err := s.cfg.Store.DenyUserCode(ctx, canon, c.Subject, s.limiter.codeLimits(keys), s.cfg.Now())
+	if err := s.codeDone(ctx, keys, wait, err); err != nil {
+		return Request{}, err
 	}
-	if err := s.cfg.Store.DenyDeviceAuth(ctx, canon, c.Subject, s.cfg.Now()); err != nil {
-		return Request{}, s.codeFailed(ctx, att, err)
-	}
-	s.release(ctx, att)
 	s.cfg.Events.PublishDeviceAuth(events.DeviceAuthKey(canon), store.DeviceAuthDenied)
 	s.log.InfoContext(ctx, "link request denied", "subject", c.Subject, "client", d.ClientID)
 	client, err := s.client(ctx, d.ClientID)
@@ -93,80 +91,55 @@ func (s *Service) Deny(ctx context.Context, c Caller, code string) (Request, err
 // and counted by ip's address alone. Errors: *RateLimitError, ErrInvalidCode,
 // ErrExpiredCode, ErrUsedCode, or internal ones.
 func (s *Service) Check(ctx context.Context, ip, code string) error {
-	canon, att, err := s.openCodeKeys(ctx, []string{AddressKey(ip)}, code)
+	keys := []string{AddressKey(ip)}
+	canon, err := s.normalize(ctx, keys, code)
 	if err != nil {
 		return err
 	}
-	if _, err := s.pending(ctx, canon); err != nil {
-		return s.codeFailed(ctx, att, err)
-	}
-	s.release(ctx, att)
-	return nil
+	_, wait, err := s.cfg.Store.PendingUserCode(ctx, canon, s.limiter.codeLimits(keys), s.cfg.Now())
+	return s.codeDone(ctx, keys, wait, err)
 }
 
-// openCode reserves one lookup against c's limits and normalises code (a malformed
-// code keeps its reservation: it counts as a failure).
-func (s *Service) openCode(ctx context.Context, c Caller, code string) (string, Attempt, error) {
-	return s.openCodeKeys(ctx, c.keys(), code)
-}
-
-// openCodeKeys reserves one lookup against the limits of keys, before the code is
-// looked at, and normalises code. The caller releases the reservation when the code
-// worked; a failed lookup keeps it, counted.
-func (s *Service) openCodeKeys(ctx context.Context, keys []string, code string) (string, Attempt, error) {
-	att, retry, err := s.limiter.reserveCode(ctx, keys)
-	if errors.Is(err, ErrRateLimited) {
-		s.log.WarnContext(ctx, "code lookups limited", "keys", strings.Join(keys, " "), "retry_after", retry)
-		return "", Attempt{}, &RateLimitError{RetryAfter: retry}
-	}
-	if err != nil {
-		return "", Attempt{}, err
-	}
+// normalize turns code into its canonical form. A malformed code is a failed lookup:
+// it is counted against the limits of keys (durably, before the answer), or refused
+// with a *RateLimitError when they are already reached.
+func (s *Service) normalize(ctx context.Context, keys []string, code string) (string, error) {
 	canon, err := devices.NormalizeCode(code)
-	if err != nil {
-		return "", Attempt{}, ErrInvalidCode
+	if err == nil {
+		return canon, nil
 	}
-	return canon, att, nil
+	_, retry, err := s.limiter.reserveCode(ctx, keys)
+	if errors.Is(err, ErrRateLimited) {
+		return "", s.limited(ctx, keys, retry)
+	}
+	if err != nil {
+		return "", err
+	}
+	return "", ErrInvalidCode
 }
 
-// pending reads a request by canonical code and turns one that is no longer pending,
-// or has expired, into store.ErrAlreadyUsed or store.ErrExpired.
-func (s *Service) pending(ctx context.Context, code string) (store.DeviceAuth, error) {
-	d, err := s.cfg.Store.DeviceAuthByUserCode(ctx, code)
-	if err != nil {
-		return d, err
-	}
-	if d.State != store.DeviceAuthPending {
-		return d, store.ErrAlreadyUsed
-	}
-	if !s.cfg.Now().Before(d.ExpiresAt) {
-		return d, store.ErrExpired
-	}
-	return d, nil
-}
-
-// codeFailed turns a store error of a code operation into the Service's error. A
-// lookup failure stays counted (att's reservation); any other error releases it.
-func (s *Service) codeFailed(ctx context.Context, att Attempt, err error) error {
-	var out error
+// codeDone turns the outcome of a store operation on a user code, made behind the
+// limits of keys (the store counted a failed lookup in the same transaction), into the
+// Service's error: nil, *RateLimitError when the store found a limit reached (wait >
+// 0), ErrInvalidCode, ErrExpiredCode, ErrUsedCode, or an internal error.
+func (s *Service) codeDone(ctx context.Context, keys []string, wait time.Duration, err error) error {
 	switch {
+	case err == nil && wait > 0:
+		return s.limited(ctx, keys, s.limiter.retryAfter(wait, s.limiter.codeLimits(keys)))
+	case err == nil:
+		return nil
 	case errors.Is(err, store.ErrNotFound):
-		out = ErrInvalidCode
+		return ErrInvalidCode
 	case errors.Is(err, store.ErrExpired):
-		out = ErrExpiredCode
+		return ErrExpiredCode
 	case errors.Is(err, store.ErrAlreadyUsed):
-		out = ErrUsedCode
-	default:
-		s.release(ctx, att)
-		return fmt.Errorf("links: code: %w", err)
+		return ErrUsedCode
 	}
-	return out
+	return fmt.Errorf("links: code: %w", err)
 }
 
-// release uncounts a lookup that worked; a counter error is logged, not shown to the
-// caller.
-func (s *Service) release(ctx context.Context, att Attempt) {
-	if err := s.limiter.Release(ctx, att); err != nil {
-		s.log.ErrorContext(ctx, "release code lookup", "err", err)
-	}
+// limited logs and returns the refusal of a lookup over the limits of keys.
+func (s *Service) limited(ctx context.Context, keys []string, retry time.Duration) error {
+	s.log.WarnContext(ctx, "code lookups limited", "keys", strings.Join(keys, " "), "retry_after", retry)
+	return &RateLimitError{RetryAfter: retry}
 }

@@ -46,12 +46,15 @@ func (l Limits) withDefaults() Limits {
 var ErrRateLimited = errors.New("links: too many failed code lookups")
 
 // Limiter throttles guessing: user codes per account and per address, and (for the
-// web pages) passwords and one-time codes. Every attempt is reserved in the store
-// before the code, password or one-time code is looked at (store.ReserveAttempt counts
-// and records in one transaction), so a burst of concurrent guesses gets exactly the
-// limit's number checked, and an attempt that succeeds is released, so only failures
-// count. The counters live in the store, so the management API, the web pages and
-// every linkd replica share them.
+// web pages) passwords and one-time codes. Every password or one-time code is reserved
+// in the store before it is looked at (store.ReserveAttempt counts and records in one
+// transaction), so a burst of concurrent guesses gets exactly the limit's number
+// checked, and an attempt that succeeds is released, so only failures count. A user
+// code is checked against the same counters inside the store transaction that looks
+// it up, approves or denies it (store.ApproveUserCode and its kin), which records a
+// failure there and then: the same guarantee with one write instead of three. The
+// counters live in the store, so the management API, the web pages and every linkd
+// replica share them.
 type Limiter struct {
 	store  FailureCounter
 	limits Limits
@@ -173,12 +176,7 @@ func (l *Limiter) Reserve(ctx context.Context, limits ...store.AttemptLimit) (At
 		return Attempt{}, 0, fmt.Errorf("links: reserve attempt: %w", err)
 	}
 	if wait > 0 {
-		// Whole seconds, never longer than the longest window.
-		longest := time.Duration(0)
-		for _, lim := range limits {
-			longest = max(longest, lim.Window)
-		}
-		return Attempt{}, min((wait + time.Second - 1).Truncate(time.Second), longest), ErrRateLimited
+		return Attempt{}, l.retryAfter(wait, limits), ErrRateLimited
 	}
 	keys := make([]string, 0, len(limits))
 	for _, lim := range limits {
@@ -187,6 +185,16 @@ func (l *Limiter) Reserve(ctx context.Context, limits ...store.AttemptLimit) (At
 		}
 	}
 	return Attempt{keys: keys, at: now}, 0, nil
+}
+
+// retryAfter rounds the store's wait for limits up to whole seconds, never longer than
+// the longest window.
+func (l *Limiter) retryAfter(wait time.Duration, limits []store.AttemptLimit) time.Duration {
+	longest := time.Duration(0)
+	for _, lim := range limits {
+		longest = max(longest, lim.Window)
+	}
+	return min((wait + time.Second - 1).Truncate(time.Second), longest)
 }
 
 // Release uncounts a reserved attempt that succeeded, so only failures count.

@@ -26,9 +26,9 @@ import (
 // Store is the part of linkd's store the links service needs; store.Store has it all.
 type Store interface {
 	FailureCounter
-	DeviceAuthByUserCode(ctx context.Context, userCode string) (store.DeviceAuth, error)
-	ApproveDeviceAuth(ctx context.Context, userCode, subject, name string, now time.Time) (store.Grant, error)
-	DenyDeviceAuth(ctx context.Context, userCode, subject string, now time.Time) error
+	PendingUserCode(ctx context.Context, userCode string, limits []store.AttemptLimit, now time.Time) (store.DeviceAuth, time.Duration, error)
+	ApproveUserCode(ctx context.Context, userCode, subject, name string, limits []store.AttemptLimit, now time.Time) (store.Grant, time.Duration, error)
+	DenyUserCode(ctx context.Context, userCode, subject string, limits []store.AttemptLimit, now time.Time) (store.DeviceAuth, time.Duration, error)
 	ClientByID(ctx context.Context, id string) (store.Client, error)
 	GrantByID(ctx context.Context, subject, id string) (store.Grant, error)
 	ListGrants(ctx context.Context, subject string, flow store.GrantFlow) ([]store.Grant, error)

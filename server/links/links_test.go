@@ -254,3 +254,45 @@ func TestWaitWokenByClockJump(t *testing.T) {
 		t.Fatal("the waiter was not woken")
 	}
 }
+
+// Forty approvals of wrong codes at once by one account: exactly the account's limit
+// are looked up (and stay counted, so the right code is refused next), the rest
+// refused before any lookup.
+func TestApproveBurstChecksOnlyTheLimit(t *testing.T) {
+	e := newEnv(t, links.Limits{AccountFailures: 5, AddressFailures: 100})
+	ctx := context.Background()
+	mallory := links.Caller{Subject: "mallory", IP: "203.0.113.5"}
+	const n = 40
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	answers := map[string]int{}
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code := string([]byte{'B', 'B', 'B', 'B', "BCDFGHJK"[i%8], "BCDFG"[i/8], 'B', 'B'})
+			_, err := e.svc.Approve(ctx, mallory, code, "")
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, links.ErrInvalidCode):
+				answers["invalid"]++
+			case errors.Is(err, links.ErrRateLimited):
+				answers["limited"]++
+			default:
+				t.Errorf("Approve = %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if answers["invalid"] != 5 || answers["limited"] != n-5 {
+		t.Fatalf("answers %v, want 5 invalid and %d limited", answers, n-5)
+	}
+	good := e.pending(t, "BCDFGHJM")
+	if _, err := e.svc.Approve(ctx, mallory, good, ""); !errors.Is(err, links.ErrRateLimited) {
+		t.Fatalf("Approve of the right code after the burst = %v, want rate limited", err)
+	}
+	if _, err := e.svc.Approve(ctx, links.Caller{Subject: "alice", IP: "192.0.2.9"}, good, ""); err != nil {
+		t.Fatalf("alice: %v", err)
+	}
+}

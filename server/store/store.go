@@ -235,6 +235,19 @@ type Store interface {
 	ApproveDeviceAuth(ctx context.Context, userCode, subject, name string, now time.Time) (Grant, error)
 	// DenyDeviceAuth marks a pending, unexpired request denied. Same errors as approve.
 	DenyDeviceAuth(ctx context.Context, userCode, subject string, now time.Time) error
+	// ApproveUserCode is ApproveDeviceAuth behind code-lookup limits, in one
+	// transaction: when a limit is reached it does and records nothing and returns the
+	// wait (> 0); when the code is unknown, used or expired it records one attempt at now
+	// under each distinct limit key (as ReserveAttempt) and commits that before returning
+	// the error; a success or any other error records nothing.
+	ApproveUserCode(ctx context.Context, userCode, subject, name string, limits []AttemptLimit, now time.Time) (Grant, time.Duration, error)
+	// DenyUserCode is DenyDeviceAuth behind code-lookup limits as ApproveUserCode; it
+	// returns the request as it was before the denial.
+	DenyUserCode(ctx context.Context, userCode, subject string, limits []AttemptLimit, now time.Time) (DeviceAuth, time.Duration, error)
+	// PendingUserCode returns the pending request holding userCode behind code-lookup
+	// limits as ApproveUserCode: ErrNotFound, ErrAlreadyUsed when not pending (checked
+	// first), ErrExpired when expired at now, each counted.
+	PendingUserCode(ctx context.Context, userCode string, limits []AttemptLimit, now time.Time) (DeviceAuth, time.Duration, error)
 	// CollectDeviceTokens hands clientID's approved request its tokens in one
 	// transaction: the request becomes consumed, tokens are stored (their GrantID,
 	// Subject and AuthTime taken from the request) and the grant is marked seen at now

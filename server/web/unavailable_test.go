@@ -26,18 +26,18 @@ type faultyStore struct {
 	on atomic.Bool
 }
 
-func (f *faultyStore) ApproveDeviceAuth(ctx context.Context, userCode, subject, name string, now time.Time) (store.Grant, error) {
+func (f *faultyStore) ApproveUserCode(ctx context.Context, userCode, subject, name string, limits []store.AttemptLimit, now time.Time) (store.Grant, time.Duration, error) {
 	if f.on.Load() {
-		return store.Grant{}, errDiskFull
+		return store.Grant{}, 0, errDiskFull
 	}
-	return f.Store.ApproveDeviceAuth(ctx, userCode, subject, name, now)
+	return f.Store.ApproveUserCode(ctx, userCode, subject, name, limits, now)
 }
 
-func (f *faultyStore) DenyDeviceAuth(ctx context.Context, userCode, subject string, now time.Time) error {
+func (f *faultyStore) DenyUserCode(ctx context.Context, userCode, subject string, limits []store.AttemptLimit, now time.Time) (store.DeviceAuth, time.Duration, error) {
 	if f.on.Load() {
-		return errDiskFull
+		return store.DeviceAuth{}, 0, errDiskFull
 	}
-	return f.Store.DenyDeviceAuth(ctx, userCode, subject, now)
+	return f.Store.DenyUserCode(ctx, userCode, subject, limits, now)
 }
 
 func (f *faultyStore) ListGrants(ctx context.Context, subject string, flow store.GrantFlow) ([]store.Grant, error) {

@@ -130,55 +130,81 @@ func pendingByUserCode(ctx context.Context, tx *sql.Tx, userCode string, now tim
 }
 
 // ApproveDeviceAuth approves a pending, unexpired request and creates its device grant
-// in the same transaction (READ COMMITTED, the request's row locked: see
-// pendingByUserCode). The grant is named name, else the device's own name, else the
-// client's name (else its ID).
+// in the same transaction, the request's row locked (FOR UPDATE) so one of concurrent
+// approvals and denials wins. The grant is named name, else the device's own name, else
+// the client's name (else its ID). Errors: store.ErrNotFound, store.ErrAlreadyUsed when
+// the request is no longer pending (checked before expiry), store.ErrExpired.
 func (db *DB) ApproveDeviceAuth(ctx context.Context, userCode, subject, name string, now time.Time) (store.Grant, error) {
 	if subject == "" {
 		return store.Grant{}, fmt.Errorf("postgres: approve device auth: subject is required")
 	}
 	var g store.Grant
 	err := db.inTx(ctx, "approve device auth", func(tx *sql.Tx) error {
-		d, h, err := pendingByUserCode(ctx, tx, userCode, now)
-		if err != nil {
-			return err
-		}
-		n := name
-		if n == "" {
-			n = d.Device.Name
-		}
-		if n == "" {
-			err := tx.QueryRowContext(ctx, `SELECT name FROM clients WHERE id = $1`, d.ClientID).Scan(&n)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("postgres: approve device auth: client name: %w", err)
-			}
-		}
-		if n == "" {
-			n = d.ClientID
-		}
-		g = store.Grant{
-			ID:        newID(),
-			Subject:   subject,
-			ClientID:  d.ClientID,
-			Scopes:    d.Scopes,
-			Flow:      store.FlowDevice,
-			Name:      n,
-			Device:    d.Device,
-			AuthTime:  tm(ts(now)),
-			CreatedAt: tm(ts(now)),
-		}
-		if err := insertGrant(ctx, tx, g); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE device_auths SET state = $1, subject = $2, grant_id = $3, auth_time = $4
-			WHERE device_code_hash = $5`, string(store.DeviceAuthApproved), subject, g.ID, ts(now), h)
-		if err != nil {
-			return fmt.Errorf("postgres: approve device auth: %w", err)
-		}
-		return nil
+		var err error
+		g, err = approveTx(ctx, tx, userCode, subject, name, now)
+		return err
 	})
 	if err != nil {
 		return store.Grant{}, err
+	}
+	return g, nil
+}
+
+// ApproveUserCode is ApproveDeviceAuth behind code-lookup limits, in one transaction
+// (see store.Store and limitedCode).
+func (db *DB) ApproveUserCode(ctx context.Context, userCode, subject, name string, limits []store.AttemptLimit, now time.Time) (store.Grant, time.Duration, error) {
+	if subject == "" {
+		return store.Grant{}, 0, fmt.Errorf("postgres: approve device auth: subject is required")
+	}
+	var g store.Grant
+	wait, err := db.limitedCode(ctx, "approve device auth", limits, now, func(tx *sql.Tx) error {
+		var err error
+		g, err = approveTx(ctx, tx, userCode, subject, name, now)
+		return err
+	})
+	if err != nil || wait > 0 {
+		return store.Grant{}, wait, err
+	}
+	return g, 0, nil
+}
+
+// approveTx is ApproveDeviceAuth's work inside tx.
+func approveTx(ctx context.Context, tx *sql.Tx, userCode, subject, name string, now time.Time) (store.Grant, error) {
+	d, h, err := pendingByUserCode(ctx, tx, userCode, now)
+	if err != nil {
+		return store.Grant{}, err
+	}
+	n := name
+	if n == "" {
+		n = d.Device.Name
+	}
+	if n == "" {
+		err := tx.QueryRowContext(ctx, `SELECT name FROM clients WHERE id = $1`, d.ClientID).Scan(&n)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return store.Grant{}, fmt.Errorf("postgres: approve device auth: client name: %w", err)
+		}
+	}
+	if n == "" {
+		n = d.ClientID
+	}
+	g := store.Grant{
+		ID:        newID(),
+		Subject:   subject,
+		ClientID:  d.ClientID,
+		Scopes:    d.Scopes,
+		Flow:      store.FlowDevice,
+		Name:      n,
+		Device:    d.Device,
+		AuthTime:  tm(ts(now)),
+		CreatedAt: tm(ts(now)),
+	}
+	if err := insertGrant(ctx, tx, g); err != nil {
+		return store.Grant{}, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE device_auths SET state = $1, subject = $2, grant_id = $3, auth_time = $4
+		WHERE device_code_hash = $5`, string(store.DeviceAuthApproved), subject, g.ID, ts(now), h)
+	if err != nil {
+		return store.Grant{}, fmt.Errorf("postgres: approve device auth: %w", err)
 	}
 	return g, nil
 }
@@ -187,17 +213,53 @@ func (db *DB) ApproveDeviceAuth(ctx context.Context, userCode, subject, name str
 // ApproveDeviceAuth.
 func (db *DB) DenyDeviceAuth(ctx context.Context, userCode, subject string, now time.Time) error {
 	return db.inTx(ctx, "deny device auth", func(tx *sql.Tx) error {
-		_, h, err := pendingByUserCode(ctx, tx, userCode, now)
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE device_auths SET state = $1, subject = $2, auth_time = $3
-			WHERE device_code_hash = $4`, string(store.DeviceAuthDenied), subject, ts(now), h)
-		if err != nil {
-			return fmt.Errorf("postgres: deny device auth: %w", err)
-		}
-		return nil
+		_, err := denyTx(ctx, tx, userCode, subject, now)
+		return err
 	})
+}
+
+// DenyUserCode is DenyDeviceAuth behind code-lookup limits, in one transaction; it
+// returns the request as it was before the denial (see store.Store).
+func (db *DB) DenyUserCode(ctx context.Context, userCode, subject string, limits []store.AttemptLimit, now time.Time) (store.DeviceAuth, time.Duration, error) {
+	var d store.DeviceAuth
+	wait, err := db.limitedCode(ctx, "deny device auth", limits, now, func(tx *sql.Tx) error {
+		var err error
+		d, err = denyTx(ctx, tx, userCode, subject, now)
+		return err
+	})
+	if err != nil || wait > 0 {
+		return store.DeviceAuth{}, wait, err
+	}
+	return d, 0, nil
+}
+
+// denyTx is DenyDeviceAuth's work inside tx; it returns the request as it was.
+func denyTx(ctx context.Context, tx *sql.Tx, userCode, subject string, now time.Time) (store.DeviceAuth, error) {
+	d, h, err := pendingByUserCode(ctx, tx, userCode, now)
+	if err != nil {
+		return store.DeviceAuth{}, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE device_auths SET state = $1, subject = $2, auth_time = $3
+		WHERE device_code_hash = $4`, string(store.DeviceAuthDenied), subject, ts(now), h)
+	if err != nil {
+		return store.DeviceAuth{}, fmt.Errorf("postgres: deny device auth: %w", err)
+	}
+	return d, nil
+}
+
+// PendingUserCode reads the pending, unexpired request holding userCode behind
+// code-lookup limits, in one transaction (see store.Store).
+func (db *DB) PendingUserCode(ctx context.Context, userCode string, limits []store.AttemptLimit, now time.Time) (store.DeviceAuth, time.Duration, error) {
+	var d store.DeviceAuth
+	wait, err := db.limitedCode(ctx, "look up user code", limits, now, func(tx *sql.Tx) error {
+		var err error
+		d, _, err = pendingByUserCode(ctx, tx, userCode, now)
+		return err
+	})
+	if err != nil || wait > 0 {
+		return store.DeviceAuth{}, wait, err
+	}
+	return d, 0, nil
 }
 
 // CollectDeviceTokens consumes clientID's approved request and stores the tokens of

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -46,41 +47,87 @@ func (db *DB) CountFailures(ctx context.Context, key string, since time.Time) (i
 // after the previous one committed, so concurrent callers never get more attempts
 // than the limits allow.
 func (db *DB) ReserveAttempt(ctx context.Context, limits []store.AttemptLimit, now time.Time) (time.Duration, error) {
-	var keys []string
-	for _, l := range limits {
-		keys = append(keys, l.Key)
-	}
-	slices.Sort(keys)
-	keys = slices.Compact(keys)
 	var wait time.Duration
 	err := db.inTx(ctx, "reserve attempt", func(tx *sql.Tx) error {
-		wait = 0
-		for _, k := range keys {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('linkd attempts:' || $1, 0))`, k); err != nil {
-				return fmt.Errorf("postgres: reserve attempt: lock: %w", err)
-			}
+		var err error
+		if wait, err = lockedLimitsWait(ctx, tx, limits, now); err != nil || wait > 0 {
+			return err
 		}
-		for _, l := range limits {
-			d, err := attemptWait(ctx, tx, l, now)
-			if err != nil {
-				return err
-			}
-			wait = max(wait, d)
-		}
-		if wait > 0 {
-			return nil
-		}
-		for _, k := range keys {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO failures (key, at) VALUES ($1, $2)`, k, ts(now)); err != nil {
-				return fmt.Errorf("postgres: reserve attempt: %w", err)
-			}
-		}
-		return nil
+		return recordAttempt(ctx, tx, limits, now)
 	})
 	if err != nil {
 		return 0, err
 	}
 	return wait, nil
+}
+
+// limitedCode runs op, an operation on the request holding a user code, behind limits
+// in one transaction (see store.Store's ApproveUserCode), under ReserveAttempt's
+// per-key locks: when a limit is reached it returns the wait and runs nothing; when op
+// finds the code unknown, used or expired it records one attempt under every limit's
+// key and commits that before returning op's error. A success records nothing.
+func (db *DB) limitedCode(ctx context.Context, what string, limits []store.AttemptLimit, now time.Time, op func(tx *sql.Tx) error) (time.Duration, error) {
+	var wait time.Duration
+	err := db.inTx(ctx, what, func(tx *sql.Tx) error {
+		var err error
+		if wait, err = lockedLimitsWait(ctx, tx, limits, now); err != nil || wait > 0 {
+			return err
+		}
+		err = op(tx)
+		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExpired) && !errors.Is(err, store.ErrAlreadyUsed) {
+			return err
+		}
+		if rerr := recordAttempt(ctx, tx, limits, now); rerr != nil {
+			return rerr
+		}
+		return commitThen(err)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return wait, nil
+}
+
+// limitKeys are the distinct keys of limits, sorted.
+func limitKeys(limits []store.AttemptLimit) []string {
+	var keys []string
+	for _, l := range limits {
+		keys = append(keys, l.Key)
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
+// lockedLimitsWait takes the transaction-scoped advisory lock of every key of limits
+// (in sorted order, so two callers never wait on each other in a cycle) and returns how
+// long from now until every limit allows one more attempt (0: they do now). Callers
+// sharing a key, on any replica, take turns, and each counts after the previous one
+// committed.
+func lockedLimitsWait(ctx context.Context, tx *sql.Tx, limits []store.AttemptLimit, now time.Time) (time.Duration, error) {
+	for _, k := range limitKeys(limits) {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('linkd attempts:' || $1, 0))`, k); err != nil {
+			return 0, fmt.Errorf("postgres: attempts: lock: %w", err)
+		}
+	}
+	var wait time.Duration
+	for _, l := range limits {
+		d, err := attemptWait(ctx, tx, l, now)
+		if err != nil {
+			return 0, err
+		}
+		wait = max(wait, d)
+	}
+	return wait, nil
+}
+
+// recordAttempt records one attempt at now under each distinct key of limits.
+func recordAttempt(ctx context.Context, tx *sql.Tx, limits []store.AttemptLimit, now time.Time) error {
+	for _, k := range limitKeys(limits) {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO failures (key, at) VALUES ($1, $2)`, k, ts(now)); err != nil {
+			return fmt.Errorf("postgres: record attempt: %w", err)
+		}
+	}
+	return nil
 }
 
 // attemptWait is how long from now until l allows one more attempt (store.AttemptLimit.Wait).

@@ -177,25 +177,41 @@ func (db *DB) DeviceAuthByDeviceCode(ctx context.Context, clientID, deviceCode s
 	return d, nil
 }
 
+// The statements of approve and deny (hotWrites).
+const (
+	pendingByUserCodeSQL = `SELECT device_code_hash,
+		COALESCE((SELECT name FROM clients WHERE clients.id = device_auths.client_id), ''), ` +
+		deviceAuthCols + ` FROM device_auths WHERE user_code = ?`
+	approveSQL = `UPDATE device_auths SET state = ?, subject = ?, grant_id = ?, auth_time = ? WHERE device_code_hash = ?`
+	denySQL    = `UPDATE device_auths SET state = ?, subject = ?, auth_time = ? WHERE device_code_hash = ?`
+)
+
+// pendingRequest is a request that approve or deny may act on, with its row's key and
+// its client's name ("" when the client is not stored).
+type pendingRequest struct {
+	store.DeviceAuth
+	hash, clientName string
+}
+
 // pendingByUserCode loads a request that approve or deny may act on: it must exist,
 // be pending, and not be expired at now.
-func pendingByUserCode(ctx context.Context, tx *sql.Tx, userCode string, now time.Time) (store.DeviceAuth, string, error) {
-	var h string
-	row := tx.QueryRowContext(ctx, `SELECT device_code_hash, `+deviceAuthCols+
-		` FROM device_auths WHERE user_code = ?`, userCode)
+func pendingByUserCode(ctx context.Context, tx txRunner, userCode string, now time.Time) (pendingRequest, error) {
+	var p pendingRequest
+	row := tx.QueryRowContext(ctx, pendingByUserCodeSQL, userCode)
 	d, err := scanDeviceAuth(scanFunc(func(dest ...any) error {
-		return row.Scan(append([]any{&h}, dest...)...)
+		return row.Scan(append([]any{&p.hash, &p.clientName}, dest...)...)
 	}))
 	if err != nil {
-		return d, "", notFound(err, "device auth by user code")
+		return p, notFound(err, "device auth by user code")
 	}
+	p.DeviceAuth = d
 	if d.State != store.DeviceAuthPending {
-		return d, "", fmt.Errorf("sqlite: device auth is %s: %w", d.State, store.ErrAlreadyUsed)
+		return p, fmt.Errorf("sqlite: device auth is %s: %w", d.State, store.ErrAlreadyUsed)
 	}
 	if !now.Before(d.ExpiresAt) {
-		return d, "", fmt.Errorf("sqlite: device auth: %w", store.ErrExpired)
+		return p, fmt.Errorf("sqlite: device auth: %w", store.ErrExpired)
 	}
-	return d, h, nil
+	return p, nil
 }
 
 // scanFunc adapts a function to the scanner interface.
@@ -213,42 +229,9 @@ func (db *DB) ApproveDeviceAuth(ctx context.Context, userCode, subject, name str
 	}
 	var g store.Grant
 	err := db.inTx(ctx, "approve device auth", func(tx *sql.Tx) error {
-		d, h, err := pendingByUserCode(ctx, tx, userCode, now)
-		if err != nil {
-			return err
-		}
-		if name == "" {
-			name = d.Device.Name
-		}
-		if name == "" {
-			err := tx.QueryRowContext(ctx, `SELECT name FROM clients WHERE id = ?`, d.ClientID).Scan(&name)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("sqlite: approve device auth: client name: %w", err)
-			}
-		}
-		if name == "" {
-			name = d.ClientID
-		}
-		g = store.Grant{
-			ID:        newID(),
-			Subject:   subject,
-			ClientID:  d.ClientID,
-			Scopes:    d.Scopes,
-			Flow:      store.FlowDevice,
-			Name:      name,
-			Device:    d.Device,
-			AuthTime:  tm(ts(now)),
-			CreatedAt: tm(ts(now)),
-		}
-		if err := insertGrant(ctx, tx, g); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE device_auths SET state = ?, subject = ?, grant_id = ?, auth_time = ?
-			WHERE device_code_hash = ?`, string(store.DeviceAuthApproved), subject, g.ID, ts(now), h)
-		if err != nil {
-			return fmt.Errorf("sqlite: approve device auth: %w", err)
-		}
-		return nil
+		var err error
+		g, err = approveTx(ctx, db.prepared(tx), userCode, subject, name, now)
+		return err
 	})
 	if err != nil {
 		return store.Grant{}, err
@@ -256,20 +239,107 @@ func (db *DB) ApproveDeviceAuth(ctx context.Context, userCode, subject, name str
 	return g, nil
 }
 
+// ApproveUserCode is ApproveDeviceAuth behind code-lookup limits, in one transaction
+// (see store.Store).
+func (db *DB) ApproveUserCode(ctx context.Context, userCode, subject, name string, limits []store.AttemptLimit, now time.Time) (store.Grant, time.Duration, error) {
+	if subject == "" {
+		return store.Grant{}, 0, fmt.Errorf("sqlite: approve device auth: subject is required")
+	}
+	var g store.Grant
+	wait, err := db.limitedCode(ctx, "approve device auth", limits, now, func(tx txRunner) error {
+		var err error
+		g, err = approveTx(ctx, tx, userCode, subject, name, now)
+		return err
+	})
+	if err != nil || wait > 0 {
+		return store.Grant{}, wait, err
+	}
+	return g, 0, nil
+}
+
+// approveTx is ApproveDeviceAuth's work inside tx.
+func approveTx(ctx context.Context, tx txRunner, userCode, subject, name string, now time.Time) (store.Grant, error) {
+	p, err := pendingByUserCode(ctx, tx, userCode, now)
+	if err != nil {
+		return store.Grant{}, err
+	}
+	d := p.DeviceAuth
+	for _, n := range []string{d.Device.Name, p.clientName, d.ClientID} {
+		if name == "" {
+			name = n
+		}
+	}
+	g := store.Grant{
+		ID:        newID(),
+		Subject:   subject,
+		ClientID:  d.ClientID,
+		Scopes:    d.Scopes,
+		Flow:      store.FlowDevice,
+		Name:      name,
+		Device:    d.Device,
+		AuthTime:  tm(ts(now)),
+		CreatedAt: tm(ts(now)),
+	}
+	if err := insertGrant(ctx, tx, g); err != nil {
+		return store.Grant{}, err
+	}
+	_, err = tx.ExecContext(ctx, approveSQL, string(store.DeviceAuthApproved), subject, g.ID, ts(now), p.hash)
+	if err != nil {
+		return store.Grant{}, fmt.Errorf("sqlite: approve device auth: %w", err)
+	}
+	return g, nil
+}
+
 // DenyDeviceAuth denies a pending, unexpired request; same errors as ApproveDeviceAuth.
 func (db *DB) DenyDeviceAuth(ctx context.Context, userCode, subject string, now time.Time) error {
 	return db.inTx(ctx, "deny device auth", func(tx *sql.Tx) error {
-		_, h, err := pendingByUserCode(ctx, tx, userCode, now)
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE device_auths SET state = ?, subject = ?, auth_time = ?
-			WHERE device_code_hash = ?`, string(store.DeviceAuthDenied), subject, ts(now), h)
-		if err != nil {
-			return fmt.Errorf("sqlite: deny device auth: %w", err)
-		}
-		return nil
+		_, err := denyTx(ctx, db.prepared(tx), userCode, subject, now)
+		return err
 	})
+}
+
+// DenyUserCode is DenyDeviceAuth behind code-lookup limits, in one transaction; it
+// returns the request as it was before the denial (see store.Store).
+func (db *DB) DenyUserCode(ctx context.Context, userCode, subject string, limits []store.AttemptLimit, now time.Time) (store.DeviceAuth, time.Duration, error) {
+	var d store.DeviceAuth
+	wait, err := db.limitedCode(ctx, "deny device auth", limits, now, func(tx txRunner) error {
+		var err error
+		d, err = denyTx(ctx, tx, userCode, subject, now)
+		return err
+	})
+	if err != nil || wait > 0 {
+		return store.DeviceAuth{}, wait, err
+	}
+	return d, 0, nil
+}
+
+// denyTx is DenyDeviceAuth's work inside tx; it returns the request as it was.
+func denyTx(ctx context.Context, tx txRunner, userCode, subject string, now time.Time) (store.DeviceAuth, error) {
+	p, err := pendingByUserCode(ctx, tx, userCode, now)
+	if err != nil {
+		return store.DeviceAuth{}, err
+	}
+	d := p.DeviceAuth
+	_, err = tx.ExecContext(ctx, denySQL, string(store.DeviceAuthDenied), subject, ts(now), p.hash)
+	if err != nil {
+		return store.DeviceAuth{}, fmt.Errorf("sqlite: deny device auth: %w", err)
+	}
+	return d, nil
+}
+
+// PendingUserCode reads the pending, unexpired request holding userCode behind
+// code-lookup limits, in one transaction (see store.Store).
+func (db *DB) PendingUserCode(ctx context.Context, userCode string, limits []store.AttemptLimit, now time.Time) (store.DeviceAuth, time.Duration, error) {
+	var d store.DeviceAuth
+	wait, err := db.limitedCode(ctx, "look up user code", limits, now, func(tx txRunner) error {
+		p, err := pendingByUserCode(ctx, tx, userCode, now)
+		d = p.DeviceAuth
+		return err
+	})
+	if err != nil || wait > 0 {
+		return store.DeviceAuth{}, wait, err
+	}
+	return d, 0, nil
 }
 
 // CollectDeviceTokens consumes clientID's approved request and stores the tokens of

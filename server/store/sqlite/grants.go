@@ -29,9 +29,11 @@ func scanGrant(s scanner) (store.Grant, error) {
 	return g, err
 }
 
-func insertGrant(ctx context.Context, tx *sql.Tx, g store.Grant) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO grants (`+grantCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+// insertGrantSQL stores a grant (one of the writer's prepared hotWrites).
+const insertGrantSQL = `INSERT INTO grants (` + grantCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+func insertGrant(ctx context.Context, tx txRunner, g store.Grant) error {
+	_, err := tx.ExecContext(ctx, insertGrantSQL,
 		g.ID, g.Subject, g.ClientID, list(g.Scopes), string(g.Flow), g.Name, g.Device.Name,
 		g.Device.Model, string(g.Device.Kind), ts(g.AuthTime), ts(g.CreatedAt), ts(g.LastSeenAt), g.LastIP)
 	if isUnique(err) {

@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/linkdesk/linkdesk/server/store"
@@ -15,27 +17,74 @@ import (
 func (db *DB) ReserveAttempt(ctx context.Context, limits []store.AttemptLimit, now time.Time) (time.Duration, error) {
 	var wait time.Duration
 	err := db.inTx(ctx, "reserve attempt", func(tx *sql.Tx) error {
-		for _, l := range limits {
-			d, err := attemptWait(ctx, tx, l, now)
-			if err != nil {
-				return err
-			}
-			wait = max(wait, d)
+		var err error
+		t := db.prepared(tx)
+		if wait, err = limitsWait(ctx, t, limits, now); err != nil || wait > 0 {
+			return err
 		}
-		if wait > 0 {
-			return nil
+		return recordAttempt(ctx, t, limits, now)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return wait, nil
+}
+
+// The statements of the limits (hotWrites): a key's attempts since a time, oldest
+// first, and one more attempt.
+const (
+	attemptsSQL      = `SELECT at FROM failures WHERE key = ? AND at >= ? ORDER BY at`
+	recordAttemptSQL = `INSERT INTO failures (key, at) VALUES (?, ?)`
+)
+
+// limitsWait is how long from now until every limit allows one more attempt (0: they
+// do now).
+func limitsWait(ctx context.Context, tx txRunner, limits []store.AttemptLimit, now time.Time) (time.Duration, error) {
+	var wait time.Duration
+	for _, l := range limits {
+		d, err := attemptWait(ctx, tx, l, now)
+		if err != nil {
+			return 0, err
 		}
-		seen := map[string]bool{}
-		for _, l := range limits {
-			if seen[l.Key] {
-				continue
-			}
-			seen[l.Key] = true
-			if _, err := tx.ExecContext(ctx, `INSERT INTO failures (key, at) VALUES (?, ?)`, l.Key, ts(now)); err != nil {
-				return fmt.Errorf("sqlite: reserve attempt: %w", err)
-			}
+		wait = max(wait, d)
+	}
+	return wait, nil
+}
+
+// recordAttempt records one attempt at now under each distinct key of limits.
+func recordAttempt(ctx context.Context, tx txRunner, limits []store.AttemptLimit, now time.Time) error {
+	for i, l := range limits {
+		if slices.ContainsFunc(limits[:i], func(o store.AttemptLimit) bool { return o.Key == l.Key }) {
+			continue
 		}
-		return nil
+		if _, err := tx.ExecContext(ctx, recordAttemptSQL, l.Key, ts(now)); err != nil {
+			return fmt.Errorf("sqlite: record attempt: %w", err)
+		}
+	}
+	return nil
+}
+
+// limitedCode runs op, an operation on the request holding a user code, behind limits
+// in one write transaction (see store.Store's ApproveUserCode): when a limit is reached
+// it returns the wait and runs nothing; when op finds the code unknown, used or
+// expired it records one attempt under every limit's key and commits that before
+// returning op's error. A success records nothing.
+func (db *DB) limitedCode(ctx context.Context, what string, limits []store.AttemptLimit, now time.Time, op func(tx txRunner) error) (time.Duration, error) {
+	var wait time.Duration
+	err := db.inTx(ctx, what, func(sqlTx *sql.Tx) error {
+		tx := db.prepared(sqlTx)
+		var err error
+		if wait, err = limitsWait(ctx, tx, limits, now); err != nil || wait > 0 {
+			return err
+		}
+		err = op(tx)
+		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExpired) && !errors.Is(err, store.ErrAlreadyUsed) {
+			return err
+		}
+		if rerr := recordAttempt(ctx, tx, limits, now); rerr != nil {
+			return rerr
+		}
+		return commitThen(err)
 	})
 	if err != nil {
 		return 0, err
@@ -44,9 +93,8 @@ func (db *DB) ReserveAttempt(ctx context.Context, limits []store.AttemptLimit, n
 }
 
 // attemptWait is how long from now until l allows one more attempt (0: it does now).
-func attemptWait(ctx context.Context, tx *sql.Tx, l store.AttemptLimit, now time.Time) (time.Duration, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT at FROM failures WHERE key = ? AND at >= ? ORDER BY at`,
-		l.Key, ts(now.Add(-l.Window)))
+func attemptWait(ctx context.Context, tx txRunner, l store.AttemptLimit, now time.Time) (time.Duration, error) {
+	rows, err := tx.QueryContext(ctx, attemptsSQL, l.Key, ts(now.Add(-l.Window)))
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: count attempts: %w", err)
 	}

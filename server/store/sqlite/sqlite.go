@@ -38,6 +38,7 @@ type DB struct {
 	read   *sql.DB
 	faults faults
 	hot    hotStatements
+	writes preparedWrites
 	group  groupCommit
 	// box encrypts signing keys and TOTP secrets at rest (WithSecretsKey); nil: they
 	// are stored as given.
@@ -115,6 +116,10 @@ func Open(ctx context.Context, path string, opt ...Option) (*DB, error) {
 		log = slog.Default()
 	}
 	db := &DB{write: w, read: r, faults: faults{path: path, once: faultlog.Log{Logger: o.log}}, box: box, log: log}
+	if err := db.prepareWrites(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := db.Health(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -180,7 +185,7 @@ var errCheckpointBusy = errors.New("readers still use the WAL; try again later")
 // Close closes both pools; the WAL is checkpointed by SQLite when the last
 // connection closes.
 func (db *DB) Close() error {
-	return errors.Join(db.closeHot(), db.read.Close(), db.write.Close())
+	return errors.Join(db.closeHot(), db.closeWrites(), db.read.Close(), db.write.Close())
 }
 
 // committed wraps an error that a transaction returns after its changes must still be

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -118,4 +120,135 @@ func testUseTOTPStep(t *testing.T, s store.Store) {
 	use("b", 100, true)
 	use("a", 101, true)
 	use("a", 101, false)
+}
+
+// ApproveUserCode, DenyUserCode and PendingUserCode count a failed lookup (unknown,
+// expired, used) once under each key in the same transaction, record nothing for a
+// success, and once a limit is reached refuse with the wait, doing nothing.
+func testUserCodeLimits(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seedClient(t, s)
+	limits := []store.AttemptLimit{
+		{Key: "sub:a", Max: 4, Window: time.Hour},
+		{Key: "ip:a", Max: 10, Window: time.Hour},
+		{Key: "sub:a", Max: 4, Window: time.Hour}, // a key listed twice counts once
+	}
+	count := func(key string, want int) {
+		t.Helper()
+		if n, err := s.CountFailures(ctx, key, base.Add(-time.Hour)); err != nil || n != want {
+			t.Fatalf("%s count %d, %v; want %d", key, n, err, want)
+		}
+	}
+	d := createDeviceAuth(t, s, 1)
+	at := base.Add(time.Minute)
+
+	got, wait, err := s.PendingUserCode(ctx, d.UserCode, limits, at)
+	must(t, err)
+	if wait != 0 || got.UserCode != d.UserCode || got.State != store.DeviceAuthPending {
+		t.Fatalf("PendingUserCode = %+v, wait %v", got, wait)
+	}
+	g, wait, err := s.ApproveUserCode(ctx, d.UserCode, "sub-1", "", limits, at)
+	must(t, err)
+	if wait != 0 || g.ID == "" || g.Name != d.Device.Name || g.Subject != "sub-1" {
+		t.Fatalf("ApproveUserCode = %+v, wait %v", g, wait)
+	}
+	count("sub:a", 0) // successes record nothing
+	count("ip:a", 0)
+
+	_, _, err = s.ApproveUserCode(ctx, "ZZZZZZZZ", "sub-1", "", limits, at)
+	wantErr(t, err, store.ErrNotFound)
+	count("sub:a", 1)
+	count("ip:a", 1)
+	_, _, err = s.DenyUserCode(ctx, d.UserCode, "sub-1", limits, at)
+	wantErr(t, err, store.ErrAlreadyUsed)
+	d2 := createDeviceAuth(t, s, 2)
+	_, _, err = s.PendingUserCode(ctx, d2.UserCode, limits, d2.ExpiresAt)
+	wantErr(t, err, store.ErrExpired)
+	count("sub:a", 3)
+
+	// The denial hands back the request as it was.
+	d3 := createDeviceAuth(t, s, 3)
+	was, wait, err := s.DenyUserCode(ctx, d3.UserCode, "sub-1", limits, at)
+	must(t, err)
+	if wait != 0 || was.State != store.DeviceAuthPending || was.UserCode != d3.UserCode || was.ClientID != tvClient {
+		t.Fatalf("DenyUserCode = %+v, wait %v", was, wait)
+	}
+	if now, err := s.DeviceAuthByUserCode(ctx, d3.UserCode); err != nil || now.State != store.DeviceAuthDenied {
+		t.Fatalf("after DenyUserCode: %+v, %v", now, err)
+	}
+
+	// The fourth failure reaches the account's limit; then even a good code waits,
+	// and nothing is done or counted.
+	_, _, err = s.PendingUserCode(ctx, "ZZZZZZZZ", limits, at)
+	wantErr(t, err, store.ErrNotFound)
+	count("sub:a", 4)
+	d4 := createDeviceAuth(t, s, 4)
+	_, wait, err = s.ApproveUserCode(ctx, d4.UserCode, "sub-1", "", limits, at)
+	must(t, err)
+	if wait != time.Hour+time.Nanosecond {
+		t.Fatalf("approval over the limit: wait %v, want 1h (until the first failure leaves)", wait)
+	}
+	if _, wait, err := s.DenyUserCode(ctx, d4.UserCode, "sub-1", limits, at); err != nil || wait == 0 {
+		t.Fatalf("denial over the limit: wait %v, %v", wait, err)
+	}
+	if _, wait, err := s.PendingUserCode(ctx, d4.UserCode, limits, at); err != nil || wait == 0 {
+		t.Fatalf("lookup over the limit: wait %v, %v", wait, err)
+	}
+	if now, err := s.DeviceAuthByUserCode(ctx, d4.UserCode); err != nil || now.State != store.DeviceAuthPending {
+		t.Fatalf("refused approval changed the request: %+v, %v", now, err)
+	}
+	count("sub:a", 4)
+	count("ip:a", 4)
+}
+
+// Concurrent approvals of wrong codes behind the same limit: exactly Max are looked up
+// (and counted), the rest refused with a wait; concurrent good approvals behind their
+// own limits all succeed.
+func testUserCodeLimitsConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seedClient(t, s)
+	wrong := []store.AttemptLimit{{Key: "sub:burst", Max: 10, Window: time.Hour}}
+	const n = 40
+	for i := range n {
+		createDeviceAuth(t, s, i)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	looked, refused, approved := 0, 0, 0
+	for i := range n {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, wait, err := s.ApproveUserCode(ctx, fmt.Sprintf("ZZZZ%04d", i), "sub-x", "", wrong, base.Add(time.Minute))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				looked++
+			case err == nil && wait > 0:
+				refused++
+			default:
+				t.Errorf("wrong code %d: wait %v, %v", i, wait, err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			own := []store.AttemptLimit{{Key: fmt.Sprintf("sub:%d", i), Max: 1, Window: time.Hour}}
+			_, wait, err := s.ApproveUserCode(ctx, newDeviceAuth(i).UserCode, "sub-ok", "", own, base.Add(time.Minute))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil || wait != 0 {
+				t.Errorf("good code %d: wait %v, %v", i, wait, err)
+				return
+			}
+			approved++
+		}()
+	}
+	wg.Wait()
+	if looked != 10 || refused != n-10 || approved != n {
+		t.Fatalf("%d wrong codes looked up, %d refused, %d good approved; want 10, %d, %d", looked, refused, approved, n-10, n)
+	}
+	if c, err := s.CountFailures(ctx, "sub:burst", base); err != nil || c != 10 {
+		t.Fatalf("burst counted %d, %v; want 10", c, err)
+	}
 }

@@ -69,6 +69,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ReserveAttempt", testReserveAttempt},
 		{"ReserveAttemptConcurrent", testReserveAttemptConcurrent},
 		{"ReserveAttemptBackoff", testReserveAttemptBackoff},
+		{"UserCodeLimits", testUserCodeLimits},
+		{"UserCodeLimitsConcurrent", testUserCodeLimitsConcurrent},
 		{"UseTOTPStep", testUseTOTPStep},
 		{"ConcurrentRotateRetries", testConcurrentRotateRetries},
 		{"ConcurrentRotateNoGrace", testConcurrentRotateNoGrace},
