@@ -97,7 +97,7 @@ func main() {
 	flag.IntVar(&o.approveRate, "approve-codes-per-second", 5000, "pending user codes made per second of each approval round; a round that runs out says so")
 	flag.StringVar(&o.tables, "tables", "polls,authorizations,approvals", "tables to print, comma-separated")
 	flag.BoolVar(&o.postgres, "postgres", true, "also measure linkd on PostgreSQL (a private cluster, commits synced), when PostgreSQL is installed")
-	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of linkd's last round of each table to FILE.TABLE")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of linkd's last round of each table and bench to FILE.TABLE.BENCH")
 	flag.Parse()
 	if err := run(&o); err != nil {
 		fmt.Fprintln(os.Stderr, "linkdbench:", err)
@@ -220,7 +220,7 @@ func measure(o *options, t table) error {
 	results := map[string][]wrkResult{}
 	for r := range o.rounds {
 		for _, b := range t.benches {
-			stop := profile(o, t.name, b.linkd && r == o.rounds-1)
+			stop := profile(o, t.name, b.name, b.linkd && r == o.rounds-1)
 			res, err := b.round(r)
 			stop()
 			if err != nil {
@@ -251,11 +251,12 @@ func measure(o *options, t table) error {
 
 // profile starts a CPU profile of table when on and -cpuprofile is set, and returns
 // the function that stops it.
-func profile(o *options, table string, on bool) func() {
+func profile(o *options, table, bench string, on bool) func() {
 	if !on || o.cpuProfile == "" {
 		return func() {}
 	}
-	f, err := os.Create(o.cpuProfile + "." + strings.TrimSuffix(strings.Fields(table)[0], ":"))
+	name := strings.TrimSuffix(strings.Fields(table)[0], ":") + "." + strings.NewReplacer(" ", "-", "/", "").Replace(bench)
+	f, err := os.Create(o.cpuProfile + "." + name)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "linkdbench: profile:", err)
 		return func() {}
