@@ -3,10 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/linkdesk/linkdesk/server/store"
 )
@@ -52,86 +50,6 @@ func reached(what, name string, n, limit int) error {
 	return nil
 }
 
-// stmts are statements prepared on the writer's connection, by query; a query not in
-// it is parsed as usual. Preparing matters most for statements on device_auths,
-// whose delete trigger SQLite compiles into each.
-type stmts map[string]*sql.Stmt
-
-// writeStatements are the statements prepared on the writer's connection, by query,
-// under a lock of their own: preparing waits for the writer, which must never hold up
-// a poll's prepared lookup.
-type writeStatements struct {
-	mu      sync.Mutex
-	byQuery map[string]*sql.Stmt
-	capped  stmts // createCappedQueries, once all are prepared
-}
-
-// stmts returns the writer's statements for queries, preparing those not yet
-// prepared. It must not be called inside a write transaction (the writer has one
-// connection, which that transaction holds). A failed prepare leaves the query out,
-// to be parsed on each use and prepared again next time.
-func (w *writeStatements) stmts(ctx context.Context, db *sql.DB, queries []string) stmts {
-	if w.byQuery == nil {
-		w.byQuery = make(map[string]*sql.Stmt)
-	}
-	out := make(stmts, len(queries))
-	for _, q := range queries {
-		st := w.byQuery[q]
-		if st == nil {
-			var err error
-			if st, err = db.PrepareContext(ctx, q); err != nil {
-				continue
-			}
-			w.byQuery[q] = st
-		}
-		out[q] = st
-	}
-	return out
-}
-
-// cappedStmts returns the statements of CreateDeviceAuthCapped (see writeStatements.stmts).
-func (db *DB) cappedStmts(ctx context.Context) stmts {
-	w := &db.hot.write
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.capped != nil {
-		return w.capped
-	}
-	st := w.stmts(ctx, db.write, createCappedQueries)
-	if len(st) == len(createCappedQueries) {
-		w.capped = st
-	}
-	return st
-}
-
-// close closes the statements.
-func (w *writeStatements) close() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var errs []error
-	for _, st := range w.byQuery {
-		errs = append(errs, st.Close())
-	}
-	w.byQuery, w.capped = nil, nil
-	return errors.Join(errs...)
-}
-
-// exec runs query in tx, prepared when st holds it.
-func (st stmts) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
-	if p := st[query]; p != nil {
-		return tx.StmtContext(ctx, p).ExecContext(ctx, args...)
-	}
-	return tx.ExecContext(ctx, query, args...)
-}
-
-// queryRow runs query in tx, prepared when st holds it.
-func (st stmts) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
-	if p := st[query]; p != nil {
-		return tx.StmtContext(ctx, p).QueryRowContext(ctx, args...)
-	}
-	return tx.QueryRowContext(ctx, query, args...)
-}
-
 // The sweeps of sweepDeviceAuths: each flips one flag of the rows where it is wrong
 // for the time given, through an index that holds little more than those rows (named,
 // as the planner would rather take another for some).
@@ -159,7 +77,7 @@ const (
 // moving forward, the requests that expired, were approved or denied, or left the
 // window since the last sweep; any other time or window is still right, at the cost
 // of the rows it flips.
-func sweepDeviceAuths(ctx context.Context, tx *sql.Tx, st stmts, now, since int64) error {
+func sweepDeviceAuths(ctx context.Context, tx txRunner, now, since int64) error {
 	for _, s := range deviceAuthSweeps {
 		var args []any
 		switch s.arg {
@@ -168,7 +86,7 @@ func sweepDeviceAuths(ctx context.Context, tx *sql.Tx, st stmts, now, since int6
 		case sweepSince:
 			args = []any{since}
 		}
-		if _, err := st.exec(ctx, tx, s.query, args...); err != nil {
+		if _, err := tx.ExecContext(ctx, s.query, args...); err != nil {
 			return fmt.Errorf("sqlite: create device auth: sweep: %w", err)
 		}
 	}
@@ -205,7 +123,7 @@ const (
 	LIMIT ?2)`
 )
 
-// createCappedQueries are the statements of CreateDeviceAuthCapped, prepared once.
+// createCappedQueries are the statements of CreateDeviceAuthCapped (hotWrites).
 var createCappedQueries = func() []string {
 	qs := []string{readCounts, deleteKept, purgeUserCode, insertDeviceAuth}
 	for _, s := range deviceAuthSweeps {
@@ -223,9 +141,9 @@ type deviceAuthCounts struct {
 }
 
 // readDeviceAuthCounts runs readCounts.
-func readDeviceAuthCounts(ctx context.Context, tx *sql.Tx, st stmts, d store.DeviceAuth, now, since, keepBefore int64) (deviceAuthCounts, error) {
+func readDeviceAuthCounts(ctx context.Context, tx txRunner, d store.DeviceAuth, now, since, keepBefore int64) (deviceAuthCounts, error) {
 	var c deviceAuthCounts
-	err := st.queryRow(ctx, tx, readCounts, d.RequestIP, d.ClientID, now, since, keepBefore, d.UserCode).
+	err := tx.QueryRowContext(ctx, readCounts, d.RequestIP, d.ClientID, now, since, keepBefore, d.UserCode).
 		Scan(&c.sweep, &c.keep, &c.ipRate, &c.clientRate, &c.ipWaiting, &c.clientWaiting, &c.waiting, &c.held)
 	if err != nil {
 		return c, fmt.Errorf("sqlite: create device auth: counts: %w", err)
@@ -250,20 +168,20 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 	if caps.Keep > 0 {
 		keepBefore = ts(d.CreatedAt.Add(-caps.Keep))
 	}
-	st := db.cappedStmts(ctx)
-	return db.inTx(ctx, what, func(tx *sql.Tx) error {
+	return db.inTx(ctx, what, func(sqlTx *sql.Tx) error {
+		tx := db.prepared(sqlTx)
 		// A caller gone before its turn is skipped (inTx); once begun, the statements
 		// take microseconds and are not interrupted, which costs a goroutine each.
 		ctx := context.WithoutCancel(ctx)
-		c, err := readDeviceAuthCounts(ctx, tx, st, d, now, since, keepBefore)
+		c, err := readDeviceAuthCounts(ctx, tx, d, now, since, keepBefore)
 		if err != nil {
 			return err
 		}
 		if c.sweep {
-			if err := sweepDeviceAuths(ctx, tx, st, now, since); err != nil {
+			if err := sweepDeviceAuths(ctx, tx, now, since); err != nil {
 				return err
 			}
-			if c, err = readDeviceAuthCounts(ctx, tx, st, d, now, since, keepBefore); err != nil {
+			if c, err = readDeviceAuthCounts(ctx, tx, d, now, since, keepBefore); err != nil {
 				return err
 			}
 		}
@@ -286,13 +204,13 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 			}
 		}
 		if c.keep {
-			if _, err := st.exec(ctx, tx, deleteKept, keepBefore, keepBatch); err != nil {
+			if _, err := tx.ExecContext(ctx, deleteKept, keepBefore, keepBatch); err != nil {
 				return fmt.Errorf("sqlite: %s: delete old: %w", what, err)
 			}
 		}
 		waiting := d.State == store.DeviceAuthPending && ts(d.ExpiresAt) > now
 		recent := ts(d.CreatedAt) > since
-		return insertDeviceAuthTx(ctx, tx, st, d, c.held, waiting, recent)
+		return insertDeviceAuthTx(ctx, tx, d, c.held, waiting, recent)
 	})
 }
 

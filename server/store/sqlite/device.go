@@ -47,36 +47,35 @@ func (db *DB) CreateDeviceAuth(ctx context.Context, d store.DeviceAuth) error {
 	}
 	return db.inTx(ctx, "create device auth", func(tx *sql.Tx) error {
 		// Flags off: the next capped create's sweep counts the row.
-		return createDeviceAuthTx(ctx, tx, nil, d, false, false)
+		return createDeviceAuthTx(ctx, db.prepared(tx), d, false, false)
 	})
 }
 
 // createDeviceAuthTx is CreateDeviceAuth's work inside tx (d already defaulted), with
-// the row's waiting and recent flags (see sweepDeviceAuths) as given. st holds the
-// statements prepared for it (nil: none).
-func createDeviceAuthTx(ctx context.Context, tx *sql.Tx, st stmts, d store.DeviceAuth, waiting, recent bool) error {
+// the row's waiting and recent flags (see sweepDeviceAuths) as given.
+func createDeviceAuthTx(ctx context.Context, tx txRunner, d store.DeviceAuth, waiting, recent bool) error {
 	var held sql.NullInt64
-	err := st.queryRow(ctx, tx, userCodeExpiry, d.UserCode).Scan(&held)
+	err := tx.QueryRowContext(ctx, userCodeExpiry, d.UserCode).Scan(&held)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("sqlite: create device auth: %w", err)
 	}
-	return insertDeviceAuthTx(ctx, tx, st, d, held, waiting, recent)
+	return insertDeviceAuthTx(ctx, tx, d, held, waiting, recent)
 }
 
 // insertDeviceAuthTx stores d in tx, given when the request already holding d.UserCode
 // expires (held; NULL when none does): an expired one is deleted first, an unexpired
 // one fails with store.ErrDuplicateUserCode.
-func insertDeviceAuthTx(ctx context.Context, tx *sql.Tx, st stmts, d store.DeviceAuth, held sql.NullInt64, waiting, recent bool) error {
+func insertDeviceAuthTx(ctx context.Context, tx txRunner, d store.DeviceAuth, held sql.NullInt64, waiting, recent bool) error {
 	switch {
 	case !held.Valid:
 	case held.Int64 > ts(d.CreatedAt):
 		return fmt.Errorf("sqlite: create device auth: %w", store.ErrDuplicateUserCode)
 	default: // expired: its code is free again
-		if _, err := st.exec(ctx, tx, purgeUserCode, d.UserCode); err != nil {
+		if _, err := tx.ExecContext(ctx, purgeUserCode, d.UserCode); err != nil {
 			return fmt.Errorf("sqlite: create device auth: purge expired: %w", err)
 		}
 	}
-	_, err := st.exec(ctx, tx, insertDeviceAuth,
+	_, err := tx.ExecContext(ctx, insertDeviceAuth,
 		hash(d.DeviceCode), d.UserCode, d.ClientID, list(d.Scopes), d.Device.Name, d.Device.Model,
 		string(d.Device.Kind), d.RequestIP, ts(d.CreatedAt), ts(d.ExpiresAt), int64(d.Interval),
 		0, string(d.State), d.Subject, d.GrantID, ts(d.AuthTime), ts(d.CollectedAt), waiting, recent)
@@ -124,14 +123,12 @@ func (db *DB) DeviceAuthByUserCode(ctx context.Context, userCode string) (store.
 	return d, nil
 }
 
-// hotStatements are the statements on the hot paths, prepared once per connection
-// instead of parsed on every call: the read pool's device-code lookup (every device
-// poll) and the writer's statements of a capped device authorization (mu does not
-// guard write, which has a lock of its own).
+// hotStatements are the read pool's statements on the hot path, prepared once instead
+// of parsed on every call: the device-code lookup (every device poll). The writer's
+// are preparedWrites.
 type hotStatements struct {
 	mu           sync.Mutex
 	byDeviceCode *sql.Stmt
-	write        writeStatements
 }
 
 // byDeviceCode returns the prepared device-code lookup, preparing it on first use (a
@@ -152,7 +149,7 @@ func (db *DB) byDeviceCode(ctx context.Context) (*sql.Stmt, error) {
 
 // closeHot closes the prepared statements.
 func (db *DB) closeHot() error {
-	errs := []error{db.hot.write.close()}
+	var errs []error
 	db.hot.mu.Lock()
 	defer db.hot.mu.Unlock()
 	if db.hot.byDeviceCode != nil {

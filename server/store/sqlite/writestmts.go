@@ -16,20 +16,21 @@ type txRunner interface {
 }
 
 // hotWrites are the statements of the approval path (user-code limits, approve,
-// deny), prepared once on the writer connection when the database opens: parsing a
-// statement costs about as much CPU as running it, and the writer is the one thing
-// every approval waits for.
-var hotWrites = []string{
+// deny) and of creating a device request (createCappedQueries), prepared once on the
+// writer connection when the database opens: parsing a statement costs about as much
+// CPU as running it (more for device_auths, whose delete trigger SQLite compiles into
+// each), and the writer is the one thing every approval and request waits for.
+var hotWrites = append([]string{
 	attemptsSQL,
 	recordAttemptSQL,
 	pendingByUserCodeSQL,
 	insertGrantSQL,
 	approveSQL,
 	denySQL,
-}
+	userCodeExpiry,
+}, createCappedQueries...)
 
-// preparedWrites are the writer connection's prepared hotWrites, by query text (the
-// capped device-authorization create prepares its own lazily: writeStatements).
+// preparedWrites are the writer connection's prepared hotWrites, by query text.
 type preparedWrites map[string]*sql.Stmt
 
 // prepareWrites prepares hotWrites on the writer connection; it must run while no
