@@ -138,7 +138,11 @@ shot() {
     capture "$title" "$tmp" && captured=true
     if "$@" >/dev/null 2>&1; then break; fi
     if $captured; then mv "$tmp" "$old"; fi
-    if [ $SECONDS -ge $deadline ]; then echo "xvfb: timed out waiting for $what" >&2; return 1; fi
+    if [ $SECONDS -ge $deadline ]; then
+      echo "xvfb: timed out waiting for $what" >&2
+      cp "$old" "$out/$name-timeout.png" 2>/dev/null || true # what the window showed last
+      return 1
+    fi
     $captured || sleep 0.1 # nothing to capture yet: poll the window and the log
   done
   echo "xvfb: $what"

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 
 	"fyne.io/fyne/v2"
@@ -262,6 +263,7 @@ func newCodeEntry(onPastePicture func()) *codeEntry {
 func (e *codeEntry) TypedShortcut(sc fyne.Shortcut) {
 	if p, ok := sc.(*fyne.ShortcutPaste); ok && e.onPastePicture != nil &&
 		(p.Clipboard == nil || strings.TrimSpace(p.Clipboard.Content()) == "") {
+		slog.Info("ui: paste without text: reading the clipboard's picture")
 		e.onPastePicture()
 		return
 	}
