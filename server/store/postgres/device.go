@@ -9,6 +9,7 @@ import (
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/store"
+	"github.com/linkdesk/linkdesk/server/store/internal/stored"
 )
 
 const deviceAuthCols = `user_code, client_id, scopes, device_name, device_model, device_kind,
@@ -174,19 +175,14 @@ func approveTx(ctx context.Context, tx *sql.Tx, userCode, subject, name string, 
 	if err != nil {
 		return store.Grant{}, err
 	}
-	n := name
-	if n == "" {
-		n = d.Device.Name
-	}
-	if n == "" {
-		err := tx.QueryRowContext(ctx, `SELECT name FROM clients WHERE id = $1`, d.ClientID).Scan(&n)
+	var clientName string
+	if name == "" && d.Device.Name == "" {
+		err := tx.QueryRowContext(ctx, `SELECT name FROM clients WHERE id = $1`, d.ClientID).Scan(&clientName)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return store.Grant{}, fmt.Errorf("postgres: approve device auth: client name: %w", err)
 		}
 	}
-	if n == "" {
-		n = d.ClientID
-	}
+	n := stored.GrantName(name, d.Device.Name, clientName, d.ClientID)
 	g := store.Grant{
 		ID:        newID(),
 		Subject:   subject,

@@ -3,12 +3,12 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/linkdesk/linkdesk/server/store"
+	"github.com/linkdesk/linkdesk/server/store/internal/stored"
 )
 
 // AddFailure records one failure for key at now and counts key's failures at or
@@ -74,7 +74,7 @@ func (db *DB) limitedCode(ctx context.Context, what string, limits []store.Attem
 			return err
 		}
 		err = op(tx)
-		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExpired) && !errors.Is(err, store.ErrAlreadyUsed) {
+		if !stored.FailedLookup(err) {
 			return err
 		}
 		if rerr := recordAttempt(ctx, tx, limits, now); rerr != nil {
@@ -137,17 +137,9 @@ func attemptWait(ctx context.Context, tx *sql.Tx, l store.AttemptLimit, now time
 	if err != nil {
 		return 0, fmt.Errorf("postgres: count attempts: %w", err)
 	}
-	defer rows.Close()
-	var ats []time.Time
-	for rows.Next() {
-		var at int64
-		if err := rows.Scan(&at); err != nil {
-			return 0, fmt.Errorf("postgres: count attempts: %w", err)
-		}
-		ats = append(ats, tm(at))
-	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("postgres: count attempts: %w", err)
+	ats, err := stored.AttemptTimes(rows, "postgres")
+	if err != nil {
+		return 0, err
 	}
 	return l.Wait(ats, now), nil
 }

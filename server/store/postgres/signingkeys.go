@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/linkdesk/linkdesk/server/store"
+	"github.com/linkdesk/linkdesk/server/store/internal/stored"
 )
 
 // ensureKeyLock is the advisory lock EnsureSigningKey holds for its transaction:
@@ -35,27 +36,7 @@ func (db *DB) signingKeys(ctx context.Context, q rowsQuerier) ([]store.SigningKe
 	if err != nil {
 		return nil, fmt.Errorf("postgres: signing keys: %w", err)
 	}
-	defer rows.Close()
-	var keys []store.SigningKey
-	for rows.Next() {
-		var k store.SigningKey
-		var created, notBefore int64
-		if err := rows.Scan(&k.ID, &k.Algorithm, &k.PrivateKeyPEM, &created, &notBefore); err != nil {
-			return nil, fmt.Errorf("postgres: signing keys: %w", err)
-		}
-		k.CreatedAt, k.NotBefore = tm(created), tm(notBefore)
-		pem, err := db.box.OpenKey(k.ID, k.PrivateKeyPEM)
-		if err != nil {
-			db.log.Warn("postgres: signing key left out", "kid", k.ID, "err", err)
-			continue
-		}
-		k.PrivateKeyPEM = pem
-		keys = append(keys, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: signing keys: %w", err)
-	}
-	return keys, nil
+	return stored.SigningKeys(rows, db.box, db.log, "postgres")
 }
 
 // AddSigningKey stores a new signing key; store.ErrDuplicate when its ID exists. A zero

@@ -10,6 +10,7 @@ import (
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/store"
+	"github.com/linkdesk/linkdesk/server/store/internal/stored"
 )
 
 const deviceAuthCols = `user_code, client_id, scopes, device_name, device_model, device_kind,
@@ -261,11 +262,7 @@ func approveTx(ctx context.Context, tx txRunner, userCode, subject, name string,
 		return store.Grant{}, err
 	}
 	d := p.DeviceAuth
-	for _, n := range []string{d.Device.Name, p.clientName, d.ClientID} {
-		if name == "" {
-			name = n
-		}
-	}
+	name = stored.GrantName(name, d.Device.Name, p.clientName, d.ClientID)
 	g := store.Grant{
 		ID:        newID(),
 		Subject:   subject,

@@ -3,12 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/linkdesk/linkdesk/server/store"
+	"github.com/linkdesk/linkdesk/server/store/internal/stored"
 )
 
 // ReserveAttempt records one attempt under each limit's key at now unless a limit is
@@ -78,7 +78,7 @@ func (db *DB) limitedCode(ctx context.Context, what string, limits []store.Attem
 			return err
 		}
 		err = op(tx)
-		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExpired) && !errors.Is(err, store.ErrAlreadyUsed) {
+		if !stored.FailedLookup(err) {
 			return err
 		}
 		if rerr := recordAttempt(ctx, tx, limits, now); rerr != nil {
@@ -98,17 +98,9 @@ func attemptWait(ctx context.Context, tx txRunner, l store.AttemptLimit, now tim
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: count attempts: %w", err)
 	}
-	defer rows.Close()
-	var ats []time.Time
-	for rows.Next() {
-		var at int64
-		if err := rows.Scan(&at); err != nil {
-			return 0, fmt.Errorf("sqlite: count attempts: %w", err)
-		}
-		ats = append(ats, tm(at))
-	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("sqlite: count attempts: %w", err)
+	ats, err := stored.AttemptTimes(rows, "sqlite")
+	if err != nil {
+		return 0, err
 	}
 	return l.Wait(ats, now), nil
 }

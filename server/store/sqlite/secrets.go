@@ -69,9 +69,6 @@ func (db *DB) openTOTP(subject, s string) (string, error) { return db.box.OpenTO
 // sealKey is the stored form of signing key id's private key (stored.Sealer.SealKey).
 func (db *DB) sealKey(id string, pem []byte) []byte { return db.box.SealKey(id, pem) }
 
-// openKey is the inverse of sealKey.
-func (db *DB) openKey(id string, s []byte) ([]byte, error) { return db.box.OpenKey(id, s) }
-
 // sealPlaintext encrypts, in one transaction, every TOTP secret and signing key still
 // stored in plaintext (a database from before encryption at rest). Without a secrets
 // key it does nothing.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/linkdesk/linkdesk/server/store"
+	"github.com/linkdesk/linkdesk/server/store/internal/stored"
 )
 
 // rowsQuerier is what reading signing keys needs: the read pool or a write transaction.
@@ -32,27 +33,7 @@ func (db *DB) signingKeys(ctx context.Context, q rowsQuerier) ([]store.SigningKe
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: signing keys: %w", err)
 	}
-	defer rows.Close()
-	var keys []store.SigningKey
-	for rows.Next() {
-		var k store.SigningKey
-		var created, notBefore int64
-		if err := rows.Scan(&k.ID, &k.Algorithm, &k.PrivateKeyPEM, &created, &notBefore); err != nil {
-			return nil, fmt.Errorf("sqlite: signing keys: %w", err)
-		}
-		k.CreatedAt, k.NotBefore = tm(created), tm(notBefore)
-		pem, err := db.openKey(k.ID, k.PrivateKeyPEM)
-		if err != nil {
-			db.log.Warn("sqlite: signing key left out", "kid", k.ID, "err", err)
-			continue
-		}
-		k.PrivateKeyPEM = pem
-		keys = append(keys, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: signing keys: %w", err)
-	}
-	return keys, nil
+	return stored.SigningKeys(rows, db.box, db.log, "sqlite")
 }
 
 // AddSigningKey stores a new signing key; store.ErrDuplicate when its ID exists. A zero
