@@ -29,11 +29,11 @@ type faultyStore struct {
 	approve, list, verify atomic.Bool
 }
 
-func (f *faultyStore) ApproveUserCode(ctx context.Context, userCode, subject, name string, limits []store.AttemptLimit, now time.Time) (store.Grant, time.Duration, error) {
+func (f *faultyStore) ApproveUserCode(ctx context.Context, userCode, subject, name string, limits []store.AttemptLimit, now time.Time, check store.ApproveCheck) (store.Grant, time.Duration, error) {
 	if f.approve.Load() {
 		return store.Grant{}, 0, errDiskFull
 	}
-	return f.Store.ApproveUserCode(ctx, userCode, subject, name, limits, now)
+	return f.Store.ApproveUserCode(ctx, userCode, subject, name, limits, now, check)
 }
 
 func (f *faultyStore) ListGrants(ctx context.Context, subject string, flow store.GrantFlow) ([]store.Grant, error) {

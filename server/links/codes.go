@@ -51,7 +51,7 @@ func (s *Service) Approve(ctx context.Context, c Caller, code, name string) (Lin
 	if err != nil {
 		return Link{}, err
 	}
-	g, wait, err := s.cfg.Store.ApproveUserCode(ctx, canon, c.Subject, name, s.limiter.codeLimits(keys), s.cfg.Now())
+	g, wait, err := s.cfg.Store.ApproveUserCode(ctx, canon, c.Subject, name, s.limiter.codeLimits(keys), s.cfg.Now(), nil)
 	if err := s.codeDone(ctx, keys, wait, err); err != nil {
 		return Link{}, err
 	}

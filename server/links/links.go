@@ -27,7 +27,7 @@ import (
 type Store interface {
 	FailureCounter
 	PendingUserCode(ctx context.Context, userCode string, limits []store.AttemptLimit, now time.Time) (store.DeviceAuth, time.Duration, error)
-	ApproveUserCode(ctx context.Context, userCode, subject, name string, limits []store.AttemptLimit, now time.Time) (store.Grant, time.Duration, error)
+	ApproveUserCode(ctx context.Context, userCode, subject, name string, limits []store.AttemptLimit, now time.Time, check store.ApproveCheck) (store.Grant, time.Duration, error)
 	DenyUserCode(ctx context.Context, userCode, subject string, limits []store.AttemptLimit, now time.Time) (store.DeviceAuth, time.Duration, error)
 	ClientByID(ctx context.Context, id string) (store.Client, error)
 	GrantByID(ctx context.Context, subject, id string) (store.Grant, error)

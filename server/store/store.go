@@ -198,6 +198,13 @@ type SigningKey struct {
 	NotBefore time.Time
 }
 
+// ApproveCheck judges a pending request inside the transaction that would approve it,
+// so a policy (where the approver is, how many devices are linked) holds against
+// concurrent approvals: a non-nil error aborts the approval, records nothing and is
+// returned as is. linked counts the approving account's live links to d's client, read
+// in the same transaction.
+type ApproveCheck func(d DeviceAuth, linked func() (int, error)) error
+
 // Store is everything linkd persists. Every method that changes state is atomic (one
 // transaction), so a crash at any point leaves either the old or the new state.
 type Store interface {
@@ -239,8 +246,9 @@ type Store interface {
 	// transaction: when a limit is reached it does and records nothing and returns the
 	// wait (> 0); when the code is unknown, used or expired it records one attempt at now
 	// under each distinct limit key (as ReserveAttempt) and commits that before returning
-	// the error; a success or any other error records nothing.
-	ApproveUserCode(ctx context.Context, userCode, subject, name string, limits []AttemptLimit, now time.Time) (Grant, time.Duration, error)
+	// the error; a success or any other error records nothing. check (may be nil) judges
+	// the pending request inside that transaction before anything is written.
+	ApproveUserCode(ctx context.Context, userCode, subject, name string, limits []AttemptLimit, now time.Time, check ApproveCheck) (Grant, time.Duration, error)
 	// DenyUserCode is DenyDeviceAuth behind code-lookup limits as ApproveUserCode; it
 	// returns the request as it was before the denial.
 	DenyUserCode(ctx context.Context, userCode, subject string, limits []AttemptLimit, now time.Time) (DeviceAuth, time.Duration, error)

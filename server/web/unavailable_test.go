@@ -26,11 +26,11 @@ type faultyStore struct {
 	on atomic.Bool
 }
 
-func (f *faultyStore) ApproveUserCode(ctx context.Context, userCode, subject, name string, limits []store.AttemptLimit, now time.Time) (store.Grant, time.Duration, error) {
+func (f *faultyStore) ApproveUserCode(ctx context.Context, userCode, subject, name string, limits []store.AttemptLimit, now time.Time, check store.ApproveCheck) (store.Grant, time.Duration, error) {
 	if f.on.Load() {
 		return store.Grant{}, 0, errDiskFull
 	}
-	return f.Store.ApproveUserCode(ctx, userCode, subject, name, limits, now)
+	return f.Store.ApproveUserCode(ctx, userCode, subject, name, limits, now, check)
 }
 
 func (f *faultyStore) DenyUserCode(ctx context.Context, userCode, subject string, limits []store.AttemptLimit, now time.Time) (store.DeviceAuth, time.Duration, error) {

@@ -142,7 +142,7 @@ func (db *DB) ApproveDeviceAuth(ctx context.Context, userCode, subject, name str
 	var g store.Grant
 	err := db.inTx(ctx, "approve device auth", func(tx *sql.Tx) error {
 		var err error
-		g, err = approveTx(ctx, tx, userCode, subject, name, now)
+		g, err = approveTx(ctx, tx, userCode, subject, name, now, nil)
 		return err
 	})
 	if err != nil {
@@ -153,14 +153,14 @@ func (db *DB) ApproveDeviceAuth(ctx context.Context, userCode, subject, name str
 
 // ApproveUserCode is ApproveDeviceAuth behind code-lookup limits, in one transaction
 // (see store.Store and limitedCode).
-func (db *DB) ApproveUserCode(ctx context.Context, userCode, subject, name string, limits []store.AttemptLimit, now time.Time) (store.Grant, time.Duration, error) {
+func (db *DB) ApproveUserCode(ctx context.Context, userCode, subject, name string, limits []store.AttemptLimit, now time.Time, check store.ApproveCheck) (store.Grant, time.Duration, error) {
 	if subject == "" {
 		return store.Grant{}, 0, fmt.Errorf("postgres: approve device auth: subject is required")
 	}
 	var g store.Grant
 	wait, err := db.limitedCode(ctx, "approve device auth", limits, now, func(tx *sql.Tx) error {
 		var err error
-		g, err = approveTx(ctx, tx, userCode, subject, name, now)
+		g, err = approveTx(ctx, tx, userCode, subject, name, now, check)
 		return err
 	})
 	if err != nil || wait > 0 {
@@ -169,11 +169,18 @@ func (db *DB) ApproveUserCode(ctx context.Context, userCode, subject, name strin
 	return g, 0, nil
 }
 
-// approveTx is ApproveDeviceAuth's work inside tx.
-func approveTx(ctx context.Context, tx *sql.Tx, userCode, subject, name string, now time.Time) (store.Grant, error) {
+// approveTx is ApproveDeviceAuth's work inside tx, after check (when not nil) lets
+// the pending request through.
+func approveTx(ctx context.Context, tx *sql.Tx, userCode, subject, name string, now time.Time, check store.ApproveCheck) (store.Grant, error) {
 	d, h, err := pendingByUserCode(ctx, tx, userCode, now)
 	if err != nil {
 		return store.Grant{}, err
+	}
+	if check != nil {
+		linked := func() (int, error) { return linkedCount(ctx, tx, subject, d.ClientID) }
+		if err := check(d, linked); err != nil {
+			return store.Grant{}, err
+		}
 	}
 	var clientName string
 	if name == "" && d.Device.Name == "" {
@@ -358,4 +365,15 @@ func lostAnswer(ctx context.Context, tx *sql.Tx, d store.DeviceAuth, accessID, r
 		return fmt.Errorf("postgres: collect device tokens: revoke earlier answer: %w", err)
 	}
 	return nil
+}
+
+// linkedCount counts subject's device links to clientID.
+func linkedCount(ctx context.Context, tx *sql.Tx, subject, clientID string) (int, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM grants WHERE subject = $1 AND client_id = $2 AND flow = $3`,
+		subject, clientID, string(store.FlowDevice)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: count links: %w", err)
+	}
+	return n, nil
 }

@@ -228,7 +228,7 @@ func (db *DB) ApproveDeviceAuth(ctx context.Context, userCode, subject, name str
 	var g store.Grant
 	err := db.inTx(ctx, "approve device auth", func(tx *sql.Tx) error {
 		var err error
-		g, err = approveTx(ctx, db.prepared(tx), userCode, subject, name, now)
+		g, err = approveTx(ctx, db.prepared(tx), userCode, subject, name, now, nil)
 		return err
 	})
 	if err != nil {
@@ -239,14 +239,14 @@ func (db *DB) ApproveDeviceAuth(ctx context.Context, userCode, subject, name str
 
 // ApproveUserCode is ApproveDeviceAuth behind code-lookup limits, in one transaction
 // (see store.Store).
-func (db *DB) ApproveUserCode(ctx context.Context, userCode, subject, name string, limits []store.AttemptLimit, now time.Time) (store.Grant, time.Duration, error) {
+func (db *DB) ApproveUserCode(ctx context.Context, userCode, subject, name string, limits []store.AttemptLimit, now time.Time, check store.ApproveCheck) (store.Grant, time.Duration, error) {
 	if subject == "" {
 		return store.Grant{}, 0, fmt.Errorf("sqlite: approve device auth: subject is required")
 	}
 	var g store.Grant
 	wait, err := db.limitedCode(ctx, "approve device auth", limits, now, func(tx txRunner) error {
 		var err error
-		g, err = approveTx(ctx, tx, userCode, subject, name, now)
+		g, err = approveTx(ctx, tx, userCode, subject, name, now, check)
 		return err
 	})
 	if err != nil || wait > 0 {
@@ -255,13 +255,20 @@ func (db *DB) ApproveUserCode(ctx context.Context, userCode, subject, name strin
 	return g, 0, nil
 }
 
-// approveTx is ApproveDeviceAuth's work inside tx.
-func approveTx(ctx context.Context, tx txRunner, userCode, subject, name string, now time.Time) (store.Grant, error) {
+// approveTx is ApproveDeviceAuth's work inside tx, after check (when not nil) lets
+// the pending request through.
+func approveTx(ctx context.Context, tx txRunner, userCode, subject, name string, now time.Time, check store.ApproveCheck) (store.Grant, error) {
 	p, err := pendingByUserCode(ctx, tx, userCode, now)
 	if err != nil {
 		return store.Grant{}, err
 	}
 	d := p.DeviceAuth
+	if check != nil {
+		linked := func() (int, error) { return linkedCount(ctx, tx, subject, d.ClientID) }
+		if err := check(d, linked); err != nil {
+			return store.Grant{}, err
+		}
+	}
 	name = stored.GrantName(name, d.Device.Name, p.clientName, d.ClientID)
 	g := store.Grant{
 		ID:        newID(),
@@ -433,4 +440,15 @@ func lostAnswer(ctx context.Context, tx *sql.Tx, d store.DeviceAuth, accessID, r
 		return fmt.Errorf("sqlite: collect device tokens: revoke earlier answer: %w", err)
 	}
 	return nil
+}
+
+// linkedCount counts subject's device links to clientID.
+func linkedCount(ctx context.Context, tx txRunner, subject, clientID string) (int, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM grants WHERE subject = ? AND client_id = ? AND flow = ?`,
+		subject, clientID, string(store.FlowDevice)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: count links: %w", err)
+	}
+	return n, nil
 }

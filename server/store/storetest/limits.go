@@ -147,7 +147,7 @@ func testUserCodeLimits(t *testing.T, s store.Store) {
 	if wait != 0 || got.UserCode != d.UserCode || got.State != store.DeviceAuthPending {
 		t.Fatalf("PendingUserCode = %+v, wait %v", got, wait)
 	}
-	g, wait, err := s.ApproveUserCode(ctx, d.UserCode, "sub-1", "", limits, at)
+	g, wait, err := s.ApproveUserCode(ctx, d.UserCode, "sub-1", "", limits, at, nil)
 	must(t, err)
 	if wait != 0 || g.ID == "" || g.Name != d.Device.Name || g.Subject != "sub-1" {
 		t.Fatalf("ApproveUserCode = %+v, wait %v", g, wait)
@@ -155,7 +155,7 @@ func testUserCodeLimits(t *testing.T, s store.Store) {
 	count("sub:a", 0) // successes record nothing
 	count("ip:a", 0)
 
-	_, _, err = s.ApproveUserCode(ctx, "ZZZZZZZZ", "sub-1", "", limits, at)
+	_, _, err = s.ApproveUserCode(ctx, "ZZZZZZZZ", "sub-1", "", limits, at, nil)
 	wantErr(t, err, store.ErrNotFound)
 	count("sub:a", 1)
 	count("ip:a", 1)
@@ -183,7 +183,7 @@ func testUserCodeLimits(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrNotFound)
 	count("sub:a", 4)
 	d4 := createDeviceAuth(t, s, 4)
-	_, wait, err = s.ApproveUserCode(ctx, d4.UserCode, "sub-1", "", limits, at)
+	_, wait, err = s.ApproveUserCode(ctx, d4.UserCode, "sub-1", "", limits, at, nil)
 	must(t, err)
 	if wait != time.Hour+time.Nanosecond {
 		t.Fatalf("approval over the limit: wait %v, want 1h (until the first failure leaves)", wait)
@@ -219,7 +219,7 @@ func testUserCodeLimitsConcurrent(t *testing.T, s store.Store) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			_, wait, err := s.ApproveUserCode(ctx, fmt.Sprintf("ZZZZ%04d", i), "sub-x", "", wrong, base.Add(time.Minute))
+			_, wait, err := s.ApproveUserCode(ctx, fmt.Sprintf("ZZZZ%04d", i), "sub-x", "", wrong, base.Add(time.Minute), nil)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -234,7 +234,7 @@ func testUserCodeLimitsConcurrent(t *testing.T, s store.Store) {
 		go func() {
 			defer wg.Done()
 			own := []store.AttemptLimit{{Key: fmt.Sprintf("sub:%d", i), Max: 1, Window: time.Hour}}
-			_, wait, err := s.ApproveUserCode(ctx, newDeviceAuth(i).UserCode, "sub-ok", "", own, base.Add(time.Minute))
+			_, wait, err := s.ApproveUserCode(ctx, newDeviceAuth(i).UserCode, "sub-ok", "", own, base.Add(time.Minute), nil)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil || wait != 0 {
@@ -250,5 +250,49 @@ func testUserCodeLimitsConcurrent(t *testing.T, s store.Store) {
 	}
 	if c, err := s.CountFailures(ctx, "sub:burst", base); err != nil || c != 10 {
 		t.Fatalf("burst counted %d, %v; want 10", c, err)
+	}
+}
+
+// ApproveUserCode's check sees the pending request and the account's link count in
+// the approving transaction; its refusal writes nothing and comes back as is.
+func testApproveCheck(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seedClient(t, s)
+	limits := []store.AttemptLimit{{Key: "sub:c", Max: 4, Window: time.Hour}}
+	at := base.Add(time.Minute)
+	refused := errors.New("policy says no")
+	var counts []int
+	atMostOne := func(d store.DeviceAuth, linked func() (int, error)) error {
+		n, err := linked()
+		if err != nil {
+			return err
+		}
+		counts = append(counts, n)
+		if d.State != store.DeviceAuthPending || d.ClientID == "" {
+			t.Errorf("check saw %+v", d)
+		}
+		if n >= 1 {
+			return refused
+		}
+		return nil
+	}
+	d1, d2 := createDeviceAuth(t, s, 1), createDeviceAuth(t, s, 2)
+	if _, _, err := s.ApproveUserCode(ctx, d1.UserCode, "sub-c", "", limits, at, atMostOne); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := s.ApproveUserCode(ctx, d2.UserCode, "sub-c", "", limits, at, atMostOne)
+	if !errors.Is(err, refused) {
+		t.Fatalf("second approve: %v, want the check's error", err)
+	}
+	if len(counts) != 2 || counts[0] != 0 || counts[1] != 1 {
+		t.Fatalf("linked counts %v, want [0 1]", counts)
+	}
+	got, wait, err := s.PendingUserCode(ctx, d2.UserCode, limits, at)
+	must(t, err)
+	if wait != 0 || got.State != store.DeviceAuthPending {
+		t.Fatalf("refused request is %+v (wait %v), want still pending", got, wait)
+	}
+	if n, err := s.CountFailures(ctx, "sub:c", base.Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("refusal recorded %d attempts, %v", n, err)
 	}
 }

@@ -71,6 +71,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ReserveAttemptBackoff", testReserveAttemptBackoff},
 		{"UserCodeLimits", testUserCodeLimits},
 		{"UserCodeLimitsConcurrent", testUserCodeLimitsConcurrent},
+		{"ApproveCheck", testApproveCheck},
 		{"UseTOTPStep", testUseTOTPStep},
 		{"ConcurrentRotateRetries", testConcurrentRotateRetries},
 		{"ConcurrentRotateNoGrace", testConcurrentRotateNoGrace},
