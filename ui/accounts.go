@@ -7,6 +7,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -48,24 +49,24 @@ func NewAccountsScreen(svc SessionService, w fyne.Window, onChanged func(current
 	s.issuer = widget.NewLabel("")
 	s.progress = newBusyBar()
 	s.banner = newBanner()
-	add := widget.NewButtonWithIcon("Add another account", theme.ContentAddIcon(), func() {
+	add := widget.NewButtonWithIcon(lang.L("Add another account"), theme.ContentAddIcon(), func() {
 		if s.onAdd != nil {
 			s.onAdd()
 		}
 	})
-	change := widget.NewButtonWithIcon("Change service…", theme.SettingsIcon(), func() {
+	change := widget.NewButtonWithIcon(lang.L("Change service…"), theme.SettingsIcon(), func() {
 		if s.onSettings != nil {
 			s.onSettings()
 		}
 	})
 	s.body = container.NewVBox(
-		heading("Accounts"),
-		wrapped("These accounts are signed in on this computer. Devices you link go to the current account."),
+		heading(lang.L("Accounts")),
+		wrapped(lang.L("These accounts are signed in on this computer. Devices you link go to the current account.")),
 		s.list,
 		s.progress,
 		container.NewHBox(add),
 		widget.NewSeparator(),
-		heading("Service"),
+		heading(lang.L("Service")),
 		container.NewBorder(nil, nil, widget.NewIcon(theme.StorageIcon()), change, s.issuer),
 	)
 	root := container.NewBorder(s.banner.root, nil, nil, nil,
@@ -107,17 +108,17 @@ func (s *AccountsScreen) SetAccounts(accounts []devices.Me, current string) {
 		name := widget.NewLabelWithStyle(accountName(a), fyne.TextAlignLeading, fyne.TextStyle{Bold: a.Subject == current})
 		var right fyne.CanvasObject
 		if a.Subject == current {
-			right = container.NewHBox(widget.NewLabel("Current"),
-				dangerButton("Sign out", theme.LogoutIcon(), func() { s.ConfirmSignOut(a) }))
+			right = container.NewHBox(widget.NewLabel(lang.L("Current")),
+				dangerButton(lang.L("Sign out"), theme.LogoutIcon(), func() { s.ConfirmSignOut(a) }))
 		} else {
 			right = container.NewHBox(
-				widget.NewButtonWithIcon("Use", theme.ConfirmIcon(), func() { s.SwitchTo(a.Subject) }),
-				widget.NewButtonWithIcon("Sign out", theme.LogoutIcon(), func() { s.ConfirmSignOut(a) }))
+				widget.NewButtonWithIcon(lang.L("Use"), theme.ConfirmIcon(), func() { s.SwitchTo(a.Subject) }),
+				widget.NewButtonWithIcon(lang.L("Sign out"), theme.LogoutIcon(), func() { s.ConfirmSignOut(a) }))
 		}
 		s.list.Add(container.NewBorder(nil, nil, widget.NewIcon(theme.AccountIcon()), right, name))
 	}
 	if len(s.accounts) == 0 {
-		s.list.Add(wrapped("No account is signed in."))
+		s.list.Add(wrapped(lang.L("No account is signed in.")))
 	}
 	s.body.Refresh()
 }
@@ -156,14 +157,14 @@ func (s *AccountsScreen) SwitchTo(subject string) {
 
 // ConfirmSignOut asks whether to sign a out of this computer, and does it.
 func (s *AccountsScreen) ConfirmSignOut(a devices.Me) {
-	d := dialog.NewConfirm("Sign out "+accountName(a)+"?",
-		"Linkdesk forgets this account on this computer. Devices you linked stay linked.",
+	d := dialog.NewConfirm(lang.L("Sign out {{.Account}}?", map[string]any{"Account": accountName(a)}),
+		lang.L("Linkdesk forgets this account on this computer. Devices you linked stay linked."),
 		func(ok bool) {
 			if ok {
 				s.SignOut(a.Subject)
 			}
 		}, s.window)
-	d.SetConfirmText("Sign out")
+	d.SetConfirmText(lang.L("Sign out"))
 	d.SetConfirmImportance(widget.DangerImportance)
 	showDialog(s.window, d)
 }

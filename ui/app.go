@@ -8,6 +8,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -118,9 +119,9 @@ func (a *App) buildMain() {
 	accts := a.accounts()
 
 	a.tabs = container.NewAppTabs(
-		container.NewTabItemWithIcon("Link a device", theme.ContentAddIcon(), link.Content()),
-		container.NewTabItemWithIcon("Linked devices", theme.ListIcon(), a.devs.Content()),
-		container.NewTabItemWithIcon("Accounts & settings", theme.SettingsIcon(), accts.Content()),
+		container.NewTabItemWithIcon(lang.L("Link a device"), theme.ContentAddIcon(), link.Content()),
+		container.NewTabItemWithIcon(lang.L("Linked devices"), theme.ListIcon(), a.devs.Content()),
+		container.NewTabItemWithIcon(lang.L("Accounts & settings"), theme.SettingsIcon(), accts.Content()),
 	)
 	a.tabs.SetTabLocation(container.TabLocationLeading)
 	a.tabs.OnSelected = func(t *container.TabItem) {
@@ -134,7 +135,7 @@ func (a *App) buildMain() {
 
 	if a.header == nil {
 		a.acctLabel = widget.NewLabel("")
-		a.memoryNote = widget.NewLabelWithStyle("Not remembered after you close Linkdesk", fyne.TextAlignTrailing, fyne.TextStyle{Italic: true})
+		a.memoryNote = widget.NewLabelWithStyle(lang.L("Not remembered after you close Linkdesk"), fyne.TextAlignTrailing, fyne.TextStyle{Italic: true})
 		a.memoryNote.Importance = widget.WarningImportance
 		a.memoryNote.Hide()
 		a.acctMenu = widget.NewButtonWithIcon("", theme.AccountIcon(), a.showAccountMenu)
@@ -170,7 +171,7 @@ func (a *App) Start() {
 		a.showSetup(nil, false)
 		return
 	}
-	a.showBusy("Connecting to " + a.opts.Issuer + "…")
+	a.showBusy(lang.L("Connecting to {{.Service}}…", map[string]any{"Service": a.opts.Issuer}))
 	issuer, caFile := a.opts.Issuer, a.opts.CAFile
 	// Connect and read the accounts in one go off the UI goroutine, so the first
 	// screen after "Connecting…" is the one that stays (no second busy screen
@@ -228,7 +229,7 @@ type screen interface {
 func (a *App) showScreen(name string, s screen, back func()) {
 	var backButton *widget.Button
 	if back != nil {
-		backButton = widget.NewButtonWithIcon("Back", theme.NavigateBackIcon(), back)
+		backButton = widget.NewButtonWithIcon(lang.L("Back"), theme.NavigateBackIcon(), back)
 	}
 	a.win.SetContent(a.framed(backButton, s.Content()))
 	s.Focus(a.win.Canvas())
@@ -240,7 +241,7 @@ func logScreen(name string) { slog.Info("ui: screen", "screen", name) }
 
 // afterConnect finds the current account and shows sign-in or the tabs.
 func (a *App) afterConnect() {
-	a.showBusy("Loading your accounts…")
+	a.showBusy(lang.L("Loading your accounts…"))
 	var list []devices.Me
 	var current string
 	a.startup.start(func(ctx context.Context) error {
@@ -423,7 +424,7 @@ func (a *App) signedOut() {
 		a.devs.Stop()
 	}
 	a.showSignIn(false)
-	a.signIn.ShowStatus("Your sign-in has ended. Sign in again to continue.")
+	a.signIn.ShowStatus(lang.L("Your sign-in has ended. Sign in again to continue."))
 }
 
 // accountChanged follows a switch or sign-out made on the accounts screen.
@@ -449,8 +450,8 @@ func (a *App) showAccountMenu() {
 		items = append(items, item)
 	}
 	items = append(items, fyne.NewMenuItemSeparator(),
-		fyne.NewMenuItem("Add another account…", a.showAddAccount),
-		fyne.NewMenuItem("Sign out", func() {
+		fyne.NewMenuItem(lang.L("Add another account…"), a.showAddAccount),
+		fyne.NewMenuItem(lang.L("Sign out"), func() {
 			a.accts.ConfirmSignOut(a.account)
 		}))
 	menu := widget.NewPopUpMenu(fyne.NewMenu("", items...), a.win.Canvas())
@@ -466,8 +467,8 @@ func (a *App) notifyLinked(d devices.Device) {
 		return
 	}
 	name := linkedLabel(d).title()
-	a.fyneApp.SendNotification(fyne.NewNotification("Device linked",
-		name+" is now linked to "+accountName(a.account)+"."))
+	a.fyneApp.SendNotification(fyne.NewNotification(lang.L("Device linked"),
+		lang.L("{{.Device}} is now linked to {{.Account}}.", map[string]any{"Device": name, "Account": accountName(a.account)})))
 }
 
 // stopScreens ends the start-up work and the whole-window screens (setup,

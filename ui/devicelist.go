@@ -2,7 +2,7 @@ package ui
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -10,6 +10,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -63,7 +64,7 @@ func NewDevicesScreen(svc DeviceService, w fyne.Window, onLinked func(devices.De
 	s := &DevicesScreen{svc: svc, window: w, onLinked: onLinked, now: time.Now, retryMin: time.Second}
 
 	s.search = widget.NewEntry()
-	s.search.PlaceHolder = "Search by name, app or model"
+	s.search.PlaceHolder = lang.L("Search by name, app or model")
 	s.search.ActionItem = widget.NewIcon(theme.SearchIcon())
 	s.search.OnChanged = func(string) { s.applyFilter() }
 
@@ -79,16 +80,16 @@ func NewDevicesScreen(svc DeviceService, w fyne.Window, onLinked func(devices.De
 		}
 	}
 
-	s.emptyText = wrapped(howToLink)
+	s.emptyText = wrapped(howToLink())
 	s.emptyText.Alignment = fyne.TextAlignCenter
-	s.emptyHead = subheading("No linked devices yet")
+	s.emptyHead = subheading(lang.L("No linked devices yet"))
 	s.empty = centered(420,
 		container.NewCenter(container.NewGridWrap(fyne.NewSquareSize(theme.IconInlineSize()*3), widget.NewIcon(theme.InfoIcon()))),
 		container.NewCenter(s.emptyHead),
 		s.emptyText,
 	)
 	s.empty.Hide()
-	s.noMatch = widget.NewLabelWithStyle("No devices match your search.", fyne.TextAlignCenter, fyne.TextStyle{Italic: true})
+	s.noMatch = widget.NewLabelWithStyle(lang.L("No devices match your search."), fyne.TextAlignCenter, fyne.TextStyle{Italic: true})
 	s.noMatch.Hide()
 
 	s.detail = container.NewStack()
@@ -96,8 +97,8 @@ func NewDevicesScreen(svc DeviceService, w fyne.Window, onLinked func(devices.De
 	s.banner = newBanner()
 
 	var top *fyne.Container
-	refresh := widget.NewButtonWithIcon("Refresh", theme.ViewRefreshIcon(), s.Reload)
-	s.unlinkAll = widget.NewButtonWithIcon("Unlink all", theme.DeleteIcon(), s.confirmUnlinkAll)
+	refresh := widget.NewButtonWithIcon(lang.L("Refresh"), theme.ViewRefreshIcon(), s.Reload)
+	s.unlinkAll = widget.NewButtonWithIcon(lang.L("Unlink all"), theme.DeleteIcon(), s.confirmUnlinkAll)
 	s.unlinkAll.Importance = widget.DangerImportance
 	s.unlinkAll.Disable()
 
@@ -113,17 +114,19 @@ func NewDevicesScreen(svc DeviceService, w fyne.Window, onLinked func(devices.De
 	return s
 }
 
-const howToLink = "To link a TV, console or kiosk, open its sign-in screen: it shows a short code. " +
-	"Enter that code under “Link a device”, check what is asking, and choose Link device."
+// howToLink tells how a device gets linked, for the empty list.
+func howToLink() string {
+	return lang.L("To link a TV, console or kiosk, open its sign-in screen: it shows a short code. Enter that code under “Link a device”, check what is asking, and choose Link device.")
+}
 
 // Content is the screen's canvas object.
 func (s *DevicesScreen) Content() fyne.CanvasObject { return s.root }
 
 func (s *DevicesScreen) newRow() fyne.CanvasObject {
 	icon := widget.NewIcon(theme.DesktopIcon())
-	name := widget.NewLabelWithStyle("Device name", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	name := widget.NewLabelWithStyle(lang.L("Device name"), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	name.Truncation = fyne.TextTruncateEllipsis
-	info := widget.NewLabel("App · linked")
+	info := widget.NewLabel(lang.L("App · linked"))
 	info.Truncation = fyne.TextTruncateEllipsis
 	info.SizeName = theme.SizeNameCaptionText
 	return container.NewBorder(nil, nil, icon, nil,
@@ -143,37 +146,45 @@ func (s *DevicesScreen) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
 }
 
 func (s *DevicesScreen) summary(d devices.Device) string {
-	parts := []string{clientName(d.Client), "linked " + d.LinkedAt.Local().Format("2 Jan 2006")}
-	if seen := s.lastSeen(d); seen == notUsedYet {
-		parts = append(parts, seen)
+	parts := []string{clientName(d.Client), lang.L("linked {{.Date}}", map[string]any{"Date": shortDate(d.LinkedAt)})}
+	if d.LastSeenAt == nil || d.LastSeenAt.IsZero() {
+		// rather than "last seen never"
+		parts = append(parts, lang.L("not used yet"))
 	} else {
-		parts = append(parts, "last seen "+seen)
+		parts = append(parts, lang.L("last seen {{.When}}", map[string]any{"When": ago(s.now().Sub(*d.LastSeenAt))}))
 	}
 	return strings.Join(parts, " · ")
 }
 
-// notUsedYet is what a linked device that has not called the service since
-// is said to be, rather than "last seen never".
-const notUsedYet = "not used yet"
-
+// lastSeen words when the device last called the service: "5 minutes ago",
+// or "not used yet" for one that has not since it was linked.
 func (s *DevicesScreen) lastSeen(d devices.Device) string {
 	if d.LastSeenAt == nil || d.LastSeenAt.IsZero() {
-		return notUsedYet
+		return lang.L("not used yet")
 	}
 	return ago(s.now().Sub(*d.LastSeenAt))
+}
+
+// shortDate is a day in the local time zone, in the language's short form
+// (the Go layout is itself translated: "2 Jan 2006", "2.1.2006", …).
+func shortDate(t time.Time) string {
+	return t.Local().Format(lang.X("layout.date", "2 Jan 2006"))
 }
 
 // ago words an elapsed time like "5 minutes ago".
 func ago(d time.Duration) string {
 	switch {
 	case d < time.Minute:
-		return "just now"
+		return lang.L("just now")
 	case d < time.Hour:
-		return plural(int(d/time.Minute), "minute") + " ago"
+		n := int(d / time.Minute)
+		return lang.N("{{.Count}} minutes ago", n, map[string]any{"Count": n})
 	case d < 48*time.Hour:
-		return plural(int(d/time.Hour), "hour") + " ago"
+		n := int(d / time.Hour)
+		return lang.N("{{.Count}} hours ago", n, map[string]any{"Count": n})
 	default:
-		return plural(int(d/(24*time.Hour)), "day") + " ago"
+		n := int(d / (24 * time.Hour))
+		return lang.N("{{.Count}} days ago", n, map[string]any{"Count": n})
 	}
 }
 
@@ -271,9 +282,9 @@ func (s *DevicesScreen) followEvents() {
 		// The stream ended (the service restarted, or the network went): say
 		// so, and load the list again and reconnect by itself after a wait;
 		// Retry does it at once.
-		msg := "Live updates stopped. Reconnecting…"
+		msg := lang.L("Live updates stopped. Reconnecting…")
 		if err != nil {
-			msg = Explain(err) + " Reconnecting…"
+			msg = lang.L("{{.Problem}} Reconnecting…", map[string]any{"Problem": Explain(err)})
 		}
 		s.banner.show(msg, s.Reload)
 		s.retryLater()
@@ -336,9 +347,9 @@ func (s *DevicesScreen) applyFilter() {
 	}
 	if len(s.all) == 0 {
 		if s.hadAny {
-			s.setEmptyText("No linked devices", "You unlinked every device. "+howToLink)
+			s.setEmptyText(lang.L("No linked devices"), lang.L("You unlinked every device. {{.HowToLink}}", map[string]any{"HowToLink": howToLink()}))
 		} else {
-			s.setEmptyText("No linked devices yet", howToLink)
+			s.setEmptyText(lang.L("No linked devices yet"), howToLink())
 		}
 		s.empty.Show()
 		s.list.Hide()
@@ -347,9 +358,9 @@ func (s *DevicesScreen) applyFilter() {
 		s.empty.Hide()
 		s.list.Show()
 	}
-	label := "Unlink all"
+	label := lang.L("Unlink all")
 	if q != "" {
-		label = "Unlink these"
+		label = lang.L("Unlink these")
 	}
 	if s.unlinkAll.Text != label {
 		s.unlinkAll.SetText(label)
@@ -395,7 +406,7 @@ func (s *DevicesScreen) showDetail() {
 	d, ok := s.selectedDevice()
 	if !ok {
 		s.detail.Objects = []fyne.CanvasObject{container.NewCenter(
-			widget.NewLabelWithStyle("Select a device to see its details.", fyne.TextAlignCenter, fyne.TextStyle{Italic: true}))}
+			widget.NewLabelWithStyle(lang.L("Select a device to see its details."), fyne.TextAlignCenter, fyne.TextStyle{Italic: true}))}
 		s.detail.Refresh()
 		return
 	}
@@ -404,10 +415,10 @@ func (s *DevicesScreen) showDetail() {
 		perms = append(perms, "• "+scopeText(sc))
 	}
 	if len(perms) == 0 {
-		perms = append(perms, "• Sign in to your account")
+		perms = append(perms, "• "+lang.L("Sign in to your account"))
 	}
-	rename := widget.NewButtonWithIcon("Rename", theme.DocumentCreateIcon(), func() { s.confirmRename(d) })
-	unlink := widget.NewButtonWithIcon("Unlink", theme.DeleteIcon(), func() { s.confirmUnlink(d) })
+	rename := widget.NewButtonWithIcon(lang.L("Rename"), theme.DocumentCreateIcon(), func() { s.confirmRename(d) })
+	unlink := widget.NewButtonWithIcon(lang.L("Unlink"), theme.DeleteIcon(), func() { s.confirmUnlink(d) })
 	unlink.Importance = widget.DangerImportance
 	lastIP := d.LastIP
 	if lastIP == "" {
@@ -417,13 +428,13 @@ func (s *DevicesScreen) showDetail() {
 		container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSquareSize(theme.IconInlineSize()*2), widget.NewIcon(kindIcon(d.Kind))), nil,
 			labelHeading(linkedLabel(d).title())),
 		widget.NewForm(
-			widget.NewFormItem("Device", wrapped(linkedLabel(d).model())),
-			widget.NewFormItem("App", widget.NewLabel(clientName(d.Client))),
-			widget.NewFormItem("Linked", widget.NewLabel(d.LinkedAt.Local().Format("2 Jan 2006, 15:04"))),
-			widget.NewFormItem("Last seen", widget.NewLabel(s.lastSeen(d))),
-			widget.NewFormItem("Last address", widget.NewLabel(lastIP)),
+			widget.NewFormItem(lang.L("Device"), wrapped(linkedLabel(d).model())),
+			widget.NewFormItem(lang.L("App"), widget.NewLabel(clientName(d.Client))),
+			widget.NewFormItem(lang.L("Linked"), widget.NewLabel(d.LinkedAt.Local().Format(lang.X("layout.datetime", "2 Jan 2006, 15:04")))),
+			widget.NewFormItem(lang.L("Last seen"), widget.NewLabel(s.lastSeen(d))),
+			widget.NewFormItem(lang.L("Last address"), widget.NewLabel(lastIP)),
 		),
-		widget.NewLabelWithStyle("Can:", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		widget.NewLabelWithStyle(lang.L("Can:"), fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		wrapped(strings.Join(perms, "\n")),
 		container.NewHBox(rename, unlink),
 	))}
@@ -436,12 +447,12 @@ func (s *DevicesScreen) confirmRename(d devices.Device) {
 	entry.SetText(d.Name)
 	entry.Validator = func(v string) error {
 		if strings.TrimSpace(v) == "" {
-			return fmt.Errorf("enter a name")
+			return errors.New(lang.L("Enter a name"))
 		}
 		return nil
 	}
-	dlg = dialog.NewForm("Rename device", "Rename", "Cancel",
-		[]*widget.FormItem{widget.NewFormItem("Name", entry)}, func(ok bool) {
+	dlg = dialog.NewForm(lang.L("Rename device"), lang.L("Rename"), lang.L("Cancel"),
+		[]*widget.FormItem{widget.NewFormItem(lang.L("Name"), entry)}, func(ok bool) {
 			if !ok {
 				return
 			}
@@ -469,8 +480,8 @@ func (s *DevicesScreen) confirmRename(d devices.Device) {
 }
 
 func (s *DevicesScreen) confirmUnlink(d devices.Device) {
-	dlg := dialog.NewConfirm("Unlink "+linkedLabel(d).shortTitle()+"?",
-		"It will be signed out at once and will need a new code to link again.",
+	dlg := dialog.NewConfirm(lang.L("Unlink {{.Device}}?", map[string]any{"Device": linkedLabel(d).shortTitle()}),
+		lang.L("It will be signed out at once and will need a new code to link again."),
 		func(ok bool) {
 			if !ok {
 				return
@@ -479,7 +490,7 @@ func (s *DevicesScreen) confirmUnlink(d devices.Device) {
 				return s.svc.Unlink(ctx, d.ID)
 			}, func() { s.removeIDs(d.ID) })
 		}, s.window)
-	dlg.SetConfirmText("Unlink")
+	dlg.SetConfirmText(lang.L("Unlink"))
 	dlg.SetConfirmImportance(widget.DangerImportance)
 	showDialog(s.window, dlg)
 }
@@ -521,20 +532,25 @@ func (s *DevicesScreen) confirmUnlinkAll() {
 // unlinkManyWords words the dialog unlinking the devices shown: the title,
 // the text and the confirm button's label.
 func unlinkManyWords(shown []devices.Device, filtered bool, query string) (title, text, button string) {
-	const after = " signed out at once and will need a new code to link again."
 	n := len(shown)
+	data := map[string]any{"Count": n, "Query": query}
 	switch {
 	case n == 1 && filtered:
-		return "Unlink " + linkedLabel(shown[0]).shortTitle() + "?",
-			"Only this device, which matches “" + query + "”, will be unlinked; the others stay linked. It will be" + after, "Unlink"
+		return lang.L("Unlink {{.Device}}?", map[string]any{"Device": linkedLabel(shown[0]).shortTitle()}),
+			lang.L("Only this device, which matches “{{.Query}}”, will be unlinked; the others stay linked. It will be signed out at once and will need a new code to link again.", data),
+			lang.L("Unlink")
 	case n == 1:
-		return "Unlink " + linkedLabel(shown[0]).shortTitle() + "?", "Your only linked device will be" + after, "Unlink"
+		return lang.L("Unlink {{.Device}}?", map[string]any{"Device": linkedLabel(shown[0]).shortTitle()}),
+			lang.L("Your only linked device will be signed out at once and will need a new code to link again."),
+			lang.L("Unlink")
 	case filtered:
-		return fmt.Sprintf("Unlink these %d devices?", n),
-			fmt.Sprintf("Only the %d devices matching “%s” will be unlinked; the others stay linked. They will be", n, query) + after,
-			fmt.Sprintf("Unlink %d devices", n)
+		return lang.N("Unlink these {{.Count}} devices?", n, data),
+			lang.N("Only the {{.Count}} devices matching “{{.Query}}” will be unlinked; the others stay linked. They will be signed out at once and will need a new code to link again.", n, data),
+			lang.N("Unlink {{.Count}} devices", n, data)
 	}
-	return fmt.Sprintf("Unlink all %d devices?", n), "Every linked device will be" + after, "Unlink all"
+	return lang.N("Unlink all {{.Count}} devices?", n, data),
+		lang.L("Every linked device will be signed out at once and will need a new code to link again."),
+		lang.L("Unlink all")
 }
 
 func (s *DevicesScreen) removeIDs(ids ...string) {

@@ -5,6 +5,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/widget"
 )
 
@@ -19,7 +20,7 @@ func showDialog(w fyne.Window, d dialog.Dialog) {
 		return
 	}
 	if c, ok := d.(*dialog.ConfirmDialog); ok {
-		c.SetDismissText("Cancel")
+		c.SetDismissText(lang.L("Cancel"))
 	}
 	openDialogs.Store(w, d)
 	d.SetOnClosed(func() { openDialogs.CompareAndDelete(w, d) })

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -19,12 +20,25 @@ func linkedLabel(d devices.Device) deviceLabel {
 	return deviceLabel{Name: d.Name, Model: d.Model, Kind: d.Kind}
 }
 
-// title is the device's name, or "Unnamed tv" and the like when it gave none.
+// title is the device's name, or "Unnamed TV" and the like when it gave none
+// (one phrase per kind: an adjective agrees with its noun in German and Spanish).
 func (l deviceLabel) title() string {
 	if l.Name != "" {
 		return l.Name
 	}
-	return "Unnamed " + strings.ToLower(kindName(l.Kind))
+	switch l.Kind {
+	case devices.KindTV:
+		return lang.L("Unnamed TV")
+	case devices.KindConsole:
+		return lang.L("Unnamed game console")
+	case devices.KindKiosk:
+		return lang.L("Unnamed kiosk")
+	case devices.KindComputer:
+		return lang.L("Unnamed computer")
+	case devices.KindPhone:
+		return lang.L("Unnamed phone")
+	}
+	return lang.L("Unnamed device")
 }
 
 // shortTitle is the title cut to shortTitleLen characters with an ellipsis, for
@@ -66,16 +80,13 @@ func clientName(c devices.ClientInfo) string {
 	if name := strings.TrimSpace(c.Name); name != "" && name != c.ID {
 		return name
 	}
-	if name, ok := builtInClients[c.ID]; ok {
-		return name
+	switch c.ID { // the clients every Linkdesk service has built in
+	case "linkdesk":
+		return "Linkdesk"
+	case "linkdesk-kiosk":
+		return lang.L("Linkdesk kiosk")
 	}
 	return c.ID
-}
-
-// builtInClients names the clients every Linkdesk service has built in.
-var builtInClients = map[string]string{
-	"linkdesk":       "Linkdesk",
-	"linkdesk-kiosk": "Linkdesk kiosk",
 }
 
 // scopeText is a permission in plain words, or its name when it has no description.
@@ -107,17 +118,17 @@ func kindIcon(k devices.DeviceKind) fyne.Resource {
 func kindName(k devices.DeviceKind) string {
 	switch k {
 	case devices.KindTV:
-		return "TV"
+		return lang.L("TV")
 	case devices.KindConsole:
-		return "Game console"
+		return lang.L("Game console")
 	case devices.KindKiosk:
-		return "Kiosk"
+		return lang.L("Kiosk")
 	case devices.KindComputer:
-		return "Computer"
+		return lang.L("Computer")
 	case devices.KindPhone:
-		return "Phone"
+		return lang.L("Phone")
 	}
-	return "Device"
+	return lang.L("Device")
 }
 
 // accountName is how an account is named on screen.

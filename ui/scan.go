@@ -12,6 +12,7 @@ import (
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -45,14 +46,14 @@ type scanState struct {
 
 func (st *scanState) init(s *CodeScreen) {
 	st.screen = s
-	st.camera = widget.NewButtonWithIcon("Camera", theme.MediaPhotoIcon(), st.scanCamera)
-	st.open = widget.NewButtonWithIcon("Picture file…", theme.FolderOpenIcon(), st.openFile)
-	st.paste = widget.NewButtonWithIcon("Paste picture", theme.ContentPasteIcon(), st.pasteClipboard)
+	st.camera = widget.NewButtonWithIcon(lang.L("Camera"), theme.MediaPhotoIcon(), st.scanCamera)
+	st.open = widget.NewButtonWithIcon(lang.L("Picture file…"), theme.FolderOpenIcon(), st.openFile)
+	st.paste = widget.NewButtonWithIcon(lang.L("Paste picture"), theme.ContentPasteIcon(), st.pasteClipboard)
 	st.busy = widget.NewLabel("")
 	st.busy.Hide()
 	st.row = container.NewVBox(
 		widget.NewSeparator(),
-		widget.NewLabel("Or scan the QR code on your device from:"),
+		widget.NewLabel(lang.L("Or scan the QR code on your device from:")),
 		container.NewHBox(st.camera, st.open, st.paste),
 		st.busy,
 	)
@@ -84,13 +85,13 @@ func (s *CodeScreen) Fill(text string) {
 func (s *CodeScreen) ScanDropped(items []fyne.URI) {
 	for _, u := range items {
 		if isPicture(u) {
-			s.scanning.readPicture("Reading "+u.Name()+"…", func(ctx context.Context) (image.Image, error) {
+			s.scanning.readPicture(lang.L("Reading {{.File}}…", map[string]any{"File": u.Name()}), func(ctx context.Context) (image.Image, error) {
 				return readPictureURI(u)
 			})
 			return
 		}
 	}
-	s.showHint("Drop a picture (PNG or JPEG) of the QR code on your device.")
+	s.showHint(lang.L("Drop a picture (PNG or JPEG) of the QR code on your device."))
 }
 
 // pastePicture is Paste in the code field when the clipboard holds no text:
@@ -183,12 +184,12 @@ func (st *scanState) openFile() {
 		}
 		u := r.URI()
 		r.Close()
-		st.readPicture("Reading "+u.Name()+"…", func(ctx context.Context) (image.Image, error) {
+		st.readPicture(lang.L("Reading {{.File}}…", map[string]any{"File": u.Name()}), func(ctx context.Context) (image.Image, error) {
 			return readPictureURI(u)
 		})
 	}, st.window)
 	d.SetFilter(storage.NewExtensionFileFilter(pictureExtensions))
-	d.SetConfirmText("Scan")
+	d.SetConfirmText(lang.L("Scan"))
 	if size := st.window.Canvas().Size(); size.Width > 0 {
 		d.Resize(fyne.NewSize(size.Width*0.9, size.Height*0.9))
 	}
@@ -200,7 +201,7 @@ func (st *scanState) pasteClipboard() {
 		return
 	}
 	pictures := st.pictures
-	st.readPicture("Reading the picture on the clipboard…", pictures.ClipboardImage)
+	st.readPicture(lang.L("Reading the picture on the clipboard…"), pictures.ClipboardImage)
 }
 
 // scanCamera opens the live camera view, which reads codes until it finds
@@ -296,12 +297,12 @@ func newCameraDialog(w fyne.Window, cancel context.CancelFunc, openFile, paste f
 	bg := canvas.NewRectangle(theme.Color(theme.ColorNameInputBackground))
 	bg.SetMinSize(fyne.NewSize(480, 360))
 	cd.placeholder = container.NewCenter(widget.NewIcon(theme.MediaPhotoIcon()))
-	cd.status = wrapped("Starting the camera…")
+	cd.status = wrapped(lang.L("Starting the camera…"))
 	cd.progress = newBusyBar()
 	cd.progress.set(true)
 	cd.alternatives = container.NewCenter(container.NewHBox(
-		widget.NewButtonWithIcon("Picture file…", theme.FolderOpenIcon(), openFile),
-		widget.NewButtonWithIcon("Paste picture", theme.ContentPasteIcon(), paste),
+		widget.NewButtonWithIcon(lang.L("Picture file…"), theme.FolderOpenIcon(), openFile),
+		widget.NewButtonWithIcon(lang.L("Paste picture"), theme.ContentPasteIcon(), paste),
 	))
 	cd.alternatives.Hide()
 	cd.view = container.NewStack(bg, cd.placeholder, cd.preview)
@@ -325,7 +326,7 @@ func (cd *cameraDialog) show() {
 
 // watching says the camera is on and what to do.
 func (cd *cameraDialog) watching() {
-	cd.setStatus("Hold the QR code on your device up to the camera.", widget.MediumImportance)
+	cd.setStatus(lang.L("Hold the QR code on your device up to the camera."), widget.MediumImportance)
 	cd.progress.set(false)
 }
 
@@ -345,10 +346,10 @@ func (cd *cameraDialog) refused(err error) {
 	msg := explainCodeInput(err)
 	if errors.As(err, &foreign) {
 		// Shorter than the code screen's warning: the camera view has little room.
-		msg = "That QR code points at " + foreign.Host + ", not your Linkdesk service: it may be a trick " +
-			"to link someone else's device to your account."
+		msg = lang.L("That QR code points at {{.Host}}, not your Linkdesk service: it may be a trick to link someone else's device to your account.",
+			map[string]any{"Host": foreign.Host})
 	}
-	cd.setStatus(msg+" Still looking…", widget.DangerImportance)
+	cd.setStatus(lang.L("{{.Problem}} Still looking…", map[string]any{"Problem": msg}), widget.DangerImportance)
 }
 
 // failed shows why the camera can't be used and offers the other sources.
@@ -360,7 +361,7 @@ func (cd *cameraDialog) failed(err error) {
 	cd.view.Hide()
 	cd.progress.set(false)
 	cd.alternatives.Show()
-	cd.setStatus(Explain(err)+" You can open or paste a picture of the QR code instead.", widget.DangerImportance)
+	cd.setStatus(lang.L("{{.Problem}} You can open or paste a picture of the QR code instead.", map[string]any{"Problem": Explain(err)}), widget.DangerImportance)
 }
 
 func (cd *cameraDialog) setStatus(text string, imp widget.Importance) {

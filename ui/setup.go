@@ -7,6 +7,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -43,26 +44,25 @@ func NewSetupScreen(svc ServiceConnector, w fyne.Window, issuer, caFile string, 
 	s.issuer.OnChanged = func(string) { s.setStatus("", widget.MediumImportance) }
 
 	s.caFile = widget.NewEntry()
-	s.caFile.PlaceHolder = "Only if your organisation uses its own certificate authority"
+	s.caFile.PlaceHolder = lang.L("Only if your organisation uses its own certificate authority")
 	s.caFile.SetText(caFile)
 	s.caFile.OnSubmitted = func(string) { s.Check() }
-	browse := widget.NewButtonWithIcon("Choose…", theme.FolderOpenIcon(), s.chooseCA)
+	browse := widget.NewButtonWithIcon(lang.L("Choose…"), theme.FolderOpenIcon(), s.chooseCA)
 
-	s.check = widget.NewButtonWithIcon("Check and use", theme.ConfirmIcon(), s.Check)
+	s.check = widget.NewButtonWithIcon(lang.L("Check and use"), theme.ConfirmIcon(), s.Check)
 	s.check.Importance = widget.HighImportance
-	s.cancel = widget.NewButtonWithIcon("Cancel", theme.CancelIcon(), s.Cancel)
+	s.cancel = widget.NewButtonWithIcon(lang.L("Cancel"), theme.CancelIcon(), s.Cancel)
 	s.cancel.Hide()
 	s.progress = newBusyBar()
 	s.status = wrapped("")
 	s.status.Hide()
 
 	s.body = container.NewVBox(
-		heading("Connect to your Linkdesk service"),
-		wrapped("Enter the address of the Linkdesk service you use. Whoever runs it can tell you; "+
-			"it usually starts with https://."),
+		heading(lang.L("Connect to your Linkdesk service")),
+		wrapped(lang.L("Enter the address of the Linkdesk service you use. Whoever runs it can tell you; it usually starts with https://.")),
 		widget.NewForm(
-			widget.NewFormItem("Service address", s.issuer),
-			widget.NewFormItem("CA file (optional)", container.NewBorder(nil, nil, nil, browse, s.caFile)),
+			widget.NewFormItem(lang.L("Service address"), s.issuer),
+			widget.NewFormItem(lang.L("CA file (optional)"), container.NewBorder(nil, nil, nil, browse, s.caFile)),
 		),
 		s.progress,
 		s.status,
@@ -112,7 +112,7 @@ func (s *SetupScreen) Check() {
 	}
 	issuer := strings.TrimRight(strings.TrimSpace(s.issuer.Text), "/")
 	if issuer == "" {
-		s.setStatus("Enter the service address first.", widget.DangerImportance)
+		s.setStatus(lang.L("Enter the service address first."), widget.DangerImportance)
 		return
 	}
 	if !strings.Contains(issuer, "://") {
@@ -121,7 +121,7 @@ func (s *SetupScreen) Check() {
 	}
 	caFile := strings.TrimSpace(s.caFile.Text)
 	s.setBusy(true)
-	s.setStatus("Checking "+issuer+" …", widget.MediumImportance)
+	s.setStatus(lang.L("Checking {{.Service}} …", map[string]any{"Service": issuer}), widget.MediumImportance)
 	s.connect.start(func(ctx context.Context) error {
 		return s.svc.Connect(ctx, issuer, caFile)
 	}, func(err error) {
@@ -130,7 +130,7 @@ func (s *SetupScreen) Check() {
 			s.setStatus(Explain(err), widget.DangerImportance)
 			return
 		}
-		s.setStatus("Connected to "+issuer+".", widget.SuccessImportance)
+		s.setStatus(lang.L("Connected to {{.Service}}.", map[string]any{"Service": issuer}), widget.SuccessImportance)
 		if s.onConnected != nil {
 			s.onConnected(issuer, caFile)
 		}
@@ -141,7 +141,7 @@ func (s *SetupScreen) Check() {
 func (s *SetupScreen) Cancel() {
 	s.connect.stop()
 	s.setBusy(false)
-	s.setStatus("Check cancelled.", widget.MediumImportance)
+	s.setStatus(lang.L("Check cancelled."), widget.MediumImportance)
 }
 
 func (s *SetupScreen) setBusy(busy bool) {

@@ -8,17 +8,13 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/linkdesk/linkdesk/auth"
 	"github.com/linkdesk/linkdesk/devices"
 )
-
-// sessionOnlyQuestion is asked when the system keyring can't keep a sign-in,
-// before the browser opens.
-const sessionOnlyQuestion = "Linkdesk can't reach your system keyring, so it won't remember this sign-in " +
-	"after you close it. Sign in for this session only?"
 
 // errNoKeyring marks a sign-in stopped before the browser opened because the
 // keyring can't keep it.
@@ -49,22 +45,22 @@ type SignInScreen struct {
 // (optional) opens the service settings.
 func NewSignInScreen(svc SessionService, issuer string, onSignedIn func(devices.Me), onSettings func()) *SignInScreen {
 	s := &SignInScreen{svc: svc, onSignedIn: onSignedIn}
-	s.start = widget.NewButtonWithIcon("Sign in with your browser", theme.LoginIcon(), s.Start)
+	s.start = widget.NewButtonWithIcon(lang.L("Sign in with your browser"), theme.LoginIcon(), s.Start)
 	s.start.Importance = widget.HighImportance
-	s.cancel = widget.NewButtonWithIcon("Cancel", theme.CancelIcon(), s.Cancel)
+	s.cancel = widget.NewButtonWithIcon(lang.L("Cancel"), theme.CancelIcon(), s.Cancel)
 	s.progress = newBusyBar()
 	s.waiting = container.NewVBox(
-		widget.NewLabelWithStyle("Finish signing in with your browser…", fyne.TextAlignCenter, fyne.TextStyle{Bold: true}),
+		widget.NewLabelWithStyle(lang.L("Finish signing in with your browser…"), fyne.TextAlignCenter, fyne.TextStyle{Bold: true}),
 		s.progress.ProgressBarInfinite,
 		container.NewCenter(s.cancel),
 	)
 	s.waiting.Hide()
-	question := wrapped(sessionOnlyQuestion)
+	question := wrapped(lang.L("Linkdesk can't reach your system keyring, so it won't remember this sign-in after you close it. Sign in for this session only?"))
 	question.Alignment = fyne.TextAlignCenter
-	s.sessionOnly = widget.NewButtonWithIcon("Sign in for this session only", theme.LoginIcon(), s.signInForThisRunOnly)
+	s.sessionOnly = widget.NewButtonWithIcon(lang.L("Sign in for this session only"), theme.LoginIcon(), s.signInForThisRunOnly)
 	s.sessionOnly.Importance = widget.HighImportance
 	s.noKeyring = container.NewVBox(question, container.NewCenter(container.NewHBox(
-		widget.NewButtonWithIcon("Cancel", theme.CancelIcon(), s.Cancel), s.sessionOnly)))
+		widget.NewButtonWithIcon(lang.L("Cancel"), theme.CancelIcon(), s.Cancel), s.sessionOnly)))
 	s.noKeyring.Hide()
 	s.status = wrapped("")
 	s.status.Alignment = fyne.TextAlignCenter
@@ -73,15 +69,14 @@ func NewSignInScreen(svc SessionService, issuer string, onSignedIn func(devices.
 	s.service = wrapped("")
 	s.service.Alignment = fyne.TextAlignCenter
 	if issuer != "" {
-		s.service.SetText("Service: " + issuer)
+		s.service.SetText(lang.L("Service: {{.Service}}", map[string]any{"Service": issuer}))
 	}
 
-	intro := wrapped("Linkdesk opens your web browser so you can sign in to your account there. " +
-		"Your password is never typed into this app.")
+	intro := wrapped(lang.L("Linkdesk opens your web browser so you can sign in to your account there. Your password is never typed into this app."))
 	intro.Alignment = fyne.TextAlignCenter
 	objs := []fyne.CanvasObject{
 		container.NewCenter(container.NewGridWrap(fyne.NewSquareSize(theme.IconInlineSize()*3), widget.NewIcon(theme.AccountIcon()))),
-		container.NewCenter(heading("Sign in to Linkdesk")),
+		container.NewCenter(heading(lang.L("Sign in to Linkdesk"))),
 		intro,
 		s.service,
 		container.NewCenter(s.start),
@@ -90,7 +85,7 @@ func NewSignInScreen(svc SessionService, issuer string, onSignedIn func(devices.
 		s.status,
 	}
 	if onSettings != nil {
-		objs = append(objs, container.NewCenter(widget.NewButtonWithIcon("Change service…", theme.SettingsIcon(), onSettings)))
+		objs = append(objs, container.NewCenter(widget.NewButtonWithIcon(lang.L("Change service…"), theme.SettingsIcon(), onSettings)))
 	}
 	s.body = centered(460, objs...)
 	s.root = s.body

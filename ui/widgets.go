@@ -6,6 +6,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -28,7 +29,7 @@ type banner struct {
 func newBanner() *banner {
 	b := &banner{label: widget.NewLabel("")}
 	b.label.Wrapping = fyne.TextWrapWord
-	b.retry = widget.NewButtonWithIcon("Retry", theme.ViewRefreshIcon(), func() {
+	b.retry = widget.NewButtonWithIcon(lang.L("Retry"), theme.ViewRefreshIcon(), func() {
 		if b.onTry != nil {
 			b.onTry()
 		}
