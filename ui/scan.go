@@ -312,7 +312,7 @@ func newCameraDialog(w fyne.Window, cancel context.CancelFunc, openFile, paste f
 		cd.progress.ProgressBarInfinite,
 		cd.alternatives,
 	)
-	cd.d = dialog.NewCustom("Scan the QR code", "Cancel", limitWidth(560, cd.content), w)
+	cd.d = dialog.NewCustom(lang.L("Scan the QR code"), lang.L("Cancel"), limitWidth(560, cd.content), w)
 	return cd
 }
 
