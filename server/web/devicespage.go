@@ -51,8 +51,8 @@ func (s *server) deviceFailed(w http.ResponseWriter, r *http.Request, st *state,
 		return
 	}
 	s.render(w, r, st, http.StatusNotFound, "message", messagePage{
-		Title: "Device not found", Heading: "That device is not linked", Kind: "error",
-		Body: "It may have been unlinked already, perhaps from another screen.",
+		Title: translate(r, "Device not found"), Heading: translate(r, "That device is not linked"), Kind: "error",
+		Body: translate(r, "It may have been unlinked already, perhaps from another screen."),
 		Link: "/devices", LinkText: "See linked devices",
 	})
 }
@@ -85,7 +85,7 @@ func (s *server) renameSubmit(w http.ResponseWriter, r *http.Request, st *state)
 		s.deviceFailed(w, r, st, "rename device", err)
 		return
 	}
-	st.sess.Flash = "Renamed to “" + l.Name() + "”."
+	st.sess.Flash = translate(r, "Renamed to “{{.Name}}”.", "Name", l.Name())
 	st.dirty = true
 	s.redirect(w, r, st, "/devices")
 }
@@ -113,7 +113,7 @@ func (s *server) unlinkSubmit(w http.ResponseWriter, r *http.Request, st *state)
 		s.deviceFailed(w, r, st, "unlink device", err)
 		return
 	}
-	st.sess.Flash = "“" + l.Name() + "” is unlinked. It can no longer use your account."
+	st.sess.Flash = translate(r, "“{{.Name}}” is unlinked. It can no longer use your account.", "Name", l.Name())
 	st.dirty = true
 	s.redirect(w, r, st, "/devices")
 }

@@ -36,8 +36,8 @@ func (s *server) loginFlow(w http.ResponseWriter, r *http.Request, st *state, id
 	if err != nil {
 		s.log.InfoContext(r.Context(), "sign-in for an auth request that is gone", "err", err)
 		s.render(w, r, st, http.StatusBadRequest, "message", messagePage{
-			Title: "Sign-in expired", Heading: "This sign-in has expired", Kind: "error",
-			Body: "This sign-in has expired or is not valid. Go back to the app and start signing in again.",
+			Title: translate(r, "Sign-in expired"), Heading: translate(r, "This sign-in has expired"), Kind: "error",
+			Body: translate(r, "This sign-in has expired or is not valid. Go back to the app and start signing in again."),
 		})
 		return flow{}, false
 	}

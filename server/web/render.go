@@ -32,9 +32,9 @@ func (s *server) csrf(h handler) handler {
 		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 		if err := r.ParseForm(); err != nil {
 			s.render(w, r, st, http.StatusBadRequest, "message", messagePage{
-				Title: "Something went wrong", Heading: "That form could not be read",
-				Body: "Go back, reload the page and try again.",
-				Link: "/link", LinkText: "Start again",
+				Title: translate(r, "Something went wrong"), Heading: translate(r, "That form could not be read"),
+				Body: translate(r, "Go back, reload the page and try again."),
+				Link: "/link", LinkText: translate(r, "Start again"),
 			})
 			return
 		}
@@ -45,9 +45,9 @@ func (s *server) csrf(h handler) handler {
 				reload = flow{Action: "/login", AuthRequestID: id}.start()
 			}
 			s.render(w, r, st, http.StatusForbidden, "message", messagePage{
-				Title: "Form expired", Heading: "This form has expired",
-				Body: "For your safety the form could not be sent. It may have been open too long, or you signed in or out in another tab. Reload the page and try again.",
-				Link: reload, LinkText: "Reload the page",
+				Title: translate(r, "Form expired"), Heading: translate(r, "This form has expired"),
+				Body: translate(r, "For your safety the form could not be sent. It may have been open too long, or you signed in or out in another tab. Reload the page and try again."),
+				Link: reload, LinkText: translate(r, "Reload the page"),
 			})
 			return
 		}
@@ -73,6 +73,7 @@ func (a *account) Name() string {
 // view is what every template gets: the page's own data plus the shared frame.
 type view struct {
 	Title   string
+	Langs   []langChoice // the language switch
 	CSRF    string
 	Account *account
 	Flash   string
@@ -81,7 +82,10 @@ type view struct {
 	Page     any
 }
 
-// titled is implemented by every page struct so the frame can show its title.
+// titled is implemented by every page struct so the frame can show its title:
+// title returns the title's catalogue key (English), which render translates; a
+// text not in the catalogues (a messagePage's title, translated already) is shown
+// as it is.
 type titled interface{ title() string }
 
 func (s *server) currentAccount(ctx context.Context, st *state) *account {
@@ -97,18 +101,19 @@ func (s *server) currentAccount(ctx context.Context, st *state) *account {
 
 // render writes the session cookie if needed and then the named page.
 func (s *server) render(w http.ResponseWriter, r *http.Request, st *state, status int, name string, page titled) {
-	v := view{Title: page.title(), CSRF: st.sess.CSRF, Page: page}
+	l := requestLang(r)
+	v := view{Title: tr(l, page.title()), Langs: langChoices(l, pagePath(r)), CSRF: st.sess.CSRF, Page: page}
 	v.Account = s.currentAccount(r.Context(), st)
 	if st.sess.Flash != "" {
 		v.Flash, v.FlashErr = st.sess.Flash, st.sess.FlashErr
 		st.sess.Flash, st.sess.FlashErr = "", false
 		st.dirty = true
 	}
-	t := s.pages[name]
+	t := s.pages[l][name]
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
 		s.log.ErrorContext(r.Context(), "render page", "page", name, "err", err)
-		http.Error(w, "Something went wrong on our side. Please try again.", http.StatusInternalServerError)
+		http.Error(w, tr(l, "Something went wrong on our side. Please try again."), http.StatusInternalServerError)
 		return
 	}
 	if err := s.sessions.save(w, st); err != nil {
@@ -137,9 +142,9 @@ func (s *server) internal(w http.ResponseWriter, r *http.Request, st *state, wha
 	}
 	s.log.ErrorContext(r.Context(), what, "err", err, "path", r.URL.Path)
 	s.render(w, r, st, http.StatusInternalServerError, "message", messagePage{
-		Title: "Something went wrong", Heading: "Something went wrong on our side",
-		Body: "Nothing was changed. Wait a moment and try again.",
-		Link: r.URL.RequestURI(), LinkText: "Try again",
+		Title: translate(r, "Something went wrong"), Heading: translate(r, "Something went wrong on our side"),
+		Body: translate(r, "Nothing was changed. Wait a moment and try again."),
+		Link: r.URL.RequestURI(), LinkText: translate(r, "Try again"),
 	})
 }
 
@@ -163,9 +168,9 @@ func (s *server) unavailable(w http.ResponseWriter, r *http.Request, st *state, 
 		link = r.URL.Path // a GET of the form's action shows the form again
 	}
 	s.render(w, r, st, http.StatusServiceUnavailable, "message", messagePage{
-		Title: "Try again in a moment", Heading: "Linkdesk couldn’t save that just now", Kind: "warning",
-		Body: "Nothing was changed. The service can’t save anything for a moment; wait a few seconds and try again.",
-		Link: link, LinkText: "Try again",
+		Title: translate(r, "Try again in a moment"), Heading: translate(r, "Linkdesk couldn’t save that just now"), Kind: "warning",
+		Body: translate(r, "Nothing was changed. The service can’t save anything for a moment; wait a few seconds and try again."),
+		Link: link, LinkText: translate(r, "Try again"),
 	})
 }
 
@@ -192,7 +197,8 @@ func localPath(p string) string {
 	return p
 }
 
-// messagePage is a page with one message and one way forward.
+// messagePage is a page with one message and one way forward; its texts are
+// translated already (translate).
 type messagePage struct {
 	Title, Heading, Body string
 	Kind                 string // "", "error", "success", "warning"
@@ -202,57 +208,70 @@ type messagePage struct {
 
 func (p messagePage) title() string { return p.Title }
 
-// funcs are the template helpers.
+// funcs are the template helpers every language shares (langFuncs has the rest).
 var funcs = template.FuncMap{
-	"date": func(v any) string {
-		t := asTime(v)
-		if t.IsZero() {
-			return ""
-		}
-		return t.UTC().Format("2 Jan 2006, 15:04 UTC")
-	},
 	"iso": func(v any) string { return asTime(v).UTC().Format(time.RFC3339) },
-	// spell spaces out a code's letters so screen readers read letters, not a word.
-	"spell": func(code string) string {
-		var b strings.Builder
-		for i, r := range code {
-			if i > 0 {
-				b.WriteByte(' ')
-			}
-			if r == '-' {
-				b.WriteString("dash")
-				continue
-			}
-			b.WriteRune(r)
+}
+
+// spell spaces out a code's letters so screen readers read letters, not a word.
+func spell(l, code string) string {
+	var b strings.Builder
+	for i, r := range code {
+		if i > 0 {
+			b.WriteByte(' ')
 		}
-		return b.String()
-	},
-	"kindName": func(k string) string {
-		switch k {
-		case "tv":
-			return "TV"
-		case "console":
-			return "Game console"
-		case "kiosk":
-			return "Kiosk"
-		case "computer":
-			return "Computer"
-		case "phone":
-			return "Phone"
+		if r == '-' {
+			b.WriteString(tr(l, "dash"))
+			continue
 		}
-		return "Device"
-	},
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// kindName words a device kind in language l.
+func kindName(l, k string) string {
+	switch k {
+	case "tv":
+		return tr(l, "TV")
+	case "console":
+		return tr(l, "Game console")
+	case "kiosk":
+		return tr(l, "Kiosk")
+	case "computer":
+		return tr(l, "Computer")
+	case "phone":
+		return tr(l, "Phone")
+	}
+	return tr(l, "Device")
+}
+
+// pagePath is where the language switch returns to: the page itself for a GET; a
+// form's answer (POST) is left for the form, whose GET shows it again.
+func pagePath(r *http.Request) string {
+	if r.Method == http.MethodGet {
+		return r.URL.RequestURI()
+	}
+	if id := r.PostForm.Get("authRequestID"); id != "" && r.URL.Path == "/login" {
+		return flow{Action: "/login", AuthRequestID: id}.start()
+	}
+	return r.URL.Path
 }
 
 // pageNames are the templates under templates/, each defining "content" for layout.
 var pageNames = []string{"message", "link", "check", "confirm", "result", "signin", "otp", "signout", "devices", "unlink"}
 
-func parsePages() map[string]*template.Template {
-	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
-	out := make(map[string]*template.Template, len(pageNames))
-	for _, n := range pageNames {
-		t := template.Must(base.Clone())
-		out[n] = template.Must(t.ParseFS(templateFS, "templates/"+n+".html"))
+// parsePages parses every page once per language, with that language's T.
+func parsePages() map[string]map[string]*template.Template {
+	out := make(map[string]map[string]*template.Template, len(langs))
+	for _, l := range langs {
+		base := template.Must(template.New("layout.html").Funcs(funcs).Funcs(langFuncs(l)).ParseFS(templateFS, "templates/layout.html"))
+		pages := make(map[string]*template.Template, len(pageNames))
+		for _, n := range pageNames {
+			t := template.Must(base.Clone())
+			pages[n] = template.Must(t.ParseFS(templateFS, "templates/"+n+".html"))
+		}
+		out[l] = pages
 	}
 	return out
 }

@@ -62,7 +62,7 @@ func (s *server) signinForm(w http.ResponseWriter, r *http.Request, st *state) {
 	}
 	p := signinPage{flow: webFlow}
 	if r.URL.Query().Get("signed_out") == "1" {
-		p.Notice = "You are signed out."
+		p.Notice = translate(r, "You are signed out.")
 	}
 	s.showSignin(w, r, st, p)
 }
@@ -136,7 +136,7 @@ func (s *server) signinStep(w http.ResponseWriter, r *http.Request, st *state, f
 	password := r.PostForm.Get("password")
 	page := signinPage{flow: f, Username: username, Linking: f.AuthRequestID == "" && st.sess.Code != ""}
 	if username == "" || password == "" {
-		page.Error = "Enter your username and your password."
+		page.Error = translate(r, "Enter your username and your password.")
 		s.render(w, r, st, http.StatusUnprocessableEntity, "signin", page)
 		return
 	}
@@ -170,7 +170,7 @@ func (s *server) signinStep(w http.ResponseWriter, r *http.Request, st *state, f
 	}
 	if !good {
 		s.log.WarnContext(r.Context(), "sign-in failed: wrong username or password", "address", ip, "user", tag)
-		page.Error = accounts.WrongPasswordMessage
+		page.Error = translate(r, accounts.WrongPasswordMessage)
 		s.render(w, r, st, http.StatusUnauthorized, "signin", page)
 		return
 	}
@@ -200,7 +200,7 @@ func (s *server) otpSubmit(w http.ResponseWriter, r *http.Request, st *state, f 
 	if !s.pendingFor(st, f) {
 		s.clearPending(st)
 		s.render(w, r, st, http.StatusUnprocessableEntity, "signin", signinPage{flow: f,
-			Error: "Signing in took too long. Enter your username and password again.", Linking: f.AuthRequestID == "" && st.sess.Code != "",
+			Error: translate(r, "Signing in took too long. Enter your username and password again."), Linking: f.AuthRequestID == "" && st.sess.Code != "",
 		})
 		return
 	}
@@ -238,9 +238,9 @@ func (s *server) otpSubmit(w http.ResponseWriter, r *http.Request, st *state, f 
 	}
 	if !good {
 		reason := "wrong one-time code"
-		msg := accounts.WrongTOTPMessage
+		msg := translate(r, accounts.WrongTOTPMessage)
 		if used {
-			reason, msg = "one-time code already used", accounts.TOTPUsedMessage
+			reason, msg = "one-time code already used", translate(r, accounts.TOTPUsedMessage)
 		}
 		s.log.WarnContext(r.Context(), "sign-in failed: "+reason, "address", ip, "user", tag)
 		s.render(w, r, st, http.StatusUnauthorized, "otp", otpPage{flow: f, Error: msg})
@@ -277,9 +277,9 @@ const busyRetryAfter = "5"
 func (s *server) signinBusy(w http.ResponseWriter, r *http.Request, st *state, f flow, status int, retryAfter string) {
 	w.Header().Set("Retry-After", retryAfter)
 	s.render(w, r, st, status, "message", messagePage{
-		Title: "Busy", Heading: "Too many sign-ins at once", Kind: "error",
-		Body: "Too many sign-ins are being checked right now. Wait a few seconds, then try again.",
-		Link: f.start(), LinkText: "Back to sign-in",
+		Title: translate(r, "Busy"), Heading: translate(r, "Too many sign-ins at once"), Kind: "error",
+		Body: translate(r, "Too many sign-ins are being checked right now. Wait a few seconds, then try again."),
+		Link: f.start(), LinkText: translate(r, "Back to sign-in"),
 	})
 }
 
@@ -302,9 +302,9 @@ func (s *server) reserveSignin(w http.ResponseWriter, r *http.Request, st *state
 		s.clearPending(st)
 		w.Header().Set("Retry-After", links.RetryAfterSeconds(retry))
 		s.render(w, r, st, http.StatusTooManyRequests, "message", messagePage{
-			Title: "Too many tries", Heading: "Too many sign-in attempts", Kind: "error",
-			Body: accounts.SignInPausedMessage(mins),
-			Link: f.start(), LinkText: "Back to sign-in",
+			Title: translate(r, "Too many tries"), Heading: translate(r, "Too many sign-in attempts"), Kind: "error",
+			Body: translate(r, "For your safety, signing in to this account is paused. Wait {{.Count}} minutes, then try again.", "Count", max(mins, 1)),
+			Link: f.start(), LinkText: translate(r, "Back to sign-in"),
 		})
 		return att, false
 	}

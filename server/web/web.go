@@ -115,15 +115,15 @@ type Config struct {
 }
 
 // Paths are the URL patterns New's handler serves; linkd mounts the handler on each.
-var Paths = []string{"/link", "/link/", "/devices", "/devices/", "/signin", "/signout", "/login", "/static/"}
+var Paths = []string{"/link", "/link/", "/devices", "/devices/", "/signin", "/signout", "/login", "/lang", "/static/"}
 
 type server struct {
 	cfg      Config
 	links    *links.Service
 	log      *slog.Logger
 	sessions *sessions
-	pages    map[string]*template.Template
-	gate     *accounts.Gate // sign-ins in progress per address
+	pages    map[string]map[string]*template.Template // by language, then name
+	gate     *accounts.Gate                           // sign-ins in progress per address
 }
 
 // New returns the handler of the web pages. It serves the full paths listed in Paths.
@@ -183,6 +183,7 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("GET /signout", s.withSession(s.signoutForm))
 	mux.HandleFunc("POST /signout", s.withSession(s.csrf(s.signoutSubmit)))
 
+	mux.HandleFunc("GET /lang", s.langSwitch)
 	mux.HandleFunc("GET /devices", s.withSession(s.devicesPage))
 	mux.HandleFunc("POST /devices/{id}/rename", s.withSession(s.csrf(s.renameSubmit)))
 	mux.HandleFunc("GET /devices/{id}/unlink", s.withSession(s.unlinkConfirm))
@@ -190,10 +191,10 @@ func New(cfg Config) http.Handler {
 
 	mux.HandleFunc("/", s.withSession(func(w http.ResponseWriter, r *http.Request, st *state) {
 		s.render(w, r, st, http.StatusNotFound, "message", messagePage{
-			Title:   "Page not found",
-			Heading: "There is nothing here",
-			Body:    "Check the address, or go to the code entry page.",
-			Link:    "/link", LinkText: "Enter a code",
+			Title:   translate(r, "Page not found"),
+			Heading: translate(r, "There is nothing here"),
+			Body:    translate(r, "Check the address, or go to the code entry page."),
+			Link:    "/link", LinkText: translate(r, "Enter a code"),
 		})
 	}))
 
@@ -202,7 +203,7 @@ func New(cfg Config) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		securityHeaders(w)
-		http.Error(w, "Cross-origin form posts are not accepted.", http.StatusForbidden)
+		http.Error(w, translate(r, "Cross-origin form posts are not accepted."), http.StatusForbidden)
 	}))
 	return headers(cop.Handler(mux))
 }
