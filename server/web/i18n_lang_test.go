@@ -117,8 +117,12 @@ func TestPagesFollowAcceptLanguageAndSwitch(t *testing.T) {
 	p.MustSay(t, "El nombre de usuario y la contraseña no coinciden.")
 
 	// Back to German with the switch; the signed-in pages are German.
-	p = b.get(switchLink(t, p, "de"))
-	p = b.submit(p, "/signin", url.Values{"username": {"alice"}, "password": {password}})
+	p = b.get(switchLink(t, p, "de")) // from a form's answer: the form again
+	if p.URL.Path != "/signin" {
+		t.Fatalf("the switch on the sign-in answer led to %s", p.URL.Path)
+	}
+	p.MustSay(t, "Benutzername", "Passwort")
+	b.submit(p, "/signin", url.Values{"username": {"alice"}, "password": {password}})
 	p = b.get("/devices")
 	p.MustSay(t, "Ihre verknüpften Geräte", "Mit Ihrem Konto sind keine Geräte verknüpft.", "Angemeldet als Alice Example (alice).")
 
