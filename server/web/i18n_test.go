@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"html/template"
 	"io/fs"
 	"path/filepath"
 	"regexp"
@@ -382,5 +383,22 @@ func TestNoHardCodedPageTextGuard(t *testing.T) {
 	}
 	if want := []string{`"Fine"`, `"there"`, `"Account"`, `"Say \"hi\" }}"`}; !slices.Equal(found, want) {
 		t.Errorf("keys found %q, want %q", found, want)
+	}
+}
+
+// TH keeps the catalogue's markup but escapes the values put into it, and a
+// value is never filled in twice (a device may be named "{{.App}}").
+func TestTranslateWithMarkupEscapesValues(t *testing.T) {
+	th := langFuncs("de")["TH"].(func(string, ...any) template.HTML)
+	got := th("<strong>{{.Device}}</strong> is now linked to your account through {{.App}}.", "Device", `<img src=x onerror=alert(1)>{{.App}}`, "App", "Example & Co")
+	want := template.HTML("<strong>&lt;img src=x onerror=alert(1)&gt;{{.App}}</strong> ist jetzt über Example &amp; Co mit Ihrem Konto verknüpft.")
+	if got != want {
+		t.Errorf("TH gave %q, want %q", got, want)
+	}
+	if got := tr("es", "For your safety, signing in to this account is paused. Wait {{.Count}} minutes, then try again.", "Count", 1); !strings.Contains(got, "Espera 1 minuto ") {
+		t.Errorf("one minute in Spanish: %q", got)
+	}
+	if got := tr("de", "not a key {{.X}}", "X", "y"); got != "not a key y" {
+		t.Errorf("an unknown key gave %q", got)
 	}
 }
