@@ -23,7 +23,21 @@ type APIError struct {
 	Title      string
 	Detail     string
 	RetryAfter time.Duration // from Retry-After: rate_limited (429) and unavailable (503)
+	// LinkedDevices, for too_many_devices, are the account's devices of that app (the
+	// problem's linked_devices member): one must be unlinked before another links.
+	LinkedDevices []Device
 }
+
+// Problem codes of an app operator's rules (linkd clients add/update), answered when
+// approving a link request; the request stays pending.
+const (
+	// CodeOtherNetwork: the app's operator lets only someone on the device's own
+	// network approve it, and the approver is elsewhere.
+	CodeOtherNetwork = "approve_from_device_network"
+	// CodeTooManyDevices: the account already has as many devices of this app linked as
+	// its operator allows; the problem's linked_devices member names them.
+	CodeTooManyDevices = "too_many_devices"
+)
 
 func (e *APIError) Error() string {
 	msg := fmt.Sprintf("linkdesk API: %d %s", e.Status, e.Code)
@@ -76,9 +90,12 @@ func isNetworkFailure(err error) bool {
 // problemFromResponse builds the *APIError for a non-2xx answer with body.
 func problemFromResponse(resp *http.Response, body []byte) *APIError {
 	e := &APIError{Status: resp.StatusCode}
-	var p Problem
+	var p struct {
+		Problem
+		LinkedDevices []Device `json:"linked_devices"`
+	}
 	if err := jsonUnmarshal(body, &p); err == nil && p.Code != "" {
-		e.Code, e.Title, e.Detail = p.Code, p.Title, p.Detail
+		e.Code, e.Title, e.Detail, e.LinkedDevices = p.Code, p.Title, p.Detail, p.LinkedDevices
 	} else {
 		e.Code = codeForStatus(resp.StatusCode)
 		e.Title = http.StatusText(resp.StatusCode)

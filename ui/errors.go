@@ -224,6 +224,27 @@ func explainProblem(p *devices.APIError) string {
 		return "That device is no longer linked."
 	case devices.CodeUnavailable:
 		return "Linkdesk's service couldn't save that just now. Nothing changed — try again in a moment."
+	case devices.CodeOtherNetwork:
+		return "This app can only be linked by someone on the same network as the device. " +
+			"Connect this computer to the device's network (for example its Wi-Fi), then try again."
+	case devices.CodeTooManyDevices:
+		msg := "Your account already has as many devices of this app linked as allowed. Unlink one first"
+		if len(p.LinkedDevices) == 0 {
+			return msg + " in Linked devices, then try again."
+		}
+		msg += ", then try again. Linked now:"
+		for _, d := range p.LinkedDevices {
+			seen := "never used"
+			if d.LastSeenAt != nil {
+				seen = "last used " + d.LastSeenAt.Local().Format("2 Jan 2006")
+			}
+			name := d.Name
+			if name == "" {
+				name = "Unnamed device"
+			}
+			msg += "\n• " + name + " (" + seen + ")"
+		}
+		return msg
 	case devices.CodeBadRequest:
 		if p.Detail != "" {
 			return p.Detail

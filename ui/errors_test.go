@@ -30,6 +30,11 @@ func TestExplain(t *testing.T) {
 		// linkd's disk is full or its database busy: nothing was saved, and it passes.
 		{fmt.Errorf("approve: %w", &devices.APIError{Status: 503, Code: devices.CodeUnavailable, RetryAfter: 5 * time.Second}),
 			"Linkdesk's service couldn't save that just now. Nothing changed — try again in a moment."},
+		// The app's operator allows approval only from the device's network, or caps its devices.
+		{&devices.APIError{Status: 403, Code: devices.CodeOtherNetwork}, "same network as the device"},
+		{&devices.APIError{Status: 409, Code: devices.CodeTooManyDevices, LinkedDevices: []devices.Device{{ID: "g1", Name: "Kitchen TV"}}},
+			"Unlink one first, then try again. Linked now:\n• Kitchen TV (never used)"},
+		{&devices.APIError{Status: 409, Code: devices.CodeTooManyDevices}, "Unlink one first in Linked devices"},
 		{&devices.NetworkError{Op: "GET /api/v1/devices", Err: &net.OpError{Op: "dial", Err: errors.New("refused")}}, "Can't reach the Linkdesk service."},
 		// Which side is down is said when the typed error tells.
 		{&devices.NetworkError{Op: "GET /api/v1/devices", Err: &url.Error{Op: "Get", URL: "https://link.example.com/api/v1/devices",

@@ -6,7 +6,10 @@
 //	linkd users add --username NAME [--display-name …] [--email …] --password-stdin
 //	linkd users list
 //	linkd users totp [--off] NAME
-//	linkd clients add --id ID --name NAME [--logo-uri …] [--scopes …]
+//	linkd clients add --id ID --name NAME [--logo-uri …] [--scopes …] [--device-flow=false] [--allow-network CIDR]…
+//	                  [--approve-same-network] [--max-devices N] [--unlink-after 720h]
+//	linkd clients update --id ID [any flag of add: only those given change]
+//	linkd clients list
 //	linkd keys rotate [--sign-after 30s]
 //
 // DIR holds secrets.key, the key that seals access tokens and encrypts signing keys and
@@ -43,6 +46,7 @@ import (
 	"github.com/linkdesk/linkdesk/server/accounts"
 	"github.com/linkdesk/linkdesk/server/events"
 	"github.com/linkdesk/linkdesk/server/linkd"
+	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/provider"
 	"github.com/linkdesk/linkdesk/server/sealing"
 	"github.com/linkdesk/linkdesk/server/store"
@@ -104,9 +108,15 @@ func init() {
 		{"users totp", "[--off] NAME [--data DIR]",
 			"turn on sign-in with one-time codes from an authenticator app (prints a QR code to scan), or --off to turn it off",
 			func(ctx context.Context, args []string, t terminal) error { return usersTOTP(ctx, args, t.stdout) }},
-		{"clients add", "--id ID --name NAME [--logo-uri URL] [--scopes LIST] [--data DIR]",
+		{"clients add", "--id ID --name NAME [--logo-uri URL] [--scopes LIST] [POLICY FLAGS] [--data DIR]",
 			"register a device client (a TV or console app) that may use the device flow",
 			func(ctx context.Context, args []string, t terminal) error { return clientsAdd(ctx, args, t.stdout) }},
+		{"clients update", "--id ID [--name NAME] [--logo-uri URL] [--scopes LIST] [POLICY FLAGS] [--data DIR]",
+			"change a device client: only the flags given change",
+			func(ctx context.Context, args []string, t terminal) error { return clientsUpdate(ctx, args, t.stdout) }},
+		{"clients list", "[--data DIR]",
+			"list the device clients and the rules each has",
+			func(ctx context.Context, args []string, t terminal) error { return clientsList(ctx, args, t.stdout) }},
 		{"keys rotate", "[--sign-after 30s] [--data DIR]",
 			"add a new token-signing key; every linkd on the database publishes it within " + provider.KeyRefresh.String() +
 				" and signs with it after --sign-after, and the old key stays published until its ID tokens expire",
@@ -586,39 +596,225 @@ func usersTOTP(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
+// clientFlags are the flags of clients add and update.
+type clientFlags struct {
+	id, name, logo, scopes  *string
+	deviceFlow, sameNetwork *bool
+	networks                stringList
+	maxDevices              *int
+	unlinkAfter             *time.Duration
+}
+
+func newClientFlags(fs *flag.FlagSet) *clientFlags {
+	f := &clientFlags{
+		id:     fs.String("id", "", "client id"),
+		name:   fs.String("name", "", "display name"),
+		logo:   fs.String("logo-uri", "", "logo URL"),
+		scopes: fs.String("scopes", "openid profile offline_access", "scopes it may ask for (space or comma separated)"),
+		deviceFlow: fs.Bool("device-flow", true, "whether devices may ask to link; --device-flow=false refuses new requests "+
+			"(unauthorized_client) while links already made keep working"),
+		sameNetwork: fs.Bool("approve-same-network", false, "approve only from the device's own network (the same address, /24 or /64)"),
+		maxDevices:  fs.Int("max-devices", 0, "most devices of this client one account may link; 0: no limit"),
+		unlinkAfter: fs.Duration("unlink-after", 0, "unlink a device unused for this long (e.g. 720h for 30 days; at least 1h); 0: never"),
+	}
+	fs.Var(&f.networks, "allow-network", "CIDR[,CIDR…] devices may ask to link from (repeatable); none: anywhere. "+
+		"--allow-network \"\" on update removes the limit")
+	return f
+}
+
+// apply sets the policy fields whose flags were given (all of them when all).
+func (f *clientFlags) apply(fs *flag.FlagSet, cl *store.Client, all bool) error {
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	given := func(name string) bool { return all || set[name] }
+	if given("name") {
+		cl.Name = *f.name
+	}
+	if given("logo-uri") {
+		if *f.logo != "" && !strings.HasPrefix(*f.logo, "https://") {
+			return usageError{msg: "--logo-uri must be an https URL", help: help(fs)}
+		}
+		cl.LogoURI = *f.logo
+	}
+	if given("scopes") {
+		cl.Scopes = strings.FieldsFunc(*f.scopes, func(r rune) bool { return r == ' ' || r == ',' })
+	}
+	if given("device-flow") {
+		cl.Policy.DeviceFlowOff = !*f.deviceFlow
+	}
+	if given("allow-network") {
+		nets, err := links.ParseNetworks(f.networks)
+		if err != nil {
+			return usageError{msg: "--allow-network: " + err.Error(), help: help(fs)}
+		}
+		cl.Policy.AllowedNetworks = nets
+	}
+	if given("approve-same-network") {
+		cl.Policy.ApproveSameNetwork = *f.sameNetwork
+	}
+	if given("max-devices") {
+		if *f.maxDevices < 0 {
+			return usageError{msg: "--max-devices must be 0 (no limit) or more", help: help(fs)}
+		}
+		cl.Policy.MaxDevices = *f.maxDevices
+	}
+	if given("unlink-after") {
+		// At least an access token's lifetime, so a token issued at the last use has
+		// expired by the time the link is idle.
+		if *f.unlinkAfter != 0 && *f.unlinkAfter < provider.DefaultAccessTokenLifetime {
+			return usageError{msg: "--unlink-after must be 0 (never) or at least " + provider.DefaultAccessTokenLifetime.String(), help: help(fs)}
+		}
+		cl.Policy.UnlinkAfter = *f.unlinkAfter
+	}
+	return nil
+}
+
 func clientsAdd(ctx context.Context, args []string, stdout io.Writer) error {
 	var c common
 	fs := newFlags("clients add", &c)
-	id := fs.String("id", "", "client id")
-	name := fs.String("name", "", "display name")
-	logo := fs.String("logo-uri", "", "logo URL")
-	scopes := fs.String("scopes", "openid profile offline_access", "scopes it may ask for (space or comma separated)")
+	f := newClientFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *id == "" || *name == "" {
+	if fs.NArg() > 0 {
+		return usageError{msg: "unexpected argument " + fs.Arg(0), help: help(fs)}
+	}
+	if *f.id == "" || *f.name == "" {
 		return usageError{msg: "--id and --name are required"}
 	}
-	if *id == devices.AppClientID || *id == devices.KioskClientID {
-		return usageError{msg: "the client id " + *id + " is built in"}
+	if *f.id == devices.AppClientID || *f.id == devices.KioskClientID {
+		return usageError{msg: "the client id " + *f.id + " is built in"}
 	}
-	if *logo != "" && !strings.HasPrefix(*logo, "https://") {
-		return usageError{msg: "--logo-uri must be an https URL"}
+	cl := store.Client{ID: *f.id,
+		GrantTypes: []string{"urn:ietf:params:oauth:grant-type:device_code", "refresh_token"},
+		CreatedAt:  time.Now()}
+	if err := f.apply(fs, &cl, true); err != nil {
+		return err
 	}
 	st, err := openStore(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	cl := store.Client{ID: *id, Name: *name, LogoURI: *logo,
-		Scopes:     strings.FieldsFunc(*scopes, func(r rune) bool { return r == ' ' || r == ',' }),
-		GrantTypes: []string{"urn:ietf:params:oauth:grant-type:device_code", "refresh_token"},
-		CreatedAt:  time.Now()}
 	if err := st.UpsertClient(ctx, cl); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "added client %s (%s)\n", cl.ID, cl.Name)
+	fmt.Fprintf(stdout, "added client %s (%s)%s\n", cl.ID, cl.Name, policyWords(cl.Policy, ": "))
 	return nil
+}
+
+// clientsUpdate changes the fields of a registered client whose flags are given.
+func clientsUpdate(ctx context.Context, args []string, stdout io.Writer) error {
+	var c common
+	fs := newFlags("clients update", &c)
+	f := newClientFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{msg: "unexpected argument " + fs.Arg(0), help: help(fs)}
+	}
+	if *f.id == "" {
+		return usageError{msg: "--id is required", help: help(fs)}
+	}
+	if *f.id == devices.AppClientID || *f.id == devices.KioskClientID {
+		return usageError{msg: "the client id " + *f.id + " is built in and has no rules to change"}
+	}
+	st, err := openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cl, err := st.ClientByID(ctx, *f.id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("there is no client %q; add it with: linkd clients add --id %s --name NAME", *f.id, *f.id)
+	}
+	if err != nil {
+		return err
+	}
+	if err := f.apply(fs, &cl, false); err != nil {
+		return err
+	}
+	if cl.Name == "" {
+		return usageError{msg: "--name cannot be empty", help: help(fs)}
+	}
+	if err := st.UpsertClient(ctx, cl); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "updated client %s (%s)%s\n", cl.ID, cl.Name, policyWords(cl.Policy, ": "))
+	return nil
+}
+
+// clientsList prints every registered device client with its rules.
+func clientsList(ctx context.Context, args []string, stdout io.Writer) error {
+	var c common
+	fs := newFlags("clients list", &c)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{msg: "unexpected argument " + fs.Arg(0), help: help(fs)}
+	}
+	st, err := openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	clients, err := st.ListClients(ctx)
+	if err != nil {
+		return err
+	}
+	if len(clients) == 0 {
+		fmt.Fprintln(stdout, "no device clients yet; add one with: linkd clients add --id ID --name NAME")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tDEVICE FLOW\tALLOWED NETWORKS\tAPPROVE\tMAX DEVICES\tUNLINK AFTER\tSCOPES")
+	for _, cl := range clients {
+		p := cl.Policy
+		flow, nets, approve, maxDev, after := "on", "anywhere", "anywhere", "no limit", "never"
+		if p.DeviceFlowOff {
+			flow = "off"
+		}
+		if len(p.AllowedNetworks) > 0 {
+			nets = strings.Join(p.AllowedNetworks, ",")
+		}
+		if p.ApproveSameNetwork {
+			approve = "same network"
+		}
+		if p.MaxDevices > 0 {
+			maxDev = fmt.Sprint(p.MaxDevices)
+		}
+		if p.UnlinkAfter > 0 {
+			after = p.UnlinkAfter.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cl.ID, cl.Name, flow, nets, approve, maxDev, after, strings.Join(cl.Scopes, " "))
+	}
+	return tw.Flush()
+}
+
+// policyWords says what p restricts, after sep; "" when nothing.
+func policyWords(p store.ClientPolicy, sep string) string {
+	var w []string
+	if p.DeviceFlowOff {
+		w = append(w, "device flow off")
+	}
+	if len(p.AllowedNetworks) > 0 {
+		w = append(w, "devices may ask from "+strings.Join(p.AllowedNetworks, ", "))
+	}
+	if p.ApproveSameNetwork {
+		w = append(w, "approve only from the device's network")
+	}
+	if p.MaxDevices > 0 {
+		w = append(w, fmt.Sprintf("at most %d devices per account", p.MaxDevices))
+	}
+	if p.UnlinkAfter > 0 {
+		w = append(w, "unlinked after "+p.UnlinkAfter.String()+" unused")
+	}
+	if len(w) == 0 {
+		return ""
+	}
+	return sep + strings.Join(w, "; ")
 }
 
 // keysRotate adds a new signing key (linkd keys rotate). It signs only after

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/linkdesk/linkdesk/devices"
@@ -18,7 +20,13 @@ func (s *server) caller(r *http.Request) links.Caller {
 func (s *server) linkProblem(w http.ResponseWriter, r *http.Request, what string, err error) {
 	var limited *links.RateLimitError
 	var badName *links.NameError
+	var tooMany *links.TooManyDevicesError
 	switch {
+	case errors.Is(err, links.ErrOtherNetwork):
+		writeProblem(w, http.StatusForbidden, devices.CodeOtherNetwork, "Approve from the device's network",
+			"this app's operator lets only someone on the same network as the device approve it; the request is still waiting")
+	case errors.As(err, &tooMany):
+		tooManyDevices(w, tooMany)
 	case errors.As(err, &limited):
 		s.rateLimited(w, limited.RetryAfter)
 	case errors.As(err, &badName):
@@ -65,4 +73,22 @@ func (s *server) deny(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// tooManyDevices answers a refusal over the client's MaxDevices: problem
+// too_many_devices, whose linked_devices member names the account's devices of that
+// client, so the person can unlink one first.
+func tooManyDevices(w http.ResponseWriter, e *links.TooManyDevicesError) {
+	linked := make([]devices.Device, 0, len(e.Linked))
+	for _, l := range e.Linked {
+		linked = append(linked, l.Device)
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(http.StatusConflict)
+	_ = json.NewEncoder(w).Encode(struct {
+		devices.Problem
+		LinkedDevices []devices.Device `json:"linked_devices"`
+	}{devices.Problem{Type: "about:blank", Title: "Too many linked devices", Status: http.StatusConflict, Code: devices.CodeTooManyDevices,
+		Detail: fmt.Sprintf("this app may be linked to %d devices of one account; unlink one of them first (the request is still waiting)", e.Max)},
+		linked})
 }

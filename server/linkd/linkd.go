@@ -68,6 +68,10 @@ type Config struct {
 	// database (events.Hub.StartRelay), until the context given to New ends; nil (one
 	// linkd on SQLite) keeps events in this process.
 	Relay events.Relay
+	// IdleSweepEvery is how often links unused for longer than their client allows
+	// (store.ClientPolicy.UnlinkAfter) are unlinked, besides once at start, until the
+	// context given to New ends (default links.DefaultIdleSweepEvery).
+	IdleSweepEvery time.Duration
 }
 
 // Defaults and fixed bounds of the HTTP side.
@@ -165,6 +169,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		mux.Handle(path, pages)
 	}
 	mux.Handle("/", p.Handler())
+	go ls.RunIdleSweeper(ctx, cfg.IdleSweepEvery)
 	return &Server{cfg: cfg, provider: p, events: hub, links: ls, handler: harden(mux, cfg)}, nil
 }
 

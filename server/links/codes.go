@@ -38,7 +38,9 @@ func (s *Service) LookUp(ctx context.Context, c Caller, code string) (Request, e
 
 // Approve links the device behind code to c's account, naming it name ("" keeps the
 // device's own name; a given name must pass CleanName, else a *NameError). It wakes
-// the waiting device, tells the account's stream and logs the link. Errors as LookUp.
+// the waiting device, tells the account's stream and logs the link. Errors as LookUp,
+// and the client policy's ErrOtherNetwork and *TooManyDevicesError (the request stays
+// pending).
 func (s *Service) Approve(ctx context.Context, c Caller, code, name string) (Link, error) {
 	if name != "" {
 		var err error
@@ -51,7 +53,11 @@ func (s *Service) Approve(ctx context.Context, c Caller, code, name string) (Lin
 	if err != nil {
 		return Link{}, err
 	}
-	g, wait, err := s.cfg.Store.ApproveUserCode(ctx, canon, c.Subject, name, s.limiter.codeLimits(keys), s.cfg.Now(), nil)
+	g, wait, err := s.cfg.Store.ApproveUserCode(ctx, canon, c.Subject, name, s.limiter.codeLimits(keys), s.cfg.Now(),
+		s.policyCheck(ctx, c))
+	if refused := s.policyRefused(ctx, c, err); refused != nil {
+		return Link{}, refused
+	}
 	if err := s.codeDone(ctx, keys, wait, err); err != nil {
 		return Link{}, err
 	}

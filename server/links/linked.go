@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/store"
@@ -120,10 +121,21 @@ func (s *Service) unlink(ctx context.Context, subject, id, by string) (Link, err
 	if err != nil {
 		return Link{}, fmt.Errorf("links: unlink device: %w", err)
 	}
-	s.log.InfoContext(ctx, "device unlinked", "subject", subject, "device", g.ID, "client", g.ClientID, "by", by)
+	return s.unlinked(ctx, g, by), nil
+}
+
+// unlinked logs and publishes to its account's stream that grant g was deleted; by
+// says who asked ("account", "device" or "idle").
+func (s *Service) unlinked(ctx context.Context, g store.Grant, by string) Link {
+	if by == "idle" {
+		s.log.InfoContext(ctx, "device unlinked", "subject", g.Subject, "device", g.ID, "client", g.ClientID, "by", by,
+			"last_used", g.LastUsed().UTC().Format(time.RFC3339))
+	} else {
+		s.log.InfoContext(ctx, "device unlinked", "subject", g.Subject, "device", g.ID, "client", g.ClientID, "by", by)
+	}
 	l := s.saved(ctx, g)
-	s.cfg.Events.PublishAccount(subject, devices.Event{Type: devices.EventUnlinked, Device: l.Device})
-	return l, nil
+	s.cfg.Events.PublishAccount(g.Subject, devices.Event{Type: devices.EventUnlinked, Device: l.Device})
+	return l
 }
 
 // own loads subject's device-flow grant id; ErrNotLinked for anything else (another

@@ -30,6 +30,8 @@ type Store interface {
 	ApproveUserCode(ctx context.Context, userCode, subject, name string, limits []store.AttemptLimit, now time.Time, check store.ApproveCheck) (store.Grant, time.Duration, error)
 	DenyUserCode(ctx context.Context, userCode, subject string, limits []store.AttemptLimit, now time.Time) (store.DeviceAuth, time.Duration, error)
 	ClientByID(ctx context.Context, id string) (store.Client, error)
+	ListClients(ctx context.Context) ([]store.Client, error)
+	DeleteIdleGrants(ctx context.Context, clientID string, before time.Time, limit int) ([]store.Grant, error)
 	GrantByID(ctx context.Context, subject, id string) (store.Grant, error)
 	ListGrants(ctx context.Context, subject string, flow store.GrantFlow) ([]store.Grant, error)
 	RenameGrant(ctx context.Context, subject, id, name string) (store.Grant, error)

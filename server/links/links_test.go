@@ -17,10 +17,21 @@ import (
 	"github.com/linkdesk/linkdesk/server/store/sqlite"
 )
 
-// faultyStore is a real SQLite store whose client reads fail while failing is set.
+// faultyStore is a real SQLite store whose client reads fail while failing is set,
+// or from the moment an approval is saved while failAfterApprove is set.
 type faultyStore struct {
 	*sqlite.DB
-	failing atomic.Bool
+	failing          atomic.Bool
+	failAfterApprove atomic.Bool
+}
+
+func (f *faultyStore) ApproveUserCode(ctx context.Context, userCode, subject, name string, limits []store.AttemptLimit,
+	now time.Time, check store.ApproveCheck) (store.Grant, time.Duration, error) {
+	g, wait, err := f.DB.ApproveUserCode(ctx, userCode, subject, name, limits, now, check)
+	if err == nil && f.failAfterApprove.Load() {
+		f.failing.Store(true)
+	}
+	return g, wait, err
 }
 
 func (f *faultyStore) ClientByID(ctx context.Context, id string) (store.Client, error) {
@@ -139,7 +150,9 @@ func TestApproveSavedButUnrendered(t *testing.T) {
 	stream := e.svc.SubscribeAccount("alice", 0)
 	defer stream.Close()
 	code := e.pending(t, "BCDFGHJL")
-	e.st.failing.Store(true)
+	// Clients are read before the approval is saved (its client's policy), so they
+	// become unreadable only once it is.
+	e.st.failAfterApprove.Store(true)
 	l, err := e.svc.Approve(context.Background(), links.Caller{Subject: "alice", IP: "192.0.2.9"}, code, "")
 	if err != nil || l.Device.ID == "" || l.Device.Client.Name != "tv" || l.Name() != "Den TV" {
 		t.Fatalf("Approve = %+v, %v", l, err)

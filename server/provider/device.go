@@ -56,6 +56,13 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		op.RequestError(w, r, oidc.ErrInvalidClient().WithDescription("confidential client requires authentication"), p.log)
 		return
 	}
+	ip := p.cfg.ClientIP(r)
+	if refusal := policyRefusal(c.c.Policy, ip); refusal != nil {
+		p.log.Info("device authorization refused by client policy", "client", clientID, "ip", ip, "reason", refusal.Description)
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusBadRequest, refusal)
+		return
+	}
 	req := new(oidc.DeviceAuthorizationRequest)
 	if err := p.op.Decoder().Decode(req, r.Form); err != nil {
 		op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("cannot parse device authorization request"), p.log)
@@ -67,7 +74,7 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 			Model: clean(r.Form.Get(devices.ParamDeviceModel)),
 			Kind:  devices.ParseKind(strings.ToLower(strings.TrimSpace(r.Form.Get(devices.ParamDeviceKind)))),
 		},
-		ip: p.cfg.ClientIP(r),
+		ip: ip,
 	}
 	ctx = context.WithValue(ctx, deviceKey{}, dr)
 
@@ -121,6 +128,20 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	json.NewEncoder(w).Encode(resp)
+}
+
+// policyRefusal is the answer to a device authorization its client's operator does not
+// allow (store.ClientPolicy), or nil. Both refusals are RFC 6749 unauthorized_client
+// (the error RFC 8628 §3.2 lets this endpoint give a client that may not use the
+// grant), with a description that says why without naming the allowed networks.
+func policyRefusal(p store.ClientPolicy, ip string) *oidc.Error {
+	switch {
+	case p.DeviceFlowOff:
+		return oidc.ErrUnauthorizedClient().WithDescription("linking new devices is turned off for this app")
+	case !links.NetworkAllowed(p, ip):
+		return oidc.ErrUnauthorizedClient().WithDescription("this app may not link devices from this network")
+	}
+	return nil
 }
 
 // clean makes a label a device supplies (name, model) fit to show: the rule typed names

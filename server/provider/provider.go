@@ -81,9 +81,11 @@ type DeviceAuthWatcher interface {
 	WatchDeviceAuths(fn func(key string)) (stop func())
 }
 
-// SelfUnlinker ends a device's own link: links.Service has it.
+// SelfUnlinker ends a device's own link, or an idle one before it is refreshed
+// (links.Service.EndIfIdle): links.Service has it.
 type SelfUnlinker interface {
 	UnlinkSelf(ctx context.Context, clientID, subject, grantID string) (links.Link, error)
+	EndIfIdle(ctx context.Context, clientID, grantID string) (bool, error)
 }
 
 // DefaultDeviceAuthCaps bound device authorizations: 60 a minute and 50 waiting per

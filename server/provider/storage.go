@@ -511,6 +511,18 @@ func (s *storage) TokenRequestByRefreshToken(ctx context.Context, token string) 
 		markStoreFault(ctx)
 		return nil, unavailable(err)
 	}
+	if s.cfg.Links != nil {
+		// A link unused for longer than its client allows ends here rather than at
+		// the next sweep (store.ClientPolicy.UnlinkAfter).
+		idle, err := s.cfg.Links.EndIfIdle(ctx, rt.ClientID, rt.GrantID)
+		if err != nil {
+			markStoreFault(ctx)
+			return nil, unavailable(err)
+		}
+		if idle {
+			return nil, oidc.ErrInvalidGrant().WithDescription("this link was removed because the device was not used for too long; link it again")
+		}
+	}
 	return &refreshRequest{RefreshToken: rt, current: rt.Scopes}, nil
 }
 

@@ -69,6 +69,22 @@ type Client struct {
 	RedirectURIs []string // for authorization code clients
 	GrantTypes   []string // oidc grant type URNs/names
 	CreatedAt    time.Time
+	Policy       ClientPolicy // the operator's rules for its device links
+}
+
+// ClientPolicy is what an operator decides for one device client (linkd clients
+// add/update); the zero value restricts nothing.
+type ClientPolicy struct {
+	// DeviceFlowOff refuses new device authorizations; links already made keep working.
+	DeviceFlowOff bool
+	// AllowedNetworks are the CIDRs device requests may come from; empty: anywhere.
+	AllowedNetworks []string
+	// ApproveSameNetwork lets only an approver on the device's own network approve.
+	ApproveSameNetwork bool
+	// MaxDevices caps one account's live links to the client; 0: no cap.
+	MaxDevices int
+	// UnlinkAfter unlinks a link unused (last seen, else created) for this long; 0: never.
+	UnlinkAfter time.Duration
 }
 
 // DeviceAuthState is where a device authorization stands.
@@ -133,6 +149,15 @@ type Grant struct {
 	CreatedAt  time.Time
 	LastSeenAt time.Time // zero if never used
 	LastIP     string
+}
+
+// LastUsed is when the grant was last used: last seen, else created. Idle unlinking
+// (ClientPolicy.UnlinkAfter) counts from it.
+func (g Grant) LastUsed() time.Time {
+	if g.LastSeenAt.IsZero() {
+		return g.CreatedAt
+	}
+	return g.LastSeenAt
 }
 
 // AccessToken is an opaque access token's server-side record; checked on every use.
@@ -220,6 +245,8 @@ type Store interface {
 
 	UpsertClient(ctx context.Context, c Client) error
 	ClientByID(ctx context.Context, id string) (Client, error)
+	// ListClients returns every registered client (not the built-in ones), by id.
+	ListClients(ctx context.Context) ([]Client, error)
 
 	// CreateDeviceAuth stores a new pending request; ErrDuplicateUserCode when the user
 	// code clashes with one that is not yet expired at d.CreatedAt (the caller retries
@@ -277,6 +304,10 @@ type Store interface {
 	// DeleteGrant removes a grant and every access and refresh token of it, and returns
 	// the grant as it was. Like every delete, ErrNotFound when there was nothing to delete.
 	DeleteGrant(ctx context.Context, subject, id string) (Grant, error)
+	// DeleteIdleGrants deletes, in one transaction, up to limit device grants of
+	// clientID last used (LastSeenAt, else CreatedAt) before before, oldest first, with
+	// every token of them, and returns them as they were.
+	DeleteIdleGrants(ctx context.Context, clientID string, before time.Time, limit int) ([]Grant, error)
 	// TouchGrant records a use of the grant at now from ip ("" keeps the last IP).
 	TouchGrant(ctx context.Context, id, ip string, now time.Time) error
 

@@ -235,6 +235,9 @@ func (s *server) confirmSubmit(w http.ResponseWriter, r *http.Request, st *state
 	var res resultPage
 	if action == "approve" {
 		l, err := s.links.Approve(r.Context(), s.caller(r, st), code, "")
+		if err != nil && s.policyFailed(w, r, st, code, err) {
+			return
+		}
 		if err != nil {
 			s.codeFailed(w, r, st, err)
 			return

@@ -204,6 +204,13 @@ type messagePage struct {
 	Kind                 string // "", "error", "success", "warning"
 	Link, LinkText       string
 	Link2, Link2Text     string
+	// Items, when set, are listed under Body (the linked devices to pick one to unlink).
+	Items []messageItem
+}
+
+// messageItem is one line of a message page's list, with an optional link.
+type messageItem struct {
+	Text, Href, HrefText string
 }
 
 func (p messagePage) title() string { return p.Title }

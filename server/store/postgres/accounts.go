@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/linkdesk/linkdesk/server/store"
 	"github.com/linkdesk/linkdesk/server/store/internal/stored"
@@ -106,21 +107,26 @@ func (db *DB) SetUserTOTP(ctx context.Context, subject, secret string) error {
 }
 
 // UpsertClient creates a client or replaces every field of an existing one but its
-// creation time: one INSERT … ON CONFLICT, atomic on its own.
+// creation time.
 func (db *DB) UpsertClient(ctx context.Context, c store.Client) error {
 	if c.ID == "" {
 		return fmt.Errorf("postgres: upsert client: id is required")
 	}
 	return db.inTx(ctx, "upsert client", func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO clients
-			(id, name, logo_uri, secret_hash, scopes, redirect_uris, grant_types, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			(id, name, logo_uri, secret_hash, scopes, redirect_uris, grant_types, created_at,
+			device_flow_off, allowed_networks, approve_same_network, max_devices, unlink_after_ns)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 			ON CONFLICT (id) DO UPDATE SET
 				name = excluded.name, logo_uri = excluded.logo_uri,
 				secret_hash = excluded.secret_hash, scopes = excluded.scopes,
-				redirect_uris = excluded.redirect_uris, grant_types = excluded.grant_types`,
+				redirect_uris = excluded.redirect_uris, grant_types = excluded.grant_types,
+				device_flow_off = excluded.device_flow_off, allowed_networks = excluded.allowed_networks,
+				approve_same_network = excluded.approve_same_network, max_devices = excluded.max_devices,
+				unlink_after_ns = excluded.unlink_after_ns`,
 			c.ID, c.Name, c.LogoURI, c.SecretHash, list(c.Scopes), list(c.RedirectURIs),
-			list(c.GrantTypes), ts(c.CreatedAt))
+			list(c.GrantTypes), ts(c.CreatedAt), c.Policy.DeviceFlowOff, list(c.Policy.AllowedNetworks),
+			c.Policy.ApproveSameNetwork, c.Policy.MaxDevices, int64(c.Policy.UnlinkAfter))
 		if err != nil {
 			return fmt.Errorf("postgres: upsert client: %w", err)
 		}
@@ -128,28 +134,59 @@ func (db *DB) UpsertClient(ctx context.Context, c store.Client) error {
 	})
 }
 
+const clientCols = `id, name, logo_uri, secret_hash, scopes, redirect_uris, grant_types, created_at,
+	device_flow_off, allowed_networks, approve_same_network, max_devices, unlink_after_ns`
+
+func scanClient(s scanner) (store.Client, error) {
+	var c store.Client
+	var scopes, redirects, grantTypes, networks string
+	var created, unlinkAfter int64
+	err := s.Scan(&c.ID, &c.Name, &c.LogoURI, &c.SecretHash, &scopes, &redirects, &grantTypes, &created,
+		&c.Policy.DeviceFlowOff, &networks, &c.Policy.ApproveSameNetwork, &c.Policy.MaxDevices, &unlinkAfter)
+	if err != nil {
+		return store.Client{}, err
+	}
+	c.CreatedAt = tm(created)
+	c.Policy.UnlinkAfter = time.Duration(unlinkAfter)
+	for _, f := range []struct {
+		dst *[]string
+		src string
+	}{{&c.Scopes, scopes}, {&c.RedirectURIs, redirects}, {&c.GrantTypes, grantTypes}, {&c.Policy.AllowedNetworks, networks}} {
+		if *f.dst, err = unlist(f.src); err != nil {
+			return store.Client{}, err
+		}
+	}
+	return c, nil
+}
+
 // ClientByID finds a registered client.
 func (db *DB) ClientByID(ctx context.Context, id string) (store.Client, error) {
-	var c store.Client
-	var scopes, redirects, grantTypes string
-	var created int64
-	err := db.db.QueryRowContext(ctx, `SELECT id, name, logo_uri, secret_hash, scopes,
-		redirect_uris, grant_types, created_at FROM clients WHERE id = $1`, id).
-		Scan(&c.ID, &c.Name, &c.LogoURI, &c.SecretHash, &scopes, &redirects, &grantTypes, &created)
+	c, err := scanClient(db.db.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE id = $1`, id))
 	if err != nil {
 		return store.Client{}, notFound(err, "client by id")
 	}
-	c.CreatedAt = tm(created)
-	if c.Scopes, err = unlist(scopes); err != nil {
-		return store.Client{}, err
-	}
-	if c.RedirectURIs, err = unlist(redirects); err != nil {
-		return store.Client{}, err
-	}
-	if c.GrantTypes, err = unlist(grantTypes); err != nil {
-		return store.Client{}, err
-	}
 	return c, nil
+}
+
+// ListClients returns every registered client, by id.
+func (db *DB) ListClients(ctx context.Context) ([]store.Client, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT `+clientCols+` FROM clients ORDER BY id`)
+	if err != nil {
+		return nil, unavailable(fmt.Errorf("postgres: list clients: %w", err))
+	}
+	defer rows.Close()
+	out := []store.Client{}
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, unavailable(fmt.Errorf("postgres: list clients: %w", err))
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable(fmt.Errorf("postgres: list clients: %w", err))
+	}
+	return out, nil
 }
 
 // sealPlaintext encrypts, in one transaction, every TOTP secret and signing key still

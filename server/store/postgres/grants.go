@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/linkdesk/linkdesk/devices"
@@ -161,4 +162,41 @@ func grantExists(ctx context.Context, tx *sql.Tx, id string) error {
 		return notFound(err, fmt.Sprintf("grant %q", id))
 	}
 	return nil
+}
+
+// DeleteIdleGrants deletes up to limit device grants of clientID last used (last seen,
+// else created) before before, oldest first, with their tokens (ON DELETE CASCADE), and
+// returns them as they were: one DELETE … RETURNING over rows locked with SKIP LOCKED,
+// so replicas sweeping at once delete each grant once.
+func (db *DB) DeleteIdleGrants(ctx context.Context, clientID string, before time.Time, limit int) ([]store.Grant, error) {
+	out := []store.Grant{}
+	if limit <= 0 {
+		return out, nil
+	}
+	err := db.inTx(ctx, "delete idle grants", func(tx *sql.Tx) error {
+		out = out[:0]
+		rows, err := tx.QueryContext(ctx, `DELETE FROM grants WHERE id IN (
+				SELECT id FROM grants WHERE client_id = $1 AND flow = $2
+				AND (CASE WHEN last_seen_at = 0 THEN created_at ELSE last_seen_at END) < $3
+				ORDER BY (CASE WHEN last_seen_at = 0 THEN created_at ELSE last_seen_at END), id
+				LIMIT $4 FOR UPDATE SKIP LOCKED)
+			RETURNING `+grantCols, clientID, string(store.FlowDevice), ts(before), limit)
+		if err != nil {
+			return fmt.Errorf("postgres: delete idle grants: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			g, err := scanGrant(rows)
+			if err != nil {
+				return fmt.Errorf("postgres: delete idle grants: %w", err)
+			}
+			out = append(out, g)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b store.Grant) int { return a.LastUsed().Compare(b.LastUsed()) })
+	return out, nil
 }

@@ -191,6 +191,16 @@ CREATE INDEX web_signouts_expires_at ON web_signouts (expires_at);
 ALTER TABLE signing_keys ADD COLUMN not_before BIGINT NOT NULL DEFAULT 0;
 UPDATE signing_keys SET not_before = created_at;
 `,
+	// 3 (client policy): the operator's rules per device client (store.ClientPolicy),
+	// and an index for the idle-link sweep, which reads one client's device grants.
+	`
+ALTER TABLE clients ADD COLUMN device_flow_off BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE clients ADD COLUMN allowed_networks TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE clients ADD COLUMN approve_same_network BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE clients ADD COLUMN max_devices INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE clients ADD COLUMN unlink_after_ns BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX grants_client_flow ON grants (client_id, flow);
+`,
 }
 
 // migrationLock is the pg_advisory_xact_lock key the migration holds: "linkdmig" in

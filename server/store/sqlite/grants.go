@@ -171,3 +171,48 @@ func touchGrant(ctx context.Context, tx *sql.Tx, id, ip string, now time.Time) e
 	}
 	return mustAffect(res, "touch grant")
 }
+
+// DeleteIdleGrants deletes up to limit device grants of clientID last used (last seen,
+// else created) before before, oldest first, with their tokens, in one transaction,
+// and returns them as they were.
+func (db *DB) DeleteIdleGrants(ctx context.Context, clientID string, before time.Time, limit int) ([]store.Grant, error) {
+	out := []store.Grant{}
+	if limit <= 0 {
+		return out, nil
+	}
+	err := db.inTx(ctx, "delete idle grants", func(tx *sql.Tx) error {
+		out = out[:0] // a batch that failed runs this again alone
+		rows, err := tx.QueryContext(ctx, `SELECT `+grantCols+` FROM grants
+			WHERE client_id = ? AND flow = ?
+			AND (CASE WHEN last_seen_at = 0 THEN created_at ELSE last_seen_at END) < ?
+			ORDER BY (CASE WHEN last_seen_at = 0 THEN created_at ELSE last_seen_at END), id LIMIT ?`,
+			clientID, string(store.FlowDevice), ts(before), limit)
+		if err != nil {
+			return fmt.Errorf("sqlite: idle grants: %w", err)
+		}
+		for rows.Next() {
+			g, err := scanGrant(rows)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlite: idle grants: %w", err)
+			}
+			out = append(out, g)
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("sqlite: idle grants: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlite: idle grants: %w", err)
+		}
+		for _, g := range out {
+			if err := deleteGrant(ctx, tx, g.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -285,6 +285,16 @@ CREATE TRIGGER device_auths_uncount AFTER DELETE ON device_auths WHEN OLD.waitin
 		AND key IN (OLD.request_ip, OLD.client_id, '');
 END;
 `,
+	// 9 (client policy): the operator's rules per device client (store.ClientPolicy),
+	// and an index for the idle-link sweep, which reads one client's device grants.
+	`
+ALTER TABLE clients ADD COLUMN device_flow_off INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE clients ADD COLUMN allowed_networks TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE clients ADD COLUMN approve_same_network INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE clients ADD COLUMN max_devices INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE clients ADD COLUMN unlink_after_ns INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX grants_client_flow ON grants (client_id, flow);
+`,
 }
 
 // migrate brings the database to the newest schema version in one transaction, so a

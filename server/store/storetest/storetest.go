@@ -26,6 +26,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Health", testHealth},
 		{"Users", testUsers},
 		{"Clients", testClients},
+		{"ClientPolicy", testClientPolicy},
+		{"DeleteIdleGrants", testDeleteIdleGrants},
 		{"DeviceAuthCreate", testDeviceAuthCreate},
 		{"DeviceAuthUserCodeReuse", testDeviceAuthUserCodeReuse},
 		{"PollWrongClient", testPollWrongClient},
