@@ -241,7 +241,7 @@ func applyEnv(fs *flag.FlagSet) error {
 		}
 		if v, ok := os.LookupEnv(envName(f.Name)); ok {
 			if e := fs.Set(f.Name, v); e != nil {
-				err = usageError{msg: fmt.Sprintf("$%s: %v", envName(f.Name), e), help: help(fs)}
+				err = usageError{msg: fmt.Sprintf("$%s: invalid value %q for --%s: %v", envName(f.Name), v, f.Name, e), help: help(fs)}
 			}
 		}
 	})
