@@ -438,6 +438,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	ln = srv.Listener(ln) // at most linkd.DefaultMaxConnections at once
+	// The operators' listener is bound before linkd says it serves.
+	var mln net.Listener
+	if *metricsAddr != "" {
+		if mln, err = net.Listen("tcp", *metricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+	}
 	hs := srv.HTTPServer(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
 	fmt.Fprintln(stdout, "issuer:", strings.TrimRight(*issuer, "/"))
@@ -448,12 +456,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	errc := make(chan error, 2)
 	go func() { errc <- hs.ServeTLS(ln, "", "") }()
 	var ms *http.Server
-	if *metricsAddr != "" {
-		mln, err := net.Listen("tcp", *metricsAddr)
-		if err != nil {
-			hs.Close()
-			return fmt.Errorf("--metrics-addr: %w", err)
-		}
+	if mln != nil {
 		ms = &http.Server{Handler: srv.OpsHandler(), ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 		go func() { errc <- ms.Serve(mln) }()

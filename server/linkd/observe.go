@@ -153,12 +153,13 @@ func (w *recorder) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// Flush passes flushes on (the event stream's); Unwrap gives http.ResponseController
+// Flush and FlushError pass flushes on (the event stream's), FlushError with the
+// error that tells a stream its client is gone; Unwrap gives http.ResponseController
 // the connection's own writer for deadlines.
-func (w *recorder) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
+func (w *recorder) Flush() { _ = w.FlushError() }
+
+func (w *recorder) FlushError() error {
+	return http.NewResponseController(w.ResponseWriter).Flush()
 }
 
 func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
