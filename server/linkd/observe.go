@@ -22,6 +22,9 @@ const RequestIDHeader = "X-Request-ID"
 
 type requestIDKey struct{}
 
+// requestIDKeyCanonical is RequestIDHeader as http.Header keys it.
+var requestIDKeyCanonical = http.CanonicalHeaderKey(RequestIDHeader)
+
 // RequestID is the id of the request whose context ctx is ("" outside one).
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
@@ -172,7 +175,7 @@ func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		id = o.ids.next()
 	}
-	w.Header().Set(RequestIDHeader, id)
+	w.Header()[requestIDKeyCanonical] = []string{id} // Set would canonicalise the name again
 	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 	rec := recorders.Get().(*recorder)
 	rec.ResponseWriter, rec.status, rec.bytes = w, 0, 0
