@@ -3,6 +3,7 @@
 //
 //	linkd serve   --data DIR --addr 127.0.0.1:8443 [--issuer URL] [--tls-cert F --tls-key F] [--dev] [--db sqlite:PATH|postgres://…] [--code-lifetime 10m]
 //	              [--poll-interval 5s] [--lost-answer-window 60s] [--trusted-proxy CIDR[,CIDR…]]
+//	              [--metrics-addr HOST:PORT] [--access-log]
 //	linkd users add --username NAME [--display-name …] [--email …] --password-stdin
 //	linkd users list
 //	linkd users totp [--off] NAME
@@ -16,6 +17,10 @@
 // TOTP secrets in the database: back it up with the database (a database without its
 // secrets.key keeps its accounts and links but loses second factors and live tokens),
 // and give replicas the same file.
+//
+// Every flag of linkd serve, and --data and --db of every command, can also be set
+// with an environment variable: LINKD_ and the flag's name in upper case with _ for -
+// (LINKD_ADDR, LINKD_TRUSTED_PROXY, …); a flag on the command line wins.
 //
 // `linkd --help` lists the commands and `linkd COMMAND --help` describes one's flags.
 package main
@@ -31,6 +36,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -92,7 +98,7 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"serve", "[--addr HOST:PORT] [--issuer URL] [--tls-cert F --tls-key F] [--dev] [--data DIR]",
+		{"serve", "[--addr HOST:PORT] [--issuer URL] [--tls-cert F --tls-key F] [--dev] [--data DIR] [--metrics-addr HOST:PORT] [--access-log]",
 			"run the linking service over HTTPS",
 			func(ctx context.Context, args []string, t terminal) error {
 				return serve(ctx, args, t.stdout, t.stderr)
@@ -216,9 +222,40 @@ func newFlags(name string, c *common) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.data, "data", defaultDataDir(), "data directory (keys, certificates and the database)")
-	fs.StringVar(&c.db, "db", os.Getenv("LINKD_DB"), "database: sqlite:PATH, or postgres://USER@HOST/DB for several replicas on one "+
-		"PostgreSQL (default: $LINKD_DB, else DIR/linkd.db)")
+	fs.StringVar(&c.db, "db", "", "database: sqlite:PATH, or postgres://USER@HOST/DB for several replicas on one "+
+		"PostgreSQL (default DIR/linkd.db)")
 	return fs
+}
+
+// envName is the environment variable of the flag name: LINKD_ and the name in upper
+// case with _ for - (trusted-proxy: LINKD_TRUSTED_PROXY).
+func envName(flag string) string {
+	return "LINKD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// hasEnv reports whether fs's flag f can be set from the environment: every flag of
+// linkd serve, and --data and --db of every command.
+func hasEnv(fs *flag.FlagSet, f *flag.Flag) bool {
+	return fs.Name() == "serve" || f.Name == "data" || f.Name == "db"
+}
+
+// applyEnv sets every flag of fs that the command line left unset and hasEnv allows
+// from its environment variable (envName), so flags win over the environment.
+func applyEnv(fs *flag.FlagSet) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || set[f.Name] || !hasEnv(fs, f) {
+			return
+		}
+		if v, ok := os.LookupEnv(envName(f.Name)); ok {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = usageError{msg: fmt.Sprintf("$%s: invalid value %q for --%s: %v", envName(f.Name), v, f.Name, e), help: help(fs)}
+			}
+		}
+	})
+	return err
 }
 
 // help renders the usage of fs's command: synopsis, summary and every flag.
@@ -229,7 +266,12 @@ func help(fs *flag.FlagSet) string {
 			fmt.Fprintf(&b, "usage: linkd %s %s\n\n%s.\n", c.name, c.synopsis, upperFirst(c.summary))
 		}
 	}
-	b.WriteString("\nflags:\n")
+	b.WriteString("\nflags (a flag given on the command line wins over its environment variable):\n")
+	fs.VisitAll(func(f *flag.Flag) {
+		if suffix := " (env " + envName(f.Name) + ")"; hasEnv(fs, f) && !strings.HasSuffix(f.Usage, suffix) {
+			f.Usage += suffix
+		}
+	})
 	fs.SetOutput(&b)
 	fs.PrintDefaults()
 	fs.SetOutput(io.Discard)
@@ -250,7 +292,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 		}
 		return usageError{msg: err.Error(), help: help(fs)}
 	}
-	return nil
+	return applyEnv(fs)
 }
 
 // openStore opens the database named by --db (else $LINKD_DB, else DIR/linkd.db):
@@ -317,6 +359,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var proxies stringList
 	fs.Var(&proxies, "trusted-proxy", "CIDR[,CIDR…] of reverse proxies whose X-Forwarded-For (or Forwarded) header names the caller; "+
 		"repeatable. Without it the headers are ignored and the connection's address is the caller")
+	metricsAddr := fs.String("metrics-addr", "", "HOST:PORT to serve /metrics (Prometheus), /healthz and /readyz on, "+
+		"in plain HTTP without authentication: bind it to a private address. Default off; the main address never serves /metrics")
+	accessLog := fs.Bool("access-log", false, "log one line per request (method, route, status, duration, bytes, request id, "+
+		"client address); off, routine requests are not logged")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -358,7 +404,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	// The local CA's certificate names the host clients use: the issuer's.
 	host = iu.Hostname()
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	// Every line logged for a request carries its request_id.
+	logger := slog.New(linkd.LogHandler(slog.NewTextHandler(stderr, nil)))
 	slog.SetDefault(logger) // zitadel logs request errors to the default logger
 
 	var cert tls.Certificate
@@ -392,7 +439,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	srv, err := linkd.New(ctx, linkd.Config{Issuer: *issuer, Store: st, DeviceCodeLifetime: *lifetime,
 		PollInterval: *pollInterval, LostAnswerWindow: *lostAnswer, Logger: logger, Dev: *dev, SessionKey: sessionKey,
-		SecretsKey: secrets, TrustedProxies: trusted, Relay: relay})
+		SecretsKey: secrets, TrustedProxies: trusted, Relay: relay, AccessLog: *accessLog})
 	if err != nil {
 		return err
 	}
@@ -401,6 +448,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	ln = srv.Listener(ln) // at most linkd.DefaultMaxConnections at once
+	// The operators' listener is bound before linkd says it serves.
+	var mln net.Listener
+	if *metricsAddr != "" {
+		if mln, err = net.Listen("tcp", *metricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+	}
 	hs := srv.HTTPServer(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
 	fmt.Fprintln(stdout, "issuer:", strings.TrimRight(*issuer, "/"))
@@ -408,16 +463,30 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "dev mode: user demo / password demo, client demo-tv")
 	}
 	go purge(ctx, st, logger)
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	var ms *http.Server
+	if mln != nil {
+		ms = &http.Server{Handler: srv.OpsHandler(), ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+		go func() { errc <- ms.Serve(mln) }()
+		fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", mln.Addr())
+	}
 	select {
 	case err := <-errc:
+		hs.Close()
+		if ms != nil {
+			ms.Close()
+		}
 		return err
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if ms != nil {
+		_ = ms.Shutdown(sctx)
+	}
 	return hs.Shutdown(sctx)
 }
 

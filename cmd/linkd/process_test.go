@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -207,6 +208,9 @@ func (p *linkdProcess) WaitUp(ctx context.Context) error {
 	}
 }
 
+// requestIDAttr is the request_id a log line of a request carries.
+var requestIDAttr = regexp.MustCompile(` request_id=\S+`)
+
 // logWarnings logs linkd's distinct warnings and errors, with how often each came
 // (timestamps left out), for a failed test.
 func (p *linkdProcess) logWarnings() {
@@ -219,6 +223,7 @@ func (p *linkdProcess) logWarnings() {
 		if i := strings.Index(line, "level="); i > 0 {
 			line = line[i:]
 		}
+		line = requestIDAttr.ReplaceAllString(line, "") // one kind of warning, whichever request
 		if seen[line]++; seen[line] == 1 {
 			order = append(order, line)
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/links"
+	"github.com/linkdesk/linkdesk/server/metrics"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -58,6 +59,9 @@ type Config struct {
 	// MaxStreamsPerAccount caps the event streams open at once for one account
 	// (default 5).
 	MaxStreamsPerAccount int
+	// Metrics tracks the waits and streams open and the refusals over their caps;
+	// nil tracks nothing.
+	Metrics *metrics.Recorder
 }
 
 // maxBody bounds request bodies: every body this API takes is a few short fields.

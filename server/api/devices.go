@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/server/metrics"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -83,10 +84,12 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	at := tokenFrom(r.Context())
 	tok, _ := bearer(r)
 	if !s.streams.acquire(at.Subject, s.cfg.MaxStreamsPerAccount) {
-		s.tooManyWaits(w, "event streams", "this account already has as many event streams open as linkd allows")
+		s.tooManyWaits(w, metrics.LimitStreams, "event streams", "this account already has as many event streams open as linkd allows")
 		return
 	}
 	defer s.streams.release(at.Subject)
+	s.cfg.Metrics.StreamOpened()
+	defer s.cfg.Metrics.StreamClosed()
 	rc := http.NewResponseController(w)
 	// A server-wide WriteTimeout would cut a long stream; each write gets its own deadline.
 	_ = rc.SetWriteDeadline(time.Time{})

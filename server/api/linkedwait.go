@@ -7,6 +7,7 @@ import (
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/links"
+	"github.com/linkdesk/linkdesk/server/metrics"
 )
 
 // LinkedStatus is the answer of POST /device/linked-wait.
@@ -38,11 +39,14 @@ func (s *server) linkedWait(w http.ResponseWriter, r *http.Request) {
 	}
 	// A server-wide WriteTimeout shorter than the long poll would cut the answer off.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.WaitTimeout + 10*time.Second))
+	s.cfg.Metrics.WaitOpened()
 	st, err := s.links.WaitLinked(r.Context(), at.Subject, at.GrantID, s.cfg.WaitTimeout)
+	s.cfg.Metrics.WaitClosed()
 	switch {
 	case errors.Is(err, links.ErrNotLinked):
 		writeProblem(w, http.StatusNotFound, devices.CodeNotFound, "Not found", "this token belongs to no linked device")
 	case errors.Is(err, links.ErrTooManyWaits):
+		s.cfg.Metrics.LimitTrip(metrics.LimitWaits)
 		w.Header().Set("Retry-After", "5")
 		writeProblem(w, http.StatusTooManyRequests, devices.CodeRateLimited, "Too many waits",
 			"this device already has as many waits running as linkd allows; wait before asking again")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/links"
+	"github.com/linkdesk/linkdesk/server/metrics"
 )
 
 // WaitStatus is the answer of POST /device/wait.
@@ -49,19 +50,21 @@ func (s *server) deviceWait(w http.ResponseWriter, r *http.Request) {
 	// Each wait holds a connection and a goroutine: bound them per address and per code.
 	ip := s.cfg.ClientIP(r)
 	if !s.waitsByIP.acquire(ip, s.cfg.MaxWaitsPerAddress) {
-		s.tooManyWaits(w, "waits", "this address already has as many waits running as linkd allows")
+		s.tooManyWaits(w, metrics.LimitWaits, "waits", "this address already has as many waits running as linkd allows")
 		return
 	}
 	defer s.waitsByIP.release(ip)
 	codeKey := clientID + "\x00" + deviceCode
 	if !s.waitsByCode.acquire(codeKey, s.cfg.MaxWaitsPerCode) {
-		s.tooManyWaits(w, "waits", "this device code already has as many waits running as linkd allows")
+		s.tooManyWaits(w, metrics.LimitWaits, "waits", "this device code already has as many waits running as linkd allows")
 		return
 	}
 	defer s.waitsByCode.release(codeKey)
 	// A server-wide WriteTimeout shorter than the long poll would cut the answer off.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.WaitTimeout + 10*time.Second))
+	s.cfg.Metrics.WaitOpened()
 	st, err := s.links.Wait(r.Context(), clientID, deviceCode, s.cfg.WaitTimeout)
+	s.cfg.Metrics.WaitClosed()
 	switch {
 	case errors.Is(err, links.ErrPushUnsupported):
 		writeProblem(w, http.StatusNotImplemented, devices.CodeInternal, "Not implemented", "this server cannot push; poll the token endpoint")
@@ -113,7 +116,8 @@ func (g *gate) release(key string) {
 }
 
 // tooManyWaits answers 429 with Retry-After for a request over a gate's cap.
-func (s *server) tooManyWaits(w http.ResponseWriter, what, detail string) {
+func (s *server) tooManyWaits(w http.ResponseWriter, kind metrics.Limit, what, detail string) {
+	s.cfg.Metrics.LimitTrip(kind)
 	w.Header().Set("Retry-After", "5")
 	writeProblem(w, http.StatusTooManyRequests, devices.CodeRateLimited, "Too many "+what, detail+"; wait before asking again")
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/linkdesk/linkdesk/server/api"
 	"github.com/linkdesk/linkdesk/server/events"
 	"github.com/linkdesk/linkdesk/server/links"
+	"github.com/linkdesk/linkdesk/server/metrics"
 	"github.com/linkdesk/linkdesk/server/provider"
 	"github.com/linkdesk/linkdesk/server/sealing"
 	"github.com/linkdesk/linkdesk/server/store"
@@ -72,6 +73,9 @@ type Config struct {
 	// (store.ClientPolicy.UnlinkAfter) are unlinked, besides once at start, until the
 	// context given to New ends (default links.DefaultIdleSweepEvery).
 	IdleSweepEvery time.Duration
+	// AccessLog logs one line per request (method, route, status, duration, bytes,
+	// request id, client address) at Info; off, routine requests are not logged.
+	AccessLog bool
 }
 
 // Defaults and fixed bounds of the HTTP side.
@@ -90,7 +94,9 @@ type Server struct {
 	provider *provider.Provider
 	events   *events.Hub
 	links    *links.Service
+	metrics  *metrics.Recorder
 	handler  http.Handler
+	ready    readiness
 }
 
 // Demo account and client seeded with Config.Dev.
@@ -109,6 +115,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	// Every line logged for a request carries its id.
+	cfg.Logger = slog.New(LogHandler(cfg.Logger.Handler()))
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -131,22 +139,25 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		tokenKey = sealing.Derive(cfg.SecretsKey, sealing.LabelAccessTokens)
 	}
 	clientIP := ClientIP(cfg.TrustedProxies)
+	// One registry per linkd, so several in one process (tests) keep their own counts.
+	rec := metrics.New()
+	cfg.Store = rec.Store(cfg.Store)
 	hub := events.NewHub()
 	if cfg.Relay != nil {
 		hub.StartRelay(ctx, cfg.Relay, events.RelayOptions{Logger: cfg.Logger})
 	}
 	ls := links.New(links.Config{Store: cfg.Store, Events: hub, Logger: cfg.Logger, Now: cfg.Now,
-		DescribeScope: provider.Describe})
+		DescribeScope: provider.Describe, Metrics: rec})
 	p, err := provider.New(ctx, provider.Config{
 		Issuer: cfg.Issuer, Store: cfg.Store, Logger: cfg.Logger,
 		DeviceCodeLifetime: cfg.DeviceCodeLifetime, PollInterval: cfg.PollInterval, LostAnswerWindow: cfg.LostAnswerWindow, Now: cfg.Now,
 		Links: ls, TokenKey: tokenKey, ClientIP: clientIP, DeviceAuthCaps: cfg.DeviceAuthCaps,
-		Changes: hub,
+		Changes: hub, Metrics: rec,
 	})
 	if err != nil {
 		return nil, err
 	}
-	apiCfg := api.Config{Links: ls, Store: cfg.Store, Verifier: p, Logger: cfg.Logger, Issuer: cfg.Issuer, ClientIP: clientIP}
+	apiCfg := api.Config{Links: ls, Store: cfg.Store, Verifier: p, Logger: cfg.Logger, Issuer: cfg.Issuer, ClientIP: clientIP, Metrics: rec}
 	pages := web.New(web.Config{
 		Links: ls, Store: cfg.Store, Issuer: cfg.Issuer, Logger: cfg.Logger,
 		SecureCookies: true, SessionKey: cfg.SessionKey,
@@ -159,6 +170,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		AuthRequests: p,
 		ClientIP:     clientIP,
 		Now:          cfg.Now,
+		Metrics:      rec,
 	})
 
 	mux := http.NewServeMux()
@@ -168,10 +180,31 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	for _, path := range web.Paths {
 		mux.Handle(path, pages)
 	}
-	mux.Handle("/", p.Handler())
+	// The provider's endpoints are named here too, all to the provider's handler, so
+	// the request metrics and the access log tell them apart (its own mux routes a
+	// copy of the request, whose pattern this mux does not see).
+	ph := p.Handler()
+	for _, pattern := range providerPatterns {
+		mux.Handle(pattern, ph)
+	}
+	mux.Handle("/", ph)
+	s := &Server{cfg: cfg, provider: p, events: hub, links: ls, metrics: rec}
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	var access *slog.Logger
+	if cfg.AccessLog {
+		access = cfg.Logger
+	}
+	s.handler = &observer{next: harden(mux, cfg), ids: newRequestIDs(), trusted: cfg.TrustedProxies,
+		metrics: rec, log: access, clientIP: clientIP}
 	go ls.RunIdleSweeper(ctx, cfg.IdleSweepEvery)
-	return &Server{cfg: cfg, provider: p, events: hub, links: ls, handler: harden(mux, cfg)}, nil
+	return s, nil
 }
+
+// providerPatterns are the provider's endpoints (zitadel's defaults and linkd's own).
+var providerPatterns = []string{"POST " + provider.DeviceAuthorizationPath, "POST /oauth/token",
+	"GET /.well-known/openid-configuration", "GET /keys", "/authorize", "/authorize/", "/userinfo",
+	"/oauth/introspect", "/revoke", "/end_session"}
 
 // harden wraps every request linkd serves: HSTS on every answer of an https issuer,
 // bodies over MaxBodyBytes refused (413 when the length is declared, a read error

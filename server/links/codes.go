@@ -9,6 +9,7 @@ import (
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/metrics"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -62,6 +63,7 @@ func (s *Service) Approve(ctx context.Context, c Caller, code, name string) (Lin
 		return Link{}, err
 	}
 	s.cfg.Events.PublishDeviceAuth(events.DeviceAuthKey(canon), store.DeviceAuthApproved)
+	s.cfg.Metrics.DeviceAuth(metrics.DeviceAuthApproved)
 	s.log.InfoContext(ctx, "device linked", "subject", c.Subject, "device", g.ID, "client", g.ClientID)
 	l := s.saved(ctx, g)
 	s.cfg.Events.PublishAccount(c.Subject, devices.Event{Type: devices.EventLinked, Device: l.Device})
@@ -81,6 +83,7 @@ func (s *Service) Deny(ctx context.Context, c Caller, code string) (Request, err
 		return Request{}, err
 	}
 	s.cfg.Events.PublishDeviceAuth(events.DeviceAuthKey(canon), store.DeviceAuthDenied)
+	s.cfg.Metrics.DeviceAuth(metrics.DeviceAuthDenied)
 	s.log.InfoContext(ctx, "link request denied", "subject", c.Subject, "client", d.ClientID)
 	client, err := s.client(ctx, d.ClientID)
 	if err != nil {
@@ -146,6 +149,7 @@ func (s *Service) codeDone(ctx context.Context, keys []string, wait time.Duratio
 
 // limited logs and returns the refusal of a lookup over the limits of keys.
 func (s *Service) limited(ctx context.Context, keys []string, retry time.Duration) error {
+	s.cfg.Metrics.LimitTrip(metrics.LimitCodeLookups)
 	s.log.WarnContext(ctx, "code lookups limited", "keys", strings.Join(keys, " "), "retry_after", retry)
 	return &RateLimitError{RetryAfter: retry}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/metrics"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -82,6 +83,8 @@ type Config struct {
 	// MaxLinkedWaits caps the waits on one link that may run at once (per process);
 	// default DefaultMaxLinkedWaits.
 	MaxLinkedWaits int
+	// Metrics counts approvals, denials and limited code lookups; nil counts nothing.
+	Metrics *metrics.Recorder
 }
 
 // Service performs every operation on links. It is safe for concurrent use; give the

@@ -16,6 +16,7 @@ import (
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/links"
+	"github.com/linkdesk/linkdesk/server/metrics"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -96,7 +97,8 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 			// Too many requests from this address or client, or waiting overall. RFC 8628
 			// defines no error for this endpoint; slow_down belongs to the token endpoint,
 			// so the answer is HTTP 429 with RFC 6749's temporarily_unavailable.
-			p.log.Warn("device authorizations limited", "client", clientID, "ip", dr.ip)
+			p.cfg.Metrics.LimitTrip(metrics.LimitDeviceAuths)
+			p.log.WarnContext(r.Context(), "device authorizations limited", "client", clientID, "ip", dr.ip)
 			w.Header().Set("Retry-After", strconv.Itoa(int(max(p.cfg.DeviceAuthCaps.Window, time.Second).Seconds())))
 			w.Header().Set("Cache-Control", "no-store")
 			writeJSON(w, http.StatusTooManyRequests, errTemporarilyUnavailable(
@@ -115,6 +117,7 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		op.RequestError(w, r, op.NewStatusError(oidc.ErrServerError().WithDescription("could not start linking; try again"), http.StatusInternalServerError), p.log)
 		return
 	}
+	p.cfg.Metrics.DeviceAuth(metrics.DeviceAuthStarted)
 	shown := devices.FormatCode(userCode)
 	verify := p.cfg.Issuer + devices.VerificationPath
 	resp := oidc.DeviceAuthorizationResponse{

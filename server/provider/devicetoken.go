@@ -13,6 +13,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/metrics"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -42,7 +43,7 @@ func (p *Provider) deviceToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !op.ValidateGrantType(c, oidc.GrantTypeDeviceCode) {
-		writeTokenError(w, oidc.ErrUnauthorizedClient().WithDescription("client may not use the device code grant"))
+		p.pollError(w, oidc.ErrUnauthorizedClient().WithDescription("client may not use the device code grant"))
 		return
 	}
 	if op.IsConfidentialType(c) && !authenticated && r.PostForm.Get("client_secret") != "" {
@@ -54,12 +55,12 @@ func (p *Provider) deviceToken(w http.ResponseWriter, r *http.Request) {
 		authenticated = true
 	}
 	if op.IsConfidentialType(c) && !authenticated {
-		writeTokenError(w, oidc.ErrInvalidClient().WithDescription("confidential client requires authentication"))
+		p.pollError(w, oidc.ErrInvalidClient().WithDescription("confidential client requires authentication"))
 		return
 	}
 	deviceCode := r.PostForm.Get("device_code")
 	if deviceCode == "" {
-		writeTokenError(w, oidc.ErrInvalidRequest().WithDescription("device_code is required"))
+		p.pollError(w, oidc.ErrInvalidRequest().WithDescription("device_code is required"))
 		return
 	}
 
@@ -69,7 +70,7 @@ func (p *Provider) deviceToken(w http.ResponseWriter, r *http.Request) {
 	key := newPollKey(clientID, deviceCode)
 	d, err := p.deviceAuthForPoll(ctx, key, clientID, deviceCode)
 	if errors.Is(err, store.ErrNotFound) {
-		writeTokenError(w, oidc.ErrAccessDenied().WithDescription("unknown device code"))
+		p.pollError(w, oidc.ErrAccessDenied().WithDescription("unknown device code"))
 		return
 	}
 	if err != nil {
@@ -83,19 +84,20 @@ func (p *Provider) deviceToken(w http.ResponseWriter, r *http.Request) {
 		case !now.Before(d.ExpiresAt):
 			p.pacer.forget(key)
 			p.polls.expired.Add(1)
-			writeTokenError(w, oidc.ErrExpiredDeviceCode())
+			p.cfg.Metrics.DeviceAuth(metrics.DeviceAuthExpired)
+			p.pollError(w, oidc.ErrExpiredDeviceCode())
 		case p.pacer.poll(key, d.Interval, d.ExpiresAt):
 			p.polls.slowDown.Add(1)
-			writeTokenError(w, oidc.ErrSlowDown())
+			p.pollError(w, oidc.ErrSlowDown())
 		default:
 			p.polls.pending.Add(1)
-			writeTokenError(w, oidc.ErrAuthorizationPending())
+			p.pollError(w, oidc.ErrAuthorizationPending())
 		}
 	case store.DeviceAuthDenied:
-		writeTokenError(w, oidc.ErrAccessDenied())
+		p.pollError(w, oidc.ErrAccessDenied())
 	case store.DeviceAuthConsumed:
 		if d.CollectedAt.IsZero() || now.Sub(d.CollectedAt) >= p.cfg.LostAnswerWindow {
-			writeTokenError(w, oidc.ErrAccessDenied().WithDescription("the device code was already used"))
+			p.pollError(w, oidc.ErrAccessDenied().WithDescription("the device code was already used"))
 			return
 		}
 		p.collect(w, r, c, deviceCode, d, now)
@@ -177,11 +179,11 @@ func (p *Provider) collect(w http.ResponseWriter, r *http.Request, c *client, de
 		p.cfg.ClientIP(r), now, p.cfg.LostAnswerWindow)
 	switch {
 	case errors.Is(err, store.ErrAlreadyUsed):
-		writeTokenError(w, oidc.ErrAccessDenied().WithDescription("the device code was already used"))
+		p.pollError(w, oidc.ErrAccessDenied().WithDescription("the device code was already used"))
 		return
 	case errors.Is(err, store.ErrNotFound):
 		// Unlinked before the device collected its tokens.
-		writeTokenError(w, oidc.ErrAccessDenied())
+		p.pollError(w, oidc.ErrAccessDenied())
 		return
 	case err != nil:
 		p.tokenFault(w, r, clientID, err)
@@ -193,6 +195,7 @@ func (p *Provider) collect(w http.ResponseWriter, r *http.Request, c *client, de
 			"client", clientID, "link", got.GrantID, "first", got.CollectedAt)
 	}
 	p.polls.tokens.Add(1)
+	p.cfg.Metrics.Poll(metrics.PollSuccess)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	writeJSON(w, http.StatusOK, resp)
@@ -225,14 +228,31 @@ var deviceAMR = []string{"pwd"}
 func (p *Provider) tokenFault(w http.ResponseWriter, r *http.Request, clientID string, err error) {
 	var oe *oidc.Error
 	if errors.As(err, &oe) && oe.ErrorType != oidc.ServerError {
-		writeTokenError(w, oe)
+		p.pollError(w, oe)
 		return
 	}
 	p.polls.faults.Add(1)
 	if !errors.Is(err, context.Canceled) {
 		p.log.Debug("device token request failed; answering slow_down", "client", clientID, "err", err)
 	}
-	writeTokenError(w, oidc.ErrSlowDown().WithDescription("linkd is busy; poll again more slowly"))
+	p.pollError(w, oidc.ErrSlowDown().WithDescription("linkd is busy; poll again more slowly"))
+}
+
+// pollError answers a device-token poll with the error e and counts the answer.
+func (p *Provider) pollError(w http.ResponseWriter, e *oidc.Error) {
+	a := metrics.PollOther
+	switch e.ErrorType {
+	case oidc.AuthorizationPending:
+		a = metrics.PollPending
+	case oidc.SlowDown:
+		a = metrics.PollSlowDown
+	case oidc.AccessDenied:
+		a = metrics.PollDenied
+	case oidc.ExpiredToken:
+		a = metrics.PollExpired
+	}
+	p.cfg.Metrics.Poll(a)
+	writeTokenError(w, e)
 }
 
 // writeTokenError writes an RFC 6749 §5.2 error answer: 401 for invalid_client, 400

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/linkdesk/linkdesk/server/links"
+	"github.com/linkdesk/linkdesk/server/metrics"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -64,6 +65,8 @@ type Config struct {
 	// linkd store (zero: DefaultDeviceAuthCaps); AuthRequestCaps likewise the
 	// authorization requests of GET /authorize (zero: DefaultAuthRequestCaps).
 	DeviceAuthCaps, AuthRequestCaps store.RequestCaps
+	// Metrics counts device authorizations and poll answers; nil counts nothing.
+	Metrics *metrics.Recorder
 	// Links, when set, ends a device's link when the device revokes its own refresh
 	// token, so the unlink is logged and published like any other (server/links). nil:
 	// the grant is deleted in the store alone.

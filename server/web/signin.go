@@ -9,6 +9,7 @@ import (
 
 	"github.com/linkdesk/linkdesk/server/accounts"
 	"github.com/linkdesk/linkdesk/server/links"
+	"github.com/linkdesk/linkdesk/server/metrics"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -123,6 +124,7 @@ func (s *server) signinStep(w http.ResponseWriter, r *http.Request, st *state, f
 	ip := s.cfg.ClientIP(r)
 	addr := links.AddressKey(ip)
 	if !s.gate.Enter(addr) {
+		s.cfg.Metrics.LimitTrip(metrics.LimitSignInsAtOnce)
 		s.log.WarnContext(r.Context(), "sign-in refused: too many at once from one address", "address", ip)
 		s.signinBusy(w, r, st, f, http.StatusTooManyRequests, "1")
 		return
@@ -164,11 +166,13 @@ func (s *server) signinStep(w http.ResponseWriter, r *http.Request, st *state, f
 	if perr != nil {
 		// Not checked: the attempt does not count.
 		s.release(r, att)
+		s.cfg.Metrics.LimitTrip(metrics.LimitPasswordChecks)
 		s.log.WarnContext(r.Context(), "sign-in refused: password checks busy", "address", ip, "user", tag, "err", perr)
 		s.signinBusy(w, r, st, f, http.StatusServiceUnavailable, busyRetryAfter)
 		return
 	}
 	if !good {
+		s.cfg.Metrics.SignIn(metrics.SignInFailure)
 		s.log.WarnContext(r.Context(), "sign-in failed: wrong username or password", "address", ip, "user", tag)
 		page.Error = translate(r, accounts.WrongPasswordMessage)
 		s.render(w, r, st, http.StatusUnauthorized, "signin", page)
@@ -242,6 +246,7 @@ func (s *server) otpSubmit(w http.ResponseWriter, r *http.Request, st *state, f 
 		if used {
 			reason, msg = "one-time code already used", translate(r, accounts.TOTPUsedMessage)
 		}
+		s.cfg.Metrics.SignIn(metrics.SignInFailure)
 		s.log.WarnContext(r.Context(), "sign-in failed: "+reason, "address", ip, "user", tag)
 		s.render(w, r, st, http.StatusUnauthorized, "otp", otpPage{flow: f, Error: msg})
 		return
@@ -256,6 +261,7 @@ func (s *server) otpSubmit(w http.ResponseWriter, r *http.Request, st *state, f 
 func (s *server) completeSignin(w http.ResponseWriter, r *http.Request, st *state, f flow, subject string, amr []string) {
 	if f.AuthRequestID == "" {
 		s.sessions.signIn(st, subject)
+		s.cfg.Metrics.SignIn(metrics.SignInSuccess)
 		s.log.InfoContext(r.Context(), "signed in", "subject", subject, "amr", strings.Join(amr, " "))
 		s.redirect(w, r, st, s.afterSignIn(st))
 		return
@@ -266,6 +272,7 @@ func (s *server) completeSignin(w http.ResponseWriter, r *http.Request, st *stat
 		s.internal(w, r, st, "complete auth request", err)
 		return
 	}
+	s.cfg.Metrics.SignIn(metrics.SignInSuccess)
 	s.log.InfoContext(r.Context(), "signed in", "subject", subject, "amr", strings.Join(amr, " "), "client", f.ClientName)
 	s.redirect(w, r, st, to)
 }
@@ -297,6 +304,7 @@ func (s *server) release(r *http.Request, att links.Attempt) {
 func (s *server) reserveSignin(w http.ResponseWriter, r *http.Request, st *state, f flow, limits []store.AttemptLimit, step, ip, tag string) (links.Attempt, bool) {
 	att, retry, err := s.cfg.SignInLimiter.Reserve(r.Context(), limits...)
 	if isRateLimited(retry, err) {
+		s.cfg.Metrics.LimitTrip(metrics.LimitSignIns)
 		s.log.WarnContext(r.Context(), "sign-in limited", "step", step, "address", ip, "user", tag, "retry_after", retry)
 		mins := int((retry + time.Minute - 1) / time.Minute)
 		s.clearPending(st)

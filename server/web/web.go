@@ -41,6 +41,7 @@ import (
 
 	"github.com/linkdesk/linkdesk/server/accounts"
 	"github.com/linkdesk/linkdesk/server/links"
+	"github.com/linkdesk/linkdesk/server/metrics"
 	"github.com/linkdesk/linkdesk/server/store"
 )
 
@@ -112,6 +113,8 @@ type Config struct {
 	ClientIP func(r *http.Request) string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics counts sign-ins, failed ones and refused ones; nil counts nothing.
+	Metrics *metrics.Recorder
 }
 
 // Paths are the URL patterns New's handler serves; linkd mounts the handler on each.

@@ -64,6 +64,8 @@ type Options struct {
 	// device codes, tokens, sessions, rate-limit windows), so a test advances it instead
 	// of waiting. nil: real time.
 	Clock *Clock
+	// AccessLog is linkd.Config.AccessLog: one Logger line per request.
+	AccessLog bool
 	// DB, if set, is a postgres:// URL: the instance uses the PostgreSQL store there
 	// instead of Dir/linkd.db, and shares its events with the other instances on that
 	// database through the store's relay, as linkd serve --db does; Start returns once
@@ -219,7 +221,8 @@ func Start(t testing.TB, opts Options) *Instance {
 		DeviceCodeLifetime: opts.DeviceCodeLifetime, PollInterval: opts.PollInterval,
 		LostAnswerWindow: opts.LostAnswerWindow, Dev: opts.Dev, Now: now,
 		MaxConnections: opts.MaxConnections, Relay: relay,
-		SecretsKey: secretsKey, SessionKey: sessionKey, TrustedProxies: opts.TrustedProxies})
+		SecretsKey: secretsKey, SessionKey: sessionKey, TrustedProxies: opts.TrustedProxies,
+		AccessLog: opts.AccessLog})
 	if err != nil {
 		stopRelay()
 		ln.Close()
