@@ -43,6 +43,7 @@ import (
 	"github.com/linkdesk/linkdesk/server/accounts"
 	"github.com/linkdesk/linkdesk/server/events"
 	"github.com/linkdesk/linkdesk/server/linkd"
+	"github.com/linkdesk/linkdesk/server/mail"
 	"github.com/linkdesk/linkdesk/server/provider"
 	"github.com/linkdesk/linkdesk/server/sealing"
 	"github.com/linkdesk/linkdesk/server/store"
@@ -307,11 +308,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var proxies stringList
 	fs.Var(&proxies, "trusted-proxy", "CIDR[,CIDR…] of reverse proxies whose X-Forwarded-For (or Forwarded) header names the caller; "+
 		"repeatable. Without it the headers are ignored and the connection's address is the caller")
+	smtpURL := fs.String("smtp-url", os.Getenv("LINKD_SMTP_URL"), "email a notice to the account on every new link through this SMTP server: "+
+		"smtp://USER:PASSWORD@HOST:PORT (STARTTLS when offered) or smtps://… (default: $LINKD_SMTP_URL; none: no email)")
+	mailFrom := fs.String("mail-from", os.Getenv("LINKD_MAIL_FROM"), "sender address of the email notices (default: $LINKD_MAIL_FROM)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{msg: "unexpected argument " + fs.Arg(0)}
+	}
+	if *smtpURL != "" && *mailFrom == "" {
+		return usageError{msg: "--smtp-url needs --mail-from (the sender address of the notices)", help: help(fs)}
 	}
 	trusted, err := linkd.ParseTrustedProxies(proxies)
 	if err != nil {
@@ -382,7 +389,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	srv, err := linkd.New(ctx, linkd.Config{Issuer: *issuer, Store: st, DeviceCodeLifetime: *lifetime,
 		PollInterval: *pollInterval, LostAnswerWindow: *lostAnswer, Logger: logger, Dev: *dev, SessionKey: sessionKey,
-		SecretsKey: secrets, TrustedProxies: trusted, Relay: relay})
+		SecretsKey: secrets, TrustedProxies: trusted, Relay: relay,
+		Mail: mail.Settings{URL: *smtpURL, From: *mailFrom}})
 	if err != nil {
 		return err
 	}
