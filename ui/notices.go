@@ -25,7 +25,7 @@ import (
 
 // maxNoticeCards is how many notices are shown at once; more are summed up in one
 // line, so a burst of links never pushes the screen below out of the window.
-const maxNoticeCards = 2
+const maxNoticeCards = 1
 
 // linkNotices is the strip of new-link notices under the app's header.
 type linkNotices struct {
@@ -167,7 +167,8 @@ type noticeCard struct {
 	unlink   *widget.Button
 	dismissB *widget.Button
 	progress busyBar
-	bg       *canvas.Rectangle
+	stripe   *canvas.Rectangle
+	icon     *widget.Icon
 	work     task
 	done     bool
 }
@@ -184,14 +185,18 @@ func newNoticeCard(n *linkNotices, d devices.Device) *noticeCard {
 	c.dismissB = widget.NewButtonWithIcon("Dismiss", theme.CancelIcon(), func() { n.dismiss(c) })
 	c.dismissB.Importance = widget.LowImportance
 	c.progress = newBusyBar()
-	c.bg = canvas.NewRectangle(withAlpha(theme.Color(theme.ColorNameWarning), 0x38))
-	c.bg.CornerRadius = theme.InputRadiusSize()
-	icon := widget.NewIcon(theme.NewWarningThemedResource(theme.WarningIcon()))
-	texts := container.New(layout.NewCustomPaddedVBoxLayout(0), c.title, c.detail)
+	// A quiet card with a coloured edge: it stands out from the screen without
+	// shouting over it.
+	bg := canvas.NewRectangle(theme.Color(theme.ColorNameInputBackground))
+	bg.CornerRadius = theme.InputRadiusSize()
+	c.stripe = canvas.NewRectangle(theme.Color(theme.ColorNameWarning))
+	c.stripe.SetMinSize(fyne.NewSize(4, 0))
+	c.icon = widget.NewIcon(theme.NewWarningThemedResource(theme.WarningIcon()))
+	texts := container.New(layout.NewCustomPaddedVBoxLayout(-theme.Padding()), c.title, c.detail)
 	buttons := container.NewHBox(c.unlink, c.dismissB)
-	c.root = container.NewStack(c.bg, container.NewPadded(container.NewVBox(
-		container.NewBorder(nil, nil, container.NewCenter(icon), container.NewCenter(buttons), texts),
-		c.progress)))
+	c.root = container.NewStack(bg, container.NewBorder(nil, nil, c.stripe, nil, container.NewPadded(container.NewVBox(
+		container.NewBorder(nil, nil, container.NewCenter(c.icon), container.NewCenter(buttons), texts),
+		c.progress))))
 	return c
 }
 
@@ -265,8 +270,9 @@ func (c *noticeCard) setUnlinked() {
 	c.title.SetText("Unlinked: " + linkedLabel(c.dev).title())
 	c.detail.Importance = widget.MediumImportance
 	c.detail.SetText("It is signed out and needs a new code to link again.")
-	c.bg.FillColor = withAlpha(theme.Color(theme.ColorNameSuccess), 0x30)
-	c.bg.Refresh()
+	c.stripe.FillColor = theme.Color(theme.ColorNameSuccess)
+	c.stripe.Refresh()
+	c.icon.SetResource(theme.NewSuccessThemedResource(theme.ConfirmIcon()))
 	c.relayout()
 }
 

@@ -131,7 +131,7 @@ func (failingUnlink) Unlink(context.Context, string) error {
 	return &devices.NetworkError{Op: "DELETE /api/v1/devices/x", Err: fmt.Errorf("connection refused")}
 }
 
-// A burst of links: at most two banners show, the rest are summed up, and the
+// A burst of links: one banner shows, the rest are summed up, and the
 // screen below keeps its room, with every banner button inside the window.
 func TestNoticesBurstKeepsScreen(t *testing.T) {
 	devs := &fakeDevices{events: make(chan devices.Event)}
@@ -149,9 +149,9 @@ func TestNoticesBurstKeepsScreen(t *testing.T) {
 	waitFor(t, "five notices", func() bool { return len(desk.notices.cards) == 5 })
 	locked(func() {
 		if n := len(desk.notices.root.Objects); n != maxNoticeCards+1 {
-			t.Errorf("the strip shows %d rows, want %d cards and a summary", n, maxNoticeCards)
+			t.Errorf("the strip shows %d rows, want %d card(s) and a summary", n, maxNoticeCards)
 		}
-		if !hasText(desk.notices.root, "3 more new links") {
+		if !hasText(desk.notices.root, "4 more new links") {
 			t.Error("the summary does not count the other links")
 		}
 		for _, c := range desk.notices.cards[:maxNoticeCards] {
