@@ -36,7 +36,7 @@ type linkNotices struct {
 	relayout func()
 	// onShown hears of each notice shown (the app sends its desktop notification).
 	onShown func(devices.Device)
-	now      func() time.Time
+	now     func() time.Time
 
 	own   *ownLinks
 	held  []devices.Device // linked while an approval of this window was under way

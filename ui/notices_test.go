@@ -291,3 +291,27 @@ func TestNoticeOwnLinkQuietAndHostileNamesPlain(t *testing.T) {
 	})
 	shot(t, w, "new-link-notice-hostile-name")
 }
+
+// A notice reaches the person on any screen where they are signed in: on the
+// settings screen the banner shows under the bar; a sign-out drops it.
+func TestNoticeOnSettingsScreen(t *testing.T) {
+	devs := &fakeDevices{events: make(chan devices.Event)}
+	a := test.NewTempApp(t)
+	sess := &fakeSession{accounts: []devices.Me{demoAccount()}, current: "u1"}
+	desk, w := startApp(t, a, Services{Connector: &fakeConnector{good: testIssuer}, Session: sess, Link: &fakeLink{},
+		Devices: devs}, Options{Issuer: testIssuer})
+	waitFor(t, "the events stream", func() bool { return desk.account.Subject == "u1" && desk.devs.events.running() })
+	locked(desk.showSettings)
+	devs.events <- devices.Event{Type: devices.EventLinked, Device: sampleDevices(2)[0]}
+	waitFor(t, "the notice on the settings screen", func() bool {
+		return desk.setup != nil && hasText(w.Content(), "New device linked: Living room TV")
+	})
+	locked(func() { buttonsWithin(t, w, desk.notices.cards[0].unlink, desk.notices.cards[0].dismissB) })
+	shot(t, w, "new-link-notice-settings")
+	locked(func() { desk.accountChanged(nil) }) // signed out
+	locked(func() {
+		if hasText(w.Content(), "New device linked") {
+			t.Error("the notice outlives the sign-out")
+		}
+	})
+}
