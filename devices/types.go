@@ -81,6 +81,10 @@ type Device struct {
 	LinkedAt   time.Time  `json:"linked_at"`
 	LastSeenAt *time.Time `json:"last_seen_at,omitempty"`
 	LastIP     string     `json:"last_ip,omitempty"`
+	// RequestIP is the address the device asked to be linked from. Only the approval's
+	// answer and the device.linked event carry it (linkd keeps no copy on the link), so
+	// the account's apps can say where a new link came from.
+	RequestIP string `json:"request_ip,omitempty"`
 }
 
 // ApproveRequest is the optional body of POST /api/v1/link-requests/{code}/approve.

@@ -55,6 +55,7 @@ type App struct {
 	// link and devs are nil while no account is signed in.
 	link      *LinkFlow
 	devs      *DevicesScreen
+	notices   *linkNotices // new-link notices under the header, with link and devs
 	accts     *AccountsScreen
 	signIn    *SignInScreen
 	setup     *SetupScreen
@@ -109,13 +110,22 @@ func (a *App) buildMain() {
 	if a.tabs != nil {
 		return
 	}
-	linkSvc := watchLink{LinkService: a.svc.Link, onSignedOut: a.signedOut}
+	own := newOwnLinks(a.svc.Link) // links made here are not announced here
+	linkSvc := watchLink{LinkService: own, onSignedOut: a.signedOut}
 	devSvc := watchDevices{DeviceService: a.svc.Devices, onSignedOut: a.signedOut}
 	link := NewLinkFlow(linkSvc, a.Issuer, func() devices.Me { return a.account }, a.win)
 	link.EnableScanning(a.svc.Pictures)
 	a.link = link
 	a.devs = NewDevicesScreen(devSvc, a.win, a.notifyLinked)
-	a.devs.OnUnlinked = link.DeviceUnlinked
+	a.notices = newLinkNotices(devSvc, own)
+	a.notices.onShown = a.notifyDesktop
+	a.notices.relayout = a.relayout
+	devs := a.devs
+	a.notices.unlinked = func(id string) { devs.removeIDs(id) }
+	a.devs.OnUnlinked = func(id string) {
+		link.DeviceUnlinked(id)
+		a.notices.gone(id)
+	}
 	accts := a.accounts()
 
 	a.tabs = container.NewAppTabs(
@@ -155,7 +165,10 @@ func (a *App) dropAccountScreens() {
 	if a.devs != nil {
 		a.devs.Stop()
 	}
-	a.link, a.devs, a.tabs = nil, nil, nil
+	if a.notices != nil {
+		a.notices.clear()
+	}
+	a.link, a.devs, a.notices, a.tabs = nil, nil, nil, nil
 }
 
 // Window is the main window.
@@ -307,8 +320,12 @@ func (a *App) framed(back *widget.Button, content fyne.CanvasObject) fyne.Canvas
 	if back != nil {
 		right = back
 	}
-	bar := container.NewBorder(nil, widget.NewSeparator(), container.NewHBox(a.brandCopy()...), right)
-	return container.NewBorder(bar, nil, nil, nil, content)
+	var top fyne.CanvasObject = container.NewBorder(nil, widget.NewSeparator(), container.NewHBox(a.brandCopy()...), right)
+	if back != nil && a.notices != nil {
+		// Signed in (settings, adding an account): new links are still announced.
+		top = container.NewVBox(top, a.notices.root)
+	}
+	return container.NewBorder(top, nil, nil, nil, content)
 }
 
 // brandCopy makes a fresh logo and title (a canvas object can only be in one place).
@@ -358,7 +375,7 @@ func (a *App) showMain(me devices.Me) {
 	} else {
 		a.memoryNote.Hide()
 	}
-	a.win.SetContent(container.NewBorder(a.header, nil, nil, nil, a.tabs))
+	a.win.SetContent(container.NewBorder(container.NewVBox(a.header, a.notices.root), nil, nil, nil, a.tabs))
 	logScreen("main")
 	switch {
 	case fresh && tab == 0:
@@ -423,6 +440,9 @@ func (a *App) signedOut() {
 	if a.devs != nil {
 		a.devs.Stop()
 	}
+	if a.notices != nil {
+		a.notices.clear()
+	}
 	a.showSignIn(false)
 	a.signIn.ShowStatus(lang.L("Your sign-in has ended. Sign in again to continue."))
 }
@@ -459,16 +479,28 @@ func (a *App) showAccountMenu() {
 	menu.ShowAtPosition(pos.Add(fyne.NewPos(0, a.acctMenu.Size().Height)))
 }
 
-// notifyLinked tells the person, with a desktop notification, that a device
-// was linked to their account.
-// Links made in this window are not announced again.
+// notifyLinked tells the person that a device was linked to their account, with
+// a banner under the header and a desktop notification (see linkNotices). Links
+// made in this window are not announced again.
 func (a *App) notifyLinked(d devices.Device) {
-	if a.link != nil && a.link.LinkedHere(d.ID) {
+	if a.notices == nil || (a.link != nil && a.link.LinkedHere(d.ID)) {
 		return
 	}
+	a.notices.linked(d)
+}
+
+// notifyDesktop sends the desktop notification of a new link's notice.
+func (a *App) notifyDesktop(d devices.Device) {
 	name := linkedLabel(d).title()
 	a.fyneApp.SendNotification(fyne.NewNotification(lang.L("Device linked"),
-		lang.L("{{.Device}} is now linked to {{.Account}}.", map[string]any{"Device": name, "Account": accountName(a.account)})))
+		lang.L("{{.Device}} is now linked to {{.Account}}. Not you? Unlink it in Linkdesk.", map[string]any{"Device": name, "Account": accountName(a.account)})))
+}
+
+// relayout lays the window's screen out again after the notices changed height.
+func (a *App) relayout() {
+	if c := a.win.Content(); c != nil {
+		c.Refresh()
+	}
 }
 
 // stopScreens ends the start-up work and the whole-window screens (setup,

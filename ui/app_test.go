@@ -230,7 +230,7 @@ func TestAppNotifiesWhenDeviceLinked(t *testing.T) {
 	waitFor(t, "the events stream", func() bool { return desk.account.Subject == "u1" && desk.devs.events.running() })
 	d := sampleDevices(2)[0]
 	test.AssertNotificationSent(t, fyne.NewNotification("Device linked",
-		"Living room TV is now linked to Ada Lovelace (ada@example.com)."), func() {
+		"Living room TV is now linked to Ada Lovelace (ada@example.com). Not you? Unlink it in Linkdesk."), func() {
 		devs.events <- devices.Event{Type: devices.EventLinked, Device: d}
 		waitFor(t, "the device to appear", func() bool { return len(desk.devs.all) == 1 })
 	})

@@ -53,6 +53,7 @@ import (
 	"github.com/linkdesk/linkdesk/server/events"
 	"github.com/linkdesk/linkdesk/server/linkd"
 	"github.com/linkdesk/linkdesk/server/links"
+	"github.com/linkdesk/linkdesk/server/mail"
 	"github.com/linkdesk/linkdesk/server/provider"
 	"github.com/linkdesk/linkdesk/server/sealing"
 	"github.com/linkdesk/linkdesk/server/store"
@@ -363,11 +364,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"in plain HTTP without authentication: bind it to a private address. Default off; the main address never serves /metrics")
 	accessLog := fs.Bool("access-log", false, "log one line per request (method, route, status, duration, bytes, request id, "+
 		"client address); off, routine requests are not logged")
+	smtpURL := fs.String("smtp-url", "", "email a notice to the account on every new link through this SMTP server: "+
+		"smtp://USER:PASSWORD@HOST:PORT (STARTTLS when offered) or smtps://… (default: none, no email)")
+	mailFrom := fs.String("mail-from", "", "sender address of the email notices")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{msg: "unexpected argument " + fs.Arg(0)}
+	}
+	if *smtpURL != "" && *mailFrom == "" {
+		return usageError{msg: "--smtp-url needs --mail-from (the sender address of the notices)", help: help(fs)}
 	}
 	trusted, err := linkd.ParseTrustedProxies(proxies)
 	if err != nil {
@@ -439,7 +446,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	srv, err := linkd.New(ctx, linkd.Config{Issuer: *issuer, Store: st, DeviceCodeLifetime: *lifetime,
 		PollInterval: *pollInterval, LostAnswerWindow: *lostAnswer, Logger: logger, Dev: *dev, SessionKey: sessionKey,
-		SecretsKey: secrets, TrustedProxies: trusted, Relay: relay, AccessLog: *accessLog})
+		SecretsKey: secrets, TrustedProxies: trusted, Relay: relay, AccessLog: *accessLog,
+		Mail: mail.Settings{URL: *smtpURL, From: *mailFrom}})
 	if err != nil {
 		return err
 	}

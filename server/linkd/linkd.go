@@ -24,6 +24,7 @@ import (
 	"github.com/linkdesk/linkdesk/server/api"
 	"github.com/linkdesk/linkdesk/server/events"
 	"github.com/linkdesk/linkdesk/server/links"
+	"github.com/linkdesk/linkdesk/server/mail"
 	"github.com/linkdesk/linkdesk/server/metrics"
 	"github.com/linkdesk/linkdesk/server/provider"
 	"github.com/linkdesk/linkdesk/server/sealing"
@@ -76,6 +77,9 @@ type Config struct {
 	// AccessLog logs one line per request (method, route, status, duration, bytes,
 	// request id, client address) at Info; off, routine requests are not logged.
 	AccessLog bool
+	// Mail, when its URL is set, emails the account's owner on every new link (see
+	// server/mail); its sender runs until the context given to New ends.
+	Mail mail.Settings
 }
 
 // Defaults and fixed bounds of the HTTP side.
@@ -146,8 +150,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Relay != nil {
 		hub.StartRelay(ctx, cfg.Relay, events.RelayOptions{Logger: cfg.Logger})
 	}
+	var notifier links.Notifier
+	if cfg.Mail.Enabled() {
+		m, err := mail.New(mail.Config{Settings: cfg.Mail, Issuer: cfg.Issuer, Store: cfg.Store, Logger: cfg.Logger, Now: cfg.Now})
+		if err != nil {
+			return nil, err
+		}
+		go m.Run(ctx)
+		notifier = m
+	}
 	ls := links.New(links.Config{Store: cfg.Store, Events: hub, Logger: cfg.Logger, Now: cfg.Now,
-		DescribeScope: provider.Describe, Metrics: rec})
+		DescribeScope: provider.Describe, Metrics: rec, Notifier: notifier})
 	p, err := provider.New(ctx, provider.Config{
 		Issuer: cfg.Issuer, Store: cfg.Store, Logger: cfg.Logger,
 		DeviceCodeLifetime: cfg.DeviceCodeLifetime, PollInterval: cfg.PollInterval, LostAnswerWindow: cfg.LostAnswerWindow, Now: cfg.Now,

@@ -65,8 +65,9 @@ func (s *Service) Approve(ctx context.Context, c Caller, code, name string) (Lin
 	s.cfg.Events.PublishDeviceAuth(events.DeviceAuthKey(canon), store.DeviceAuthApproved)
 	s.cfg.Metrics.DeviceAuth(metrics.DeviceAuthApproved)
 	s.log.InfoContext(ctx, "device linked", "subject", c.Subject, "device", g.ID, "client", g.ClientID)
-	l := s.saved(ctx, g)
+	l := s.withRequestIP(ctx, canon, s.saved(ctx, g))
 	s.cfg.Events.PublishAccount(c.Subject, devices.Event{Type: devices.EventLinked, Device: l.Device})
+	s.notify(c.Subject, l)
 	return l, nil
 }
 

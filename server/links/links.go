@@ -37,6 +37,7 @@ type Store interface {
 	ListGrants(ctx context.Context, subject string, flow store.GrantFlow) ([]store.Grant, error)
 	RenameGrant(ctx context.Context, subject, id, name string) (store.Grant, error)
 	DeleteGrant(ctx context.Context, subject, id string) (store.Grant, error)
+	DeviceAuthByUserCode(ctx context.Context, userCode string) (store.DeviceAuth, error)
 }
 
 // Errors the Service returns for what the caller did wrong; anything else is internal.
@@ -85,6 +86,8 @@ type Config struct {
 	MaxLinkedWaits int
 	// Metrics counts approvals, denials and limited code lookups; nil counts nothing.
 	Metrics *metrics.Recorder
+	// Notifier, when set, hears of every new link (linkd's email notices); nil: none.
+	Notifier Notifier
 }
 
 // Service performs every operation on links. It is safe for concurrent use; give the

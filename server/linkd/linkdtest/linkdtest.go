@@ -30,6 +30,7 @@ import (
 	"github.com/linkdesk/linkdesk/server/linkd"
 	"github.com/linkdesk/linkdesk/server/linkd/linkdtest/browsertest"
 	"github.com/linkdesk/linkdesk/server/links"
+	"github.com/linkdesk/linkdesk/server/mail"
 	"github.com/linkdesk/linkdesk/server/sealing"
 	"github.com/linkdesk/linkdesk/server/store"
 	"github.com/linkdesk/linkdesk/server/store/postgres"
@@ -72,6 +73,9 @@ type Options struct {
 	// the relay listens. Instances meant as replicas of one service share Dir too (its
 	// secrets.key).
 	DB string
+	// Mail is linkd.Config.Mail: set its URL (an SMTP server the test runs) to have
+	// linkd email new-link notices.
+	Mail mail.Settings
 }
 
 // Clock is a manual clock for a linkd under test: it stands still until Advance or
@@ -222,7 +226,7 @@ func Start(t testing.TB, opts Options) *Instance {
 		LostAnswerWindow: opts.LostAnswerWindow, Dev: opts.Dev, Now: now,
 		MaxConnections: opts.MaxConnections, Relay: relay,
 		SecretsKey: secretsKey, SessionKey: sessionKey, TrustedProxies: opts.TrustedProxies,
-		AccessLog: opts.AccessLog})
+		AccessLog: opts.AccessLog, Mail: opts.Mail})
 	if err != nil {
 		stopRelay()
 		ln.Close()
