@@ -191,6 +191,13 @@ CREATE INDEX web_signouts_expires_at ON web_signouts (expires_at);
 ALTER TABLE signing_keys ADD COLUMN not_before BIGINT NOT NULL DEFAULT 0;
 UPDATE signing_keys SET not_before = created_at;
 `,
+	// 3: the nearby device list: each request keeps its address's network
+	// (store.NetworkKey), so pending requests from one network are one index range.
+	// Rows made before have none and are not listed (they expire within minutes).
+	`
+ALTER TABLE device_auths ADD COLUMN request_net TEXT NOT NULL DEFAULT '';
+CREATE INDEX device_auths_net_pending ON device_auths (request_net, created_at) WHERE state = 'pending';
+`,
 }
 
 // migrationLock is the pg_advisory_xact_lock key the migration holds: "linkdmig" in
