@@ -33,6 +33,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -304,6 +305,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	pollInterval := fs.Duration("poll-interval", 5*time.Second, "how often a device waiting for approval may ask for its tokens (whole seconds, 1s to 60s)")
 	lostAnswer := fs.Duration("lost-answer-window", time.Minute,
 		"how long a device may repeat a token request whose answer it never received (a crash, a dropped connection) and still get working tokens (up to 10m)")
+	nearbyDefault, nearbyEnvErr := envBool("LINKD_NEARBY_DEVICES", true)
+	nearby := fs.Bool("nearby-devices", nearbyDefault, "offer \"Devices waiting near you\": signed-in people see pending requests from their own network and "+
+		"pick theirs by the code it shows (default: $LINKD_NEARBY_DEVICES, else true)")
 	var proxies stringList
 	fs.Var(&proxies, "trusted-proxy", "CIDR[,CIDR…] of reverse proxies whose X-Forwarded-For (or Forwarded) header names the caller; "+
 		"repeatable. Without it the headers are ignored and the connection's address is the caller")
@@ -312,6 +316,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return usageError{msg: "unexpected argument " + fs.Arg(0)}
+	}
+	if nearbyEnvErr != nil {
+		return usageError{msg: "LINKD_NEARBY_DEVICES: " + nearbyEnvErr.Error()}
 	}
 	trusted, err := linkd.ParseTrustedProxies(proxies)
 	if err != nil {
@@ -382,7 +389,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	srv, err := linkd.New(ctx, linkd.Config{Issuer: *issuer, Store: st, DeviceCodeLifetime: *lifetime,
 		PollInterval: *pollInterval, LostAnswerWindow: *lostAnswer, Logger: logger, Dev: *dev, SessionKey: sessionKey,
-		SecretsKey: secrets, TrustedProxies: trusted, Relay: relay})
+		SecretsKey: secrets, TrustedProxies: trusted, Relay: relay, NearbyOff: !*nearby})
 	if err != nil {
 		return err
 	}
@@ -652,4 +659,18 @@ func keysRotate(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "new signing key %s: published now, signs from %s (in %s); older keys are removed a day after that\n",
 		k.ID, k.NotBefore.Format(time.RFC3339), k.NotBefore.Sub(now).Round(time.Second))
 	return nil
+}
+
+// envBool reads a boolean environment variable as strconv.ParseBool does; unset or
+// empty gives def.
+func envBool(name string, def bool) (bool, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return def, fmt.Errorf("want true or false, got %q", v)
+	}
+	return b, nil
 }

@@ -68,6 +68,9 @@ type Config struct {
 	// database (events.Hub.StartRelay), until the context given to New ends; nil (one
 	// linkd on SQLite) keeps events in this process.
 	Relay events.Relay
+	// NearbyOff turns off the list of devices waiting near the approver (linkd serve
+	// --nearby-devices=false); the API then answers nearby_off and the pages hide it.
+	NearbyOff bool
 }
 
 // Defaults and fixed bounds of the HTTP side.
@@ -131,8 +134,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Relay != nil {
 		hub.StartRelay(ctx, cfg.Relay, events.RelayOptions{Logger: cfg.Logger})
 	}
+	var nearbyKey []byte // random per start without a secrets key
+	if len(cfg.SecretsKey) > 0 {
+		nearbyKey = sealing.Derive(cfg.SecretsKey, "linkd nearby devices v1")
+	}
 	ls := links.New(links.Config{Store: cfg.Store, Events: hub, Logger: cfg.Logger, Now: cfg.Now,
-		DescribeScope: provider.Describe})
+		DescribeScope: provider.Describe, NearbyOff: cfg.NearbyOff, NearbyKey: nearbyKey})
 	p, err := provider.New(ctx, provider.Config{
 		Issuer: cfg.Issuer, Store: cfg.Store, Logger: cfg.Logger,
 		DeviceCodeLifetime: cfg.DeviceCodeLifetime, PollInterval: cfg.PollInterval, LostAnswerWindow: cfg.LostAnswerWindow, Now: cfg.Now,

@@ -26,6 +26,7 @@ import (
 // Store is the part of linkd's store the links service needs; store.Store has it all.
 type Store interface {
 	FailureCounter
+	NearbyStore
 	PendingUserCode(ctx context.Context, userCode string, limits []store.AttemptLimit, now time.Time) (store.DeviceAuth, time.Duration, error)
 	ApproveUserCode(ctx context.Context, userCode, subject, name string, limits []store.AttemptLimit, now time.Time) (store.Grant, time.Duration, error)
 	DenyUserCode(ctx context.Context, userCode, subject string, limits []store.AttemptLimit, now time.Time) (store.DeviceAuth, time.Duration, error)
@@ -80,6 +81,11 @@ type Config struct {
 	// MaxLinkedWaits caps the waits on one link that may run at once (per process);
 	// default DefaultMaxLinkedWaits.
 	MaxLinkedWaits int
+	// NearbyOff turns the nearby device list off (linkd serve --nearby-devices=false).
+	NearbyOff bool
+	// NearbyKey keys the nearby list's request ids and decoy codes; give every replica
+	// the same one (linkd derives it from its secrets key). Empty: random per start.
+	NearbyKey []byte
 }
 
 // Service performs every operation on links. It is safe for concurrent use; give the
@@ -88,6 +94,8 @@ type Service struct {
 	cfg     Config
 	log     *slog.Logger
 	limiter *Limiter
+
+	nearbyKey []byte
 
 	waitMu      sync.Mutex
 	linkedWaits map[string]int // grant id -> waits running on it
@@ -111,8 +119,13 @@ func New(cfg Config) *Service {
 		cfg.MaxLinkedWaits = DefaultMaxLinkedWaits
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
+	key := cfg.NearbyKey
+	if len(key) == 0 {
+		key = newNearbyKey()
+	}
 	return &Service{
 		cfg:         cfg,
+		nearbyKey:   key,
 		log:         cfg.Logger.With("component", "links"),
 		limiter:     NewLimiter(cfg.Store, cfg.Limits, cfg.Now),
 		linkedWaits: map[string]int{},

@@ -245,7 +245,7 @@ var funcs = template.FuncMap{
 }
 
 // pageNames are the templates under templates/, each defining "content" for layout.
-var pageNames = []string{"message", "link", "check", "confirm", "result", "signin", "otp", "signout", "devices", "unlink"}
+var pageNames = []string{"message", "link", "check", "confirm", "result", "signin", "otp", "signout", "devices", "unlink", "pick"}
 
 func parsePages() map[string]*template.Template {
 	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))

@@ -70,6 +70,8 @@ type Options struct {
 	// the relay listens. Instances meant as replicas of one service share Dir too (its
 	// secrets.key).
 	DB string
+	// NearbyOff is linkd.Config.NearbyOff (--nearby-devices=false).
+	NearbyOff bool
 }
 
 // Clock is a manual clock for a linkd under test: it stands still until Advance or
@@ -219,7 +221,8 @@ func Start(t testing.TB, opts Options) *Instance {
 		DeviceCodeLifetime: opts.DeviceCodeLifetime, PollInterval: opts.PollInterval,
 		LostAnswerWindow: opts.LostAnswerWindow, Dev: opts.Dev, Now: now,
 		MaxConnections: opts.MaxConnections, Relay: relay,
-		SecretsKey: secretsKey, SessionKey: sessionKey, TrustedProxies: opts.TrustedProxies})
+		SecretsKey: secretsKey, SessionKey: sessionKey, TrustedProxies: opts.TrustedProxies,
+		NearbyOff: opts.NearbyOff})
 	if err != nil {
 		stopRelay()
 		ln.Close()
