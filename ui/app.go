@@ -108,7 +108,7 @@ func (a *App) buildMain() {
 	if a.tabs != nil {
 		return
 	}
-	linkSvc := watchLink{LinkService: a.svc.Link, onSignedOut: a.signedOut}
+	linkSvc := watchLink{LinkService: a.svc.Link, onSignedOut: a.signedOut}.withNearby()
 	devSvc := watchDevices{DeviceService: a.svc.Devices, onSignedOut: a.signedOut}
 	link := NewLinkFlow(linkSvc, a.Issuer, func() devices.Me { return a.account }, a.win)
 	link.EnableScanning(a.svc.Pictures)
