@@ -190,7 +190,7 @@ func (n *nearbySection) renderList() {
 		facts.Truncation = fyne.TextTruncateEllipsis
 		facts.Importance = widget.LowImportance
 		btn := newFocusButton("Pick", theme.NavigateNextIcon(), func() { n.choose(r) })
-		row := container.NewBorder(nil, nil, widget.NewIcon(kindIcon(r.Device.Kind)), btn.object(),
+		row := container.NewBorder(nil, nil, widget.NewIcon(kindIcon(r.Device.Kind)), container.NewCenter(btn.object()),
 			container.NewVBox(name, facts))
 		n.list.Add(row)
 	}
