@@ -252,11 +252,11 @@ func TestNearbyWebPage(t *testing.T) {
 	_, _, away := tvFrom(t, in, "203.0.113.41", "Elsewhere TV")
 
 	b := browsertest.New(in.URL, viaProxy{in.Client.Transport, http.Header{"X-Forwarded-For": {phone}}})
-	p, err := b.SignIn("/signin", "jo", "pw", nil)
-	if err != nil {
+	if _, err := b.SignIn("/signin", "jo", "pw", nil); err != nil {
 		t.Fatal(err)
 	}
-	if p, err = b.Get("/link"); err != nil {
+	p, err := b.Get("/link")
+	if err != nil {
 		t.Fatal(err)
 	}
 	text := p.Text()
