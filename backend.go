@@ -243,6 +243,33 @@ func (b *backend) Deny(ctx context.Context, code string) error {
 	return c.Deny(ctx, code)
 }
 
+// Nearby lists the link requests waiting on this computer's network.
+func (b *backend) Nearby(ctx context.Context) ([]devices.NearbyRequest, error) {
+	c, err := b.api()
+	if err != nil {
+		return nil, err
+	}
+	return c.Nearby(ctx)
+}
+
+// NearbyChoices returns the three codes offered for a nearby request.
+func (b *backend) NearbyChoices(ctx context.Context, id string) ([]string, error) {
+	c, err := b.api()
+	if err != nil {
+		return nil, err
+	}
+	return c.NearbyChoices(ctx, id)
+}
+
+// PickNearby tells the service which code a nearby device shows.
+func (b *backend) PickNearby(ctx context.Context, id, code string) (devices.LinkRequest, error) {
+	c, err := b.api()
+	if err != nil {
+		return devices.LinkRequest{}, err
+	}
+	return c.PickNearby(ctx, id, code)
+}
+
 // Devices lists the linked devices.
 func (b *backend) Devices(ctx context.Context) ([]devices.Device, error) {
 	c, err := b.api()
@@ -299,6 +326,7 @@ var (
 	_ ui.ServiceConnector = (*backend)(nil)
 	_ ui.SessionService   = (*backend)(nil)
 	_ ui.LinkService      = (*backend)(nil)
+	_ ui.NearbyService    = (*backend)(nil)
 	_ ui.DeviceService    = (*backend)(nil)
 	_ ui.KeyringChecker   = (*backend)(nil)
 	_ ui.PictureSource    = computerPictures{}

@@ -154,3 +154,29 @@ func transportError(ctx context.Context, op string, err error) error {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// Nearby lists the link requests waiting on the caller's own network, newest first,
+// without their codes. When the service has the list turned off it fails with an
+// *APIError of code CodeNearbyOff.
+func (c *Client) Nearby(ctx context.Context) ([]NearbyRequest, error) {
+	var out NearbyList
+	err := c.do(ctx, http.MethodGet, "/link-requests/nearby", nil, &out)
+	return out.Requests, err
+}
+
+// NearbyChoices returns the three codes (XXXX-XXXX) offered for the nearby request
+// id; one of them is the code its device shows.
+func (c *Client) NearbyChoices(ctx context.Context, id string) ([]string, error) {
+	var out NearbyChoices
+	err := c.do(ctx, http.MethodGet, "/link-requests/nearby/"+url.PathEscape(id)+"/choices", nil, &out)
+	return out.Choices, err
+}
+
+// PickNearby tells the service which code the device of nearby request id shows. A
+// right pick returns the request to confirm (approve it with Approve and its
+// UserCode); a wrong one ends the request and fails with CodeWrongPick.
+func (c *Client) PickNearby(ctx context.Context, id, code string) (LinkRequest, error) {
+	var lr LinkRequest
+	err := c.do(ctx, http.MethodPost, "/link-requests/nearby/"+url.PathEscape(id)+"/pick", NearbyPick{UserCode: code}, &lr)
+	return lr, err
+}

@@ -70,6 +70,35 @@ type LinkRequest struct {
 	Origin      Origin     `json:"origin"`
 }
 
+// NearbyRequest is a pending link request made from the caller's network, as
+// GET /api/v1/link-requests/nearby lists it. It never carries the user code: ID is an
+// opaque handle for picking it (see NearbyChoices and NearbyPick).
+type NearbyRequest struct {
+	ID          string     `json:"id"`
+	Client      ClientInfo `json:"client"`
+	Device      DeviceInfo `json:"device"`
+	RequestedAt time.Time  `json:"requested_at"`
+	ExpiresAt   time.Time  `json:"expires_at"`
+}
+
+// NearbyList is the answer of GET /api/v1/link-requests/nearby, newest first.
+type NearbyList struct {
+	Requests []NearbyRequest `json:"requests"`
+}
+
+// NearbyChoices is the answer of GET /api/v1/link-requests/nearby/{id}/choices: three
+// codes (XXXX-XXXX), one of which the device shows; the same three on every call.
+type NearbyChoices struct {
+	Choices []string `json:"choices"`
+}
+
+// NearbyPick is the body of POST /api/v1/link-requests/nearby/{id}/pick: the code the
+// person saw on the device. A right pick answers the LinkRequest to confirm; a wrong
+// one ends the request (problem CodeWrongPick).
+type NearbyPick struct {
+	UserCode string `json:"user_code"`
+}
+
 // Device is a linked device: one live link between an account and a device client.
 type Device struct {
 	ID         string     `json:"id"`
@@ -145,6 +174,14 @@ const (
 	// its database unreachable); nothing was changed, and the call can be repeated
 	// after Retry-After.
 	CodeUnavailable = "unavailable"
+	// CodeWrongPick: the code picked for a nearby request is not the one its device
+	// shows; the request has been ended (denied).
+	CodeWrongPick = "wrong_pick"
+	// CodeNotWaiting: the picked nearby request is no longer waiting (linked, refused
+	// or expired meanwhile, or not from the caller's network).
+	CodeNotWaiting = "not_waiting"
+	// CodeNearbyOff: the operator turned the nearby device list off.
+	CodeNearbyOff = "nearby_off"
 )
 
 // Well-known paths and parameters shared by linkd and its clients.

@@ -111,7 +111,7 @@ func (a *App) buildMain() {
 		return
 	}
 	own := newOwnLinks(a.svc.Link) // links made here are not announced here
-	linkSvc := watchLink{LinkService: own, onSignedOut: a.signedOut}
+	linkSvc := watchLink{LinkService: own, onSignedOut: a.signedOut}.withNearby(a.svc.Link)
 	devSvc := watchDevices{DeviceService: a.svc.Devices, onSignedOut: a.signedOut}
 	link := NewLinkFlow(linkSvc, a.Issuer, func() devices.Me { return a.account }, a.win)
 	link.EnableScanning(a.svc.Pictures)

@@ -34,6 +34,8 @@ type CodeScreen struct {
 	lookup   task
 
 	scanning scanState // the Scan row, its sources and the picture being read
+
+	nearby *nearbySection // "Devices waiting near you", when svc is a NearbyService
 }
 
 // NewCodeScreen makes the code screen. issuer gives the configured issuer URL, to
@@ -71,6 +73,14 @@ func NewCodeScreen(svc CodeLookup, issuer func() string, onFound func(code strin
 		s.progress,
 		s.scanning.row,
 	)
+	if ns, ok := svc.(NearbyService); ok {
+		s.nearby = newNearbySection(ns, func(code string, req devices.LinkRequest) {
+			if s.onFound != nil {
+				s.onFound(code, req)
+			}
+		}, s.relayout)
+		form.Add(s.nearby.root)
+	}
 	root := container.NewBorder(s.banner.root, nil, nil, nil,
 		container.NewVScroll(container.NewPadded(limitWidth(520, form))))
 	s.banner.parent = root
@@ -97,6 +107,24 @@ func (s *CodeScreen) Reset() {
 	s.banner.hide()
 	s.entry.SetText("")
 	s.showHint("")
+	if s.nearby != nil {
+		s.nearby.reset()
+	}
+}
+
+// StartNearby reads the devices waiting near the person now and every little while,
+// until StopNearby; the link flow calls it while the code screen is on show.
+func (s *CodeScreen) StartNearby() {
+	if s.nearby != nil {
+		s.nearby.start()
+	}
+}
+
+// StopNearby stops reading the devices waiting nearby.
+func (s *CodeScreen) StopNearby() {
+	if s.nearby != nil {
+		s.nearby.stop()
+	}
 }
 
 // ShowError shows err about the current code (from a later step, such as an

@@ -222,6 +222,13 @@ func explainProblem(p *devices.APIError) string {
 		return "Your account isn't allowed to do that."
 	case devices.CodeNotFound:
 		return "That device is no longer linked."
+	case devices.CodeWrongPick:
+		return "That is not the code your device shows. For your safety its request was ended: " +
+			"start linking again on the device, then enter or pick its new code."
+	case devices.CodeNotWaiting:
+		return "That device is no longer waiting. It may have been linked, refused or timed out."
+	case devices.CodeNearbyOff:
+		return "This service doesn't list devices waiting nearby. Type the code your device shows."
 	case devices.CodeUnavailable:
 		return "Linkdesk's service couldn't save that just now. Nothing changed — try again in a moment."
 	case devices.CodeOtherNetwork:

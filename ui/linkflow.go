@@ -45,6 +45,11 @@ func (f *LinkFlow) Content() fyne.CanvasObject { return f.stack }
 // show puts o in the tab and, when name is set, logs "ui: screen <name>"
 // once it is there.
 func (f *LinkFlow) show(name string, o fyne.CanvasObject) {
+	if o == f.Code.Content() {
+		f.Code.StartNearby()
+	} else {
+		f.Code.StopNearby()
+	}
 	f.stack.Objects = []fyne.CanvasObject{o}
 	f.stack.Refresh()
 	if name != "" {
@@ -186,7 +191,10 @@ func (f *LinkFlow) Reset() {
 func (f *LinkFlow) LinkedHere(id string) bool { return id != "" && id == f.lastLinked }
 
 // Stop ends the confirm screen's ticker and pending work.
-func (f *LinkFlow) Stop() { f.stopConfirm() }
+func (f *LinkFlow) Stop() {
+	f.stopConfirm()
+	f.Code.StopNearby()
+}
 
 func (f *LinkFlow) stopConfirm() {
 	if f.confirm != nil {

@@ -53,6 +53,39 @@ func (w watchLink) Deny(ctx context.Context, code string) error {
 	return w.check(w.LinkService.Deny(ctx, code))
 }
 
+// watchNearbyLink is watchLink over a service that also lists the devices waiting
+// nearby, passing those calls through too.
+type watchNearbyLink struct {
+	watchLink
+	nearby NearbyService
+}
+
+// withNearby returns w, with the nearby calls when its service has them.
+func (w watchLink) withNearby(src LinkService) LinkService {
+	if ns, ok := src.(NearbyService); ok {
+		return watchNearbyLink{watchLink: w, nearby: ns}
+	}
+	return w
+}
+
+// Nearby passes through, watching for an ended sign-in.
+func (w watchNearbyLink) Nearby(ctx context.Context) ([]devices.NearbyRequest, error) {
+	l, err := w.nearby.Nearby(ctx)
+	return l, w.check(err)
+}
+
+// NearbyChoices passes through, watching for an ended sign-in.
+func (w watchNearbyLink) NearbyChoices(ctx context.Context, id string) ([]string, error) {
+	c, err := w.nearby.NearbyChoices(ctx, id)
+	return c, w.check(err)
+}
+
+// PickNearby passes through, watching for an ended sign-in.
+func (w watchNearbyLink) PickNearby(ctx context.Context, id, code string) (devices.LinkRequest, error) {
+	r, err := w.nearby.PickNearby(ctx, id, code)
+	return r, w.check(err)
+}
+
 type watchDevices struct {
 	DeviceService
 	onSignedOut func()

@@ -357,6 +357,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	pollInterval := fs.Duration("poll-interval", 5*time.Second, "how often a device waiting for approval may ask for its tokens (whole seconds, 1s to 60s)")
 	lostAnswer := fs.Duration("lost-answer-window", time.Minute,
 		"how long a device may repeat a token request whose answer it never received (a crash, a dropped connection) and still get working tokens (up to 10m)")
+	nearby := fs.Bool("nearby-devices", true, "offer \"Devices waiting near you\": signed-in people see pending requests from their own network and "+
+		"pick theirs by the code it shows")
 	var proxies stringList
 	fs.Var(&proxies, "trusted-proxy", "CIDR[,CIDR…] of reverse proxies whose X-Forwarded-For (or Forwarded) header names the caller; "+
 		"repeatable. Without it the headers are ignored and the connection's address is the caller")
@@ -447,7 +449,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	srv, err := linkd.New(ctx, linkd.Config{Issuer: *issuer, Store: st, DeviceCodeLifetime: *lifetime,
 		PollInterval: *pollInterval, LostAnswerWindow: *lostAnswer, Logger: logger, Dev: *dev, SessionKey: sessionKey,
 		SecretsKey: secrets, TrustedProxies: trusted, Relay: relay, AccessLog: *accessLog,
-		Mail: mail.Settings{URL: *smtpURL, From: *mailFrom}})
+		Mail: mail.Settings{URL: *smtpURL, From: *mailFrom}, NearbyOff: !*nearby})
 	if err != nil {
 		return err
 	}

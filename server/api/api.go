@@ -114,6 +114,9 @@ func New(cfg Config) http.Handler {
 	p := devices.APIPrefix
 	mux.Handle("GET "+p+"/me", s.authed(s.me))
 	mux.Handle("GET "+p+"/link-requests/{code}", s.authed(s.linkRequest))
+	mux.Handle("GET "+p+"/link-requests/nearby", s.authed(s.nearby))
+	mux.Handle("GET "+p+"/link-requests/nearby/{id}/choices", s.authed(s.nearbyChoices))
+	mux.Handle("POST "+p+"/link-requests/nearby/{id}/pick", s.authed(s.nearbyPick))
 	mux.Handle("POST "+p+"/link-requests/{code}/approve", s.authed(s.approve))
 	mux.Handle("POST "+p+"/link-requests/{code}/deny", s.authed(s.deny))
 	mux.Handle("GET "+p+"/devices", s.authed(s.listDevices))

@@ -80,6 +80,9 @@ type Config struct {
 	// Mail, when its URL is set, emails the account's owner on every new link (see
 	// server/mail); its sender runs until the context given to New ends.
 	Mail mail.Settings
+	// NearbyOff turns off the list of devices waiting near the approver (linkd serve
+	// --nearby-devices=false); the API then answers nearby_off and the pages hide it.
+	NearbyOff bool
 }
 
 // Defaults and fixed bounds of the HTTP side.
@@ -159,8 +162,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		go m.Run(ctx)
 		notifier = m
 	}
+	var nearbyKey []byte // random per start without a secrets key
+	if len(cfg.SecretsKey) > 0 {
+		nearbyKey = sealing.Derive(cfg.SecretsKey, "linkd nearby devices v1")
+	}
 	ls := links.New(links.Config{Store: cfg.Store, Events: hub, Logger: cfg.Logger, Now: cfg.Now,
-		DescribeScope: provider.Describe, Metrics: rec, Notifier: notifier})
+		DescribeScope: provider.Describe, Metrics: rec, Notifier: notifier,
+		NearbyOff: cfg.NearbyOff, NearbyKey: nearbyKey})
 	p, err := provider.New(ctx, provider.Config{
 		Issuer: cfg.Issuer, Store: cfg.Store, Logger: cfg.Logger,
 		DeviceCodeLifetime: cfg.DeviceCodeLifetime, PollInterval: cfg.PollInterval, LostAnswerWindow: cfg.LostAnswerWindow, Now: cfg.Now,

@@ -46,11 +46,6 @@ func policyLinkd(t *testing.T, clock *linkdtest.Clock, p store.ClientPolicy) *li
 	return in
 }
 
-// from is an HTTP client of in whose requests the proxy says come from ip.
-func from(in *linkdtest.Instance, ip string) *http.Client {
-	return &http.Client{Transport: viaProxy{in.Client.Transport, http.Header{"X-Forwarded-For": {ip}}}}
-}
-
 // askToLink is a TV at ip starting the device flow with x/oauth2.
 func askToLink(in *linkdtest.Instance, ip, name string) (*oauth2.DeviceAuthResponse, error) {
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, from(in, ip))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -82,20 +81,10 @@ func NewLimiter(s FailureCounter, limits Limits, now func() time.Time) *Limiter 
 // AccountKey is the failure-counter key of an account.
 func AccountKey(subject string) string { return "sub:" + subject }
 
-// AddressKey is the failure-counter key of a client address. IPv6 addresses count per
-// /64, since one machine commonly holds a whole /64; IPv4-mapped addresses count as IPv4.
-func AddressKey(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return "ip:" + ip
-	}
-	a = a.Unmap().WithZone("")
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return "ip:" + p.String()
-	}
-	return "ip:" + a.String()
-}
+// AddressKey is the failure-counter key of a client address: its network
+// (store.NetworkKey), so IPv6 addresses count per /64, since one machine commonly
+// holds a whole /64, and IPv4-mapped addresses count as IPv4.
+func AddressKey(ip string) string { return "ip:" + store.NetworkKey(ip) }
 
 // Sign-in limits, shared by every sign-in page. Wrong passwords count per account and
 // address together, so a stranger's guesses elsewhere never lock the account's owner

@@ -27,6 +27,7 @@ import (
 // Store is the part of linkd's store the links service needs; store.Store has it all.
 type Store interface {
 	FailureCounter
+	NearbyStore
 	PendingUserCode(ctx context.Context, userCode string, limits []store.AttemptLimit, now time.Time) (store.DeviceAuth, time.Duration, error)
 	ApproveUserCode(ctx context.Context, userCode, subject, name string, limits []store.AttemptLimit, now time.Time, check store.ApproveCheck) (store.Grant, time.Duration, error)
 	DenyUserCode(ctx context.Context, userCode, subject string, limits []store.AttemptLimit, now time.Time) (store.DeviceAuth, time.Duration, error)
@@ -88,6 +89,11 @@ type Config struct {
 	Metrics *metrics.Recorder
 	// Notifier, when set, hears of every new link (linkd's email notices); nil: none.
 	Notifier Notifier
+	// NearbyOff turns the nearby device list off (linkd serve --nearby-devices=false).
+	NearbyOff bool
+	// NearbyKey keys the nearby list's request ids and decoy codes; give every replica
+	// the same one (linkd derives it from its secrets key). Empty: random per start.
+	NearbyKey []byte
 }
 
 // Service performs every operation on links. It is safe for concurrent use; give the
@@ -96,6 +102,8 @@ type Service struct {
 	cfg     Config
 	log     *slog.Logger
 	limiter *Limiter
+
+	nearbyKey []byte
 
 	waitMu      sync.Mutex
 	linkedWaits map[string]int // grant id -> waits running on it
@@ -119,8 +127,13 @@ func New(cfg Config) *Service {
 		cfg.MaxLinkedWaits = DefaultMaxLinkedWaits
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
+	key := cfg.NearbyKey
+	if len(key) == 0 {
+		key = newNearbyKey()
+	}
 	return &Service{
 		cfg:         cfg,
+		nearbyKey:   key,
 		log:         cfg.Logger.With("component", "links"),
 		limiter:     NewLimiter(cfg.Store, cfg.Limits, cfg.Now),
 		linkedWaits: map[string]int{},

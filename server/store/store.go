@@ -283,6 +283,9 @@ type Store interface {
 	// limits as ApproveUserCode: ErrNotFound, ErrAlreadyUsed when not pending (checked
 	// first), ErrExpired when expired at now, each counted.
 	PendingUserCode(ctx context.Context, userCode string, limits []AttemptLimit, now time.Time) (DeviceAuth, time.Duration, error)
+	// NearbyDeviceAuths returns at most limit requests that are pending and unexpired at
+	// now and were made from network (NetworkKey of their RequestIP), newest first.
+	NearbyDeviceAuths(ctx context.Context, network string, now time.Time, limit int) ([]DeviceAuth, error)
 	// CollectDeviceTokens hands clientID's approved request its tokens in one
 	// transaction: the request becomes consumed, tokens are stored (their GrantID,
 	// Subject and AuthTime taken from the request) and the grant is marked seen at now

@@ -17,6 +17,9 @@ import (
 type linkPage struct {
 	Value string // what was typed, shown back on error
 	Error string
+	// NearbyOn shows "Devices waiting near you" (signed in, list not turned off).
+	NearbyOn bool
+	Nearby   []nearbyItem
 }
 
 func (linkPage) title() string { return "Link a device" }
@@ -63,7 +66,9 @@ func (p resultPage) title() string {
 func (s *server) linkForm(w http.ResponseWriter, r *http.Request, st *state) {
 	raw, given := r.URL.Query()[devices.ParamUserCode]
 	if !given || raw[0] == "" {
-		s.render(w, r, st, http.StatusOK, "link", linkPage{})
+		var p linkPage
+		s.nearbySection(r, st, &p)
+		s.render(w, r, st, http.StatusOK, "link", p)
 		return
 	}
 	code, err := devices.NormalizeCode(raw[0])

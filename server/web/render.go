@@ -266,7 +266,7 @@ func pagePath(r *http.Request) string {
 }
 
 // pageNames are the templates under templates/, each defining "content" for layout.
-var pageNames = []string{"message", "link", "check", "confirm", "result", "signin", "otp", "signout", "devices", "unlink"}
+var pageNames = []string{"message", "link", "check", "confirm", "result", "signin", "otp", "signout", "devices", "unlink", "pick"}
 
 // parsePages parses every page once per language, with that language's T.
 func parsePages() map[string]map[string]*template.Template {

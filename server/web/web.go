@@ -7,6 +7,7 @@
 //	POST /link                    remember the code; on to /signin or /link/confirm
 //	GET  /link/confirm            device, app, permissions, origin, account, "not you?"
 //	POST /link/confirm            action=approve|deny, then the final result page
+//	GET|POST /link/nearby/{id}    pick a device waiting nearby by the code it shows (nearby.go)
 //	GET|POST /signin              username + password, then otp when the account has TOTP
 //	GET|POST /login               the same sign-in for the app's authorization-code flow
 //	                              (authRequestID from the provider; Config.AuthRequests)
@@ -176,6 +177,8 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("POST /link", s.withSession(s.csrf(s.linkSubmit)))
 	mux.HandleFunc("GET /link/confirm", s.withSession(s.confirmPage))
 	mux.HandleFunc("POST /link/confirm", s.withSession(s.csrf(s.confirmSubmit)))
+	mux.HandleFunc("GET /link/nearby/{id}", s.withSession(s.nearbyPickForm))
+	mux.HandleFunc("POST /link/nearby/{id}", s.withSession(s.csrf(s.nearbyPickSubmit)))
 
 	mux.HandleFunc("GET /signin", s.withSession(s.signinForm))
 	mux.HandleFunc("POST /signin", s.withSession(s.csrf(s.signinSubmit)))

@@ -76,6 +76,8 @@ type Options struct {
 	// Mail is linkd.Config.Mail: set its URL (an SMTP server the test runs) to have
 	// linkd email new-link notices.
 	Mail mail.Settings
+	// NearbyOff is linkd.Config.NearbyOff (--nearby-devices=false).
+	NearbyOff bool
 }
 
 // Clock is a manual clock for a linkd under test: it stands still until Advance or
@@ -226,7 +228,7 @@ func Start(t testing.TB, opts Options) *Instance {
 		LostAnswerWindow: opts.LostAnswerWindow, Dev: opts.Dev, Now: now,
 		MaxConnections: opts.MaxConnections, Relay: relay,
 		SecretsKey: secretsKey, SessionKey: sessionKey, TrustedProxies: opts.TrustedProxies,
-		AccessLog: opts.AccessLog, Mail: opts.Mail})
+		AccessLog: opts.AccessLog, Mail: opts.Mail, NearbyOff: opts.NearbyOff})
 	if err != nil {
 		stopRelay()
 		ln.Close()

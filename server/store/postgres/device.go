@@ -67,11 +67,11 @@ func createDeviceAuthTx(ctx context.Context, tx *sql.Tx, d store.DeviceAuth) err
 		d.UserCode, ts(d.CreatedAt)); err != nil {
 		return fmt.Errorf("postgres: create device auth: purge expired: %w", err)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO device_auths (device_code_hash, `+deviceAuthCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+	_, err := tx.ExecContext(ctx, `INSERT INTO device_auths (device_code_hash, `+deviceAuthCols+`, request_net)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		hash(d.DeviceCode), d.UserCode, d.ClientID, list(d.Scopes), d.Device.Name, d.Device.Model,
 		string(d.Device.Kind), d.RequestIP, ts(d.CreatedAt), ts(d.ExpiresAt), int64(d.Interval),
-		string(d.State), d.Subject, d.GrantID, ts(d.AuthTime), ts(d.CollectedAt))
+		string(d.State), d.Subject, d.GrantID, ts(d.AuthTime), ts(d.CollectedAt), store.NetworkKey(d.RequestIP))
 	if c, dup := isUnique(err); dup {
 		if c == "device_auths_user_code_key" {
 			return fmt.Errorf("postgres: create device auth: %w", store.ErrDuplicateUserCode)

@@ -201,6 +201,13 @@ ALTER TABLE clients ADD COLUMN max_devices INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE clients ADD COLUMN unlink_after_ns BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX grants_client_flow ON grants (client_id, flow);
 `,
+	// 4: the nearby device list: each request keeps its address's network
+	// (store.NetworkKey), so pending requests from one network are one index range.
+	// Rows made before have none and are not listed (they expire within minutes).
+	`
+ALTER TABLE device_auths ADD COLUMN request_net TEXT NOT NULL DEFAULT '';
+CREATE INDEX device_auths_net_pending ON device_auths (request_net, created_at) WHERE state = 'pending';
+`,
 }
 
 // migrationLock is the pg_advisory_xact_lock key the migration holds: "linkdmig" in

@@ -79,7 +79,8 @@ func insertDeviceAuthTx(ctx context.Context, tx txRunner, d store.DeviceAuth, he
 	_, err := tx.ExecContext(ctx, insertDeviceAuth,
 		hash(d.DeviceCode), d.UserCode, d.ClientID, list(d.Scopes), d.Device.Name, d.Device.Model,
 		string(d.Device.Kind), d.RequestIP, ts(d.CreatedAt), ts(d.ExpiresAt), int64(d.Interval),
-		0, string(d.State), d.Subject, d.GrantID, ts(d.AuthTime), ts(d.CollectedAt), waiting, recent)
+		0, string(d.State), d.Subject, d.GrantID, ts(d.AuthTime), ts(d.CollectedAt), waiting, recent,
+		store.NetworkKey(d.RequestIP))
 	if isUnique(err) {
 		return fmt.Errorf("sqlite: create device auth: device code: %w", store.ErrDuplicate)
 	}
@@ -93,8 +94,8 @@ func insertDeviceAuthTx(ctx context.Context, tx txRunner, d store.DeviceAuth, he
 const (
 	userCodeExpiry   = `SELECT expires_at FROM device_auths WHERE user_code = ?`
 	purgeUserCode    = `DELETE FROM device_auths WHERE user_code = ?`
-	insertDeviceAuth = `INSERT INTO device_auths (device_code_hash, ` + deviceAuthCols + `, waiting, recent)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertDeviceAuth = `INSERT INTO device_auths (device_code_hash, ` + deviceAuthCols + `, waiting, recent, request_net)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // newDeviceAuth checks a request about to be stored and fills its defaults: created now,

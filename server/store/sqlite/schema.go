@@ -295,6 +295,14 @@ ALTER TABLE clients ADD COLUMN max_devices INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE clients ADD COLUMN unlink_after_ns INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX grants_client_flow ON grants (client_id, flow);
 `,
+	// 10: the nearby device list. Each request keeps its address's network
+	// (store.NetworkKey: the IPv4 address, the IPv6 /64), so the list of pending
+	// requests from an approver's network is one index range. Rows made before this
+	// migration have none and are not listed (they expire within minutes).
+	`
+ALTER TABLE device_auths ADD COLUMN request_net TEXT NOT NULL DEFAULT '';
+CREATE INDEX device_auths_net_pending ON device_auths (request_net, created_at) WHERE state = 'pending';
+`,
 }
 
 // migrate brings the database to the newest schema version in one transaction, so a

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ApproveNaming", testApproveNaming},
 		{"ApproveErrors", testApproveErrors},
 		{"Deny", testDeny},
+		{"NearbyDeviceAuths", testNearbyDeviceAuths},
 		{"ConsumeOnce", testConsumeOnce},
 		{"ConsumeAfterUnlink", testConsumeAfterUnlink},
 		{"CollectStoresTokens", testCollectStoresTokens},
