@@ -3,6 +3,7 @@
 //
 //	linkd serve   --data DIR --addr 127.0.0.1:8443 [--issuer URL] [--tls-cert F --tls-key F] [--dev] [--db sqlite:PATH|postgres://…] [--code-lifetime 10m]
 //	              [--poll-interval 5s] [--lost-answer-window 60s] [--trusted-proxy CIDR[,CIDR…]]
+//	              [--geoip-db FILE.mmdb]
 //	linkd users add --username NAME [--display-name …] [--email …] --password-stdin
 //	linkd users list
 //	linkd users totp [--off] NAME
@@ -42,6 +43,7 @@ import (
 	"github.com/linkdesk/linkdesk/devices/termqr"
 	"github.com/linkdesk/linkdesk/server/accounts"
 	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/geoip"
 	"github.com/linkdesk/linkdesk/server/linkd"
 	"github.com/linkdesk/linkdesk/server/provider"
 	"github.com/linkdesk/linkdesk/server/sealing"
@@ -307,6 +309,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var proxies stringList
 	fs.Var(&proxies, "trusted-proxy", "CIDR[,CIDR…] of reverse proxies whose X-Forwarded-For (or Forwarded) header names the caller; "+
 		"repeatable. Without it the headers are ignored and the connection's address is the caller")
+	geoDB := fs.String("geoip-db", os.Getenv("LINKD_GEOIP_DB"), "location database in MaxMind's format (GeoLite2 City or Country, DB-IP Lite); "+
+		"the confirm pages and the API then name the approximate place a request and a linked device came from (default: $LINKD_GEOIP_DB, else none)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -364,6 +368,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "CA certificate:", caPath)
 	}
 
+	var places geoip.Locator
+	if *geoDB != "" {
+		gdb, err := geoip.Open(*geoDB)
+		if err != nil {
+			return fmt.Errorf("--geoip-db: %w", err)
+		}
+		defer gdb.Close()
+		places = gdb
+		logger.Info("location database", "path", *geoDB, "type", gdb.Type())
+	}
+
 	st, secrets, err := openStoreKey(ctx, c)
 	if err != nil {
 		return err
@@ -382,7 +397,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	srv, err := linkd.New(ctx, linkd.Config{Issuer: *issuer, Store: st, DeviceCodeLifetime: *lifetime,
 		PollInterval: *pollInterval, LostAnswerWindow: *lostAnswer, Logger: logger, Dev: *dev, SessionKey: sessionKey,
-		SecretsKey: secrets, TrustedProxies: trusted, Relay: relay})
+		SecretsKey: secrets, TrustedProxies: trusted, Relay: relay, Places: places})
 	if err != nil {
 		return err
 	}
