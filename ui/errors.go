@@ -222,6 +222,8 @@ func explainProblem(p *devices.APIError) string {
 		return "Your account isn't allowed to do that."
 	case devices.CodeNotFound:
 		return "That device is no longer linked."
+	case devices.CodeConfirmationRequired:
+		return "This request came from another network. Tick “" + inFrontText + "” to link it, or decline it."
 	case devices.CodeUnavailable:
 		return "Linkdesk's service couldn't save that just now. Nothing changed — try again in a moment."
 	case devices.CodeBadRequest:
