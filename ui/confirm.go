@@ -215,7 +215,7 @@ func (s *ConfirmScreen) tick() {
 func codeToCheck(code string) fyne.CanvasObject {
 	ask := widget.NewLabelWithStyle(checkCodeText, fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
 	ask.Wrapping = fyne.TextWrapWord
-	big := widget.NewLabelWithStyle(devices.FormatCode(code), fyne.TextAlignCenter, fyne.TextStyle{Monospace: true, Bold: true})
+	big := widget.NewLabelWithStyle(devices.FormatCode(code), fyne.TextAlignCenter, fyne.TextStyle{Monospace: true})
 	return widget.NewCard("", "", container.NewVBox(ask, container.NewThemeOverride(big, bigTextTheme{theme.Current()})))
 }
 
