@@ -105,7 +105,7 @@ func newConfirmScreen(svc LinkDecider, code string, given bool, req devices.Link
 
 	// Where the request came from, in one line; from another network, the tick.
 	line := wrapped(req.Origin.Line())
-	var lineIcon fyne.Resource = theme.NewSuccessThemedResource(theme.ConfirmIcon())
+	lineIcon := theme.InfoIcon() // not a check mark: the permissions above use those
 	if !req.Origin.SameNetwork {
 		line.Importance = widget.WarningImportance
 		line.TextStyle = fyne.TextStyle{Bold: true}
@@ -154,6 +154,7 @@ func newConfirmScreen(svc LinkDecider, code string, given bool, req devices.Link
 	body.Add(facts)
 	body.Add(widget.NewLabelWithStyle("It will be able to:", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}))
 	body.Add(perms)
+	body.Add(widget.NewSeparator())
 	body.Add(origin)
 	body.Add(s.countdown)
 	// The buttons stay at the bottom whatever the banner or the window's height

@@ -51,8 +51,10 @@ func TestConfirmFromAnotherNetworkNeedsTick(t *testing.T) {
 		t.Fatalf("approved without the tick: %v", approved)
 	}
 
-	// Keyboard: Tab from the name field reaches the tick, Space ticks it.
+	// Keyboard: Tab from the name field (where the focus starts) reaches the tick,
+	// Space ticks it.
 	locked(func() {
+		f.Focus(w.Canvas())
 		if w.Canvas().Focused() != c.name {
 			t.Fatalf("focus on %T, want the name field", w.Canvas().Focused())
 		}
