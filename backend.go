@@ -225,13 +225,14 @@ func (b *backend) LinkRequest(ctx context.Context, code string) (devices.LinkReq
 	return c.LinkRequest(ctx, code)
 }
 
-// Approve links the device behind code, optionally renaming it.
-func (b *backend) Approve(ctx context.Context, code, name string) (devices.Device, error) {
+// ApproveWith links the device behind code, optionally renaming it (see
+// devices.Client.ApproveWith).
+func (b *backend) ApproveWith(ctx context.Context, code string, a devices.ApproveRequest) (devices.Device, error) {
 	c, err := b.api()
 	if err != nil {
 		return devices.Device{}, err
 	}
-	return c.Approve(ctx, code, name)
+	return c.ApproveWith(ctx, code, a)
 }
 
 // Deny refuses the request behind code.

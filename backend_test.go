@@ -165,7 +165,7 @@ func TestBackendAgainstRealLinkd(t *testing.T) {
 	if err != nil || req.Device.Name != "Desk kiosk" {
 		t.Fatalf("link request: %+v %v", req, err)
 	}
-	if _, err := be.Approve(ctx, code, ""); err != nil {
+	if _, err := be.ApproveWith(ctx, code, devices.ApproveRequest{}); err != nil {
 		t.Fatalf("approve: %v", err)
 	}
 	if _, err := conf.DeviceAccessToken(in.Context(ctx), da); err != nil {

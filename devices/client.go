@@ -55,12 +55,19 @@ func (c *Client) LinkRequest(ctx context.Context, code string) (LinkRequest, err
 // Approve links the device waiting with code to the account, optionally
 // naming it; the device's next poll gets its tokens.
 func (c *Client) Approve(ctx context.Context, code, deviceName string) (Device, error) {
+	return c.ApproveWith(ctx, code, ApproveRequest{DeviceName: deviceName})
+}
+
+// ApproveWith is Approve with the whole approval: a request from another network
+// than the caller's needs req.ConfirmedInFront (the person's tick), else linkd
+// answers CodeConfirmationRequired and the request stays pending.
+func (c *Client) ApproveWith(ctx context.Context, code string, req ApproveRequest) (Device, error) {
 	clean, err := NormalizeCode(code)
 	if err != nil {
 		return Device{}, err
 	}
 	var out ApproveResponse
-	err = c.do(ctx, http.MethodPost, "/link-requests/"+clean+"/approve", ApproveRequest{DeviceName: deviceName}, &out)
+	err = c.do(ctx, http.MethodPost, "/link-requests/"+clean+"/approve", req, &out)
 	return out.Device, err
 }
 

@@ -57,6 +57,58 @@ type Scope struct {
 type Origin struct {
 	IP          string `json:"ip"`
 	SameNetwork bool   `json:"same_network"`
+	// Place is the address's approximate place, from linkd's location database;
+	// omitted when linkd has none or the address is not in it.
+	Place Place `json:"place,omitzero"`
+}
+
+// Line is the one line the confirm screens say about the origin, such as
+// "Requested from Lisbon, Portugal (203.0.113.7) — not your network", so the app
+// and the web pages word it alike.
+func (o Origin) Line() string {
+	where := "an unknown address"
+	switch p := o.Place.String(); {
+	case p != "" && o.IP != "":
+		where = p + " (" + o.IP + ")"
+	case p != "":
+		where = p
+	case o.IP != "":
+		where = o.IP
+	}
+	if o.SameNetwork {
+		return "Requested from " + where + " — your network"
+	}
+	return "Requested from " + where + " — not your network"
+}
+
+// Place is an approximate location of an address (city or region, and country),
+// as a location database such as GeoLite2 or DB-IP Lite names it in English. It
+// says roughly where a request came from; it is not proof of anything.
+type Place struct {
+	City        string `json:"city,omitempty"`
+	Region      string `json:"region,omitempty"`
+	Country     string `json:"country,omitempty"`
+	CountryCode string `json:"country_code,omitempty"` // ISO 3166-1 alpha-2, e.g. "PT"
+}
+
+// String is the place in words: "Lisbon, Portugal", "Bavaria, Germany" (no city),
+// "Germany", or "" when nothing is known.
+func (p Place) String() string {
+	local := p.City
+	if local == "" {
+		local = p.Region
+	}
+	country := p.Country
+	if country == "" {
+		country = p.CountryCode
+	}
+	switch {
+	case local != "" && country != "":
+		return local + ", " + country
+	case local != "":
+		return local
+	}
+	return country
 }
 
 // LinkRequest is a pending device authorization, looked up by its user code.
@@ -114,11 +166,17 @@ type Device struct {
 	// answer and the device.linked event carry it (linkd keeps no copy on the link), so
 	// the account's apps can say where a new link came from.
 	RequestIP string `json:"request_ip,omitempty"`
+	// LastPlace is LastIP's approximate place (see Origin.Place); omitted when unknown.
+	LastPlace Place `json:"last_place,omitzero"`
 }
 
 // ApproveRequest is the optional body of POST /api/v1/link-requests/{code}/approve.
 type ApproveRequest struct {
 	DeviceName string `json:"device_name,omitempty"`
+	// ConfirmedInFront says the person ticked "I am in front of this device and I
+	// started this". linkd refuses to approve a request from another network than the
+	// approver's without it (CodeConfirmationRequired).
+	ConfirmedInFront bool `json:"confirmed_in_front,omitempty"`
 }
 
 // ApproveResponse is the answer to an approval.
@@ -182,6 +240,10 @@ const (
 	CodeNotWaiting = "not_waiting"
 	// CodeNearbyOff: the operator turned the nearby device list off.
 	CodeNearbyOff = "nearby_off"
+	// CodeConfirmationRequired (422) refuses to approve a request that came from
+	// another network than the approver's without "confirmed_in_front": true;
+	// nothing was changed and the request is still pending.
+	CodeConfirmationRequired = "confirmation_required"
 )
 
 // Well-known paths and parameters shared by linkd and its clients.

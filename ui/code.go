@@ -29,7 +29,10 @@ type CodeScreen struct {
 	form     *fyne.Container
 	root     fyne.CanvasObject
 
-	code     string // normalised code when complete, else ""
+	code string // normalised code when complete, else ""
+	// given: the field's text came by a link, a scan or a paste rather than typed
+	// key by key, so the confirm screen shows the code large to be checked.
+	given    bool
 	updating bool
 	lookup   task
 
@@ -135,6 +138,7 @@ func (s *CodeScreen) changed(text string) {
 	if s.updating {
 		return
 	}
+	s.given = !s.entry.typing
 	s.code = ""
 	s.cont.Disable()
 	s.banner.hide()
@@ -279,6 +283,21 @@ func (s *CodeScreen) setBusy(busy bool) {
 type codeEntry struct {
 	widget.Entry
 	onPastePicture func()
+	typing         bool // inside a key press (not a paste or an opened link)
+}
+
+// TypedRune marks the change it makes as typed.
+func (e *codeEntry) TypedRune(r rune) {
+	e.typing = true
+	defer func() { e.typing = false }()
+	e.Entry.TypedRune(r)
+}
+
+// TypedKey marks the change it makes (Backspace, Delete) as typed.
+func (e *codeEntry) TypedKey(k *fyne.KeyEvent) {
+	e.typing = true
+	defer func() { e.typing = false }()
+	e.Entry.TypedKey(k)
 }
 
 func newCodeEntry(onPastePicture func()) *codeEntry {

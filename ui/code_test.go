@@ -23,7 +23,7 @@ func demoRequest() devices.LinkRequest {
 		},
 		RequestedAt: time.Now(),
 		ExpiresAt:   time.Now().Add(9*time.Minute + 30*time.Second),
-		Origin:      devices.Origin{IP: "203.0.113.7", SameNetwork: false},
+		Origin:      devices.Origin{IP: "192.168.1.20", SameNetwork: true},
 	}
 }
 

@@ -16,7 +16,9 @@ import (
 
 // ConfirmScreen shows exactly what asks to be linked — device, app, permissions,
 // where the request came from, the account — with a live countdown, and lets the
-// person link or decline it, or go back to the code without deciding.
+// person link or decline it, or go back to the code without deciding. A request
+// from another network is linked only after the person ticks that they are in
+// front of the device and started this (linkd insists too).
 type ConfirmScreen struct {
 	svc     LinkDecider
 	code    string
@@ -29,6 +31,7 @@ type ConfirmScreen struct {
 	onBack func()
 
 	name      *escapeEntry
+	inFront   *widget.Check // "I am in front of this device…", shown for another network
 	countdown *widget.Label
 	approve   *focusButton
 	deny      *focusButton
@@ -41,7 +44,16 @@ type ConfirmScreen struct {
 	submit   task
 	stopTick func() // ends the countdown ticker
 	expired  bool
+	busy     bool
 }
+
+// inFrontText is the tick a request from another network needs before it can be
+// linked (the web confirm page asks the same).
+const inFrontText = "I am in front of this device and I started this"
+
+// checkCodeText asks the person to compare a code that came by a link, a scan or a
+// paste with the one the device shows (RFC 8628 §3.3.1).
+const checkCodeText = "Check that your device shows this code"
 
 // ConfirmResult is how a confirmation ended.
 type ConfirmResult struct {
@@ -54,6 +66,14 @@ type ConfirmResult struct {
 // behalf of account. onDone gets the final result; onCodeError gets failures
 // about the code itself (expired, used), which belong on the code screen.
 func NewConfirmScreen(svc LinkDecider, code string, req devices.LinkRequest, account devices.Me,
+	onDone func(ConfirmResult), onCodeError func(error)) *ConfirmScreen {
+	return newConfirmScreen(svc, code, false, req, account, onDone, onCodeError)
+}
+
+// newConfirmScreen is NewConfirmScreen for a code that was typed (given false) or
+// came whole by a link, a scan or a paste (given true): such a code is shown large,
+// to be checked against the device, since the person never read it off the device.
+func newConfirmScreen(svc LinkDecider, code string, given bool, req devices.LinkRequest, account devices.Me,
 	onDone func(ConfirmResult), onCodeError func(error)) *ConfirmScreen {
 	s := &ConfirmScreen{svc: svc, code: code, req: req, now: time.Now, onDone: onDone,
 		onError: onCodeError}
@@ -83,17 +103,19 @@ func NewConfirmScreen(svc LinkDecider, code string, req devices.LinkRequest, acc
 		perms.Add(wrapped("Sign in to your account (no other permissions)."))
 	}
 
-	origin := container.NewVBox()
-	if req.Origin.IP != "" {
-		origin.Add(wrapped("Requested from " + req.Origin.IP))
-	}
+	// Where the request came from, in one line; from another network, the tick.
+	line := wrapped(req.Origin.Line())
+	lineIcon := theme.InfoIcon() // not a check mark: the permissions above use those
 	if !req.Origin.SameNetwork {
-		warn := wrapped("This request came from a different network than this computer. " +
-			"Only link it if the device is in front of you and you started this yourself.")
-		warn.Importance = widget.WarningImportance
-		origin.Add(container.NewBorder(nil, nil,
-			widget.NewIcon(theme.NewWarningThemedResource(theme.WarningIcon())), nil, warn))
+		line.Importance = widget.WarningImportance
+		line.TextStyle = fyne.TextStyle{Bold: true}
+		lineIcon = theme.NewWarningThemedResource(theme.WarningIcon())
 	}
+	s.inFront = widget.NewCheck(inFrontText, func(bool) { s.updateApprove() })
+	if req.Origin.SameNetwork {
+		s.inFront.Hide()
+	}
+	origin := container.NewVBox(container.NewBorder(nil, nil, widget.NewIcon(lineIcon), nil, line), s.inFront)
 
 	s.name = newEscapeEntry(s.Back)
 	s.name.SetText(req.Device.Name)
@@ -118,20 +140,23 @@ func NewConfirmScreen(svc LinkDecider, code string, req devices.LinkRequest, acc
 		setVisible(head, !shown)
 		s.body.Refresh()
 	}
-	body := container.NewVBox(
-		head,
-		widget.NewCard("", "", deviceBox),
-		widget.NewForm(
-			widget.NewFormItem("App", widget.NewLabelWithStyle(clientName(req.Client), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})),
-			widget.NewFormItem("Account", widget.NewLabel(accountName(account))),
-			widget.NewFormItem("Code", widget.NewLabelWithStyle(devices.FormatCode(code), fyne.TextAlignLeading, fyne.TextStyle{Monospace: true})),
-			widget.NewFormItem("Name", s.name),
-		),
-		widget.NewLabelWithStyle("It will be able to:", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
-		perms,
-		origin,
-		s.countdown,
+	facts := widget.NewForm(
+		widget.NewFormItem("App", widget.NewLabelWithStyle(clientName(req.Client), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})),
+		widget.NewFormItem("Account", widget.NewLabel(accountName(account))),
 	)
+	body := container.NewVBox(head, widget.NewCard("", "", deviceBox))
+	if given {
+		body.Add(codeToCheck(code))
+	} else {
+		facts.Append("Code", widget.NewLabelWithStyle(devices.FormatCode(code), fyne.TextAlignLeading, fyne.TextStyle{Monospace: true}))
+	}
+	facts.Append("Name", s.name)
+	body.Add(facts)
+	body.Add(widget.NewLabelWithStyle("It will be able to:", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}))
+	body.Add(perms)
+	body.Add(widget.NewSeparator())
+	body.Add(origin)
+	body.Add(s.countdown)
 	// The buttons stay at the bottom whatever the banner or the window's height
 	// do to the details above them, which scroll when they must.
 	buttons := container.NewPadded(limitWidth(560, container.NewVBox(s.progress,
@@ -141,6 +166,7 @@ func NewConfirmScreen(svc LinkDecider, code string, req devices.LinkRequest, acc
 	s.banner.parent = root
 	s.body = body
 	s.root = root
+	s.updateApprove()
 	s.tick()
 	s.stopTick = everySecond(s.tick)
 	return s
@@ -171,7 +197,7 @@ func (s *ConfirmScreen) tick() {
 		s.countdown.SetText("This code has expired. Get a new code on your device.")
 		s.countdown.Importance = widget.DangerImportance
 		s.countdown.Refresh()
-		s.approve.Disable()
+		s.updateApprove()
 		if s.stopTick != nil {
 			s.stopTick()
 		}
@@ -185,19 +211,52 @@ func (s *ConfirmScreen) tick() {
 	}
 }
 
+// codeToCheck is a code that came by a link, a scan or a paste, shown large under
+// checkCodeText.
+func codeToCheck(code string) fyne.CanvasObject {
+	ask := widget.NewLabelWithStyle(checkCodeText, fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
+	ask.Wrapping = fyne.TextWrapWord
+	big := widget.NewLabelWithStyle(devices.FormatCode(code), fyne.TextAlignCenter, fyne.TextStyle{Monospace: true})
+	return widget.NewCard("", "", container.NewVBox(ask, container.NewThemeOverride(big, bigTextTheme{theme.Current()})))
+}
+
+// needsTick reports whether linking waits for the in-front tick: the request came
+// from another network and the person has not ticked it.
+func (s *ConfirmScreen) needsTick() bool { return s.inFront.Visible() && !s.inFront.Checked }
+
+// updateApprove enables Link device only when it can be pressed: not expired, not
+// busy, and ticked when the request came from another network.
+func (s *ConfirmScreen) updateApprove() {
+	if s.expired || s.busy || s.needsTick() {
+		s.approve.Disable()
+	} else {
+		s.approve.Enable()
+	}
+}
+
+// askTick shows the in-front tick, unticked, after linkd refused an approval
+// without it (the request looked like this network's when the screen opened).
+func (s *ConfirmScreen) askTick() {
+	s.inFront.SetChecked(false)
+	s.inFront.Show()
+	s.updateApprove()
+	s.body.Refresh()
+}
+
 // Approve links the device.
 func (s *ConfirmScreen) Approve() {
-	if s.expired || s.submit.running() {
+	if s.expired || s.submit.running() || s.needsTick() {
 		return
 	}
 	name := strings.TrimSpace(s.name.Text)
 	if name == s.req.Device.Name {
 		name = ""
 	}
+	inFront := s.inFront.Visible() && s.inFront.Checked
 	var dev devices.Device
 	s.run(func(ctx context.Context) error {
 		var err error
-		dev, err = s.svc.Approve(ctx, s.code, name)
+		dev, err = s.svc.ApproveWith(ctx, s.code, devices.ApproveRequest{DeviceName: name, ConfirmedInFront: inFront})
 		return err
 	}, func() {
 		s.finish(ConfirmResult{Approved: true, Device: dev, Request: s.req})
@@ -243,6 +302,10 @@ func (s *ConfirmScreen) run(work func(ctx context.Context) error, ok func(), ret
 					s.onError(err)
 				}
 				return
+			case devices.CodeConfirmationRequired:
+				s.askTick()
+				s.banner.show(Explain(err), nil)
+				return
 			}
 		}
 		s.banner.show(Explain(err), retry)
@@ -257,15 +320,13 @@ func (s *ConfirmScreen) finish(r ConfirmResult) {
 }
 
 func (s *ConfirmScreen) setBusy(busy bool) {
+	s.busy = busy
 	if busy {
-		s.approve.Disable()
 		s.deny.Disable()
 	} else {
 		s.deny.Enable()
-		if !s.expired {
-			s.approve.Enable()
-		}
 	}
+	s.updateApprove()
 	s.progress.set(busy)
 	s.body.Refresh()
 	s.banner.relayout()

@@ -32,13 +32,13 @@ func toConfirm(t *testing.T, f *LinkFlow) *ConfirmScreen {
 }
 
 func TestConfirmShowsWhatAsks(t *testing.T) {
-	f, w := newFlowTest(t, &fakeLink{req: demoRequest()})
+	f, w := newFlowTest(t, &fakeLink{req: remoteRequest()})
 	c := toConfirm(t, f)
 	locked(func() {
 		root := w.Content()
 		for _, want := range []string{
 			"Living room TV", "OLED55", "Cinema Plus", "Know who you are", "See and change your watchlist",
-			"203.0.113.7", "different network", "Ada Lovelace (ada@example.com)", "WDJB-MJHT",
+			remoteLine, "Ada Lovelace (ada@example.com)", "WDJB-MJHT",
 		} {
 			if !hasText(root, want) {
 				t.Errorf("confirm screen lacks %q", want)
@@ -64,7 +64,7 @@ func TestConfirmSameNetworkHasNoWarning(t *testing.T) {
 	f, w := newFlowTest(t, &fakeLink{req: req})
 	toConfirm(t, f)
 	locked(func() {
-		if hasText(w.Content(), "different network") {
+		if hasText(w.Content(), "not your network") || hasText(w.Content(), inFrontText) {
 			t.Error("warning shown for a same-network request")
 		}
 	})

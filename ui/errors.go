@@ -229,6 +229,8 @@ func explainProblem(p *devices.APIError) string {
 		return "That device is no longer waiting. It may have been linked, refused or timed out."
 	case devices.CodeNearbyOff:
 		return "This service doesn't list devices waiting nearby. Type the code your device shows."
+	case devices.CodeConfirmationRequired:
+		return "This request came from another network. Tick “" + inFrontText + "” to link it, or decline it."
 	case devices.CodeUnavailable:
 		return "Linkdesk's service couldn't save that just now. Nothing changed — try again in a moment."
 	case devices.CodeOtherNetwork:

@@ -166,6 +166,7 @@ type fakeLink struct {
 	looked   []string
 	approved []string
 	names    []string
+	inFront  []bool // ConfirmedInFront of each approval
 	denied   []string
 	block    chan struct{} // when set, calls wait on it
 }
@@ -200,14 +201,16 @@ func (f *fakeLink) LinkRequest(ctx context.Context, code string) (devices.LinkRe
 	return r, nil
 }
 
-func (f *fakeLink) Approve(ctx context.Context, code, name string) (devices.Device, error) {
+func (f *fakeLink) ApproveWith(ctx context.Context, code string, a devices.ApproveRequest) (devices.Device, error) {
 	if err := f.wait(ctx); err != nil {
 		return devices.Device{}, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	name := a.DeviceName
 	f.approved = append(f.approved, code)
 	f.names = append(f.names, name)
+	f.inFront = append(f.inFront, a.ConfirmedInFront)
 	if f.apprErr != nil {
 		return devices.Device{}, f.apprErr
 	}

@@ -61,16 +61,16 @@ func (f *LinkFlow) showConfirm(code string, req devices.LinkRequest) {
 	f.stopConfirm()
 	f.result = nil
 	f.subject = f.account().Subject // the code was looked up for this account
-	f.confirm = NewConfirmScreen(f.svc, code, req, f.account(), f.showResult, func(err error) {
+	f.confirm = newConfirmScreen(f.svc, code, f.Code.given, req, f.account(), f.showResult, func(err error) {
 		f.stopConfirm()
 		f.ShowCode()
 		f.Code.ShowError(err)
 	})
 	f.confirm.onBack = f.ShowCode
 	f.show("confirm", f.confirm.Content())
-	// Focus the one editable field; Tab then reaches Back, Decline and Link
-	// device. No button is focused first, so a stray Space or Enter never links a
-	// device.
+	// Focus the one editable field; Tab then reaches the in-front tick (from
+	// another network), Back, Decline and Link device. No button is focused first,
+	// so a stray Space or Enter never links a device.
 	f.focus(f.confirm.name)
 }
 

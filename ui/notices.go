@@ -299,12 +299,12 @@ func newOwnLinks(svc LinkService) *ownLinks {
 	return &ownLinks{LinkService: svc, ids: map[string]bool{}}
 }
 
-// Approve passes through, remembering the linked device's id.
-func (o *ownLinks) Approve(ctx context.Context, code, name string) (devices.Device, error) {
+// ApproveWith passes through, remembering the linked device's id.
+func (o *ownLinks) ApproveWith(ctx context.Context, code string, a devices.ApproveRequest) (devices.Device, error) {
 	o.mu.Lock()
 	o.inFlight++
 	o.mu.Unlock()
-	d, err := o.LinkService.Approve(ctx, code, name)
+	d, err := o.LinkService.ApproveWith(ctx, code, a)
 	o.mu.Lock()
 	o.inFlight--
 	if err == nil && d.ID != "" {

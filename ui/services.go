@@ -14,9 +14,10 @@ type CodeLookup interface {
 }
 
 // LinkDecider is what the confirm screen needs: approve (optionally naming the
-// device) or deny the request behind a code.
+// device, and saying whether the person ticked that they are in front of it) or
+// deny the request behind a code.
 type LinkDecider interface {
-	Approve(ctx context.Context, code, deviceName string) (devices.Device, error)
+	ApproveWith(ctx context.Context, code string, a devices.ApproveRequest) (devices.Device, error)
 	Deny(ctx context.Context, code string) error
 }
 

@@ -42,9 +42,9 @@ func (w watchLink) LinkRequest(ctx context.Context, code string) (devices.LinkRe
 	return r, w.check(err)
 }
 
-// Approve passes through, watching for an ended sign-in.
-func (w watchLink) Approve(ctx context.Context, code, name string) (devices.Device, error) {
-	d, err := w.LinkService.Approve(ctx, code, name)
+// ApproveWith passes through, watching for an ended sign-in.
+func (w watchLink) ApproveWith(ctx context.Context, code string, a devices.ApproveRequest) (devices.Device, error) {
+	d, err := w.LinkService.ApproveWith(ctx, code, a)
 	return d, w.check(err)
 }
 

@@ -4,6 +4,7 @@
 //	linkd serve   --data DIR --addr 127.0.0.1:8443 [--issuer URL] [--tls-cert F --tls-key F] [--dev] [--db sqlite:PATH|postgres://…] [--code-lifetime 10m]
 //	              [--poll-interval 5s] [--lost-answer-window 60s] [--trusted-proxy CIDR[,CIDR…]]
 //	              [--metrics-addr HOST:PORT] [--access-log]
+//	              [--geoip-db FILE.mmdb]
 //	linkd users add --username NAME [--display-name …] [--email …] --password-stdin
 //	linkd users list
 //	linkd users totp [--off] NAME
@@ -51,6 +52,7 @@ import (
 	"github.com/linkdesk/linkdesk/devices/termqr"
 	"github.com/linkdesk/linkdesk/server/accounts"
 	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/geoip"
 	"github.com/linkdesk/linkdesk/server/linkd"
 	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/mail"
@@ -369,6 +371,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	smtpURL := fs.String("smtp-url", "", "email a notice to the account on every new link through this SMTP server: "+
 		"smtp://USER:PASSWORD@HOST:PORT (STARTTLS when offered) or smtps://… (default: none, no email)")
 	mailFrom := fs.String("mail-from", "", "sender address of the email notices")
+	geoDB := fs.String("geoip-db", "", "location database in MaxMind's format (GeoLite2 City or Country, DB-IP Lite); "+
+		"the confirm pages and the API then name the approximate place a request and a linked device came from (default: none)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -430,6 +434,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "CA certificate:", caPath)
 	}
 
+	var places geoip.Locator
+	if *geoDB != "" {
+		gdb, err := geoip.Open(*geoDB)
+		if err != nil {
+			return fmt.Errorf("--geoip-db: %w", err)
+		}
+		defer gdb.Close()
+		places = gdb
+		logger.Info("location database", "path", *geoDB, "type", gdb.Type())
+	}
+
 	st, secrets, err := openStoreKey(ctx, c)
 	if err != nil {
 		return err
@@ -449,7 +464,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	srv, err := linkd.New(ctx, linkd.Config{Issuer: *issuer, Store: st, DeviceCodeLifetime: *lifetime,
 		PollInterval: *pollInterval, LostAnswerWindow: *lostAnswer, Logger: logger, Dev: *dev, SessionKey: sessionKey,
 		SecretsKey: secrets, TrustedProxies: trusted, Relay: relay, AccessLog: *accessLog,
-		Mail: mail.Settings{URL: *smtpURL, From: *mailFrom}, NearbyOff: !*nearby})
+		Mail: mail.Settings{URL: *smtpURL, From: *mailFrom}, NearbyOff: !*nearby, Places: places})
 	if err != nil {
 		return err
 	}

@@ -24,8 +24,8 @@ func decodeJSON(body io.Reader, v any) error {
 }
 
 // decodeApprove reads the optional body of an approval: empty (or whitespace) means
-// no name; otherwise {"device_name": "…"} where an empty or absent name keeps the
-// device's own (the links service checks a given one).
+// no name; otherwise {"device_name": "…", "confirmed_in_front": true} where an empty or
+// absent name keeps the device's own (the links service checks a given one).
 func decodeApprove(body io.Reader) (devices.ApproveRequest, error) {
 	var req devices.ApproveRequest
 	raw, err := readBody(body)

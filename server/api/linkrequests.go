@@ -37,6 +37,9 @@ func (s *server) linkProblem(w http.ResponseWriter, r *http.Request, what string
 		writeProblem(w, http.StatusGone, devices.CodeExpiredCode, "Code expired", "this code has expired; ask the device for a new one")
 	case errors.Is(err, links.ErrUsedCode):
 		writeProblem(w, http.StatusConflict, devices.CodeAlreadyUsed, "Code already used", "this code has already been used")
+	case errors.Is(err, links.ErrConfirmationRequired):
+		writeProblem(w, http.StatusUnprocessableEntity, devices.CodeConfirmationRequired, "Confirmation required",
+			"this request came from another network than yours; approve it only if you are in front of the device and started this, with \"confirmed_in_front\": true")
 	case errors.Is(err, links.ErrNotLinked):
 		writeProblem(w, http.StatusNotFound, devices.CodeNotFound, "Not found", "there is no such linked device")
 	default:
@@ -59,7 +62,8 @@ func (s *server) approve(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusBadRequest, devices.CodeBadRequest, "Bad request", err.Error())
 		return
 	}
-	l, err := s.links.Approve(r.Context(), s.caller(r), r.PathValue("code"), req.DeviceName)
+	l, err := s.links.Approve(r.Context(), s.caller(r), r.PathValue("code"),
+		links.Approval{Name: req.DeviceName, InFront: req.ConfirmedInFront})
 	if err != nil {
 		s.linkProblem(w, r, "approve", err)
 		return

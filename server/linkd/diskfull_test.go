@@ -179,7 +179,7 @@ func TestDiskFullThenSpaceReturns(t *testing.T) {
 		if !extra.approved {
 			// What the management API just answered 503 for; through the links service,
 			// as the app's access token may have expired on the test clock by now.
-			_, err := in.Server.Links().Approve(ctx, links.Caller{Subject: alice.Subject, IP: "127.0.0.1"}, extra.userCode, "")
+			_, err := in.Server.Links().Approve(ctx, links.Caller{Subject: alice.Subject, IP: "127.0.0.1"}, extra.userCode, links.Approval{})
 			switch {
 			case err == nil:
 				extra.approved = true

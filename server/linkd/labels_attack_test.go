@@ -24,7 +24,7 @@ import (
 
 // hostileLabels are device names and models a stranger's device may send to
 // /device_authorization to disguise itself on the confirm screens: a right-to-left
-// override that turns "(not your network)" around, invisible and line-breaking
+// override that turns "— not your network" around, invisible and line-breaking
 // characters, a terminal escape, and a name long enough to push buttons away.
 var hostileLabels = []struct{ name, label string }{
 	{"RLO", "Den TV \u202e(krowten ruoy)"},

@@ -23,6 +23,7 @@ import (
 	"github.com/linkdesk/linkdesk/server/accounts"
 	"github.com/linkdesk/linkdesk/server/api"
 	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/geoip"
 	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/mail"
 	"github.com/linkdesk/linkdesk/server/metrics"
@@ -66,6 +67,9 @@ type Config struct {
 	// DeviceAuthCaps bounds the device authorizations callers can make (zero: the
 	// provider's DefaultDeviceAuthCaps); benchmarks lift it to measure the endpoint.
 	DeviceAuthCaps store.RequestCaps
+	// Places names the approximate place of request and last-seen addresses (the
+	// --geoip-db location database); nil shows none.
+	Places geoip.Locator
 	// Relay, when set, shares the event hub's news with the other replicas on the same
 	// database (events.Hub.StartRelay), until the context given to New ends; nil (one
 	// linkd on SQLite) keeps events in this process.
@@ -168,7 +172,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	ls := links.New(links.Config{Store: cfg.Store, Events: hub, Logger: cfg.Logger, Now: cfg.Now,
 		DescribeScope: provider.Describe, Metrics: rec, Notifier: notifier,
-		NearbyOff: cfg.NearbyOff, NearbyKey: nearbyKey})
+		NearbyOff: cfg.NearbyOff, NearbyKey: nearbyKey, Places: cfg.Places})
 	p, err := provider.New(ctx, provider.Config{
 		Issuer: cfg.Issuer, Store: cfg.Store, Logger: cfg.Logger,
 		DeviceCodeLifetime: cfg.DeviceCodeLifetime, PollInterval: cfg.PollInterval, LostAnswerWindow: cfg.LostAnswerWindow, Now: cfg.Now,

@@ -23,7 +23,7 @@ import (
 // caller on a network: the TVs on 192.0.2.0/24, phones at home on the same network or
 // away on 198.51.100.0/24.
 const (
-	tvIP       = "192.0.2.10"
+	policyTVIP       = "192.0.2.10"
 	homeIP     = "192.0.2.20"
 	awayIP     = "198.51.100.5"
 	policyTV   = "shop-tv"
@@ -83,7 +83,7 @@ func apiProblem(t *testing.T, err error, code string) *devices.APIError {
 // turned off it refuses every one.
 func TestClientPolicyNetworksAndFlowOff(t *testing.T) {
 	in := policyLinkd(t, nil, store.ClientPolicy{AllowedNetworks: []string{"192.0.2.0/24"}})
-	if da, err := askToLink(in, tvIP, "Shop TV 1"); err != nil || da.UserCode == "" {
+	if da, err := askToLink(in, policyTVIP, "Shop TV 1"); err != nil || da.UserCode == "" {
 		t.Fatalf("from an allowed network: %v", err)
 	}
 	_, err := askToLink(in, awayIP, "Elsewhere TV")
@@ -101,7 +101,7 @@ func TestClientPolicyNetworksAndFlowOff(t *testing.T) {
 	if err := in.Store.UpsertClient(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
-	_, err = askToLink(in, tvIP, "Shop TV 2")
+	_, err = askToLink(in, policyTVIP, "Shop TV 2")
 	if re := refusal(t, err); re.ErrorCode != "unauthorized_client" || !strings.Contains(re.ErrorDescription, "turned off") {
 		t.Fatalf("flow off: %s %q", re.ErrorCode, re.ErrorDescription)
 	}
@@ -113,7 +113,7 @@ func TestClientPolicyNetworksAndFlowOff(t *testing.T) {
 func TestClientPolicyApproveSameNetwork(t *testing.T) {
 	in := policyLinkd(t, nil, store.ClientPolicy{ApproveSameNetwork: true})
 	in.CreateUser(t, "alice", policyPass)
-	da, err := askToLink(in, tvIP, "Shop TV")
+	da, err := askToLink(in, policyTVIP, "Shop TV")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestClientPolicyMaxDevices(t *testing.T) {
 	app := appAt(t, in, "alice", homeIP)
 	var linked []devices.Device
 	for _, name := range []string{"Kitchen TV", "Bedroom TV"} {
-		da, err := askToLink(in, tvIP, name)
+		da, err := askToLink(in, policyTVIP, name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,13 +159,13 @@ func TestClientPolicyMaxDevices(t *testing.T) {
 		linked = append(linked, d)
 	}
 	// Another account's link and a link of another client do not count.
-	other, err := askToLink(in, tvIP, "Bob's TV")
+	other, err := askToLink(in, policyTVIP, "Bob's TV")
 	if err != nil {
 		t.Fatal(err)
 	}
 	in.Approve(t, other.UserCode, bob.Subject)
 
-	third, err := askToLink(in, tvIP, "Hall TV")
+	third, err := askToLink(in, policyTVIP, "Hall TV")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,10 +206,10 @@ func TestClientPolicyIdleUnlink(t *testing.T) {
 	alice := in.CreateUser(t, "alice", policyPass)
 	ctx := context.Background()
 	conf := deviceConfig(in, policyTV)
-	tvCtx := context.WithValue(ctx, oauth2.HTTPClient, from(in, tvIP))
+	tvCtx := context.WithValue(ctx, oauth2.HTTPClient, from(in, policyTVIP))
 
 	// Two TVs: one keeps refreshing, one never comes back.
-	used, err := askToLink(in, tvIP, "Used TV")
+	used, err := askToLink(in, policyTVIP, "Used TV")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestClientPolicyIdleUnlink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idle, err := askToLink(in, tvIP, "Idle TV")
+	idle, err := askToLink(in, policyTVIP, "Idle TV")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -333,7 +333,7 @@ func TestTrustedProxyNamesTheCaller(t *testing.T) {
 				t.Fatal(err)
 			}
 			page := p.Text()
-			if warned := strings.Contains(page, "(not your network)"); warned != tc.wantWarn || !strings.Contains(page, tc.wantTV) {
+			if warned := strings.Contains(page, "— not your network"); warned != tc.wantWarn || !strings.Contains(page, tc.wantTV) {
 				t.Errorf("confirm page (warning %v, want %v; TV address %s): %.800s", warned, tc.wantWarn, tc.wantTV, page)
 			}
 		})

@@ -33,16 +33,27 @@ func (s *Service) LookUp(ctx context.Context, c Caller, code string) (Request, e
 	if err != nil {
 		return Request{}, fmt.Errorf("links: client of link request: %w", err)
 	}
-	return Request{Auth: d, Client: client, Scopes: s.scopes(d.Scopes),
-		SameNetwork: SameNetwork(d.RequestIP, c.IP)}, nil
+	return s.request(c, d, client), nil
 }
 
-// Approve links the device behind code to c's account, naming it name ("" keeps the
-// device's own name; a given name must pass CleanName, else a *NameError). It wakes
-// the waiting device, tells the account's stream and logs the link. Errors as LookUp,
-// and the client policy's ErrOtherNetwork and *TooManyDevicesError (the request stays
+// Approval is what the person approving a request said besides the code.
+type Approval struct {
+	// Name is what to call the device ("" keeps the device's own name).
+	Name string
+	// InFront: the person confirmed being in front of the device and having started
+	// this (the confirm screens' tick). A request from another network than the
+	// approver's is refused without it (ErrConfirmationRequired).
+	InFront bool
+}
+
+// Approve links the device behind code to c's account, naming it a.Name (a given name
+// must pass CleanName, else a *NameError). The approval's checks (approveChecks) are
+// judged inside the approving transaction. It wakes the waiting device, tells the
+// account's stream and logs the link. Errors as LookUp, ErrConfirmationRequired, and
+// the client policy's ErrOtherNetwork and *TooManyDevicesError (the request stays
 // pending).
-func (s *Service) Approve(ctx context.Context, c Caller, code, name string) (Link, error) {
+func (s *Service) Approve(ctx context.Context, c Caller, code string, a Approval) (Link, error) {
+	name := a.Name
 	if name != "" {
 		var err error
 		if name, err = CleanName(name); err != nil {
@@ -55,9 +66,13 @@ func (s *Service) Approve(ctx context.Context, c Caller, code, name string) (Lin
 		return Link{}, err
 	}
 	g, wait, err := s.cfg.Store.ApproveUserCode(ctx, canon, c.Subject, name, s.limiter.codeLimits(keys), s.cfg.Now(),
-		s.policyCheck(ctx, c))
+		approveChecks(s.policyCheck(ctx, c), inFrontCheck(c, a)))
 	if refused := s.policyRefused(ctx, c, err); refused != nil {
 		return Link{}, refused
+	}
+	if errors.Is(err, ErrConfirmationRequired) {
+		s.log.InfoContext(ctx, "approval from another network refused without confirmation", "subject", c.Subject)
+		return Link{}, err
 	}
 	if err := s.codeDone(ctx, keys, wait, err); err != nil {
 		return Link{}, err
@@ -91,8 +106,34 @@ func (s *Service) Deny(ctx context.Context, c Caller, code string) (Request, err
 		s.log.ErrorContext(ctx, "client of denied link request", "err", err)
 		client = devices.ClientInfo{ID: d.ClientID, Name: devices.ClientName(d.ClientID)}
 	}
-	return Request{Auth: d, Client: client, Scopes: s.scopes(d.Scopes),
-		SameNetwork: SameNetwork(d.RequestIP, c.IP)}, nil
+	return s.request(c, d, client), nil
+}
+
+// approveChecks is every rule an approval must pass, judged inside the approving
+// transaction so it holds against concurrent approvals; each rule is its own
+// function, and the first refusal wins.
+func approveChecks(checks ...store.ApproveCheck) store.ApproveCheck {
+	return func(d store.DeviceAuth, linked func() (int, error)) error {
+		for _, check := range checks {
+			if err := check(d, linked); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// inFrontCheck refuses a request made from another network than the approver's
+// unless the person confirmed being in front of the device: the device-code
+// phishing guard (an attacker starts the request on his own device far away and
+// sends the victim the code).
+func inFrontCheck(c Caller, a Approval) store.ApproveCheck {
+	return func(d store.DeviceAuth, _ func() (int, error)) error {
+		if a.InFront || SameNetwork(d.RequestIP, c.IP) {
+			return nil
+		}
+		return ErrConfirmationRequired
+	}
 }
 
 // Check tells whether code is a pending, unexpired link request, for a person not

@@ -20,6 +20,7 @@ import (
 
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/geoip"
 	"github.com/linkdesk/linkdesk/server/metrics"
 	"github.com/linkdesk/linkdesk/server/store"
 )
@@ -52,6 +53,10 @@ var (
 	// ErrNotLinked: no such linked device of this account (unknown, another account's,
 	// or the app's own sign-in).
 	ErrNotLinked = errors.New("links: no such linked device")
+	// ErrConfirmationRequired: the request came from another network than the
+	// approver's and the person did not confirm being in front of the device
+	// (Approval.InFront). Nothing was changed; the request is still pending.
+	ErrConfirmationRequired = errors.New("links: confirm being in front of the device")
 )
 
 // RateLimitError is returned instead of looking a code up when the caller's account or
@@ -94,6 +99,9 @@ type Config struct {
 	// NearbyKey keys the nearby list's request ids and decoy codes; give every replica
 	// the same one (linkd derives it from its secrets key). Empty: random per start.
 	NearbyKey []byte
+	// Places names the approximate place of request and last-seen addresses (linkd's
+	// --geoip-db); nil shows none.
+	Places geoip.Locator
 }
 
 // Service performs every operation on links. It is safe for concurrent use; give the
@@ -184,6 +192,8 @@ type Request struct {
 	Scopes []devices.Scope
 	// SameNetwork: the device asked from the caller's network (see SameNetwork).
 	SameNetwork bool
+	// Place is the approximate place of the device's address; zero when unknown.
+	Place devices.Place
 }
 
 // LinkRequest is the request's wire form for the management API.
@@ -198,6 +208,6 @@ func (r Request) LinkRequest() devices.LinkRequest {
 		Scopes:      r.Scopes,
 		RequestedAt: r.Auth.CreatedAt.UTC(),
 		ExpiresAt:   r.Auth.ExpiresAt.UTC(),
-		Origin:      devices.Origin{IP: r.Auth.RequestIP, SameNetwork: r.SameNetwork},
+		Origin:      devices.Origin{IP: r.Auth.RequestIP, SameNetwork: r.SameNetwork, Place: r.Place},
 	}
 }

@@ -115,7 +115,7 @@ func TestApproveWakesDeviceAndStream(t *testing.T) {
 	if err != nil || req.Client.Name != "StreamBox" || !req.SameNetwork || req.LinkRequest().UserCode != "BCDF-GHJK" {
 		t.Fatalf("LookUp = %+v, %v", req, err)
 	}
-	l, err := e.svc.Approve(ctx, alice, "BCDF-GHJK", "  Kitchen  ")
+	l, err := e.svc.Approve(ctx, alice, "BCDF-GHJK", links.Approval{Name: "  Kitchen  "})
 	if err != nil || l.Name() != "Kitchen" || l.Device.Client.Name != "StreamBox" {
 		t.Fatalf("Approve = %+v, %v", l, err)
 	}
@@ -135,7 +135,7 @@ func TestApproveWakesDeviceAndStream(t *testing.T) {
 	default:
 		t.Error("no linked event")
 	}
-	if _, err := e.svc.Approve(ctx, alice, code, ""); !errors.Is(err, links.ErrUsedCode) {
+	if _, err := e.svc.Approve(ctx, alice, code, links.Approval{}); !errors.Is(err, links.ErrUsedCode) {
 		t.Errorf("second approve: %v, want ErrUsedCode", err)
 	}
 	if _, err := e.svc.Deny(ctx, alice, code); !errors.Is(err, links.ErrUsedCode) {
@@ -153,7 +153,7 @@ func TestApproveSavedButUnrendered(t *testing.T) {
 	// Clients are read before the approval is saved (its client's policy), so they
 	// become unreadable only once it is.
 	e.st.failAfterApprove.Store(true)
-	l, err := e.svc.Approve(context.Background(), links.Caller{Subject: "alice", IP: "192.0.2.9"}, code, "")
+	l, err := e.svc.Approve(context.Background(), links.Caller{Subject: "alice", IP: "192.0.2.9"}, code, links.Approval{})
 	if err != nil || l.Device.ID == "" || l.Device.Client.Name != "tv" || l.Name() != "Den TV" {
 		t.Fatalf("Approve = %+v, %v", l, err)
 	}
@@ -284,7 +284,7 @@ func TestApproveBurstChecksOnlyTheLimit(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			code := string([]byte{'B', 'B', 'B', 'B', "BCDFGHJK"[i%8], "BCDFG"[i/8], 'B', 'B'})
-			_, err := e.svc.Approve(ctx, mallory, code, "")
+			_, err := e.svc.Approve(ctx, mallory, code, links.Approval{})
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -302,10 +302,53 @@ func TestApproveBurstChecksOnlyTheLimit(t *testing.T) {
 		t.Fatalf("answers %v, want 5 invalid and %d limited", answers, n-5)
 	}
 	good := e.pending(t, "BCDFGHJM")
-	if _, err := e.svc.Approve(ctx, mallory, good, ""); !errors.Is(err, links.ErrRateLimited) {
+	if _, err := e.svc.Approve(ctx, mallory, good, links.Approval{}); !errors.Is(err, links.ErrRateLimited) {
 		t.Fatalf("Approve of the right code after the burst = %v, want rate limited", err)
 	}
-	if _, err := e.svc.Approve(ctx, links.Caller{Subject: "alice", IP: "192.0.2.9"}, good, ""); err != nil {
+	if _, err := e.svc.Approve(ctx, links.Caller{Subject: "alice", IP: "192.0.2.9"}, good, links.Approval{}); err != nil {
 		t.Fatalf("alice: %v", err)
+	}
+}
+
+// placeBook is a location database of one address.
+type placeBook map[string]devices.Place
+
+func (b placeBook) Place(ip string) devices.Place { return b[ip] }
+
+// A request from another network is approved only with the person's confirmation
+// that they are in front of the device; without it nothing changes and nothing is
+// counted against the caller. The request's place comes from the location database.
+func TestApproveFromAnotherNetworkNeedsConfirmation(t *testing.T) {
+	e := newEnv(t, links.Limits{})
+	e.svc = links.New(links.Config{Store: e.st, Events: e.hub, Logger: slog.New(slog.DiscardHandler),
+		Now: e.Now, Places: placeBook{"192.0.2.7": {City: "Lisbon", Country: "Portugal", CountryCode: "PT"}}})
+	ctx := context.Background()
+	code := e.pending(t, "BCDFGHJK")
+	far := links.Caller{Subject: "alice", IP: "198.51.100.4"}
+	for range 12 { // more than the per-account failure limit: refusals are not failures
+		if _, err := e.svc.Approve(ctx, far, code, links.Approval{Name: "Den"}); !errors.Is(err, links.ErrConfirmationRequired) {
+			t.Fatalf("approve without confirmation: %v", err)
+		}
+	}
+	req, err := e.svc.LookUp(ctx, far, code)
+	if err != nil {
+		t.Fatalf("still pending? %v", err)
+	}
+	o := req.LinkRequest().Origin
+	if o.SameNetwork || o.Place.String() != "Lisbon, Portugal" || o.Line() != "Requested from Lisbon, Portugal (192.0.2.7) — not your network" {
+		t.Errorf("origin %+v: %q", o, o.Line())
+	}
+	l, err := e.svc.Approve(ctx, far, code, links.Approval{Name: "Den", InFront: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Device.Name != "Den" {
+		t.Errorf("linked %+v", l.Device)
+	}
+
+	// The same network needs no confirmation.
+	code = e.pending(t, "CDFGHJKL")
+	if _, err := e.svc.Approve(ctx, links.Caller{Subject: "alice", IP: "192.0.2.200"}, code, links.Approval{}); err != nil {
+		t.Errorf("same network: %v", err)
 	}
 }

@@ -50,7 +50,7 @@ func (s *Service) link(ctx context.Context, g store.Grant) (Link, error) {
 	if err != nil {
 		return Link{}, err
 	}
-	return Link{Grant: g, Device: device(g, devices.ClientInfo{ID: c.ID, Name: c.Name}, s.scopes(g.Scopes))}, nil
+	return Link{Grant: g, Device: s.device(g, devices.ClientInfo{ID: c.ID, Name: c.Name})}, nil
 }
 
 // saved renders a grant whose change the store has already saved: when its client
@@ -60,25 +60,40 @@ func (s *Service) saved(ctx context.Context, g store.Grant) Link {
 	l, err := s.link(ctx, g)
 	if err != nil {
 		s.log.ErrorContext(ctx, "render changed device; showing it from the stored link", "device", g.ID, "err", err)
-		return Link{Grant: g, Device: device(g, devices.ClientInfo{ID: g.ClientID, Name: devices.ClientName(g.ClientID)}, s.scopes(g.Scopes))}
+		return Link{Grant: g, Device: s.device(g, devices.ClientInfo{ID: g.ClientID, Name: devices.ClientName(g.ClientID)})}
 	}
 	return l
 }
 
-func device(g store.Grant, c devices.ClientInfo, scopes []devices.Scope) devices.Device {
+func (s *Service) device(g store.Grant, c devices.ClientInfo) devices.Device {
 	d := devices.Device{
-		ID:       g.ID,
-		Name:     Label(g.Name), // stored before labels were cleaned on the way in
-		Kind:     devices.ParseKind(string(g.Device.Kind)),
-		Model:    Label(g.Device.Model),
-		Client:   c,
-		Scopes:   scopes,
-		LinkedAt: g.CreatedAt.UTC(),
-		LastIP:   g.LastIP,
+		ID:        g.ID,
+		Name:      Label(g.Name), // stored before labels were cleaned on the way in
+		Kind:      devices.ParseKind(string(g.Device.Kind)),
+		Model:     Label(g.Device.Model),
+		Client:    c,
+		Scopes:    s.scopes(g.Scopes),
+		LinkedAt:  g.CreatedAt.UTC(),
+		LastIP:    g.LastIP,
+		LastPlace: s.place(g.LastIP),
 	}
 	if !g.LastSeenAt.IsZero() {
 		t := g.LastSeenAt.UTC()
 		d.LastSeenAt = &t
 	}
 	return d
+}
+
+// place is ip's approximate place, zero without a location database.
+func (s *Service) place(ip string) devices.Place {
+	if s.cfg.Places == nil {
+		return devices.Place{}
+	}
+	return s.cfg.Places.Place(ip)
+}
+
+// request renders a pending request as the person at c judges it.
+func (s *Service) request(c Caller, d store.DeviceAuth, client devices.ClientInfo) Request {
+	return Request{Auth: d, Client: client, Scopes: s.scopes(d.Scopes),
+		SameNetwork: SameNetwork(d.RequestIP, c.IP), Place: s.place(d.RequestIP)}
 }

@@ -232,7 +232,7 @@ func TestBrowserPages(t *testing.T) {
 
 	// The QR target: the code large, to check against the device.
 	run(chromedp.Navigate(base + "/link?user_code=" + strings.ToLower(code)))
-	mustContain(t, ctx, "Check that this matches the code on your device", code[:4]+"-"+code[4:])
+	mustContain(t, ctx, "Check that your device shows this code", code[:4]+"-"+code[4:])
 	shoot(t, ctx, "check", false)
 	shoot(t, ctx, "check", true)
 

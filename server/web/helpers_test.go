@@ -15,6 +15,7 @@ import (
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/accounts"
 	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/geoip"
 	"github.com/linkdesk/linkdesk/server/linkd/linkdtest/browsertest"
 	"github.com/linkdesk/linkdesk/server/links"
 	"github.com/linkdesk/linkdesk/server/store"
@@ -36,11 +37,15 @@ type env struct {
 	mu     sync.Mutex
 	now    time.Time // the clock the handler reads; advance with env.advance
 	limits links.Limits
+	places geoip.Locator
 }
 
 type envOption func(*env)
 
 func withLimits(l links.Limits) envOption { return func(e *env) { e.limits = l } }
+
+// withPlaces gives the links service a location database.
+func withPlaces(p geoip.Locator) envOption { return func(e *env) { e.places = p } }
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
@@ -78,6 +83,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 			Logger: logger,
 			Now:    nowFn,
 			Limits: e.limits,
+			Places: e.places,
 			DescribeScope: func(s string) string {
 				return map[string]string{"openid": "Know who you are", "media": "Play your music and videos"}[s]
 			},

@@ -31,15 +31,16 @@ type checkPage struct {
 func (checkPage) title() string { return "Check the code" }
 
 type confirmPage struct {
-	Code        string // XXXX-XXXX
-	DeviceName  string
-	Model       string
-	Kind        string
-	ClientName  string
-	LogoURI     string
-	Scopes      []devices.Scope
-	OriginIP    string
-	SameNetwork bool
+	Code       string // XXXX-XXXX
+	DeviceName string
+	Model      string
+	Kind       string
+	ClientName string
+	LogoURI    string
+	Scopes     []devices.Scope
+	Origin     devices.Origin // said in one line (devices.Origin.Line)
+	// Error says why the last submission was refused (the tick was missing).
+	Error       string
 	ExpiresAt   time.Time
 	Minutes     int // minutes left, rounded up
 	AccountName string
@@ -182,7 +183,17 @@ func (s *server) confirmPage(w http.ResponseWriter, r *http.Request, st *state) 
 		s.redirect(w, r, st, "/link")
 		return
 	}
-	req, err := s.links.LookUp(r.Context(), s.caller(r, st), st.sess.Code)
+	s.showConfirm(w, r, st, st.sess.Code, http.StatusOK, "")
+}
+
+// inFrontError is what the confirm page says when Link device was pressed without the
+// tick a request from another network needs.
+const inFrontError = "This request came from another network. Tick “I am in front of this device and I started this” to link it, or choose Don’t link."
+
+// showConfirm renders the confirm page for code with status, saying errMsg (if any)
+// about the last submission.
+func (s *server) showConfirm(w http.ResponseWriter, r *http.Request, st *state, code string, status int, errMsg string) {
+	req, err := s.links.LookUp(r.Context(), s.caller(r, st), code)
 	if err != nil {
 		s.codeFailed(w, r, st, err)
 		return
@@ -204,8 +215,8 @@ func (s *server) confirmPage(w http.ResponseWriter, r *http.Request, st *state) 
 		ClientName:  req.Client.Name,
 		LogoURI:     req.Client.LogoURI,
 		Scopes:      req.Scopes,
-		OriginIP:    d.RequestIP,
-		SameNetwork: req.SameNetwork,
+		Origin:      req.LinkRequest().Origin,
+		Error:       errMsg,
 		ExpiresAt:   d.ExpiresAt,
 		Minutes:     int((left + time.Minute - 1) / time.Minute),
 		AccountName: acct.Name(),
@@ -214,10 +225,11 @@ func (s *server) confirmPage(w http.ResponseWriter, r *http.Request, st *state) 
 	if p.DeviceName == "" {
 		p.DeviceName = "A device"
 	}
-	s.render(w, r, st, http.StatusOK, "confirm", p)
+	s.render(w, r, st, status, "confirm", p)
 }
 
-// confirmSubmit is POST /link/confirm with action=approve or action=deny.
+// confirmSubmit is POST /link/confirm with action=approve or action=deny; approving a
+// request from another network needs the in_front tick (the links service judges it).
 func (s *server) confirmSubmit(w http.ResponseWriter, r *http.Request, st *state) {
 	if !s.requireSignIn(w, r, st, "/link/confirm") {
 		return
@@ -239,8 +251,15 @@ func (s *server) confirmSubmit(w http.ResponseWriter, r *http.Request, st *state
 	}
 	var res resultPage
 	if action == "approve" {
-		l, err := s.links.Approve(r.Context(), s.caller(r, st), code, "")
+		inFront := r.PostForm.Get("in_front") != ""
+		l, err := s.links.Approve(r.Context(), s.caller(r, st), code, links.Approval{InFront: inFront})
 		if err != nil && s.policyFailed(w, r, st, code, err) {
+			return
+		}
+		if errors.Is(err, links.ErrConfirmationRequired) {
+			st.sess.Code = code
+			st.dirty = true
+			s.showConfirm(w, r, st, code, http.StatusUnprocessableEntity, inFrontError)
 			return
 		}
 		if err != nil {

@@ -68,7 +68,7 @@ func TestBrowserScanPath(t *testing.T) {
 	run(chromedp.EmulateViewport(360, 740, chromedp.EmulateMobile), chromedp.Navigate(da.VerificationURIComplete),
 		chromedp.WaitVisible(chromedp.CSS(".bigcode")))
 	code, _ := devices.NormalizeCode(da.UserCode)
-	mustContain(t, ctx, "Check that this matches the code on your device", devices.FormatCode(code))
+	mustContain(t, ctx, "Check that your device shows this code", devices.FormatCode(code))
 	shoot(t, ctx, "scan-check", false)
 	run(chromedp.Click(chromedp.CSS(`main form button[type="submit"]`)), chromedp.WaitVisible(chromedp.CSS("#username")),
 		chromedp.SendKeys(chromedp.CSS("#username"), "carol"),

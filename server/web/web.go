@@ -2,11 +2,12 @@
 // kiosk's QR code or typing the verification address, and the list of linked devices.
 //
 //	GET  /link                    code entry (field user_code)
-//	GET  /link?user_code=…        the QR target: the code shown large, "Check that this
-//	                              matches the code on your device" (RFC 8628 §3.3.1)
+//	GET  /link?user_code=…        the QR target: the code shown large, "Check that your
+//	                              device shows this code" (RFC 8628 §3.3.1)
 //	POST /link                    remember the code; on to /signin or /link/confirm
 //	GET  /link/confirm            device, app, permissions, origin, account, "not you?"
-//	POST /link/confirm            action=approve|deny, then the final result page
+//	POST /link/confirm            action=approve|deny, then the final result page; from
+//	                              another network approve needs in_front (the tick)
 //	GET|POST /link/nearby/{id}    pick a device waiting nearby by the code it shows (nearby.go)
 //	GET|POST /signin              username + password, then otp when the account has TOTP
 //	GET|POST /login               the same sign-in for the app's authorization-code flow

@@ -61,7 +61,7 @@ func TestLinkApproveSignInFirst(t *testing.T) {
 	}
 	p.WantStatus(t, http.StatusOK)
 	p.MustSay(t, "Link this device to your account?", "Living room TV", "TV · Bravia X90", "Example TV",
-		"Play your music and videos", "Know who you are", devices.FormatCode(code), "127.0.0.1", "(your network)",
+		"Play your music and videos", "Know who you are", devices.FormatCode(code), "Requested from 127.0.0.1 — your network",
 		"Alice Example (alice)", "Not you? Switch account")
 
 	p = b.submit(p, "/link/confirm", url.Values{"action": {"approve"}})
@@ -106,7 +106,7 @@ func TestQRPrefilledCodeIsShownToCheck(t *testing.T) {
 
 	p := b.get("/link?user_code=" + url.QueryEscape(devices.FormatCode(code)))
 	p.WantStatus(t, http.StatusOK)
-	p.MustSay(t, "Check that this matches the code on your device", devices.FormatCode(code), "It matches – continue")
+	p.MustSay(t, "Check that your device shows this code", devices.FormatCode(code), "It matches – continue")
 	var big string
 	browsertest.Walk(p.Doc, func(n *html.Node) {
 		if browsertest.Attr(n, "class") == "bigcode" && n.FirstChild != nil && n.FirstChild.FirstChild != nil {

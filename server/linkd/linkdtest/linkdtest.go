@@ -27,6 +27,7 @@ import (
 	"github.com/linkdesk/linkdesk/devices"
 	"github.com/linkdesk/linkdesk/server/accounts"
 	"github.com/linkdesk/linkdesk/server/events"
+	"github.com/linkdesk/linkdesk/server/geoip"
 	"github.com/linkdesk/linkdesk/server/linkd"
 	"github.com/linkdesk/linkdesk/server/linkd/linkdtest/browsertest"
 	"github.com/linkdesk/linkdesk/server/links"
@@ -61,6 +62,9 @@ type Options struct {
 	MaxConnections int
 	// TrustedProxies is linkd.Config.TrustedProxies (the --trusted-proxy networks).
 	TrustedProxies []netip.Prefix
+	// GeoIPDB is a location database to open as linkd serve --geoip-db does
+	// (geoiptest.Write makes one); "": none.
+	GeoIPDB string
 	// Clock, if set, is the clock linkd reads for every expiry it judges (user and
 	// device codes, tokens, sessions, rate-limit windows), so a test advances it instead
 	// of waiting. nil: real time.
@@ -223,12 +227,24 @@ func Start(t testing.TB, opts Options) *Instance {
 	if opts.Clock != nil {
 		now = opts.Clock.Now
 	}
+	var places geoip.Locator
+	if opts.GeoIPDB != "" {
+		gdb, err := geoip.Open(opts.GeoIPDB)
+		if err != nil {
+			stopRelay()
+			ln.Close()
+			db.Close()
+			t.Fatalf("linkdtest: %v", err)
+		}
+		t.Cleanup(func() { gdb.Close() })
+		places = gdb
+	}
 	s, err := linkd.New(relayCtx, linkd.Config{Issuer: issuer, Store: used, Logger: opts.Logger,
 		DeviceCodeLifetime: opts.DeviceCodeLifetime, PollInterval: opts.PollInterval,
 		LostAnswerWindow: opts.LostAnswerWindow, Dev: opts.Dev, Now: now,
 		MaxConnections: opts.MaxConnections, Relay: relay,
 		SecretsKey: secretsKey, SessionKey: sessionKey, TrustedProxies: opts.TrustedProxies,
-		AccessLog: opts.AccessLog, Mail: opts.Mail, NearbyOff: opts.NearbyOff})
+		AccessLog: opts.AccessLog, Mail: opts.Mail, NearbyOff: opts.NearbyOff, Places: places})
 	if err != nil {
 		stopRelay()
 		ln.Close()
@@ -397,7 +413,7 @@ func SignInAt(ctx context.Context, baseURL string, client *http.Client, now func
 // returns the new link's grant.
 func (in *Instance) Approve(t testing.TB, userCode, subject string) store.Grant {
 	t.Helper()
-	l, err := in.Server.Links().Approve(context.Background(), links.Caller{Subject: subject, IP: "127.0.0.1"}, userCode, "")
+	l, err := in.Server.Links().Approve(context.Background(), links.Caller{Subject: subject, IP: "127.0.0.1"}, userCode, links.Approval{})
 	if err != nil {
 		t.Fatalf("linkdtest: approve %q: %v", userCode, err)
 	}
