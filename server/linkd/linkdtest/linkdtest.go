@@ -410,10 +410,11 @@ func SignInAt(ctx context.Context, baseURL string, client *http.Client, now func
 // Approve approves a pending user code (any format the person might type) for the
 // account subject through linkd's links service, as the management API would (so a
 // device waiting on POST /device/wait wakes and the account's stream hears of it), and
-// returns the new link's grant.
+// returns the new link's grant. The person approves from 127.0.0.1 and has ticked "I am
+// in front of this device", so a device asking from another network is linked too.
 func (in *Instance) Approve(t testing.TB, userCode, subject string) store.Grant {
 	t.Helper()
-	l, err := in.Server.Links().Approve(context.Background(), links.Caller{Subject: subject, IP: "127.0.0.1"}, userCode, links.Approval{})
+	l, err := in.Server.Links().Approve(context.Background(), links.Caller{Subject: subject, IP: "127.0.0.1"}, userCode, links.Approval{InFront: true})
 	if err != nil {
 		t.Fatalf("linkdtest: approve %q: %v", userCode, err)
 	}
