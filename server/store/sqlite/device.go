@@ -177,18 +177,20 @@ func (db *DB) DeviceAuthByDeviceCode(ctx context.Context, clientID, deviceCode s
 
 // The statements of approve and deny (hotWrites).
 const (
-	pendingByUserCodeSQL = `SELECT device_code_hash,
+	pendingByUserCodeSQL = `SELECT rowid,
 		COALESCE((SELECT name FROM clients WHERE clients.id = device_auths.client_id), ''), ` +
 		deviceAuthCols + ` FROM device_auths WHERE user_code = ?`
-	approveSQL = `UPDATE device_auths SET state = ?, subject = ?, grant_id = ?, auth_time = ? WHERE device_code_hash = ?`
-	denySQL    = `UPDATE device_auths SET state = ?, subject = ?, auth_time = ? WHERE device_code_hash = ?`
+	approveSQL = `UPDATE device_auths SET state = ?, subject = ?, grant_id = ?, auth_time = ? WHERE rowid = ?`
+	denySQL    = `UPDATE device_auths SET state = ?, subject = ?, auth_time = ? WHERE rowid = ?`
 )
 
-// pendingRequest is a request that approve or deny may act on, with its row's key and
-// its client's name ("" when the client is not stored).
+// pendingRequest is a request that approve or deny may act on, with its row's rowid
+// (read and written in the same transaction, so it still names the row) and its
+// client's name ("" when the client is not stored).
 type pendingRequest struct {
 	store.DeviceAuth
-	hash, clientName string
+	rowid      int64
+	clientName string
 }
 
 // pendingByUserCode loads a request that approve or deny may act on: it must exist,
@@ -197,7 +199,7 @@ func pendingByUserCode(ctx context.Context, tx txRunner, userCode string, now ti
 	var p pendingRequest
 	row := tx.QueryRowContext(ctx, pendingByUserCodeSQL, userCode)
 	d, err := scanDeviceAuth(scanFunc(func(dest ...any) error {
-		return row.Scan(append([]any{&p.hash, &p.clientName}, dest...)...)
+		return row.Scan(append([]any{&p.rowid, &p.clientName}, dest...)...)
 	}))
 	if err != nil {
 		return p, notFound(err, "device auth by user code")
@@ -244,7 +246,7 @@ func (db *DB) ApproveUserCode(ctx context.Context, userCode, subject, name strin
 		return store.Grant{}, 0, fmt.Errorf("sqlite: approve device auth: subject is required")
 	}
 	var g store.Grant
-	wait, err := db.limitedCode(ctx, "approve device auth", limits, now, func(tx txRunner) error {
+	wait, err := db.limitedCode(ctx, "approve device auth", limits, now, func(ctx context.Context, tx txRunner) error {
 		var err error
 		g, err = approveTx(ctx, tx, userCode, subject, name, now)
 		return err
@@ -277,7 +279,7 @@ func approveTx(ctx context.Context, tx txRunner, userCode, subject, name string,
 	if err := insertGrant(ctx, tx, g); err != nil {
 		return store.Grant{}, err
 	}
-	_, err = tx.ExecContext(ctx, approveSQL, string(store.DeviceAuthApproved), subject, g.ID, ts(now), p.hash)
+	_, err = tx.ExecContext(ctx, approveSQL, string(store.DeviceAuthApproved), subject, g.ID, ts(now), p.rowid)
 	if err != nil {
 		return store.Grant{}, fmt.Errorf("sqlite: approve device auth: %w", err)
 	}
@@ -296,7 +298,7 @@ func (db *DB) DenyDeviceAuth(ctx context.Context, userCode, subject string, now 
 // returns the request as it was before the denial (see store.Store).
 func (db *DB) DenyUserCode(ctx context.Context, userCode, subject string, limits []store.AttemptLimit, now time.Time) (store.DeviceAuth, time.Duration, error) {
 	var d store.DeviceAuth
-	wait, err := db.limitedCode(ctx, "deny device auth", limits, now, func(tx txRunner) error {
+	wait, err := db.limitedCode(ctx, "deny device auth", limits, now, func(ctx context.Context, tx txRunner) error {
 		var err error
 		d, err = denyTx(ctx, tx, userCode, subject, now)
 		return err
@@ -314,7 +316,7 @@ func denyTx(ctx context.Context, tx txRunner, userCode, subject string, now time
 		return store.DeviceAuth{}, err
 	}
 	d := p.DeviceAuth
-	_, err = tx.ExecContext(ctx, denySQL, string(store.DeviceAuthDenied), subject, ts(now), p.hash)
+	_, err = tx.ExecContext(ctx, denySQL, string(store.DeviceAuthDenied), subject, ts(now), p.rowid)
 	if err != nil {
 		return store.DeviceAuth{}, fmt.Errorf("sqlite: deny device auth: %w", err)
 	}
@@ -325,7 +327,7 @@ func denyTx(ctx context.Context, tx txRunner, userCode, subject string, now time
 // code-lookup limits, in one transaction (see store.Store).
 func (db *DB) PendingUserCode(ctx context.Context, userCode string, limits []store.AttemptLimit, now time.Time) (store.DeviceAuth, time.Duration, error) {
 	var d store.DeviceAuth
-	wait, err := db.limitedCode(ctx, "look up user code", limits, now, func(tx txRunner) error {
+	wait, err := db.limitedCode(ctx, "look up user code", limits, now, func(ctx context.Context, tx txRunner) error {
 		p, err := pendingByUserCode(ctx, tx, userCode, now)
 		d = p.DeviceAuth
 		return err
