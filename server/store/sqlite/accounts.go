@@ -132,8 +132,11 @@ func (db *DB) ClientByID(ctx context.Context, id string) (store.Client, error) {
 	var c store.Client
 	var scopes, redirects, grantTypes string
 	var created int64
-	err := db.read.QueryRowContext(ctx, `SELECT id, name, logo_uri, secret_hash, scopes,
-		redirect_uris, grant_types, created_at FROM clients WHERE id = ?`, id).
+	st, err := db.readStmt(ctx, clientByIDSQL)
+	if err != nil {
+		return store.Client{}, err
+	}
+	err = st.QueryRowContext(ctx, id).
 		Scan(&c.ID, &c.Name, &c.LogoURI, &c.SecretHash, &scopes, &redirects, &grantTypes, &created)
 	if err != nil {
 		return store.Client{}, notFound(err, "client by id")

@@ -125,27 +125,37 @@ func (db *DB) DeviceAuthByUserCode(ctx context.Context, userCode string) (store.
 }
 
 // hotStatements are the read pool's statements on the hot path, prepared once instead
-// of parsed on every call: the device-code lookup (every device poll). The writer's
-// are preparedWrites.
+// of parsed on every call: the device-code lookup (every device poll) and the client
+// lookup (every approval shows its client). The writer's are preparedWrites.
 type hotStatements struct {
-	mu           sync.Mutex
-	byDeviceCode *sql.Stmt
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
 }
 
-// byDeviceCode returns the prepared device-code lookup, preparing it on first use (a
+// The read pool's hot statements.
+const (
+	byDeviceCodeSQL = `SELECT ` + deviceAuthCols + ` FROM device_auths WHERE device_code_hash = ? AND client_id = ?`
+	clientByIDSQL   = `SELECT id, name, logo_uri, secret_hash, scopes, redirect_uris, grant_types, created_at
+		FROM clients WHERE id = ?`
+)
+
+// readStmt returns query prepared on the read pool, preparing it on first use (a
 // failed prepare is tried again on the next call).
-func (db *DB) byDeviceCode(ctx context.Context) (*sql.Stmt, error) {
+func (db *DB) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	db.hot.mu.Lock()
 	defer db.hot.mu.Unlock()
-	if db.hot.byDeviceCode == nil {
-		st, err := db.read.PrepareContext(ctx, `SELECT `+deviceAuthCols+
-			` FROM device_auths WHERE device_code_hash = ? AND client_id = ?`)
-		if err != nil {
-			return nil, unavailable(fmt.Errorf("sqlite: prepare: %w", err))
-		}
-		db.hot.byDeviceCode = st
+	if st, ok := db.hot.stmts[query]; ok {
+		return st, nil
 	}
-	return db.hot.byDeviceCode, nil
+	st, err := db.read.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, unavailable(fmt.Errorf("sqlite: prepare: %w", err))
+	}
+	if db.hot.stmts == nil {
+		db.hot.stmts = map[string]*sql.Stmt{}
+	}
+	db.hot.stmts[query] = st
+	return st, nil
 }
 
 // closeHot closes the prepared statements.
@@ -153,8 +163,8 @@ func (db *DB) closeHot() error {
 	var errs []error
 	db.hot.mu.Lock()
 	defer db.hot.mu.Unlock()
-	if db.hot.byDeviceCode != nil {
-		errs = append(errs, db.hot.byDeviceCode.Close())
+	for _, st := range db.hot.stmts {
+		errs = append(errs, st.Close())
 	}
 	return errors.Join(errs...)
 }
@@ -164,7 +174,7 @@ func (db *DB) closeHot() error {
 // and even when expired (until purged); store.ErrNotFound when unknown or issued to
 // another client.
 func (db *DB) DeviceAuthByDeviceCode(ctx context.Context, clientID, deviceCode string) (store.DeviceAuth, error) {
-	st, err := db.byDeviceCode(ctx)
+	st, err := db.readStmt(ctx, byDeviceCodeSQL)
 	if err != nil {
 		return store.DeviceAuth{}, err
 	}
