@@ -23,7 +23,7 @@ import (
 // caller on a network: the TVs on 192.0.2.0/24, phones at home on the same network or
 // away on 198.51.100.0/24.
 const (
-	policyTVIP       = "192.0.2.10"
+	policyTVIP = "192.0.2.10"
 	homeIP     = "192.0.2.20"
 	awayIP     = "198.51.100.5"
 	policyTV   = "shop-tv"

@@ -65,8 +65,10 @@ func (s *Service) Approve(ctx context.Context, c Caller, code string, a Approval
 	if err != nil {
 		return Link{}, err
 	}
+	var asked store.DeviceAuth // the request as the approving transaction read it
+	seen := func(d store.DeviceAuth, _ func() (int, error)) error { asked = d; return nil }
 	g, wait, err := s.cfg.Store.ApproveUserCode(ctx, canon, c.Subject, name, s.limiter.codeLimits(keys), s.cfg.Now(),
-		approveChecks(s.policyCheck(ctx, c), inFrontCheck(c, a)))
+		approveChecks(seen, s.policyCheck(ctx, c), inFrontCheck(c, a)))
 	if refused := s.policyRefused(ctx, c, err); refused != nil {
 		return Link{}, refused
 	}
@@ -80,7 +82,10 @@ func (s *Service) Approve(ctx context.Context, c Caller, code string, a Approval
 	s.cfg.Events.PublishDeviceAuth(events.DeviceAuthKey(canon), store.DeviceAuthApproved)
 	s.cfg.Metrics.DeviceAuth(metrics.DeviceAuthApproved)
 	s.log.InfoContext(ctx, "device linked", "subject", c.Subject, "device", g.ID, "client", g.ClientID)
-	l := s.withRequestIP(ctx, canon, s.saved(ctx, g))
+	l := s.saved(ctx, g)
+	// The address the device asked from (linkd keeps no copy on the link), so the
+	// account's apps and the notifier can say where the new device is.
+	l.Device.RequestIP = asked.RequestIP
 	s.cfg.Events.PublishAccount(c.Subject, devices.Event{Type: devices.EventLinked, Device: l.Device})
 	s.notify(c.Subject, l)
 	return l, nil

@@ -39,7 +39,6 @@ type Store interface {
 	ListGrants(ctx context.Context, subject string, flow store.GrantFlow) ([]store.Grant, error)
 	RenameGrant(ctx context.Context, subject, id, name string) (store.Grant, error)
 	DeleteGrant(ctx context.Context, subject, id string) (store.Grant, error)
-	DeviceAuthByUserCode(ctx context.Context, userCode string) (store.DeviceAuth, error)
 }
 
 // Errors the Service returns for what the caller did wrong; anything else is internal.

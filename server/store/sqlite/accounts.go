@@ -159,7 +159,11 @@ func scanClient(s scanner) (store.Client, error) {
 
 // ClientByID finds a registered client.
 func (db *DB) ClientByID(ctx context.Context, id string) (store.Client, error) {
-	c, err := scanClient(db.read.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE id = ?`, id))
+	st, err := db.readStmt(ctx, clientByIDSQL)
+	if err != nil {
+		return store.Client{}, err
+	}
+	c, err := scanClient(st.QueryRowContext(ctx, id))
 	if err != nil {
 		return store.Client{}, notFound(err, "client by id")
 	}

@@ -77,7 +77,7 @@ func insertDeviceAuthTx(ctx context.Context, tx txRunner, d store.DeviceAuth, he
 		}
 	}
 	_, err := tx.ExecContext(ctx, insertDeviceAuth,
-		hash(d.DeviceCode), d.UserCode, d.ClientID, list(d.Scopes), d.Device.Name, d.Device.Model,
+		deviceCodeKey(d.DeviceCode), d.UserCode, d.ClientID, list(d.Scopes), d.Device.Name, d.Device.Model,
 		string(d.Device.Kind), d.RequestIP, ts(d.CreatedAt), ts(d.ExpiresAt), int64(d.Interval),
 		0, string(d.State), d.Subject, d.GrantID, ts(d.AuthTime), ts(d.CollectedAt), waiting, recent,
 		store.NetworkKey(d.RequestIP))
@@ -88,6 +88,30 @@ func insertDeviceAuthTx(ctx context.Context, tx txRunner, d store.DeviceAuth, he
 		return fmt.Errorf("sqlite: create device auth: %w", err)
 	}
 	return nil
+}
+
+// deviceCodeKey is what device_auths.device_code_hash holds for a device code: its
+// SHA-256 (hex), after the code's time-ordered prefix when it has one (16 hex digits
+// and a dot, as linkd's provider makes them), so new requests join the end of the
+// primary key's index instead of a random page of it — one page fewer to write and
+// read back per request. The prefix is the code's creation time, which the row
+// stores anyway; the secret part of the code is only ever kept hashed.
+func deviceCodeKey(code string) string {
+	const n = 16
+	if len(code) > n && code[n] == '.' && isLowerHex(code[:n]) {
+		return code[:n+1] + hash(code)
+	}
+	return hash(code)
+}
+
+// isLowerHex reports whether s is all lowercase hexadecimal digits.
+func isLowerHex(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // The statements of createDeviceAuthTx.
@@ -126,27 +150,36 @@ func (db *DB) DeviceAuthByUserCode(ctx context.Context, userCode string) (store.
 }
 
 // hotStatements are the read pool's statements on the hot path, prepared once instead
-// of parsed on every call: the device-code lookup (every device poll). The writer's
-// are preparedWrites.
+// of parsed on every call: the device-code lookup (every device poll) and the client
+// lookup (every approval shows its client). The writer's are preparedWrites.
 type hotStatements struct {
-	mu           sync.Mutex
-	byDeviceCode *sql.Stmt
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
 }
 
-// byDeviceCode returns the prepared device-code lookup, preparing it on first use (a
+// The read pool's hot statements.
+const (
+	byDeviceCodeSQL = `SELECT ` + deviceAuthCols + ` FROM device_auths WHERE device_code_hash = ? AND client_id = ?`
+	clientByIDSQL   = `SELECT ` + clientCols + ` FROM clients WHERE id = ?`
+)
+
+// readStmt returns query prepared on the read pool, preparing it on first use (a
 // failed prepare is tried again on the next call).
-func (db *DB) byDeviceCode(ctx context.Context) (*sql.Stmt, error) {
+func (db *DB) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	db.hot.mu.Lock()
 	defer db.hot.mu.Unlock()
-	if db.hot.byDeviceCode == nil {
-		st, err := db.read.PrepareContext(ctx, `SELECT `+deviceAuthCols+
-			` FROM device_auths WHERE device_code_hash = ? AND client_id = ?`)
-		if err != nil {
-			return nil, unavailable(fmt.Errorf("sqlite: prepare: %w", err))
-		}
-		db.hot.byDeviceCode = st
+	if st, ok := db.hot.stmts[query]; ok {
+		return st, nil
 	}
-	return db.hot.byDeviceCode, nil
+	st, err := db.read.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, unavailable(fmt.Errorf("sqlite: prepare: %w", err))
+	}
+	if db.hot.stmts == nil {
+		db.hot.stmts = map[string]*sql.Stmt{}
+	}
+	db.hot.stmts[query] = st
+	return st, nil
 }
 
 // closeHot closes the prepared statements.
@@ -154,8 +187,8 @@ func (db *DB) closeHot() error {
 	var errs []error
 	db.hot.mu.Lock()
 	defer db.hot.mu.Unlock()
-	if db.hot.byDeviceCode != nil {
-		errs = append(errs, db.hot.byDeviceCode.Close())
+	for _, st := range db.hot.stmts {
+		errs = append(errs, st.Close())
 	}
 	return errors.Join(errs...)
 }
@@ -165,11 +198,11 @@ func (db *DB) closeHot() error {
 // and even when expired (until purged); store.ErrNotFound when unknown or issued to
 // another client.
 func (db *DB) DeviceAuthByDeviceCode(ctx context.Context, clientID, deviceCode string) (store.DeviceAuth, error) {
-	st, err := db.byDeviceCode(ctx)
+	st, err := db.readStmt(ctx, byDeviceCodeSQL)
 	if err != nil {
 		return store.DeviceAuth{}, err
 	}
-	d, err := scanDeviceAuth(st.QueryRowContext(ctx, hash(deviceCode), clientID))
+	d, err := scanDeviceAuth(st.QueryRowContext(ctx, deviceCodeKey(deviceCode), clientID))
 	if err != nil {
 		return store.DeviceAuth{}, notFound(err, "device auth by device code")
 	}
@@ -178,18 +211,20 @@ func (db *DB) DeviceAuthByDeviceCode(ctx context.Context, clientID, deviceCode s
 
 // The statements of approve and deny (hotWrites).
 const (
-	pendingByUserCodeSQL = `SELECT device_code_hash,
+	pendingByUserCodeSQL = `SELECT rowid,
 		COALESCE((SELECT name FROM clients WHERE clients.id = device_auths.client_id), ''), ` +
 		deviceAuthCols + ` FROM device_auths WHERE user_code = ?`
-	approveSQL = `UPDATE device_auths SET state = ?, subject = ?, grant_id = ?, auth_time = ? WHERE device_code_hash = ?`
-	denySQL    = `UPDATE device_auths SET state = ?, subject = ?, auth_time = ? WHERE device_code_hash = ?`
+	approveSQL = `UPDATE device_auths SET state = ?, subject = ?, grant_id = ?, auth_time = ? WHERE rowid = ?`
+	denySQL    = `UPDATE device_auths SET state = ?, subject = ?, auth_time = ? WHERE rowid = ?`
 )
 
-// pendingRequest is a request that approve or deny may act on, with its row's key and
-// its client's name ("" when the client is not stored).
+// pendingRequest is a request that approve or deny may act on, with its row's rowid
+// (read and written in the same transaction, so it still names the row) and its
+// client's name ("" when the client is not stored).
 type pendingRequest struct {
 	store.DeviceAuth
-	hash, clientName string
+	rowid      int64
+	clientName string
 }
 
 // pendingByUserCode loads a request that approve or deny may act on: it must exist,
@@ -198,7 +233,7 @@ func pendingByUserCode(ctx context.Context, tx txRunner, userCode string, now ti
 	var p pendingRequest
 	row := tx.QueryRowContext(ctx, pendingByUserCodeSQL, userCode)
 	d, err := scanDeviceAuth(scanFunc(func(dest ...any) error {
-		return row.Scan(append([]any{&p.hash, &p.clientName}, dest...)...)
+		return row.Scan(append([]any{&p.rowid, &p.clientName}, dest...)...)
 	}))
 	if err != nil {
 		return p, notFound(err, "device auth by user code")
@@ -245,7 +280,7 @@ func (db *DB) ApproveUserCode(ctx context.Context, userCode, subject, name strin
 		return store.Grant{}, 0, fmt.Errorf("sqlite: approve device auth: subject is required")
 	}
 	var g store.Grant
-	wait, err := db.limitedCode(ctx, "approve device auth", limits, now, func(tx txRunner) error {
+	wait, err := db.limitedCode(ctx, "approve device auth", limits, now, func(ctx context.Context, tx txRunner) error {
 		var err error
 		g, err = approveTx(ctx, tx, userCode, subject, name, now, check)
 		return err
@@ -285,7 +320,7 @@ func approveTx(ctx context.Context, tx txRunner, userCode, subject, name string,
 	if err := insertGrant(ctx, tx, g); err != nil {
 		return store.Grant{}, err
 	}
-	_, err = tx.ExecContext(ctx, approveSQL, string(store.DeviceAuthApproved), subject, g.ID, ts(now), p.hash)
+	_, err = tx.ExecContext(ctx, approveSQL, string(store.DeviceAuthApproved), subject, g.ID, ts(now), p.rowid)
 	if err != nil {
 		return store.Grant{}, fmt.Errorf("sqlite: approve device auth: %w", err)
 	}
@@ -304,7 +339,7 @@ func (db *DB) DenyDeviceAuth(ctx context.Context, userCode, subject string, now 
 // returns the request as it was before the denial (see store.Store).
 func (db *DB) DenyUserCode(ctx context.Context, userCode, subject string, limits []store.AttemptLimit, now time.Time) (store.DeviceAuth, time.Duration, error) {
 	var d store.DeviceAuth
-	wait, err := db.limitedCode(ctx, "deny device auth", limits, now, func(tx txRunner) error {
+	wait, err := db.limitedCode(ctx, "deny device auth", limits, now, func(ctx context.Context, tx txRunner) error {
 		var err error
 		d, err = denyTx(ctx, tx, userCode, subject, now)
 		return err
@@ -322,7 +357,7 @@ func denyTx(ctx context.Context, tx txRunner, userCode, subject string, now time
 		return store.DeviceAuth{}, err
 	}
 	d := p.DeviceAuth
-	_, err = tx.ExecContext(ctx, denySQL, string(store.DeviceAuthDenied), subject, ts(now), p.hash)
+	_, err = tx.ExecContext(ctx, denySQL, string(store.DeviceAuthDenied), subject, ts(now), p.rowid)
 	if err != nil {
 		return store.DeviceAuth{}, fmt.Errorf("sqlite: deny device auth: %w", err)
 	}
@@ -333,7 +368,7 @@ func denyTx(ctx context.Context, tx txRunner, userCode, subject string, now time
 // code-lookup limits, in one transaction (see store.Store).
 func (db *DB) PendingUserCode(ctx context.Context, userCode string, limits []store.AttemptLimit, now time.Time) (store.DeviceAuth, time.Duration, error) {
 	var d store.DeviceAuth
-	wait, err := db.limitedCode(ctx, "look up user code", limits, now, func(tx txRunner) error {
+	wait, err := db.limitedCode(ctx, "look up user code", limits, now, func(ctx context.Context, tx txRunner) error {
 		p, err := pendingByUserCode(ctx, tx, userCode, now)
 		d = p.DeviceAuth
 		return err
@@ -351,7 +386,7 @@ func (db *DB) PendingUserCode(ctx context.Context, userCode string, limits []sto
 // approval.
 func (db *DB) CollectDeviceTokens(ctx context.Context, clientID, deviceCode string, tokens store.DeviceTokens, ip string, now time.Time, window time.Duration) (store.DeviceAuth, error) {
 	var d store.DeviceAuth
-	h := hash(deviceCode)
+	h := deviceCodeKey(deviceCode)
 	err := db.inTx(ctx, "collect device tokens", func(tx *sql.Tx) error {
 		var err error
 		var prevAccess, prevRefresh string

@@ -35,6 +35,7 @@ type groupCommit struct {
 	queue   []*writeOp
 	running bool
 	shared  int // operations committed in a shared transaction so far (tests read it)
+	batches int // shared transactions committed so far (benchmarks read it)
 	// queued, when set (tests), is told the queue's length after each operation joins.
 	queued func(n int)
 }
@@ -125,13 +126,15 @@ func (db *DB) commitBatch(batch []*writeOp) bool {
 	if err != nil {
 		return false
 	}
+	t := db.prepared(tx)
+	ctx := context.Background()
 	results := make([]error, len(batch))
 	for i, op := range batch {
 		if err := op.ctx.Err(); err != nil {
 			results[i] = err // gone before its turn: nothing was done
 			continue
 		}
-		if _, err := tx.Exec(`SAVEPOINT op`); err != nil {
+		if _, err := t.ExecContext(ctx, savepointSQL); err != nil {
 			tx.Rollback()
 			return false
 		}
@@ -139,7 +142,7 @@ func (db *DB) commitBatch(batch []*writeOp) bool {
 		var c *committed
 		switch {
 		case ferr == nil || errors.As(ferr, &c):
-			if _, err := tx.Exec(`RELEASE op`); err != nil {
+			if _, err := t.ExecContext(ctx, releaseSQL); err != nil {
 				tx.Rollback()
 				return false
 			}
@@ -150,11 +153,11 @@ func (db *DB) commitBatch(batch []*writeOp) bool {
 			tx.Rollback()
 			return false
 		default:
-			if _, err := tx.Exec(`ROLLBACK TO op`); err != nil {
+			if _, err := t.ExecContext(ctx, rollbackToSQL); err != nil {
 				tx.Rollback()
 				return false
 			}
-			if _, err := tx.Exec(`RELEASE op`); err != nil {
+			if _, err := t.ExecContext(ctx, releaseSQL); err != nil {
 				tx.Rollback()
 				return false
 			}
@@ -167,12 +170,20 @@ func (db *DB) commitBatch(batch []*writeOp) bool {
 	db.faults.succeeded()
 	db.group.mu.Lock()
 	db.group.shared += len(batch)
+	db.group.batches++
 	db.group.mu.Unlock()
 	for i, op := range batch {
 		op.done <- results[i]
 	}
 	return true
 }
+
+// The statements that keep each operation of a shared transaction apart (hotWrites).
+const (
+	savepointSQL  = `SAVEPOINT op`
+	releaseSQL    = `RELEASE op`
+	rollbackToSQL = `ROLLBACK TO op`
+)
 
 // breaksBatch reports whether an operation's error may have ended the shared
 // transaction or come from outside the store's own rules: a SQLite error or a context

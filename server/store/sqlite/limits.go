@@ -69,15 +69,19 @@ func recordAttempt(ctx context.Context, tx txRunner, limits []store.AttemptLimit
 // it returns the wait and runs nothing; when op finds the code unknown, used or
 // expired it records one attempt under every limit's key and commits that before
 // returning op's error. A success records nothing.
-func (db *DB) limitedCode(ctx context.Context, what string, limits []store.AttemptLimit, now time.Time, op func(tx txRunner) error) (time.Duration, error) {
+func (db *DB) limitedCode(ctx context.Context, what string, limits []store.AttemptLimit, now time.Time, op func(ctx context.Context, tx txRunner) error) (time.Duration, error) {
 	var wait time.Duration
 	err := db.inTx(ctx, what, func(sqlTx *sql.Tx) error {
 		tx := db.prepared(sqlTx)
+		// A caller gone before its turn is skipped (inTx); once begun, the statements
+		// take microseconds and are not interrupted: a cancellable context costs the
+		// driver a goroutine per statement, on the writer everyone waits for.
+		ctx := context.WithoutCancel(ctx)
 		var err error
 		if wait, err = limitsWait(ctx, tx, limits, now); err != nil || wait > 0 {
 			return err
 		}
-		err = op(tx)
+		err = op(ctx, tx)
 		if !stored.FailedLookup(err) {
 			return err
 		}

@@ -416,3 +416,42 @@ func BenchmarkApproveDeviceAuth(b *testing.B) {
 		}
 	}
 }
+
+// TestDeviceCodeKey: a device code with the provider's time-ordered prefix is stored
+// under that prefix and the SHA-256 of the whole code (never the code's secret part),
+// later codes sort after earlier ones, and such a request is found by its code like
+// any other.
+func TestDeviceCodeKey(t *testing.T) {
+	secret := "s3cr3t-random-part-of-the-code"
+	early, late := "0000018f00000000."+secret, "0000018f00000001."+secret
+	if k := deviceCodeKey(early); k != "0000018f00000000."+hash(early) {
+		t.Fatalf("key of %q = %q", early, k)
+	}
+	if deviceCodeKey(early) >= deviceCodeKey(late) {
+		t.Fatalf("keys out of order: %q >= %q", deviceCodeKey(early), deviceCodeKey(late))
+	}
+	for _, code := range []string{secret, "0000018F00000000." + secret, "0000018f0000000." + secret, "0000018f00000000"} {
+		if k := deviceCodeKey(code); k != hash(code) {
+			t.Errorf("key of unprefixed %q = %q, want its hash", code, k)
+		}
+	}
+
+	ctx := context.Background()
+	db, _ := openTemp(t)
+	d := deviceAuth(1)
+	d.DeviceCode = late
+	if err := db.CreateDeviceAuth(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.DeviceAuthByDeviceCode(ctx, d.ClientID, late)
+	if err != nil || got.UserCode != d.UserCode {
+		t.Fatalf("DeviceAuthByDeviceCode = %+v, %v", got, err)
+	}
+	if _, err := db.DeviceAuthByDeviceCode(ctx, d.ClientID, early); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("another code with the same secret part: %v, want ErrNotFound", err)
+	}
+	var stored int
+	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM device_auths WHERE instr(device_code_hash, ?) > 0`, secret).Scan(&stored); err != nil || stored != 0 {
+		t.Fatalf("rows holding the code's secret part: %d, %v", stored, err)
+	}
+}

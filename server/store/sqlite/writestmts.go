@@ -15,12 +15,15 @@ type txRunner interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// hotWrites are the statements of the approval path (user-code limits, approve,
+// hotWrites are the savepoints of a shared commit (groupCommit), the statements of the approval path (user-code limits, approve,
 // deny) and of creating a device request (createCappedQueries), prepared once on the
 // writer connection when the database opens: parsing a statement costs about as much
 // CPU as running it (more for device_auths, whose delete trigger SQLite compiles into
 // each), and the writer is the one thing every approval and request waits for.
 var hotWrites = append([]string{
+	savepointSQL,
+	releaseSQL,
+	rollbackToSQL,
 	attemptsSQL,
 	recordAttemptSQL,
 	pendingByUserCodeSQL,
