@@ -9,8 +9,9 @@ set -euo pipefail
 # Chromium for the web page tests, libnss3-tools (certutil) for make trust-dev-ca and
 # its test, postgresql for linkd's PostgreSQL store tests (they start a private cluster
 # in a temporary directory with initdb and pg_ctl from /usr/lib/postgresql/*/bin),
-# gcc-mingw-w64-x86-64 and xz-utils for make package (linkdesk.exe with cgo; the tar.xz).
-packages=(gcc gcc-mingw-w64-x86-64 xz-utils pkg-config libgl1-mesa-dev xorg-dev xvfb x11-utils xdotool imagemagick xclip xdg-utils
+# g++-mingw-w64-x86-64 and xz-utils for make package (linkdesk.exe with cgo and the C++
+# camera driver; the tar.xz).
+packages=(gcc g++-mingw-w64-x86-64 xz-utils pkg-config libgl1-mesa-dev xorg-dev xvfb x11-utils xdotool imagemagick xclip xdg-utils
   dbus dbus-x11 gnome-keyring libsecret-tools chromium fonts-dejavu-core libnss3-tools postgresql)
 
 missing=()

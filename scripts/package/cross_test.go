@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -15,11 +16,11 @@ import (
 // build fails here. Without the mingw compiler it fails in CI (scripts/deps.sh
 // installs it) and is skipped elsewhere.
 func TestCrossBuilds(t *testing.T) {
-	if _, err := exec.LookPath(mingwCC); err != nil {
+	if _, err := exec.LookPath(mingwCXX); err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing; scripts/deps.sh installs gcc-mingw-w64-x86-64", mingwCC)
+			t.Fatalf("%s is missing; scripts/deps.sh installs g++-mingw-w64-x86-64", mingwCXX)
 		}
-		t.Skipf("%s is not installed (apt-get install gcc-mingw-w64-x86-64)", mingwCC)
+		t.Skipf("%s is not installed (apt-get install g++-mingw-w64-x86-64)", mingwCXX)
 	}
 	root, err := repoRoot()
 	if err != nil {
@@ -44,6 +45,14 @@ func TestCrossBuilds(t *testing.T) {
 		}
 		if oh, ok := p.OptionalHeader.(*pe.OptionalHeader64); ok && f == "linkdesk.exe" && oh.Subsystem != pe.IMAGE_SUBSYSTEM_WINDOWS_GUI {
 			t.Errorf("linkdesk.exe: subsystem %d, want the GUI one (no console window)", oh.Subsystem)
+		}
+		// Self-contained: no C++ runtime DLL that a Windows machine would lack.
+		if libs, err := p.ImportedLibraries(); err == nil {
+			for _, l := range libs {
+				if l := strings.ToLower(l); strings.HasPrefix(l, "libstdc++") || strings.HasPrefix(l, "libgcc") || strings.HasPrefix(l, "libwinpthread") {
+					t.Errorf("%s needs %s", f, l)
+				}
+			}
 		}
 		p.Close()
 	}
