@@ -1,6 +1,6 @@
 # Linkdesk: `make run` tries everything locally, `make test` runs every test.
 TAGS := migrated_fynedo
-.PHONY: run test build bench bench-linkd bench-polls fuzz screenshot deps stress-proof trust-dev-ca untrust-dev-ca
+.PHONY: run test build package bench bench-linkd bench-polls fuzz screenshot deps stress-proof trust-dev-ca untrust-dev-ca
 
 run:
 	@scripts/run.sh
@@ -16,6 +16,11 @@ build:
 	go build -tags $(TAGS) -o build/linkdesk .
 	go build -o build/linkd ./cmd/linkd
 	CGO_ENABLED=0 go build -o build/linkdevice ./cmd/linkdevice
+
+# build/package/: the linkd .deb (nfpm), Linkdesk.tar.xz (fyne package, with the linkdesk://
+# scheme) and the Windows/macOS cross builds; see docs/packaging.md. make test builds them too.
+package:
+	go run ./scripts/package
 
 bench:
 	go test -tags $(TAGS) -run '^$$' -bench . -benchmem ./...

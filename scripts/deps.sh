@@ -8,8 +8,10 @@ set -euo pipefail
 # opens linkdesk:// links), gnome-keyring + dbus for the Secret Service test,
 # Chromium for the web page tests, libnss3-tools (certutil) for make trust-dev-ca and
 # its test, postgresql for linkd's PostgreSQL store tests (they start a private cluster
-# in a temporary directory with initdb and pg_ctl from /usr/lib/postgresql/*/bin).
-packages=(gcc pkg-config libgl1-mesa-dev xorg-dev xvfb x11-utils xdotool imagemagick xclip xdg-utils
+# in a temporary directory with initdb and pg_ctl from /usr/lib/postgresql/*/bin),
+# g++-mingw-w64-x86-64 and xz-utils for make package (linkdesk.exe with cgo and the C++
+# camera driver; the tar.xz).
+packages=(gcc g++-mingw-w64-x86-64 xz-utils pkg-config libgl1-mesa-dev xorg-dev xvfb x11-utils xdotool imagemagick xclip xdg-utils
   dbus dbus-x11 gnome-keyring libsecret-tools chromium fonts-dejavu-core libnss3-tools postgresql)
 
 missing=()

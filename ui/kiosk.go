@@ -42,6 +42,7 @@ type KioskScreen struct {
 	unlink      *widget.Button
 	unlinkTx    *canvas.Text // the button's label, drawn large enough to read from afar
 	lay         *kioskLayout
+	statusWarn  bool          // the status line is a warning (drawn in the warning colour)
 	wasUnlinked bool          // the link just ended: say so beside the next code
 	account     string        // whom the display is linked to, for the unlink question
 	ask         *widget.PopUp // the "Unlink this display?" question on show, or nil
@@ -85,6 +86,32 @@ func NewKioskScreen(onUnlink func()) *KioskScreen {
 	k.setMode(false, false)
 	k.stopTick = everySecond(k.updateCountdown)
 	return k
+}
+
+// SetHighContrast makes the screen easier to read in a bright room (with
+// HighContrastTheme as the app's theme): a larger code, and a QR code with twice
+// the usual quiet zone so scanners find it against glare. Call it on the UI goroutine.
+func (k *KioskScreen) SetHighContrast(on bool) {
+	if k.lay.highContrast == on {
+		return
+	}
+	k.lay.highContrast = on
+	k.mu.Lock()
+	content := k.qrContent
+	k.mu.Unlock()
+	if content != "" {
+		k.qr.Image = qrImage(content, k.quietZone())
+		k.qr.Refresh()
+	}
+	k.root.Refresh()
+}
+
+// quietZone is the QR code's extra white border in modules, beyond the standard four.
+func (k *KioskScreen) quietZone() int {
+	if k.lay.highContrast {
+		return 4
+	}
+	return 0
 }
 
 // Content is the screen's root object, to put in a (full-screen) window.
@@ -200,7 +227,7 @@ func (k *KioskScreen) showCode(s device.ShowingCode) {
 	k.code.Text = s.UserCode
 	k.address.Text = ShortAddress(s.VerificationURI)
 	if changed {
-		k.qr.Image = qrImage(target)
+		k.qr.Image = qrImage(target, k.quietZone())
 		k.qr.Refresh()
 	}
 	k.updateCountdown()
@@ -229,12 +256,17 @@ func setVisible(o fyne.CanvasObject, v bool) {
 
 func (k *KioskScreen) setStatus(text string, warn bool) {
 	k.status.Text = text
-	if warn {
-		k.status.Color = theme.Color(theme.ColorNameWarning)
-	} else {
-		k.status.Color = theme.Color(theme.ColorNameForeground)
-	}
+	k.statusWarn = warn
+	k.status.Color = k.statusColor()
 	k.status.Refresh()
+}
+
+// statusColor is the status line's colour in the current theme.
+func (k *KioskScreen) statusColor() color.Color {
+	if k.statusWarn {
+		return theme.Color(theme.ColorNameWarning)
+	}
+	return theme.Color(theme.ColorNameForeground)
 }
 
 // updateCountdown rewrites the countdown; runs on the UI goroutine once a second.
@@ -283,20 +315,24 @@ func ShortAddress(uri string) string {
 	return s
 }
 
-// qrImage draws content as a QR code with one pixel per module (and the quiet zone), to be
-// scaled up with nearest-neighbour so the modules stay crisp. Black on white whatever the
-// theme, as scanners expect.
-func qrImage(content string) image.Image {
+// qrImage draws content as a QR code with one pixel per module (and the quiet zone of
+// four modules plus extra), to be scaled up with nearest-neighbour so the modules stay
+// crisp. Black on white whatever the theme, as scanners expect.
+func qrImage(content string, extra int) image.Image {
 	q, err := qrcode.New(content, qrcode.Medium)
 	if err != nil {
 		return image.NewGray(image.Rect(0, 0, 1, 1))
 	}
 	bits := q.Bitmap()
-	img := image.NewGray(image.Rect(0, 0, len(bits), len(bits)))
+	n := len(bits) + 2*extra
+	img := image.NewGray(image.Rect(0, 0, n, n))
+	for i := range img.Pix {
+		img.Pix[i] = 0xff
+	}
 	for y, row := range bits {
 		for x, dark := range row {
-			if !dark {
-				img.Pix[y*img.Stride+x] = 0xff
+			if dark {
+				img.Pix[(y+extra)*img.Stride+x+extra] = 0
 			}
 		}
 	}
@@ -306,8 +342,9 @@ func qrImage(content string) image.Image {
 // kioskLayout places the kiosk's objects and sizes its text from the space it gets, so the
 // screen reads the same on a small window and across a room on a big display.
 type kioskLayout struct {
-	k      *KioskScreen
-	linked bool
+	k            *KioskScreen
+	linked       bool
+	highContrast bool // a larger code (SetHighContrast)
 }
 
 func (l *kioskLayout) MinSize([]fyne.CanvasObject) fyne.Size { return fyne.NewSize(480, 320) }
@@ -335,14 +372,24 @@ func (l *kioskLayout) Layout(_ []fyne.CanvasObject, size fyne.Size) {
 		k.unlinkTx.Color = c
 		k.unlinkTx.Refresh()
 	}
-	if c := theme.Color(theme.ColorNamePrimary); k.code.Color != c {
-		k.code.Color = c
-		k.code.Refresh()
+	// Every colour follows the theme, also when it changes while the screen shows.
+	for t, c := range map[*canvas.Text]color.Color{
+		k.code: theme.Color(theme.ColorNamePrimary), k.countTxt: theme.Color(theme.ColorNamePlaceHolder),
+		k.status: k.statusColor(),
+	} {
+		if t.Color != c {
+			t.Color = c
+			t.Refresh()
+		}
 	}
 
 	setSize(k.heading, 3*unit)
 	setSize(k.enter, 3*unit)
-	setSize(k.code, 9*unit)
+	codeSize := float32(9)
+	if l.highContrast {
+		codeSize = 11
+	}
+	setSize(k.code, codeSize*unit)
 	setSize(k.address, 3.6*unit)
 	setSize(k.countTxt, 2.4*unit)
 	setSize(k.status, 2.4*unit)

@@ -46,6 +46,7 @@ func Run(args []string, appID string) int {
 	fs.Var(&scopes, "scope", "scope to ask for (repeatable; default \"openid profile offline_access\")")
 	name := fs.String("device-name", defaultDeviceName(), "name this display gives itself")
 	fullscreen := fs.Bool("fullscreen", false, "fill the screen")
+	highContrast := fs.Bool("high-contrast", false, "black on white with a larger code and a wider QR margin, for bright rooms")
 	caFile := fs.String("ca-file", "", "PEM file of an extra CA to trust (the one `linkd serve` prints)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -84,6 +85,9 @@ func Run(args []string, appID string) int {
 	// Its own app id, so a kiosk and the companion app on one machine never write the
 	// same preferences file at once.
 	a := app.NewWithID(appID + ".kiosk")
+	if *highContrast {
+		a.Settings().SetTheme(ui.HighContrastTheme())
+	}
 	w := a.NewWindow("Linkdesk kiosk")
 	screen := ui.NewKioskScreen(func() {
 		uctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -93,6 +97,7 @@ func Run(args []string, appID string) int {
 		}
 	})
 	defer screen.Stop()
+	screen.SetHighContrast(*highContrast)
 	w.SetContent(screen.Content())
 	if *fullscreen {
 		w.SetFullScreen(true)
