@@ -168,6 +168,8 @@ type Device struct {
 	RequestIP string `json:"request_ip,omitempty"`
 	// LastPlace is LastIP's approximate place (see Origin.Place); omitted when unknown.
 	LastPlace Place `json:"last_place,omitzero"`
+	// RequestPlace is RequestIP's approximate place, carried with RequestIP only.
+	RequestPlace Place `json:"request_place,omitzero"`
 }
 
 // ApproveRequest is the optional body of POST /api/v1/link-requests/{code}/approve.

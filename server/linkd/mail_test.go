@@ -3,6 +3,7 @@ package linkd_test
 import (
 	"bytes"
 	"context"
+	"github.com/linkdesk/linkdesk/server/geoip/geoiptest"
 	"log/slog"
 	"net"
 	"net/http"
@@ -201,5 +202,39 @@ func TestMailDownDoesNotBreakApproval(t *testing.T) {
 	}
 	if strings.Contains(out, "s3cret") || strings.Contains(out, da.UserCode) || strings.Contains(out, strings.ReplaceAll(da.UserCode, "-", "")) {
 		t.Errorf("the log carries a secret:\n%s", out)
+	}
+}
+
+// With a location database the notice names the place the device asked from, before
+// its address, as the approve answer does.
+func TestMailNoticeNamesThePlace(t *testing.T) {
+	smtpd := mailtest.Start(t, mailtest.Options{})
+	trusted, err := linkd.ParseTrustedProxies([]string{"127.0.0.1/32"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := linkdtest.Start(t, linkdtest.Options{Dev: true, TrustedProxies: trusted, GeoIPDB: geoiptest.Write(t),
+		Mail: mailer.Settings{URL: smtpd.URL, From: "linkd@example.test"}})
+	if _, err := linkd.AddUser(context.Background(), in.Store, linkd.NewUser{Username: "zoe", Password: "pw",
+		Email: "zoe@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	app := in.AppToken(t, "zoe", "pw")
+	tv := &http.Client{Transport: viaProxy{in.Client.Transport, http.Header{"X-Forwarded-For": {"203.0.113.7"}}}}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, tv)
+	da, err := deviceConfig(in, linkd.DemoClientID).DeviceAuth(ctx, oauth2.SetAuthURLParam(devices.ParamDeviceName, "Hall TV"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ar devices.ApproveResponse
+	body := `{"confirmed_in_front": true}`
+	if code := call(t, in, "POST", "/api/v1/link-requests/"+url.PathEscape(da.UserCode)+"/approve", app.AccessToken, body, &ar); code != http.StatusOK {
+		t.Fatalf("approve: %d", code)
+	}
+	if ar.Device.RequestIP != "203.0.113.7" || ar.Device.RequestPlace.String() != "Lisbon, Portugal" {
+		t.Errorf("approve answer: request_ip %q, request_place %+v", ar.Device.RequestIP, ar.Device.RequestPlace)
+	}
+	if m := smtpd.Next(t); !strings.Contains(m.Body, "Place:  Lisbon, Portugal (203.0.113.7)") {
+		t.Errorf("the message does not name the place:\n%s", m.Body)
 	}
 }

@@ -85,7 +85,7 @@ func (s *Service) Approve(ctx context.Context, c Caller, code string, a Approval
 	l := s.saved(ctx, g)
 	// The address the device asked from (linkd keeps no copy on the link), so the
 	// account's apps and the notifier can say where the new device is.
-	l.Device.RequestIP = asked.RequestIP
+	l.Device.RequestIP, l.Device.RequestPlace = asked.RequestIP, s.place(asked.RequestIP)
 	s.cfg.Events.PublishAccount(c.Subject, devices.Event{Type: devices.EventLinked, Device: l.Device})
 	s.notify(c.Subject, l)
 	return l, nil

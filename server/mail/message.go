@@ -84,12 +84,14 @@ func (n *Notifier) body(name string, notice links.LinkNotice) string {
 	if app == "" {
 		app = links.Label(devices.ClientName(d.Client.ID))
 	}
-	// PLACE: when devices.Device gains an approximate place for the request's address
-	// (geoip, issue 15 "Where a request comes from"), show it here before the address,
-	// as "Lyon, France (203.0.113.7)".
+	// Where the device asked from: "Lisbon, Portugal (203.0.113.7)", the address alone
+	// without a location database.
 	place := "unknown"
 	if ip, err := netip.ParseAddr(d.RequestIP); err == nil {
 		place = ip.String()
+		if where := links.Label(d.RequestPlace.String()); where != "" {
+			place = where + " (" + place + ")"
+		}
 	}
 	at := d.LinkedAt
 	if at.IsZero() {
