@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDesktopPackage builds Linkdesk.tar.xz as make package does, unpacks it, and
@@ -68,6 +70,61 @@ func TestDesktopPackage(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "Usage: linkdesk") {
 		t.Errorf("packaged linkdesk --help: %v\n%s", err, out)
 	}
+	runsUnderXvfb(t, exe)
+}
+
+// runsUnderXvfb starts the packaged linkdesk on a private Xvfb display and waits for
+// the log line the app writes once it has shown its first screen ("ui: screen …").
+func runsUnderXvfb(t *testing.T, exe string) {
+	if _, err := exec.LookPath("Xvfb"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("Xvfb is missing (scripts/deps.sh installs it)")
+		}
+		t.Log("Xvfb is missing: the packaged app was not started on a display")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	xvfb := exec.CommandContext(ctx, "Xvfb", "-displayfd", "3", "-screen", "0", "1280x800x24", "-nolisten", "tcp")
+	xvfb.ExtraFiles = []*os.File{w}
+	if err := xvfb.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = xvfb.Process.Kill(); _ = xvfb.Wait() }()
+	w.Close()
+	display, err := bufio.NewReader(r).ReadString('\n')
+	r.Close()
+	if err != nil {
+		t.Fatalf("Xvfb did not say its display: %v", err)
+	}
+	home := t.TempDir()
+	app := exec.CommandContext(ctx, exe)
+	app.Env = append(os.Environ(), "DISPLAY=:"+strings.TrimSpace(display), "HOME="+home,
+		"XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "XDG_DATA_HOME="+filepath.Join(home, ".local", "share"),
+		"DBUS_SESSION_BUS_ADDRESS=disabled:") // no keyring: the app must still show a screen
+	logs, err := app.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.Stdout = app.Stderr
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = app.Process.Kill(); _ = app.Wait() }()
+	var seen []string
+	sc := bufio.NewScanner(logs)
+	for sc.Scan() {
+		seen = append(seen, sc.Text())
+		if strings.Contains(sc.Text(), "ui: screen") {
+			t.Logf("packaged linkdesk under Xvfb: %s", sc.Text())
+			return
+		}
+	}
+	t.Fatalf("the packaged linkdesk showed no screen under Xvfb (%v); its log:\n%s", ctx.Err(), strings.Join(seen, "\n"))
 }
 
 func TestAddSchemeMime(t *testing.T) {
