@@ -105,7 +105,7 @@ func newConfirmScreen(svc LinkDecider, code string, given bool, req devices.Link
 	}
 
 	// Where the request came from, in one line; from another network, the tick.
-	line := wrapped(req.Origin.Line())
+	line := wrapped(originLine(req.Origin))
 	lineIcon := theme.InfoIcon() // not a check mark: the permissions above use those
 	if !req.Origin.SameNetwork {
 		line.Importance = widget.WarningImportance
@@ -412,4 +412,22 @@ func resultScreen(r ConfirmResult, account devices.Me, again func(), onRune func
 		msg,
 		container.NewCenter(btn.object()),
 	), btn
+}
+
+// originLine words where a request came from, as devices.Origin.Line does in
+// English: "Requested from Lisbon, Portugal (203.0.113.7) — not your network".
+func originLine(o devices.Origin) string {
+	where := lang.L("an unknown address")
+	switch p := o.Place.String(); {
+	case p != "" && o.IP != "":
+		where = p + " (" + o.IP + ")"
+	case p != "":
+		where = p
+	case o.IP != "":
+		where = o.IP
+	}
+	if o.SameNetwork {
+		return lang.L("Requested from {{.Where}} — your network", map[string]any{"Where": where})
+	}
+	return lang.L("Requested from {{.Where}} — not your network", map[string]any{"Where": where})
 }
