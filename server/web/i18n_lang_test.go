@@ -260,7 +260,8 @@ func TestBrowserLinkingInGermanAndSpanish(t *testing.T) {
 		mustContain(t, ctx, c.remote, c.tick, c.approve)
 		noSideways("the confirm page in " + c.lang)
 		shoot(t, ctx, "i18n-confirm-remote-"+c.lang, false)
-		run(chromedp.Focus(chromedp.CSS(`input[name="in_front"]`)), chromedp.KeyEvent(" "))
+		run(chromedp.Focus(chromedp.CSS(`input[name="in_front"]`)), chromedp.KeyEvent(" "),
+			chromedp.ScrollIntoView(chromedp.CSS(`form.switch`)))
 		shoot(t, ctx, "i18n-confirm-remote-ticked-"+c.lang, false)
 		// Link device without the tick (the page's script is bypassed) says why in this language.
 		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('input[name="in_front"]').checked = false, `+
