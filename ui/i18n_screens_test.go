@@ -127,7 +127,7 @@ func TestScreensInGermanAndSpanish(t *testing.T) {
 func TestLinkingScreensInGermanAndSpanish(t *testing.T) {
 	words := map[string]struct{ heading, tick, origin, nearby, facts string }{
 		"de": {"Dieses Gerät verknüpfen?", "Ich bin bei diesem Gerät und habe das selbst gestartet",
-			"Angefragt von Lisbon, Portugal (203.0.113.7) – nicht Ihr Netzwerk", "Geräte in Ihrer Nähe, die warten",
+			"Angefragt von Lisbon, Portugal (203.0.113.7) – nicht Ihr Netzwerk", "Wartende Geräte in Ihrer Nähe",
 			"Fernseher · OLED55 · Cinema Plus · vor 2 Minuten"},
 		"es": {"¿Vincular este dispositivo?", "Estoy delante de este dispositivo y lo he iniciado yo",
 			"Solicitado desde Lisbon, Portugal (203.0.113.7): no es tu red", "Dispositivos esperando cerca de ti",

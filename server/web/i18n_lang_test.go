@@ -243,7 +243,7 @@ func TestBrowserLinkingInGermanAndSpanish(t *testing.T) {
 		d.Device = devices.DeviceInfo{Name: "Wohnzimmer-Unterhaltungselektronik-Fernseher", Kind: devices.KindTV, Model: "OLED55"}
 	})
 	for _, c := range []struct{ lang, nearby, remote, tick, approve string }{
-		{"de", "Geräte in Ihrer Nähe, die warten", "Angefragt von Lisbon, Portugal (203.0.113.7) – nicht Ihr Netzwerk",
+		{"de", "Wartende Geräte in Ihrer Nähe", "Angefragt von Lisbon, Portugal (203.0.113.7) – nicht Ihr Netzwerk",
 			"Ich bin bei diesem Gerät und habe das selbst gestartet", "Gerät verknüpfen"},
 		{"es", "Dispositivos esperando cerca de ti", "Solicitado desde Lisbon, Portugal (203.0.113.7): no es tu red",
 			"Estoy delante de este dispositivo y lo he iniciado yo", "Vincular dispositivo"},
