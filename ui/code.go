@@ -7,6 +7,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -56,19 +57,19 @@ func NewCodeScreen(svc CodeLookup, issuer func() string, onFound func(code strin
 	s.hint.Importance = widget.DangerImportance
 	s.hint.Hide()
 
-	s.cont = newFocusButton("Continue", theme.NavigateNextIcon(), s.Submit)
+	s.cont = newFocusButton(lang.L("Continue"), theme.NavigateNextIcon(), s.Submit)
 	s.cont.Importance = widget.HighImportance
 	s.cont.Disable()
 
 	s.progress = newBusyBar()
 	s.banner = newBanner()
 
-	intro := wrapped("Type the code shown on your TV, console or other device. " +
-		"You can also paste the link it shows, or scan its QR code.")
+	intro := wrapped(lang.L("Type the code shown on your TV, console or other device. " +
+		"You can also paste the link it shows, or scan its QR code."))
 	big := container.NewThemeOverride(s.entry, bigTextTheme{theme.Current()})
 	s.scanning.init(s)
 	form := container.NewVBox(
-		heading("Link a device"),
+		heading(lang.L("Link a device")),
 		intro,
 		big,
 		s.hint,
@@ -149,7 +150,7 @@ func (s *CodeScreen) changed(text string) {
 		return
 	}
 	if len(clean) > devices.CodeLength {
-		s.showHint("A code has 8 letters. Check the code on your device.")
+		s.showHint(lang.L("A code has 8 letters. Check the code on your device."))
 		return
 	}
 	s.showHint("")

@@ -8,6 +8,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -100,18 +101,18 @@ func newConfirmScreen(svc LinkDecider, code string, given bool, req devices.Link
 		perms.Add(container.NewBorder(nil, nil, widget.NewIcon(theme.ConfirmIcon()), nil, wrapped(scopeText(sc))))
 	}
 	if len(req.Scopes) == 0 {
-		perms.Add(wrapped("Sign in to your account (no other permissions)."))
+		perms.Add(wrapped(lang.L("Sign in to your account (no other permissions).")))
 	}
 
 	// Where the request came from, in one line; from another network, the tick.
-	line := wrapped(req.Origin.Line())
+	line := wrapped(originLine(req.Origin))
 	lineIcon := theme.InfoIcon() // not a check mark: the permissions above use those
 	if !req.Origin.SameNetwork {
 		line.Importance = widget.WarningImportance
 		line.TextStyle = fyne.TextStyle{Bold: true}
 		lineIcon = theme.NewWarningThemedResource(theme.WarningIcon())
 	}
-	s.inFront = widget.NewCheck(inFrontText, func(bool) { s.updateApprove() })
+	s.inFront = widget.NewCheck(lang.L(inFrontText), func(bool) { s.updateApprove() })
 	if req.Origin.SameNetwork {
 		s.inFront.Hide()
 	}
@@ -119,40 +120,40 @@ func newConfirmScreen(svc LinkDecider, code string, given bool, req devices.Link
 
 	s.name = newEscapeEntry(s.Back)
 	s.name.SetText(req.Device.Name)
-	s.name.PlaceHolder = "Name shown in your linked devices"
+	s.name.PlaceHolder = lang.L("Name shown in your linked devices")
 
 	s.countdown = widget.NewLabel("")
 	s.countdown.TextStyle = fyne.TextStyle{Bold: true}
 
-	s.approve = newFocusButton("Link device", theme.ConfirmIcon(), s.Approve)
+	s.approve = newFocusButton(lang.L("Link device"), theme.ConfirmIcon(), s.Approve)
 	s.approve.Importance = widget.HighImportance
-	s.deny = newFocusButton("Decline", theme.CancelIcon(), s.Deny)
-	s.back = newFocusButton("Back", theme.NavigateBackIcon(), s.Back)
+	s.deny = newFocusButton(lang.L("Decline"), theme.CancelIcon(), s.Deny)
+	s.back = newFocusButton(lang.L("Back"), theme.NavigateBackIcon(), s.Back)
 	for _, b := range []*focusButton{s.approve, s.deny, s.back} {
 		b.onEscape = s.Back
 	}
 	s.progress = newBusyBar()
 	s.banner = newBanner()
 
-	head := heading("Link this device?")
+	head := heading(lang.L("Link this device?"))
 	// The banner takes the heading's place, so the screen fits as before.
 	s.banner.onVisible = func(shown bool) {
 		setVisible(head, !shown)
 		s.body.Refresh()
 	}
 	facts := widget.NewForm(
-		widget.NewFormItem("App", widget.NewLabelWithStyle(clientName(req.Client), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})),
-		widget.NewFormItem("Account", widget.NewLabel(accountName(account))),
+		widget.NewFormItem(lang.L("App"), widget.NewLabelWithStyle(clientName(req.Client), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})),
+		widget.NewFormItem(lang.L("Account"), widget.NewLabel(accountName(account))),
 	)
 	body := container.NewVBox(head, widget.NewCard("", "", deviceBox))
 	if given {
 		body.Add(codeToCheck(code))
 	} else {
-		facts.Append("Code", widget.NewLabelWithStyle(devices.FormatCode(code), fyne.TextAlignLeading, fyne.TextStyle{Monospace: true}))
+		facts.Append(lang.L("Code"), widget.NewLabelWithStyle(devices.FormatCode(code), fyne.TextAlignLeading, fyne.TextStyle{Monospace: true}))
 	}
-	facts.Append("Name", s.name)
+	facts.Append(lang.L("Name"), s.name)
 	body.Add(facts)
-	body.Add(widget.NewLabelWithStyle("It will be able to:", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}))
+	body.Add(widget.NewLabelWithStyle(lang.L("It will be able to:"), fyne.TextAlignLeading, fyne.TextStyle{Bold: true}))
 	body.Add(perms)
 	body.Add(widget.NewSeparator())
 	body.Add(origin)
@@ -194,7 +195,7 @@ func (s *ConfirmScreen) tick() {
 	}
 	if left <= 0 {
 		s.expired = true
-		s.countdown.SetText("This code has expired. Get a new code on your device.")
+		s.countdown.SetText(lang.L("This code has expired. Get a new code on your device."))
 		s.countdown.Importance = widget.DangerImportance
 		s.countdown.Refresh()
 		s.updateApprove()
@@ -204,7 +205,7 @@ func (s *ConfirmScreen) tick() {
 		return
 	}
 	secs := int((left + time.Second - 1) / time.Second)
-	s.countdown.SetText(fmt.Sprintf("Code expires in %d:%02d", secs/60, secs%60))
+	s.countdown.SetText(lang.L("Code expires in {{.Time}}", map[string]any{"Time": fmt.Sprintf("%d:%02d", secs/60, secs%60)}))
 	if left < time.Minute {
 		s.countdown.Importance = widget.WarningImportance
 		s.countdown.Refresh()
@@ -214,7 +215,7 @@ func (s *ConfirmScreen) tick() {
 // codeToCheck is a code that came by a link, a scan or a paste, shown large under
 // checkCodeText.
 func codeToCheck(code string) fyne.CanvasObject {
-	ask := widget.NewLabelWithStyle(checkCodeText, fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
+	ask := widget.NewLabelWithStyle(lang.L(checkCodeText), fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
 	ask.Wrapping = fyne.TextWrapWord
 	big := widget.NewLabelWithStyle(devices.FormatCode(code), fyne.TextAlignCenter, fyne.TextStyle{Monospace: true})
 	return widget.NewCard("", "", container.NewVBox(ask, container.NewThemeOverride(big, bigTextTheme{theme.Current()})))
@@ -352,10 +353,10 @@ func fullLabels(l deviceLabel, title, model *widget.Label) fullText {
 	}
 	var lines []string
 	if !fits(title) {
-		lines = append(lines, "Name: "+l.title())
+		lines = append(lines, lang.L("Name: {{.Name}}", map[string]any{"Name": l.title()}))
 	}
 	if !fits(model) {
-		lines = append(lines, "Model: "+l.Model)
+		lines = append(lines, lang.L("Model: {{.Model}}", map[string]any{"Model": l.Model}))
 	}
 	return fullText(strings.Join(lines, "\n"))
 }
@@ -380,21 +381,27 @@ func resultScreen(r ConfirmResult, account devices.Me, again func(), onRune func
 	if r.Approved && r.Device.Name != "" {
 		name = r.Device.Name
 	}
-	if name == "" {
-		name = "The device"
-	}
 	if r.Approved {
 		icon = theme.NewSuccessThemedResource(theme.ConfirmIcon())
-		title = "Device linked"
-		text = fmt.Sprintf("%s is now linked to %s. It will finish signing in on its own within a few seconds. "+
-			"You can unlink it at any time under Linked devices.", name, accountName(account))
+		title = lang.L("Device linked")
+		if name == "" {
+			text = lang.L("The device is now linked to {{.Account}}. It will finish signing in on its own within a few seconds. "+
+				"You can unlink it at any time under Linked devices.", map[string]any{"Account": accountName(account)})
+		} else {
+			text = lang.L("{{.Device}} is now linked to {{.Account}}. It will finish signing in on its own within a few seconds. "+
+				"You can unlink it at any time under Linked devices.", map[string]any{"Device": name, "Account": accountName(account)})
+		}
 	} else {
 		icon = theme.NewErrorThemedResource(theme.CancelIcon())
-		title = "Request declined"
-		text = fmt.Sprintf("%s was not linked. It will show that the request was declined.", name)
+		title = lang.L("Request declined")
+		if name == "" {
+			text = lang.L("The device was not linked. It will show that the request was declined.")
+		} else {
+			text = lang.L("{{.Device}} was not linked. It will show that the request was declined.", map[string]any{"Device": name})
+		}
 	}
 	img := container.NewGridWrap(fyne.NewSquareSize(theme.IconInlineSize()*4), widget.NewIcon(icon))
-	btn := newFocusButton("Link another device", theme.ContentAddIcon(), again)
+	btn := newFocusButton(lang.L("Link another device"), theme.ContentAddIcon(), again)
 	btn.Importance = widget.HighImportance
 	btn.onRune = onRune
 	msg := wrapped(text)
@@ -405,4 +412,22 @@ func resultScreen(r ConfirmResult, account devices.Me, again func(), onRune func
 		msg,
 		container.NewCenter(btn.object()),
 	), btn
+}
+
+// originLine words where a request came from, as devices.Origin.Line does in
+// English: "Requested from Lisbon, Portugal (203.0.113.7) — not your network".
+func originLine(o devices.Origin) string {
+	where := lang.L("an unknown address")
+	switch p := o.Place.String(); {
+	case p != "" && o.IP != "":
+		where = p + " (" + o.IP + ")"
+	case p != "":
+		where = p
+	case o.IP != "":
+		where = o.IP
+	}
+	if o.SameNetwork {
+		return lang.L("Requested from {{.Where}} — your network", map[string]any{"Where": where})
+	}
+	return lang.L("Requested from {{.Where}} — not your network", map[string]any{"Where": where})
 }

@@ -119,3 +119,66 @@ func TestScreensInGermanAndSpanish(t *testing.T) {
 		t.Errorf("the language stayed changed after the test: %q, was %q", after, before)
 	}
 }
+
+// The linking screens in German and Spanish: the confirm screen for a request
+// from another network (ticked), and the code screen listing the devices waiting
+// nearby. Their words are translated and fit the window at 640 wide; screenshots
+// are saved for a look by eye (ui/i18n-confirm-remote-*.png, ui/i18n-code-nearby-*.png).
+func TestLinkingScreensInGermanAndSpanish(t *testing.T) {
+	words := map[string]struct{ heading, tick, origin, nearby, facts string }{
+		"de": {"Dieses Gerät verknüpfen?", "Ich bin bei diesem Gerät und habe das selbst gestartet",
+			"Angefragt von Lisbon, Portugal (203.0.113.7) – nicht Ihr Netzwerk", "Wartende Geräte in Ihrer Nähe",
+			"Fernseher · OLED55 · Cinema Plus · vor 2 Minuten"},
+		"es": {"¿Vincular este dispositivo?", "Estoy delante de este dispositivo y lo he iniciado yo",
+			"Solicitado desde Lisbon, Portugal (203.0.113.7): no es tu red", "Dispositivos esperando cerca de ti",
+			"Televisor · OLED55 · Cinema Plus · hace 2 minutos"},
+	}
+	for _, l := range []string{"de", "es"} {
+		want := words[l]
+		t.Run(l, func(t *testing.T) {
+			useLanguage(t, l)
+
+			req := remoteRequest()
+			req.Device.Name = "Wohnzimmer-Unterhaltungselektronik-Fernseher"
+			var c *ConfirmScreen
+			w := goldenWindow(t, 640, 760, func() fyne.CanvasObject {
+				c = NewConfirmScreen(&fakeLink{req: req}, "WDJBMJHT", req, demoAccount(), nil, nil)
+				return c.Content()
+			})
+			t.Cleanup(func() { locked(c.Stop) })
+			locked(func() {
+				root := c.Content()
+				for _, s := range []string{want.heading, want.origin} {
+					if !hasText(root, s) {
+						t.Errorf("confirm screen does not show %q", s)
+					}
+				}
+				if c.inFront.Text != want.tick {
+					t.Errorf("the tick says %q, want %q", c.inFront.Text, want.tick)
+				}
+				c.inFront.SetChecked(true)
+			})
+			fits(t, w, c.Content(), "the confirm screen")
+			shot(t, w, "i18n-confirm-remote-"+l)
+			locked(c.Stop) // its ticker must not draw while the next window's app is made
+
+			var s *CodeScreen
+			w = goldenWindow(t, 640, 760, func() fyne.CanvasObject {
+				s = NewCodeScreen(newFakeNearby(), func() string { return testIssuer }, nil)
+				s.nearby.now = func() time.Time { return goldenNow }
+				return s.Content()
+			})
+			t.Cleanup(func() { locked(s.StopNearby) })
+			locked(s.StartNearby)
+			root := s.Content()
+			waitFor(t, "the nearby list", func() bool { return hasText(root, "Living room TV") })
+			locked(func() {
+				if !hasText(root, want.nearby) || !hasText(root, want.facts) {
+					t.Errorf("the nearby list lacks %q or %q", want.nearby, want.facts)
+				}
+			})
+			fits(t, w, root, "the code screen with devices nearby")
+			shot(t, w, "i18n-code-nearby-"+l)
+		})
+	}
+}

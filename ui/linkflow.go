@@ -42,9 +42,9 @@ func NewLinkFlow(svc LinkService, issuer func() string, account func() devices.M
 // Content is the flow's canvas object.
 func (f *LinkFlow) Content() fyne.CanvasObject { return f.stack }
 
-// show puts o in the tab and, when name is set, logs "ui: screen <name>"
+// showScreen puts o in the tab and, when name is set, logs "ui: screen <name>"
 // once it is there.
-func (f *LinkFlow) show(name string, o fyne.CanvasObject) {
+func (f *LinkFlow) showScreen(name string, o fyne.CanvasObject) {
 	if o == f.Code.Content() {
 		f.Code.StartNearby()
 	} else {
@@ -67,7 +67,7 @@ func (f *LinkFlow) showConfirm(code string, req devices.LinkRequest) {
 		f.Code.ShowError(err)
 	})
 	f.confirm.onBack = f.ShowCode
-	f.show("confirm", f.confirm.Content())
+	f.showScreen("confirm", f.confirm.Content())
 	// Focus the one editable field; Tab then reaches the in-front tick (from
 	// another network), Back, Decline and Link device. No button is focused first,
 	// so a stray Space or Enter never links a device.
@@ -86,7 +86,7 @@ func (f *LinkFlow) showResult(r ConfirmResult) {
 		f.Code.entry.TypedRune(c)
 	})
 	f.again = again
-	f.show("", screen)
+	f.showScreen("", screen)
 	f.focus(again)
 }
 
@@ -108,7 +108,7 @@ func (f *LinkFlow) ShowCode() {
 		f.result = nil
 		f.Code.Reset()
 	}
-	f.show("code", f.Code.Content())
+	f.showScreen("code", f.Code.Content())
 	if f.window != nil && f.stack.Visible() {
 		f.Code.Focus(f.window.Canvas())
 	}
@@ -182,7 +182,7 @@ func (f *LinkFlow) Reset() {
 	f.stopConfirm()
 	f.result = nil
 	f.Code.Reset()
-	f.show("code", f.Code.Content())
+	f.showScreen("code", f.Code.Content())
 	f.subject = f.account().Subject
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -60,8 +61,8 @@ func newNearbySection(svc NearbyService, onPicked func(string, devices.LinkReque
 	n.choice.Hide()
 	n.root = container.NewVBox(
 		widget.NewSeparator(),
-		subheading("Devices waiting near you"),
-		wrapped("Devices on your network that are asking to be linked now. Pick yours, then check its code."),
+		subheading(lang.L("Devices waiting near you")),
+		wrapped(lang.L("Devices on your network that are asking to be linked now. Pick yours, then check its code.")),
 		n.progress,
 		n.status,
 		n.list,
@@ -142,12 +143,12 @@ func (n *nearbySection) reload() {
 				n.relayout()
 				return
 			}
-			n.showStatus("Couldn't check for devices waiting near you. "+Explain(err), true)
+			n.showStatus(lang.L("Couldn't check for devices waiting near you. {{.Reason}}", map[string]any{"Reason": Explain(err)}), true)
 			return
 		}
 		n.items = items
 		if len(items) == 0 {
-			n.showStatus("No device on your network is waiting. Start linking on the device; it shows up here.", false)
+			n.showStatus(lang.L("No device on your network is waiting. Start linking on the device; it shows up here."), false)
 		} else {
 			n.showStatus("", false)
 		}
@@ -189,7 +190,7 @@ func (n *nearbySection) renderList() {
 		facts := widget.NewLabel(l.model() + " · " + clientName(r.Client) + " · " + ago(n.now().Sub(r.RequestedAt)))
 		facts.Truncation = fyne.TextTruncateEllipsis
 		facts.Importance = widget.LowImportance
-		btn := newFocusButton("Pick", theme.NavigateNextIcon(), func() { n.choose(r) })
+		btn := newFocusButton(lang.L("Pick"), theme.NavigateNextIcon(), func() { n.choose(r) })
 		row := container.NewBorder(nil, nil, widget.NewIcon(kindIcon(r.Device.Kind)), container.NewCenter(btn.object()),
 			container.NewVBox(name, facts))
 		n.list.Add(row)
@@ -228,15 +229,15 @@ func (n *nearbySection) choose(r devices.NearbyRequest) {
 func (n *nearbySection) renderChoices(r devices.NearbyRequest, codes []string) {
 	n.list.Hide()
 	n.choice.Objects = nil
-	title := labelHeading("Which code does " + deviceLabel(r.Device).title() + " show?")
+	title := labelHeading(lang.L("Which code does {{.Device}} show?", map[string]any{"Device": deviceLabel(r.Device).title()}))
 	n.choice.Add(title)
-	n.choice.Add(wrapped("Look at the device's screen and pick the same code. A wrong pick ends its request, " +
-		"so nobody can link a device that isn't in front of them."))
+	n.choice.Add(wrapped(lang.L("Look at the device's screen and pick the same code. A wrong pick ends its request, " +
+		"so nobody can link a device that isn't in front of them.")))
 	for _, c := range codes {
 		b := newFocusButton(c, nil, func() { n.pickCode(r, c) })
 		n.choice.Add(container.NewThemeOverride(b.object(), bigTextTheme{theme.Current()}))
 	}
-	back := newFocusButton("None of these", theme.NavigateBackIcon(), func() { n.backToList("", false) })
+	back := newFocusButton(lang.L("None of these"), theme.NavigateBackIcon(), func() { n.backToList("", false) })
 	n.choice.Add(container.NewHBox(back.object()))
 	n.choice.Show()
 	n.choice.Refresh()

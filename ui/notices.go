@@ -10,6 +10,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -51,7 +52,7 @@ func newLinkNotices(svc DeviceService, own *ownLinks) *linkNotices {
 	n.moreN = widget.NewLabel("")
 	n.moreN.Truncation = fyne.TextTruncateEllipsis
 	n.more = container.NewBorder(nil, nil, nil,
-		widget.NewButtonWithIcon("Dismiss all", theme.CancelIcon(), n.dismissAll), n.moreN)
+		widget.NewButtonWithIcon(lang.L("Dismiss all"), theme.CancelIcon(), n.dismissAll), n.moreN)
 	n.root = container.NewVBox()
 	n.root.Hide()
 	own.settled = func() { doUI(n.release) }
@@ -142,7 +143,7 @@ func (n *linkNotices) layout() {
 		objs = append(objs, c.root)
 	}
 	if extra := len(n.cards) - maxNoticeCards; extra > 0 {
-		n.moreN.SetText(plural(extra, "more new link") + " — see Linked devices")
+		n.moreN.SetText(lang.N("{{.Count}} more new links — see Linked devices", extra, map[string]any{"Count": extra}))
 		objs = append(objs, n.more)
 	}
 	n.root.Objects = objs
@@ -175,14 +176,14 @@ type noticeCard struct {
 
 func newNoticeCard(n *linkNotices, d devices.Device) *noticeCard {
 	c := &noticeCard{n: n, dev: d}
-	c.title = widget.NewLabelWithStyle("New device linked: "+linkedLabel(d).title(), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	c.title = widget.NewLabelWithStyle(lang.L("New device linked: {{.Device}}", map[string]any{"Device": linkedLabel(d).title()}), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	c.title.Truncation = fyne.TextTruncateEllipsis
 	c.detail = widget.NewLabel(noticeDetail(d, n.now()))
 	c.detail.Truncation = fyne.TextTruncateEllipsis
 	c.detail.SizeName = theme.SizeNameCaptionText
-	c.unlink = widget.NewButtonWithIcon("Not you? Unlink", theme.DeleteIcon(), c.doUnlink)
+	c.unlink = widget.NewButtonWithIcon(lang.L("Not you? Unlink"), theme.DeleteIcon(), c.doUnlink)
 	c.unlink.Importance = widget.DangerImportance
-	c.dismissB = widget.NewButtonWithIcon("Dismiss", theme.CancelIcon(), func() { n.dismiss(c) })
+	c.dismissB = widget.NewButtonWithIcon(lang.L("Dismiss"), theme.CancelIcon(), func() { n.dismiss(c) })
 	c.dismissB.Importance = widget.LowImportance
 	c.progress = newBusyBar()
 	// A quiet card with a coloured edge: it stands out from the screen without
@@ -206,16 +207,16 @@ func noticeDetail(d devices.Device, now time.Time) string {
 	// PLACE: when devices.Device gains an approximate place for the request's
 	// address (geoip, issue 15), say "from Lyon, France (203.0.113.7)" here.
 	if d.RequestIP != "" {
-		s += " · from " + d.RequestIP
+		s += " · " + lang.L("from {{.Address}}", map[string]any{"Address": d.RequestIP})
 	}
 	if !d.LinkedAt.IsZero() {
 		at := d.LinkedAt.Local()
 		y1, m1, d1 := at.Date()
 		y2, m2, d2 := now.Local().Date()
 		if y1 == y2 && m1 == m2 && d1 == d2 {
-			s += " · today " + at.Format("15:04")
+			s += " · " + lang.L("today {{.Time}}", map[string]any{"Time": at.Format("15:04")})
 		} else {
-			s += " · " + at.Format("2 Jan 2006, 15:04")
+			s += " · " + at.Format(lang.X("layout.datetime", "2 Jan 2006, 15:04"))
 		}
 	}
 	return s
@@ -232,7 +233,7 @@ func (c *noticeCard) doUnlink() {
 	c.dismissB.Disable()
 	c.progress.set(true)
 	c.detail.Importance = widget.MediumImportance
-	c.detail.SetText("Unlinking " + linkedLabel(c.dev).shortTitle() + "…")
+	c.detail.SetText(lang.L("Unlinking {{.Device}}…", map[string]any{"Device": linkedLabel(c.dev).shortTitle()}))
 	c.relayout()
 	id := c.dev.ID
 	c.work.start(func(ctx context.Context) error {
@@ -243,7 +244,7 @@ func (c *noticeCard) doUnlink() {
 		var apiErr *devices.APIError
 		if err != nil && !(errors.As(err, &apiErr) && apiErr.Code == devices.CodeNotFound) {
 			c.unlink.Enable()
-			c.unlink.SetText("Try again to unlink")
+			c.unlink.SetText(lang.L("Try again to unlink"))
 			c.detail.Importance = widget.DangerImportance
 			c.detail.SetText(Explain(err))
 			c.relayout()
@@ -267,9 +268,9 @@ func (c *noticeCard) setUnlinked() {
 	c.progress.set(false)
 	c.unlink.Hide()
 	c.dismissB.Enable()
-	c.title.SetText("Unlinked: " + linkedLabel(c.dev).title())
+	c.title.SetText(lang.L("Unlinked: {{.Device}}", map[string]any{"Device": linkedLabel(c.dev).title()}))
 	c.detail.Importance = widget.MediumImportance
-	c.detail.SetText("It is signed out and needs a new code to link again.")
+	c.detail.SetText(lang.L("It is signed out and needs a new code to link again."))
 	c.stripe.FillColor = theme.Color(theme.ColorNameSuccess)
 	c.stripe.Refresh()
 	c.icon.SetResource(theme.NewSuccessThemedResource(theme.ConfirmIcon()))

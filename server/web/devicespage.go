@@ -53,7 +53,7 @@ func (s *server) deviceFailed(w http.ResponseWriter, r *http.Request, st *state,
 	s.render(w, r, st, http.StatusNotFound, "message", messagePage{
 		Title: translate(r, "Device not found"), Heading: translate(r, "That device is not linked"), Kind: "error",
 		Body: translate(r, "It may have been unlinked already, perhaps from another screen."),
-		Link: "/devices", LinkText: "See linked devices",
+		Link: "/devices", LinkText: translate(r, "See linked devices"),
 	})
 }
 

@@ -11,7 +11,11 @@ import (
 	"github.com/chromedp/chromedp"
 	"golang.org/x/net/html"
 
+	"github.com/linkdesk/linkdesk/devices"
+	"github.com/linkdesk/linkdesk/server/geoip"
+	"github.com/linkdesk/linkdesk/server/geoip/geoiptest"
 	"github.com/linkdesk/linkdesk/server/linkd/linkdtest/browsertest"
+	"github.com/linkdesk/linkdesk/server/store"
 )
 
 // acceptLanguage sends every request with the Accept-Language a browser set to
@@ -197,5 +201,75 @@ func TestBrowserPagesInGermanAndSpanish(t *testing.T) {
 
 		run(chromedp.Navigate(base+"/devices/nope/unlink"), chromedp.WaitReady(chromedp.CSS("main")))
 		noSideways("the not-found page in " + c.lang)
+	}
+}
+
+// The linking pages in German and Spanish at 360×740 in Chromium: /link with
+// devices waiting nearby (one with a long name), and the confirm page for a
+// request from another network, before and after the tick. None scrolls
+// sideways; screenshots are saved for a look by eye (web/i18n-*.png).
+func TestBrowserLinkingInGermanAndSpanish(t *testing.T) {
+	db, err := geoip.Open(geoiptest.Write(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	e := newEnv(t, withPlaces(db))
+	ctx := chrome(t)
+	base := e.srv.URL
+	run := func(actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noSideways := func(what string) {
+		t.Helper()
+		wide, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wide {
+			t.Errorf("%s is wider than the 360px screen", what)
+		}
+	}
+	run(chromedp.EmulateViewport(360, 740, chromedp.EmulateMobile), chromedp.Navigate(base+"/signin"),
+		chromedp.WaitVisible(chromedp.CSS("#username")),
+		chromedp.SendKeys(chromedp.CSS("#username"), "alice"),
+		chromedp.SendKeys(chromedp.CSS("#password"), password),
+		chromedp.Submit(chromedp.CSS("#password")),
+		chromedp.WaitNotPresent(chromedp.CSS("#password")))
+	e.newDeviceAuth(func(d *store.DeviceAuth) {
+		d.Device = devices.DeviceInfo{Name: "Wohnzimmer-Unterhaltungselektronik-Fernseher", Kind: devices.KindTV, Model: "OLED55"}
+	})
+	for _, c := range []struct{ lang, nearby, remote, tick, approve string }{
+		{"de", "Wartende Geräte in Ihrer Nähe", "Angefragt von Lisbon, Portugal (203.0.113.7) – nicht Ihr Netzwerk",
+			"Ich bin bei diesem Gerät und habe das selbst gestartet", "Gerät verknüpfen"},
+		{"es", "Dispositivos esperando cerca de ti", "Solicitado desde Lisbon, Portugal (203.0.113.7): no es tu red",
+			"Estoy delante de este dispositivo y lo he iniciado yo", "Vincular dispositivo"},
+	} {
+		run(chromedp.Navigate(base+"/lang?set="+c.lang+"&next=/link"), chromedp.WaitVisible(chromedp.CSS(".nearby-item")))
+		mustContain(t, ctx, c.nearby, "Wohnzimmer-Unterhaltungselektronik-Fernseher")
+		noSideways("/link with devices nearby in " + c.lang)
+		shoot(t, ctx, "i18n-link-nearby-"+c.lang, false)
+
+		code := e.newDeviceAuth(func(d *store.DeviceAuth) { d.RequestIP = "203.0.113.7" })
+		run(chromedp.Navigate(base+"/link?user_code="+code),
+			chromedp.Click(chromedp.CSS(`main form button[type="submit"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`input[name="in_front"]`)))
+		mustContain(t, ctx, c.remote, c.tick, c.approve)
+		noSideways("the confirm page in " + c.lang)
+		shoot(t, ctx, "i18n-confirm-remote-"+c.lang, false)
+		run(chromedp.Focus(chromedp.CSS(`input[name="in_front"]`)), chromedp.KeyEvent(" "),
+			chromedp.ScrollIntoView(chromedp.CSS(`form.switch`)))
+		shoot(t, ctx, "i18n-confirm-remote-ticked-"+c.lang, false)
+		// Link device without the tick (the page's script is bypassed) says why in this language.
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('input[name="in_front"]').checked = false, `+
+			`document.getElementById("approve").disabled = false, true`)); err != nil {
+			t.Fatal(err)
+		}
+		run(chromedp.Click(chromedp.CSS("#approve")), chromedp.WaitVisible(chromedp.CSS("#in-front-error")))
+		mustContain(t, ctx, c.tick)
+		noSideways("the confirm page's error in " + c.lang)
 	}
 }

@@ -2,7 +2,6 @@ package web
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -38,7 +37,7 @@ type confirmPage struct {
 	ClientName string
 	LogoURI    string
 	Scopes     []devices.Scope
-	Origin     devices.Origin // said in one line (devices.Origin.Line)
+	Origin     origin // where the request came from, in one line
 	// Error says why the last submission was refused (the tick was missing).
 	Error       string
 	ExpiresAt   time.Time
@@ -74,22 +73,23 @@ func (s *server) linkForm(w http.ResponseWriter, r *http.Request, st *state) {
 	}
 	code, err := devices.NormalizeCode(raw[0])
 	if err != nil {
-		s.render(w, r, st, http.StatusUnprocessableEntity, "link", linkPage{Value: raw[0], Error: codeInputError(err)})
+		s.render(w, r, st, http.StatusUnprocessableEntity, "link", linkPage{Value: raw[0], Error: codeInputError(r, err)})
 		return
 	}
 	s.render(w, r, st, http.StatusOK, "check", checkPage{Code: devices.FormatCode(code)})
 }
 
 // codeInputError says in plain words what is wrong with a typed code.
-func codeInputError(err error) string {
+func codeInputError(r *http.Request, err error) string {
 	var bad *devices.InvalidCharError
 	switch {
 	case errors.As(err, &bad):
-		return fmt.Sprintf("“%c” is never used in codes. Codes use only the letters B C D F G H J K L M N P Q R S T V W X Z. Check the code on your device and type it again.", bad.Char)
+		return translate(r, "“{{.Char}}” is never used in codes. Codes use only the letters B C D F G H J K L M N P Q R S T V W X Z. Check the code on your device and type it again.",
+			"Char", string(bad.Char))
 	case errors.Is(err, devices.ErrCodeLength):
-		return "A code has 8 letters, like BCDF‑GHJK. Check the code on your device and type it again."
+		return translate(r, "A code has 8 letters, like BCDF‑GHJK. Check the code on your device and type it again.")
 	}
-	return "That is not a code. Check the code on your device and type it again."
+	return translate(r, "That is not a code. Check the code on your device and type it again.")
 }
 
 // linkSubmit is POST /link: check the code (before sign-in), remember it and go on to
@@ -98,9 +98,9 @@ func (s *server) linkSubmit(w http.ResponseWriter, r *http.Request, st *state) {
 	raw := r.PostForm.Get(devices.ParamUserCode)
 	code, err := devices.NormalizeCode(raw)
 	if err != nil {
-		msg := codeInputError(err)
+		msg := codeInputError(r, err)
 		if raw == "" {
-			msg = "Type the code your device shows. It has 8 letters, like BCDF‑GHJK."
+			msg = translate(r, "Type the code your device shows. It has 8 letters, like BCDF‑GHJK.")
 		}
 		s.render(w, r, st, http.StatusUnprocessableEntity, "link", linkPage{Value: raw, Error: msg})
 		return
@@ -139,35 +139,36 @@ func (s *server) codeFailed(w http.ResponseWriter, r *http.Request, st *state, e
 		w.Header().Set("Retry-After", links.RetryAfterSeconds(limited.RetryAfter))
 		status = http.StatusTooManyRequests
 		p = messagePage{
-			Title: "Too many tries", Heading: "Too many wrong codes", Kind: "error",
-			Body: fmt.Sprintf("For your safety, code entry is paused after several wrong or old codes. Wait %d minutes, then try again with the code your device shows now.", mins),
-			Link: "/link", LinkText: "Enter a code",
+			Title: translate(r, "Too many tries"), Heading: translate(r, "Too many wrong codes"), Kind: "error",
+			Body: translate(r, "For your safety, code entry is paused after several wrong or old codes. Wait {{.Count}} minutes, then try again with the code your device shows now.",
+				"Count", mins),
+			Link: "/link", LinkText: translate(r, "Enter a code"),
 		}
 	case errors.Is(err, links.ErrInvalidCode):
 		status = http.StatusNotFound
 		p = messagePage{
-			Title: "Code not found", Heading: "We couldn’t find that code", Kind: "error",
-			Body: "Check the code on your device’s screen and type it again. If your device shows no code, start linking again on the device.",
+			Title: translate(r, "Code not found"), Heading: translate(r, "We couldn’t find that code"), Kind: "error",
+			Body: translate(r, "Check the code on your device’s screen and type it again. If your device shows no code, start linking again on the device."),
 		}
 	case errors.Is(err, links.ErrExpiredCode):
 		status = http.StatusGone
 		p = messagePage{
-			Title: "Code expired", Heading: "This code has expired", Kind: "error",
-			Body: "Codes work for a few minutes only. On your device, start linking again to get a new code, then enter the new code here.",
+			Title: translate(r, "Code expired"), Heading: translate(r, "This code has expired"), Kind: "error",
+			Body: translate(r, "Codes work for a few minutes only. On your device, start linking again to get a new code, then enter the new code here."),
 		}
 	case errors.Is(err, links.ErrUsedCode):
 		status = http.StatusConflict
 		p = messagePage{
-			Title: "Code already used", Heading: "This code has already been used", Kind: "error",
-			Body:  "Each code works once. To link a device, get a new code on it and enter that. If you didn’t use this code yourself, check your linked devices.",
-			Link2: "/devices", Link2Text: "See linked devices",
+			Title: translate(r, "Code already used"), Heading: translate(r, "This code has already been used"), Kind: "error",
+			Body:  translate(r, "Each code works once. To link a device, get a new code on it and enter that. If you didn’t use this code yourself, check your linked devices."),
+			Link2: "/devices", Link2Text: translate(r, "See linked devices"),
 		}
 	default:
 		s.internal(w, r, st, "code lookup", err)
 		return
 	}
 	if p.Link == "" {
-		p.Link, p.LinkText = "/link", "Enter a new code"
+		p.Link, p.LinkText = "/link", translate(r, "Enter a new code")
 	}
 	st.sess.Code = ""
 	st.dirty = true
@@ -185,10 +186,6 @@ func (s *server) confirmPage(w http.ResponseWriter, r *http.Request, st *state) 
 	}
 	s.showConfirm(w, r, st, st.sess.Code, http.StatusOK, "")
 }
-
-// inFrontError is what the confirm page says when Link device was pressed without the
-// tick a request from another network needs.
-const inFrontError = "This request came from another network. Tick “I am in front of this device and I started this” to link it, or choose Don’t link."
 
 // showConfirm renders the confirm page for code with status, saying errMsg (if any)
 // about the last submission.
@@ -215,7 +212,7 @@ func (s *server) showConfirm(w http.ResponseWriter, r *http.Request, st *state, 
 		ClientName:  req.Client.Name,
 		LogoURI:     req.Client.LogoURI,
 		Scopes:      req.Scopes,
-		Origin:      req.LinkRequest().Origin,
+		Origin:      originLine(r, req.LinkRequest().Origin),
 		Error:       errMsg,
 		ExpiresAt:   d.ExpiresAt,
 		Minutes:     int((left + time.Minute - 1) / time.Minute),
@@ -223,7 +220,7 @@ func (s *server) showConfirm(w http.ResponseWriter, r *http.Request, st *state, 
 		Username:    acct.Username,
 	}
 	if p.DeviceName == "" {
-		p.DeviceName = "A device"
+		p.DeviceName = translate(r, "A device")
 	}
 	s.render(w, r, st, status, "confirm", p)
 }
@@ -259,7 +256,11 @@ func (s *server) confirmSubmit(w http.ResponseWriter, r *http.Request, st *state
 		if errors.Is(err, links.ErrConfirmationRequired) {
 			st.sess.Code = code
 			st.dirty = true
-			s.showConfirm(w, r, st, code, http.StatusUnprocessableEntity, inFrontError)
+			// Link device was pressed without the tick a request from another
+			// network needs.
+			s.showConfirm(w, r, st, code, http.StatusUnprocessableEntity, translate(r,
+				"This request came from another network. Tick “{{.Tick}}” to link it, or choose {{.Decline}}.",
+				"Tick", translate(r, "I am in front of this device and I started this"), "Decline", translate(r, "Don’t link")))
 			return
 		}
 		if err != nil {
@@ -275,10 +276,34 @@ func (s *server) confirmSubmit(w http.ResponseWriter, r *http.Request, st *state
 		}
 		res = resultPage{DeviceName: req.Auth.Device.Name, ClientName: req.Client.Name}
 		if res.DeviceName == "" {
-			res.DeviceName = "The device"
+			res.DeviceName = translate(r, "The device")
 		}
 	}
 	st.sess.Code = ""
 	st.dirty = true
 	s.render(w, r, st, http.StatusOK, "result", res)
+}
+
+// origin is where a link request came from, as the confirm page shows it.
+type origin struct {
+	Line        string
+	SameNetwork bool
+}
+
+// originLine words o in the request's language, as devices.Origin.Line does in
+// English: "Requested from Lisbon, Portugal (203.0.113.7) — not your network".
+func originLine(r *http.Request, o devices.Origin) origin {
+	where := translate(r, "an unknown address")
+	switch p := o.Place.String(); {
+	case p != "" && o.IP != "":
+		where = p + " (" + o.IP + ")"
+	case p != "":
+		where = p
+	case o.IP != "":
+		where = o.IP
+	}
+	if o.SameNetwork {
+		return origin{Line: translate(r, "Requested from {{.Where}} — your network", "Where", where), SameNetwork: true}
+	}
+	return origin{Line: translate(r, "Requested from {{.Where}} — not your network", "Where", where)}
 }

@@ -2,7 +2,6 @@ package web
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -44,30 +43,26 @@ func (s *server) nearbySection(r *http.Request, st *state, p *linkPage) {
 	}
 	p.NearbyOn = true
 	for _, n := range list {
-		p.Nearby = append(p.Nearby, s.nearbyItem(n))
+		p.Nearby = append(p.Nearby, s.nearbyItem(r, n))
 	}
 }
 
-func (s *server) nearbyItem(n links.Nearby) nearbyItem {
+func (s *server) nearbyItem(r *http.Request, n links.Nearby) nearbyItem {
 	w := n.NearbyRequest()
 	name := w.Device.Name
 	if name == "" {
-		name = "Unnamed device"
+		name = translate(r, "Unnamed device")
 	}
 	return nearbyItem{ID: w.ID, Name: name, Kind: string(w.Device.Kind), Model: w.Device.Model,
-		Client: w.Client.Name, Age: age(s.cfg.Now().Sub(w.RequestedAt))}
+		Client: w.Client.Name, Age: age(r, s.cfg.Now().Sub(w.RequestedAt))}
 }
 
 // age words how long ago a request was made.
-func age(d time.Duration) string {
-	switch m := int(d / time.Minute); {
-	case m < 1:
-		return "just now"
-	case m == 1:
-		return "1 minute ago"
-	default:
-		return fmt.Sprintf("%d minutes ago", m)
+func age(r *http.Request, d time.Duration) string {
+	if m := int(d / time.Minute); m >= 1 {
+		return translate(r, "{{.Count}} minutes ago", "Count", m)
 	}
+	return translate(r, "just now")
 }
 
 // nearbyPickForm is GET /link/nearby/{id}.
@@ -80,7 +75,7 @@ func (s *server) nearbyPickForm(w http.ResponseWriter, r *http.Request, st *stat
 		s.nearbyFailed(w, r, st, err)
 		return
 	}
-	s.render(w, r, st, http.StatusOK, "pick", pickPage{ID: n.ID, Device: s.nearbyItem(n), Choices: choices})
+	s.render(w, r, st, http.StatusOK, "pick", pickPage{ID: n.ID, Device: s.nearbyItem(r, n), Choices: choices})
 }
 
 // nearbyPickSubmit is POST /link/nearby/{id}: a right pick remembers the code and goes
@@ -104,20 +99,20 @@ func (s *server) nearbyFailed(w http.ResponseWriter, r *http.Request, st *state,
 	switch {
 	case errors.Is(err, links.ErrNearbyOff):
 		s.render(w, r, st, http.StatusNotFound, "message", messagePage{
-			Title: "Page not found", Heading: "There is nothing here",
-			Body: "Type the code your device shows instead.", Link: "/link", LinkText: "Enter a code",
+			Title: translate(r, "Page not found"), Heading: translate(r, "There is nothing here"),
+			Body: translate(r, "Type the code your device shows instead."), Link: "/link", LinkText: translate(r, "Enter a code"),
 		})
 	case errors.Is(err, links.ErrNoNearby):
 		s.render(w, r, st, http.StatusNotFound, "message", messagePage{
-			Title: "No longer waiting", Heading: "This device is no longer waiting", Kind: "error",
-			Body: "It may have just been linked or refused, or its code timed out. If it is yours, start linking again on the device.",
-			Link: "/link", LinkText: "Back to linking",
+			Title: translate(r, "No longer waiting"), Heading: translate(r, "This device is no longer waiting"), Kind: "error",
+			Body: translate(r, "It may have just been linked or refused, or its code timed out. If it is yours, start linking again on the device."),
+			Link: "/link", LinkText: translate(r, "Back to linking"),
 		})
 	case errors.Is(err, links.ErrWrongPick):
 		s.render(w, r, st, http.StatusConflict, "message", messagePage{
-			Title: "Wrong code", Heading: "That isn’t the code on the device", Kind: "error",
-			Body: "For your safety, this request has been ended and the device was not linked. If it is your device, start linking again on it, then pick or type its new code.",
-			Link: "/link", LinkText: "Back to linking",
+			Title: translate(r, "Wrong code"), Heading: translate(r, "That isn’t the code on the device"), Kind: "error",
+			Body: translate(r, "For your safety, this request has been ended and the device was not linked. If it is your device, start linking again on it, then pick or type its new code."),
+			Link: "/link", LinkText: translate(r, "Back to linking"),
 		})
 	default:
 		s.codeFailed(w, r, st, err) // too many tries, or internal

@@ -2,7 +2,6 @@ package web
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 
@@ -20,27 +19,28 @@ func (s *server) policyFailed(w http.ResponseWriter, r *http.Request, st *state,
 	case errors.Is(err, links.ErrOtherNetwork):
 		status = http.StatusForbidden
 		p = messagePage{
-			Title: "Approve from the device's network", Heading: "Approve this from the device's network", Kind: "error",
-			Body: "This app can only be linked by someone on the same network as the device. Connect this phone or computer " +
-				"to the device's network (for example its Wi-Fi), then try again. The device is still waiting.",
-			Link: "/link/confirm", LinkText: "Try again",
+			Title: translate(r, "Approve from the device's network"), Heading: translate(r, "Approve this from the device's network"), Kind: "error",
+			Body: translate(r, "This app can only be linked by someone on the same network as the device. Connect this phone or computer "+
+				"to the device's network (for example its Wi-Fi), then try again. The device is still waiting."),
+			Link: "/link/confirm", LinkText: translate(r, "Try again"),
 		}
 	case errors.As(err, &tooMany):
 		status = http.StatusConflict
 		p = messagePage{
-			Title: "Too many linked devices", Heading: "Unlink a device first", Kind: "error",
-			Body: fmt.Sprintf("Your account may have %d devices of this app linked, and has that many now. "+
-				"Unlink one of them, then approve again. The new device is still waiting.", tooMany.Max),
-			Link: "/devices", LinkText: "See linked devices",
-			Link2: "/link/confirm", Link2Text: "Try again",
+			Title: translate(r, "Too many linked devices"), Heading: translate(r, "Unlink a device first"), Kind: "error",
+			Body: translate(r, "Your account may have {{.Count}} devices of this app linked, and has that many now. "+
+				"Unlink one of them, then approve again. The new device is still waiting.", "Count", tooMany.Max),
+			Link: "/devices", LinkText: translate(r, "See linked devices"),
+			Link2: "/link/confirm", Link2Text: translate(r, "Try again"),
 		}
 		for _, l := range tooMany.Linked {
-			seen := "never used"
+			text := translate(r, "{{.Device}} (never used)", "Device", l.Name())
 			if l.Device.LastSeenAt != nil {
-				seen = "last used " + l.Device.LastSeenAt.UTC().Format("2 Jan 2006")
+				text = translate(r, "{{.Device}} (last used {{.Date}})", "Device", l.Name(),
+					"Date", l.Device.LastSeenAt.UTC().Format(translate(r, "layout.date")))
 			}
-			p.Items = append(p.Items, messageItem{Text: l.Name() + " (" + seen + ")",
-				Href: "/devices/" + url.PathEscape(l.Grant.ID) + "/unlink", HrefText: "Unlink…"})
+			p.Items = append(p.Items, messageItem{Text: text,
+				Href: "/devices/" + url.PathEscape(l.Grant.ID) + "/unlink", HrefText: translate(r, "Unlink…")})
 		}
 	default:
 		return false
