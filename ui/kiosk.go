@@ -13,6 +13,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 	"github.com/skip2/go-qrcode"
@@ -22,7 +23,7 @@ import (
 
 // KioskScreen is kiosk mode's full-screen view: a huge user code, the short address to
 // type it at, a QR code of the complete verification link, a countdown and a status
-// line; once linked, the account it is linked to and an "Unlink this display" button.
+// line; once linked, the account it is linked to and an lang.L("Unlink this display") button.
 // Text grows with the window so it can be read across a room. It renders the states of
 // a device.Flow (package auth/device); Show may be called from any goroutine.
 type KioskScreen struct {
@@ -45,7 +46,7 @@ type KioskScreen struct {
 	statusWarn  bool          // the status line is a warning (drawn in the warning colour)
 	wasUnlinked bool          // the link just ended: say so beside the next code
 	account     string        // whom the display is linked to, for the unlink question
-	ask         *widget.PopUp // the "Unlink this display?" question on show, or nil
+	ask         *widget.PopUp // the lang.L("Unlink this display?") question on show, or nil
 
 	mu        sync.Mutex // guards the fields below
 	expiresAt time.Time
@@ -56,19 +57,19 @@ type KioskScreen struct {
 }
 
 // NewKioskScreen builds the screen; onUnlink runs (off the UI goroutine) once
-// "Unlink this display" was tapped and confirmed (it is a public screen, so one
+// lang.L("Unlink this display") was tapped and confirmed (it is a public screen, so one
 // stray tap never unlinks it).
 func NewKioskScreen(onUnlink func()) *KioskScreen {
 	k := &KioskScreen{onUnlink: onUnlink, now: time.Now}
-	k.heading = canvas.NewText("To link this display, scan the code or go to", theme.Color(theme.ColorNameForeground))
-	k.enter = canvas.NewText("and enter", theme.Color(theme.ColorNameForeground))
+	k.heading = canvas.NewText(lang.L("To link this display, scan the code or go to"), theme.Color(theme.ColorNameForeground))
+	k.enter = canvas.NewText(lang.L("and enter"), theme.Color(theme.ColorNameForeground))
 	k.heading.TextStyle = fyne.TextStyle{Bold: true}
 	k.code = canvas.NewText("", theme.Color(theme.ColorNamePrimary))
 	k.code.TextStyle = fyne.TextStyle{Bold: true}
 	k.address = canvas.NewText("", theme.Color(theme.ColorNameForeground))
 	k.address.TextStyle = fyne.TextStyle{Bold: true}
 	k.countTxt = canvas.NewText("", theme.Color(theme.ColorNamePlaceHolder))
-	k.status = canvas.NewText("Connecting…", theme.Color(theme.ColorNameForeground))
+	k.status = canvas.NewText(lang.L("Connecting…"), theme.Color(theme.ColorNameForeground))
 	k.linked = canvas.NewText("", theme.Color(theme.ColorNameForeground))
 	k.linked.TextStyle = fyne.TextStyle{Bold: true}
 	k.linked.Alignment = fyne.TextAlignCenter
@@ -76,7 +77,7 @@ func NewKioskScreen(onUnlink func()) *KioskScreen {
 	k.qr = canvas.NewImageFromImage(nil)
 	k.qr.FillMode = canvas.ImageFillContain
 	k.qr.ScaleMode = canvas.ImageScalePixels
-	k.unlinkTx = canvas.NewText("Unlink this display", theme.Color(theme.ColorNameForegroundOnError))
+	k.unlinkTx = canvas.NewText(lang.L("Unlink this display"), theme.Color(theme.ColorNameForegroundOnError))
 	k.unlinkTx.TextStyle = fyne.TextStyle{Bold: true}
 	k.unlinkTx.Alignment = fyne.TextAlignCenter
 	k.unlink = widget.NewButton("", k.confirmUnlink)
@@ -130,7 +131,7 @@ func (k *KioskScreen) show(s device.State) {
 	slog.Info("kiosk: state", "state", fmt.Sprintf("%T", s))
 	switch s := s.(type) {
 	case device.Connecting:
-		k.setStatus("Connecting…", false)
+		k.setStatus(lang.L("Connecting…"), false)
 	case device.ShowingCode:
 		k.closeAsk()
 		k.mu.Lock()
@@ -142,26 +143,26 @@ func (k *KioskScreen) show(s device.State) {
 		switch {
 		case s.AfterDecline:
 			k.wasUnlinked = false
-			k.setStatus("Link was declined — here is a new code", true)
+			k.setStatus(lang.L("Link was declined — here is a new code"), true)
 		case expired:
 			k.wasUnlinked = false
-			k.setStatus("That code expired — here is a new one", false)
+			k.setStatus(lang.L("That code expired — here is a new one"), false)
 		case k.wasUnlinked:
-			k.setStatus("This display was unlinked — enter this code to link it again", false)
+			k.setStatus(lang.L("This display was unlinked — enter this code to link it again"), false)
 		default:
-			k.setStatus("Waiting for you to approve", false)
+			k.setStatus(lang.L("Waiting for you to approve"), false)
 		}
 	case device.Offline:
-		k.setStatus("Offline — retrying", true)
+		k.setStatus(lang.L("Offline — retrying"), true)
 	case device.Declined:
-		k.setStatus("Link was declined", true)
+		k.setStatus(lang.L("Link was declined"), true)
 	case device.Error:
-		k.setStatus("Can't link right now — retrying", true)
+		k.setStatus(lang.L("Can't link right now — retrying"), true)
 	case device.Unlinked:
 		k.closeAsk()
 		k.wasUnlinked = true
 		k.setMode(false, false)
-		k.setStatus("This display was unlinked", false)
+		k.setStatus(lang.L("This display was unlinked"), false)
 	case device.Linked:
 		k.wasUnlinked = false
 		k.mu.Lock()
@@ -169,10 +170,10 @@ func (k *KioskScreen) show(s device.State) {
 		k.mu.Unlock()
 		name := s.DisplayName
 		if name == "" {
-			name = "your account" // the provider did not say whose account
+			name = lang.L("your account") // the provider did not say whose account
 		}
 		k.account = name
-		k.linked.Text = "Linked to " + name
+		k.linked.Text = lang.L("Linked to {{.Account}}", map[string]any{"Account": name})
 		k.unlink.Enable()
 		k.setMode(false, true)
 		k.setStatus("", false)
@@ -180,16 +181,16 @@ func (k *KioskScreen) show(s device.State) {
 	k.root.Refresh()
 }
 
-// confirmUnlink asks "Unlink this display?" over the screen, with Cancel
+// confirmUnlink asks lang.L("Unlink this display?") over the screen, with Cancel
 // and Unlink.
 func (k *KioskScreen) confirmUnlink() {
 	c := fyne.CurrentApp().Driver().CanvasForObject(k.root)
 	if c == nil || k.ask != nil {
 		return
 	}
-	text := wrapped("It will be signed out of " + k.account + " and show a new code to link it again.")
-	cancel := widget.NewButtonWithIcon("Cancel", theme.CancelIcon(), k.closeAsk)
-	unlink := widget.NewButtonWithIcon("Unlink", theme.DeleteIcon(), func() {
+	text := wrapped(lang.L("It will be signed out of {{.Account}} and show a new code to link it again.", map[string]any{"Account": k.account}))
+	cancel := widget.NewButtonWithIcon(lang.L("Cancel"), theme.CancelIcon(), k.closeAsk)
+	unlink := widget.NewButtonWithIcon(lang.L("Unlink"), theme.DeleteIcon(), func() {
 		k.closeAsk()
 		k.unlink.Disable()
 		if k.onUnlink != nil {
@@ -198,7 +199,7 @@ func (k *KioskScreen) confirmUnlink() {
 	})
 	unlink.Importance = widget.DangerImportance
 	k.ask = widget.NewModalPopUp(container.NewPadded(limitWidth(420, container.NewVBox(
-		subheading("Unlink this display?"), text,
+		subheading(lang.L("Unlink this display?")), text,
 		container.NewHBox(layoutSpacer(), cancel, unlink)))), c)
 	k.ask.Resize(fyne.NewSize(440, k.ask.MinSize().Height))
 	k.ask.Show()
@@ -293,11 +294,13 @@ func (k *KioskScreen) updateCountdown() {
 func countdownText(left time.Duration) string {
 	switch {
 	case left >= time.Minute:
-		return fmt.Sprintf("Code expires in %d min", int(left/time.Minute))
+		n := int(left / time.Minute)
+		return lang.N("Code expires in {{.Count}} min", n, map[string]any{"Count": n})
 	case left > 0:
-		return fmt.Sprintf("Code expires in %d s", int(left/time.Second))
+		n := int(left / time.Second)
+		return lang.N("Code expires in {{.Count}} s", n, map[string]any{"Count": n})
 	default:
-		return "Getting a new code…"
+		return lang.L("Getting a new code…")
 	}
 }
 

@@ -204,9 +204,10 @@ func newNoticeCard(n *linkNotices, d devices.Device) *noticeCard {
 // noticeDetail says where and when: "Demo TV · from 203.0.113.7 · today 14:05".
 func noticeDetail(d devices.Device, now time.Time) string {
 	s := clientName(d.Client)
-	// PLACE: when devices.Device gains an approximate place for the request's
-	// address (geoip, issue 15), say "from Lyon, France (203.0.113.7)" here.
-	if d.RequestIP != "" {
+	switch place := d.RequestPlace.String(); {
+	case d.RequestIP != "" && place != "":
+		s += " · " + lang.L("from {{.Place}} ({{.Address}})", map[string]any{"Place": place, "Address": d.RequestIP})
+	case d.RequestIP != "":
 		s += " · " + lang.L("from {{.Address}}", map[string]any{"Address": d.RequestIP})
 	}
 	if !d.LinkedAt.IsZero() {

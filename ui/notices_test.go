@@ -315,3 +315,18 @@ func TestNoticeOnSettingsScreen(t *testing.T) {
 		}
 	})
 }
+
+// The banner names the place the device asked from, when linkd knows it, before its
+// address.
+func TestNoticeDetailNamesThePlace(t *testing.T) {
+	now := time.Date(2026, 12, 1, 14, 5, 0, 0, time.Local)
+	d := devices.Device{Client: devices.ClientInfo{ID: "tv", Name: "Demo TV"}, LinkedAt: now,
+		RequestIP: "203.0.113.7", RequestPlace: devices.Place{City: "Lisbon", Country: "Portugal"}}
+	if got, want := noticeDetail(d, now), "Demo TV · from Lisbon, Portugal (203.0.113.7) · today 14:05"; got != want {
+		t.Errorf("noticeDetail = %q, want %q", got, want)
+	}
+	d.RequestPlace = devices.Place{}
+	if got, want := noticeDetail(d, now), "Demo TV · from 203.0.113.7 · today 14:05"; got != want {
+		t.Errorf("without a place: %q, want %q", got, want)
+	}
+}
