@@ -688,7 +688,7 @@ func approvalBenches(ctx context.Context, o *options, ld *linkdServer) (approve,
 			return res, err
 		},
 		check: func() error {
-			return expect(http.MethodPost, api+"/link-requests/"+userCodes[0]+"/approve", header, "{}", http.StatusOK, `"device"`)
+			return expect(http.MethodPost, api+"/link-requests/"+userCodes[0]+"/approve", header, `{"confirmed_in_front":true}`, http.StatusOK, `"device"`)
 		}}
 	me = bench{name: ld.name + " GET /me", linkd: profiled,
 		round: func(int) (wrkResult, error) {
@@ -863,7 +863,7 @@ function request()
     return wrk.format("GET", api .. "/me", h)
   end
   k = k + 1
-  return wrk.format("POST", api .. "/link-requests/" .. codes[n + 1] .. "/approve", h, "{}")
+  return wrk.format("POST", api .. "/link-requests/" .. codes[n + 1] .. "/approve", h, [[{"confirmed_in_front":true}]])
 end
 
 function done(summary, latency, requests)
