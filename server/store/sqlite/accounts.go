@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/linkdesk/linkdesk/server/store"
+	"github.com/linkdesk/linkdesk/server/store/internal/stored"
 )
 
 // CreateUser stores a new account; store.ErrDuplicate when the username (compared
@@ -132,30 +133,11 @@ func (db *DB) UpsertClient(ctx context.Context, c store.Client) error {
 	})
 }
 
-const clientCols = `id, name, logo_uri, secret_hash, scopes, redirect_uris, grant_types, created_at,
-	device_flow_off, allowed_networks, approve_same_network, max_devices, unlink_after_ns`
+// clientCols are the clients table's columns, read by stored.ScanClient.
+const clientCols = stored.ClientColumns
 
-func scanClient(s scanner) (store.Client, error) {
-	var c store.Client
-	var scopes, redirects, grantTypes, networks string
-	var created, unlinkAfter int64
-	err := s.Scan(&c.ID, &c.Name, &c.LogoURI, &c.SecretHash, &scopes, &redirects, &grantTypes, &created,
-		&c.Policy.DeviceFlowOff, &networks, &c.Policy.ApproveSameNetwork, &c.Policy.MaxDevices, &unlinkAfter)
-	if err != nil {
-		return store.Client{}, err
-	}
-	c.CreatedAt = tm(created)
-	c.Policy.UnlinkAfter = time.Duration(unlinkAfter)
-	for _, f := range []struct {
-		dst *[]string
-		src string
-	}{{&c.Scopes, scopes}, {&c.RedirectURIs, redirects}, {&c.GrantTypes, grantTypes}, {&c.Policy.AllowedNetworks, networks}} {
-		if *f.dst, err = unlist(f.src); err != nil {
-			return store.Client{}, err
-		}
-	}
-	return c, nil
-}
+// scanClient reads a row of clientCols.
+func scanClient(s scanner) (store.Client, error) { return stored.ScanClient(s) }
 
 // ClientByID finds a registered client.
 func (db *DB) ClientByID(ctx context.Context, id string) (store.Client, error) {

@@ -73,3 +73,36 @@ func AttemptTimes(rows *sql.Rows, who string) ([]time.Time, error) {
 	}
 	return ats, nil
 }
+
+// ClientColumns are the clients table's columns, in the order ScanClient reads them;
+// both stores keep clients alike.
+const ClientColumns = `id, name, logo_uri, secret_hash, scopes, redirect_uris, grant_types, created_at,
+	device_flow_off, allowed_networks, approve_same_network, max_devices, unlink_after_ns`
+
+// Scanner is a *sql.Row or *sql.Rows.
+type Scanner interface {
+	Scan(dest ...any) error
+}
+
+// ScanClient reads a client from a row selected with ClientColumns.
+func ScanClient(s Scanner) (store.Client, error) {
+	var c store.Client
+	var scopes, redirects, grantTypes, networks string
+	var created, unlinkAfter int64
+	err := s.Scan(&c.ID, &c.Name, &c.LogoURI, &c.SecretHash, &scopes, &redirects, &grantTypes, &created,
+		&c.Policy.DeviceFlowOff, &networks, &c.Policy.ApproveSameNetwork, &c.Policy.MaxDevices, &unlinkAfter)
+	if err != nil {
+		return store.Client{}, err
+	}
+	c.CreatedAt = Time(created)
+	c.Policy.UnlinkAfter = time.Duration(unlinkAfter)
+	for _, f := range []struct {
+		dst *[]string
+		src string
+	}{{&c.Scopes, scopes}, {&c.RedirectURIs, redirects}, {&c.GrantTypes, grantTypes}, {&c.Policy.AllowedNetworks, networks}} {
+		if *f.dst, err = Unlist(f.src); err != nil {
+			return store.Client{}, err
+		}
+	}
+	return c, nil
+}
