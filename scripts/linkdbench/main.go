@@ -50,6 +50,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -97,7 +98,7 @@ func main() {
 	flag.IntVar(&o.approveRate, "approve-codes-per-second", 5000, "pending user codes made per second of each approval round; a round that runs out says so")
 	flag.StringVar(&o.tables, "tables", "polls,authorizations,approvals", "tables to print, comma-separated")
 	flag.BoolVar(&o.postgres, "postgres", true, "also measure linkd on PostgreSQL (a private cluster, commits synced), when PostgreSQL is installed")
-	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of linkd's last round of each table and bench to FILE.TABLE.BENCH")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of linkd's last round of each table and bench to FILE.TABLE.BENCH, and its allocations to FILE.TABLE.BENCH.allocs (go tool pprof -base FILE.TABLE.BENCH.allocs-before)")
 	flag.Parse()
 	if err := run(&o); err != nil {
 		fmt.Fprintln(os.Stderr, "linkdbench:", err)
@@ -266,7 +267,26 @@ func profile(o *options, table, bench string, on bool) func() {
 		fmt.Fprintln(os.Stderr, "linkdbench: profile:", err)
 		return func() {}
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }
+	// The allocations of the round: the heap profile's totals before it, to subtract
+	// with go tool pprof -base FILE.TABLE.BENCH.allocs-before.
+	writeAllocs(o.cpuProfile + "." + name + ".allocs-before")
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		writeAllocs(o.cpuProfile + "." + name + ".allocs")
+	}
+}
+
+// writeAllocs writes the process's allocation profile so far to path.
+func writeAllocs(path string) {
+	runtime.GC() // the profile is as of the last collection
+	f, err := os.Create(path)
+	if err == nil {
+		err = errors.Join(pprof.Lookup("allocs").WriteTo(f, 0), f.Close())
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "linkdbench: allocation profile:", err)
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

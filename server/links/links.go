@@ -112,6 +112,8 @@ type Service struct {
 
 	nearbyKey []byte
 
+	clientNames clientNames
+
 	waitMu      sync.Mutex
 	linkedWaits map[string]int // grant id -> waits running on it
 }

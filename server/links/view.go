@@ -12,20 +12,28 @@ import (
 // web pages show, so a device reads the same wherever a person sees it.
 
 // client names a client. The built-in clients live in no store and show their display
-// names; an unknown client (removed by the operator) shows its id.
+// names; an unknown client (removed by the operator) shows its id. What it read is
+// reused for a minute (clientNames).
 func (s *Service) client(ctx context.Context, id string) (devices.ClientInfo, error) {
+	now := s.cfg.Now()
+	if info, ok := s.clientNames.get(id, now); ok {
+		return info, nil
+	}
 	c, err := s.cfg.Store.ClientByID(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return devices.ClientInfo{ID: id, Name: devices.ClientName(id)}, nil
-	}
-	if err != nil {
+	var info devices.ClientInfo
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		info = devices.ClientInfo{ID: id, Name: devices.ClientName(id)}
+	case err != nil:
 		return devices.ClientInfo{}, err
+	default:
+		info = devices.ClientInfo{ID: c.ID, Name: c.Name, LogoURI: c.LogoURI}
+		if info.Name == "" {
+			info.Name = devices.ClientName(c.ID)
+		}
 	}
-	name := c.Name
-	if name == "" {
-		name = devices.ClientName(c.ID)
-	}
-	return devices.ClientInfo{ID: c.ID, Name: name, LogoURI: c.LogoURI}, nil
+	s.clientNames.put(id, info, now)
+	return info, nil
 }
 
 // scopes pairs scope names with their plain-words descriptions.

@@ -168,7 +168,9 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 	if caps.Keep > 0 {
 		keepBefore = ts(d.CreatedAt.Add(-caps.Keep))
 	}
-	return db.inTx(ctx, what, func(sqlTx *sql.Tx) error {
+	// Refusals come before the insert; what a refused create may have written (a
+	// sweep, the deletion of long-expired requests) stands on its own.
+	return db.inTxRefusingFirst(ctx, what, func(sqlTx *sql.Tx) error {
 		tx := db.prepared(sqlTx)
 		// A caller gone before its turn is skipped (inTx); once begun, the statements
 		// take microseconds and are not interrupted, which costs a goroutine each.

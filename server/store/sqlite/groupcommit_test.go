@@ -154,3 +154,91 @@ func TestGroupCommitFallsBackAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupCommitRefusalsWithoutSavepoints: capped creates and approvals behind code
+// limits share a commit without savepoints (inTxRefusingFirst); a refusal among them —
+// a cap reached, a clashing user code, an unknown code — changes nothing of its own
+// except the failed lookup's attempt, which is kept, and the others succeed.
+func TestGroupCommitRefusalsWithoutSavepoints(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTemp(t)
+	now := time.Now()
+	pending := func(i int) store.DeviceAuth {
+		d := deviceAuth(200 + i)
+		d.CreatedAt, d.ExpiresAt = now, now.Add(10*time.Minute)
+		return d
+	}
+	for i := range 3 { // to approve
+		if err := db.CreateDeviceAuth(ctx, pending(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := store.RequestCaps{Window: time.Minute, PerIPRate: 1000, PerClientRate: 1000, PerIP: 1000, PerClient: 1000, Total: 1000}
+	full := open
+	full.Total = 1 // three are waiting already
+	limits := []store.AttemptLimit{{Key: "account ann", Max: 10, Window: time.Hour, Free: 5, Backoff: time.Second}}
+
+	release := make(chan struct{})
+	held := holdWriter(t, db, release)
+	const n = 8
+	queued := notifyQueued(db, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			switch i {
+			case 0, 1, 2: // approvals
+				_, _, errs[i] = db.ApproveUserCode(ctx, pending(i).UserCode, "ann", "", limits, now, nil)
+			case 3: // an unknown code: refused, its attempt kept
+				_, _, errs[i] = db.ApproveUserCode(ctx, "ZZZZ9999", "ann", "", limits, now, nil)
+			case 4, 5: // new requests
+				errs[i] = db.CreateDeviceAuthCapped(ctx, pending(i), open)
+			case 6: // over the cap
+				errs[i] = db.CreateDeviceAuthCapped(ctx, pending(i), full)
+			case 7: // the user code of request 4
+				d := pending(7)
+				d.UserCode = pending(4).UserCode
+				errs[i] = db.CreateDeviceAuthCapped(ctx, d, open)
+			}
+		})
+	}
+	waitQueued(t, queued, n)
+	close(release)
+	wg.Wait()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]error{3: store.ErrNotFound, 6: store.ErrLimited, 7: store.ErrDuplicateUserCode}
+	for i, err := range errs {
+		if w := want[i]; (w == nil && err != nil) || (w != nil && !errors.Is(err, w)) {
+			t.Errorf("operation %d: %v, want %v", i, err, w)
+		}
+	}
+	for i := range 3 {
+		d, err := db.DeviceAuthByUserCode(ctx, pending(i).UserCode)
+		if err != nil || d.State != store.DeviceAuthApproved {
+			t.Errorf("request %d after approval: %+v, %v", i, d.State, err)
+		}
+	}
+	for _, i := range []int{4, 5} {
+		if _, err := db.DeviceAuthByUserCode(ctx, pending(i).UserCode); err != nil {
+			t.Errorf("request %d not stored: %v", i, err)
+		}
+	}
+	if _, err := db.DeviceAuthByUserCode(ctx, pending(6).UserCode); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("request over the cap: %v, want not stored", err)
+	}
+	if _, err := db.DeviceAuthByDeviceCode(ctx, "tv", pending(7).DeviceCode); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("request with a clashing user code: %v, want not stored", err)
+	}
+	var attempts int
+	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM failures WHERE key = 'account ann'`).Scan(&attempts); err != nil || attempts != 1 {
+		t.Errorf("attempts recorded: %d (%v), want 1 (the unknown code's)", attempts, err)
+	}
+	db.group.mu.Lock()
+	shared := db.group.shared
+	db.group.mu.Unlock()
+	if shared < n {
+		t.Errorf("%d operations shared a commit, want all %d that queued", shared, n)
+	}
+}

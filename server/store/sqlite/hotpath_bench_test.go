@@ -4,6 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -30,6 +34,23 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// procIO reads the process's I/O counters (/proc/self/io): syscw counts write
+// system calls and wchar their bytes, which show how many pages a commit writes.
+func procIO(b *testing.B) map[string]int64 {
+	raw, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		b.Fatal(err)
+	}
+	io := map[string]int64{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if k, v, ok := strings.Cut(line, ": "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			io[k] = n
+		}
+	}
+	return io
+}
+
 // runHot runs op b.N times over hotCallers goroutines and reports cpu-ns/op.
 func runHot(b *testing.B, db *DB, op func(i int) error) {
 	var next atomic.Int64
@@ -38,8 +59,10 @@ func runHot(b *testing.B, db *DB, op func(i int) error) {
 	db.group.mu.Lock()
 	shared0, batches0 := db.group.shared, db.group.batches
 	db.group.mu.Unlock()
+	runtime.GC() // the set-up's garbage is not the operations' to collect
 	b.ResetTimer()
 	cpu := cpuTime()
+	io0 := procIO(b)
 	for range hotCallers {
 		wg.Add(1)
 		go func() {
@@ -59,6 +82,9 @@ func runHot(b *testing.B, db *DB, op func(i int) error) {
 	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+	io := procIO(b)
+	b.ReportMetric(float64(io["syscw"]-io0["syscw"])/float64(b.N), "writes/op")
+	b.ReportMetric(float64(io["wchar"]-io0["wchar"])/float64(b.N), "written-B/op")
 	db.group.mu.Lock()
 	if n := db.group.batches - batches0; n > 0 {
 		b.ReportMetric(float64(db.group.shared-shared0)/float64(n), "ops/batch")

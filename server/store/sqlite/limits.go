@@ -71,7 +71,8 @@ func recordAttempt(ctx context.Context, tx txRunner, limits []store.AttemptLimit
 // returning op's error. A success records nothing.
 func (db *DB) limitedCode(ctx context.Context, what string, limits []store.AttemptLimit, now time.Time, op func(ctx context.Context, tx txRunner) error) (time.Duration, error) {
 	var wait time.Duration
-	err := db.inTx(ctx, what, func(sqlTx *sql.Tx) error {
+	// op reads, and may refuse, before it writes; a failed lookup's attempt is kept.
+	err := db.inTxRefusingFirst(ctx, what, func(sqlTx *sql.Tx) error {
 		tx := db.prepared(sqlTx)
 		// A caller gone before its turn is skipped (inTx); once begun, the statements
 		// take microseconds and are not interrupted: a cancellable context costs the
