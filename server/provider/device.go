@@ -32,7 +32,7 @@ const userCodeAttempts = 8
 func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	ctx := op.ContextWithIssuer(r.Context(), p.cfg.Issuer)
 	r = r.WithContext(ctx)
-	clientID, authenticated, err := op.ClientIDFromRequest(r, p.op)
+	clientID, authenticated, err := p.requestClientID(r)
 	if err != nil {
 		op.RequestError(w, r, err, p.log)
 		return
@@ -65,11 +65,9 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, refusal)
 		return
 	}
-	req := new(oidc.DeviceAuthorizationRequest)
-	if err := p.op.Decoder().Decode(req, r.Form); err != nil {
-		op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("cannot parse device authorization request"), p.log)
-		return
-	}
+	// The request's one parameter besides the client (RFC 8628 §3.1), read directly:
+	// zitadel's reflection-driven form decoder cost a tenth of a request.
+	scopes := strings.Fields(r.Form.Get("scope"))
 	dr := deviceRequest{
 		info: devices.DeviceInfo{
 			Name:  clean(r.Form.Get(devices.ParamDeviceName)),
@@ -87,7 +85,7 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	for attempt := 0; ; attempt++ {
 		userCode, err = devices.NewUserCode()
 		if err == nil {
-			err = p.storage.StoreDeviceAuthorization(ctx, clientID, deviceCode, userCode, expires, req.Scopes)
+			err = p.storage.StoreDeviceAuthorization(ctx, clientID, deviceCode, userCode, expires, scopes)
 		}
 		if err == nil {
 			break

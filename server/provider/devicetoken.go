@@ -32,7 +32,7 @@ import (
 func (p *Provider) deviceToken(w http.ResponseWriter, r *http.Request) {
 	ctx := op.ContextWithIssuer(r.Context(), p.cfg.Issuer)
 	r = r.WithContext(ctx)
-	clientID, authenticated, err := p.tokenClientID(r)
+	clientID, authenticated, err := p.requestClientID(r)
 	if err != nil {
 		p.tokenFault(w, r, "", err)
 		return
@@ -108,11 +108,11 @@ func (p *Provider) deviceToken(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// tokenClientID is op.ClientIDFromRequest without its reflection-driven form decoder,
-// which cost a tenth of a poll: the client from HTTP Basic (checked) or, for a public
-// client, from client_id in the body. A JWT client assertion, which no Linkdesk client
-// sends, still goes through zitadel.
-func (p *Provider) tokenClientID(r *http.Request) (clientID string, authenticated bool, err error) {
+// requestClientID is op.ClientIDFromRequest without its reflection-driven form
+// decoder, which cost a tenth of a poll or a device authorization: the client from
+// HTTP Basic (checked) or, for a public client, from client_id in the body. A JWT
+// client assertion, which no Linkdesk client sends, still goes through zitadel.
+func (p *Provider) requestClientID(r *http.Request) (clientID string, authenticated bool, err error) {
 	if err := r.ParseForm(); err != nil {
 		return "", false, oidc.ErrInvalidRequest().WithDescription("cannot parse form").WithParent(err)
 	}

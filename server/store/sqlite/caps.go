@@ -99,21 +99,23 @@ const (
 	// checked, after whether any sweep has work at now ?3 and since ?4 (the probes of
 	// deviceAuthSweeps) and whether any request is due for deletion (expired before
 	// ?5; see deleteKept), so a create with nothing to sweep or delete runs neither;
-	// last, when the request holding user code ?6 expires (NULL: none does).
+	// last, when the request holding user code ?6 expires (NULL: none does). Every
+	// column is named: the driver copies each column's name on every query, and an
+	// unnamed one is named by its whole expression.
 	readCounts = `SELECT
 	EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_waiting_expires WHERE waiting = 1 AND expires_at <= ?3)
 	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_waiting_done WHERE waiting = 1 AND state != 'pending')
 	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_pending_unwaiting WHERE waiting = 0 AND state = 'pending' AND expires_at > ?3)
 	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_recent WHERE recent = 1 AND created_at <= ?4)
-	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_recent WHERE recent = 0 AND created_at > ?4),
+	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_recent WHERE recent = 0 AND created_at > ?4) AS sweep,
 	EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_pending_unwaiting WHERE waiting = 0 AND state = 'pending' AND expires_at < ?5)
-	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_denied WHERE state = 'denied' AND expires_at < ?5),
-	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'rate ip' AND key = ?1), 0),
-	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'rate client' AND key = ?2), 0),
-	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting ip' AND key = ?1), 0),
-	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting client' AND key = ?2), 0),
-	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting' AND key = ''), 0),
-	(SELECT expires_at FROM device_auths WHERE user_code = ?6)`
+	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_denied WHERE state = 'denied' AND expires_at < ?5) AS keep,
+	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'rate ip' AND key = ?1), 0) AS ip_rate,
+	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'rate client' AND key = ?2), 0) AS client_rate,
+	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting ip' AND key = ?1), 0) AS ip_waiting,
+	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting client' AND key = ?2), 0) AS client_waiting,
+	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting' AND key = ''), 0) AS waiting,
+	(SELECT expires_at FROM device_auths WHERE user_code = ?6) AS held`
 	// deleteKept deletes up to ?2 never-approved requests that expired before ?1:
 	// pending ones (no longer waiting once swept) and denied ones.
 	deleteKept = `DELETE FROM device_auths WHERE rowid IN (

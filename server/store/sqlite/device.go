@@ -212,7 +212,7 @@ func (db *DB) DeviceAuthByDeviceCode(ctx context.Context, clientID, deviceCode s
 // The statements of approve and deny (hotWrites).
 const (
 	pendingByUserCodeSQL = `SELECT rowid,
-		COALESCE((SELECT name FROM clients WHERE clients.id = device_auths.client_id), ''), ` +
+		COALESCE((SELECT name FROM clients WHERE clients.id = device_auths.client_id), '') AS client_name, ` +
 		deviceAuthCols + ` FROM device_auths WHERE user_code = ?`
 	approveSQL = `UPDATE device_auths SET state = ?, subject = ?, grant_id = ?, auth_time = ? WHERE rowid = ?`
 	denySQL    = `UPDATE device_auths SET state = ?, subject = ?, auth_time = ? WHERE rowid = ?`
