@@ -85,8 +85,14 @@ func BuiltinClients() []store.Client {
 	}
 }
 
+// builtins are the built-in clients, made once: every device authorization and poll
+// looks its client up. Nothing changes them (BuiltinClients hands out fresh copies).
+var builtins = BuiltinClients()
+
+// builtinClient returns the built-in client id, if it is one; its lists are shared
+// and must not be changed.
 func builtinClient(id string) (store.Client, bool) {
-	for _, c := range BuiltinClients() {
+	for _, c := range builtins {
 		if c.ID == id {
 			return c, true
 		}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/linkdesk/linkdesk/server/store"
 )
@@ -97,7 +98,7 @@ func sweepDeviceAuths(ctx context.Context, tx txRunner, now, since int64) error 
 const (
 	// readCounts reads the counts of address ?1 and client ?2 in the order the caps are
 	// checked, after whether any sweep has work at now ?3 and since ?4 (the probes of
-	// deviceAuthSweeps) and whether any request is due for deletion (expired before
+	// deviceAuthSweeps: flags to turn off, then flags to turn on) and whether any request is due for deletion (expired before
 	// ?5; see deleteKept), so a create with nothing to sweep or delete runs neither;
 	// last, when the request holding user code ?6 expires (NULL: none does). Every
 	// column is named: the driver copies each column's name on every query, and an
@@ -105,9 +106,9 @@ const (
 	readCounts = `SELECT
 	EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_waiting_expires WHERE waiting = 1 AND expires_at <= ?3)
 	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_waiting_done WHERE waiting = 1 AND state != 'pending')
-	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_pending_unwaiting WHERE waiting = 0 AND state = 'pending' AND expires_at > ?3)
-	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_recent WHERE recent = 1 AND created_at <= ?4)
-	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_recent WHERE recent = 0 AND created_at > ?4) AS sweep,
+	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_recent WHERE recent = 1 AND created_at <= ?4) AS sweep_down,
+	EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_pending_unwaiting WHERE waiting = 0 AND state = 'pending' AND expires_at > ?3)
+	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_recent WHERE recent = 0 AND created_at > ?4) AS sweep_up,
 	EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_pending_unwaiting WHERE waiting = 0 AND state = 'pending' AND expires_at < ?5)
 	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_denied WHERE state = 'denied' AND expires_at < ?5) AS keep,
 	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'rate ip' AND key = ?1), 0) AS ip_rate,
@@ -137,16 +138,45 @@ var createCappedQueries = func() []string {
 // deviceAuthCounts are the counts a capped create checks, whether a sweep or a
 // deletion has work, and when the request holding its user code expires.
 type deviceAuthCounts struct {
-	sweep, keep                                           bool
+	// sweepDown: some flag is on that is off at this time, so a count is too high;
+	// sweepUp: some flag is off that is on, so a count is too low.
+	sweepDown, sweepUp, keep                              bool
 	ipRate, clientRate, ipWaiting, clientWaiting, waiting int
 	held                                                  sql.NullInt64
 }
+
+// reached is store.ErrLimited, naming the first cap of caps that c has reached.
+func (c deviceAuthCounts) reached(what string, caps store.RequestCaps) error {
+	for _, k := range []struct {
+		name     string
+		n, limit int
+	}{
+		{"address rate", c.ipRate, caps.PerIPRate},
+		{"client rate", c.clientRate, caps.PerClientRate},
+		{"waiting per address", c.ipWaiting, caps.PerIP},
+		{"waiting per client", c.clientWaiting, caps.PerClient},
+		{"waiting overall", c.waiting, caps.Total},
+	} {
+		if err := reached(what, k.name, k.n, k.limit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sweepEvery is how often, at most, a capped create turns off flags while no cap looks
+// reached. In between, a request that left the rate window, expired or was approved
+// is still counted: the counts can only be too high (a flag to turn on is swept at
+// once), and a cap that looks reached is checked again after a sweep, so no request
+// is refused that the caps allow and none is let through that they refuse. At a steady rate every create would otherwise sweep the one request
+// that left the window since the one before, which doubled its cost.
+const sweepEvery = time.Second
 
 // readDeviceAuthCounts runs readCounts.
 func readDeviceAuthCounts(ctx context.Context, tx txRunner, d store.DeviceAuth, now, since, keepBefore int64) (deviceAuthCounts, error) {
 	var c deviceAuthCounts
 	err := tx.QueryRowContext(ctx, readCounts, d.RequestIP, d.ClientID, now, since, keepBefore, d.UserCode).
-		Scan(&c.sweep, &c.keep, &c.ipRate, &c.clientRate, &c.ipWaiting, &c.clientWaiting, &c.waiting, &c.held)
+		Scan(&c.sweepDown, &c.sweepUp, &c.keep, &c.ipRate, &c.clientRate, &c.ipWaiting, &c.clientWaiting, &c.waiting, &c.held)
 	if err != nil {
 		return c, fmt.Errorf("sqlite: create device auth: counts: %w", err)
 	}
@@ -157,8 +187,9 @@ func readDeviceAuthCounts(ctx context.Context, tx txRunner, d store.DeviceAuth, 
 // counts of d.RequestIP's and d.ClientID's requests (a refusal stores no request), the
 // deletion of a few pending or denied requests that expired more than caps.Keep before
 // d.CreatedAt, and the insert. The counts are read from device_auth_counts, brought up
-// to date by a sweep when anything changed (sweepDeviceAuths), not by counting rows, so
-// a create costs about the same with 10 or 100,000 requests waiting.
+// to date by a sweep (sweepDeviceAuths, at most every sweepEvery unless a cap looks
+// reached), not by counting rows, so a create costs about the same with 10 or 100,000
+// requests waiting.
 func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, caps store.RequestCaps) error {
 	d, err := newDeviceAuth(d)
 	if err != nil {
@@ -181,31 +212,25 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 		if err != nil {
 			return err
 		}
-		if c.sweep {
+		// A flag to turn on (a count too low) is swept at once; flags to turn off only
+		// count a request a little longer, so they are swept at most every
+		// sweepEvery, or at once when a cap looks reached.
+		swept := false
+		if c.sweepUp || c.sweepDown && (now-db.sweptAt >= int64(sweepEvery) || now < db.sweptAt || c.reached(what, caps) != nil) {
 			if err := sweepDeviceAuths(ctx, tx, now, since); err != nil {
 				return err
 			}
 			if c, err = readDeviceAuthCounts(ctx, tx, d, now, since, keepBefore); err != nil {
 				return err
 			}
+			db.sweptAt, swept = now, true
 		}
-		for _, k := range []struct {
-			name     string
-			n, limit int
-		}{
-			{"address rate", c.ipRate, caps.PerIPRate},
-			{"client rate", c.clientRate, caps.PerClientRate},
-			{"waiting per address", c.ipWaiting, caps.PerIP},
-			{"waiting per client", c.clientWaiting, caps.PerClient},
-			{"waiting overall", c.waiting, caps.Total},
-		} {
-			if err := reached(what, k.name, k.n, k.limit); err != nil {
-				if c.sweep {
-					// The swept flags and counts agree, so they are kept; no request is.
-					return commitThen(err)
-				}
-				return err
+		if err := c.reached(what, caps); err != nil {
+			if swept {
+				// The swept flags and counts agree, so they are kept; no request is.
+				return commitThen(err)
 			}
+			return err
 		}
 		if c.keep {
 			if _, err := tx.ExecContext(ctx, deleteKept, keepBefore, keepBatch); err != nil {

@@ -73,16 +73,20 @@ func TestDeviceAuthCountsExact(t *testing.T) {
 		if r.IntN(20) > 0 {
 			continue
 		}
-		// Now and then, check the counts for a capped create's time and window.
+		// Now and then, check the counts for a capped create's time and window: never
+		// too low, even while a sweep waits (sweepEvery), and exact after one.
 		window := windows[r.IntN(len(windows))]
 		create(at, window, true)
-		checkDeviceAuthCounts(t, db, at, window)
+		checkDeviceAuthCounts(t, db, at, window, false)
+		db.sweptAt = 0 // the next create sweeps, as it would a second later
+		create(at, window, true)
+		checkDeviceAuthCounts(t, db, at, window, true)
 	}
 }
 
 // checkDeviceAuthCounts compares device_auth_counts with the rows' own counts at now
-// and window.
-func checkDeviceAuthCounts(t *testing.T, db *DB, now time.Time, window time.Duration) {
+// and window: equal when exact, else at least as high.
+func checkDeviceAuthCounts(t *testing.T, db *DB, now time.Time, window time.Duration, exact bool) {
 	t.Helper()
 	ctx := context.Background()
 	want := map[string]int{}
@@ -126,13 +130,49 @@ func checkDeviceAuthCounts(t *testing.T, db *DB, now time.Time, window time.Dura
 	}
 	rows.Close()
 	for k, n := range want {
-		if got[k] != n {
-			t.Errorf("at %v, window %v: count %q = %d, want %d", now, window, k, got[k], n)
+		if got[k] < n || exact && got[k] != n {
+			t.Errorf("at %v, window %v: count %q = %d, want %d (exact %v)", now, window, k, got[k], n, exact)
 		}
+	}
+	if !exact {
+		return
 	}
 	for k, n := range got {
 		if _, ok := want[k]; !ok {
 			t.Errorf("at %v, window %v: count %q = %d, want none", now, window, k, n)
 		}
+	}
+}
+
+// TestSweepLagNeverRefuses: between sweeps (sweepEvery) a request that left the rate
+// window still counts, but a create that finds a cap reached sweeps first, so it is
+// not refused because of a request the window no longer holds.
+func TestSweepLagNeverRefuses(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTemp(t)
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	caps := store.RequestCaps{Window: time.Minute, PerIPRate: 2}
+	create := func(n int, at time.Time) error {
+		return db.CreateDeviceAuthCapped(ctx, store.DeviceAuth{DeviceCode: fmt.Sprintf("lag-%d", n),
+			UserCode: fmt.Sprintf("LAGC%04d", n), ClientID: "tv", RequestIP: "192.0.2.9", CreatedAt: at,
+			ExpiresAt: at.Add(10 * time.Minute), Interval: 5 * time.Second}, caps)
+	}
+	if err := create(1, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := create(2, t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := create(3, t0.Add(2*time.Second)); !errors.Is(err, store.ErrLimited) {
+		t.Fatalf("third request in the window: %v, want limited", err)
+	}
+	// Request 1 has left the window; a sweep ran a moment ago, so none is due.
+	now := t0.Add(time.Minute + 500*time.Millisecond)
+	db.sweptAt = ts(now.Add(-100 * time.Millisecond))
+	if err := create(4, now); err != nil {
+		t.Fatalf("a request the window allows again: %v", err)
+	}
+	if err := create(5, now); !errors.Is(err, store.ErrLimited) {
+		t.Fatalf("one more: %v, want limited", err)
 	}
 }

@@ -40,6 +40,9 @@ type DB struct {
 	hot    hotStatements
 	writes preparedWrites
 	group  groupCommit
+	// sweptAt is the time (ts) of the last sweep of device requests' flags
+	// (CreateDeviceAuthCapped); only write transactions, one at a time, use it.
+	sweptAt int64
 	// box encrypts signing keys and TOTP secrets at rest (WithSecretsKey); nil: they
 	// are stored as given.
 	box *stored.Sealer
