@@ -303,6 +303,51 @@ CREATE INDEX grants_client_flow ON grants (client_id, flow);
 ALTER TABLE device_auths ADD COLUMN request_net TEXT NOT NULL DEFAULT '';
 CREATE INDEX device_auths_net_pending ON device_auths (request_net, created_at) WHERE state = 'pending';
 `,
+	// 11: a sweep that turns one flag of a request (device_auths_recount, migration 8)
+	// adjusts only that flag's counts: the one trigger for any change subtracted and
+	// added back all five, nine statements for each request leaving the rate window
+	// while still waiting. Changes of a request's address or client, which no code
+	// makes, keep the full recount.
+	`
+DROP TRIGGER device_auths_recount;
+CREATE TRIGGER device_auths_recount AFTER UPDATE OF waiting, recent, request_ip, client_id ON device_auths
+	WHEN OLD.request_ip != NEW.request_ip OR OLD.client_id != NEW.client_id BEGIN
+	UPDATE device_auth_counts SET n = n - 1 WHERE OLD.waiting AND kind = 'waiting ip' AND key = OLD.request_ip;
+	UPDATE device_auth_counts SET n = n - 1 WHERE OLD.waiting AND kind = 'waiting client' AND key = OLD.client_id;
+	UPDATE device_auth_counts SET n = n - 1 WHERE OLD.waiting AND kind = 'waiting' AND key = '';
+	UPDATE device_auth_counts SET n = n - 1 WHERE OLD.recent AND kind = 'rate ip' AND key = OLD.request_ip;
+	UPDATE device_auth_counts SET n = n - 1 WHERE OLD.recent AND kind = 'rate client' AND key = OLD.client_id;
+	DELETE FROM device_auth_counts WHERE n = 0
+		AND kind IN ('waiting ip', 'waiting client', 'waiting', 'rate ip', 'rate client')
+		AND key IN (OLD.request_ip, OLD.client_id, '');
+	INSERT INTO device_auth_counts (kind, key, n)
+		SELECT kind, key, 1 FROM (SELECT 'waiting ip' AS kind, NEW.request_ip AS key
+			UNION ALL SELECT 'waiting client', NEW.client_id UNION ALL SELECT 'waiting', '')
+		WHERE NEW.waiting
+		ON CONFLICT (kind, key) DO UPDATE SET n = n + 1;
+	INSERT INTO device_auth_counts (kind, key, n)
+		SELECT kind, key, 1 FROM (SELECT 'rate ip' AS kind, NEW.request_ip AS key UNION ALL SELECT 'rate client', NEW.client_id)
+		WHERE NEW.recent
+		ON CONFLICT (kind, key) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER device_auths_recount_waiting AFTER UPDATE OF waiting ON device_auths
+	WHEN OLD.waiting != NEW.waiting AND OLD.request_ip = NEW.request_ip AND OLD.client_id = NEW.client_id BEGIN
+	INSERT INTO device_auth_counts (kind, key, n)
+		VALUES ('waiting ip', NEW.request_ip, NEW.waiting - OLD.waiting), ('waiting client', NEW.client_id, NEW.waiting - OLD.waiting),
+			('waiting', '', NEW.waiting - OLD.waiting)
+		ON CONFLICT (kind, key) DO UPDATE SET n = n + excluded.n;
+	DELETE FROM device_auth_counts WHERE n = 0 AND kind IN ('waiting ip', 'waiting client', 'waiting')
+		AND key IN (NEW.request_ip, NEW.client_id, '');
+END;
+CREATE TRIGGER device_auths_recount_recent AFTER UPDATE OF recent ON device_auths
+	WHEN OLD.recent != NEW.recent AND OLD.request_ip = NEW.request_ip AND OLD.client_id = NEW.client_id BEGIN
+	INSERT INTO device_auth_counts (kind, key, n)
+		VALUES ('rate ip', NEW.request_ip, NEW.recent - OLD.recent), ('rate client', NEW.client_id, NEW.recent - OLD.recent)
+		ON CONFLICT (kind, key) DO UPDATE SET n = n + excluded.n;
+	DELETE FROM device_auth_counts WHERE n = 0 AND kind IN ('rate ip', 'rate client')
+		AND key IN (NEW.request_ip, NEW.client_id);
+END;
+`,
 }
 
 // migrate brings the database to the newest schema version in one transaction, so a
