@@ -34,6 +34,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -85,6 +86,10 @@ type options struct {
 	postgres    bool
 	wrk, work   string
 	logger      *slog.Logger
+	logFile     *os.File // the servers' log (servers.log in work)
+	// exampleChild: this process serves zitadel's example (startExample), writing
+	// its pending codes to this file.
+	exampleChild string
 }
 
 func main() {
@@ -99,7 +104,15 @@ func main() {
 	flag.StringVar(&o.tables, "tables", "polls,authorizations,approvals", "tables to print, comma-separated")
 	flag.BoolVar(&o.postgres, "postgres", true, "also measure linkd on PostgreSQL (a private cluster, commits synced), when PostgreSQL is installed")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of linkd's last round of each table and bench to FILE.TABLE.BENCH, and its allocations to FILE.TABLE.BENCH.allocs (go tool pprof -base FILE.TABLE.BENCH.allocs-before)")
+	flag.StringVar(&o.exampleChild, "example-child", "", "internal: serve zitadel's example in this process with -codes pending codes written to FILE, print its URL, and stop when stdin closes")
 	flag.Parse()
+	if o.exampleChild != "" {
+		if err := serveExampleChild(&o); err != nil {
+			fmt.Fprintln(os.Stderr, "linkdbench: zitadel example:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(&o); err != nil {
 		fmt.Fprintln(os.Stderr, "linkdbench:", err)
 		os.Exit(1)
@@ -151,13 +164,18 @@ func run(o *options) error {
 	}
 	defer logFile.Close()
 	o.logger = slog.New(slog.NewTextHandler(logFile, nil))
-	slog.SetDefault(o.logger) // zitadel logs request errors to the default logger
+	o.logFile = logFile
+	slog.SetDefault(o.logger) // anything logging to the default logger goes there too
 
 	fmt.Printf("linkdbench at commit %s: wrk -t%d -c%d -d%s, %d alternating rounds per table\n",
 		commit(), o.threads, o.conns, o.duration, o.rounds)
 	ctx := context.Background()
 	bare := startBare()
-	example, exampleStore := startExample(o.logger)
+	example, exampleCodes, stopExample, err := startExample(o)
+	if err != nil {
+		return fmt.Errorf("zitadel example: %w", err)
+	}
+	defer stopExample()
 	ld, err := startLinkd(ctx, o)
 	if err != nil {
 		return err
@@ -178,7 +196,7 @@ func run(o *options) error {
 		start := time.Now()
 		switch strings.TrimSpace(name) {
 		case "polls":
-			t, err = pollsTable(ctx, o, bare, example, exampleStore, ld, pg)
+			t, err = pollsTable(ctx, o, bare, example, exampleCodes, ld, pg)
 		case "approvals":
 			t, err = approvalsTable(ctx, o, ld, pg)
 		case "authorizations":
@@ -354,13 +372,73 @@ func startBare() server {
 const exampleClient, exampleSecret = "device", "secret"
 
 // startExample runs zitadel/oidc's example OpenID provider with its in-memory storage
-// and a confidential device client, as its own example does.
-func startExample(logger *slog.Logger) (server, *storage.Storage) {
+// and a confidential device client, as its own example does, in a process of its own
+// (this program again, with -example-child): in linkd's process its heap, which grows
+// with every device request it keeps, would be scanned by the collections linkd's
+// rounds pay for, and linkd's by its own. It returns the server, its o.codes pending
+// device codes for the polls, and how to stop it.
+func startExample(o *options) (server, []string, func(), error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return server{}, nil, nil, err
+	}
+	codesFile := filepath.Join(o.work, "zitadel-example.poll-codes")
+	cmd := exec.Command(exe, "-example-child", codesFile, "-codes", strconv.Itoa(o.codes))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return server{}, nil, nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return server{}, nil, nil, err
+	}
+	cmd.Stderr = o.logFile
+	if err := cmd.Start(); err != nil {
+		return server{}, nil, nil, err
+	}
+	stop := func() { stdin.Close(); cmd.Wait() }
+	url, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		stop()
+		return server{}, nil, nil, fmt.Errorf("no address from its process (see %s): %w", o.logFile.Name(), err)
+	}
+	raw, err := os.ReadFile(codesFile)
+	if err != nil {
+		stop()
+		return server{}, nil, nil, err
+	}
+	return server{name: "zitadel example", url: strings.TrimSpace(url)}, strings.Fields(string(raw)), stop, nil
+}
+
+// serveExampleChild is the example's process: it serves, stores o.codes pending device
+// codes and writes them to o.exampleChild, prints its URL, and returns when stdin
+// closes (the benchmark ended or died).
+func serveExampleChild(o *options) error {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	slog.SetDefault(logger) // zitadel logs request errors to the default logger
 	storage.RegisterClients(storage.DeviceClient(exampleClient, exampleSecret))
 	srv, set := tlsServer()
+	defer srv.Close()
 	st := storage.NewStorage(storage.NewUserStore(srv.URL))
 	set(exampleop.SetupServer(srv.URL, st, logger, false))
-	return server{name: "zitadel example", url: srv.URL}, st
+	codes := make([]string, o.codes)
+	exp := time.Now().Add(time.Hour)
+	for i := range codes {
+		codes[i] = randomCode()
+		uc, err := devices.NewUserCode()
+		if err != nil {
+			return err
+		}
+		if err := st.StoreDeviceAuthorization(context.Background(), exampleClient, codes[i], uc, exp, []string{"openid"}); err != nil {
+			return fmt.Errorf("store code: %w", err)
+		}
+	}
+	if _, err := writeLines(filepath.Dir(o.exampleChild), filepath.Base(o.exampleChild), codes); err != nil {
+		return err
+	}
+	fmt.Println(srv.URL)
+	io.Copy(io.Discard, os.Stdin)
+	return nil
 }
 
 var exampleBasic = "Basic " + base64.StdEncoding.EncodeToString([]byte(exampleClient+":"+exampleSecret))
@@ -509,22 +587,10 @@ func expect(method, url string, header map[string]string, body string, status in
 
 const pollBody = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&client_id="
 
-func pollsTable(ctx context.Context, o *options, bare, example server, exampleStore *storage.Storage, ld, pg *linkdServer) (table, error) {
+func pollsTable(ctx context.Context, o *options, bare, example server, exampleCodes []string, ld, pg *linkdServer) (table, error) {
 	bareCodes := make([]string, o.codes)
 	for i := range bareCodes {
 		bareCodes[i] = randomCode()
-	}
-	exampleCodes := make([]string, o.codes)
-	exp := time.Now().Add(time.Hour)
-	for i := range exampleCodes {
-		exampleCodes[i] = randomCode()
-		uc, err := devices.NewUserCode()
-		if err != nil {
-			return table{}, err
-		}
-		if err := exampleStore.StoreDeviceAuthorization(ctx, exampleClient, exampleCodes[i], uc, exp, []string{"openid"}); err != nil {
-			return table{}, fmt.Errorf("zitadel example: store code: %w", err)
-		}
 	}
 	linkdCodes, _, err := createPending(ctx, ld.db, o.codes)
 	if err != nil {

@@ -30,8 +30,7 @@ const userCodeAttempts = 8
 // storage call's context, makes user codes with devices.NewUserCode, and retries on
 // a code clash instead of answering 500.
 func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
-	ctx := op.ContextWithIssuer(r.Context(), p.cfg.Issuer)
-	r = r.WithContext(ctx)
+	ctx := r.Context() // with the issuer (Provider.Handler)
 	clientID, authenticated, err := p.requestClientID(r)
 	if err != nil {
 		op.RequestError(w, r, err, p.log)

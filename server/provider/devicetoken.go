@@ -30,8 +30,7 @@ import (
 // The client is authenticated before the device code is looked at, so a request
 // without the credentials of a confidential client never burns an approved code.
 func (p *Provider) deviceToken(w http.ResponseWriter, r *http.Request) {
-	ctx := op.ContextWithIssuer(r.Context(), p.cfg.Issuer)
-	r = r.WithContext(ctx)
+	ctx := r.Context() // with the issuer (Provider.Handler)
 	clientID, authenticated, err := p.requestClientID(r)
 	if err != nil {
 		p.tokenFault(w, r, "", err)

@@ -210,7 +210,9 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	mux.Handle("/authorize", appRedirectOnly(o))
 	mux.Handle("/", o)
 	p.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := context.WithValue(r.Context(), ipKey{}, p.cfg.ClientIP(r))
+		// The caller's address and the issuer, which zitadel's helpers read from the
+		// context, set once for every endpoint (one copy of the request, not one each).
+		ctx := op.ContextWithIssuer(context.WithValue(r.Context(), ipKey{}, p.cfg.ClientIP(r)), cfg.Issuer)
 		mux.ServeHTTP(w, r.WithContext(ctx))
 	})
 	return p, nil
