@@ -51,19 +51,32 @@ func reached(what, name string, n, limit int) error {
 	return nil
 }
 
-// The sweeps of sweepDeviceAuths: each flips one flag of the rows where it is wrong
-// for the time given, through an index that holds little more than those rows (named,
-// as the planner would rather take another for some).
+// The sweeps of sweepDeviceAuths: each flips one flag of at most sweepBatch rows where
+// it is wrong for the time given, found through an index that holds little more than
+// those rows (named, as the planner would rather take another for some).
 var deviceAuthSweeps = []struct {
 	query string
-	arg   int // what its argument is: sweepNow, sweepSince or none (0)
+	arg   int // what its argument is besides the batch: sweepNow, sweepSince or none (0)
 }{
-	{`UPDATE device_auths INDEXED BY device_auths_waiting_expires SET waiting = 0 WHERE waiting = 1 AND expires_at <= ?`, sweepNow},
-	{`UPDATE device_auths INDEXED BY device_auths_waiting_done SET waiting = 0 WHERE waiting = 1 AND state != 'pending'`, 0},
-	{`UPDATE device_auths INDEXED BY device_auths_pending_unwaiting SET waiting = 1 WHERE waiting = 0 AND state = 'pending' AND expires_at > ?`, sweepNow},
-	{`UPDATE device_auths INDEXED BY device_auths_recent SET recent = 0 WHERE recent = 1 AND created_at <= ?`, sweepSince},
-	{`UPDATE device_auths INDEXED BY device_auths_recent SET recent = 1 WHERE recent = 0 AND created_at > ?`, sweepSince},
+	{sweepSQL("waiting = 0", "device_auths_waiting_expires", "waiting = 1 AND expires_at <= ?"), sweepNow},
+	{sweepSQL("waiting = 0", "device_auths_waiting_done", "waiting = 1 AND state != 'pending'"), 0},
+	{sweepSQL("waiting = 1", "device_auths_pending_unwaiting", "waiting = 0 AND state = 'pending' AND expires_at > ?"), sweepNow},
+	{sweepSQL("recent = 0", "device_auths_recent", "recent = 1 AND created_at <= ?"), sweepSince},
+	{sweepSQL("recent = 1", "device_auths_recent", "recent = 0 AND created_at > ?"), sweepSince},
 }
+
+// sweepSQL is the statement that sets set on at most a batch (the last argument) of
+// the rows where, read through index.
+func sweepSQL(set, index, where string) string {
+	return `UPDATE device_auths SET ` + set + ` WHERE rowid IN (SELECT rowid FROM device_auths INDEXED BY ` +
+		index + ` WHERE ` + where + ` LIMIT ?)`
+}
+
+// sweepBatch bounds the rows one sweep flips: a burst of requests leaves the rate
+// window together a minute later, and flipping ten thousand of them (each adjusting
+// its counts) in one create held the writer, and every approval and request waiting
+// for it, for a second. A create that needs exact counts sweeps on to the end.
+const sweepBatch = 256
 
 // The arguments of deviceAuthSweeps.
 const (
@@ -71,14 +84,15 @@ const (
 	sweepSince
 )
 
-// sweepDeviceAuths brings every device authorization's flags up to date for now and
-// since, and so device_auth_counts, which triggers keep equal to the flagged rows
-// (migration 7). A request is waiting when it is pending and expires after now, and
-// recent when created after since. Each sweep reads only the rows it flips: with time
-// moving forward, the requests that expired, were approved or denied, or left the
-// window since the last sweep; any other time or window is still right, at the cost
-// of the rows it flips.
-func sweepDeviceAuths(ctx context.Context, tx txRunner, now, since int64) error {
+// sweepDeviceAuths brings device authorizations' flags up to date for now and since,
+// at most sweepBatch rows a flag, and so device_auth_counts, which triggers keep equal
+// to the flagged rows (migrations 8 and 11). A request is waiting when it is pending
+// and expires after now, and recent when created after since. Each sweep reads only
+// the rows it flips: with time moving forward, the requests that expired, were
+// approved or denied, or left the window since the last sweep; any other time or
+// window is still right, at the cost of the rows it flips. It reports whether a sweep
+// stopped at its batch, so flags may still be wrong.
+func sweepDeviceAuths(ctx context.Context, tx txRunner, now, since int64) (more bool, err error) {
 	for _, s := range deviceAuthSweeps {
 		var args []any
 		switch s.arg {
@@ -87,11 +101,17 @@ func sweepDeviceAuths(ctx context.Context, tx txRunner, now, since int64) error 
 		case sweepSince:
 			args = []any{since}
 		}
-		if _, err := tx.ExecContext(ctx, s.query, args...); err != nil {
-			return fmt.Errorf("sqlite: create device auth: sweep: %w", err)
+		res, err := tx.ExecContext(ctx, s.query, append(args, sweepBatch)...)
+		if err != nil {
+			return false, fmt.Errorf("sqlite: create device auth: sweep: %w", err)
 		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return false, fmt.Errorf("sqlite: create device auth: sweep: %w", err)
+		}
+		more = more || n >= sweepBatch
 	}
-	return nil
+	return more, nil
 }
 
 // The statements that read device_auth_counts and delete old requests.
@@ -212,18 +232,23 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 		if err != nil {
 			return err
 		}
-		// A flag to turn on (a count too low) is swept at once; flags to turn off only
-		// count a request a little longer, so they are swept at most every
-		// sweepEvery, or at once when a cap looks reached.
+		// A flag to turn on (a count too low) is swept at once, to the end; flags to
+		// turn off only count a request a little longer, so they are swept a batch at a
+		// time, at most every sweepEvery unless the last sweep left work, and to the end
+		// when a cap looks reached.
 		swept := false
-		if c.sweepUp || c.sweepDown && (now-db.sweptAt >= int64(sweepEvery) || now < db.sweptAt || c.reached(what, caps) != nil) {
-			if err := sweepDeviceAuths(ctx, tx, now, since); err != nil {
+		due := c.sweepUp || c.sweepDown && (db.sweepMore || now-db.sweptAt >= int64(sweepEvery) || now < db.sweptAt ||
+			c.reached(what, caps) != nil)
+		for due {
+			more, err := sweepDeviceAuths(ctx, tx, now, since)
+			if err != nil {
 				return err
 			}
 			if c, err = readDeviceAuthCounts(ctx, tx, d, now, since, keepBefore); err != nil {
 				return err
 			}
-			db.sweptAt, swept = now, true
+			db.sweptAt, db.sweepMore, swept = now, more, true
+			due = more && (c.sweepUp || c.reached(what, caps) != nil)
 		}
 		if err := c.reached(what, caps); err != nil {
 			if swept {

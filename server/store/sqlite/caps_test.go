@@ -176,3 +176,53 @@ func TestSweepLagNeverRefuses(t *testing.T) {
 		t.Fatalf("one more: %v, want limited", err)
 	}
 }
+
+// TestSweepInBatches: requests leaving the rate window together are flipped a batch
+// (sweepBatch) per create, so no create holds the writer for all of them, and the
+// counts stay too high, never too low, until done; a create that finds a cap reached
+// sweeps to the end first.
+func TestSweepInBatches(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTemp(t)
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	open := store.RequestCaps{Window: time.Minute, PerIPRate: 1 << 20, PerIP: 1 << 20}
+	create := func(n int, at time.Time, caps store.RequestCaps) error {
+		return db.CreateDeviceAuthCapped(ctx, store.DeviceAuth{DeviceCode: fmt.Sprintf("burst-%d", n),
+			UserCode: fmt.Sprintf("BRST%04d", n), ClientID: "tv", RequestIP: "192.0.2.7", CreatedAt: at,
+			ExpiresAt: at.Add(10 * time.Minute), Interval: 5 * time.Second}, caps)
+	}
+	rate := func() int {
+		var n int
+		if err := db.read.QueryRowContext(ctx, `SELECT n FROM device_auth_counts WHERE kind = 'rate ip' AND key = '192.0.2.7'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	const burst = 2*sweepBatch + 50
+	for i := range burst {
+		if err := create(i, t0, open); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A minute later the burst has left the window: one batch flips per create.
+	now := t0.Add(time.Minute + time.Second)
+	if err := create(burst, now, open); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rate(), burst-sweepBatch+1; got != want {
+		t.Fatalf("rate count after one create = %d, want %d (one batch flipped)", got, want)
+	}
+	if err := create(burst+1, now, open); err != nil { // the last sweep left work: on at once
+		t.Fatal(err)
+	}
+	if got, want := rate(), burst-2*sweepBatch+2; got != want {
+		t.Fatalf("rate count after two creates = %d, want %d", got, want)
+	}
+	// A cap that the lagging count reaches but the window does not: swept to the end.
+	if err := create(burst+2, now, store.RequestCaps{Window: time.Minute, PerIPRate: 3}); err != nil {
+		t.Fatalf("create under a cap the window allows: %v", err)
+	}
+	if got := rate(); got != 3 {
+		t.Fatalf("rate count after the full sweep = %d, want 3", got)
+	}
+}

@@ -41,8 +41,10 @@ type DB struct {
 	writes preparedWrites
 	group  groupCommit
 	// sweptAt is the time (ts) of the last sweep of device requests' flags
-	// (CreateDeviceAuthCapped); only write transactions, one at a time, use it.
-	sweptAt int64
+	// (CreateDeviceAuthCapped) and sweepMore whether it stopped at its batch; only
+	// write transactions, one at a time, use them.
+	sweptAt   int64
+	sweepMore bool
 	// box encrypts signing keys and TOTP secrets at rest (WithSecretsKey); nil: they
 	// are stored as given.
 	box *stored.Sealer
