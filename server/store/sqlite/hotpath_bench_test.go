@@ -84,6 +84,7 @@ func runHot(b *testing.B, db *DB, op func(i int) error) {
 	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 	io := procIO(b)
 	b.ReportMetric(float64(io["syscw"]-io0["syscw"])/float64(b.N), "writes/op")
+	b.ReportMetric(float64(io["syscr"]-io0["syscr"])/float64(b.N), "reads/op")
 	b.ReportMetric(float64(io["wchar"]-io0["wchar"])/float64(b.N), "written-B/op")
 	db.group.mu.Lock()
 	if n := db.group.batches - batches0; n > 0 {
