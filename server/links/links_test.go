@@ -352,3 +352,41 @@ func TestApproveFromAnotherNetworkNeedsConfirmation(t *testing.T) {
 		t.Errorf("same network: %v", err)
 	}
 }
+
+// TestClientNamesReusedForAMinute: a client's display name, once read, is shown for a
+// minute even when clients cannot be read (links.clientNames); after that, an
+// unreadable client shows its id again, and a readable one its current name.
+func TestClientNamesReusedForAMinute(t *testing.T) {
+	e := newEnv(t, links.Limits{})
+	ctx := context.Background()
+	// approve links code; with unreadable, clients cannot be read once it is saved
+	// (the client's policy is read before), so its name comes from memory or not at all.
+	approve := func(code string, unreadable bool) string {
+		t.Helper()
+		e.st.failing.Store(false)
+		e.st.failAfterApprove.Store(unreadable)
+		defer e.st.failAfterApprove.Store(false)
+		l, err := e.svc.Approve(ctx, links.Caller{Subject: "alice", IP: "192.0.2.9"}, e.pending(t, code), links.Approval{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Device.Client.Name
+	}
+	if got := approve("BCDFGHJK", false); got != "StreamBox" {
+		t.Fatalf("first link's client %q, want StreamBox", got)
+	}
+	if got := approve("BCDFGHJM", true); got != "StreamBox" {
+		t.Fatalf("unreadable client shown as %q, want StreamBox from memory", got)
+	}
+	e.advance(time.Minute)
+	if got := approve("BCDFGHJN", true); got != "tv" {
+		t.Fatalf("unreadable client a minute later shown as %q, want its id", got)
+	}
+	e.st.failing.Store(false)
+	if err := e.st.UpsertClient(ctx, store.Client{ID: "tv", Name: "StreamBox 2"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := approve("BCDFGHJP", false); got != "StreamBox 2" {
+		t.Fatalf("renamed client shown as %q, want StreamBox 2", got)
+	}
+}
