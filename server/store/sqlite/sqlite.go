@@ -21,6 +21,9 @@ import (
 	"github.com/linkdesk/linkdesk/server/store/internal/stored"
 )
 
+// readerIdle is how long a read connection may stay idle before it is closed.
+const readerIdle = 3 * time.Second
+
 // busyTimeout is how long a connection waits for another connection or process that
 // holds the write lock before giving up with SQLITE_BUSY.
 const busyTimeout = 10 * time.Second
@@ -119,6 +122,12 @@ func Open(ctx context.Context, path string, opt ...Option) (*DB, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
+	// Read connections left idle after a burst of reads (device polls) made the
+	// writer read pages from the file again and again (linkdbench: device requests
+	// after the polls table ran at half speed until they were closed); why, this
+	// modernc build (which shares one page cache among connections) does not say.
+	// Closing readers idle for a few seconds costs one connection open per burst.
+	r.SetConnMaxIdleTime(readerIdle)
 	log := o.log
 	if log == nil {
 		log = slog.Default()
