@@ -288,6 +288,18 @@ func upperFirst(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
+// parseFlagsOnly is parse for a command that takes flags alone: a word left over is
+// refused, with the command's help, rather than ignored.
+func parseFlagsOnly(fs *flag.FlagSet, args []string) error {
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{msg: "unexpected argument " + fs.Arg(0), help: help(fs)}
+	}
+	return nil
+}
+
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -373,11 +385,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mailFrom := fs.String("mail-from", "", "sender address of the email notices")
 	geoDB := fs.String("geoip-db", "", "location database in MaxMind's format (GeoLite2 City or Country, DB-IP Lite); "+
 		"the confirm pages and the API then name the approximate place a request and a linked device came from (default: none)")
-	if err := parse(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError{msg: "unexpected argument " + fs.Arg(0)}
 	}
 	if *smtpURL != "" && *mailFrom == "" {
 		return usageError{msg: "--smtp-url needs --mail-from (the sender address of the notices)", help: help(fs)}
@@ -563,7 +572,7 @@ func usersAdd(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 	display := fs.String("display-name", "", "display name")
 	email := fs.String("email", "", "email address")
 	pwStdin := fs.Bool("password-stdin", false, "read the password from standard input")
-	if err := parse(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	if *username == "" {
@@ -599,11 +608,8 @@ func usersAdd(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 func usersList(ctx context.Context, args []string, stdout io.Writer) error {
 	var c common
 	fs := newFlags("users list", &c)
-	if err := parse(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError{msg: "unexpected argument " + fs.Arg(0), help: help(fs)}
 	}
 	st, err := openStore(ctx, c)
 	if err != nil {
@@ -767,11 +773,8 @@ func clientsAdd(ctx context.Context, args []string, stdout io.Writer) error {
 	var c common
 	fs := newFlags("clients add", &c)
 	f := newClientFlags(fs)
-	if err := parse(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError{msg: "unexpected argument " + fs.Arg(0), help: help(fs)}
 	}
 	if *f.id == "" || *f.name == "" {
 		return usageError{msg: "--id and --name are required"}
@@ -802,11 +805,8 @@ func clientsUpdate(ctx context.Context, args []string, stdout io.Writer) error {
 	var c common
 	fs := newFlags("clients update", &c)
 	f := newClientFlags(fs)
-	if err := parse(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError{msg: "unexpected argument " + fs.Arg(0), help: help(fs)}
 	}
 	if *f.id == "" {
 		return usageError{msg: "--id is required", help: help(fs)}
@@ -843,11 +843,8 @@ func clientsUpdate(ctx context.Context, args []string, stdout io.Writer) error {
 func clientsList(ctx context.Context, args []string, stdout io.Writer) error {
 	var c common
 	fs := newFlags("clients list", &c)
-	if err := parse(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError{msg: "unexpected argument " + fs.Arg(0), help: help(fs)}
 	}
 	st, err := openStore(ctx, c)
 	if err != nil {
@@ -919,11 +916,8 @@ func keysRotate(ctx context.Context, args []string, stdout io.Writer) error {
 	after := fs.Duration("sign-after", provider.SignAfter,
 		"how long the new key is published before it signs (at least "+provider.MinSignAfter.String()+
 			"); make it longer than any client caches the key set without fetching it again for an unknown key")
-	if err := parse(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError{msg: "unexpected argument " + fs.Arg(0), help: help(fs)}
 	}
 	if *after < provider.MinSignAfter {
 		return usageError{msg: "--sign-after must be at least " + provider.MinSignAfter.String() +

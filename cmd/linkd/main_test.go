@@ -76,6 +76,11 @@ func TestUsersAndClients(t *testing.T) {
 	if code, _, errOut := runCmd(t, "", "users", "add", "--data", dir, "--username", "bob"); code != exitUsage || !strings.Contains(errOut, "--password-stdin") {
 		t.Fatalf("missing --password-stdin: %d %q", code, errOut)
 	}
+	// A stray word (a display name without its flag) is refused, not ignored.
+	if code, _, errOut := runCmd(t, "x\n", "users", "add", "--data", dir, "--username", "bob", "Bob", "--password-stdin"); code != exitUsage ||
+		!strings.Contains(errOut, `unexpected argument Bob`) {
+		t.Fatalf("stray argument to users add: %d %q", code, errOut)
+	}
 	code, out, _ = runCmd(t, "", "users", "totp", "alice", "--data", dir)
 	uri := regexp.MustCompile(`otpauth://totp/\S+`).FindString(out)
 	if code != 0 || uri == "" {

@@ -65,8 +65,8 @@ var deviceAuthSweeps = []struct {
 	{sweepSQL("recent = 1", "device_auths_recent", "recent = 0 AND created_at > ?"), sweepSince},
 }
 
-// sweepSQL is the statement that sets set on at most a batch (the last argument) of
-// the rows where, read through index.
+// sweepSQL is the statement that applies set to at most a batch (its last argument)
+// of the rows matching where, found through index.
 func sweepSQL(set, index, where string) string {
 	return `UPDATE device_auths SET ` + set + ` WHERE rowid IN (SELECT rowid FROM device_auths INDEXED BY ` +
 		index + ` WHERE ` + where + ` LIMIT ?)`
@@ -118,11 +118,11 @@ func sweepDeviceAuths(ctx context.Context, tx txRunner, now, since int64) (more 
 const (
 	// readCounts reads the counts of address ?1 and client ?2 in the order the caps are
 	// checked, after whether any sweep has work at now ?3 and since ?4 (the probes of
-	// deviceAuthSweeps: flags to turn off, then flags to turn on) and whether any request is due for deletion (expired before
-	// ?5; see deleteKept), so a create with nothing to sweep or delete runs neither;
-	// last, when the request holding user code ?6 expires (NULL: none does). Every
-	// column is named: the driver copies each column's name on every query, and an
-	// unnamed one is named by its whole expression.
+	// deviceAuthSweeps: flags to turn off, then flags to turn on) and whether any
+	// request is due for deletion (expired before ?5; see deleteKept), so a create with
+	// nothing to sweep or delete runs neither; last, when the request holding user code
+	// ?6 expires (NULL: none does). Every column is named: the driver copies each
+	// column's name on every query, and an unnamed one is named by its whole expression.
 	readCounts = `SELECT
 	EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_waiting_expires WHERE waiting = 1 AND expires_at <= ?3)
 	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_waiting_done WHERE waiting = 1 AND state != 'pending')
@@ -188,8 +188,9 @@ func (c deviceAuthCounts) reached(what string, caps store.RequestCaps) error {
 // reached. In between, a request that left the rate window, expired or was approved
 // is still counted: the counts can only be too high (a flag to turn on is swept at
 // once), and a cap that looks reached is checked again after a sweep, so no request
-// is refused that the caps allow and none is let through that they refuse. At a steady rate every create would otherwise sweep the one request
-// that left the window since the one before, which doubled its cost.
+// is refused that the caps allow and none is let through that they refuse. At a
+// steady rate every create would otherwise sweep the one request that left the window
+// since the one before, which doubled its cost.
 const sweepEvery = time.Second
 
 // readDeviceAuthCounts runs readCounts.

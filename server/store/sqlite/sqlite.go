@@ -122,11 +122,12 @@ func Open(ctx context.Context, path string, opt ...Option) (*DB, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	// Read connections left idle after a burst of reads (device polls) made the
-	// writer read pages from the file again and again (linkdbench: device requests
-	// after the polls table ran at half speed until they were closed); why, this
-	// modernc build (which shares one page cache among connections) does not say.
-	// Closing readers idle for a few seconds costs one connection open per burst.
+	// An idle read connection left open made the writer read pages from the file
+	// again on every transaction (linkdbench: device requests ran at half speed after
+	// the polls table, and a quarter slower with only the start-up health check's
+	// reader open). The cause is not known; this modernc build shares one page cache
+	// among connections. Closing readers idle for a few seconds costs one connection
+	// open per burst of reads.
 	r.SetConnMaxIdleTime(readerIdle)
 	log := o.log
 	if log == nil {
