@@ -136,6 +136,18 @@ type Recorder struct {
 	streams     prometheus.Gauge
 }
 
+// counters registers on reg a counter vector with one label and returns its counter
+// for each of values, resolved once so counting looks nothing up.
+func counters(reg *prometheus.Registry, name, help, label string, values []string) []prometheus.Counter {
+	v := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, []string{label})
+	reg.MustRegister(v)
+	out := make([]prometheus.Counter, len(values))
+	for i, value := range values {
+		out[i] = v.WithLabelValues(value)
+	}
+	return out
+}
+
 // New returns a Recorder with every metric registered (at zero) on a registry of its
 // own, with the Go runtime's and the process's collectors.
 func New() *Recorder {
@@ -153,30 +165,13 @@ func New() *Recorder {
 	empty := map[string]*Route{}
 	r.routes.Store(&empty)
 
-	da := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "device_authorizations_total",
-		Help: "Device authorizations by event: started, approved, denied, expired (a poll found it expired)."}, []string{"event"})
-	f(da)
-	for i, n := range deviceAuthEventNames {
-		r.deviceAuths[i] = da.WithLabelValues(n)
-	}
-	polls := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "token_polls_total",
-		Help: "Device-token polls (RFC 8628 §3.4) by answer."}, []string{"answer"})
-	f(polls)
-	for i, n := range pollAnswerNames {
-		r.polls[i] = polls.WithLabelValues(n)
-	}
-	limits := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "limiter_trips_total",
-		Help: "Requests refused because a limit was reached, by kind of limit."}, []string{"kind"})
-	f(limits)
-	for i, n := range limitNames {
-		r.limits[i] = limits.WithLabelValues(n)
-	}
-	signIns := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "sign_ins_total",
-		Help: "Sign-in steps checked (password or one-time code), by result."}, []string{"result"})
-	f(signIns)
-	for i, n := range signInNames {
-		r.signIns[i] = signIns.WithLabelValues(n)
-	}
+	copy(r.deviceAuths[:], counters(reg, "device_authorizations_total",
+		"Device authorizations by event: started, approved, denied, expired (a poll found it expired).", "event", deviceAuthEventNames[:]))
+	copy(r.polls[:], counters(reg, "token_polls_total", "Device-token polls (RFC 8628 §3.4) by answer.", "answer", pollAnswerNames[:]))
+	copy(r.limits[:], counters(reg, "limiter_trips_total",
+		"Requests refused because a limit was reached, by kind of limit.", "kind", limitNames[:]))
+	copy(r.signIns[:], counters(reg, "sign_ins_total",
+		"Sign-in steps checked (password or one-time code), by result.", "result", signInNames[:]))
 	storeTime := prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "store_operation_duration_seconds",
 		Help:    "Time of the store operations on hot paths, by operation.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5}}, []string{"op"})
