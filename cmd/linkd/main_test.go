@@ -6,12 +6,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -119,13 +121,24 @@ func TestUsersAndClients(t *testing.T) {
 	}
 }
 
+// freePort returns a free address on 127.0.0.1 for a linkd that is stopped and started
+// again on it. The port comes from below the kernel's ephemeral range (32768 and up
+// on Linux), which every outgoing connection on the machine draws from: a port picked
+// there was taken between a SIGKILL and the restart on a busy CI machine ("address
+// already in use"). Below it, only another test choosing the same way could take it.
 func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	t.Helper()
+	for range 100 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(12000)))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue // in use
+		}
+		ln.Close()
+		return addr
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port between 20000 and 32000 on 127.0.0.1")
+	return ""
 }
 
 func TestServeWithLocalCA(t *testing.T) {
