@@ -49,6 +49,12 @@ func grantExists(ctx context.Context, tx *sql.Tx, id string) error {
 	return nil
 }
 
+// accessTokenByIDSQL reads a live access token of a live grant; every API call and
+// userinfo request runs it, so it is prepared on the read pool (readStmt).
+const accessTokenByIDSQL = `SELECT a.grant_id, a.subject, a.client_id, a.scopes,
+	a.created_at, a.expires_at FROM access_tokens a JOIN grants g ON g.id = a.grant_id
+	WHERE a.id = ? AND a.expires_at > ?`
+
 // AccessTokenByID returns a live access token: store.ErrNotFound when unknown, revoked,
 // expired at now, or when its grant is gone. Ids are stored as SHA-256 (accessIDKey),
 // so the returned ID is the one asked for.
@@ -56,9 +62,11 @@ func (db *DB) AccessTokenByID(ctx context.Context, id string, now time.Time) (st
 	var t store.AccessToken
 	var scopes string
 	var created, expires int64
-	err := db.read.QueryRowContext(ctx, `SELECT a.grant_id, a.subject, a.client_id, a.scopes,
-		a.created_at, a.expires_at FROM access_tokens a JOIN grants g ON g.id = a.grant_id
-		WHERE a.id = ? AND a.expires_at > ?`, accessIDKey(id), ts(now)).
+	st, err := db.readStmt(ctx, accessTokenByIDSQL)
+	if err != nil {
+		return store.AccessToken{}, err
+	}
+	err = st.QueryRowContext(ctx, accessIDKey(id), ts(now)).
 		Scan(&t.GrantID, &t.Subject, &t.ClientID, &scopes, &created, &expires)
 	if err != nil {
 		return store.AccessToken{}, notFound(err, "access token")
