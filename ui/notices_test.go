@@ -268,7 +268,15 @@ func TestNoticeOwnLinkQuietAndHostileNamesPlain(t *testing.T) {
 	})
 	locked(func() {
 		if len(desk.notices.cards) != 0 || desk.notices.root.Visible() {
-			t.Error("the link made in this window is announced in it")
+			// Say which link was announced and what this window knew of it, so a rare
+			// failure explains itself.
+			for _, c := range desk.notices.cards {
+				t.Errorf("the link made in this window is announced in it: notice for %q (made here: %v); the confirm screen linked %q",
+					c.dev.ID, desk.notices.own.made(c.dev.ID), desk.link.lastLinked)
+			}
+			if len(desk.notices.cards) == 0 {
+				t.Error("the notice strip shows with no notice in it")
+			}
 		}
 	})
 
