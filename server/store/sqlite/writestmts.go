@@ -25,6 +25,7 @@ var hotWrites = append([]string{
 	releaseSQL,
 	rollbackToSQL,
 	attemptsSQL,
+	attemptsOfTwoSQL,
 	recordAttemptSQL,
 	pendingByUserCodeSQL,
 	insertGrantSQL,

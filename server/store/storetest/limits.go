@@ -122,6 +122,29 @@ func testUseTOTPStep(t *testing.T, s store.Store) {
 	use("a", 101, false)
 }
 
+// Attempts recorded out of time order (replicas whose clocks differ by a little)
+// still refuse with the time until the oldest leaves the window, for the limit that
+// is reached.
+func testReserveAttemptOutOfOrder(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	limits := []store.AttemptLimit{
+		{Key: "pair", Max: 9, Window: time.Minute},
+		{Key: "net", Max: 3, Window: time.Minute},
+	}
+	for _, sec := range []int{20, 5, 10} {
+		wait, err := s.ReserveAttempt(ctx, limits, base.Add(time.Duration(sec)*time.Second))
+		must(t, err)
+		if wait != 0 {
+			t.Fatalf("attempt at %ds refused (wait %v)", sec, wait)
+		}
+	}
+	wait, err := s.ReserveAttempt(ctx, limits, base.Add(30*time.Second))
+	must(t, err)
+	if want := 35*time.Second + time.Nanosecond; wait != want {
+		t.Fatalf("fourth attempt: wait %v, want %v (until the attempt at 5s leaves the window)", wait, want)
+	}
+}
+
 // ApproveUserCode, DenyUserCode and PendingUserCode count a failed lookup (unknown,
 // expired, used) once under each key in the same transaction, record nothing for a
 // success, and once a limit is reached refuse with the wait, doing nothing.

@@ -70,6 +70,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SignOuts", testSignOuts},
 		{"Failures", testFailures},
 		{"ReserveAttempt", testReserveAttempt},
+		{"ReserveAttemptOutOfOrder", testReserveAttemptOutOfOrder},
 		{"ReserveAttemptConcurrent", testReserveAttemptConcurrent},
 		{"ReserveAttemptBackoff", testReserveAttemptBackoff},
 		{"UserCodeLimits", testUserCodeLimits},
