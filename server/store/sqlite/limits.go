@@ -37,19 +37,9 @@ const (
 	recordAttemptSQL = `INSERT INTO failures (key, at) VALUES (?, ?)`
 )
 
-// attemptsOfTwoSQL reads two keys' attempts since their times in one statement, for
-// the usual two limits of a code lookup (the account's or address's and the
-// network's): one statement fewer on the writer for every approval. Each row says
-// which limit it counts for.
-const attemptsOfTwoSQL = `SELECT 0 AS limit_index, at FROM failures WHERE key = ?1 AND at >= ?2
-	UNION ALL SELECT 1 AS limit_index, at FROM failures WHERE key = ?3 AND at >= ?4`
-
 // limitsWait is how long from now until every limit allows one more attempt (0: they
 // do now).
 func limitsWait(ctx context.Context, tx txRunner, limits []store.AttemptLimit, now time.Time) (time.Duration, error) {
-	if len(limits) == 2 {
-		return twoLimitsWait(ctx, tx, limits, now)
-	}
 	var wait time.Duration
 	for _, l := range limits {
 		d, err := attemptWait(ctx, tx, l, now)
@@ -57,34 +47,6 @@ func limitsWait(ctx context.Context, tx txRunner, limits []store.AttemptLimit, n
 			return 0, err
 		}
 		wait = max(wait, d)
-	}
-	return wait, nil
-}
-
-// twoLimitsWait is limitsWait for two limits, read with attemptsOfTwoSQL.
-func twoLimitsWait(ctx context.Context, tx txRunner, limits []store.AttemptLimit, now time.Time) (time.Duration, error) {
-	rows, err := tx.QueryContext(ctx, attemptsOfTwoSQL, limits[0].Key, ts(now.Add(-limits[0].Window)),
-		limits[1].Key, ts(now.Add(-limits[1].Window)))
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: count attempts: %w", err)
-	}
-	defer rows.Close()
-	var ats [2][]time.Time
-	for rows.Next() {
-		var i int
-		var at int64
-		if err := rows.Scan(&i, &at); err != nil {
-			return 0, fmt.Errorf("sqlite: count attempts: %w", err)
-		}
-		ats[i] = append(ats[i], tm(at))
-	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("sqlite: count attempts: %w", err)
-	}
-	var wait time.Duration
-	for i, l := range limits {
-		slices.SortFunc(ats[i], time.Time.Compare) // oldest first, as Wait needs
-		wait = max(wait, l.Wait(ats[i], now))
 	}
 	return wait, nil
 }

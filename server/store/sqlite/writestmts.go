@@ -25,7 +25,6 @@ var hotWrites = append([]string{
 	releaseSQL,
 	rollbackToSQL,
 	attemptsSQL,
-	attemptsOfTwoSQL,
 	recordAttemptSQL,
 	pendingByUserCodeSQL,
 	insertGrantSQL,
