@@ -20,13 +20,7 @@ func testReserveAttempt(t *testing.T, s store.Store) {
 		{Key: "pair", Max: 3, Window: time.Minute},
 		{Key: "addr", Max: 5, Window: time.Minute},
 	}
-	for i := range 3 {
-		wait, err := s.ReserveAttempt(ctx, limits, base.Add(time.Duration(i)*time.Second))
-		must(t, err)
-		if wait != 0 {
-			t.Fatalf("attempt %d refused (wait %v)", i, wait)
-		}
-	}
+	reserveAllowed(t, s, limits, 0, 1, 2)
 	wait, err := s.ReserveAttempt(ctx, limits, base.Add(10*time.Second))
 	must(t, err)
 	if wait != 50*time.Second+time.Nanosecond {
@@ -122,6 +116,19 @@ func testUseTOTPStep(t *testing.T, s store.Store) {
 	use("a", 101, false)
 }
 
+// reserveAllowed reserves one attempt under limits at each of secs seconds after base,
+// and fails the test if any is refused.
+func reserveAllowed(t *testing.T, s store.Store, limits []store.AttemptLimit, secs ...int) {
+	t.Helper()
+	for _, sec := range secs {
+		wait, err := s.ReserveAttempt(context.Background(), limits, base.Add(time.Duration(sec)*time.Second))
+		must(t, err)
+		if wait != 0 {
+			t.Fatalf("attempt at %ds refused (wait %v)", sec, wait)
+		}
+	}
+}
+
 // Attempts recorded out of time order (replicas whose clocks differ by a little)
 // still refuse with the time until the oldest leaves the window, for the limit that
 // is reached.
@@ -131,13 +138,7 @@ func testReserveAttemptOutOfOrder(t *testing.T, s store.Store) {
 		{Key: "pair", Max: 9, Window: time.Minute},
 		{Key: "net", Max: 3, Window: time.Minute},
 	}
-	for _, sec := range []int{20, 5, 10} {
-		wait, err := s.ReserveAttempt(ctx, limits, base.Add(time.Duration(sec)*time.Second))
-		must(t, err)
-		if wait != 0 {
-			t.Fatalf("attempt at %ds refused (wait %v)", sec, wait)
-		}
-	}
+	reserveAllowed(t, s, limits, 20, 5, 10)
 	wait, err := s.ReserveAttempt(ctx, limits, base.Add(30*time.Second))
 	must(t, err)
 	if want := 35*time.Second + time.Nanosecond; wait != want {
