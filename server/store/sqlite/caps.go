@@ -148,7 +148,7 @@ const (
 
 // createCappedQueries are the statements of CreateDeviceAuthCapped (hotWrites).
 var createCappedQueries = func() []string {
-	qs := []string{readCounts, deleteKept, purgeUserCode, insertDeviceAuth}
+	qs := []string{readCounts, deleteKept, purgeUserCode, insertDeviceAuth, addCountSQL, dropCountSQL}
 	for _, s := range deviceAuthSweeps {
 		qs = append(qs, s.query)
 	}
@@ -193,14 +193,16 @@ func (c deviceAuthCounts) reached(what string, caps store.RequestCaps) error {
 // since the one before, which doubled its cost.
 const sweepEvery = time.Second
 
-// readDeviceAuthCounts runs readCounts.
-func readDeviceAuthCounts(ctx context.Context, tx txRunner, d store.DeviceAuth, now, since, keepBefore int64) (deviceAuthCounts, error) {
+// readDeviceAuthCounts runs readCounts and adds the counts of the requests this
+// transaction inserted but has not yet written (insertCounts).
+func (db *DB) readDeviceAuthCounts(ctx context.Context, tx txRunner, d store.DeviceAuth, now, since, keepBefore int64) (deviceAuthCounts, error) {
 	var c deviceAuthCounts
 	err := tx.QueryRowContext(ctx, readCounts, d.RequestIP, d.ClientID, now, since, keepBefore, d.UserCode).
 		Scan(&c.sweepDown, &c.sweepUp, &c.keep, &c.ipRate, &c.clientRate, &c.ipWaiting, &c.clientWaiting, &c.waiting, &c.held)
 	if err != nil {
 		return c, fmt.Errorf("sqlite: create device auth: counts: %w", err)
 	}
+	db.inserted.addTo(&c, d)
 	return c, nil
 }
 
@@ -229,7 +231,7 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 		// A caller gone before its turn is skipped (inTx); once begun, the statements
 		// take microseconds and are not interrupted, which costs a goroutine each.
 		ctx := context.WithoutCancel(ctx)
-		c, err := readDeviceAuthCounts(ctx, tx, d, now, since, keepBefore)
+		c, err := db.readDeviceAuthCounts(ctx, tx, d, now, since, keepBefore)
 		if err != nil {
 			return err
 		}
@@ -245,7 +247,7 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 			if err != nil {
 				return err
 			}
-			if c, err = readDeviceAuthCounts(ctx, tx, d, now, since, keepBefore); err != nil {
+			if c, err = db.readDeviceAuthCounts(ctx, tx, d, now, since, keepBefore); err != nil {
 				return err
 			}
 			db.sweptAt, db.sweepMore, swept = now, more, true
@@ -265,7 +267,11 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 		}
 		waiting := d.State == store.DeviceAuthPending && ts(d.ExpiresAt) > now
 		recent := ts(d.CreatedAt) > since
-		return insertDeviceAuthTx(ctx, tx, d, c.held, waiting, recent)
+		if err := insertDeviceAuthTx(ctx, tx, d, c.held, waiting, recent); err != nil {
+			return err
+		}
+		db.inserted.add(d, waiting, recent)
+		return nil
 	})
 }
 

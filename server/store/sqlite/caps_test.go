@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -225,4 +226,79 @@ func TestSweepInBatches(t *testing.T) {
 	if got := rate(); got != 3 {
 		t.Fatalf("rate count after the full sweep = %d, want 3", got)
 	}
+}
+
+// TestCappedCreatesShareACommit: capped creates that share one transaction (group
+// commit) count each other before their counts are written (insertCounts): a cap is
+// reached inside the batch exactly where it would be one create at a time, a sweep
+// in the batch that turns off the flags of a request the batch inserted leaves its
+// counts right, and after the commit device_auth_counts matches the rows.
+func TestCappedCreatesShareACommit(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTemp(t)
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	later := t0.Add(2 * time.Minute) // the first request has expired and left the window
+	caps := store.RequestCaps{Window: time.Minute, PerIP: 3}
+	create := func(n int, ip string, at time.Time, expires time.Duration) func() error {
+		return func() error {
+			return db.CreateDeviceAuthCapped(ctx, store.DeviceAuth{DeviceCode: fmt.Sprintf("batch-%d", n),
+				UserCode: fmt.Sprintf("BTCH%04d", n), ClientID: "tv", RequestIP: ip, CreatedAt: at,
+				ExpiresAt: at.Add(expires), Interval: 5 * time.Second}, caps)
+		}
+	}
+	// Request 0, from an address of its own, is swept by request 1 in the same
+	// transaction: its address's counts go back to zero and must not stay as rows.
+	ops := []func() error{create(0, "192.0.2.21", t0, time.Minute)}
+	for n := 1; n <= 6; n++ {
+		ops = append(ops, create(n, "192.0.2.20", later, 10*time.Minute))
+	}
+
+	release := make(chan struct{})
+	held := holdWriter(t, db, release)
+	db.group.mu.Lock()
+	shared0 := db.group.shared
+	db.group.mu.Unlock()
+	errs := queueInOrder(t, db, ops, release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range errs {
+		// Request 0 and the three that fit under the cap once it has expired.
+		if wantOK := i <= 3; wantOK != (err == nil) || !wantOK && !errors.Is(err, store.ErrLimited) {
+			t.Errorf("create %d: %v (want refused: %v)", i, err, !wantOK)
+		}
+	}
+	db.group.mu.Lock()
+	shared := db.group.shared - shared0
+	db.group.mu.Unlock()
+	if shared < len(ops) {
+		t.Fatalf("%d of %d creates shared a commit", shared, len(ops))
+	}
+	checkDeviceAuthCounts(t, db, later, caps.Window, true)
+}
+
+// queueInOrder queues each op behind the held writer in turn, waiting until it has
+// joined the queue before starting the next, then releases the writer and returns
+// their results in that order.
+func queueInOrder(t *testing.T, db *DB, ops []func() error, release chan<- struct{}) []error {
+	t.Helper()
+	joined := make(chan int, len(ops))
+	db.group.mu.Lock()
+	db.group.queued = func(n int) { joined <- n }
+	db.group.mu.Unlock()
+	errs := make([]error, len(ops))
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, op := range ops {
+		wg.Go(func() { errs[i] = op() })
+		select {
+		case <-joined:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("operation %d never queued behind the writer", i)
+		}
+	}
+	close(release)
+	go func() { wg.Wait(); close(done) }()
+	<-done
+	return errs
 }

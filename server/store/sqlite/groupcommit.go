@@ -114,6 +114,7 @@ func (db *DB) runBatch() {
 
 // runAlone runs one operation in a transaction of its own (BEGIN IMMEDIATE).
 func (db *DB) runAlone(op *writeOp) error {
+	clear(db.inserted) // what a rolled-back transaction counted
 	tx, err := db.write.BeginTx(op.ctx, nil)
 	if err != nil {
 		return db.failed(fmt.Errorf("sqlite: %s: begin: %w", op.what, err))
@@ -123,6 +124,10 @@ func (db *DB) runAlone(op *writeOp) error {
 	if ferr != nil && !errors.As(ferr, &c) {
 		tx.Rollback()
 		return db.failed(ferr)
+	}
+	if err := db.flushInsertCounts(context.WithoutCancel(op.ctx), db.prepared(tx)); err != nil {
+		tx.Rollback()
+		return db.failed(fmt.Errorf("sqlite: %s: %w", op.what, err))
 	}
 	if err := tx.Commit(); err != nil {
 		return db.failed(fmt.Errorf("sqlite: %s: commit: %w", op.what, err))
@@ -142,6 +147,7 @@ func (db *DB) runAlone(op *writeOp) error {
 // reports false, and the caller runs each operation alone, so every caller gets the
 // answer its own transaction would have given.
 func (db *DB) commitBatch(batch []*writeOp) bool {
+	clear(db.inserted) // what a rolled-back transaction counted
 	tx, err := db.write.BeginTx(context.Background(), nil)
 	if err != nil {
 		return false
@@ -189,6 +195,10 @@ func (db *DB) commitBatch(batch []*writeOp) bool {
 			}
 			results[i] = ferr
 		}
+	}
+	if err := db.flushInsertCounts(ctx, t); err != nil {
+		tx.Rollback()
+		return false
 	}
 	if err := tx.Commit(); err != nil {
 		return false

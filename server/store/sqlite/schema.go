@@ -348,6 +348,13 @@ CREATE TRIGGER device_auths_recount_recent AFTER UPDATE OF recent ON device_auth
 		AND key IN (NEW.request_ip, NEW.client_id);
 END;
 `,
+	// 12: a new request's counts are added by the writer once per transaction
+	// (insertCounts), not by a trigger for each request. The only inserts with a flag
+	// set are capped creates, which count what they insert; any other insert stores
+	// both flags off, and the next capped create's sweep counts it.
+	`
+DROP TRIGGER device_auths_count;
+`,
 }
 
 // migrate brings the database to the newest schema version in one transaction, so a

@@ -48,6 +48,9 @@ type DB struct {
 	// write transactions, one at a time, use them.
 	sweptAt   int64
 	sweepMore bool
+	// inserted are the counts of the device requests the write transaction under way
+	// inserted, written just before it commits (insertCounts).
+	inserted insertCounts
 	// box encrypts signing keys and TOTP secrets at rest (WithSecretsKey); nil: they
 	// are stored as given.
 	box *stored.Sealer
@@ -133,7 +136,8 @@ func Open(ctx context.Context, path string, opt ...Option) (*DB, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	db := &DB{write: w, read: r, faults: faults{path: path, once: faultlog.Log{Logger: o.log}}, box: box, log: log}
+	db := &DB{write: w, read: r, faults: faults{path: path, once: faultlog.Log{Logger: o.log}}, box: box, log: log,
+		inserted: insertCounts{}}
 	if err := db.prepareWrites(ctx); err != nil {
 		db.Close()
 		return nil, err
