@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/linkdesk/linkdesk/server/store"
@@ -56,13 +55,14 @@ func reached(what, name string, n, limit int) error {
 // those rows (named, as the planner would rather take another for some).
 var deviceAuthSweeps = []struct {
 	query string
-	arg   int // what its argument is besides the batch: sweepNow, sweepSince or none (0)
+	arg   int  // what its argument is besides the batch: sweepNow, sweepSince or none (0)
+	up    bool // it turns a flag on: a count it fixes was too low
 }{
-	{sweepSQL("waiting = 0", "device_auths_waiting_expires", "waiting = 1 AND expires_at <= ?"), sweepNow},
-	{sweepSQL("waiting = 0", "device_auths_waiting_done", "waiting = 1 AND state != 'pending'"), 0},
-	{sweepSQL("waiting = 1", "device_auths_pending_unwaiting", "waiting = 0 AND state = 'pending' AND expires_at > ?"), sweepNow},
-	{sweepSQL("recent = 0", "device_auths_recent", "recent = 1 AND created_at <= ?"), sweepSince},
-	{sweepSQL("recent = 1", "device_auths_recent", "recent = 0 AND created_at > ?"), sweepSince},
+	{sweepSQL("waiting = 0", "device_auths_waiting_expires", "waiting = 1 AND expires_at <= ?"), sweepNow, false},
+	{sweepSQL("waiting = 0", "device_auths_waiting_done", "waiting = 1 AND state != 'pending'"), 0, false},
+	{sweepSQL("waiting = 1", "device_auths_pending_unwaiting", "waiting = 0 AND state = 'pending' AND expires_at > ?"), sweepNow, true},
+	{sweepSQL("recent = 0", "device_auths_recent", "recent = 1 AND created_at <= ?"), sweepSince, false},
+	{sweepSQL("recent = 1", "device_auths_recent", "recent = 0 AND created_at > ?"), sweepSince, true},
 }
 
 // sweepSQL is the statement that applies set to at most a batch (its last argument)
@@ -91,8 +91,9 @@ const (
 // the rows it flips: with time moving forward, the requests that expired, were
 // approved or denied, or left the window since the last sweep; any other time or
 // window is still right, at the cost of the rows it flips. It reports whether a sweep
-// stopped at its batch, so flags may still be wrong.
-func sweepDeviceAuths(ctx context.Context, tx txRunner, now, since int64) (more bool, err error) {
+// stopped at its batch, so flags may still be wrong (more), and whether one that turns
+// flags on did (moreUp), so a count may still be too low.
+func sweepDeviceAuths(ctx context.Context, tx txRunner, now, since int64) (more, moreUp bool, err error) {
 	for _, s := range deviceAuthSweeps {
 		var args []any
 		switch s.arg {
@@ -103,40 +104,32 @@ func sweepDeviceAuths(ctx context.Context, tx txRunner, now, since int64) (more 
 		}
 		res, err := tx.ExecContext(ctx, s.query, append(args, sweepBatch)...)
 		if err != nil {
-			return false, fmt.Errorf("sqlite: create device auth: sweep: %w", err)
+			return false, false, fmt.Errorf("sqlite: create device auth: sweep: %w", err)
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return false, fmt.Errorf("sqlite: create device auth: sweep: %w", err)
+			return false, false, fmt.Errorf("sqlite: create device auth: sweep: %w", err)
 		}
 		more = more || n >= sweepBatch
+		moreUp = moreUp || s.up && n >= sweepBatch
 	}
-	return more, nil
+	return more, moreUp, nil
 }
 
 // The statements that read device_auth_counts and delete old requests.
 const (
 	// readCounts reads the counts of address ?1 and client ?2 in the order the caps are
-	// checked, after whether any sweep has work at now ?3 and since ?4 (the probes of
-	// deviceAuthSweeps: flags to turn off, then flags to turn on) and whether any
-	// request is due for deletion (expired before ?5; see deleteKept), so a create with
-	// nothing to sweep or delete runs neither; last, when the request holding user code
-	// ?6 expires (NULL: none does). Every column is named: the driver copies each
-	// column's name on every query, and an unnamed one is named by its whole expression.
+	// checked, then when the request holding user code ?3 expires (NULL: none does).
+	// Whether a sweep or a deletion is due is not probed here but remembered by the
+	// writer (capsState). Every column is named: the driver copies each column's name on
+	// every query, and an unnamed one is named by its whole expression.
 	readCounts = `SELECT
-	EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_waiting_expires WHERE waiting = 1 AND expires_at <= ?3)
-	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_waiting_done WHERE waiting = 1 AND state != 'pending')
-	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_recent WHERE recent = 1 AND created_at <= ?4) AS sweep_down,
-	EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_pending_unwaiting WHERE waiting = 0 AND state = 'pending' AND expires_at > ?3)
-	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_recent WHERE recent = 0 AND created_at > ?4) AS sweep_up,
-	EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_pending_unwaiting WHERE waiting = 0 AND state = 'pending' AND expires_at < ?5)
-	OR EXISTS (SELECT 1 FROM device_auths INDEXED BY device_auths_denied WHERE state = 'denied' AND expires_at < ?5) AS keep,
 	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'rate ip' AND key = ?1), 0) AS ip_rate,
 	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'rate client' AND key = ?2), 0) AS client_rate,
 	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting ip' AND key = ?1), 0) AS ip_waiting,
 	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting client' AND key = ?2), 0) AS client_waiting,
 	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting' AND key = ''), 0) AS waiting,
-	(SELECT expires_at FROM device_auths WHERE user_code = ?6) AS held`
+	(SELECT expires_at FROM device_auths WHERE user_code = ?3) AS held`
 	// deleteKept deletes up to ?2 never-approved requests that expired before ?1:
 	// pending ones (no longer waiting once swept) and denied ones.
 	deleteKept = `DELETE FROM device_auths WHERE rowid IN (
@@ -155,14 +148,63 @@ var createCappedQueries = func() []string {
 	return qs
 }()
 
-// deviceAuthCounts are the counts a capped create checks, whether a sweep or a
-// deletion has work, and when the request holding its user code expires.
+// deviceAuthCounts are the counts a capped create checks and when the request
+// holding its user code expires.
 type deviceAuthCounts struct {
-	// sweepDown: some flag is on that is off at this time, so a count is too high;
-	// sweepUp: some flag is off that is on, so a count is too low.
-	sweepDown, sweepUp, keep                              bool
 	ipRate, clientRate, ipWaiting, clientWaiting, waiting int
 	held                                                  sql.NullInt64
+}
+
+// capsState is what the writer remembers about device requests' flags between its
+// transactions, so that a capped create reads only the counts it checks: whether a
+// sweep or a deletion of long-expired requests is due is known here instead of probed
+// in seven index lookups per create (a tenth of its CPU). Only the writer uses it, one
+// transaction at a time. Another process writing the same file could leave a flag off
+// unseen until the next timed sweep (sweepEvery): linkd runs one process per SQLite
+// file.
+type capsState struct {
+	// inserted are the counts of the requests the transaction under way inserted
+	// (insertCounts).
+	inserted insertCounts
+	// sweptAt and sweptSince are the time and the window's start (ts) of the last
+	// sweep, and sweepMore whether it stopped at its batch.
+	sweptAt, sweptSince int64
+	sweepMore           bool
+	// flagsOff: a request may have a flag off that should be on (one stored so, or an
+	// up sweep stopped at its batch), so a count may be too low: the next capped create
+	// sweeps to the end before it trusts one.
+	flagsOff bool
+	// keptAt is when (ts) long-expired requests were last deleted, and keepMore
+	// whether that deletion stopped at its batch.
+	keptAt   int64
+	keepMore bool
+	// changed: the transaction under way changed this state and has not committed.
+	changed bool
+}
+
+// newCapsState is the state of a database just opened: flags may be off anywhere,
+// and everything is due.
+func newCapsState() capsState { return capsState{inserted: insertCounts{}, flagsOff: true} }
+
+// begin starts a write transaction. When the last one that changed the state did not
+// commit, its sweeps, deletions and inserts were undone with it, so the state starts
+// over as on open.
+func (s *capsState) begin() {
+	clear(s.inserted)
+	if s.changed {
+		*s = capsState{inserted: s.inserted, flagsOff: true}
+	}
+}
+
+// committed notes that the transaction under way committed.
+func (s *capsState) committed() { s.changed = false }
+
+// storedFlags notes a request stored with its waiting and recent flags: one stored
+// with a flag off may need it on for another time or window.
+func (s *capsState) storedFlags(waiting, recent bool) {
+	if !waiting || !recent {
+		s.flagsOff, s.changed = true, true
+	}
 }
 
 // reached is store.ErrLimited, naming the first cap of caps that c has reached.
@@ -195,21 +237,22 @@ const sweepEvery = time.Second
 
 // readDeviceAuthCounts runs readCounts and adds the counts of the requests this
 // transaction inserted but has not yet written (insertCounts).
-func (db *DB) readDeviceAuthCounts(ctx context.Context, tx txRunner, d store.DeviceAuth, now, since, keepBefore int64) (deviceAuthCounts, error) {
+func (db *DB) readDeviceAuthCounts(ctx context.Context, tx txRunner, d store.DeviceAuth) (deviceAuthCounts, error) {
 	var c deviceAuthCounts
-	err := tx.QueryRowContext(ctx, readCounts, d.RequestIP, d.ClientID, now, since, keepBefore, d.UserCode).
-		Scan(&c.sweepDown, &c.sweepUp, &c.keep, &c.ipRate, &c.clientRate, &c.ipWaiting, &c.clientWaiting, &c.waiting, &c.held)
+	err := tx.QueryRowContext(ctx, readCounts, d.RequestIP, d.ClientID, d.UserCode).
+		Scan(&c.ipRate, &c.clientRate, &c.ipWaiting, &c.clientWaiting, &c.waiting, &c.held)
 	if err != nil {
 		return c, fmt.Errorf("sqlite: create device auth: counts: %w", err)
 	}
-	db.inserted.addTo(&c, d)
+	db.caps.inserted.addTo(&c, d)
 	return c, nil
 }
 
 // CreateDeviceAuthCapped is CreateDeviceAuth under caps, all in one transaction: the
 // counts of d.RequestIP's and d.ClientID's requests (a refusal stores no request), the
 // deletion of a few pending or denied requests that expired more than caps.Keep before
-// d.CreatedAt, and the insert. The counts are read from device_auth_counts, brought up
+// d.CreatedAt (at most every sweepEvery, unless the last one stopped at its batch),
+// and the insert. The counts are read from device_auth_counts, brought up
 // to date by a sweep (sweepDeviceAuths, at most every sweepEvery unless a cap looks
 // reached), not by counting rows, so a create costs about the same with 10 or 100,000
 // requests waiting.
@@ -220,10 +263,7 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 	}
 	const what = "create device auth"
 	now, since := ts(d.CreatedAt), ts(d.CreatedAt.Add(-caps.Window))
-	keepBefore := int64(math.MinInt64) // nothing is that old
-	if caps.Keep > 0 {
-		keepBefore = ts(d.CreatedAt.Add(-caps.Keep))
-	}
+	keepBefore := ts(d.CreatedAt.Add(-caps.Keep)) // with caps.Keep > 0 only
 	// Refusals come before the insert; what a refused create may have written (a
 	// sweep, the deletion of long-expired requests) stands on its own.
 	return db.inTxRefusingFirst(ctx, what, func(sqlTx *sql.Tx) error {
@@ -231,27 +271,30 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 		// A caller gone before its turn is skipped (inTx); once begun, the statements
 		// take microseconds and are not interrupted, which costs a goroutine each.
 		ctx := context.WithoutCancel(ctx)
-		c, err := db.readDeviceAuthCounts(ctx, tx, d, now, since, keepBefore)
+		c, err := db.readDeviceAuthCounts(ctx, tx, d)
 		if err != nil {
 			return err
 		}
-		// A flag to turn on (a count too low) is swept at once, to the end; flags to
-		// turn off only count a request a little longer, so they are swept a batch at a
-		// time, at most every sweepEvery unless the last sweep left work, and to the end
-		// when a cap looks reached.
+		// A flag to turn on (a count too low) is swept at once, to the end: one stored
+		// off, or any flag for an earlier time or a wider window than the last sweep's.
+		// Flags to turn off only count a request a little longer, so they are swept a
+		// batch at a time, at most every sweepEvery unless the last sweep left work, and
+		// to the end when a cap looks reached.
+		st := &db.caps
+		up := st.flagsOff || now < st.sweptAt || since < st.sweptSince
 		swept := false
-		due := c.sweepUp || c.sweepDown && (db.sweepMore || now-db.sweptAt >= int64(sweepEvery) || now < db.sweptAt ||
-			c.reached(what, caps) != nil)
+		due := up || st.sweepMore || now-st.sweptAt >= int64(sweepEvery) || c.reached(what, caps) != nil
 		for due {
-			more, err := sweepDeviceAuths(ctx, tx, now, since)
+			more, moreUp, err := sweepDeviceAuths(ctx, tx, now, since)
 			if err != nil {
 				return err
 			}
-			if c, err = db.readDeviceAuthCounts(ctx, tx, d, now, since, keepBefore); err != nil {
+			if c, err = db.readDeviceAuthCounts(ctx, tx, d); err != nil {
 				return err
 			}
-			db.sweptAt, db.sweepMore, swept = now, more, true
-			due = more && (c.sweepUp || c.reached(what, caps) != nil)
+			st.sweptAt, st.sweptSince, st.sweepMore, st.flagsOff, st.changed = now, since, more, moreUp, true
+			swept = true
+			due = moreUp || more && c.reached(what, caps) != nil
 		}
 		if err := c.reached(what, caps); err != nil {
 			if swept {
@@ -260,17 +303,25 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 			}
 			return err
 		}
-		if c.keep {
-			if _, err := tx.ExecContext(ctx, deleteKept, keepBefore, keepBatch); err != nil {
+		// Long-expired requests are deleted a batch at a time, like the sweeps.
+		if caps.Keep > 0 && (st.keepMore || now-st.keptAt >= int64(sweepEvery) || now < st.keptAt) {
+			res, err := tx.ExecContext(ctx, deleteKept, keepBefore, keepBatch)
+			if err != nil {
 				return fmt.Errorf("sqlite: %s: delete old: %w", what, err)
 			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("sqlite: %s: delete old: %w", what, err)
+			}
+			st.keptAt, st.keepMore, st.changed = now, n >= keepBatch, true
 		}
 		waiting := d.State == store.DeviceAuthPending && ts(d.ExpiresAt) > now
 		recent := ts(d.CreatedAt) > since
 		if err := insertDeviceAuthTx(ctx, tx, d, c.held, waiting, recent); err != nil {
 			return err
 		}
-		db.inserted.add(d, waiting, recent)
+		st.inserted.add(d, waiting, recent)
+		st.storedFlags(waiting, recent)
 		return nil
 	})
 }

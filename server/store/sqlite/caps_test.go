@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -79,7 +80,7 @@ func TestDeviceAuthCountsExact(t *testing.T) {
 		window := windows[r.IntN(len(windows))]
 		create(at, window, true)
 		checkDeviceAuthCounts(t, db, at, window, false)
-		db.sweptAt = 0 // the next create sweeps, as it would a second later
+		db.caps.sweptAt = 0 // the next create sweeps, as it would a second later
 		create(at, window, true)
 		checkDeviceAuthCounts(t, db, at, window, true)
 	}
@@ -169,7 +170,7 @@ func TestSweepLagNeverRefuses(t *testing.T) {
 	}
 	// Request 1 has left the window; a sweep ran a moment ago, so none is due.
 	now := t0.Add(time.Minute + 500*time.Millisecond)
-	db.sweptAt = ts(now.Add(-100 * time.Millisecond))
+	db.caps.sweptAt = ts(now.Add(-100 * time.Millisecond))
 	if err := create(4, now); err != nil {
 		t.Fatalf("a request the window allows again: %v", err)
 	}
@@ -301,4 +302,44 @@ func queueInOrder(t *testing.T, db *DB, ops []func() error, release chan<- struc
 	go func() { wg.Wait(); close(done) }()
 	<-done
 	return errs
+}
+
+// TestCapsStateAfterRollback: a capped create whose shared transaction rolls back
+// (another write in it breaks the batch) loses its sweep with it, so when it runs
+// again alone it sweeps again: the requests stored with their flags off are counted
+// after all.
+func TestCapsStateAfterRollback(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTemp(t)
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	caps := store.RequestCaps{Window: time.Minute, PerIP: 100}
+	for i := range 3 { // stored with both flags off (uncapped)
+		d := deviceAuth(200 + i)
+		d.RequestIP, d.CreatedAt, d.ExpiresAt = "192.0.2.30", now, now.Add(10*time.Minute)
+		if err := db.CreateDeviceAuth(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release := make(chan struct{})
+	held := holdWriter(t, db, release)
+	errs := queueInOrder(t, db, []func() error{
+		func() error {
+			return db.CreateDeviceAuthCapped(ctx, store.DeviceAuth{DeviceCode: "rollback-1", UserCode: "RLBK0001",
+				ClientID: "tv", RequestIP: "192.0.2.30", CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute),
+				Interval: 5 * time.Second}, caps)
+		},
+		func() error {
+			return db.inTx(ctx, "broken", func(tx *sql.Tx) error {
+				_, err := tx.Exec(`INSERT INTO no_such_table VALUES (1)`)
+				return fmt.Errorf("sqlite: broken: %w", err)
+			})
+		},
+	}, release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if errs[0] != nil || errs[1] == nil {
+		t.Fatalf("capped create: %v; broken write: %v (want an error)", errs[0], errs[1])
+	}
+	checkDeviceAuthCounts(t, db, now, caps.Window, true)
 }

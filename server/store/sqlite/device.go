@@ -48,7 +48,11 @@ func (db *DB) CreateDeviceAuth(ctx context.Context, d store.DeviceAuth) error {
 	}
 	return db.inTx(ctx, "create device auth", func(tx *sql.Tx) error {
 		// Flags off: the next capped create's sweep counts the row.
-		return createDeviceAuthTx(ctx, db.prepared(tx), d, false, false)
+		if err := createDeviceAuthTx(ctx, db.prepared(tx), d, false, false); err != nil {
+			return err
+		}
+		db.caps.storedFlags(false, false)
+		return nil
 	})
 }
 

@@ -114,7 +114,7 @@ func (db *DB) runBatch() {
 
 // runAlone runs one operation in a transaction of its own (BEGIN IMMEDIATE).
 func (db *DB) runAlone(op *writeOp) error {
-	clear(db.inserted) // what a rolled-back transaction counted
+	db.caps.begin()
 	tx, err := db.write.BeginTx(op.ctx, nil)
 	if err != nil {
 		return db.failed(fmt.Errorf("sqlite: %s: begin: %w", op.what, err))
@@ -132,6 +132,7 @@ func (db *DB) runAlone(op *writeOp) error {
 	if err := tx.Commit(); err != nil {
 		return db.failed(fmt.Errorf("sqlite: %s: commit: %w", op.what, err))
 	}
+	db.caps.committed()
 	db.faults.succeeded()
 	if c != nil {
 		return c.err
@@ -147,7 +148,7 @@ func (db *DB) runAlone(op *writeOp) error {
 // reports false, and the caller runs each operation alone, so every caller gets the
 // answer its own transaction would have given.
 func (db *DB) commitBatch(batch []*writeOp) bool {
-	clear(db.inserted) // what a rolled-back transaction counted
+	db.caps.begin()
 	tx, err := db.write.BeginTx(context.Background(), nil)
 	if err != nil {
 		return false
@@ -203,6 +204,7 @@ func (db *DB) commitBatch(batch []*writeOp) bool {
 	if err := tx.Commit(); err != nil {
 		return false
 	}
+	db.caps.committed()
 	db.faults.succeeded()
 	db.group.mu.Lock()
 	db.group.shared += len(batch)

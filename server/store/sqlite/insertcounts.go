@@ -66,7 +66,7 @@ const (
 
 // flushInsertCounts writes the counts of the requests tx inserted, before tx commits.
 func (db *DB) flushInsertCounts(ctx context.Context, tx txRunner) error {
-	for k, n := range db.inserted {
+	for k, n := range db.caps.inserted {
 		if n == 0 {
 			continue
 		}
@@ -81,6 +81,6 @@ func (db *DB) flushInsertCounts(ctx context.Context, tx txRunner) error {
 			return fmt.Errorf("sqlite: count device requests: %w", err)
 		}
 	}
-	clear(db.inserted)
+	clear(db.caps.inserted)
 	return nil
 }

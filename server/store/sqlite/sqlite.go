@@ -43,14 +43,9 @@ type DB struct {
 	hot    hotStatements
 	writes preparedWrites
 	group  groupCommit
-	// sweptAt is the time (ts) of the last sweep of device requests' flags
-	// (CreateDeviceAuthCapped) and sweepMore whether it stopped at its batch; only
-	// write transactions, one at a time, use them.
-	sweptAt   int64
-	sweepMore bool
-	// inserted are the counts of the device requests the write transaction under way
-	// inserted, written just before it commits (insertCounts).
-	inserted insertCounts
+	// caps is what the writer knows about device requests' flags and counts
+	// (CreateDeviceAuthCapped); only write transactions, one at a time, use it.
+	caps capsState
 	// box encrypts signing keys and TOTP secrets at rest (WithSecretsKey); nil: they
 	// are stored as given.
 	box *stored.Sealer
@@ -137,7 +132,7 @@ func Open(ctx context.Context, path string, opt ...Option) (*DB, error) {
 		log = slog.Default()
 	}
 	db := &DB{write: w, read: r, faults: faults{path: path, once: faultlog.Log{Logger: o.log}}, box: box, log: log,
-		inserted: insertCounts{}}
+		caps: newCapsState()}
 	if err := db.prepareWrites(ctx); err != nil {
 		db.Close()
 		return nil, err
