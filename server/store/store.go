@@ -47,6 +47,11 @@ type RequestCaps struct {
 	Keep time.Duration
 }
 
+// Any reports whether any count is capped (a zero cap is no cap).
+func (c RequestCaps) Any() bool {
+	return c.PerIPRate > 0 || c.PerClientRate > 0 || c.PerIP > 0 || c.PerClient > 0 || c.Total > 0
+}
+
 // User is an account that can sign in and own links.
 type User struct {
 	Subject      string // stable opaque id, never reused

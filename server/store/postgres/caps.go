@@ -25,6 +25,11 @@ type capQuery struct {
 	limit int
 	query string
 	args  []any
+	// known: the count is n, already read in this transaction (batchCounts);
+	// counted, when set, is told a count read from the database.
+	known   bool
+	n       int
+	counted func(n int)
 }
 
 // checkCaps runs the counts of qs in tx and fails with store.ErrLimited, naming the
@@ -34,9 +39,14 @@ func checkCaps(ctx context.Context, tx *sql.Tx, what string, qs []capQuery) erro
 		if q.limit <= 0 {
 			continue
 		}
-		var n int
-		if err := tx.QueryRowContext(ctx, q.query, q.args...).Scan(&n); err != nil {
-			return fmt.Errorf("postgres: %s: count %s: %w", what, q.name, err)
+		n := q.n
+		if !q.known {
+			if err := tx.QueryRowContext(ctx, q.query, q.args...).Scan(&n); err != nil {
+				return fmt.Errorf("postgres: %s: count %s: %w", what, q.name, err)
+			}
+			if q.counted != nil {
+				q.counted(n)
+			}
 		}
 		if n >= q.limit {
 			return fmt.Errorf("postgres: %s: %s reached %d: %w", what, q.name, q.limit, store.ErrLimited)
@@ -52,7 +62,7 @@ func checkCaps(ctx context.Context, tx *sql.Tx, what string, qs []capQuery) erro
 // caps include a total over all requests, so one lock per kind of request, not per
 // address or client.)
 func capsLock(ctx context.Context, tx *sql.Tx, key int64, caps store.RequestCaps) error {
-	if caps.PerIPRate <= 0 && caps.PerClientRate <= 0 && caps.PerIP <= 0 && caps.PerClient <= 0 && caps.Total <= 0 {
+	if !caps.Any() {
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, key); err != nil {
@@ -64,11 +74,20 @@ func capsLock(ctx context.Context, tx *sql.Tx, key int64, caps store.RequestCaps
 // CreateDeviceAuthCapped is CreateDeviceAuth under caps, all in one transaction
 // (READ COMMITTED under capsLock): the counts, the deletion of a few pending or denied
 // requests that expired more than caps.Keep before d.CreatedAt, and the insert.
+// Concurrent capped creates of this replica share that transaction (capsBatcher).
 func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, caps store.RequestCaps) error {
 	d, err := newDeviceAuth(d)
 	if err != nil {
 		return err
 	}
+	if !caps.Any() {
+		return db.createCappedAlone(ctx, d, caps)
+	}
+	return db.createCapped(ctx, d, caps)
+}
+
+// createCappedAlone is CreateDeviceAuthCapped in a transaction of its own.
+func (db *DB) createCappedAlone(ctx context.Context, d store.DeviceAuth, caps store.RequestCaps) error {
 	now, since := ts(d.CreatedAt), ts(d.CreatedAt.Add(-caps.Window))
 	pending := string(store.DeviceAuthPending)
 	return db.inTx(ctx, "create device auth", func(tx *sql.Tx) error {
@@ -76,24 +95,18 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 			return err
 		}
 		err := checkCaps(ctx, tx, "create device auth", []capQuery{
-			{"address rate", caps.PerIPRate,
-				`SELECT COUNT(*) FROM device_auths WHERE request_ip = $1 AND created_at > $2`, []any{d.RequestIP, since}},
-			{"client rate", caps.PerClientRate,
-				`SELECT COUNT(*) FROM device_auths WHERE client_id = $1 AND created_at > $2`, []any{d.ClientID, since}},
-			{"waiting per address", caps.PerIP,
-				`SELECT COUNT(*) FROM device_auths WHERE request_ip = $1 AND state = $2 AND expires_at > $3`, []any{d.RequestIP, pending, now}},
-			{"waiting per client", caps.PerClient,
-				`SELECT COUNT(*) FROM device_auths WHERE client_id = $1 AND state = $2 AND expires_at > $3`, []any{d.ClientID, pending, now}},
-			{"waiting overall", caps.Total,
-				`SELECT COUNT(*) FROM device_auths WHERE state = $1 AND expires_at > $2`, []any{pending, now}},
+			{name: ipRate, limit: caps.PerIPRate, query: countIPRateSQL, args: []any{d.RequestIP, since}},
+			{name: clientRate, limit: caps.PerClientRate, query: countClientRateSQL, args: []any{d.ClientID, since}},
+			{name: ipWaiting, limit: caps.PerIP, query: countIPWaitingSQL, args: []any{d.RequestIP, pending, now}},
+			{name: clientWaiting, limit: caps.PerClient, query: countClientWaitingSQL, args: []any{d.ClientID, pending, now}},
+			{name: allWaiting, limit: caps.Total, query: countAllWaitingSQL, args: []any{pending, now}},
 		})
 		if err != nil {
 			return err
 		}
 		if caps.Keep > 0 {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM device_auths WHERE device_code_hash IN (
-				SELECT device_code_hash FROM device_auths WHERE state IN ($1, $2) AND expires_at < $3 LIMIT $4)`,
-				pending, string(store.DeviceAuthDenied), ts(d.CreatedAt.Add(-caps.Keep)), keepBatch); err != nil {
+			if _, err := tx.ExecContext(ctx, deleteKeptSQL, pending, string(store.DeviceAuthDenied),
+				ts(d.CreatedAt.Add(-caps.Keep)), keepBatch); err != nil {
 				return fmt.Errorf("postgres: create device auth: delete old: %w", err)
 			}
 		}
@@ -116,16 +129,16 @@ func (db *DB) CreateAuthRequestCapped(ctx context.Context, a store.AuthRequest, 
 			return err
 		}
 		err := checkCaps(ctx, tx, "create auth request", []capQuery{
-			{"address rate", caps.PerIPRate,
-				`SELECT COUNT(*) FROM auth_requests WHERE request_ip = $1 AND created_at > $2`, []any{a.RequestIP, since}},
-			{"client rate", caps.PerClientRate,
-				`SELECT COUNT(*) FROM auth_requests WHERE client_id = $1 AND created_at > $2`, []any{a.ClientID, since}},
-			{"waiting per address", caps.PerIP,
-				`SELECT COUNT(*) FROM auth_requests WHERE request_ip = $1 AND NOT done AND expires_at > $2`, []any{a.RequestIP, now}},
-			{"waiting per client", caps.PerClient,
-				`SELECT COUNT(*) FROM auth_requests WHERE client_id = $1 AND NOT done AND expires_at > $2`, []any{a.ClientID, now}},
-			{"waiting overall", caps.Total,
-				`SELECT COUNT(*) FROM auth_requests WHERE NOT done AND expires_at > $1`, []any{now}},
+			{name: "address rate", limit: caps.PerIPRate,
+				query: `SELECT COUNT(*) FROM auth_requests WHERE request_ip = $1 AND created_at > $2`, args: []any{a.RequestIP, since}},
+			{name: "client rate", limit: caps.PerClientRate,
+				query: `SELECT COUNT(*) FROM auth_requests WHERE client_id = $1 AND created_at > $2`, args: []any{a.ClientID, since}},
+			{name: "waiting per address", limit: caps.PerIP,
+				query: `SELECT COUNT(*) FROM auth_requests WHERE request_ip = $1 AND NOT done AND expires_at > $2`, args: []any{a.RequestIP, now}},
+			{name: "waiting per client", limit: caps.PerClient,
+				query: `SELECT COUNT(*) FROM auth_requests WHERE client_id = $1 AND NOT done AND expires_at > $2`, args: []any{a.ClientID, now}},
+			{name: "waiting overall", limit: caps.Total,
+				query: `SELECT COUNT(*) FROM auth_requests WHERE NOT done AND expires_at > $1`, args: []any{now}},
 		})
 		if err != nil {
 			return err

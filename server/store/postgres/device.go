@@ -62,26 +62,34 @@ func (db *DB) CreateDeviceAuth(ctx context.Context, d store.DeviceAuth) error {
 	})
 }
 
+// createDeviceAuthTx stores d in tx. A code already held is refused without ending
+// the transaction (ON CONFLICT DO NOTHING), so a capped create sharing one with others
+// (capsBatcher) fails alone.
 func createDeviceAuthTx(ctx context.Context, tx *sql.Tx, d store.DeviceAuth) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM device_auths WHERE user_code = $1 AND expires_at <= $2`,
 		d.UserCode, ts(d.CreatedAt)); err != nil {
 		return fmt.Errorf("postgres: create device auth: purge expired: %w", err)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO device_auths (device_code_hash, `+deviceAuthCols+`, request_net)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+	res, err := tx.ExecContext(ctx, `INSERT INTO device_auths (device_code_hash, `+deviceAuthCols+`, request_net)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT DO NOTHING`,
 		hash(d.DeviceCode), d.UserCode, d.ClientID, list(d.Scopes), d.Device.Name, d.Device.Model,
 		string(d.Device.Kind), d.RequestIP, ts(d.CreatedAt), ts(d.ExpiresAt), int64(d.Interval),
 		string(d.State), d.Subject, d.GrantID, ts(d.AuthTime), ts(d.CollectedAt), store.NetworkKey(d.RequestIP))
-	if c, dup := isUnique(err); dup {
-		if c == "device_auths_user_code_key" {
-			return fmt.Errorf("postgres: create device auth: %w", store.ErrDuplicateUserCode)
-		}
-		return fmt.Errorf("postgres: create device auth: device code: %w", store.ErrDuplicate)
-	}
 	if err != nil {
 		return fmt.Errorf("postgres: create device auth: %w", err)
 	}
-	return nil
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	var userCodeHeld bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM device_auths WHERE user_code = $1)`,
+		d.UserCode).Scan(&userCodeHeld); err != nil {
+		return fmt.Errorf("postgres: create device auth: %w", err)
+	}
+	if userCodeHeld {
+		return fmt.Errorf("postgres: create device auth: %w", store.ErrDuplicateUserCode)
+	}
+	return fmt.Errorf("postgres: create device auth: device code: %w", store.ErrDuplicate)
 }
 
 // DeviceAuthByUserCode returns the request holding a canonical user code, whatever its

@@ -42,6 +42,8 @@ type DB struct {
 	box    *stored.Sealer // nil: secrets stored as given (see WithSecretsKey)
 	log    *slog.Logger
 	faults faultlog.Log
+	// capsBatch lets concurrent capped device requests share a transaction.
+	capsBatch capsBatcher
 }
 
 var _ store.Store = (*DB)(nil)

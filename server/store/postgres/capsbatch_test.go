@@ -1,0 +1,114 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/linkdesk/linkdesk/server/store"
+)
+
+// Capped device requests that share one transaction (capsBatcher) get the answers
+// they would get one after another: a cap is reached inside the batch exactly where
+// it would be, a code taken by an earlier request of the batch is refused alone, and
+// the others are stored.
+func TestCappedCreatesShareATransaction(t *testing.T) {
+	db, _ := openTemp(t)
+	ctx := context.Background()
+	at := time.Now().Truncate(time.Second)
+	auth := func(n int, ip, code string) store.DeviceAuth {
+		return store.DeviceAuth{DeviceCode: fmt.Sprintf("device-code-%d", n), UserCode: code, ClientID: "kiosk",
+			RequestIP: ip, CreatedAt: at, ExpiresAt: at.Add(10 * time.Minute), Interval: 5 * time.Second}
+	}
+	const a, b = "192.0.2.1", "198.51.100.7"
+	if err := db.CreateDeviceAuth(ctx, auth(100, a, "EARLIER1")); err != nil {
+		t.Fatal(err)
+	}
+	caps := store.RequestCaps{Window: time.Minute, PerIP: 3, Total: 5}
+	batch := []struct {
+		d    store.DeviceAuth
+		want error
+	}{
+		{auth(0, a, "CODE0000"), nil},
+		{auth(1, a, "CODE0001"), nil},
+		{auth(2, a, "CODE0002"), store.ErrLimited}, // A's third waiting request
+		{auth(3, b, "CODE0000"), store.ErrDuplicateUserCode},
+		{auth(4, b, "CODE0004"), nil},
+		{auth(5, b, "CODE0005"), nil},
+		{auth(6, b, "CODE0006"), store.ErrLimited}, // the fifth waiting overall
+	}
+
+	// The first request leads and waits until all have joined the queue, in order.
+	joined := make(chan int, len(batch))
+	release := make(chan struct{})
+	var once sync.Once
+	db.capsBatch.queued = func(n int) { joined <- n }
+	db.capsBatch.beforeBatch = func() { once.Do(func() { <-release }) }
+	errs := make([]error, len(batch))
+	var wg sync.WaitGroup
+	for i, c := range batch {
+		wg.Go(func() { errs[i] = db.CreateDeviceAuthCapped(ctx, c.d, caps) })
+		if n := <-joined; n != i+1 {
+			t.Fatalf("request %d joined a queue of %d", i, n)
+		}
+	}
+	close(release)
+	wg.Wait()
+
+	for i, c := range batch {
+		if !errors.Is(errs[i], c.want) || (c.want == nil) != (errs[i] == nil) {
+			t.Errorf("request %d (%s from %s): %v, want %v", i, c.d.UserCode, c.d.RequestIP, errs[i], c.want)
+		}
+	}
+	if got := db.capsBatch.shared; got != len(batch) {
+		t.Errorf("%d requests committed in a shared transaction, want %d", got, len(batch))
+	}
+	var stored int
+	if err := db.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM device_auths`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != 5 {
+		t.Errorf("%d requests stored, want 5", stored)
+	}
+	got, err := db.DeviceAuthByUserCode(ctx, "CODE0000")
+	if err != nil || got.RequestIP != a {
+		t.Errorf("CODE0000 = %+v, %v; want the first request's, from %s", got, err, a)
+	}
+}
+
+// Many concurrent capped creates never pass a cap, whichever batches they fall in.
+func TestConcurrentCappedCreatesKeepTheCap(t *testing.T) {
+	db, _ := openTemp(t)
+	ctx := context.Background()
+	at := time.Now()
+	const n, total = 200, 120
+	caps := store.RequestCaps{Window: time.Minute, Total: total}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = db.CreateDeviceAuthCapped(ctx, store.DeviceAuth{DeviceCode: fmt.Sprintf("device-code-%d", i),
+				UserCode: fmt.Sprintf("CODE%04d", i), ClientID: "kiosk", RequestIP: fmt.Sprintf("192.0.2.%d", i%250),
+				CreatedAt: at, ExpiresAt: at.Add(10 * time.Minute), Interval: 5 * time.Second}, caps)
+		})
+	}
+	wg.Wait()
+	ok, limited := 0, 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, store.ErrLimited):
+			limited++
+		default:
+			t.Errorf("request %d: %v", i, err)
+		}
+	}
+	if ok != total || limited != n-total {
+		t.Errorf("%d stored and %d refused, want %d and %d", ok, limited, total, n-total)
+	}
+	t.Logf("%d of %d requests shared a transaction", db.capsBatch.shared, n)
+}
