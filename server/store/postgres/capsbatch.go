@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/linkdesk/linkdesk/server/store"
@@ -31,7 +32,9 @@ type cappedCreate struct {
 // to maxCapsBatch), takes the lock once, counts each address, client and total once,
 // adds the batch's own inserts in memory, and commits once; every caller hears its
 // result after that commit. As in the SQLite store's groupCommit there is no
-// background goroutine: the leader hands over to the next waiting caller.
+// background goroutine: the leader hands over to the next waiting caller. A caller
+// that gives up still waits for the batch before its own; a batch whose callers have
+// all given up ends at once (batchContext).
 type capsBatcher struct {
 	mu      sync.Mutex
 	queue   []*cappedCreate
@@ -99,10 +102,11 @@ func (db *DB) runCapsBatch() {
 // and the caller runs each request alone. When the database is unavailable every
 // caller hears so at once, rather than waiting for it once more alone.
 func (db *DB) createCappedBatch(batch []*cappedCreate) bool {
+	ctx, cancel := batchContext(batch)
+	defer cancel()
 	results := make([]error, len(batch))
-	err := db.inTx(context.Background(), "create device auths", func(tx *sql.Tx) error {
+	err := db.inTx(ctx, "create device auths", func(tx *sql.Tx) error {
 		clear(results)
-		ctx := context.Background()
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lockDeviceCaps)); err != nil {
 			return fmt.Errorf("postgres: caps lock: %w", err)
 		}
@@ -149,6 +153,28 @@ func (db *DB) createCappedBatch(batch []*cappedCreate) bool {
 		op.done <- results[i]
 	}
 	return true
+}
+
+// batchContext is the context of batch's transaction: done when every caller of the
+// batch has gone, as a request alone would be abandoned when its caller has.
+func batchContext(batch []*cappedCreate) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var left atomic.Int64
+	left.Store(int64(len(batch)))
+	stops := make([]func() bool, len(batch))
+	for i, op := range batch {
+		stops[i] = context.AfterFunc(op.ctx, func() {
+			if left.Add(-1) == 0 {
+				cancel()
+			}
+		})
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
+	}
 }
 
 // deleteKept deletes, for the requests of batch that keep expired ones for a while

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -111,4 +112,78 @@ func TestConcurrentCappedCreatesKeepTheCap(t *testing.T) {
 		t.Errorf("%d stored and %d refused, want %d and %d", ok, limited, total, n-total)
 	}
 	t.Logf("%d of %d requests shared a transaction", db.capsBatch.shared, n)
+}
+
+// Callers that give up while their batch waits for the caps lock (held here by
+// another session, as a stuck replica would) are all answered, and the lock's holder
+// is not waited for: the batch's transaction ends with its last caller.
+func TestCappedBatchEndsWithItsCallers(t *testing.T) {
+	db, url := openTemp(t)
+	ctx := context.Background()
+	holder, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	conn, err := holder.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, int64(lockDeviceCaps)); err != nil {
+		t.Fatal(err)
+	}
+
+	const n = 3
+	joined := make(chan int, n)
+	release := make(chan struct{})
+	var once sync.Once
+	db.capsBatch.queued = func(n int) { joined <- n }
+	db.capsBatch.beforeBatch = func() { once.Do(func() { <-release }) }
+	at := time.Now()
+	caps := store.RequestCaps{Window: time.Minute, Total: 100}
+	errs := make([]error, n)
+	cancels := make([]context.CancelFunc, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		cctx, cancel := context.WithCancel(ctx)
+		cancels[i] = cancel
+		wg.Go(func() {
+			errs[i] = db.CreateDeviceAuthCapped(cctx, store.DeviceAuth{DeviceCode: fmt.Sprintf("device-code-%d", i),
+				UserCode: fmt.Sprintf("CODE%04d", i), ClientID: "kiosk", RequestIP: "192.0.2.1",
+				CreatedAt: at, ExpiresAt: at.Add(10 * time.Minute), Interval: 5 * time.Second}, caps)
+		})
+		<-joined
+	}
+	close(release)
+	// Wait until the batch is blocked on the lock, as PostgreSQL reports it.
+	for {
+		var waiting int
+		if err := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		runtime.Gosched()
+	}
+	for _, cancel := range cancels {
+		cancel()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("request %d: %v, want context.Canceled", i, err)
+		}
+	}
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, int64(lockDeviceCaps)); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing was stored, and the next request goes through.
+	db.capsBatch.queued, db.capsBatch.beforeBatch = nil, nil
+	if err := db.CreateDeviceAuthCapped(ctx, store.DeviceAuth{DeviceCode: "device-code-next", UserCode: "CODE0000",
+		ClientID: "kiosk", RequestIP: "192.0.2.1", CreatedAt: at, ExpiresAt: at.Add(10 * time.Minute),
+		Interval: 5 * time.Second}, caps); err != nil {
+		t.Fatal(err)
+	}
 }
