@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/linkdesk/linkdesk/server/store"
+	"github.com/linkdesk/linkdesk/server/store/internal/batching"
 )
 
 // maxCapsBatch bounds how many capped device requests share one transaction.
@@ -20,88 +21,36 @@ type cappedCreate struct {
 	ctx  context.Context
 	d    store.DeviceAuth
 	caps store.RequestCaps
-	done chan error    // the request's result, once committed (or failed)
-	lead chan struct{} // this caller is to run the next batch
 }
 
 // capsBatcher lets the capped device requests of one replica share a transaction.
 // Capped creates of every replica take turns under one advisory lock, and each used
 // to count all waiting requests on its own (five counts, the total over every
 // request), so device requests ran at about 130/s whatever the number of replicas
-// (linkdbench). Now the caller at the head of the queue takes everyone waiting (up
-// to maxCapsBatch), takes the lock once, counts each address, client and total once,
-// adds the batch's own inserts in memory, and commits once; every caller hears its
-// result after that commit. As in the SQLite store's groupCommit there is no
-// background goroutine: the leader hands over to the next waiting caller. A caller
-// that gives up still waits for the batch before its own; a batch whose callers have
-// all given up ends at once (batchContext).
+// (linkdbench). Now the caller at the head of the queue (batching.Queue, as the SQLite
+// store's group commit) takes everyone waiting (up to maxCapsBatch), takes the lock
+// once, counts each address, client and total once, adds the batch's own inserts in
+// memory, and commits once; every caller hears its result after that commit. A
+// caller that gives up still waits for the batch before its own; a batch whose
+// callers have all given up ends at once (batchContext).
 type capsBatcher struct {
-	mu      sync.Mutex
-	queue   []*cappedCreate
-	running bool
-	shared  int // requests committed in a transaction with others (tests read it)
-	// queued, when set (tests), is told the queue's length after each request joins;
-	// beforeBatch, when set (tests), runs in the leader before it takes the queue.
-	queued      func(n int)
-	beforeBatch func()
+	q      batching.Queue[*cappedCreate]
+	mu     sync.Mutex // guards shared
+	shared int        // requests committed in a transaction with others (tests read it)
 }
 
-// createCapped runs a capped create, alone or in a batch with others.
+// createCapped runs a capped create in a batch with others (createCappedBatch), or
+// alone when it waited alone or its batch could not run together.
 func (db *DB) createCapped(ctx context.Context, d store.DeviceAuth, caps store.RequestCaps) error {
-	op := &cappedCreate{ctx: ctx, d: d, caps: caps, done: make(chan error, 1), lead: make(chan struct{}, 1)}
-	b := &db.capsBatch
-	b.mu.Lock()
-	b.queue = append(b.queue, op)
-	if b.queued != nil {
-		b.queued(len(b.queue))
-	}
-	if !b.running {
-		b.running = true
-		op.lead <- struct{}{}
-	}
-	b.mu.Unlock()
-	select {
-	case err := <-op.done:
-		return err
-	case <-op.lead:
-		db.runCapsBatch()
-		return <-op.done
-	}
+	return db.capsBatch.q.Do(&cappedCreate{ctx: ctx, d: d, caps: caps}, db.createCappedBatch,
+		func(op *cappedCreate) error { return db.createCappedAlone(op.ctx, op.d, op.caps) })
 }
 
-// runCapsBatch takes the waiting requests, runs and answers them, and passes the lead
-// on.
-func (db *DB) runCapsBatch() {
-	b := &db.capsBatch
-	if b.beforeBatch != nil {
-		b.beforeBatch()
-	}
-	b.mu.Lock()
-	n := min(len(b.queue), maxCapsBatch)
-	batch := append([]*cappedCreate(nil), b.queue[:n]...)
-	b.queue = b.queue[n:]
-	b.mu.Unlock()
-
-	if len(batch) == 1 || !db.createCappedBatch(batch) {
-		for _, op := range batch {
-			op.done <- db.createCappedAlone(op.ctx, op.d, op.caps)
-		}
-	}
-
-	b.mu.Lock()
-	if len(b.queue) > 0 {
-		b.queue[0].lead <- struct{}{}
-	} else {
-		b.running = false
-	}
-	b.mu.Unlock()
-}
-
-// createCappedBatch runs batch in one transaction and answers every caller, or
-// reports false having answered none (a fault that is not the database being away),
-// and the caller runs each request alone. When the database is unavailable every
-// caller hears so at once, rather than waiting for it once more alone.
-func (db *DB) createCappedBatch(batch []*cappedCreate) bool {
+// createCappedBatch runs batch in one transaction and returns every result, or
+// reports false (a fault that is not the database being away), and the caller runs
+// each request alone. When the database is unavailable every caller hears so at
+// once, rather than waiting for it once more alone.
+func (db *DB) createCappedBatch(batch []*cappedCreate) ([]error, bool) {
 	ctx, cancel := batchContext(batch)
 	defer cancel()
 	results := make([]error, len(batch))
@@ -138,21 +87,17 @@ func (db *DB) createCappedBatch(batch []*cappedCreate) bool {
 	})
 	if err != nil {
 		if !errors.Is(err, store.ErrUnavailable) {
-			return false
+			return nil, false
 		}
-		clear(results)
 		for i := range results {
 			results[i] = err
 		}
-	} else {
-		db.capsBatch.mu.Lock()
-		db.capsBatch.shared += len(batch)
-		db.capsBatch.mu.Unlock()
+		return results, true
 	}
-	for i, op := range batch {
-		op.done <- results[i]
-	}
-	return true
+	db.capsBatch.mu.Lock()
+	db.capsBatch.shared += len(batch)
+	db.capsBatch.mu.Unlock()
+	return results, true
 }
 
 // batchContext is the context of batch's transaction: done when every caller of the

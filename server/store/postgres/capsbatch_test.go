@@ -46,8 +46,8 @@ func TestCappedCreatesShareATransaction(t *testing.T) {
 	joined := make(chan int, len(batch))
 	release := make(chan struct{})
 	var once sync.Once
-	db.capsBatch.queued = func(n int) { joined <- n }
-	db.capsBatch.beforeBatch = func() { once.Do(func() { <-release }) }
+	db.capsBatch.q.OnQueued(func(n int) { joined <- n })
+	db.capsBatch.q.BeforeBatch(func() { once.Do(func() { <-release }) })
 	errs := make([]error, len(batch))
 	var wg sync.WaitGroup
 	for i, c := range batch {
@@ -138,8 +138,8 @@ func TestCappedBatchEndsWithItsCallers(t *testing.T) {
 	joined := make(chan int, n)
 	release := make(chan struct{})
 	var once sync.Once
-	db.capsBatch.queued = func(n int) { joined <- n }
-	db.capsBatch.beforeBatch = func() { once.Do(func() { <-release }) }
+	db.capsBatch.q.OnQueued(func(n int) { joined <- n })
+	db.capsBatch.q.BeforeBatch(func() { once.Do(func() { <-release }) })
 	at := time.Now()
 	caps := store.RequestCaps{Window: time.Minute, Total: 100}
 	errs := make([]error, n)
@@ -180,7 +180,8 @@ func TestCappedBatchEndsWithItsCallers(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Nothing was stored, and the next request goes through.
-	db.capsBatch.queued, db.capsBatch.beforeBatch = nil, nil
+	db.capsBatch.q.OnQueued(nil)
+	db.capsBatch.q.BeforeBatch(nil)
 	if err := db.CreateDeviceAuthCapped(ctx, store.DeviceAuth{DeviceCode: "device-code-next", UserCode: "CODE0000",
 		ClientID: "kiosk", RequestIP: "192.0.2.1", CreatedAt: at, ExpiresAt: at.Add(10 * time.Minute),
 		Interval: 5 * time.Second}, caps); err != nil {

@@ -32,6 +32,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 
 	"github.com/linkdesk/linkdesk/server/store"
+	"github.com/linkdesk/linkdesk/server/store/internal/batching"
 	"github.com/linkdesk/linkdesk/server/store/internal/faultlog"
 	"github.com/linkdesk/linkdesk/server/store/internal/stored"
 )
@@ -96,7 +97,8 @@ func Open(ctx context.Context, url string, opt ...Option) (*DB, error) {
 	sdb.SetMaxOpenConns(o.maxConns)
 	sdb.SetMaxIdleConns(o.maxConns)
 	sdb.SetConnMaxIdleTime(5 * time.Minute)
-	db := &DB{db: sdb, box: box, log: o.log, faults: faultlog.Log{Logger: o.log}}
+	db := &DB{db: sdb, box: box, log: o.log, faults: faultlog.Log{Logger: o.log},
+		capsBatch: capsBatcher{q: batching.Queue[*cappedCreate]{Max: maxCapsBatch}}}
 	if err := migrate(ctx, sdb); err != nil {
 		sdb.Close()
 		return nil, unavailable(err)

@@ -284,9 +284,7 @@ func TestCappedCreatesShareACommit(t *testing.T) {
 func queueInOrder(t *testing.T, db *DB, ops []func() error, release chan<- struct{}) []error {
 	t.Helper()
 	joined := make(chan int, len(ops))
-	db.group.mu.Lock()
-	db.group.queued = func(n int) { joined <- n }
-	db.group.mu.Unlock()
+	db.group.q.OnQueued(func(n int) { joined <- n })
 	errs := make([]error, len(ops))
 	done := make(chan struct{})
 	var wg sync.WaitGroup

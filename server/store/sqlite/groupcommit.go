@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/linkdesk/linkdesk/server/store/internal/batching"
+
 	"modernc.org/sqlite"
 )
 
@@ -22,26 +24,21 @@ type writeOp struct {
 	// first write, or keeps what it wrote (commitThen), so in a shared transaction it
 	// needs no savepoint to undo a refusal (inTxRefusingFirst).
 	refusesFirst bool
-	done         chan error    // the operation's result, once it is durable (or failed)
-	lead         chan struct{} // this caller is to run the next batch
 }
 
 // groupCommit lets concurrent write transactions share one commit. With
 // synchronous=FULL every commit waits for an fsync of the WAL; when approvals, device
 // authorizations and token collections arrive together they queue for the single
 // writer anyway, so the caller at the head of the queue runs everyone waiting (up to
-// maxBatch) in one transaction, each in a savepoint of its own, and commits once. Every
-// caller hears its result only after that commit: an acknowledged write is as durable
-// as before. There is no background goroutine: the first caller to find the writer
-// idle leads, and hands leadership to the next waiting caller when its batch is done.
+// maxBatch) in one transaction, each in a savepoint of its own, and commits once
+// (batching.Queue: no background goroutine, the lead passes from caller to caller).
+// Every caller hears its result only after that commit: an acknowledged write is as
+// durable as before.
 type groupCommit struct {
-	mu      sync.Mutex
-	queue   []*writeOp
-	running bool
-	shared  int // operations committed in a shared transaction so far (tests read it)
-	batches int // shared transactions committed so far (benchmarks read it)
-	// queued, when set (tests), is told the queue's length after each operation joins.
-	queued func(n int)
+	q       batching.Queue[*writeOp]
+	mu      sync.Mutex // guards shared and batches
+	shared  int        // operations committed in a shared transaction so far (tests read it)
+	batches int        // shared transactions committed so far (benchmarks read it)
 }
 
 // inTx runs fn in a write transaction, alone or in a batch with others (see
@@ -64,52 +61,10 @@ func (db *DB) inTxRefusingFirst(ctx context.Context, what string, fn func(tx *sq
 	return db.enqueue(&writeOp{ctx: ctx, what: what, fn: fn, refusesFirst: true})
 }
 
-// enqueue runs op as inTx describes.
+// enqueue runs op as inTx describes: in a batch (commitBatch), or alone (runAlone)
+// when it waited alone or its batch could not commit together.
 func (db *DB) enqueue(op *writeOp) error {
-	op.done, op.lead = make(chan error, 1), make(chan struct{}, 1)
-	g := &db.group
-	g.mu.Lock()
-	g.queue = append(g.queue, op)
-	if g.queued != nil {
-		g.queued(len(g.queue))
-	}
-	if !g.running {
-		g.running = true
-		op.lead <- struct{}{}
-	}
-	g.mu.Unlock()
-	select {
-	case err := <-op.done:
-		return err
-	case <-op.lead:
-		db.runBatch()
-		return <-op.done
-	}
-}
-
-// runBatch takes the waiting operations (the leader's first), runs and delivers them,
-// and passes leadership on.
-func (db *DB) runBatch() {
-	g := &db.group
-	g.mu.Lock()
-	n := min(len(g.queue), maxBatch)
-	batch := append([]*writeOp(nil), g.queue[:n]...)
-	g.queue = g.queue[n:]
-	g.mu.Unlock()
-
-	if len(batch) == 1 || !db.commitBatch(batch) {
-		for _, op := range batch {
-			op.done <- db.runAlone(op)
-		}
-	}
-
-	g.mu.Lock()
-	if len(g.queue) > 0 {
-		g.queue[0].lead <- struct{}{}
-	} else {
-		g.running = false
-	}
-	g.mu.Unlock()
+	return db.group.q.Do(op, db.commitBatch, db.runAlone)
 }
 
 // runAlone runs one operation in a transaction of its own (BEGIN IMMEDIATE).
@@ -141,17 +96,17 @@ func (db *DB) runAlone(op *writeOp) error {
 }
 
 // commitBatch runs batch in one transaction, each operation in a savepoint, commits
-// once and delivers every result. An operation that refuses (a store error such as
+// once and returns every result. An operation that refuses (a store error such as
 // ErrNotFound) rolls back to its savepoint and leaves the others be. When anything
 // else goes wrong — a SQLite error (which may have rolled the whole transaction back),
-// a cancelled context, a failed commit — it rolls everything back, delivers nothing and
-// reports false, and the caller runs each operation alone, so every caller gets the
-// answer its own transaction would have given.
-func (db *DB) commitBatch(batch []*writeOp) bool {
+// a cancelled context, a failed commit — it rolls everything back and reports false,
+// and the caller runs each operation alone, so every caller gets the answer its own
+// transaction would have given.
+func (db *DB) commitBatch(batch []*writeOp) ([]error, bool) {
 	db.caps.begin()
 	tx, err := db.write.BeginTx(context.Background(), nil)
 	if err != nil {
-		return false
+		return nil, false
 	}
 	t := db.prepared(tx)
 	ctx := context.Background()
@@ -164,7 +119,7 @@ func (db *DB) commitBatch(batch []*writeOp) bool {
 		if !op.refusesFirst {
 			if _, err := t.ExecContext(ctx, savepointSQL); err != nil {
 				tx.Rollback()
-				return false
+				return nil, false
 			}
 		}
 		ferr := op.fn(tx)
@@ -174,7 +129,7 @@ func (db *DB) commitBatch(batch []*writeOp) bool {
 			if !op.refusesFirst {
 				if _, err := t.ExecContext(ctx, releaseSQL); err != nil {
 					tx.Rollback()
-					return false
+					return nil, false
 				}
 			}
 			if c != nil {
@@ -182,27 +137,27 @@ func (db *DB) commitBatch(batch []*writeOp) bool {
 			}
 		case breaksBatch(ferr):
 			tx.Rollback()
-			return false
+			return nil, false
 		case op.refusesFirst:
 			results[i] = ferr // refused before writing: nothing to undo
 		default:
 			if _, err := t.ExecContext(ctx, rollbackToSQL); err != nil {
 				tx.Rollback()
-				return false
+				return nil, false
 			}
 			if _, err := t.ExecContext(ctx, releaseSQL); err != nil {
 				tx.Rollback()
-				return false
+				return nil, false
 			}
 			results[i] = ferr
 		}
 	}
 	if err := db.flushInsertCounts(ctx, t); err != nil {
 		tx.Rollback()
-		return false
+		return nil, false
 	}
 	if err := tx.Commit(); err != nil {
-		return false
+		return nil, false
 	}
 	db.caps.committed()
 	db.faults.succeeded()
@@ -210,10 +165,7 @@ func (db *DB) commitBatch(batch []*writeOp) bool {
 	db.group.shared += len(batch)
 	db.group.batches++
 	db.group.mu.Unlock()
-	for i, op := range batch {
-		op.done <- results[i]
-	}
-	return true
+	return results, true
 }
 
 // The statements that keep each operation of a shared transaction apart (hotWrites).

@@ -33,13 +33,11 @@ func holdWriter(t *testing.T, db *DB, release <-chan struct{}) <-chan error {
 // Set it before the writes start.
 func notifyQueued(db *DB, n int) <-chan struct{} {
 	ch := make(chan struct{})
-	db.group.mu.Lock()
-	db.group.queued = func(got int) {
+	db.group.q.OnQueued(func(got int) {
 		if got == n {
 			close(ch)
 		}
-	}
-	db.group.mu.Unlock()
+	})
 	return ch
 }
 

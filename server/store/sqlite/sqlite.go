@@ -17,6 +17,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/linkdesk/linkdesk/server/store"
+	"github.com/linkdesk/linkdesk/server/store/internal/batching"
 	"github.com/linkdesk/linkdesk/server/store/internal/faultlog"
 	"github.com/linkdesk/linkdesk/server/store/internal/stored"
 )
@@ -132,7 +133,7 @@ func Open(ctx context.Context, path string, opt ...Option) (*DB, error) {
 		log = slog.Default()
 	}
 	db := &DB{write: w, read: r, faults: faults{path: path, once: faultlog.Log{Logger: o.log}}, box: box, log: log,
-		caps: newCapsState()}
+		caps: newCapsState(), group: groupCommit{q: batching.Queue[*writeOp]{Max: maxBatch}}}
 	if err := db.prepareWrites(ctx); err != nil {
 		db.Close()
 		return nil, err
