@@ -12,11 +12,6 @@ import (
 // joined, and each caller gets its own item's result.
 func TestBatchesInOrderUpToMax(t *testing.T) {
 	q := &Queue[int]{Max: 3}
-	joined := make(chan int, 5)
-	release := make(chan struct{})
-	var once sync.Once
-	q.OnQueued(func(n int) { joined <- n })
-	q.BeforeBatch(func() { once.Do(func() { <-release }) })
 	var mu sync.Mutex
 	var batches [][]int
 	together := func(batch []int) ([]error, bool) {
@@ -31,15 +26,7 @@ func TestBatchesInOrderUpToMax(t *testing.T) {
 	}
 	alone := func(int) error { t.Error("an item ran alone"); return nil }
 	errs := make([]error, 5)
-	var wg sync.WaitGroup
-	for i := range 5 {
-		wg.Go(func() { errs[i] = q.Do(i, together, alone) })
-		if n := <-joined; n != i+1 {
-			t.Fatalf("item %d joined a queue of %d", i, n)
-		}
-	}
-	close(release)
-	wg.Wait()
+	queueBehindHeldLeader(t, q, len(errs), func(i int) { errs[i] = q.Do(i, together, alone) })
 	if want := [][]int{{0, 1, 2}, {3, 4}}; !slices.EqualFunc(batches, want, slices.Equal) {
 		t.Errorf("batches %v, want %v", batches, want)
 	}
@@ -65,24 +52,34 @@ func TestAloneRunsAtOnce(t *testing.T) {
 // When a batch cannot run together, each of its items runs alone, with its own result.
 func TestBatchFallsBackToAlone(t *testing.T) {
 	q := &Queue[int]{Max: 4}
-	joined := make(chan int, 3)
-	release := make(chan struct{})
-	var once sync.Once
-	q.OnQueued(func(n int) { joined <- n })
-	q.BeforeBatch(func() { once.Do(func() { <-release }) })
 	together := func([]int) ([]error, bool) { return nil, false }
 	alone := func(n int) error { return fmt.Errorf("alone %d", n) }
 	errs := make([]error, 3)
-	var wg sync.WaitGroup
-	for i := range 3 {
-		wg.Go(func() { errs[i] = q.Do(i, together, alone) })
-		<-joined
-	}
-	close(release)
-	wg.Wait()
+	queueBehindHeldLeader(t, q, len(errs), func(i int) { errs[i] = q.Do(i, together, alone) })
 	for i, err := range errs {
 		if err == nil || err.Error() != fmt.Sprintf("alone %d", i) {
 			t.Errorf("item %d got %v", i, err)
 		}
 	}
+}
+
+// queueBehindHeldLeader calls do(0) … do(n-1), each in a goroutine of its own once the
+// one before has joined q: the first leads and is held until all have joined, so
+// they join in that order. It returns when every call has.
+func queueBehindHeldLeader[T any](t *testing.T, q *Queue[T], n int, do func(i int)) {
+	t.Helper()
+	joined := make(chan int, n)
+	release := make(chan struct{})
+	var once sync.Once
+	q.OnQueued(func(n int) { joined <- n })
+	q.BeforeBatch(func() { once.Do(func() { <-release }) })
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { do(i) })
+		if got := <-joined; got != i+1 {
+			t.Fatalf("item %d joined a queue of %d", i, got)
+		}
+	}
+	close(release)
+	wg.Wait()
 }
