@@ -80,37 +80,28 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 	if err != nil {
 		return err
 	}
+	op := &cappedCreate{ctx: ctx, d: d, caps: caps}
 	if !caps.Any() {
-		return db.createCappedAlone(ctx, d, caps)
+		return db.createCappedAlone(op)
 	}
-	return db.createCapped(ctx, d, caps)
+	return db.capsBatch.q.Do(op, db.createCappedBatch, db.createCappedAlone)
 }
 
-// createCappedAlone is CreateDeviceAuthCapped in a transaction of its own.
-func (db *DB) createCappedAlone(ctx context.Context, d store.DeviceAuth, caps store.RequestCaps) error {
-	now, since := ts(d.CreatedAt), ts(d.CreatedAt.Add(-caps.Window))
-	pending := string(store.DeviceAuthPending)
+// createCappedAlone is CreateDeviceAuthCapped in a transaction of its own: a batch
+// of one, in the order counts, deletion, insert.
+func (db *DB) createCappedAlone(op *cappedCreate) error {
+	ctx, one := op.ctx, []*cappedCreate{op}
 	return db.inTx(ctx, "create device auth", func(tx *sql.Tx) error {
-		if err := capsLock(ctx, tx, lockDeviceCaps, caps); err != nil {
+		if err := capsLock(ctx, tx, lockDeviceCaps, op.caps); err != nil {
 			return err
 		}
-		err := checkCaps(ctx, tx, "create device auth", []capQuery{
-			{name: ipRate, limit: caps.PerIPRate, query: countIPRateSQL, args: []any{d.RequestIP, since}},
-			{name: clientRate, limit: caps.PerClientRate, query: countClientRateSQL, args: []any{d.ClientID, since}},
-			{name: ipWaiting, limit: caps.PerIP, query: countIPWaitingSQL, args: []any{d.RequestIP, pending, now}},
-			{name: clientWaiting, limit: caps.PerClient, query: countClientWaitingSQL, args: []any{d.ClientID, pending, now}},
-			{name: allWaiting, limit: caps.Total, query: countAllWaitingSQL, args: []any{pending, now}},
-		})
-		if err != nil {
+		if err := checkCaps(ctx, tx, "create device auth", newBatchCounts(one).queries(op)); err != nil {
 			return err
 		}
-		if caps.Keep > 0 {
-			if _, err := tx.ExecContext(ctx, deleteKeptSQL, pending, string(store.DeviceAuthDenied),
-				ts(d.CreatedAt.Add(-caps.Keep)), keepBatch); err != nil {
-				return fmt.Errorf("postgres: create device auth: delete old: %w", err)
-			}
+		if err := deleteKept(ctx, tx, one); err != nil {
+			return err
 		}
-		return createDeviceAuthTx(ctx, tx, d)
+		return createDeviceAuthTx(ctx, tx, op.d)
 	})
 }
 

@@ -39,13 +39,6 @@ type capsBatcher struct {
 	shared int        // requests committed in a transaction with others (tests read it)
 }
 
-// createCapped runs a capped create in a batch with others (createCappedBatch), or
-// alone when it waited alone or its batch could not run together.
-func (db *DB) createCapped(ctx context.Context, d store.DeviceAuth, caps store.RequestCaps) error {
-	return db.capsBatch.q.Do(&cappedCreate{ctx: ctx, d: d, caps: caps}, db.createCappedBatch,
-		func(op *cappedCreate) error { return db.createCappedAlone(op.ctx, op.d, op.caps) })
-}
-
 // createCappedBatch runs batch in one transaction and returns every result, or
 // reports false (a fault that is not the database being away), and the caller runs
 // each request alone. When the database is unavailable every caller hears so at
@@ -189,8 +182,8 @@ const (
 	allWaiting    = "waiting overall"
 )
 
-// queries are op's caps as counts: one already read in this batch comes back as a
-// constant, and one read now is remembered.
+// queries are op's caps as counts: one already read in this batch comes back
+// known, and one read now is remembered.
 func (c *batchCounts) queries(op *cappedCreate) []capQuery {
 	d, caps := op.d, op.caps
 	now, since := ts(c.at), ts(c.at.Add(-caps.Window))
