@@ -49,8 +49,8 @@ func (db *DB) createCappedBatch(batch []*cappedCreate) ([]error, bool) {
 	results := make([]error, len(batch))
 	err := db.inTx(ctx, "create device auths", func(tx *sql.Tx) error {
 		clear(results)
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lockDeviceCaps)); err != nil {
-			return fmt.Errorf("postgres: caps lock: %w", err)
+		if err := capsLock(ctx, tx, lockDeviceCaps, batch[0].caps); err != nil { // every batched create has caps
+			return err
 		}
 		counts := newBatchCounts(batch)
 		for i, op := range batch {

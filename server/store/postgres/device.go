@@ -78,8 +78,10 @@ func createDeviceAuthTx(ctx context.Context, tx *sql.Tx, d store.DeviceAuth) err
 	if err != nil {
 		return fmt.Errorf("postgres: create device auth: %w", err)
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 1 {
-		return err
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("postgres: create device auth: %w", err)
+	} else if n == 1 {
+		return nil
 	}
 	var userCodeHeld bool
 	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM device_auths WHERE user_code = $1)`,
