@@ -53,6 +53,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -83,6 +84,7 @@ type options struct {
 	approveRate int // pending user codes made per second of an approval round
 	tables      string
 	cpuProfile  string
+	trace       string
 	postgres    bool
 	wrk, work   string
 	logger      *slog.Logger
@@ -102,6 +104,7 @@ func main() {
 	flag.IntVar(&o.accounts, "accounts", 200, "accounts whose tokens approve (approvals table)")
 	flag.IntVar(&o.approveRate, "approve-codes-per-second", 5000, "pending user codes made per second of each approval round; a round that runs out says so")
 	flag.StringVar(&o.tables, "tables", "polls,authorizations,approvals", "tables to print, comma-separated")
+	flag.StringVar(&o.trace, "trace", "", "write an execution trace of the first 2 s of linkd's last round of each table and bench to FILE.TABLE.BENCH (go tool trace)")
 	flag.BoolVar(&o.postgres, "postgres", true, "also measure linkd on PostgreSQL (a private cluster, commits synced), when PostgreSQL is installed")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of linkd's last round of each table and bench to FILE.TABLE.BENCH, and its allocations to FILE.TABLE.BENCH.allocs (go tool pprof -base FILE.TABLE.BENCH.allocs-before)")
 	flag.StringVar(&o.exampleChild, "example-child", "", "internal: serve zitadel's example in this process with -codes pending codes written to FILE, print its URL, and stop when stdin closes")
@@ -268,13 +271,45 @@ func measure(o *options, t table) error {
 	return nil
 }
 
-// profile starts a CPU profile of table when on and -cpuprofile is set, and returns
-// the function that stops it.
+// profile starts a CPU profile of table when on and -cpuprofile is set, and an
+// execution trace when -trace is, and returns the function that stops them.
 func profile(o *options, table, bench string, on bool) func() {
+	name := strings.TrimSuffix(strings.Fields(table)[0], ":") + "." + strings.NewReplacer(" ", "-", "/", "").Replace(bench)
+	stopTrace := func() {}
+	if on && o.trace != "" {
+		stopTrace = startTrace(o.trace+"."+name, 2*time.Second)
+	}
+	stopCPU := profileCPU(o, name, on)
+	return func() { stopTrace(); stopCPU() }
+}
+
+// startTrace writes an execution trace to path for at most d (a trace of a busy
+// server grows by megabytes a second), and returns the function that stops it sooner.
+func startTrace(path string, d time.Duration) func() {
+	f, err := os.Create(path)
+	if err == nil {
+		if err = trace.Start(f); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "linkdbench: trace:", err)
+		return func() {}
+	}
+	stop := sync.OnceFunc(func() {
+		trace.Stop()
+		f.Close()
+	})
+	time.AfterFunc(d, stop)
+	return stop
+}
+
+// profileCPU starts a CPU profile of the bench name when on and -cpuprofile is set,
+// and returns the function that stops it.
+func profileCPU(o *options, name string, on bool) func() {
 	if !on || o.cpuProfile == "" {
 		return func() {}
 	}
-	name := strings.TrimSuffix(strings.Fields(table)[0], ":") + "." + strings.NewReplacer(" ", "-", "/", "").Replace(bench)
 	f, err := os.Create(o.cpuProfile + "." + name)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "linkdbench: profile:", err)
