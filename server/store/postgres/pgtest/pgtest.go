@@ -31,6 +31,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -222,8 +223,13 @@ func start(bin string, fast bool) (*Cluster, error) {
 		gid, _ = strconv.Atoi(u.Gid)
 		runAs = []string{"runuser", "-u", "nobody", "--"}
 	}
+	reapOnce.Do(func() { reapOrphans(bin, runAs) })
 	dir, err := tempDir(runAs)
 	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	if uid >= 0 {
@@ -279,11 +285,67 @@ func start(bin string, fast bool) (*Cluster, error) {
 	return nil, lastErr
 }
 
+// ownerFile, in a cluster's directory, holds the process id of the test binary that
+// started it, so a later one can tell a cluster whose owner died without stopping it
+// (a test binary killed by go test's -timeout runs no cleanup) from one in use.
+const ownerFile = "owner"
+
+// reapOnce makes each process look for orphaned clusters once, when it starts its
+// first.
+var reapOnce sync.Once
+
+// clusterParents are the directories tempDir makes clusters under.
+var clusterParents = []string{os.TempDir(), "/tmp", "/var/tmp", "/dev/shm"}
+
+// reapOrphans stops the clusters whose owner (ownerFile) is no longer running, with
+// the binaries in bin as the user runAs, and removes their directories, so a test
+// binary that was killed does not leave a server running for good. A directory without
+// an owner file is left alone: another test binary may be making it right now.
+func reapOrphans(bin string, runAs []string) {
+	seen := map[string]bool{}
+	for _, parent := range clusterParents {
+		dirs, _ := filepath.Glob(filepath.Join(parent, "pgtest-*"))
+		for _, dir := range dirs {
+			if seen[dir] {
+				continue
+			}
+			seen[dir] = true
+			b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+			if err != nil {
+				continue
+			}
+			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err != nil || running(pid) {
+				continue
+			}
+			orphan := &Cluster{dir: dir, bin: bin, user: runAs}
+			if _, err := os.Stat(filepath.Join(dir, "data", "postmaster.pid")); err == nil {
+				out, err := orphan.run("pg_ctl", "-D", filepath.Join(dir, "data"), "-w", "-m", "immediate", "stop")
+				if _, still := os.Stat(filepath.Join(dir, "data", "postmaster.pid")); err != nil && still == nil {
+					fmt.Fprintf(os.Stderr, "pgtest: stop the orphaned cluster in %s: %v\n%s", dir, err, out)
+					continue
+				}
+			}
+			os.RemoveAll(dir)
+		}
+	}
+}
+
+// running reports whether a process with id pid exists (signal 0 checks without
+// sending anything).
+func running(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	return !errors.Is(p.Signal(syscall.Signal(0)), os.ErrProcessDone)
+}
+
 // tempDir makes the cluster's directory where the user the server runs as (runAs) can
 // reach it: under the temporary directory, or, when that is closed to them (a 0700
 // /tmp), under /var/tmp or /dev/shm.
 func tempDir(runAs []string) (string, error) {
-	for _, parent := range []string{os.TempDir(), "/tmp", "/var/tmp", "/dev/shm"} {
+	for _, parent := range clusterParents {
 		dir, err := os.MkdirTemp(parent, "pgtest-")
 		if err != nil {
 			continue

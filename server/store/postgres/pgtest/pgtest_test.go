@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -80,5 +83,58 @@ func TestHaltResume(t *testing.T) {
 	var n int
 	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM kept`).Scan(&n); err != nil {
 		t.Fatalf("after Resume: %v", err)
+	}
+}
+
+// A cluster whose test binary died without stopping it (killed by go test -timeout)
+// is stopped and removed by the next binary that starts one; the clusters of running
+// binaries, such as this one's, are left alone.
+func TestOrphanReaped(t *testing.T) {
+	ctx := context.Background()
+	live := Shared(t)
+	orphan, err := Start(live.bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := os.Stat(orphan.dir); err == nil {
+			orphan.Stop()
+		}
+	})
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(orphan.dir, ownerFile), []byte(strconv.Itoa(gone.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", orphan.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxIdleConns(0)
+	if err := db.PingContext(ctx); err != nil {
+		t.Fatalf("the orphan is not up before reaping: %v", err)
+	}
+
+	reapOrphans(live.bin, live.user)
+
+	if _, err := os.Stat(orphan.dir); !os.IsNotExist(err) {
+		t.Errorf("the orphan's directory %s is still there (%v)", orphan.dir, err)
+	}
+	if err := db.PingContext(ctx); err == nil {
+		t.Error("the orphan still accepts connections after reaping")
+	}
+	if _, err := os.Stat(live.dir); err != nil {
+		t.Fatalf("this binary's own cluster was removed: %v", err)
+	}
+	mine, err := sql.Open("pgx", DB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mine.Close()
+	if err := mine.PingContext(ctx); err != nil {
+		t.Errorf("this binary's own cluster stopped answering: %v", err)
 	}
 }
