@@ -11,6 +11,9 @@
 //
 //	func TestX(t *testing.T) { url := pgtest.DB(t); ... }
 //
+// A cluster left running by a test binary that was killed (go test's -timeout runs no
+// clean-up) is stopped and removed by the next binary that starts one (reapOrphans).
+//
 // When PostgreSQL is not installed the tests skip, saying so, unless CI=true in the
 // environment: then they fail, so CI never passes without running them.
 package pgtest
@@ -332,7 +335,8 @@ func reapOrphans(bin string, runAs []string) {
 }
 
 // running reports whether a process with id pid exists (signal 0 checks without
-// sending anything).
+// sending anything). An id the system has given to another process counts as running:
+// that cluster waits for a later reaping, which is the safe way to be wrong.
 func running(pid int) bool {
 	p, err := os.FindProcess(pid)
 	if err != nil {
