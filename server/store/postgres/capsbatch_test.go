@@ -42,22 +42,10 @@ func TestCappedCreatesShareATransaction(t *testing.T) {
 		{auth(6, b, "CODE0006"), store.ErrLimited}, // the fifth waiting overall
 	}
 
-	// The first request leads and waits until all have joined the queue, in order.
-	joined := make(chan int, len(batch))
-	release := make(chan struct{})
-	var once sync.Once
-	db.capsBatch.q.OnQueued(func(n int) { joined <- n })
-	db.capsBatch.q.BeforeBatch(func() { once.Do(func() { <-release }) })
 	errs := make([]error, len(batch))
-	var wg sync.WaitGroup
-	for i, c := range batch {
-		wg.Go(func() { errs[i] = db.CreateDeviceAuthCapped(ctx, c.d, caps) })
-		if n := <-joined; n != i+1 {
-			t.Fatalf("request %d joined a queue of %d", i, n)
-		}
-	}
-	close(release)
-	wg.Wait()
+	release, wait := queueHeld(t, db, len(batch), func(i int) { errs[i] = db.CreateDeviceAuthCapped(ctx, batch[i].d, caps) })
+	release()
+	wait()
 
 	for i, c := range batch {
 		if !errors.Is(errs[i], c.want) || (c.want == nil) != (errs[i] == nil) {
@@ -135,27 +123,19 @@ func TestCappedBatchEndsWithItsCallers(t *testing.T) {
 	}
 
 	const n = 3
-	joined := make(chan int, n)
-	release := make(chan struct{})
-	var once sync.Once
-	db.capsBatch.q.OnQueued(func(n int) { joined <- n })
-	db.capsBatch.q.BeforeBatch(func() { once.Do(func() { <-release }) })
 	at := time.Now()
 	caps := store.RequestCaps{Window: time.Minute, Total: 100}
 	errs := make([]error, n)
-	cancels := make([]context.CancelFunc, n)
-	var wg sync.WaitGroup
+	ctxs, cancels := make([]context.Context, n), make([]context.CancelFunc, n)
 	for i := range n {
-		cctx, cancel := context.WithCancel(ctx)
-		cancels[i] = cancel
-		wg.Go(func() {
-			errs[i] = db.CreateDeviceAuthCapped(cctx, store.DeviceAuth{DeviceCode: fmt.Sprintf("device-code-%d", i),
-				UserCode: fmt.Sprintf("CODE%04d", i), ClientID: "kiosk", RequestIP: "192.0.2.1",
-				CreatedAt: at, ExpiresAt: at.Add(10 * time.Minute), Interval: 5 * time.Second}, caps)
-		})
-		<-joined
+		ctxs[i], cancels[i] = context.WithCancel(ctx)
 	}
-	close(release)
+	release, wait := queueHeld(t, db, n, func(i int) {
+		errs[i] = db.CreateDeviceAuthCapped(ctxs[i], store.DeviceAuth{DeviceCode: fmt.Sprintf("device-code-%d", i),
+			UserCode: fmt.Sprintf("CODE%04d", i), ClientID: "kiosk", RequestIP: "192.0.2.1",
+			CreatedAt: at, ExpiresAt: at.Add(10 * time.Minute), Interval: 5 * time.Second}, caps)
+	})
+	release()
 	// Wait until the batch is blocked on the lock, as PostgreSQL reports it.
 	for {
 		var waiting int
@@ -170,7 +150,7 @@ func TestCappedBatchEndsWithItsCallers(t *testing.T) {
 	for _, cancel := range cancels {
 		cancel()
 	}
-	wg.Wait()
+	wait()
 	for i, err := range errs {
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("request %d: %v, want context.Canceled", i, err)
@@ -180,11 +160,38 @@ func TestCappedBatchEndsWithItsCallers(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Nothing was stored, and the next request goes through.
-	db.capsBatch.q.OnQueued(nil)
-	db.capsBatch.q.BeforeBatch(nil)
 	if err := db.CreateDeviceAuthCapped(ctx, store.DeviceAuth{DeviceCode: "device-code-next", UserCode: "CODE0000",
 		ClientID: "kiosk", RequestIP: "192.0.2.1", CreatedAt: at, ExpiresAt: at.Add(10 * time.Minute),
 		Interval: 5 * time.Second}, caps); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// queueHeld calls call(0) … call(n-1), each in a goroutine of its own once the one
+// before has joined db's queue of capped creates, so they join in that order. The
+// first leads and is held until release is called, so all n run in one batch. wait
+// returns when every call has; the queue's test hooks are cleared then.
+func queueHeld(t *testing.T, db *DB, n int, call func(i int)) (release, wait func()) {
+	t.Helper()
+	joined := make(chan int, n)
+	held := make(chan struct{})
+	release = sync.OnceFunc(func() { close(held) })
+	var once sync.Once
+	db.capsBatch.q.OnQueued(func(n int) { joined <- n })
+	db.capsBatch.q.BeforeBatch(func() { once.Do(func() { <-held }) })
+	var wg sync.WaitGroup
+	wait = func() {
+		wg.Wait()
+		db.capsBatch.q.OnQueued(nil)
+		db.capsBatch.q.BeforeBatch(nil)
+	}
+	for i := range n {
+		wg.Go(func() { call(i) })
+		if got := <-joined; got != i+1 {
+			release()
+			wait()
+			t.Fatalf("request %d joined a queue of %d", i, got)
+		}
+	}
+	return release, wait
 }
