@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -130,6 +131,12 @@ const (
 	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting client' AND key = ?2), 0) AS client_waiting,
 	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting' AND key = ''), 0) AS waiting,
 	(SELECT expires_at FROM device_auths WHERE user_code = ?3) AS held`
+	// readIPCounts is readCounts for a request whose client's counts and the overall
+	// one the transaction has already read (capsState.counted): address ?1, user code ?2.
+	readIPCounts = `SELECT
+	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'rate ip' AND key = ?1), 0) AS ip_rate,
+	COALESCE((SELECT n FROM device_auth_counts WHERE kind = 'waiting ip' AND key = ?1), 0) AS ip_waiting,
+	(SELECT expires_at FROM device_auths WHERE user_code = ?2) AS held`
 	// deleteKept deletes up to ?2 never-approved requests that expired before ?1:
 	// pending ones (no longer waiting once swept) and denied ones.
 	deleteKept = `DELETE FROM device_auths WHERE rowid IN (
@@ -141,7 +148,7 @@ const (
 
 // createCappedQueries are the statements of CreateDeviceAuthCapped (hotWrites).
 var createCappedQueries = func() []string {
-	qs := []string{readCounts, deleteKept, purgeUserCode, insertDeviceAuth, addCountSQL, dropCountSQL}
+	qs := []string{readCounts, readIPCounts, deleteKept, purgeUserCode, insertDeviceAuth, addCountSQL, dropCountSQL}
 	for _, s := range deviceAuthSweeps {
 		qs = append(qs, s.query)
 	}
@@ -166,6 +173,12 @@ type capsState struct {
 	// inserted are the counts of the requests the transaction under way inserted
 	// (insertCounts).
 	inserted insertCounts
+	// counted are the counts the transaction under way read from device_auth_counts,
+	// as they stand there (inserted not added), so the capped creates of one batch
+	// read their client's counts and the overall one once, not once each. Whatever may
+	// change a count in the table forgets them (forgetCounts): a sweep, a deletion, and
+	// any operation in the batch but a capped create.
+	counted map[countKey]int
 	// sweptAt and sweptSince are the time and the window's start (ts) of the last
 	// sweep, and sweepMore whether it stopped at its batch.
 	sweptAt, sweptSince int64
@@ -184,17 +197,23 @@ type capsState struct {
 
 // newCapsState is the state of a database just opened: flags may be off anywhere,
 // and everything is due.
-func newCapsState() capsState { return capsState{inserted: insertCounts{}, flagsOff: true} }
+func newCapsState() capsState {
+	return capsState{inserted: insertCounts{}, counted: map[countKey]int{}, flagsOff: true}
+}
 
 // begin starts a write transaction. When the last one that changed the state did not
 // commit, its sweeps, deletions and inserts were undone with it, so the state starts
 // over as on open.
 func (s *capsState) begin() {
 	clear(s.inserted)
+	s.forgetCounts()
 	if s.changed {
-		*s = capsState{inserted: s.inserted, flagsOff: true}
+		*s = capsState{inserted: s.inserted, counted: s.counted, flagsOff: true}
 	}
 }
+
+// forgetCounts forgets the counts read so far: the table's may have changed.
+func (s *capsState) forgetCounts() { clear(s.counted) }
 
 // committed notes that the transaction under way committed.
 func (s *capsState) committed() { s.changed = false }
@@ -235,15 +254,42 @@ func (c deviceAuthCounts) reached(what string, caps store.RequestCaps) error {
 // since the one before, which doubled its cost.
 const sweepEvery = time.Second
 
-// readDeviceAuthCounts runs readCounts and adds the counts of the requests this
-// transaction inserted but has not yet written (insertCounts).
+// readDeviceAuthCounts reads d's counts, those the transaction has not read yet
+// (readCounts, readIPCounts, or only when d's user code is held), and adds the
+// counts of the requests this transaction inserted but has not yet written
+// (insertCounts).
 func (db *DB) readDeviceAuthCounts(ctx context.Context, tx txRunner, d store.DeviceAuth) (deviceAuthCounts, error) {
 	var c deviceAuthCounts
-	err := tx.QueryRowContext(ctx, readCounts, d.RequestIP, d.ClientID, d.UserCode).
-		Scan(&c.ipRate, &c.clientRate, &c.ipWaiting, &c.clientWaiting, &c.waiting, &c.held)
+	known := db.caps.counted
+	ip, client := countKey{countRateIP, d.RequestIP}, countKey{countRateClient, d.ClientID}
+	_, ipKnown := known[ip]
+	_, clientKnown := known[client]
+	var err error
+	switch {
+	case ipKnown && clientKnown:
+		if err = tx.QueryRowContext(ctx, userCodeExpiry, d.UserCode).Scan(&c.held); errors.Is(err, sql.ErrNoRows) {
+			err = nil
+		}
+	case clientKnown:
+		err = tx.QueryRowContext(ctx, readIPCounts, d.RequestIP, d.UserCode).Scan(&c.ipRate, &c.ipWaiting, &c.held)
+		if err == nil {
+			known[ip], known[countKey{countWaitingIP, d.RequestIP}] = c.ipRate, c.ipWaiting
+		}
+	default:
+		err = tx.QueryRowContext(ctx, readCounts, d.RequestIP, d.ClientID, d.UserCode).
+			Scan(&c.ipRate, &c.clientRate, &c.ipWaiting, &c.clientWaiting, &c.waiting, &c.held)
+		if err == nil {
+			known[ip], known[countKey{countWaitingIP, d.RequestIP}] = c.ipRate, c.ipWaiting
+			known[client], known[countKey{countWaitingClient, d.ClientID}] = c.clientRate, c.clientWaiting
+			known[countKey{countWaiting, ""}] = c.waiting
+		}
+	}
 	if err != nil {
 		return c, fmt.Errorf("sqlite: create device auth: counts: %w", err)
 	}
+	c.ipRate, c.ipWaiting = known[ip], known[countKey{countWaitingIP, d.RequestIP}]
+	c.clientRate, c.clientWaiting = known[client], known[countKey{countWaitingClient, d.ClientID}]
+	c.waiting = known[countKey{countWaiting, ""}]
 	db.caps.inserted.addTo(&c, d)
 	return c, nil
 }
@@ -266,7 +312,7 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 	keepBefore := ts(d.CreatedAt.Add(-caps.Keep)) // with caps.Keep > 0 only
 	// Refusals come before the insert; what a refused create may have written (a
 	// sweep, the deletion of long-expired requests) stands on its own.
-	return db.inTxRefusingFirst(ctx, what, func(sqlTx *sql.Tx) error {
+	return db.enqueue(&writeOp{ctx: ctx, what: what, refusesFirst: true, keepsCounts: true, fn: func(sqlTx *sql.Tx) error {
 		tx := db.prepared(sqlTx)
 		// A caller gone before its turn is skipped (inTx); once begun, the statements
 		// take microseconds and are not interrupted, which costs a goroutine each.
@@ -286,6 +332,7 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 		due := up || st.sweepMore || now-st.sweptAt >= int64(sweepEvery) || c.reached(what, caps) != nil
 		for due {
 			more, moreUp, err := sweepDeviceAuths(ctx, tx, now, since)
+			st.forgetCounts()
 			if err != nil {
 				return err
 			}
@@ -306,6 +353,7 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 		// Long-expired requests are deleted a batch at a time, like the sweeps.
 		if caps.Keep > 0 && (st.keepMore || now-st.keptAt >= int64(sweepEvery) || now < st.keptAt) {
 			res, err := tx.ExecContext(ctx, deleteKept, keepBefore, keepBatch)
+			st.forgetCounts()
 			if err != nil {
 				return fmt.Errorf("sqlite: %s: delete old: %w", what, err)
 			}
@@ -317,13 +365,17 @@ func (db *DB) CreateDeviceAuthCapped(ctx context.Context, d store.DeviceAuth, ca
 		}
 		waiting := d.State == store.DeviceAuthPending && ts(d.ExpiresAt) > now
 		recent := ts(d.CreatedAt) > since
-		if err := insertDeviceAuthTx(ctx, tx, d, c.held, waiting, recent); err != nil {
+		err = insertDeviceAuthTx(ctx, tx, d, c.held, waiting, recent)
+		if c.held.Valid {
+			st.forgetCounts() // an expired request holding the code was deleted
+		}
+		if err != nil {
 			return err
 		}
 		st.inserted.add(d, waiting, recent)
 		st.storedFlags(waiting, recent)
 		return nil
-	})
+	}})
 }
 
 // CreateAuthRequestCapped is CreateAuthRequest under caps, all in one transaction: the

@@ -278,6 +278,52 @@ func TestCappedCreatesShareACommit(t *testing.T) {
 	checkDeviceAuthCounts(t, db, later, caps.Window, true)
 }
 
+// TestCappedCreatesForgetChangedCounts: the capped creates of one batch read their
+// counts once (capsState.counted), and forget them when another operation in the
+// batch may have changed the table. Here one moves a request onto the address the
+// creates come from, so the address's rate count grows behind their backs: the
+// create after it must see the larger count and be refused, as it would be alone.
+func TestCappedCreatesForgetChangedCounts(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTemp(t)
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	caps := store.RequestCaps{Window: time.Minute, PerIPRate: 3}
+	create := func(n int, ip string) func() error {
+		return func() error {
+			return db.CreateDeviceAuthCapped(ctx, store.DeviceAuth{DeviceCode: fmt.Sprintf("forget-%d", n),
+				UserCode: fmt.Sprintf("FRGT%04d", n), ClientID: "tv", RequestIP: ip, CreatedAt: now,
+				ExpiresAt: now.Add(10 * time.Minute), Interval: 5 * time.Second}, caps)
+		}
+	}
+	for n, ip := range []string{"192.0.2.40", "192.0.2.41"} { // one request from each address
+		if err := create(n, ip)(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release := make(chan struct{})
+	held := holdWriter(t, db, release)
+	errs := queueInOrder(t, db, []func() error{
+		create(2, "192.0.2.40"), // the address's second request: allowed
+		func() error {
+			return db.inTx(ctx, "move a request", func(tx *sql.Tx) error {
+				_, err := tx.Exec(`UPDATE device_auths SET request_ip = '192.0.2.40' WHERE user_code = 'FRGT0001'`)
+				return err
+			})
+		},
+		create(3, "192.0.2.40"), // its fourth counting the one moved: over the cap
+	}, release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("create: %v; move: %v", errs[0], errs[1])
+	}
+	if !errors.Is(errs[2], store.ErrLimited) {
+		t.Fatalf("create after the move: %v, want refused (store.ErrLimited)", errs[2])
+	}
+	checkDeviceAuthCounts(t, db, now, caps.Window, true)
+}
+
 // queueInOrder queues each op behind the held writer in turn, waiting until it has
 // joined the queue before starting the next, then releases the writer and returns
 // their results in that order.

@@ -24,6 +24,10 @@ type writeOp struct {
 	// first write, or keeps what it wrote (commitThen), so in a shared transaction it
 	// needs no savepoint to undo a refusal (inTxRefusingFirst).
 	refusesFirst bool
+	// keepsCounts: fn is a capped create, which tells the writer's remembered counts
+	// (capsState.counted) of every change it makes to device_auth_counts; before any
+	// other operation in a shared transaction they are forgotten.
+	keepsCounts bool
 }
 
 // groupCommit lets concurrent write transactions share one commit. With
@@ -121,6 +125,9 @@ func (db *DB) commitBatch(batch []*writeOp) ([]error, bool) {
 				tx.Rollback()
 				return nil, false
 			}
+		}
+		if !op.keepsCounts {
+			db.caps.forgetCounts()
 		}
 		ferr := op.fn(tx)
 		var c *committed
