@@ -254,10 +254,10 @@ func (c deviceAuthCounts) reached(what string, caps store.RequestCaps) error {
 // since the one before, which doubled its cost.
 const sweepEvery = time.Second
 
-// readDeviceAuthCounts reads d's counts, those the transaction has not read yet
-// (readCounts, readIPCounts, or only when d's user code is held), and adds the
-// counts of the requests this transaction inserted but has not yet written
-// (insertCounts).
+// readDeviceAuthCounts reads d's counts: those the transaction has not read yet
+// (readCounts, or readIPCounts when its client's are known) and when the request
+// holding d's user code expires. It adds the counts of the requests this transaction
+// inserted but has not yet written (insertCounts).
 func (db *DB) readDeviceAuthCounts(ctx context.Context, tx txRunner, d store.DeviceAuth) (deviceAuthCounts, error) {
 	var c deviceAuthCounts
 	known := db.caps.counted
