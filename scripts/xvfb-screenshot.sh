@@ -54,6 +54,7 @@ wait_for() {
 go build -tags migrated_fynedo -o "$work/linkdesk" .
 go build -o "$work/linkd" ./cmd/linkd
 go build -o "$work/linkdevice" ./cmd/linkdevice
+go build -o "$work/readqr" ./scripts/readqr
 
 port=$((20000 + RANDOM % 20000))
 issuer="https://127.0.0.1:$port"
@@ -217,7 +218,11 @@ fi
   --device-name "Lobby display" --fullscreen >"$work/kiosk.log" 2>&1 &
 pids+=($!)
 wait_for "kiosk window" 60 xdotool search --name '^Linkdesk kiosk$'
-shot kiosk "Linkdesk kiosk" "kiosk shows a code" 60 logged kiosk 'state=device.ShowingCode'
+# The kiosk logs its state before it paints it (the first capture once it was logged
+# showed the window still connecting): wait until a capture holds its QR code.
+kiosk_shows_code() { logged kiosk 'state=device.ShowingCode' && "$work/readqr" --issuer "$issuer" "$work/capture.png"; }
+rm -f "$work/capture.png" # no other window's capture stands in for the kiosk's
+shot kiosk "Linkdesk kiosk" "kiosk shows a code" 60 kiosk_shows_code
 kiosk_win=$(xdotool search --name '^Linkdesk kiosk$' | sed -n 1p)
 
 xclip -selection clipboard -t image/png -i "$out/kiosk.png" &
