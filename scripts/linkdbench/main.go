@@ -102,7 +102,7 @@ func main() {
 	flag.IntVar(&o.threads, "threads", 2, "wrk threads")
 	flag.IntVar(&o.codes, "codes", 10000, "pending device codes per server (polls table)")
 	flag.IntVar(&o.accounts, "accounts", 200, "accounts whose tokens approve (approvals table)")
-	flag.IntVar(&o.approveRate, "approve-codes-per-second", 5000, "pending user codes made per second of each approval round; a round that runs out says so")
+	flag.IntVar(&o.approveRate, "approve-codes-per-second", 7000, "pending user codes made per second of each approval round; a round that runs out says so")
 	flag.StringVar(&o.tables, "tables", "polls,authorizations,approvals", "tables to print, comma-separated")
 	flag.StringVar(&o.trace, "trace", "", "write an execution trace of the first 2 s of linkd's last round of each table and bench to FILE.TABLE.BENCH (go tool trace)")
 	flag.BoolVar(&o.postgres, "postgres", true, "also measure linkd on PostgreSQL (a private cluster, commits synced), when PostgreSQL is installed")

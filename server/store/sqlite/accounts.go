@@ -181,6 +181,7 @@ func (db *DB) AddFailure(ctx context.Context, key string, now, since time.Time) 
 		if _, err := tx.ExecContext(ctx, `INSERT INTO failures (key, at) VALUES (?, ?)`, key, ts(now)); err != nil {
 			return fmt.Errorf("sqlite: add failure: %w", err)
 		}
+		db.attempts.recorded(key, ts(now))
 		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM failures WHERE key = ? AND at >= ?`,
 			key, ts(since)).Scan(&n)
 		if err != nil {
@@ -231,6 +232,9 @@ func (db *DB) Purge(ctx context.Context, before time.Time) error {
 					return fmt.Errorf("sqlite: purge %s: %w", table.name, err)
 				}
 				n, err = res.RowsAffected()
+				if table.name == "failures" && n > 0 {
+					db.attempts.forget() // read again, without the keys purged
+				}
 				return err
 			})
 			if err != nil {

@@ -74,6 +74,7 @@ func (db *DB) enqueue(op *writeOp) error {
 // runAlone runs one operation in a transaction of its own (BEGIN IMMEDIATE).
 func (db *DB) runAlone(op *writeOp) error {
 	db.caps.begin()
+	db.attempts.begin()
 	tx, err := db.write.BeginTx(op.ctx, nil)
 	if err != nil {
 		return db.failed(fmt.Errorf("sqlite: %s: begin: %w", op.what, err))
@@ -92,6 +93,7 @@ func (db *DB) runAlone(op *writeOp) error {
 		return db.failed(fmt.Errorf("sqlite: %s: commit: %w", op.what, err))
 	}
 	db.caps.committed()
+	db.attempts.committed()
 	db.faults.succeeded()
 	if c != nil {
 		return c.err
@@ -108,6 +110,7 @@ func (db *DB) runAlone(op *writeOp) error {
 // transaction would have given.
 func (db *DB) commitBatch(batch []*writeOp) ([]error, bool) {
 	db.caps.begin()
+	db.attempts.begin()
 	tx, err := db.write.BeginTx(context.Background(), nil)
 	if err != nil {
 		return nil, false
@@ -167,6 +170,7 @@ func (db *DB) commitBatch(batch []*writeOp) ([]error, bool) {
 		return nil, false
 	}
 	db.caps.committed()
+	db.attempts.committed()
 	db.faults.succeeded()
 	db.group.mu.Lock()
 	db.group.shared += len(batch)

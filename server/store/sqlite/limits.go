@@ -19,10 +19,10 @@ func (db *DB) ReserveAttempt(ctx context.Context, limits []store.AttemptLimit, n
 	err := db.inTx(ctx, "reserve attempt", func(tx *sql.Tx) error {
 		var err error
 		t := db.prepared(tx)
-		if wait, err = limitsWait(ctx, t, limits, now); err != nil || wait > 0 {
+		if wait, err = db.limitsWait(ctx, t, limits, now); err != nil || wait > 0 {
 			return err
 		}
-		return recordAttempt(ctx, t, limits, now)
+		return db.recordAttempt(ctx, t, limits, now)
 	})
 	if err != nil {
 		return 0, err
@@ -38,8 +38,15 @@ const (
 )
 
 // limitsWait is how long from now until every limit allows one more attempt (0: they
-// do now).
-func limitsWait(ctx context.Context, tx txRunner, limits []store.AttemptLimit, now time.Time) (time.Duration, error) {
+// do now). Keys the writer knows have no attempt in their windows are not read
+// (attemptKeys).
+func (db *DB) limitsWait(ctx context.Context, tx txRunner, limits []store.AttemptLimit, now time.Time) (time.Duration, error) {
+	if err := db.attempts.ready(ctx, tx, now); err != nil {
+		return 0, err
+	}
+	if db.attempts.attemptsQuiet(limits, now) {
+		return 0, nil
+	}
 	var wait time.Duration
 	for _, l := range limits {
 		d, err := attemptWait(ctx, tx, l, now)
@@ -52,7 +59,7 @@ func limitsWait(ctx context.Context, tx txRunner, limits []store.AttemptLimit, n
 }
 
 // recordAttempt records one attempt at now under each distinct key of limits.
-func recordAttempt(ctx context.Context, tx txRunner, limits []store.AttemptLimit, now time.Time) error {
+func (db *DB) recordAttempt(ctx context.Context, tx txRunner, limits []store.AttemptLimit, now time.Time) error {
 	for i, l := range limits {
 		if slices.ContainsFunc(limits[:i], func(o store.AttemptLimit) bool { return o.Key == l.Key }) {
 			continue
@@ -60,6 +67,7 @@ func recordAttempt(ctx context.Context, tx txRunner, limits []store.AttemptLimit
 		if _, err := tx.ExecContext(ctx, recordAttemptSQL, l.Key, ts(now)); err != nil {
 			return fmt.Errorf("sqlite: record attempt: %w", err)
 		}
+		db.attempts.recorded(l.Key, ts(now))
 	}
 	return nil
 }
@@ -79,14 +87,14 @@ func (db *DB) limitedCode(ctx context.Context, what string, limits []store.Attem
 		// driver a goroutine per statement, on the writer everyone waits for.
 		ctx := context.WithoutCancel(ctx)
 		var err error
-		if wait, err = limitsWait(ctx, tx, limits, now); err != nil || wait > 0 {
+		if wait, err = db.limitsWait(ctx, tx, limits, now); err != nil || wait > 0 {
 			return err
 		}
 		err = op(ctx, tx)
 		if !stored.FailedLookup(err) {
 			return err
 		}
-		if rerr := recordAttempt(ctx, tx, limits, now); rerr != nil {
+		if rerr := db.recordAttempt(ctx, tx, limits, now); rerr != nil {
 			return rerr
 		}
 		return commitThen(err)

@@ -47,6 +47,9 @@ type DB struct {
 	// caps is what the writer knows about device requests' flags and counts
 	// (CreateDeviceAuthCapped); only write transactions, one at a time, use it.
 	caps capsState
+	// attempts is what the writer knows about the attempts under each limit key
+	// (limitsWait); only write transactions, one at a time, use it.
+	attempts attemptKeys
 	// box encrypts signing keys and TOTP secrets at rest (WithSecretsKey); nil: they
 	// are stored as given.
 	box *stored.Sealer

@@ -26,6 +26,7 @@ var hotWrites = append([]string{
 	rollbackToSQL,
 	attemptsSQL,
 	recordAttemptSQL,
+	dataVersionSQL,
 	pendingByUserCodeSQL,
 	insertGrantSQL,
 	approveSQL,
