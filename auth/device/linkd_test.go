@@ -253,7 +253,9 @@ func TestDeviceFlowLinkdSlowDown(t *testing.T) {
 // benchApproveToLinked measures approve (management API) -> kiosk reports Linked, and
 // reports the median and 99th percentile besides the mean (issue 13: push wake-up p99).
 func benchApproveToLinked(b *testing.B, push bool) {
-	r := startLinkd(b, linkdtest.Options{PollInterval: time.Second})
+	// Each iteration links a new device: lift the per-network caps, or b.N beyond 60
+	// is refused within a minute.
+	r := startLinkd(b, linkdtest.Options{PollInterval: time.Second, DeviceAuthCaps: linkdtest.LiftedCaps})
 	ctx := context.Background()
 	f := r.flow(b, nil, func(c *Config) { c.NoPush = !push })
 	log, _ := run(b, f)

@@ -485,11 +485,6 @@ type linkdServer struct {
 	close func()
 }
 
-// liftedCaps lets the device authorization table measure the endpoint rather than its
-// refusals: every count is still made, none is reached.
-var liftedCaps = store.RequestCaps{Window: time.Minute, PerIPRate: 1 << 30, PerClientRate: 1 << 30,
-	PerIP: 1 << 30, PerClient: 1 << 30, Total: 1 << 30, Keep: time.Hour}
-
 // startLinkd runs linkd as `linkd serve` would, on SQLite in work, behind a trusted
 // proxy at 127.0.0.1 (so the approvals can come from one address per account).
 func startLinkd(ctx context.Context, o *options) (*linkdServer, error) {
@@ -532,7 +527,7 @@ func serveLinkd(ctx context.Context, o *options, name string, db interface {
 }) (*linkdServer, error) {
 	srv, set := tlsServer()
 	s, err := linkd.New(ctx, linkd.Config{Issuer: srv.URL, Store: db, Logger: o.logger,
-		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, DeviceAuthCaps: liftedCaps})
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, DeviceAuthCaps: linkdtest.LiftedCaps})
 	if err != nil {
 		srv.Close()
 		db.Close()

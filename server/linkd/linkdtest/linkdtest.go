@@ -82,7 +82,15 @@ type Options struct {
 	Mail mail.Settings
 	// NearbyOff is linkd.Config.NearbyOff (--nearby-devices=false).
 	NearbyOff bool
+	// DeviceAuthCaps is linkd.Config.DeviceAuthCaps (zero: linkd's defaults). Benchmarks
+	// that link a device many times a second lift the per-network caps with it.
+	DeviceAuthCaps store.RequestCaps
 }
+
+// LiftedCaps is a DeviceAuthCaps for benchmarks that measure the endpoint rather than its
+// refusals: every count is still made, none is reached.
+var LiftedCaps = store.RequestCaps{Window: time.Minute, PerIPRate: 1 << 30, PerClientRate: 1 << 30,
+	PerIP: 1 << 30, PerClient: 1 << 30, Total: 1 << 30, Keep: time.Hour}
 
 // Clock is a manual clock for a linkd under test: it stands still until Advance or
 // Set moves it. It is safe for concurrent use.
@@ -244,7 +252,8 @@ func Start(t testing.TB, opts Options) *Instance {
 		LostAnswerWindow: opts.LostAnswerWindow, Dev: opts.Dev, Now: now,
 		MaxConnections: opts.MaxConnections, Relay: relay,
 		SecretsKey: secretsKey, SessionKey: sessionKey, TrustedProxies: opts.TrustedProxies,
-		AccessLog: opts.AccessLog, Mail: opts.Mail, NearbyOff: opts.NearbyOff, Places: places})
+		AccessLog: opts.AccessLog, Mail: opts.Mail, NearbyOff: opts.NearbyOff, Places: places,
+		DeviceAuthCaps: opts.DeviceAuthCaps})
 	if err != nil {
 		stopRelay()
 		ln.Close()
