@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"testing"
 	"time"
 
@@ -79,12 +78,7 @@ func TestAttemptKeysAfterRollback(t *testing.T) {
 			_, err := db.ReserveAttempt(ctx, limit("someone else"), now)
 			return err
 		},
-		func() error {
-			return db.inTx(ctx, "broken", func(tx *sql.Tx) error {
-				_, err := tx.Exec(`INSERT INTO no_such_table VALUES (1)`)
-				return fmt.Errorf("sqlite: broken: %w", err)
-			})
-		},
+		func() error { return brokenWrite(ctx, db) },
 	}, release)
 	if err := <-held; err != nil {
 		t.Fatal(err)

@@ -372,12 +372,7 @@ func TestCapsStateAfterRollback(t *testing.T) {
 				ClientID: "tv", RequestIP: "192.0.2.30", CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute),
 				Interval: 5 * time.Second}, caps)
 		},
-		func() error {
-			return db.inTx(ctx, "broken", func(tx *sql.Tx) error {
-				_, err := tx.Exec(`INSERT INTO no_such_table VALUES (1)`)
-				return fmt.Errorf("sqlite: broken: %w", err)
-			})
-		},
+		func() error { return brokenWrite(ctx, db) },
 	}, release)
 	if err := <-held; err != nil {
 		t.Fatal(err)

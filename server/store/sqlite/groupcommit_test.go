@@ -29,6 +29,15 @@ func holdWriter(t *testing.T, db *DB, release <-chan struct{}) <-chan error {
 	return res
 }
 
+// brokenWrite is a write that fails with a SQLite error (a table that does not exist),
+// so a batch holding it falls back to running each write alone.
+func brokenWrite(ctx context.Context, db *DB) error {
+	return db.inTx(ctx, "broken", func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO no_such_table VALUES (1)`)
+		return fmt.Errorf("sqlite: broken: %w", err)
+	})
+}
+
 // notifyQueued returns a channel closed once n operations queue behind the writer.
 // Set it before the writes start.
 func notifyQueued(db *DB, n int) <-chan struct{} {
@@ -123,10 +132,7 @@ func TestGroupCommitFallsBackAlone(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			if i == 2 {
-				errs[i] = db.inTx(ctx, "broken", func(tx *sql.Tx) error {
-					_, err := tx.Exec(`INSERT INTO no_such_table VALUES (1)`)
-					return fmt.Errorf("sqlite: broken: %w", err)
-				})
+				errs[i] = brokenWrite(ctx, db)
 				return
 			}
 			errs[i] = db.CreateDeviceAuth(ctx, deviceAuth(100+i))
