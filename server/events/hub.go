@@ -17,6 +17,11 @@
 //     missing an event, and an EventSource client reconnects and re-reads the list.
 //   - A device-authorization subscription coalesces: it holds at most the latest state,
 //     since a waiter only needs to learn that it must look again.
+//
+// Order: a stream gets one replica's events in the order they were published there, but
+// events made through different replicas (or by concurrent requests) may arrive in
+// either order. A late "linked" or "renamed" of a device the hub already announced as
+// unlinked is not delivered, so a client never brings a gone device back.
 package events
 
 import (
@@ -38,6 +43,45 @@ type Hub struct {
 	auths    map[string]map[*AuthSubscription]struct{}
 	watchers map[*func(key string)]struct{}
 	relay    *relayState // nil without StartRelay
+	gone     unlinkedDevices
+}
+
+// DefaultUnlinkedMemory is how many recently unlinked devices a hub remembers, so a
+// late "linked" or "renamed" of one of them is not delivered after its "unlinked".
+const DefaultUnlinkedMemory = 4096
+
+// unlinkedDevices remembers the IDs of the most recent unlinks, oldest forgotten first.
+// Events from different replicas (or from concurrent requests in one process) are not
+// ordered with each other: a rename made through A can reach C's stream after an unlink
+// made through C, and a client that applied it would show a device that is gone.
+type unlinkedDevices struct {
+	ids  map[string]struct{}
+	ring []string // len DefaultUnlinkedMemory once used; next is the slot to reuse
+	next int
+}
+
+func (u *unlinkedDevices) add(id string) {
+	if id == "" {
+		return
+	}
+	if u.ids == nil {
+		u.ids = make(map[string]struct{}, DefaultUnlinkedMemory)
+		u.ring = make([]string, DefaultUnlinkedMemory)
+	}
+	if _, ok := u.ids[id]; ok {
+		return
+	}
+	if old := u.ring[u.next]; old != "" {
+		delete(u.ids, old)
+	}
+	u.ring[u.next] = id
+	u.next = (u.next + 1) % len(u.ring)
+	u.ids[id] = struct{}{}
+}
+
+func (u *unlinkedDevices) has(id string) bool {
+	_, ok := u.ids[id]
+	return ok
 }
 
 // NewHub returns an empty hub.
@@ -127,8 +171,9 @@ func (s *AccountSubscription) closeLocked() {
 }
 
 // PublishAccount delivers ev to every subscriber of subject without blocking; a
-// subscriber whose buffer is full is dropped (see the package comment). With a relay
-// it is also queued for the other replicas.
+// subscriber whose buffer is full is dropped, and late news of an unlinked device is
+// held back (see the package comment). With a relay it is also queued for the other
+// replicas.
 func (h *Hub) PublishAccount(subject string, ev devices.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -136,7 +181,17 @@ func (h *Hub) PublishAccount(subject string, ev devices.Event) {
 	h.forwardLocked(message{Subject: subject, Event: &ev})
 }
 
+// deliverAccountLocked hands ev to subject's subscribers, unless it is news of a
+// device this hub already announced as unlinked (a late event, see unlinkedDevices).
 func (h *Hub) deliverAccountLocked(subject string, ev devices.Event) {
+	switch ev.Type {
+	case devices.EventUnlinked:
+		h.gone.add(ev.Device.ID)
+	case devices.EventLinked, devices.EventRenamed:
+		if h.gone.has(ev.Device.ID) {
+			return
+		}
+	}
 	for s := range h.accounts[subject] {
 		select {
 		case s.ch <- ev:

@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -241,4 +242,57 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// A rename made through B that reaches A after A announced the unlink (events of
+// different replicas are not ordered with each other) is not delivered: a client that
+// applied it would show a device that is gone. A's own late events are held back the
+// same way, and so is a late "linked".
+func TestLateEventsOfAnUnlinkedDeviceAreNotDelivered(t *testing.T) {
+	var b bus
+	ra, rb := b.relay(), b.relay()
+	a := started(t, ra, RelayOptions{Replica: "A"})
+	bh := started(t, rb, RelayOptions{Replica: "B"})
+	sa := a.SubscribeAccount("alice", 8)
+	defer sa.Close()
+
+	a.PublishAccount("alice", devices.Event{Type: devices.EventUnlinked, Device: devices.Device{ID: "d1"}})
+	if got := waitFor(t, sa.C, "the unlink"); got.Type != devices.EventUnlinked {
+		t.Fatalf("A's stream got %+v, want the unlink", got)
+	}
+	bh.PublishAccount("alice", devices.Event{Type: devices.EventRenamed, Device: devices.Device{ID: "d1", Name: "Den"}})
+	bh.PublishAccount("alice", devices.Event{Type: devices.EventLinked, Device: devices.Device{ID: "d1"}})
+	a.PublishAccount("alice", devices.Event{Type: devices.EventRenamed, Device: devices.Device{ID: "d1", Name: "Hall"}})
+	// The relay delivers B's messages in order, so once the marker is here the late
+	// ones have been handled.
+	bh.PublishAccount("alice", devices.Event{Type: devices.EventLinked, Device: devices.Device{ID: "marker"}})
+	if got := waitFor(t, sa.C, "the marker"); got.Device.ID != "marker" {
+		t.Fatalf("A's stream got %s of %s after its unlink, want it held back", got.Type, got.Device.ID)
+	}
+	if st := a.RelayStats(); st.Received != 3 {
+		t.Fatalf("A's stats = %+v, want B's 3 messages received", st)
+	}
+}
+
+// The hub remembers the last DefaultUnlinkedMemory unlinks, oldest forgotten first.
+func TestUnlinkedMemoryIsBounded(t *testing.T) {
+	h := NewHub()
+	s := h.SubscribeAccount("alice", 4)
+	defer s.Close()
+	for i := range DefaultUnlinkedMemory + 1 {
+		h.gone.add(fmt.Sprint("d", i))
+	}
+	if len(h.gone.ids) != DefaultUnlinkedMemory {
+		t.Fatalf("remembers %d unlinked devices, want %d", len(h.gone.ids), DefaultUnlinkedMemory)
+	}
+	h.PublishAccount("alice", devices.Event{Type: devices.EventRenamed, Device: devices.Device{ID: "d1"}})
+	h.PublishAccount("alice", devices.Event{Type: devices.EventRenamed, Device: devices.Device{ID: "d0"}})
+	if got := <-s.C; got.Device.ID != "d0" {
+		t.Fatalf("delivered a rename of %s, want only d0's (d0 forgotten, d1 still remembered)", got.Device.ID)
+	}
+	select {
+	case got := <-s.C:
+		t.Fatalf("also delivered %+v", got)
+	default:
+	}
 }
