@@ -135,7 +135,7 @@ type bench struct {
 	round func(r int) (wrkResult, error)
 	// check makes one request the way wrk will and fails unless the answer is right.
 	check func() error
-	linkd bool // profiled with -cpuprofile
+	linkd bool // a linkd (on SQLite or PostgreSQL): profiled with -cpuprofile
 }
 
 // table is a set of benches measured in alternating rounds, and its ratios.
@@ -641,7 +641,7 @@ func pollsTable(ctx context.Context, o *options, bare, example server, exampleCo
 		if basic != "" {
 			header["Authorization"] = basic
 		}
-		return bench{name: s.name, linkd: s.name == ld.name,
+		return bench{name: s.name, linkd: s.name == ld.name || (pg != nil && s.name == pg.name),
 			round: func(int) (wrkResult, error) {
 				return runWrk(o, "poll.lua", s.url, "CODES="+f, "CLIENT_ID="+clientID, "AUTHORIZATION="+basic)
 			},
@@ -793,8 +793,7 @@ func approvalBenches(ctx context.Context, o *options, ld *linkdServer) (approve,
 	token, addr, _ := strings.Cut(tokens[0], " ")
 	header := map[string]string{"Authorization": "Bearer " + token, "X-Forwarded-For": addr, "Content-Type": "application/json"}
 	api := ld.url + devices.APIPrefix
-	profiled := ld.name == "linkd"
-	approve = bench{name: ld.name + " approve", linkd: profiled,
+	approve = bench{name: ld.name + " approve", linkd: true,
 		round: func(r int) (wrkResult, error) {
 			res, err := runWrk(o, "approve.lua", ld.url, "CODES="+codeFiles[r], "TOKENS="+tokenFile,
 				"THREADS="+strconv.Itoa(o.threads), "API="+devices.APIPrefix)
@@ -806,7 +805,7 @@ func approvalBenches(ctx context.Context, o *options, ld *linkdServer) (approve,
 		check: func() error {
 			return expect(http.MethodPost, api+"/link-requests/"+userCodes[0]+"/approve", header, `{"confirmed_in_front":true}`, http.StatusOK, `"device"`)
 		}}
-	me = bench{name: ld.name + " GET /me", linkd: profiled,
+	me = bench{name: ld.name + " GET /me", linkd: true,
 		round: func(int) (wrkResult, error) {
 			return runWrk(o, "me.lua", ld.url, "TOKENS="+tokenFile, "API="+devices.APIPrefix)
 		},
@@ -823,8 +822,8 @@ const authorizeScope = "&scope=openid%20offline_access"
 func authorizationsTable(o *options, example server, ld, pg *linkdServer) (table, error) {
 	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
 	basic := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Authorization": exampleBasic}
-	authorizer := func(s server, clientID, auth string, header map[string]string, linkd bool) bench {
-		return bench{name: s.name, linkd: linkd,
+	authorizer := func(s server, clientID, auth string, header map[string]string) bench {
+		return bench{name: s.name, linkd: s.name != example.name,
 			round: func(int) (wrkResult, error) {
 				return runWrk(o, "authorize.lua", s.url, "CLIENT_ID="+clientID, "AUTHORIZATION="+auth)
 			},
@@ -833,13 +832,13 @@ func authorizationsTable(o *options, example server, ld, pg *linkdServer) (table
 					http.StatusOK, `"device_code"`)
 			}}
 	}
-	ex := authorizer(example, exampleClient, exampleBasic, basic, false)
-	l := authorizer(ld.server, devices.KioskClientID, "", form, true)
+	ex := authorizer(example, exampleClient, exampleBasic, basic)
+	l := authorizer(ld.server, devices.KioskClientID, "", form)
 	t := table{name: "device authorizations: POST /device_authorization (linkd: public kiosk client, caps lifted; zitadel example: confidential client, Basic)",
 		unit: "auths/s", benches: []bench{ex, l}}
 	var lp bench
 	if pg != nil {
-		lp = authorizer(pg.server, devices.KioskClientID, "", form, false)
+		lp = authorizer(pg.server, devices.KioskClientID, "", form)
 		t.benches = append(t.benches, lp)
 	}
 	t.ratios = func(rps, p99 func(string) float64) {

@@ -19,17 +19,21 @@ const (
 	lockAuthReqCaps = 0x6c696e6b64636172
 )
 
-// capQuery is one count a cap is checked against.
+// capQuery is one count a cap is checked against: query selects one row per request
+// counted, and checkCaps reads at most limit of them, so a count costs no more than
+// its cap however many rows match.
 type capQuery struct {
 	name  string
 	limit int
 	query string
 	args  []any
 	// known: the count is n, already read in this transaction (batchCounts);
-	// counted, when set, is told a count read from the database.
+	// counted, when set, is told a count read from the database (exact when below
+	// the limit, else a lower bound) and returns the count to judge (raised by what
+	// the transaction will insert before this).
 	known   bool
 	n       int
-	counted func(n int)
+	counted func(n int, exact bool) int
 }
 
 // checkCaps runs the counts of qs in tx and fails with store.ErrLimited, naming the
@@ -41,11 +45,12 @@ func checkCaps(ctx context.Context, tx *sql.Tx, what string, qs []capQuery) erro
 		}
 		n := q.n
 		if !q.known {
-			if err := tx.QueryRowContext(ctx, q.query, q.args...).Scan(&n); err != nil {
+			bounded := fmt.Sprintf(`SELECT COUNT(*) FROM (%s LIMIT $%d) AS counted`, q.query, len(q.args)+1)
+			if err := tx.QueryRowContext(ctx, bounded, append(q.args, q.limit)...).Scan(&n); err != nil {
 				return fmt.Errorf("postgres: %s: count %s: %w", what, q.name, err)
 			}
 			if q.counted != nil {
-				q.counted(n)
+				n = q.counted(n, n < q.limit)
 			}
 		}
 		if n >= q.limit {
@@ -121,15 +126,15 @@ func (db *DB) CreateAuthRequestCapped(ctx context.Context, a store.AuthRequest, 
 		}
 		err := checkCaps(ctx, tx, "create auth request", []capQuery{
 			{name: "address rate", limit: caps.PerIPRate,
-				query: `SELECT COUNT(*) FROM auth_requests WHERE request_ip = $1 AND created_at > $2`, args: []any{a.RequestIP, since}},
+				query: `SELECT 1 FROM auth_requests WHERE request_ip = $1 AND created_at > $2`, args: []any{a.RequestIP, since}},
 			{name: "client rate", limit: caps.PerClientRate,
-				query: `SELECT COUNT(*) FROM auth_requests WHERE client_id = $1 AND created_at > $2`, args: []any{a.ClientID, since}},
+				query: `SELECT 1 FROM auth_requests WHERE client_id = $1 AND created_at > $2`, args: []any{a.ClientID, since}},
 			{name: "waiting per address", limit: caps.PerIP,
-				query: `SELECT COUNT(*) FROM auth_requests WHERE request_ip = $1 AND NOT done AND expires_at > $2`, args: []any{a.RequestIP, now}},
+				query: `SELECT 1 FROM auth_requests WHERE request_ip = $1 AND NOT done AND expires_at > $2`, args: []any{a.RequestIP, now}},
 			{name: "waiting per client", limit: caps.PerClient,
-				query: `SELECT COUNT(*) FROM auth_requests WHERE client_id = $1 AND NOT done AND expires_at > $2`, args: []any{a.ClientID, now}},
+				query: `SELECT 1 FROM auth_requests WHERE client_id = $1 AND NOT done AND expires_at > $2`, args: []any{a.ClientID, now}},
 			{name: "waiting overall", limit: caps.Total,
-				query: `SELECT COUNT(*) FROM auth_requests WHERE NOT done AND expires_at > $1`, args: []any{now}},
+				query: `SELECT 1 FROM auth_requests WHERE NOT done AND expires_at > $1`, args: []any{now}},
 		})
 		if err != nil {
 			return err

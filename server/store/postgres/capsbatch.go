@@ -30,7 +30,8 @@ type cappedCreate struct {
 // (linkdbench). Now the caller at the head of the queue (batching.Queue, as the SQLite
 // store's group commit) takes everyone waiting (up to maxCapsBatch), takes the lock
 // once, counts each address, client and total once, adds the batch's own inserts in
-// memory, and commits once; every caller hears its result after that commit. A
+// memory, stores them with one statement, and commits once; every caller hears its
+// result after that commit. A
 // caller that gives up still waits for the batch before its own; a batch whose
 // callers have all given up ends at once (batchContext).
 type capsBatcher struct {
@@ -40,9 +41,17 @@ type capsBatcher struct {
 }
 
 // createCappedBatch runs batch in one transaction and returns every result, or
-// reports false (a fault that is not the database being away), and the caller runs
-// each request alone. When the database is unavailable every caller hears so at
-// once, rather than waiting for it once more alone.
+// reports false (a fault that is not the database being away, or a code taken by a
+// writer outside the batch meanwhile), and the caller runs each request alone. When
+// the database is unavailable every caller hears so at once, rather than waiting for
+// it once more alone.
+//
+// The transaction makes a fixed number of round trips whatever the batch's size: the
+// lock, each count once, one read of the rows already holding the batch's codes, then
+// one DELETE of their expired holders and one INSERT of every request admitted. Which
+// requests are admitted is decided in memory, in queue order, exactly as one request
+// after another would be (see admitBatch); the INSERT must then store every one of
+// them, or the transaction is rolled back.
 func (db *DB) createCappedBatch(batch []*cappedCreate) ([]error, bool) {
 	ctx, cancel := batchContext(batch)
 	defer cancel()
@@ -52,29 +61,19 @@ func (db *DB) createCappedBatch(batch []*cappedCreate) ([]error, bool) {
 		if err := capsLock(ctx, tx, lockDeviceCaps, batch[0].caps); err != nil { // every batched create has caps
 			return err
 		}
-		counts := newBatchCounts(batch)
-		for i, op := range batch {
-			if err := op.ctx.Err(); err != nil {
-				results[i] = err // gone before its turn: nothing was done
-				continue
-			}
-			err := checkCaps(ctx, tx, "create device auth", counts.queries(op))
-			if errors.Is(err, store.ErrLimited) {
-				results[i] = err
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			err = createDeviceAuthTx(ctx, tx, op.d)
-			if errors.Is(err, store.ErrDuplicate) || errors.Is(err, store.ErrDuplicateUserCode) {
-				results[i] = err
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			counts.inserted(op.d)
+		held, err := readHolders(ctx, tx, batch)
+		if err != nil {
+			return err
+		}
+		purge, admitted, err := admitBatch(ctx, tx, batch, held, results)
+		if err != nil {
+			return err
+		}
+		if err := purgeExpiredHolders(ctx, tx, purge); err != nil {
+			return err
+		}
+		if err := insertDeviceAuths(ctx, tx, admitted); err != nil {
+			return err
 		}
 		return deleteKept(ctx, tx, batch)
 	})
@@ -91,6 +90,155 @@ func (db *DB) createCappedBatch(batch []*cappedCreate) ([]error, bool) {
 	db.capsBatch.shared += len(batch)
 	db.capsBatch.mu.Unlock()
 	return results, true
+}
+
+// codeHolder is a stored request holding one of a batch's codes.
+type codeHolder struct {
+	userCode, deviceCodeHash string
+	expiresAt                int64
+	gone                     bool // its expired row is purged by a request of the batch
+}
+
+// codeHolders are the stored requests holding a batch's user or device codes, and the
+// batch's own admitted requests as they are added.
+type codeHolders struct {
+	byUserCode   map[string]*codeHolder
+	byDeviceHash map[string]*codeHolder
+}
+
+// readHolders reads, in one query, every stored request holding a user code or a
+// device code of batch.
+func readHolders(ctx context.Context, tx *sql.Tx, batch []*cappedCreate) (*codeHolders, error) {
+	userCodes, hashes := make([]string, len(batch)), make([]string, len(batch))
+	for i, op := range batch {
+		userCodes[i], hashes[i] = op.d.UserCode, hash(op.d.DeviceCode)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT user_code, device_code_hash, expires_at FROM device_auths
+		WHERE user_code = ANY($1::text[]) OR device_code_hash = ANY($2::text[])`, userCodes, hashes)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: create device auths: read holders: %w", err)
+	}
+	defer rows.Close()
+	h := &codeHolders{byUserCode: make(map[string]*codeHolder), byDeviceHash: make(map[string]*codeHolder)}
+	for rows.Next() {
+		c := new(codeHolder)
+		if err := rows.Scan(&c.userCode, &c.deviceCodeHash, &c.expiresAt); err != nil {
+			return nil, fmt.Errorf("postgres: create device auths: read holders: %w", err)
+		}
+		h.add(c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: create device auths: read holders: %w", err)
+	}
+	return h, nil
+}
+
+func (h *codeHolders) add(c *codeHolder) {
+	h.byUserCode[c.userCode] = c
+	h.byDeviceHash[c.deviceCodeHash] = c
+}
+
+// admitBatch decides, in queue order, what each request of batch gets, as
+// createCappedAlone would one after another: a caller already gone gets its
+// context's error; then its caps are checked (counts read once, raised by the
+// requests admitted before it); then an expired holder of its user code is purged
+// (purge, even when the insert then fails, as createDeviceAuthTx does); then a code
+// still held is refused, and otherwise the request is admitted. results gets every
+// refusal; admitted lists the requests to insert.
+func admitBatch(ctx context.Context, tx *sql.Tx, batch []*cappedCreate, held *codeHolders, results []error) (purge []*cappedCreate, admitted []store.DeviceAuth, err error) {
+	counts := newBatchCounts(batch)
+	for i, op := range batch {
+		if err := op.ctx.Err(); err != nil {
+			results[i] = err // gone before its turn: nothing was done
+			continue
+		}
+		err := checkCaps(ctx, tx, "create device auth", counts.queries(op))
+		if errors.Is(err, store.ErrLimited) {
+			results[i] = err
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		purge = append(purge, op)
+		at := ts(op.d.CreatedAt)
+		if c := held.byUserCode[op.d.UserCode]; c != nil && !c.gone && c.expiresAt <= at {
+			c.gone = true
+		}
+		if c := held.byUserCode[op.d.UserCode]; c != nil && !c.gone {
+			results[i] = fmt.Errorf("postgres: create device auth: %w", store.ErrDuplicateUserCode)
+			continue
+		}
+		if c := held.byDeviceHash[hash(op.d.DeviceCode)]; c != nil && !c.gone {
+			results[i] = fmt.Errorf("postgres: create device auth: device code: %w", store.ErrDuplicate)
+			continue
+		}
+		held.add(&codeHolder{userCode: op.d.UserCode, deviceCodeHash: hash(op.d.DeviceCode), expiresAt: ts(op.d.ExpiresAt)})
+		admitted = append(admitted, op.d)
+		counts.inserted(op.d)
+	}
+	return purge, admitted, nil
+}
+
+// purgeExpiredHolders deletes, in one statement, each request that holds the user
+// code of a request of ops and had expired by that request's time.
+func purgeExpiredHolders(ctx context.Context, tx *sql.Tx, ops []*cappedCreate) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	codes, ats := make([]string, len(ops)), make([]int64, len(ops))
+	for i, op := range ops {
+		codes[i], ats[i] = op.d.UserCode, ts(op.d.CreatedAt)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM device_auths d USING unnest($1::text[], $2::bigint[]) AS u(code, at)
+		WHERE d.user_code = u.code AND d.expires_at <= u.at`, codes, ats); err != nil {
+		return fmt.Errorf("postgres: create device auths: purge expired: %w", err)
+	}
+	return nil
+}
+
+// errBatchRaced is what insertDeviceAuths returns when a request it was to store had
+// its code taken meanwhile (by a create that does not take the caps lock): the
+// batch's transaction is rolled back and each request runs alone.
+var errBatchRaced = errors.New("postgres: create device auths: a code was taken outside the batch")
+
+// insertDeviceAuths stores ds in one statement, all of them or, with errBatchRaced,
+// none.
+func insertDeviceAuths(ctx context.Context, tx *sql.Tx, ds []store.DeviceAuth) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	n := len(ds)
+	hashes, userCodes, clients, scopes := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	names, models, kinds, ips := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	created, expires, intervals := make([]int64, n), make([]int64, n), make([]int64, n)
+	states, subjects, grants, nets := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	authTimes, collected := make([]int64, n), make([]int64, n)
+	for i, d := range ds {
+		hashes[i], userCodes[i], clients[i], scopes[i] = hash(d.DeviceCode), d.UserCode, d.ClientID, list(d.Scopes)
+		names[i], models[i], kinds[i], ips[i] = d.Device.Name, d.Device.Model, string(d.Device.Kind), d.RequestIP
+		created[i], expires[i], intervals[i] = ts(d.CreatedAt), ts(d.ExpiresAt), int64(d.Interval)
+		states[i], subjects[i], grants[i], nets[i] = string(d.State), d.Subject, d.GrantID, store.NetworkKey(d.RequestIP)
+		authTimes[i], collected[i] = ts(d.AuthTime), ts(d.CollectedAt)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO device_auths (device_code_hash, `+deviceAuthCols+`, request_net)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+			$8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::text[],
+			$15::bigint[], $16::bigint[], $17::text[])
+		ON CONFLICT DO NOTHING`,
+		hashes, userCodes, clients, scopes, names, models, kinds, ips, created, expires, intervals,
+		states, subjects, grants, authTimes, collected, nets)
+	if err != nil {
+		return fmt.Errorf("postgres: create device auths: %w", err)
+	}
+	stored, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("postgres: create device auths: %w", err)
+	}
+	if stored != int64(n) {
+		return errBatchRaced
+	}
+	return nil
 }
 
 // batchContext is the context of batch's transaction: done when every caller of the
@@ -150,9 +298,20 @@ const deleteKeptSQL = `DELETE FROM device_auths WHERE device_code_hash IN (
 // the stored requests have expired by then, so its counts can only be too high by
 // what changed within the batch's milliseconds. A cap is reached a little early, never
 // late.
+//
+// The batch's requests are inserted together at the end, so a count first read after
+// some of them were admitted does not include them; it is raised by those it covers
+// (admitted) as it is read.
 type batchCounts struct {
-	at    time.Time
-	known map[countKey]int
+	at       time.Time
+	known    map[countKey]knownCount
+	admitted []store.DeviceAuth
+}
+
+// knownCount is a count read in the batch: exact, or (stopped at a cap) a lower bound.
+type knownCount struct {
+	n     int
+	exact bool
 }
 
 // countKey names one count: its kind, the address or client it is of, and for a
@@ -170,7 +329,7 @@ func newBatchCounts(batch []*cappedCreate) *batchCounts {
 			at = op.d.CreatedAt
 		}
 	}
-	return &batchCounts{at: at, known: make(map[countKey]int)}
+	return &batchCounts{at: at, known: make(map[countKey]knownCount)}
 }
 
 // The kinds of count a device request's caps are checked against.
@@ -201,38 +360,53 @@ func (c *batchCounts) queries(op *cappedCreate) []capQuery {
 	}
 	for i := range qs {
 		k := keys[i]
-		if n, ok := c.known[k]; ok {
-			qs[i].known, qs[i].n = true, n
+		// A count read under another request's lower limit may have stopped there;
+		// it answers only when exact or when it already reaches this limit.
+		if kn, ok := c.known[k]; ok && (kn.exact || kn.n >= qs[i].limit) {
+			qs[i].known, qs[i].n = true, kn.n
 			continue
 		}
-		qs[i].counted = func(n int) { c.known[k] = n }
+		qs[i].counted = func(n int, exact bool) int {
+			for _, a := range c.admitted {
+				if k.covers(a) {
+					n++
+				}
+			}
+			c.known[k] = knownCount{n, exact}
+			return n
+		}
 	}
 	return qs
 }
 
-// inserted counts d, just stored in the batch, in every count already read that
+// inserted counts d, admitted to the batch, in every count already read that
 // includes it: being new, it is within every window, pending and unexpired.
 func (c *batchCounts) inserted(d store.DeviceAuth) {
-	for k := range c.known {
-		switch k.kind {
-		case ipRate, ipWaiting:
-			if k.of != d.RequestIP {
-				continue
-			}
-		case clientRate, clientWaiting:
-			if k.of != d.ClientID {
-				continue
-			}
+	c.admitted = append(c.admitted, d)
+	for k, kn := range c.known {
+		if k.covers(d) {
+			kn.n++
+			c.known[k] = kn
 		}
-		c.known[k]++
 	}
+}
+
+// covers reports whether the count k includes d, a request just made.
+func (k countKey) covers(d store.DeviceAuth) bool {
+	switch k.kind {
+	case ipRate, ipWaiting:
+		return k.of == d.RequestIP
+	case clientRate, clientWaiting:
+		return k.of == d.ClientID
+	}
+	return true
 }
 
 // The counts of a capped device request (see CreateDeviceAuthCapped).
 const (
-	countIPRateSQL        = `SELECT COUNT(*) FROM device_auths WHERE request_ip = $1 AND created_at > $2`
-	countClientRateSQL    = `SELECT COUNT(*) FROM device_auths WHERE client_id = $1 AND created_at > $2`
-	countIPWaitingSQL     = `SELECT COUNT(*) FROM device_auths WHERE request_ip = $1 AND state = $2 AND expires_at > $3`
-	countClientWaitingSQL = `SELECT COUNT(*) FROM device_auths WHERE client_id = $1 AND state = $2 AND expires_at > $3`
-	countAllWaitingSQL    = `SELECT COUNT(*) FROM device_auths WHERE state = $1 AND expires_at > $2`
+	countIPRateSQL        = `SELECT 1 FROM device_auths WHERE request_ip = $1 AND created_at > $2`
+	countClientRateSQL    = `SELECT 1 FROM device_auths WHERE client_id = $1 AND created_at > $2`
+	countIPWaitingSQL     = `SELECT 1 FROM device_auths WHERE request_ip = $1 AND state = $2 AND expires_at > $3`
+	countClientWaitingSQL = `SELECT 1 FROM device_auths WHERE client_id = $1 AND state = $2 AND expires_at > $3`
+	countAllWaitingSQL    = `SELECT 1 FROM device_auths WHERE state = $1 AND expires_at > $2`
 )

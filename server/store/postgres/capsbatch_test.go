@@ -195,3 +195,115 @@ func queueHeld(t *testing.T, db *DB, n int, call func(i int)) (release, wait fun
 	}
 	return release, wait
 }
+
+// A batch judges each request as it would alone even where the batch's single INSERT
+// could hide it: a count first read after earlier requests of the batch were admitted
+// (another client's caps, with another window) includes them, and a request takes the
+// code of an expired request, which is purged.
+func TestCappedBatchCountsAndPurgesAsAlone(t *testing.T) {
+	db, _ := openTemp(t)
+	ctx := context.Background()
+	at := time.Now().Truncate(time.Second)
+	auth := func(n int, client, code string) store.DeviceAuth {
+		return store.DeviceAuth{DeviceCode: fmt.Sprintf("device-code-%d", n), UserCode: code, ClientID: client,
+			RequestIP: "192.0.2.1", CreatedAt: at, ExpiresAt: at.Add(10 * time.Minute), Interval: 5 * time.Second}
+	}
+	old := auth(100, "tv", "OLDCODE1")
+	old.CreatedAt, old.ExpiresAt = at.Add(-time.Hour), at.Add(-50*time.Minute)
+	if err := db.CreateDeviceAuth(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	loose := store.RequestCaps{Window: time.Minute, PerIP: 10}
+	tight := store.RequestCaps{Window: 2 * time.Minute, PerIPRate: 2}
+	batch := []struct {
+		d    store.DeviceAuth
+		caps store.RequestCaps
+		want error
+	}{
+		{auth(0, "kiosk", "CODE0000"), loose, nil},
+		{auth(1, "tv", "OLDCODE1"), tight, nil}, // counts the kiosk's request: 1 of 2
+		{auth(2, "tv", "CODE0002"), tight, store.ErrLimited},
+	}
+	errs := make([]error, len(batch))
+	release, wait := queueHeld(t, db, len(batch), func(i int) {
+		errs[i] = db.CreateDeviceAuthCapped(ctx, batch[i].d, batch[i].caps)
+	})
+	release()
+	wait()
+	for i, c := range batch {
+		if !errors.Is(errs[i], c.want) || (c.want == nil) != (errs[i] == nil) {
+			t.Errorf("request %d (%s of %s): %v, want %v", i, c.d.UserCode, c.d.ClientID, errs[i], c.want)
+		}
+	}
+	if got := db.capsBatch.shared; got != len(batch) {
+		t.Errorf("%d requests committed in a shared transaction, want %d", got, len(batch))
+	}
+	got, err := db.DeviceAuthByUserCode(ctx, "OLDCODE1")
+	if err != nil || !got.CreatedAt.Equal(at) {
+		t.Errorf("OLDCODE1 = %+v, %v; want the new request's, made at %v", got, err, at)
+	}
+	if _, err := db.DeviceAuthByDeviceCode(ctx, "tv", old.DeviceCode); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the expired holder of OLDCODE1: %v, want it purged", err)
+	}
+}
+
+// A code taken between the batch's reading of the holders and its INSERT (by a create
+// that does not take the caps lock) makes the INSERT store nothing and say so, so the
+// batch is rolled back and each request runs alone.
+func TestBatchInsertRefusesARacedCode(t *testing.T) {
+	db, _ := openTemp(t)
+	ctx := context.Background()
+	at := time.Now()
+	d := store.DeviceAuth{DeviceCode: "device-code-1", UserCode: "CODE0001", ClientID: "kiosk", RequestIP: "192.0.2.1",
+		CreatedAt: at, ExpiresAt: at.Add(10 * time.Minute), Interval: 5 * time.Second, State: store.DeviceAuthPending}
+	if err := db.CreateDeviceAuth(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	other := d
+	other.DeviceCode, other.UserCode = "device-code-2", "CODE0002"
+	d.DeviceCode = "device-code-3" // a new device code, but CODE0001 is taken
+	tx, err := db.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if err := insertDeviceAuths(ctx, tx, []store.DeviceAuth{other, d}); !errors.Is(err, errBatchRaced) {
+		t.Fatalf("insert of a batch with a taken code: %v, want errBatchRaced", err)
+	}
+}
+
+// A count stops at its cap, so one read under a lower cap is only a lower bound: a
+// later request of the batch with a higher cap reads it again rather than trust it.
+func TestCappedBatchRereadsACountStoppedAtALowerCap(t *testing.T) {
+	db, _ := openTemp(t)
+	ctx := context.Background()
+	at := time.Now().Truncate(time.Second)
+	auth := func(n int) store.DeviceAuth {
+		return store.DeviceAuth{DeviceCode: fmt.Sprintf("device-code-%d", n), UserCode: fmt.Sprintf("CODE%04d", n),
+			ClientID: "kiosk", RequestIP: "192.0.2.1", CreatedAt: at, ExpiresAt: at.Add(10 * time.Minute), Interval: 5 * time.Second}
+	}
+	for n := 100; n < 104; n++ { // four waiting from the address
+		if err := db.CreateDeviceAuth(ctx, auth(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch := []struct {
+		perIP int
+		want  error
+	}{
+		{2, store.ErrLimited}, // reads 2 and stops
+		{4, store.ErrLimited}, // 4 waiting: trusting the 2 would let it through
+		{6, nil},
+	}
+	errs := make([]error, len(batch))
+	release, wait := queueHeld(t, db, len(batch), func(i int) {
+		errs[i] = db.CreateDeviceAuthCapped(ctx, auth(i), store.RequestCaps{Window: time.Minute, PerIP: batch[i].perIP})
+	})
+	release()
+	wait()
+	for i, c := range batch {
+		if !errors.Is(errs[i], c.want) || (c.want == nil) != (errs[i] == nil) {
+			t.Errorf("request %d (%d waiting per address allowed): %v, want %v", i, c.perIP, errs[i], c.want)
+		}
+	}
+}

@@ -63,8 +63,7 @@ func (db *DB) CreateDeviceAuth(ctx context.Context, d store.DeviceAuth) error {
 }
 
 // createDeviceAuthTx stores d in tx. A code already held is refused without ending
-// the transaction (ON CONFLICT DO NOTHING), so a capped create sharing one with others
-// (capsBatcher) fails alone.
+// the transaction (ON CONFLICT DO NOTHING), which the caller may go on with.
 func createDeviceAuthTx(ctx context.Context, tx *sql.Tx, d store.DeviceAuth) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM device_auths WHERE user_code = $1 AND expires_at <= $2`,
 		d.UserCode, ts(d.CreatedAt)); err != nil {
