@@ -273,6 +273,16 @@ func (h *Hub) PublishDeviceAuth(key string, state store.DeviceAuthState) {
 	h.forwardLocked(message{Key: key, State: state})
 }
 
+// NoteDeviceAuth tells this process's watchers and waiters on key that the
+// authorization is now in state, as PublishDeviceAuth does, but does not relay it: for
+// a change this replica found by reading the store, which the replica that made it
+// may never have relayed (it died first), so the cache of pending polls forgets it.
+func (h *Hub) NoteDeviceAuth(key string, state store.DeviceAuthState) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.deliverDeviceAuthLocked(key, state)
+}
+
 func (h *Hub) deliverDeviceAuthLocked(key string, state store.DeviceAuthState) {
 	for fn := range h.watchers {
 		(*fn)(key)

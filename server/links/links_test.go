@@ -390,3 +390,31 @@ func TestClientNamesReusedForAMinute(t *testing.T) {
 		t.Fatalf("renamed client shown as %q, want StreamBox 2", got)
 	}
 }
+
+// An approval the hub never heard of (the replica that made it died before relaying
+// it) is found by a wait's re-read, which also tells this process's hub without
+// relaying it, so the provider's cache of pending polls forgets the code at once.
+func TestWaitTellsTheHubOfAChangeFoundInTheStore(t *testing.T) {
+	e := newEnv(t, links.Limits{})
+	svc := links.New(links.Config{Store: e.st, Events: e.hub, Logger: slog.New(slog.DiscardHandler),
+		Now: e.Now, WaitRecheck: 10 * time.Millisecond})
+	code := e.pending(t, "BCDFGHJQ")
+	told := make(chan string, 4)
+	stop := e.hub.WatchDeviceAuths(func(key string) { told <- key })
+	defer stop()
+	if _, _, err := e.st.ApproveUserCode(context.Background(), code, "alice", "", nil, e.Now(), nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := svc.Wait(context.Background(), "tv", "dc-"+code, time.Hour)
+	if err != nil || st != links.WaitApproved {
+		t.Fatalf("Wait = %q, %v; want %q", st, err, links.WaitApproved)
+	}
+	select {
+	case key := <-told:
+		if key != events.DeviceAuthKey(code) {
+			t.Fatalf("the hub's watchers were told of %q, want %q", key, events.DeviceAuthKey(code))
+		}
+	default:
+		t.Fatal("the hub's watchers were not told of the approval the wait found")
+	}
+}

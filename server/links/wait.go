@@ -66,7 +66,7 @@ func (s *Service) Wait(ctx context.Context, clientID, deviceCode string, timeout
 		if err != nil {
 			return "", fmt.Errorf("links: device wait: %w", err)
 		}
-		return waitStatus(d, s.cfg.Now()), nil
+		return s.found(d), nil
 	}
 
 	d, err := reader.DeviceAuthByDeviceCode(ctx, clientID, deviceCode)
@@ -78,7 +78,7 @@ func (s *Service) Wait(ctx context.Context, clientID, deviceCode string, timeout
 	case err != nil:
 		return "", fmt.Errorf("links: device wait: %w", err)
 	}
-	if st := waitStatus(d, s.cfg.Now()); st != WaitPending {
+	if st := s.found(d); st != WaitPending {
 		return st, nil
 	}
 
@@ -107,4 +107,16 @@ func (s *Service) Wait(ctx context.Context, clientID, deviceCode string, timeout
 			return lookup()
 		}
 	}
+}
+
+// found is waitStatus of d, read from the store by a wait. An approval or denial found
+// there is also told to this process's hub without relaying it (Hub.NoteDeviceAuth):
+// the replica that made it may have died before relaying it, and until told, this
+// process's cache of pending polls would keep answering the device "pending".
+func (s *Service) found(d store.DeviceAuth) string {
+	st := waitStatus(d, s.cfg.Now())
+	if st == WaitApproved || st == WaitDenied {
+		s.cfg.Events.NoteDeviceAuth(events.DeviceAuthKey(d.UserCode), d.State)
+	}
+	return st
 }
