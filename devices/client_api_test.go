@@ -221,8 +221,8 @@ func nextEvent(t *testing.T, ch <-chan devices.Event) devices.Event {
 			t.Fatal("events channel closed")
 		}
 		return ev
-	case <-time.After(10 * time.Second):
-		t.Fatal("no event within 10 s")
+	case <-time.After(30 * time.Second):
+		t.Fatal("no event within 30 s")
 	}
 	return devices.Event{}
 }

@@ -70,7 +70,7 @@ func TestDeviceFlowLinkdApproveRevokeRestart(t *testing.T) {
 	f := r.flow(t, store, func(c *Config) { c.UserinfoInterval = 100 * time.Millisecond })
 	log, stop := run(t, f)
 
-	s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
+	s, i := log.waitFor(t, 0, 60*time.Second, isShowingCode)
 	code := s.(ShowingCode)
 	if code.VerificationURI != r.in.URL+"/link" {
 		t.Errorf("verification_uri %q", code.VerificationURI)
@@ -90,7 +90,7 @@ func TestDeviceFlowLinkdApproveRevokeRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, i = log.waitFor(t, i, 10*time.Second, isLinked)
+	s, i = log.waitFor(t, i, 60*time.Second, isLinked)
 	if name := s.(Linked).DisplayName; name != "Ada" {
 		t.Errorf("linked to %q, want Ada", name)
 	}
@@ -99,7 +99,7 @@ func TestDeviceFlowLinkdApproveRevokeRestart(t *testing.T) {
 	// Restarting with the stored tokens goes straight to Linked.
 	f2 := r.flow(t, store, func(c *Config) { c.UserinfoInterval = 100 * time.Millisecond })
 	log2, _ := run(t, f2)
-	s, j := log2.waitFor(t, 0, 10*time.Second, func(s State) bool { return isLinked(s) || isShowingCode(s) })
+	s, j := log2.waitFor(t, 0, 60*time.Second, func(s State) bool { return isLinked(s) || isShowingCode(s) })
 	if !isLinked(s) {
 		t.Fatalf("restart showed a code: %+v", s)
 	}
@@ -108,8 +108,8 @@ func TestDeviceFlowLinkdApproveRevokeRestart(t *testing.T) {
 	if err := r.app.Unlink(ctx, dev.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, j = log2.waitFor(t, j, 10*time.Second, func(s State) bool { u, ok := s.(Unlinked); return ok && !u.ByUs })
-	log2.waitFor(t, j, 10*time.Second, isShowingCode)
+	_, j = log2.waitFor(t, j, 60*time.Second, func(s State) bool { u, ok := s.(Unlinked); return ok && !u.ByUs })
+	log2.waitFor(t, j, 60*time.Second, isShowingCode)
 	if _, err := store.Load(ctx, f2.StoreKey()); err == nil {
 		t.Error("tokens still stored after the link was revoked")
 	}
@@ -130,15 +130,15 @@ func TestDeviceFlowLinkdOfflineWhileLinked(t *testing.T) {
 	})}
 	f := r.flow(t, nil, func(c *Config) { c.HTTPClient = hc; c.UserinfoInterval = 50 * time.Millisecond })
 	log, _ := run(t, f)
-	s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
+	s, i := log.waitFor(t, 0, 60*time.Second, isShowingCode)
 	if _, err := r.app.Approve(t.Context(), s.(ShowingCode).UserCode, ""); err != nil {
 		t.Fatal(err)
 	}
-	_, i = log.waitFor(t, i, 10*time.Second, isLinked)
+	_, i = log.waitFor(t, i, 60*time.Second, isLinked)
 	offline.Store(true)
-	_, i = log.waitFor(t, i, 10*time.Second, func(s State) bool { o, ok := s.(Offline); return ok && o.Linked })
+	_, i = log.waitFor(t, i, 60*time.Second, func(s State) bool { o, ok := s.(Offline); return ok && o.Linked })
 	offline.Store(false)
-	_, i = log.waitFor(t, i, 10*time.Second, func(s State) bool { return isLinked(s) || isShowingCode(s) })
+	_, i = log.waitFor(t, i, 60*time.Second, func(s State) bool { return isLinked(s) || isShowingCode(s) })
 	log.mu.Lock()
 	last := log.states[i]
 	log.mu.Unlock()
@@ -152,16 +152,16 @@ func TestDeviceFlowLinkdUnlinkThisDisplay(t *testing.T) {
 	ctx := t.Context()
 	f := r.flow(t, &memTokenStore{}, nil)
 	log, _ := run(t, f)
-	s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
+	s, i := log.waitFor(t, 0, 60*time.Second, isShowingCode)
 	if _, err := r.app.Approve(ctx, s.(ShowingCode).UserCode, ""); err != nil {
 		t.Fatal(err)
 	}
-	s, i = log.waitFor(t, i, 10*time.Second, isLinked)
+	s, i = log.waitFor(t, i, 60*time.Second, isLinked)
 	tok := s.(Linked).Token
 	if err := f.Unlink(ctx); err != nil {
 		t.Fatalf("unlink: %v", err)
 	}
-	log.waitFor(t, i, 10*time.Second, isShowingCode)
+	log.waitFor(t, i, 60*time.Second, isShowingCode)
 	list, err := r.app.Devices(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -180,13 +180,13 @@ func TestDeviceFlowLinkdDenied(t *testing.T) {
 	ctx := t.Context()
 	f := r.flow(t, nil, nil)
 	log, _ := run(t, f)
-	s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
+	s, i := log.waitFor(t, 0, 60*time.Second, isShowingCode)
 	first := s.(ShowingCode)
 	if err := r.app.Deny(ctx, first.UserCode); err != nil {
 		t.Fatal(err)
 	}
-	_, i = log.waitFor(t, i, 10*time.Second, func(s State) bool { _, ok := s.(Declined); return ok })
-	s, _ = log.waitFor(t, i, 10*time.Second, isShowingCode)
+	_, i = log.waitFor(t, i, 60*time.Second, func(s State) bool { _, ok := s.(Declined); return ok })
+	s, _ = log.waitFor(t, i, 60*time.Second, isShowingCode)
 	if next := s.(ShowingCode); next.UserCode == first.UserCode || !next.AfterDecline {
 		t.Fatalf("no fresh code after decline: %+v", next)
 	}
@@ -203,7 +203,7 @@ func TestDeviceFlowLinkdRenewsExpiredCode(t *testing.T) {
 		deviceClock := newStepClock()
 		f := r.flow(t, nil, func(c *Config) { c.NoPush = !push; c.Clock = deviceClock })
 		log, stop := run(t, f)
-		s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
+		s, i := log.waitFor(t, 0, 60*time.Second, isShowingCode)
 		first := s.(ShowingCode)
 		var poll stepWait
 		if !push {
@@ -213,7 +213,7 @@ func TestDeviceFlowLinkdRenewsExpiredCode(t *testing.T) {
 		if !push {
 			deviceClock.elapse(poll)
 		}
-		s, _ = log.waitFor(t, i+1, 10*time.Second, isShowingCode)
+		s, _ = log.waitFor(t, i+1, 60*time.Second, isShowingCode)
 		if next := s.(ShowingCode); next.UserCode == first.UserCode {
 			t.Fatalf("push=%v: same code after expiry", push)
 		}
@@ -222,16 +222,17 @@ func TestDeviceFlowLinkdRenewsExpiredCode(t *testing.T) {
 }
 
 // TestDeviceFlowLinkdSlowDown makes the flow poll linkd faster than the interval (its
-// step clock lets the interval pass at once): linkd answers slow_down, and the flow adds
-// 5 s to its interval each time and keeps it.
+// step clock lets the interval pass at once, and linkd's clock stands still, so every
+// poll after the first is too soon however slow the machine): linkd answers slow_down,
+// and the flow adds 5 s to its interval each time and keeps it.
 func TestDeviceFlowLinkdSlowDown(t *testing.T) {
-	r := startLinkd(t, linkdtest.Options{PollInterval: time.Second})
+	r := startLinkd(t, linkdtest.Options{PollInterval: time.Second, Clock: linkdtest.NewClock(time.Time{})})
 	clock := newStepClock()
 	f := r.flow(t, nil, func(c *Config) { c.Clock = clock; c.NoPush = true })
 	log, _ := run(t, f)
-	log.waitFor(t, 0, 10*time.Second, isShowingCode)
+	log.waitFor(t, 0, 60*time.Second, isShowingCode)
 	// First poll after 1 s (no previous poll: pending), then each poll comes too soon
-	// in real time: slow_down, +5 s.
+	// on linkd's clock: slow_down, +5 s.
 	for n, want := range []time.Duration{time.Second, time.Second, 6 * time.Second, 11 * time.Second} {
 		w := clock.next(t)
 		if w.d != want {

@@ -38,12 +38,12 @@ func linkKiosk(t *testing.T, r *linkdRig) (*Flow, *stateLog, int, string) {
 	t.Helper()
 	f := r.flow(t, &memTokenStore{}, func(c *Config) { c.UserinfoInterval = time.Hour })
 	log, _ := run(t, f)
-	s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
+	s, i := log.waitFor(t, 0, 60*time.Second, isShowingCode)
 	dev, err := r.app.Approve(t.Context(), s.(ShowingCode).UserCode, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, i = log.waitFor(t, i, 10*time.Second, isLinked)
+	_, i = log.waitFor(t, i, 60*time.Second, isLinked)
 	return f, log, i, dev.ID
 }
 
@@ -57,8 +57,8 @@ func TestLinkedKioskHearsUnlinkAtOnce(t *testing.T) {
 	if err := r.app.Unlink(t.Context(), id); err != nil {
 		t.Fatal(err)
 	}
-	_, i = log.waitFor(t, i, 10*time.Second, func(s State) bool { u, ok := s.(Unlinked); return ok && !u.ByUs })
-	log.waitFor(t, i, 10*time.Second, isShowingCode)
+	_, i = log.waitFor(t, i, 60*time.Second, func(s State) bool { u, ok := s.(Unlinked); return ok && !u.ByUs })
+	log.waitFor(t, i, 60*time.Second, isShowingCode)
 	waitLinkedWaiters(t, r, 0)
 }
 
@@ -96,13 +96,13 @@ func TestKioskUnlinkingItselfIsLoggedAndPublished(t *testing.T) {
 		if ev.Type != devices.EventUnlinked || ev.Device.ID != id || ev.Device.Client.Name != devices.KioskClientName {
 			t.Fatalf("account event %+v, want the kiosk unlinked", ev)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("no account event for the kiosk's own unlink")
 	}
 	if l := logs.String(); !strings.Contains(l, `msg="device unlinked"`) || !strings.Contains(l, "device="+id) || !strings.Contains(l, "by=device") {
 		t.Fatalf("no device-unlinked log line:\n%s", l)
 	}
-	log.waitFor(t, i, 10*time.Second, func(s State) bool { u, ok := s.(Unlinked); return ok && u.ByUs })
+	log.waitFor(t, i, 60*time.Second, func(s State) bool { u, ok := s.(Unlinked); return ok && u.ByUs })
 	if list, err := r.app.Devices(t.Context()); err != nil || len(list) != 0 {
 		t.Fatalf("devices after the kiosk unlinked itself: %+v %v", list, err)
 	}

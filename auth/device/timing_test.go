@@ -44,7 +44,7 @@ func (c *stepClock) next(t *testing.T) stepWait {
 	select {
 	case w := <-c.waits:
 		return w
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("the flow did not wait")
 		return stepWait{}
 	}
@@ -83,7 +83,7 @@ func TestDeviceFlowHonoursIntervalAndSlowDown(t *testing.T) {
 	}
 	log, stop := run(t, flow)
 
-	s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
+	s, i := log.waitFor(t, 0, 60*time.Second, isShowingCode)
 	code := s.(ShowingCode).UserCode
 	for n, want := range []time.Duration{5 * time.Second, 10 * time.Second, 15 * time.Second, 15 * time.Second} {
 		w := clock.next(t)
@@ -95,7 +95,7 @@ func TestDeviceFlowHonoursIntervalAndSlowDown(t *testing.T) {
 		}
 		clock.elapse(w)
 	}
-	log.waitFor(t, i, 10*time.Second, isLinked)
+	log.waitFor(t, i, 60*time.Second, isLinked)
 	if got := polls.Load(); got != 4 {
 		t.Errorf("%d token requests, want 4", got)
 	}
@@ -120,12 +120,12 @@ func TestDeviceFlowRenewsExpiredCode(t *testing.T) {
 	}
 	log, stop := run(t, flow)
 
-	s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
+	s, i := log.waitFor(t, 0, 60*time.Second, isShowingCode)
 	first := s.(ShowingCode)
 	w := clock.next(t)
 	w.d = first.ExpiresAt.Sub(clock.Now()) + time.Second // the whole lifetime passes
 	clock.elapse(w)
-	s, _ = log.waitFor(t, i+1, 10*time.Second, isShowingCode)
+	s, _ = log.waitFor(t, i+1, 60*time.Second, isShowingCode)
 	if next := s.(ShowingCode); next.UserCode == first.UserCode || !next.ExpiresAt.After(first.ExpiresAt) {
 		t.Fatalf("no fresh code after expiry: %+v then %+v", first, next)
 	}

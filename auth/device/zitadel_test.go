@@ -75,7 +75,9 @@ func (l *stateLog) report(s State) {
 	}
 }
 
-// waitFor returns the first state at index >= from that match accepts, and its index.
+// waitFor returns the first state at index >= from that match accepts, and its index,
+// waiting for the flow to report it. timeout only bounds a flow that never does:
+// callers pass a generous one, since a busy CI machine under -race is slow.
 func (l *stateLog) waitFor(t testing.TB, from int, timeout time.Duration, match func(State) bool) (State, int) {
 	t.Helper()
 	deadline := time.After(timeout)
@@ -177,14 +179,14 @@ func TestDeviceFlowZitadelExample(t *testing.T) {
 	log, stop := run(t, flow)
 
 	// Decline the first code: the flow says so and shows a fresh one.
-	s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
+	s, i := log.waitFor(t, 0, 60*time.Second, isShowingCode)
 	first := s.(ShowingCode)
 	if first.UserCode == "" || !strings.HasPrefix(first.VerificationURIComplete, issuer+"/device") {
 		t.Fatalf("bad code: %+v", first)
 	}
 	zitadelAnswer(t, issuer, first.UserCode, "denied")
-	_, i = log.waitFor(t, i, 20*time.Second, func(s State) bool { _, ok := s.(Declined); return ok })
-	s, i = log.waitFor(t, i, 10*time.Second, isShowingCode)
+	_, i = log.waitFor(t, i, 60*time.Second, func(s State) bool { _, ok := s.(Declined); return ok })
+	s, i = log.waitFor(t, i, 60*time.Second, isShowingCode)
 	second := s.(ShowingCode)
 	if second.UserCode == first.UserCode || !second.AfterDecline {
 		t.Fatalf("expected a fresh code after decline: %+v", second)
@@ -192,7 +194,7 @@ func TestDeviceFlowZitadelExample(t *testing.T) {
 
 	// Approve the second: linked with the account's name, tokens stored.
 	zitadelAnswer(t, issuer, second.UserCode, "allowed")
-	s, _ = log.waitFor(t, i, 20*time.Second, isLinked)
+	s, _ = log.waitFor(t, i, 60*time.Second, isLinked)
 	linked := s.(Linked)
 	if linked.DisplayName == "" || linked.Token.AccessToken == "" {
 		t.Fatalf("linked without name or token: %+v", linked)
@@ -212,7 +214,7 @@ func TestDeviceFlowZitadelExample(t *testing.T) {
 	}
 	ctx2 := t.Context()
 	log2, stop2 := run(t, flow2)
-	s, i = log2.waitFor(t, 0, 10*time.Second, func(s State) bool { return isLinked(s) || isShowingCode(s) })
+	s, i = log2.waitFor(t, 0, 60*time.Second, func(s State) bool { return isLinked(s) || isShowingCode(s) })
 	if !isLinked(s) {
 		t.Fatalf("restart showed a code instead of staying linked: %+v", s)
 	}
@@ -224,8 +226,8 @@ func TestDeviceFlowZitadelExample(t *testing.T) {
 	if err := flow2.Unlink(ctx2); err == nil {
 		t.Log("the example provider revoked the device token")
 	}
-	_, i = log2.waitFor(t, i, 5*time.Second, func(s State) bool { u, ok := s.(Unlinked); return ok && u.ByUs })
-	log2.waitFor(t, i, 10*time.Second, isShowingCode)
+	_, i = log2.waitFor(t, i, 60*time.Second, func(s State) bool { u, ok := s.(Unlinked); return ok && u.ByUs })
+	log2.waitFor(t, i, 60*time.Second, isShowingCode)
 	if _, err := store.Load(ctx2, flow2.StoreKey()); err == nil {
 		t.Fatal("token still stored after unlink")
 	}
@@ -250,13 +252,13 @@ func TestDeviceFlowOfflineKeepsCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	log, stop := run(t, flow)
-	s, i := log.waitFor(t, 0, 10*time.Second, isShowingCode)
+	s, i := log.waitFor(t, 0, 60*time.Second, isShowingCode)
 	code := s.(ShowingCode).UserCode
 	offline.Store(true)
-	_, i = log.waitFor(t, i, 20*time.Second, func(s State) bool { _, ok := s.(Offline); return ok })
+	_, i = log.waitFor(t, i, 60*time.Second, func(s State) bool { _, ok := s.(Offline); return ok })
 	offline.Store(false)
 	zitadelAnswer(t, issuer, code, "allowed")
-	log.waitFor(t, i, 30*time.Second, isLinked)
+	log.waitFor(t, i, 60*time.Second, isLinked)
 	log.mu.Lock()
 	for _, s := range log.states {
 		if sc, ok := s.(ShowingCode); ok && sc.UserCode != code {

@@ -121,20 +121,35 @@ func TestUsersAndClients(t *testing.T) {
 	}
 }
 
+// Ports handed out by freePort, never handed out twice.
+var (
+	portsMu  sync.Mutex
+	portsOut = map[int]bool{}
+)
+
 // freePort returns a free address on 127.0.0.1 for a linkd that is stopped and started
 // again on it. The port comes from below the kernel's ephemeral range (32768 and up
 // on Linux), which every outgoing connection on the machine draws from: a port picked
 // there was taken between a SIGKILL and the restart on a busy CI machine ("address
-// already in use"). Below it, only another test choosing the same way could take it.
+// already in use"). Below it, only another test choosing the same way could take it,
+// and this process never hands out one port twice (replicas started together would
+// otherwise race for one drawn twice before either bound it).
 func freePort(t *testing.T) string {
 	t.Helper()
+	portsMu.Lock()
+	defer portsMu.Unlock()
 	for range 100 {
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(12000)))
+		port := 20000 + rand.IntN(12000)
+		if portsOut[port] {
+			continue
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue // in use
 		}
 		ln.Close()
+		portsOut[port] = true
 		return addr
 	}
 	t.Fatal("no free port between 20000 and 32000 on 127.0.0.1")
@@ -151,7 +166,7 @@ func TestServeWithLocalCA(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"serve", "--data", dir, "--addr", addr, "--dev", "--code-lifetime", "5m"}, strings.NewReader(""), &out, &errOut)
 	}()
-	deadline := time.After(20 * time.Second)
+	deadline := time.After(60 * time.Second)
 	for !strings.Contains(out.String(), "issuer:") {
 		select {
 		case code := <-done:
@@ -198,7 +213,7 @@ func TestServeWithLocalCA(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("serve exited %d: %s", code, errOut.String())
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatal("serve did not shut down")
 	}
 }

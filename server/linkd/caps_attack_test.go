@@ -124,7 +124,7 @@ func waitTally(t *testing.T, in *linkdtest.Instance, codes []*oauth2.DeviceAuthR
 		}
 	}
 	got := 0
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(30 * time.Second)
 collect:
 	for refused < wantRefused {
 		select {

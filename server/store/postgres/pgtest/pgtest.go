@@ -24,6 +24,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -369,13 +370,34 @@ func tempDir(runAs []string) (string, error) {
 	return "", errors.New("no temporary directory the PostgreSQL user can reach")
 }
 
+// Ports handed out by freePort in this process, never handed out twice.
+var (
+	portsMu  sync.Mutex
+	portsOut = map[int]bool{}
+)
+
+// freePort returns a free port on 127.0.0.1 for a cluster, which Halt and Resume stop
+// and start again on it. It comes from below the kernel's ephemeral range (32768 and
+// up on Linux), which every outgoing connection and every listener on port 0 draws
+// from: a port picked there could be taken while the cluster is down. (cmd/linkd's
+// tests pick linkd's ports from 20000–32000 the same way; this range is apart.)
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 100 {
+		port := 15000 + rand.IntN(5000)
+		if portsOut[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue // in use
+		}
+		l.Close()
+		portsOut[port] = true
+		return port, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("no free port between 15000 and 20000 on 127.0.0.1")
 }
 
 // run runs one of the cluster's programs as the server's user and returns its output.
