@@ -112,6 +112,12 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 				WithDescription("linkd could not save just now; try again in a moment"))
 			return
 		}
+		if r.Context().Err() != nil {
+			// The device hung up while its request was stored (the store's error is
+			// the cancelled transaction): nobody to answer, and no fault of linkd's.
+			p.log.InfoContext(r.Context(), "device authorization abandoned by the device", "client", clientID)
+			return
+		}
 		p.log.Error("device authorization failed", "client", clientID, "err", err)
 		op.RequestError(w, r, op.NewStatusError(oidc.ErrServerError().WithDescription("could not start linking; try again"), http.StatusInternalServerError), p.log)
 		return
