@@ -31,9 +31,8 @@ type cappedCreate struct {
 // store's group commit) takes everyone waiting (up to maxCapsBatch), takes the lock
 // once, counts each address, client and total once, adds the batch's own inserts in
 // memory, stores them with one statement, and commits once; every caller hears its
-// result after that commit. A
-// caller that gives up still waits for the batch before its own; a batch whose
-// callers have all given up ends at once (batchContext).
+// result after that commit. A caller that gives up still waits for the batch before
+// its own; a batch whose callers have all given up ends at once (batchContext).
 type capsBatcher struct {
 	q      batching.Queue[*cappedCreate]
 	mu     sync.Mutex // guards shared
