@@ -26,15 +26,22 @@ import (
 	"github.com/linkdesk/linkdesk/server/store/sqlite"
 )
 
-// fakeVerifier maps fixed token strings to access-token records; tokens can be revoked.
+// fakeVerifier maps fixed token strings to access-token records; tokens can be revoked,
+// and a token in once passes one check only (it dies right after, as a device's tokens
+// do when its link is removed).
 type fakeVerifier struct {
 	mu     sync.Mutex
 	tokens map[string]store.AccessToken
+	once   map[string]store.AccessToken
 }
 
 func (f *fakeVerifier) VerifyAccessToken(_ context.Context, token string) (store.AccessToken, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if t, ok := f.once[token]; ok {
+		delete(f.once, token)
+		return t, nil
+	}
 	t, ok := f.tokens[token]
 	if !ok {
 		return store.AccessToken{}, store.ErrNotFound
@@ -131,6 +138,7 @@ func newEnv(t testing.TB, tweak func(*config)) *env {
 	mux := http.NewServeMux()
 	mux.Handle(devices.APIPrefix+"/", api.New(cfg.api))
 	mux.Handle("/device/wait", api.NewDeviceWait(cfg.api))
+	mux.Handle("/device/linked-wait", api.NewLinkedWait(cfg.api))
 	e.srv = httptest.NewTLSServer(mux)
 	t.Cleanup(e.srv.Close)
 	return e
@@ -798,5 +806,35 @@ func BenchmarkDeviceWaitWake(b *testing.B) {
 		b.StopTimer()
 		waitFor(b, "the waiter to unsubscribe", func() bool { return e.hub.Subscribers() == 0 })
 		b.StartTimer()
+	}
+}
+
+// A device whose link goes between the check of its token and the wait's look at the
+// link hears 401, as any unlinked device does (its token died with the link), and so
+// checks its link at once; 404, "not a device's token", would have turned the channel
+// off. A live token that is no device's (the app's own) still hears 404.
+func TestLinkedWaitOfALinkGoneMeanwhile(t *testing.T) {
+	e := newEnv(t, nil)
+	e.ver.mu.Lock()
+	e.ver.once = map[string]store.AccessToken{"tok-gone": {ID: "g1", Subject: "sub-alice",
+		ClientID: devices.KioskClientID, GrantID: "grant-just-unlinked"}}
+	e.ver.mu.Unlock()
+	for _, c := range []struct {
+		token string
+		want  int
+	}{{"tok-gone", http.StatusUnauthorized}, {tokAlice, http.StatusNotFound}} {
+		req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/device/linked-wait", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("linked wait with %s: %d, want %d", c.token, resp.StatusCode, c.want)
+		}
 	}
 }

@@ -44,6 +44,12 @@ func (s *server) linkedWait(w http.ResponseWriter, r *http.Request) {
 	s.cfg.Metrics.WaitClosed()
 	switch {
 	case errors.Is(err, links.ErrNotLinked):
+		// The link may have gone between the token's check and the wait's look at it
+		// (an unlink at that moment): then the token died with it, and the device hears
+		// 401 as any unlinked device does, and checks its link at once.
+		if _, ok := s.accessToken(w, r, "the device's bearer access token is required"); !ok {
+			return
+		}
 		writeProblem(w, http.StatusNotFound, devices.CodeNotFound, "Not found", "this token belongs to no linked device")
 	case errors.Is(err, links.ErrTooManyWaits):
 		s.cfg.Metrics.LimitTrip(metrics.LimitWaits)
