@@ -160,19 +160,19 @@ func admitBatch(ctx context.Context, tx *sql.Tx, batch []*cappedCreate, held *co
 			return nil, nil, err
 		}
 		purge = append(purge, op)
-		at := ts(op.d.CreatedAt)
-		if c := held.byUserCode[op.d.UserCode]; c != nil && !c.gone && c.expiresAt <= at {
-			c.gone = true
-		}
 		if c := held.byUserCode[op.d.UserCode]; c != nil && !c.gone {
-			results[i] = fmt.Errorf("postgres: create device auth: %w", store.ErrDuplicateUserCode)
-			continue
+			if c.expiresAt > ts(op.d.CreatedAt) {
+				results[i] = fmt.Errorf("postgres: create device auth: %w", store.ErrDuplicateUserCode)
+				continue
+			}
+			c.gone = true // expired: purged before the insert
 		}
-		if c := held.byDeviceHash[hash(op.d.DeviceCode)]; c != nil && !c.gone {
+		h := hash(op.d.DeviceCode)
+		if c := held.byDeviceHash[h]; c != nil && !c.gone {
 			results[i] = fmt.Errorf("postgres: create device auth: device code: %w", store.ErrDuplicate)
 			continue
 		}
-		held.add(&codeHolder{userCode: op.d.UserCode, deviceCodeHash: hash(op.d.DeviceCode), expiresAt: ts(op.d.ExpiresAt)})
+		held.add(&codeHolder{userCode: op.d.UserCode, deviceCodeHash: h, expiresAt: ts(op.d.ExpiresAt)})
 		admitted = append(admitted, op.d)
 		counts.inserted(op.d)
 	}
